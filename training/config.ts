@@ -1,0 +1,163 @@
+import { z } from 'zod';
+
+/**
+ * One zod schema per concept; every type here is `z.infer` of its schema. These are pure and
+ * run inside the workflow sandbox too, so the workflow validates its own input with the very
+ * schema the API uses.
+ */
+
+export const PRIORITIES = ['P0', 'P1', 'P2'] as const;
+export const PrioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof PrioritySchema>;
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+export const GRPOConfigSchema = z
+  .object({
+    /** Trajectories per query (the GRPO group). */
+    group_size: z.number().int().min(2).max(64).default(8),
+    /** Trajectory activities in flight per job. */
+    max_parallel: positiveInt(64).default(8),
+    /** Training queries per iteration. */
+    batch_size: positiveInt(256).default(4),
+    iterations: positiveInt(100_000).default(10),
+    /** For a text policy: lesson-weight change per unit of advantage. */
+    learning_rate: z.number().gt(0).max(1).default(0.5),
+    /** Largest change of one lesson's weight in one update (the text policy's gradient clip). */
+    clip: z.number().gt(0).max(1).default(0.2),
+    max_lessons: positiveInt(200).default(20),
+    checkpoint_interval: positiveInt(100_000).default(10),
+    eval_interval: positiveInt(100_000).default(10),
+    budget_usd: z.number().positive().max(1_000_000).default(10),
+    gamma: z.number().gt(0).max(1).default(0.99),
+    credit_assignment: z.boolean().default(false),
+    /** A name in the reward registry. */
+    reward_strategy: z.string().min(1).max(100).default('shaped'),
+    priority: PrioritySchema.default('P1'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    /** The agent's model, as named to Portkey. */
+    model: z.string().min(1).max(200).default('flow-sim-1'),
+    /** The model the policy updater distils lessons with. */
+    optimizer_model: z.string().min(1).max(200).default('flow-sim-1'),
+    max_steps: positiveInt(50).default(6),
+    /** Every LLM call sets max_tokens (the budget reserves against it). */
+    max_tokens: positiveInt(32_768).default(512),
+    trajectory_timeout_seconds: z.number().positive().max(3600).default(60),
+  })
+  .strict();
+export type GRPOConfig = z.infer<typeof GRPOConfigSchema>;
+export type GRPOConfigInput = z.input<typeof GRPOConfigSchema>;
+
+/** A training or evaluation query. `family` groups tasks that share hidden rules. */
+export const TaskSchema = z
+  .object({
+    id: z.string().min(1).max(200),
+    prompt: z.string().min(1).max(20_000),
+    family: z.string().min(1).max(100).optional(),
+    expected_answer: z.string().max(20_000).optional(),
+  })
+  .strict();
+export type Task = z.infer<typeof TaskSchema>;
+
+export const DEFAULT_BASE_PROMPT =
+  'You are a careful assistant that solves tasks with the tools provided. Use a tool when it helps, then give the final answer.';
+
+/** The `trainingJob` workflow's input; the workflow id equals `job_id`. */
+export const TrainingJobInputSchema = z
+  .object({
+    job_id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'job_id: letters, digits, _ . : - (max 128)'),
+    agent_id: z.string().min(1).max(200),
+    tenant_id: z.string().min(1).max(200).default('default'),
+    owner_id: z.string().min(1).max(200).default('anonymous'),
+    /** A run is one training run of a job; resuming from a checkpoint starts the next run. */
+    run: positiveInt(1_000_000).default(1),
+    base_prompt: z.string().min(1).max(20_000).default(DEFAULT_BASE_PROMPT),
+    environment: z.enum(['simulated']).default('simulated'),
+    training_queries: z.array(TaskSchema).min(1).max(2000),
+    evaluation_queries: z.array(TaskSchema).max(2000).default([]),
+    config: GRPOConfigSchema.default(() => GRPOConfigSchema.parse({})),
+  })
+  .strict();
+export type TrainingJobInput = z.infer<typeof TrainingJobInputSchema>;
+export type TrainingJobRequest = z.input<typeof TrainingJobInputSchema>;
+
+export const TokenUsageSchema = z.object({
+  prompt_tokens: z.number().int().min(0),
+  completion_tokens: z.number().int().min(0),
+});
+export type TokenUsage = z.infer<typeof TokenUsageSchema>;
+
+export const ToolCallSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  arguments: z.record(z.string(), z.unknown()),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+/** One step of an agent run: what it saw, what it did, what came back. */
+export const TrajectoryStepSchema = z.object({
+  index: z.number().int().min(0),
+  state: z.string(),
+  action: z.object({
+    type: z.enum(['tool_call', 'final_answer']),
+    content: z.string().nullable(),
+  }),
+  tool_calls: z.array(ToolCallSchema),
+  result: z.string().nullable(),
+  started_at: z.string(),
+  ended_at: z.string(),
+  usage: TokenUsageSchema,
+  cost_usd: z.number().min(0),
+  /** Log-probability of the step's action when the model returned log-probs, else null. */
+  logprob: z.number().nullable(),
+  error: z.string().nullable(),
+});
+export type TrajectoryStep = z.infer<typeof TrajectoryStepSchema>;
+
+export const TrajectorySchema = z.object({
+  job_id: z.string(),
+  run: z.number().int().min(1),
+  iteration: z.number().int().min(0),
+  query_index: z.number().int().min(0),
+  sample_index: z.number().int().min(0),
+  query_id: z.string(),
+  agent_id: z.string(),
+  steps: z.array(TrajectoryStepSchema),
+  final_answer: z.string().nullable(),
+  success: z.boolean(),
+  /** The run checked its answer with a verification tool before answering. */
+  verified: z.boolean(),
+  /** Why the run failed to finish (threw, timed out, ran out of steps), else null. */
+  error: z.string().nullable(),
+  usage: TokenUsageSchema,
+  cost_usd: z.number().min(0),
+  /** Sum of the steps' log-probs, or null when any step had none. */
+  log_prob: z.number().nullable(),
+  started_at: z.string(),
+  ended_at: z.string(),
+});
+export type Trajectory = z.infer<typeof TrajectorySchema>;
+
+/**
+ * Names the offending field and value, so an API caller or a `temporal workflow start` user
+ * sees what to fix: "config.group_size: Too small: expected number to be >=2 (got 1)".
+ */
+export function describeZodError(error: z.ZodError, input?: unknown): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length ? issue.path.join('.') : '(input)';
+      const got = valueAt(input, issue.path);
+      const shown = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
+      return `${path}: ${issue.message}${shown}`;
+    })
+    .join('; ');
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value: unknown = input;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
