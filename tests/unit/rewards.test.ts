@@ -1,0 +1,115 @@
+import type { TrajectoryStep } from '../../training/config';
+import {
+  RewardRegistry,
+  RewardValidationError,
+  SHAPING,
+  createDefaultRewardRegistry,
+  outcomeReward,
+  shapedReward,
+  type RewardInput,
+} from '../../training/rewards';
+
+function step(type: 'tool_call' | 'final_answer', error: string | null = null): TrajectoryStep {
+  return {
+    index: 0,
+    state: '',
+    action: { type, content: null },
+    tool_calls: [],
+    result: null,
+    started_at: '2024-01-01T00:00:00.000Z',
+    ended_at: '2024-01-01T00:00:00.000Z',
+    usage: { prompt_tokens: 0, completion_tokens: 0 },
+    cost_usd: 0,
+    logprob: null,
+    error,
+  };
+}
+
+function run(overrides: Partial<RewardInput>): RewardInput {
+  return { success: false, verified: false, error: null, steps: [], ...overrides };
+}
+
+describe('outcomeReward', () => {
+  it('is 1 on success and 0 otherwise', () => {
+    expect(outcomeReward(run({ success: true }))).toBe(1);
+    expect(outcomeReward(run({ success: false }))).toBe(0);
+  });
+});
+
+describe('shapedReward', () => {
+  it('adds the tool and verification bonuses and charges per step', () => {
+    // 0 + 0.1 (working tool call) + 0.05 (verified) - 0.01 * 3 steps = 0.12
+    const failedButTidy = run({ verified: true, steps: [step('tool_call'), step('tool_call'), step('final_answer')] });
+    expect(shapedReward(failedButTidy)).toBeCloseTo(0.12, 12);
+    expect(SHAPING).toEqual({ toolUse: 0.1, verification: 0.05, perStep: -0.01 });
+  });
+
+  it('gives no tool bonus when every tool call failed', () => {
+    // 0 - 0.01 * 2 would be negative: clamped to 0.
+    expect(shapedReward(run({ steps: [step('tool_call', 'timeout'), step('final_answer')] }))).toBe(0);
+    // A final answer alone is not tool use: 1 - 0.01 = 0.99.
+    expect(shapedReward(run({ success: true, steps: [step('final_answer')] }))).toBeCloseTo(0.99, 12);
+  });
+
+  it('is clamped to 1 when success plus bonuses exceed it', () => {
+    expect(shapedReward(run({ success: true, verified: true, steps: [step('tool_call'), step('final_answer')] }))).toBe(1);
+  });
+});
+
+describe('RewardRegistry', () => {
+  it('registers, lists and scores by name', () => {
+    const registry = createDefaultRewardRegistry();
+    expect(registry.names()).toEqual(['outcome', 'shaped']);
+    expect(registry.has('shaped')).toBe(true);
+    expect(registry.has('nope')).toBe(false);
+    expect(registry.get('outcome')).toBe(outcomeReward);
+    expect(registry.list().map((entry) => entry.name)).toEqual(['outcome', 'shaped']);
+    expect(registry.score('outcome', run({ success: true }))).toBe(1);
+    registry.register('half', () => 0.5);
+    expect(registry.list()[2]).toEqual({ name: 'half', description: '' });
+    expect(registry.score('half', run({}))).toBe(0.5);
+  });
+
+  it('refuses duplicate and blank names', () => {
+    const registry = createDefaultRewardRegistry();
+    expect(() => registry.register('shaped', () => 0)).toThrow('reward "shaped" is already registered');
+    expect(() => registry.register('  ', () => 0)).toThrow('reward name must not be blank, got "  "');
+  });
+
+  it('names the known rewards when asked for an unknown one', () => {
+    expect(() => createDefaultRewardRegistry().get('typo')).toThrow(
+      'unknown reward "typo"; known rewards: outcome, shaped',
+    );
+    expect(() => new RewardRegistry().score('x', run({}))).toThrow('unknown reward "x"; known rewards: (none)');
+  });
+
+  it.each([
+    [1.5, 'returned 1.5'],
+    [-0.1, 'returned -0.1'],
+    [Number.NaN, 'returned NaN'],
+    [Infinity, 'returned Infinity'],
+    ['0.5', 'returned the string "0.5"'],
+    [undefined, 'returned undefined (undefined)'],
+  ])('rejects a custom reward returning %p instead of clipping it', (value, message) => {
+    const registry = new RewardRegistry().register('broken', () => value as number, 'a broken reward');
+    let caught: unknown;
+    try {
+      registry.score('broken', run({}));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(RewardValidationError);
+    const error = caught as RewardValidationError;
+    expect(error.name).toBe('RewardValidationError');
+    expect(error.rewardName).toBe('broken');
+    expect(Object.is(error.value, value)).toBe(true);
+    expect(error.message).toContain(`reward function "broken" ${message}`);
+    expect(error.message).toContain('must be a finite number in [0, 1]');
+  });
+
+  it('accepts the boundaries 0 and 1', () => {
+    const registry = new RewardRegistry().register('zero', () => 0).register('one', () => 1);
+    expect(registry.score('zero', run({}))).toBe(0);
+    expect(registry.score('one', run({}))).toBe(1);
+  });
+});

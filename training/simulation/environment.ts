@@ -1,0 +1,219 @@
+import type { Task } from '../config';
+import { hashString, seededRandom } from '../statistics';
+
+/**
+ * The built-in simulated environment. Each task family has HIDDEN rules: one tool that knows the
+ * answer, and for some families a requirement to verify the answer before giving it. Success
+ * therefore depends on what the policy's lessons tell the agent, so learning can be measured
+ * honestly. The agent and the optimizer never see these rules (simulatedModel.ts does not import
+ * this file); they can only learn them from what trajectories observed.
+ */
+
+export const SIMULATED_VERIFICATION_TOOL = 'verify_answer';
+
+export interface SimulatedTool {
+  name: string;
+  description: string;
+  /** JSON schema of the arguments, as an OpenAI-style tool definition expects. */
+  parameters: Record<string, unknown>;
+}
+
+const queryParameters = (description: string): Record<string, unknown> => ({
+  type: 'object',
+  properties: { query: { type: 'string', description } },
+  required: ['query'],
+  additionalProperties: false,
+});
+
+export const SIMULATED_TOOLS: readonly SimulatedTool[] = [
+  {
+    name: 'lookup_docs',
+    description: 'Search internal documentation and policy manuals.',
+    parameters: queryParameters('What to look up'),
+  },
+  {
+    name: 'calculator',
+    description: 'Evaluate a calculation or formula.',
+    parameters: queryParameters('The calculation or question to compute'),
+  },
+  {
+    name: 'query_database',
+    description: 'Query the operational database (accounts, orders, stock, readings).',
+    parameters: queryParameters('What to query'),
+  },
+  {
+    name: 'web_search',
+    description: 'Search the public web.',
+    parameters: queryParameters('The search query'),
+  },
+  {
+    name: SIMULATED_VERIFICATION_TOOL,
+    description: 'Check a candidate answer before giving it.',
+    parameters: {
+      type: 'object',
+      properties: { answer: { type: 'string', description: 'The answer to check' } },
+      required: ['answer'],
+      additionalProperties: false,
+    },
+  },
+];
+
+export type SimulatedToolName = 'lookup_docs' | 'calculator' | 'query_database' | 'web_search';
+
+interface FamilyRule {
+  requiredTool: SimulatedToolName;
+  needsVerification: boolean;
+  /** The question, given a task-specific random source. */
+  question: (random: () => number) => string;
+  /** An answer in the family's format; called again with other seeds for wrong answers. */
+  answer: (random: () => number) => string;
+}
+
+const int = (random: () => number, min: number, max: number): number => min + Math.floor(random() * (max - min + 1));
+
+/** The hidden rules. Tests and benchmarks may read them; the agent and optimizer must not. */
+export const SIMULATED_FAMILY_RULES: Readonly<Record<string, Readonly<FamilyRule>>> = {
+  billing: {
+    requiredTool: 'query_database',
+    needsVerification: true,
+    question: (r) => `What is the outstanding balance on account ${int(r, 1000, 9999)}?`,
+    answer: (r) => `$${int(r, 10, 999)}.${String(int(r, 0, 99)).padStart(2, '0')}`,
+  },
+  geography: {
+    requiredTool: 'web_search',
+    needsVerification: false,
+    question: (r) => `What is the population of the town with postal code ${int(r, 10000, 99999)}?`,
+    answer: (r) => String(int(r, 1200, 98000)),
+  },
+  arithmetic: {
+    requiredTool: 'calculator',
+    needsVerification: true,
+    question: (r) => `What is ${int(r, 12, 99)} * ${int(r, 12, 99)} adjusted by ledger rule R-${int(r, 1, 40)}?`,
+    answer: (r) => String(int(r, 100, 9999)),
+  },
+  shipping: {
+    requiredTool: 'lookup_docs',
+    needsVerification: false,
+    question: (r) => `How many business days does delivery take for parcel class P-${int(r, 100, 999)}?`,
+    answer: (r) => `${int(r, 1, 14)} business days`,
+  },
+  inventory: {
+    requiredTool: 'query_database',
+    needsVerification: false,
+    question: (r) => `How many units of SKU ${int(r, 10000, 99999)} are in stock?`,
+    answer: (r) => `${int(r, 0, 500)} units`,
+  },
+  weather: {
+    requiredTool: 'web_search',
+    needsVerification: true,
+    question: (r) => `What is tomorrow's forecast high at station W-${int(r, 100, 999)}?`,
+    answer: (r) => `${int(r, -10, 38)}°C`,
+  },
+};
+
+export const SIMULATED_FAMILIES: readonly string[] = Object.keys(SIMULATED_FAMILY_RULES);
+
+export const NO_RELEVANT_RESULT = 'no relevant result';
+export const VERIFIED_CORRECT = 'verified: correct';
+export const VERIFIED_INCORRECT = 'verified: incorrect';
+
+export interface SimulatedTaskSetOptions {
+  queriesPerFamily: number;
+  seed: number;
+  families?: readonly string[];
+}
+
+function ruleFor(family: string): Readonly<FamilyRule> {
+  if (!Object.prototype.hasOwnProperty.call(SIMULATED_FAMILY_RULES, family)) {
+    throw new Error(`unknown simulated task family "${family}"; known families: ${SIMULATED_FAMILIES.join(', ')}`);
+  }
+  return SIMULATED_FAMILY_RULES[family];
+}
+
+/** Tasks interleaved by family: `[family] question`, with the expected answer fixed by the seed. */
+export function simulatedTaskSet(options: SimulatedTaskSetOptions): Task[] {
+  const { queriesPerFamily, seed } = options;
+  if (!(Number.isInteger(queriesPerFamily) && queriesPerFamily >= 1)) {
+    throw new Error(`simulatedTaskSet: queriesPerFamily must be a positive integer, got ${queriesPerFamily}`);
+  }
+  const families = options.families ?? SIMULATED_FAMILIES;
+  const rules = families.map((family) => ({ family, rule: ruleFor(family) }));
+  const tasks: Task[] = [];
+  for (let index = 0; index < queriesPerFamily; index++) {
+    for (const { family, rule } of rules) {
+      const random = seededRandom(`task:${seed}:${family}:${index}`);
+      const question = rule.question(random);
+      tasks.push({
+        id: `sim-${seed}-${family}-${index}`,
+        prompt: `[${family}] ${question}`,
+        family,
+        expected_answer: rule.answer(random),
+      });
+    }
+  }
+  return tasks;
+}
+
+export interface ToolResult {
+  output: string;
+  error: string | null;
+}
+
+export interface EpisodeRecord {
+  toolCalls: { name: string; arguments: Record<string, unknown> }[];
+  finalAnswer: string | null;
+}
+
+const FAMILY_TAG = /^\s*\[([^\]]+)\]/;
+
+export class SimulatedEnvironment {
+  tools(): SimulatedTool[] {
+    return SIMULATED_TOOLS.map((tool) => ({ ...tool }));
+  }
+
+  executeTool(task: Task, name: string, args: Record<string, unknown>): ToolResult {
+    const { rule, expected } = this.hiddenStateOf(task);
+    if (name === SIMULATED_VERIFICATION_TOOL) {
+      const answer = args.answer;
+      if (typeof answer !== 'string') {
+        return { output: '', error: `verify_answer needs {"answer": string}, got ${JSON.stringify(args)}` };
+      }
+      return { output: answer.trim() === expected ? VERIFIED_CORRECT : VERIFIED_INCORRECT, error: null };
+    }
+    if (!SIMULATED_TOOLS.some((tool) => tool.name === name)) {
+      return {
+        output: '',
+        error: `unknown tool "${name}"; available tools: ${SIMULATED_TOOLS.map((tool) => tool.name).join(', ')}`,
+      };
+    }
+    if (name === rule.requiredTool) return { output: expected, error: null };
+    return { output: this.wrongOutput(task, rule, name, expected), error: null };
+  }
+
+  /** Success needs the right answer and, for families that demand it, a verification first. */
+  judge(task: Task, episode: EpisodeRecord): { success: boolean; verified: boolean } {
+    const { rule, expected } = this.hiddenStateOf(task);
+    const verified = episode.toolCalls.some((call) => call.name === SIMULATED_VERIFICATION_TOOL);
+    const correct = episode.finalAnswer !== null && episode.finalAnswer.trim() === expected;
+    return { success: correct && (verified || !rule.needsVerification), verified };
+  }
+
+  private hiddenStateOf(task: Task): { rule: Readonly<FamilyRule>; expected: string } {
+    const family = task.family ?? FAMILY_TAG.exec(task.prompt)?.[1];
+    if (family === undefined || task.expected_answer === undefined) {
+      throw new Error(
+        `task "${task.id}" is not a simulated task: it needs a family (or a [family] tag) and an expected_answer`,
+      );
+    }
+    return { rule: ruleFor(family), expected: task.expected_answer };
+  }
+
+  /** A plausible wrong value or nothing useful, fixed per task and tool so reruns agree. */
+  private wrongOutput(task: Task, rule: Readonly<FamilyRule>, tool: string, expected: string): string {
+    const random = seededRandom(`wrong:${task.id}:${tool}`);
+    if (random() < 0.4) return NO_RELEVANT_RESULT;
+    const candidate = rule.answer(random);
+    // A wrong tool must never hand out the right answer by chance.
+    return candidate === expected ? NO_RELEVANT_RESULT : candidate;
+  }
+}
