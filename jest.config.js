@@ -1,7 +1,26 @@
-// Three projects so unit, integration and replay tests can run apart (`--selectProjects`).
+// Unit, integration and replay tests are separate projects (`--selectProjects unit`).
+// Integration tests run against a real Temporal dev server and real PostgreSQL that
+// tests/support/globalSetup.ts starts; coverage thresholds are enforced per path.
 const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+const common = { transform, testEnvironment: 'node', transformIgnorePatterns: ['/node_modules/'] };
+
 module.exports = {
+  // A project-level testTimeout is ignored by jest; integration tests need minutes at most.
+  testTimeout: 120_000,
   projects: [
-    { displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'], transform, testEnvironment: 'node' },
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/tests/support/globalSetup.ts',
+      globalTeardown: '<rootDir>/tests/support/globalTeardown.ts',
+    },
+    { ...common, displayName: 'replay', testMatch: ['<rootDir>/tests/replay/**/*.test.ts'] },
   ],
+  collectCoverageFrom: ['training/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'workers/**/*.ts', 'api/**/*.ts'],
+  coverageThreshold: {
+    global: { lines: 90, branches: 80 },
+    './training/': { lines: 100, branches: 100, functions: 100, statements: 100 },
+  },
 };

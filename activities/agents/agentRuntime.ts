@@ -1,0 +1,44 @@
+import type { Task, TrajectoryStep } from '../../training/config';
+
+/** What an agent is asked to do once: one task, under the current policy. */
+export interface AgentRunRequest {
+  task: Task;
+  /** The policy rendered as a system prompt (base prompt + weighted lessons). */
+  systemPrompt: string;
+  model: string;
+  maxSteps: number;
+  maxTokens: number;
+  /** Makes a seeded model (the simulated one) reproducible. */
+  seed: number;
+  /** Aborted on activity cancellation or when the trajectory's time is up. */
+  signal: AbortSignal;
+  /** Called after every step, so a run that later throws still leaves its steps behind. */
+  onStep(step: TrajectoryStep): void;
+}
+
+export interface AgentRunResult {
+  finalAnswer: string | null;
+  success: boolean;
+  verified: boolean;
+  /** Why the run did not finish normally (for example it ran out of steps), else null. */
+  error: string | null;
+}
+
+/**
+ * An agent Flow can train: the tool-using LLM agent (llmAgent.ts) or, later, an HTTP adapter
+ * to an external agent service. It may throw; the trajectory activity records that as a
+ * failed trajectory, never a failed job.
+ */
+export interface AgentRuntime {
+  run(request: AgentRunRequest): Promise<AgentRunResult>;
+}
+
+/** The world an agent acts in: its tools, and the judge of its final answer. */
+export interface AgentEnvironment {
+  tools(): { name: string; description: string; parameters: Record<string, unknown> }[];
+  executeTool(task: Task, name: string, args: Record<string, unknown>): { output: string; error: string | null };
+  judge(task: Task, run: { toolCalls: { name: string; arguments: Record<string, unknown> }[]; finalAnswer: string | null }): {
+    success: boolean;
+    verified: boolean;
+  };
+}

@@ -1,0 +1,25 @@
+import type { PrismaClient } from './prismaClient';
+import { ProgressRepository } from './progressRepository';
+import { TrainingJobRepository } from './trainingJobRepository';
+import { TrajectoryRepository } from './trajectoryRepository';
+
+export { createPrismaClient, requireDatabaseUrl } from './prismaClient';
+export type { PrismaClient } from './prismaClient';
+export * from './progressRepository';
+export * from './trainingJobRepository';
+export * from './trajectoryRepository';
+
+/** The repository layer: the only code that talks to Prisma. */
+export interface Repositories {
+  jobs: TrainingJobRepository;
+  trajectories: TrajectoryRepository;
+  progress: ProgressRepository;
+}
+
+export function createRepositories(prisma: PrismaClient): Repositories {
+  return {
+    jobs: new TrainingJobRepository(prisma),
+    trajectories: new TrajectoryRepository(prisma),
+    progress: new ProgressRepository(prisma),
+  };
+}

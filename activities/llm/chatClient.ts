@@ -1,0 +1,93 @@
+import { Portkey } from 'portkey-ai';
+import type { TokenUsage } from '../../training/config';
+import { costOf } from './pricing';
+
+/**
+ * Where LLM calls go. Every call goes through `portkey-ai`: to Portkey's hosted gateway when
+ * PORTKEY_API_KEY is set, or to FLOW_LLM_BASE_URL (a local Portkey gateway, or the built-in
+ * simulated model server, which speaks the OpenAI chat-completions protocol).
+ */
+export interface LlmSettings {
+  baseURL?: string;
+  apiKey?: string;
+  provider?: string;
+  virtualKey?: string;
+}
+
+export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSettings {
+  return {
+    baseURL: env.FLOW_LLM_BASE_URL || undefined,
+    apiKey: env.PORTKEY_API_KEY || undefined,
+    provider: env.PORTKEY_PROVIDER || undefined,
+    virtualKey: env.PORTKEY_VIRTUAL_KEY || undefined,
+  };
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
+export interface ChatTool {
+  type: 'function';
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  tools?: ChatTool[];
+  max_tokens: number;
+  seed?: number;
+  logprobs?: boolean;
+  response_format?: { type: 'json_object' };
+}
+
+export interface ChatResult {
+  message: ChatMessage;
+  usage: TokenUsage;
+  costUsd: number;
+  /** Sum of the returned token log-probs, or null when the model returned none. */
+  logprob: number | null;
+}
+
+interface RawCompletion {
+  choices?: { message?: ChatMessage; logprobs?: { content?: { logprob: number }[] | null } | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
+}
+
+export class ChatClient {
+  private readonly portkey: Portkey;
+
+  constructor(settings: LlmSettings) {
+    if (!settings.baseURL && !settings.apiKey) {
+      throw new Error('no LLM endpoint: set FLOW_LLM_BASE_URL (a local gateway or simulated model server) or PORTKEY_API_KEY');
+    }
+    this.portkey = new Portkey({
+      baseURL: settings.baseURL,
+      apiKey: settings.apiKey ?? 'local',
+      provider: settings.provider ?? 'openai',
+      virtualKey: settings.virtualKey,
+    });
+  }
+
+  /** One chat completion; `signal` aborts it (activity cancellation, trajectory timeout). */
+  async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+    const raw = (await this.portkey.chat.completions.create(request as never, undefined, { signal } as never)) as unknown as RawCompletion;
+    const choice = raw.choices?.[0];
+    if (!choice?.message) throw new Error(`the model ${request.model} returned no message`);
+    const usage: TokenUsage = {
+      prompt_tokens: raw.usage?.prompt_tokens ?? 0,
+      completion_tokens: raw.usage?.completion_tokens ?? 0,
+    };
+    const tokens = choice.logprobs?.content;
+    return {
+      message: choice.message,
+      usage,
+      costUsd: costOf(request.model, usage),
+      logprob: tokens && tokens.length > 0 ? tokens.reduce((sum, t) => sum + t.logprob, 0) : null,
+    };
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * FLOW-006, the policy updater: an LLM (through portkey-ai) reads the positive-advantage
+ * trajectories and proposes lesson operations; pure code (training/policy.ts) validates,
+ * weights by advantage, clips and applies them. A malformed answer is asked again, then
+ * skipped, leaving the policy byte-identical.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TokenUsage, TrajectoryStep } from '../training/config';
+import { selectPositiveAdvantage } from '../training/advantages';
+import { describeZodError } from '../training/config';
+import {
+  applyLessonOperations,
+  type LessonChurn,
+  type LessonOperation,
+  LessonOperationsAnswerSchema,
+  type Policy,
+  type PolicyUpdateEvidence,
+  renderPolicyUpdateEvidence,
+  toEvidenceTrajectory,
+} from '../training/policy';
+import type { ChatClient, ChatMessage } from './llm/chatClient';
+import { loadInOrder } from './rewards';
+import type { TrajectoryRepository } from './db';
+
+const SYSTEM_PROMPT = readFileSync(path.join(__dirname, 'prompts', 'policyUpdate.md'), 'utf8');
+/** Positive-advantage trajectories shown to the optimizer at most (the best ones). */
+export const MAX_EVIDENCE_TRAJECTORIES = 16;
+export const MAX_OPTIMIZER_ATTEMPTS = 3;
+const RESULT_CHARS = 200;
+
+export interface UpdatePolicyInput {
+  policy: Policy;
+  candidates: { trajectory_id: string; advantage: number; query: string }[];
+  learning_rate: number;
+  clip: number;
+  max_lessons: number;
+  optimizer_model: string;
+  max_tokens: number;
+  seed: number;
+}
+
+export interface PolicyUpdateResult {
+  policy: Policy;
+  applied: number;
+  rejected: string[];
+  churn: LessonChurn;
+  usage: TokenUsage;
+  cost_usd: number;
+  /** Why the policy was left unchanged without asking or applying, else null. */
+  skipped_reason: string | null;
+}
+
+const NO_CHURN: LessonChurn = { added: 0, edited: 0, reweighted: 0, dropped: 0 };
+
+export function createPolicyUpdateActivities(deps: { chat: ChatClient; trajectories: TrajectoryRepository }) {
+  return {
+    async updatePolicy(input: UpdatePolicyInput): Promise<PolicyUpdateResult> {
+      const positive = selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
+      const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
+      let costUsd = 0;
+      const unchanged = (reason: string): PolicyUpdateResult => ({
+        policy: input.policy,
+        applied: 0,
+        rejected: [],
+        churn: NO_CHURN,
+        usage,
+        cost_usd: costUsd,
+        skipped_reason: reason,
+      });
+      if (positive.length === 0) return unchanged('no positive-advantage trajectories');
+
+      const rows = await loadInOrder(deps.trajectories, positive.map((c) => c.trajectory_id));
+      const evidence: PolicyUpdateEvidence = {
+        lessons: input.policy.lessons,
+        trajectories: rows.map((row, i) =>
+          toEvidenceTrajectory(
+            { steps: (row.steps as unknown as TrajectoryStep[]).map(truncateResult), success: row.success, final_answer: row.finalAnswer },
+            `T${i + 1}`,
+            positive[i].advantage,
+            positive[i].query,
+          ),
+        ),
+      };
+      const evidenceAdvantages = Object.fromEntries(evidence.trajectories.map((t) => [t.ref, t.advantage]));
+      const messages: ChatMessage[] = [
+        { role: 'system', content: SYSTEM_PROMPT },
+        { role: 'user', content: `Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}` },
+      ];
+
+      let lastProblem = '';
+      for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
+        const reply = await deps.chat.complete({
+          model: input.optimizer_model,
+          messages,
+          max_tokens: input.max_tokens,
+          seed: input.seed + attempt,
+          response_format: { type: 'json_object' },
+        });
+        usage.prompt_tokens += reply.usage.prompt_tokens;
+        usage.completion_tokens += reply.usage.completion_tokens;
+        costUsd += reply.costUsd;
+        const parsed = parseOperations(reply.message.content);
+        if ('operations' in parsed) {
+          const result = applyLessonOperations(input.policy, parsed.operations, evidenceAdvantages, {
+            learningRate: input.learning_rate,
+            clip: input.clip,
+            maxLessons: input.max_lessons,
+          });
+          return {
+            policy: result.policy,
+            applied: result.applied.length,
+            rejected: result.rejected.map((r) => `${r.operation.op}: ${r.reason}`),
+            churn: result.churn,
+            usage,
+            cost_usd: costUsd,
+            skipped_reason: null,
+          };
+        }
+        lastProblem = parsed.problem;
+        messages.push(
+          { role: 'assistant', content: reply.message.content },
+          { role: 'user', content: `That answer was not valid: ${parsed.problem}. Answer again with the JSON object only.` },
+        );
+      }
+      return unchanged(`malformed optimizer answer after ${MAX_OPTIMIZER_ATTEMPTS} attempts: ${lastProblem}`);
+    },
+  };
+}
+
+/** Long tool outputs are cut: the optimizer needs what a step found, not all of it. */
+function truncateResult(step: TrajectoryStep): TrajectoryStep {
+  return step.result === null || step.result.length <= RESULT_CHARS ? step : { ...step, result: step.result.slice(0, RESULT_CHARS) };
+}
+
+/** The operations in an optimizer answer, or what is wrong with it. Tolerates a ```json fence. */
+export function parseOperations(content: string | null): { operations: LessonOperation[] } | { problem: string } {
+  if (!content || content.trim() === '') return { problem: 'the answer was empty' };
+  const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, '$1');
+  let json: unknown;
+  try {
+    json = JSON.parse(unfenced);
+  } catch (error) {
+    return { problem: `not JSON (${(error as Error).message})` };
+  }
+  const answer = LessonOperationsAnswerSchema.safeParse(json);
+  if (!answer.success) return { problem: describeZodError(answer.error, json) };
+  return { operations: answer.data.operations };
+}

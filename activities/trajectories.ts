@@ -1,0 +1,117 @@
+/**
+ * FLOW-003, the trajectory collector: one activity runs one agent trajectory, records every
+ * step, persists it idempotently and returns only its id and what the workflow needs.
+ * A run that throws or times out becomes a failed trajectory with the reason, never a failed job.
+ */
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import type { Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
+import type { AgentRuntime } from './agents/agentRuntime';
+import type { TrajectoryRepository } from './db';
+
+export interface RunTrajectoryInput {
+  job_id: string;
+  agent_id: string;
+  run: number;
+  iteration: number;
+  query_index: number;
+  sample_index: number;
+  task: Task;
+  system_prompt: string;
+  model: string;
+  max_steps: number;
+  max_tokens: number;
+  timeout_seconds: number;
+  seed: number;
+}
+
+export interface TrajectorySummary {
+  trajectory_id: string;
+  success: boolean;
+  cost_usd: number;
+  usage: TokenUsage;
+  error: string | null;
+}
+
+export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajectories: TrajectoryRepository }) {
+  return {
+    async runTrajectory(input: RunTrajectoryInput): Promise<TrajectorySummary> {
+      const context = Context.current();
+      const steps: TrajectoryStep[] = [];
+      const startedAt = new Date().toISOString();
+      const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
+      const signal = AbortSignal.any([context.cancellationSignal, timeout]);
+      context.heartbeat({ steps: 0 });
+
+      let outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
+      try {
+        outcome = await deps.agent.run({
+          task: input.task,
+          systemPrompt: input.system_prompt,
+          model: input.model,
+          maxSteps: input.max_steps,
+          maxTokens: input.max_tokens,
+          seed: input.seed,
+          signal,
+          onStep(step) {
+            steps.push(step);
+            context.heartbeat({ steps: steps.length });
+          },
+        });
+      } catch (error) {
+        if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
+        const reason = timeout.aborted
+          ? `timed out after ${input.timeout_seconds}s`
+          : `agent error: ${error instanceof Error ? error.message : String(error)}`;
+        outcome = { finalAnswer: null, success: false, verified: false, error: reason };
+      }
+      // A cancelled job writes nothing more.
+      if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
+
+      const trajectory = assembleTrajectory(input, steps, outcome, startedAt);
+      const recorded = await deps.trajectories.record(trajectory);
+      return {
+        trajectory_id: recorded.id,
+        success: trajectory.success,
+        cost_usd: trajectory.cost_usd,
+        usage: trajectory.usage,
+        error: trajectory.error,
+      };
+    },
+  };
+}
+
+export function assembleTrajectory(
+  input: RunTrajectoryInput,
+  steps: TrajectoryStep[],
+  outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null },
+  startedAt: string,
+): Trajectory {
+  const usage = steps.reduce(
+    (sum, step) => ({
+      prompt_tokens: sum.prompt_tokens + step.usage.prompt_tokens,
+      completion_tokens: sum.completion_tokens + step.usage.completion_tokens,
+    }),
+    { prompt_tokens: 0, completion_tokens: 0 },
+  );
+  const logprobs = steps.map((step) => step.logprob);
+  return {
+    job_id: input.job_id,
+    run: input.run,
+    iteration: input.iteration,
+    query_index: input.query_index,
+    sample_index: input.sample_index,
+    query_id: input.task.id,
+    agent_id: input.agent_id,
+    steps,
+    final_answer: outcome.finalAnswer,
+    success: outcome.success,
+    verified: outcome.verified,
+    error: outcome.error,
+    usage,
+    cost_usd: steps.reduce((sum, step) => sum + step.cost_usd, 0),
+    log_prob: steps.length > 0 && logprobs.every((lp) => lp !== null) ? (logprobs as number[]).reduce((a, b) => a + b, 0) : null,
+    started_at: startedAt,
+    ended_at: new Date().toISOString(),
+  };
+}

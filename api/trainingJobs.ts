@@ -1,0 +1,74 @@
+/**
+ * Starting and steering training jobs through Temporal. The JSON-RPC facade, the demo and the
+ * tests all go through here: validation first (nothing is written or started for bad input),
+ * then the `queued` row, then the workflow (workflow id = job id).
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
+import type { Repositories } from '../activities/db';
+import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
+import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
+import { cancelReasonSignal, trainingJob } from '../workflows/trainingJob';
+
+export class InvalidTrainingJobError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidTrainingJobError';
+  }
+}
+
+/** Temporal task priority: P0 is dispatched first (priorityKey 1 of 1..5). */
+export const PRIORITY_KEYS: Record<Priority, number> = { P0: 1, P1: 3, P2: 5 };
+
+export function validateTrainingJob(request: unknown): TrainingJobInput {
+  const withId = request && typeof request === 'object' && !('job_id' in request) ? { ...request, job_id: `job-${randomUUID()}` } : request;
+  const parsed = TrainingJobInputSchema.safeParse(withId);
+  if (!parsed.success) throw new InvalidTrainingJobError(describeZodError(parsed.error, withId));
+  return parsed.data;
+}
+
+export async function startTrainingJob(
+  client: Client,
+  repos: Repositories,
+  request: unknown,
+  { taskQueue = TRAINING_TASK_QUEUE } = {},
+): Promise<{ jobId: string; input: TrainingJobInput }> {
+  const input = validateTrainingJob(request);
+  await repos.jobs.create({
+    id: input.job_id,
+    agentId: input.agent_id,
+    tenantId: input.tenant_id,
+    ownerId: input.owner_id,
+    priority: input.config.priority,
+    config: input.config,
+    budgetUsd: input.config.budget_usd,
+  });
+  try {
+    await client.workflow.start(trainingJob, {
+      workflowId: input.job_id,
+      taskQueue,
+      args: [input],
+      typedSearchAttributes: [
+        { key: FLOW_AGENT_ID, value: input.agent_id },
+        { key: FLOW_PRIORITY, value: input.config.priority },
+        { key: FLOW_JOB_STATUS, value: 'queued' },
+      ],
+      priority: { priorityKey: PRIORITY_KEYS[input.config.priority], fairnessKey: input.tenant_id.slice(0, 64) },
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
+      // No workflow will ever update this row: record why the job never ran.
+      await repos.jobs.finish(input.job_id, 'failed', `could not start the workflow: ${(error as Error).message}`);
+    }
+    throw error;
+  }
+  return { jobId: input.job_id, input };
+}
+
+/** Cancels through Temporal; the workflow records `cancelled` with the reason, then ends. */
+export async function cancelTrainingJob(client: Client, jobId: string, reason = 'cancelled by request'): Promise<void> {
+  const handle = client.workflow.getHandle(jobId);
+  await handle.signal(cancelReasonSignal, reason);
+  await handle.cancel();
+}

@@ -1,0 +1,8 @@
+import { dropDatabase } from '../../workers/devStack';
+
+export default async function globalTeardown(): Promise<void> {
+  await globalThis.__flowTemporal?.stop();
+  if (process.env.FLOW_TEST_ADMIN_URL && process.env.FLOW_TEST_DATABASE_NAME) {
+    await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * One test's Flow: a simulated model server (real HTTP), a Prisma client on the run's test
+ * database, a Temporal client, and a training worker on a task queue of its own, built from
+ * the suite's single workflow bundle.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
+import type { AgentRuntime } from '../../activities/agents/agentRuntime';
+import type { TrainingJobRequest } from '../../training/config';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/simulatedModelServer';
+import { createTrainingWorker } from '../../workers/trainingWorker';
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+export interface Harness {
+  model: SimulatedModelServer;
+  prisma: PrismaClient;
+  repos: Repositories;
+  client: Client;
+  taskQueue: string;
+  /** Runs `fn` with a fresh worker polling the harness's task queue (a worker runs once). */
+  run<T>(fn: Promise<T> | (() => Promise<T>)): Promise<T>;
+  newWorker(): Promise<Worker>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: { model?: SimulatedModelServerOptions; agent?: AgentRuntime } = {}): Promise<Harness> {
+  quietRuntime();
+  const address = requireEnv('TEMPORAL_ADDRESS');
+  const model = await startSimulatedModelServer(options.model);
+  const prisma = createPrismaClient(requireEnv('DATABASE_URL'), { poolSize: 10 });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const taskQueue = `test-${randomUUID()}`;
+  const newWorker = () =>
+    createTrainingWorker({
+      connection: nativeConnection,
+      taskQueue,
+      prisma,
+      llm: { baseURL: model.url },
+      agent: options.agent,
+      workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
+    });
+  return {
+    model,
+    prisma,
+    repos: createRepositories(prisma),
+    client,
+    taskQueue,
+    newWorker,
+    async run(fn) {
+      const worker = await newWorker();
+      return worker.runUntil(fn);
+    },
+    async close() {
+      await connection.close();
+      await nativeConnection.close();
+      await prisma.$disconnect();
+      await model.close();
+    },
+  };
+}
+
+/** A small job on the simulated environment, unique per call. */
+export function jobRequest(overrides: Partial<TrainingJobRequest> & { config?: TrainingJobRequest['config'] } = {}): TrainingJobRequest {
+  const { config, ...rest } = overrides;
+  return {
+    job_id: `job-${randomUUID()}`,
+    agent_id: 'support-agent',
+    tenant_id: 'tenant-a',
+    owner_id: 'alice',
+    training_queries: simulatedTaskSet({ queriesPerFamily: 2, seed: 11 }),
+    ...rest,
+    config: { iterations: 2, batch_size: 2, group_size: 8, seed: 3, ...config },
+  };
+}
+
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: integration tests run under tests/support/globalSetup.ts`);
+  return value;
+}

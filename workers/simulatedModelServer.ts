@@ -1,0 +1,150 @@
+/**
+ * The built-in simulated model: an OpenAI-compatible chat-completions server on localhost, so
+ * demos, tests and benchmarks run Flow's real LLM code path (portkey-ai → HTTP) with no
+ * internet. Its decisions come from training/simulation/simulatedModel.ts, which never sees
+ * the environment's hidden rules: it follows only the lessons written in the system prompt.
+ *
+ * Tests can replace the answer of any request with `respond` (a programmable real HTTP
+ * server, not a mocked function): malformed JSON, HTTP 500s or a hang.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
+import { hashString as hash } from '../training/statistics';
+
+export interface ChatCompletionRequestBody {
+  model: string;
+  messages: { role: 'system' | 'user' | 'assistant' | 'tool'; content: string | null; tool_calls?: { function: { name: string } }[] }[];
+  tools?: { function: { name: string } }[];
+  seed?: number;
+  logprobs?: boolean;
+  max_tokens?: number;
+}
+
+/** What a test's `respond` hook may return instead of the simulated answer. */
+export type ScriptedResponse =
+  | { kind: 'content'; content: string; logprobs?: number[] }
+  | { kind: 'http_error'; status: number; body?: string }
+  | { kind: 'hang' }
+  | undefined;
+
+export interface SimulatedModelServerOptions {
+  port?: number;
+  /** Fixed latency of every call, as a real provider would have. */
+  latencyMs?: number;
+  respond?: (body: ChatCompletionRequestBody, callIndex: number) => ScriptedResponse;
+}
+
+export interface SimulatedModelServer {
+  /** Base URL for portkey-ai / OpenAI clients, ending in /v1. */
+  url: string;
+  calls(): number;
+  setLatency(ms: number): void;
+  close(): Promise<void>;
+}
+
+const approxTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
+
+export async function startSimulatedModelServer(options: SimulatedModelServerOptions = {}): Promise<SimulatedModelServer> {
+  let latencyMs = options.latencyMs ?? 0;
+  let callCount = 0;
+  const hanging = new Set<http.ServerResponse>();
+
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const callIndex = callCount++;
+      let body: ChatCompletionRequestBody;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatCompletionRequestBody;
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'request body is not JSON' } }));
+        return;
+      }
+      const scripted = options.respond?.(body, callIndex);
+      if (scripted?.kind === 'hang') {
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
+        return;
+      }
+      setTimeout(() => {
+        if (scripted?.kind === 'http_error') {
+          res.writeHead(scripted.status, { 'content-type': 'application/json' }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
+          return;
+        }
+        const completion = scripted ? scriptedCompletion(body, scripted.content, scripted.logprobs) : simulatedCompletion(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
+      }, latencyMs);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    calls: () => callCount,
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    close: async () => {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function simulatedCompletion(body: ChatCompletionRequestBody) {
+  const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
+  if (body.tools && body.tools.length > 0) {
+    const action = simulatedAgentTurn({
+      system,
+      messages: body.messages.map((m) => ({
+        role: m.role,
+        content: m.content,
+        tool_calls: m.tool_calls?.map((call) => ({ name: call.function.name })),
+      })),
+      toolNames: body.tools.map((tool) => tool.function.name),
+      seed: body.seed ?? 0,
+    });
+    const logprob = Math.log(action.probability);
+    if (action.type === 'tool_call') {
+      const args = JSON.stringify(action.arguments);
+      const id = `call_${hash(JSON.stringify(body.messages)).toString(36)}`;
+      return completion(body, { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: action.tool, arguments: args } }] }, 'tool_calls', [logprob], args);
+    }
+    return completion(body, { role: 'assistant', content: action.content }, 'stop', [logprob], action.content);
+  }
+  // Without tools the request is the policy updater's: answer with lesson operations as JSON.
+  const user = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+  const content = JSON.stringify(simulatedOptimizerTurn(user));
+  return completion(body, { role: 'assistant', content }, 'stop', [0], content);
+}
+
+function scriptedCompletion(body: ChatCompletionRequestBody, content: string, logprobs?: number[]) {
+  return completion(body, { role: 'assistant', content }, 'stop', logprobs ?? null, content);
+}
+
+function completion(body: ChatCompletionRequestBody, message: object, finishReason: string, logprobs: number[] | null, output: string) {
+  const promptText = body.messages.map((m) => m.content ?? '').join('\n');
+  return {
+    id: `chatcmpl-sim-${hash(promptText + output).toString(36)}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: body.model,
+    choices: [
+      {
+        index: 0,
+        message,
+        finish_reason: finishReason,
+        logprobs: body.logprobs && logprobs ? { content: logprobs.map((logprob, i) => ({ token: `t${i}`, logprob, bytes: null, top_logprobs: [] })) } : null,
+      },
+    ],
+    usage: { prompt_tokens: approxTokens(promptText), completion_tokens: approxTokens(output), total_tokens: approxTokens(promptText) + approxTokens(output) },
+  };
+}

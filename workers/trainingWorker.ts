@@ -1,0 +1,35 @@
+/**
+ * A training worker: polls the training task queue for workflow and activity tasks. Its
+ * dependencies (database, LLM endpoint, agent) are passed in, so tests, the demo and
+ * `workers/main.ts` wire the same worker.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDependencies } from '../activities';
+import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
+
+export interface TrainingWorkerOptions extends ActivityDependencies {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  /** A prebuilt bundle (tests bundle once per suite); else the workflows are bundled now. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  maxConcurrentActivityTaskExecutions?: number;
+  /** Identity shown in the Temporal Web UI, e.g. `worker-<pid>`. */
+  identity?: string;
+}
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export function createTrainingWorker(options: TrainingWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? 'default',
+    taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities(options),
+    ...(options.identity ? { identity: options.identity } : {}),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    // In-flight activities get this long to finish on shutdown before they are handed back.
+    shutdownGraceTime: '20s',
+  });
+}

@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: every workflow a Flow worker runs.
+export { trainingJob } from './trainingJob';

@@ -1,0 +1,138 @@
+/**
+ * The state of one training job inside its workflow, as a plain object: what the status query
+ * returns, what an iteration changes. No Temporal API here, so it is unit-tested directly.
+ */
+import type { GRPOConfig, TrainingJobInput } from '../training/config';
+import type { IterationMetrics } from '../training/iterationMetrics';
+import type { JobStatus } from '../training/jobStatus';
+import { initialPolicy, type Policy } from '../training/policy';
+
+export type JobPhase =
+  | 'starting'
+  | 'collecting'
+  | 'updating_policy'
+  | 'checkpointing'
+  | 'finished';
+
+export interface TrainingJobStatus {
+  job_id: string;
+  agent_id: string;
+  status: JobStatus;
+  run: number;
+  phase: JobPhase;
+  /** Iterations finished so far. */
+  iteration: number;
+  iterations: number;
+  /** Groups finished in the iteration under way. */
+  groups_done: number;
+  groups_total: number;
+  trajectories: number;
+  spend_usd: number;
+  budget_usd: number;
+  policy_version: number;
+  lessons: number;
+  last_metrics: IterationMetrics | null;
+  /** Success rate per finished iteration, oldest first. */
+  success_rates: number[];
+  reason: string | null;
+}
+
+export interface TrainingJobResult {
+  job_id: string;
+  status: JobStatus;
+  iterations: number;
+  trajectories: number;
+  spend_usd: number;
+  policy: Policy;
+  success_rates: number[];
+}
+
+export class TrainingJobState {
+  status: JobStatus = 'running';
+  phase: JobPhase = 'starting';
+  iteration = 0;
+  groupsDone = 0;
+  groupsTotal = 0;
+  trajectories = 0;
+  spendUsd = 0;
+  policy: Policy;
+  lastMetrics: IterationMetrics | null = null;
+  successRates: number[] = [];
+  reason: string | null = null;
+
+  constructor(private readonly input: TrainingJobInput) {
+    this.policy = initialPolicy(input.base_prompt);
+  }
+
+  get config(): GRPOConfig {
+    return this.input.config;
+  }
+
+  beginIteration(groups: number): void {
+    this.phase = 'collecting';
+    this.groupsDone = 0;
+    this.groupsTotal = groups;
+  }
+
+  recordGroup(trajectories: number, costUsd: number): void {
+    this.groupsDone += 1;
+    this.trajectories += trajectories;
+    this.addSpend(costUsd);
+  }
+
+  addSpend(costUsd: number): void {
+    this.spendUsd += costUsd;
+  }
+
+  finishIteration(iteration: number, metrics: IterationMetrics, policy: Policy): void {
+    this.iteration = iteration;
+    this.lastMetrics = metrics;
+    this.policy = policy;
+    this.successRates.push(metrics.success_rate);
+  }
+
+  /** The job cannot afford another iteration once it has spent its whole budget. */
+  budgetExhausted(): boolean {
+    return this.spendUsd >= this.config.budget_usd;
+  }
+
+  end(status: JobStatus, reason: string | null = null): void {
+    this.status = status;
+    this.reason = reason;
+    this.phase = 'finished';
+  }
+
+  snapshot(): TrainingJobStatus {
+    return {
+      job_id: this.input.job_id,
+      agent_id: this.input.agent_id,
+      status: this.status,
+      run: this.input.run,
+      phase: this.phase,
+      iteration: this.iteration,
+      iterations: this.config.iterations,
+      groups_done: this.groupsDone,
+      groups_total: this.groupsTotal,
+      trajectories: this.trajectories,
+      spend_usd: this.spendUsd,
+      budget_usd: this.config.budget_usd,
+      policy_version: this.policy.version,
+      lessons: this.policy.lessons.length,
+      last_metrics: this.lastMetrics,
+      success_rates: [...this.successRates],
+      reason: this.reason,
+    };
+  }
+
+  result(): TrainingJobResult {
+    return {
+      job_id: this.input.job_id,
+      status: this.status,
+      iterations: this.iteration,
+      trajectories: this.trajectories,
+      spend_usd: this.spendUsd,
+      policy: this.policy,
+      success_rates: [...this.successRates],
+    };
+  }
+}
