@@ -65,7 +65,7 @@ export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajecto
           : `agent error: ${error instanceof Error ? error.message : String(error)}`;
         outcome = { finalAnswer: null, success: false, verified: false, error: reason };
       }
-      // A cancelled job writes nothing more.
+      // Once the cancellation reaches this attempt (with a heartbeat), it writes nothing more.
       if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
 
       const trajectory = assembleTrajectory(input, steps, outcome, startedAt);

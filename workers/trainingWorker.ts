@@ -29,6 +29,11 @@ export function createTrainingWorker(options: TrainingWorkerOptions): Promise<Wo
     activities: createActivities(options),
     ...(options.identity ? { identity: options.identity } : {}),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? 100,
+    // Cancellation reaches an activity only with a heartbeat the worker sends; without this the
+    // SDK throttles heartbeats to 80% of the heartbeat timeout, and a cancelled job's running
+    // trajectories would finish and be written instead of stopping.
+    maxHeartbeatThrottleInterval: '2s',
+    defaultHeartbeatThrottleInterval: '2s',
     // In-flight activities get this long to finish on shutdown before they are handed back.
     shutdownGraceTime: '20s',
   });

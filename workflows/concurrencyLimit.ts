@@ -22,3 +22,14 @@ export class ConcurrencyLimit {
     }
   }
 }
+
+/**
+ * Like Promise.all, but waits for every promise to settle before rejecting: a cancelled or
+ * failed job must not be recorded as ended while its other activities still run (and write).
+ */
+export async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

@@ -22,7 +22,7 @@ import { iterationMetrics, type GroupOutcome } from '../training/iterationMetric
 import type { JobStatus } from '../training/jobStatus';
 import { renderSystemPrompt } from '../training/policy';
 import { hashString } from '../training/statistics';
-import { ConcurrencyLimit } from './concurrencyLimit';
+import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
 import { TrainingJobState, type TrainingJobResult, type TrainingJobStatus } from './trainingJobState';
 
@@ -129,10 +129,10 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
   const systemPrompt = renderSystemPrompt(state.policy);
   state.beginIteration(batch.length);
 
-  const groups = await Promise.all(
+  const groups = await settleAll(
     batch.map(async (queryIndex) => {
       const task = input.training_queries[queryIndex];
-      const summaries = await Promise.all(
+      const summaries = await settleAll(
         Array.from({ length: config.group_size }, (_, sampleIndex) =>
           limit.run(() =>
             acts.trajectories.runTrajectory({

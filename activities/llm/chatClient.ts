@@ -75,7 +75,15 @@ export class ChatClient {
 
   /** One chat completion; `signal` aborts it (activity cancellation, trajectory timeout). */
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
-    const raw = (await this.portkey.chat.completions.create(request as never, undefined, { signal } as never)) as unknown as RawCompletion;
+    const call = this.portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>;
+    // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
+    // trajectory forever: stop waiting as soon as the signal aborts.
+    let raw: RawCompletion;
+    try {
+      raw = signal ? await untilAborted(call, signal) : await call;
+    } catch (error) {
+      throw signal?.aborted ? error : describeProviderError(request.model, error);
+    }
     const choice = raw.choices?.[0];
     if (!choice?.message) throw new Error(`the model ${request.model} returned no message`);
     const usage: TokenUsage = {
@@ -90,4 +98,29 @@ export class ChatClient {
       logprob: tokens && tokens.length > 0 ? tokens.reduce((sum, t) => sum + t.logprob, 0) : null,
     };
   }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** "flow-sim-1: HTTP 500: simulated provider error", whatever shape the SDK's error has. */
+function describeProviderError(model: string, error: unknown): Error {
+  const status = (error as { status?: unknown }).status;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(typeof status === 'number' ? `${model}: HTTP ${status}: ${message}` : `${model}: ${message}`);
 }

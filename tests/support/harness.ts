@@ -41,8 +41,9 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `test-${randomUUID()}`;
-  const newWorker = () =>
-    createTrainingWorker({
+  const workers: Worker[] = [];
+  const newWorker = async () => {
+    const worker = await createTrainingWorker({
       connection: nativeConnection,
       taskQueue,
       prisma,
@@ -50,6 +51,9 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
       agent: options.agent,
       workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
     });
+    workers.push(worker);
+    return worker;
+  };
   return {
     model,
     prisma,
@@ -62,6 +66,9 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
       return worker.runUntil(fn);
     },
     async close() {
+      // A test that timed out leaves its worker running: stop it before closing connections.
+      for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+      while (workers.some((w) => !['STOPPED', 'FAILED'].includes(w.getState()))) await new Promise((r) => setTimeout(r, 50));
       await connection.close();
       await nativeConnection.close();
       await prisma.$disconnect();

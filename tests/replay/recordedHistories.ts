@@ -1,0 +1,9 @@
+/** Where tests/replay/recordHistories.ts writes the histories the replay tests replay. */
+import path from 'node:path';
+
+export const HISTORIES_DIR = path.join(__dirname, 'histories');
+
+export const RECORDED_HISTORIES = {
+  completed: { workflowId: 'replay-completed-job', file: path.join(HISTORIES_DIR, 'completed-job.json'), lastEvent: 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED' },
+  cancelled: { workflowId: 'replay-cancelled-job', file: path.join(HISTORIES_DIR, 'cancelled-job.json'), lastEvent: 'EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED' },
+} as const;
