@@ -1,0 +1,120 @@
+/** The repository layer against real PostgreSQL (FLOW-002). */
+import { randomUUID } from 'node:crypto';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
+import type { Trajectory } from '../../training/config';
+import { requireEnv } from '../support/harness';
+
+let prisma: PrismaClient;
+let repos: Repositories;
+beforeAll(() => {
+  prisma = createPrismaClient(requireEnv('DATABASE_URL'));
+  repos = createRepositories(prisma);
+});
+afterAll(async () => {
+  await prisma.$disconnect();
+});
+
+const newJob = (overrides: Partial<Parameters<Repositories['jobs']['create']>[0]> = {}) => ({
+  id: `repo-${randomUUID()}`,
+  agentId: 'agent-r',
+  tenantId: 'tenant-r',
+  ownerId: 'bob',
+  priority: 'P1',
+  config: { group_size: 8 },
+  budgetUsd: 5,
+  ...overrides,
+});
+
+function trajectory(jobId: string, sample: number, overrides: Partial<Trajectory> = {}): Trajectory {
+  const now = new Date().toISOString();
+  return {
+    job_id: jobId, run: 1, iteration: 1, query_index: 0, sample_index: sample, query_id: 'q0', agent_id: 'agent-r',
+    steps: [{ index: 0, state: 'task', action: { type: 'final_answer', content: '42' }, tool_calls: [], result: null, started_at: now, ended_at: now, usage: { prompt_tokens: 10, completion_tokens: 2 }, cost_usd: 0.001, logprob: -0.5, error: null }],
+    final_answer: '42', success: sample % 2 === 0, verified: false, error: null,
+    usage: { prompt_tokens: 10, completion_tokens: 2 }, cost_usd: 0.001, log_prob: -0.5, started_at: now, ended_at: now,
+    ...overrides,
+  };
+}
+
+test('jobs: create queued, start a run (idempotently), record progress, finish with a reason', async () => {
+  const job = newJob();
+  const created = await repos.jobs.create(job);
+  expect(created).toMatchObject({ status: 'queued', iteration: 0, spendUsd: 0, currentRun: 1 });
+  await expect(repos.jobs.create(job)).rejects.toThrow();
+
+  const running = await repos.jobs.startRun(job, 1);
+  const again = await repos.jobs.startRun(job, 1);
+  expect(running.status).toBe('running');
+  expect(again.startedAt).toEqual(running.startedAt);
+
+  await repos.jobs.recordProgress(job.id, { iteration: 3, phase: 'collecting', spendUsd: 1.25, lastMetrics: { success_rate: 0.5 } });
+  const finished = await repos.jobs.finish(job.id, 'cancelled', 'stopped by test');
+  expect(finished).toMatchObject({ status: 'cancelled', reason: 'stopped by test', iteration: 3, spendUsd: 1.25, phase: null, lastMetrics: { success_rate: 0.5 } });
+  expect(finished.finishedAt).not.toBeNull();
+});
+
+test('jobs: startRun creates the row of a job started outside the API', async () => {
+  const job = newJob();
+  const row = await repos.jobs.startRun(job, 2);
+  expect(row).toMatchObject({ id: job.id, status: 'running', currentRun: 2 });
+});
+
+test('jobs: list filters by tenant, agent, status, priority and time, newest first, with a cursor', async () => {
+  const agentId = `list-${randomUUID()}`;
+  const ids: string[] = [];
+  for (const priority of ['P0', 'P1', 'P0']) {
+    const job = newJob({ agentId, priority });
+    ids.push(job.id);
+    await repos.jobs.create(job);
+  }
+  const all = await repos.jobs.list({ agentId }, { limit: 10 });
+  expect(all.map((j) => j.id)).toEqual([...ids].reverse());
+  expect((await repos.jobs.list({ agentId, priority: 'P0' }, { limit: 10 })).map((j) => j.id)).toEqual([ids[2], ids[0]]);
+  expect(await repos.jobs.list({ agentId, status: 'running' }, { limit: 10 })).toEqual([]);
+  expect(await repos.jobs.list({ agentId, tenantId: 'someone-else' }, { limit: 10 })).toEqual([]);
+  expect(await repos.jobs.list({ agentId, createdAfter: new Date(Date.now() + 60_000) }, { limit: 10 })).toEqual([]);
+  const first = await repos.jobs.list({ agentId }, { limit: 2 });
+  const second = await repos.jobs.list({ agentId }, { limit: 2, cursor: first[1].id });
+  expect([...first, ...second].map((j) => j.id)).toEqual([...ids].reverse());
+});
+
+test('trajectories: a write is idempotent on (job, run, iteration, query, sample); the first write wins', async () => {
+  const job = newJob();
+  await repos.jobs.create(job);
+  const first = await repos.trajectories.record(trajectory(job.id, 0));
+  const retried = await repos.trajectories.record(trajectory(job.id, 0, { final_answer: 'different' }));
+  expect(first.created).toBe(true);
+  expect(retried).toEqual({ id: first.id, created: false });
+  const otherRun = await repos.trajectories.record(trajectory(job.id, 0, { run: 2 }));
+  expect(otherRun.created).toBe(true);
+  expect(await repos.trajectories.countForJob(job.id)).toBe(2);
+  expect(await repos.trajectories.countForJob(job.id, 1)).toBe(1);
+  const [row] = await repos.trajectories.findByIds([first.id]);
+  expect(row.finalAnswer).toBe('42');
+});
+
+test('trajectories: score sets rewards and advantages together; listForJob filters and pages', async () => {
+  const job = newJob();
+  await repos.jobs.create(job);
+  const ids = [];
+  for (let s = 0; s < 4; s++) ids.push((await repos.trajectories.record(trajectory(job.id, s))).id);
+  await repos.trajectories.score(ids.map((id, i) => ({ id, reward: i / 4, advantage: i - 1.5, stepAdvantages: i === 0 ? [0.1] : null })));
+  const rows = await repos.trajectories.listForJob(job.id);
+  expect(rows.map((r) => [r.sampleIndex, r.reward, r.advantage])).toEqual([[0, 0, -1.5], [1, 0.25, -0.5], [2, 0.5, 0.5], [3, 0.75, 1.5]]);
+  expect(rows[0].stepAdvantages).toEqual([0.1]);
+  expect((await repos.trajectories.listForJob(job.id, { success: true })).map((r) => r.sampleIndex)).toEqual([0, 2]);
+  expect((await repos.trajectories.listForJob(job.id, {}, { limit: 2, offset: 1 })).map((r) => r.sampleIndex)).toEqual([1, 2]);
+});
+
+test('progress: iterations and checkpoints are idempotent on (job, run, iteration)', async () => {
+  const job = newJob();
+  await repos.jobs.create(job);
+  const base = { jobId: job.id, run: 1, iteration: 1, metrics: { mean_reward: 0.2 }, policyVersion: 1, spendUsd: 0.5 };
+  await repos.progress.recordIteration(base);
+  await repos.progress.recordIteration({ ...base, metrics: { mean_reward: 0.3 } });
+  expect((await repos.progress.iterations(job.id)).map((i) => i.metrics)).toEqual([{ mean_reward: 0.3 }]);
+  const checkpoint = { jobId: job.id, run: 1, iteration: 1, policy: { lessons: [] }, optimizerState: {}, metrics: {}, score: 0.4 };
+  await repos.progress.saveCheckpoint(checkpoint);
+  await repos.progress.saveCheckpoint({ ...checkpoint, score: 0.6 });
+  expect((await repos.progress.checkpoints(job.id)).map((c) => c.score)).toEqual([0.6]);
+});
