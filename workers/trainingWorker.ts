@@ -14,6 +14,8 @@ export interface TrainingWorkerOptions extends ActivityDependencies {
   /** A prebuilt bundle (tests bundle once per suite); else the workflows are bundled now. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   maxConcurrentActivityTaskExecutions?: number;
+  /** Last word on the worker options (tests add coverage sinks here). */
+  workerOptionsHook?: (options: WorkerOptions) => WorkerOptions;
   /** Identity shown in the Temporal Web UI, e.g. `worker-<pid>`. */
   identity?: string;
 }
@@ -21,7 +23,7 @@ export interface TrainingWorkerOptions extends ActivityDependencies {
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export function createTrainingWorker(options: TrainingWorkerOptions): Promise<Worker> {
-  return Worker.create({
+  const workerOptions: WorkerOptions = {
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
@@ -36,5 +38,6 @@ export function createTrainingWorker(options: TrainingWorkerOptions): Promise<Wo
     defaultHeartbeatThrottleInterval: '2s',
     // In-flight activities get this long to finish on shutdown before they are handed back.
     shutdownGraceTime: '20s',
-  });
+  };
+  return Worker.create(options.workerOptionsHook ? options.workerOptionsHook(workerOptions) : workerOptions);
 }

@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
+import type { Config } from '@jest/types';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 
 declare global {
@@ -13,7 +15,7 @@ declare global {
   var __flowTemporal: TemporalServer | undefined;
 }
 
-export default async function globalSetup(): Promise<void> {
+export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
   const workDir = path.join(PROJECT_ROOT, '.flow', 'test');
   mkdirSync(workDir, { recursive: true });
   const postgres = await ensurePostgres();
@@ -24,7 +26,7 @@ export default async function globalSetup(): Promise<void> {
   const temporal = await startTemporal({ headless: true, logFile: path.join(workDir, 'temporal.log') });
   globalThis.__flowTemporal = temporal;
 
-  const bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  const bundle = await bundleWorkflowCode(workflowBundleOptions(globalConfig.collectCoverage)).finally(forgetCoverageGlobal);
   const bundlePath = path.join(workDir, `workflow-bundle-${process.pid}.js`);
   writeFileSync(bundlePath, bundle.code);
 
@@ -38,3 +40,26 @@ export default async function globalSetup(): Promise<void> {
 
 const noop = () => undefined;
 const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
+
+/**
+ * Workflow code runs in Temporal's sandbox, out of jest's sight; with coverage on, the bundle
+ * is instrumented (Temporal's nyc-test-coverage) and the harness merges what workflows report.
+ */
+function workflowBundleOptions(collectCoverage: boolean) {
+  const options = { workflowsPath: require.resolve('../../workflows'), logger: quietLogger };
+  if (!collectCoverage) return options;
+  // WorkflowCoverage instruments only while a coverage global exists (checked again during
+  // bundling); this parent process has none, so one stands in until the bundle is built.
+  const global = globalThis as { __coverage__?: object };
+  if (!('__coverage__' in global)) {
+    global.__coverage__ = {};
+    standInCoverageGlobal = true;
+  }
+  return new WorkflowCoverage().augmentBundleOptions(options);
+}
+
+let standInCoverageGlobal = false;
+function forgetCoverageGlobal() {
+  if (standInCoverageGlobal) delete (globalThis as { __coverage__?: object }).__coverage__;
+  standInCoverageGlobal = false;
+}

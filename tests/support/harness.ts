@@ -4,8 +4,11 @@
  * the suite's single workflow bundle.
  */
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
+import libCoverage from 'istanbul-lib-coverage';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/config';
@@ -42,6 +45,7 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
   const client = new Client({ connection });
   const taskQueue = `test-${randomUUID()}`;
   const workers: Worker[] = [];
+  const coverage = new WorkflowCoverage();
   const newWorker = async () => {
     const worker = await createTrainingWorker({
       connection: nativeConnection,
@@ -50,6 +54,7 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
       llm: { baseURL: model.url },
       agent: options.agent,
       workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
+      workerOptionsHook: (workerOptions) => coverage.augmentWorkerOptionsWithBundle(workerOptions as never),
     });
     workers.push(worker);
     return worker;
@@ -69,6 +74,7 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
       // A test that timed out leaves its worker running: stop it before closing connections.
       for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
       while (workers.some((w) => !['STOPPED', 'FAILED'].includes(w.getState()))) await new Promise((r) => setTimeout(r, 50));
+      mergeWorkflowCoverage(coverage);
       await connection.close();
       await nativeConnection.close();
       await prisma.$disconnect();
@@ -95,4 +101,22 @@ export function requireEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: integration tests run under tests/support/globalSetup.ts`);
   return value;
+}
+
+/**
+ * Adds what the sandboxed workflows reported to jest's coverage. (WorkflowCoverage's own merge
+ * leaves `{data}` wrappers in the coverage global, which jest rejects.)
+ */
+function mergeWorkflowCoverage(coverage: WorkflowCoverage) {
+  const global = globalThis as { __coverage__?: Record<string, unknown> };
+  if (!global.__coverage__ || coverage.coverageMapsData.length === 0) return;
+  const map = libCoverage.createCoverageMap(global.__coverage__ as libCoverage.CoverageMapData);
+  // Only workflows/ files: training/ is also instrumented by jest itself, and the two
+  // instrumentations' statement maps differ, so merging them would corrupt its figures.
+  const workflowsDir = `${path.resolve(__dirname, '../../workflows')}${path.sep}`;
+  for (const data of coverage.coverageMapsData) {
+    map.merge(Object.fromEntries(Object.entries(data).filter(([file]) => file.startsWith(workflowsDir))));
+  }
+  for (const file of map.files()) global.__coverage__[file] = map.fileCoverageFor(file).toJSON();
+  coverage.coverageMapsData = [];
 }

@@ -1,0 +1,124 @@
+/**
+ * `npm start`: the whole stack on one machine with embedded defaults — PostgreSQL, the
+ * Temporal dev server with its Web UI, a training worker — then a demo training job on the
+ * simulated environment, with progress per iteration. The stack stays up afterwards for the
+ * Web UI and the `temporal` CLI; Ctrl-C stops it. FLOW_DEMO_EXIT=1 exits after the job.
+ *
+ * With no PORTKEY_API_KEY or FLOW_LLM_BASE_URL, LLM calls go (through portkey-ai) to the
+ * built-in simulated model server; with one set, the agent is a real LLM (FLOW_MODEL).
+ */
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createPrismaClient, createRepositories } from '../activities/db';
+import { llmSettingsFromEnv } from '../activities/llm/chatClient';
+import { startTrainingJob } from '../api/trainingJobs';
+import { simulatedTaskSet } from '../training/simulation/environment';
+import { statusQuery } from '../workflows/trainingJob';
+import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from './devStack';
+import { startSimulatedModelServer } from './simulatedModelServer';
+import { createTrainingWorker } from './trainingWorker';
+
+const say = (line: string) => console.log(`flow: ${line}`);
+
+async function main() {
+  // The demo's own lines are the progress report; the SDK speaks up only for problems.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const home = path.join(PROJECT_ROOT, '.flow');
+  mkdirSync(home, { recursive: true });
+
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    const postgres = await ensurePostgres();
+    databaseUrl = await createDatabase(postgres.adminUrl, 'flow');
+    say(`PostgreSQL on 127.0.0.1:${postgres.port} (database "flow")`);
+  }
+  migrateDatabase(databaseUrl);
+
+  let address = process.env.TEMPORAL_ADDRESS;
+  let uiUrl: string | null = null;
+  const stops: (() => Promise<void>)[] = [];
+  if (!address) {
+    const temporal = await startTemporal({
+      port: Number(process.env.FLOW_TEMPORAL_PORT ?? 7233),
+      uiPort: Number(process.env.FLOW_TEMPORAL_UI_PORT ?? 8233),
+      dbFile: path.join(home, 'temporal.db'),
+      logFile: path.join(home, 'temporal.log'),
+    });
+    stops.push(() => temporal.stop());
+    address = temporal.address;
+    uiUrl = temporal.uiUrl;
+  }
+  say(`Temporal at ${address}${uiUrl ? `, Web UI at ${uiUrl}` : ''}`);
+
+  let llm = llmSettingsFromEnv();
+  let model = process.env.FLOW_MODEL ?? 'flow-sim-1';
+  if (!llm.baseURL && !llm.apiKey) {
+    const simulated = await startSimulatedModelServer({ latencyMs: Number(process.env.FLOW_SIM_LATENCY_MS ?? 20) });
+    stops.push(() => simulated.close());
+    llm = { baseURL: simulated.url };
+    model = 'flow-sim-1';
+    say(`LLM: the built-in SIMULATED model at ${simulated.url} (set PORTKEY_API_KEY or FLOW_LLM_BASE_URL to train a real LLM)`);
+  } else {
+    say(`LLM: ${model} through portkey-ai${llm.baseURL ? ` at ${llm.baseURL}` : ''}`);
+  }
+
+  const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
+  const nativeConnection = await NativeConnection.connect({ address });
+  const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, identity: `flow-demo-${process.pid}` });
+  const workerRun = worker.run();
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+
+  const iterations = Number(process.env.FLOW_DEMO_ITERATIONS ?? 8);
+  const { jobId } = await startTrainingJob(client, createRepositories(prisma), {
+    agent_id: 'demo-support-agent',
+    training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1 }),
+    config: { iterations, batch_size: 6, group_size: 8, seed: 1, model, optimizer_model: model, priority: 'P1' },
+  });
+  say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/default/workflows/${jobId})` : ''}`);
+
+  const handle = client.workflow.getHandle(jobId);
+  let shown = 0;
+  for (;;) {
+    const status = await handle.query(statusQuery);
+    for (; shown < status.success_rates.length; shown++) {
+      const rate = status.success_rates[shown];
+      const bar = '#'.repeat(Math.round(rate * 30)).padEnd(30, '.');
+      say(`iteration ${String(shown + 1).padStart(2)}/${iterations}  success ${bar} ${(rate * 100).toFixed(0).padStart(3)}%  lessons ${status.lessons}  spend $${status.spend_usd.toFixed(4)}`);
+    }
+    if (status.status !== 'running') break;
+    await sleep(250);
+  }
+  const result = await handle.result();
+  const first = result.success_rates[0];
+  const last = result.success_rates[result.success_rates.length - 1];
+  say(`job ${result.status}: success rate ${(first * 100).toFixed(0)}% in the first iteration → ${(last * 100).toFixed(0)}% in the last`);
+  say('lessons learned:');
+  for (const lesson of [...result.policy.lessons].sort((a, b) => b.weight - a.weight)) say(`  [${lesson.weight.toFixed(2)}] ${lesson.text}`);
+
+  const shutdown = async () => {
+    worker.shutdown();
+    await workerRun;
+    await connection.close();
+    await nativeConnection.close();
+    await prisma.$disconnect();
+    for (const stop of stops.reverse()) await stop();
+  };
+  if (process.env.FLOW_DEMO_EXIT === '1') {
+    await shutdown();
+    return;
+  }
+  say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await shutdown();
+}
+
+main().catch((error) => {
+  console.error(`flow: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
