@@ -9,7 +9,7 @@ import { llmSettingsFromEnv } from '../activities/llm/chatClient';
 import { createTrainingWorker } from './trainingWorker';
 
 async function main() {
-  const prisma = createPrismaClient(undefined, { poolSize: Number(process.env.FLOW_DB_POOL_SIZE ?? 20) });
+  const prisma = createPrismaClient(undefined, { poolSize: Number(process.env.FLOW_DB_POOL_SIZE ?? 10) });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   const worker = await createTrainingWorker({
     connection,

@@ -5,7 +5,7 @@
  * the environment's hidden rules: it follows only the lessons written in the system prompt.
  *
  * Tests can replace the answer of any request with `respond` (a programmable real HTTP
- * server, not a mocked function): malformed JSON, HTTP 500s or a hang.
+ * server, not a mocked function): malformed JSON, HTTP 500s, a hang or a scripted tool call.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +24,8 @@ export interface ChatCompletionRequestBody {
 /** What a test's `respond` hook may return instead of the simulated answer. */
 export type ScriptedResponse =
   | { kind: 'content'; content: string; logprobs?: number[] }
+  /** A single function call (finish_reason `tool_calls`), e.g. to script an agent's turns. */
+  | { kind: 'tool_call'; name: string; arguments: Record<string, unknown>; logprobs?: number[] }
   | { kind: 'http_error'; status: number; body?: string }
   | { kind: 'hang' }
   | undefined;
@@ -77,7 +79,12 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
           res.writeHead(scripted.status, { 'content-type': 'application/json' }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
           return;
         }
-        const completion = scripted ? scriptedCompletion(body, scripted.content, scripted.logprobs) : simulatedCompletion(body);
+        const completion =
+          scripted?.kind === 'tool_call'
+            ? scriptedToolCall(body, scripted.name, scripted.arguments, scripted.logprobs)
+            : scripted
+              ? scriptedCompletion(body, scripted.content, scripted.logprobs)
+              : simulatedCompletion(body);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
       }, latencyMs);
     });
@@ -128,6 +135,12 @@ function simulatedCompletion(body: ChatCompletionRequestBody) {
 
 function scriptedCompletion(body: ChatCompletionRequestBody, content: string, logprobs?: number[]) {
   return completion(body, { role: 'assistant', content }, 'stop', logprobs ?? null, content);
+}
+
+function scriptedToolCall(body: ChatCompletionRequestBody, name: string, args: Record<string, unknown>, logprobs?: number[]) {
+  const json = JSON.stringify(args);
+  const id = `call_${hash(JSON.stringify(body.messages) + name).toString(36)}`;
+  return completion(body, { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name, arguments: json } }] }, 'tool_calls', logprobs ?? null, json);
 }
 
 function completion(body: ChatCompletionRequestBody, message: object, finishReason: string, logprobs: number[] | null, output: string) {

@@ -34,11 +34,18 @@ export class TrajectoryRepository {
       queryIndex: trajectory.query_index,
       sampleIndex: trajectory.sample_index,
     };
-    const inserted = await this.prisma.trajectory.createManyAndReturn({
-      data: [{ ...key, ...trajectoryColumns(trajectory) }],
-      skipDuplicates: true,
-      select: { id: true },
-    });
+    const c = trajectoryColumns(trajectory);
+    // One parameterised statement: the hot path of every trajectory, where Prisma's query
+    // compiler (no plan cache in 6.19) cost 3-5x the throughput (docs/performance).
+    const inserted = await this.prisma.$queryRaw<{ id: string }[]>`
+      INSERT INTO trajectories (id, job_id, run, iteration, query_index, sample_index, query_id, agent_id,
+        success, verified, steps, final_answer, error, prompt_tokens, completion_tokens, cost_usd, log_prob,
+        started_at, ended_at)
+      VALUES (gen_random_uuid(), ${key.jobId}, ${key.run}, ${key.iteration}, ${key.queryIndex}, ${key.sampleIndex},
+        ${c.queryId}, ${c.agentId}, ${c.success}, ${c.verified}, ${JSON.stringify(c.steps)}::jsonb, ${c.finalAnswer},
+        ${c.error}, ${c.promptTokens}, ${c.completionTokens}, ${c.costUsd}, ${c.logProb}, ${c.startedAt}, ${c.endedAt})
+      ON CONFLICT (job_id, run, iteration, query_index, sample_index) DO NOTHING
+      RETURNING id::text`;
     if (inserted.length === 1) return { id: inserted[0].id, created: true };
     const existing = await this.prisma.trajectory.findUniqueOrThrow({ where: { identity: key }, select: { id: true } });
     return { id: existing.id, created: false };
