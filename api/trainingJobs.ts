@@ -4,6 +4,7 @@
  * then the `queued` row, then the workflow (workflow id = job id).
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
 import type { Repositories } from '../activities/db';
@@ -28,14 +29,31 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
   return parsed.data;
 }
 
+export class IdempotencyConflictError extends Error {
+  constructor(jobId: string) {
+    super(`job ${jobId} was started with this idempotency key and a different request`);
+    this.name = 'IdempotencyConflictError';
+  }
+}
+
+export interface StartOptions {
+  taskQueue?: string;
+  /**
+   * The job id is derived from an idempotency key: a retried start (even a concurrent one)
+   * finds the existing row and the existing workflow and starts nothing new. Temporal's
+   * workflow-id policies decide the race, not a lock of ours.
+   */
+  idempotent?: boolean;
+}
+
 export async function startTrainingJob(
   client: Client,
   repos: Repositories,
   request: unknown,
-  { taskQueue = TRAINING_TASK_QUEUE } = {},
-): Promise<{ jobId: string; input: TrainingJobInput }> {
+  { taskQueue = TRAINING_TASK_QUEUE, idempotent = false }: StartOptions = {},
+): Promise<{ jobId: string; input: TrainingJobInput; created: boolean }> {
   const input = validateTrainingJob(request);
-  await repos.jobs.create({
+  const row = {
     id: input.job_id,
     agentId: input.agent_id,
     tenantId: input.tenant_id,
@@ -43,12 +61,23 @@ export async function startTrainingJob(
     priority: input.config.priority,
     config: input.config,
     budgetUsd: input.config.budget_usd,
-  });
+  };
+  let created = true;
+  if (idempotent) {
+    const existing = await repos.jobs.createIfAbsent(row);
+    created = existing.created;
+    if (!created && !sameRequest(existing.row, row)) throw new IdempotencyConflictError(input.job_id);
+  } else {
+    await repos.jobs.create(row);
+  }
   try {
     await client.workflow.start(trainingJob, {
       workflowId: input.job_id,
       taskQueue,
       args: [input],
+      // A concurrent duplicate joins the running workflow; one that comes after the job ended
+      // is refused (and answered with the same job) instead of training it a second time.
+      ...(idempotent ? { workflowIdConflictPolicy: 'USE_EXISTING' as const, workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
       typedSearchAttributes: [
         { key: FLOW_AGENT_ID, value: input.agent_id },
         { key: FLOW_PRIORITY, value: input.config.priority },
@@ -57,13 +86,18 @@ export async function startTrainingJob(
       priority: { priorityKey: PRIORITY_KEYS[input.config.priority], fairnessKey: input.tenant_id.slice(0, 64) },
     });
   } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError && idempotent) return { jobId: input.job_id, input, created: false };
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError) && created) {
       // No workflow will ever update this row: record why the job never ran.
       await repos.jobs.finish(input.job_id, 'failed', `could not start the workflow: ${(error as Error).message}`);
     }
     throw error;
   }
-  return { jobId: input.job_id, input };
+  return { jobId: input.job_id, input, created };
+}
+
+function sameRequest(existing: { agentId: string; tenantId: string; config: unknown }, requested: { agentId: string; tenantId: string; config: unknown }): boolean {
+  return existing.agentId === requested.agentId && existing.tenantId === requested.tenantId && isDeepStrictEqual(existing.config, requested.config);
 }
 
 /** Cancels through Temporal; the workflow records `cancelled` with the reason, then ends. */

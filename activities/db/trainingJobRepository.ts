@@ -41,8 +41,18 @@ export class TrainingJobRepository {
     return this.prisma.trainingJob.findUnique({ where: { id } });
   }
 
-  /** Newest first; `cursor` is the id of the last job of the previous page. */
-  list(filter: TrainingJobFilter, page: { limit: number; cursor?: string }): Promise<TrainingJobRow[]> {
+  /**
+   * Newest first; `cursor` is the id of the last job of the previous page (keyset paging on
+   * created_at, id, so jobs created meanwhile neither repeat nor shift a page). An unknown
+   * cursor gives null, not an empty page, so callers can tell the two apart.
+   */
+  async list(filter: TrainingJobFilter, page: { limit: number; cursor?: string }): Promise<TrainingJobRow[] | null> {
+    let after: Prisma.TrainingJobWhereInput = {};
+    if (page.cursor) {
+      const last = await this.prisma.trainingJob.findUnique({ where: { id: page.cursor }, select: { id: true, createdAt: true } });
+      if (!last) return null;
+      after = { OR: [{ createdAt: { lt: last.createdAt } }, { createdAt: last.createdAt, id: { lt: last.id } }] };
+    }
     return this.prisma.trainingJob.findMany({
       where: {
         tenantId: filter.tenantId,
@@ -50,11 +60,35 @@ export class TrainingJobRepository {
         status: filter.status,
         priority: filter.priority,
         createdAt: { gte: filter.createdAfter, lt: filter.createdBefore },
+        ...after,
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: page.limit,
-      ...(page.cursor ? { cursor: { id: page.cursor }, skip: 1 } : {}),
     });
+  }
+
+  /** The job with its best checkpoint (highest score, then latest), for status. */
+  getWithBestCheckpoint(id: string) {
+    return this.prisma.trainingJob.findUnique({
+      where: { id },
+      include: {
+        checkpoints: {
+          orderBy: [{ score: { sort: 'desc', nulls: 'last' } }, { run: 'desc' }, { iteration: 'desc' }],
+          take: 1,
+          select: { run: true, iteration: true, score: true, createdAt: true },
+        },
+      },
+    });
+  }
+
+  /**
+   * Inserts the `queued` row unless a job with this id exists (an idempotent start retried);
+   * `created` says which. Concurrent callers are safe: the primary key decides.
+   */
+  async createIfAbsent(job: NewTrainingJob): Promise<{ row: TrainingJobRow; created: boolean }> {
+    const { count } = await this.prisma.trainingJob.createMany({ data: [{ ...job, status: 'queued' }], skipDuplicates: true });
+    const row = await this.prisma.trainingJob.findUniqueOrThrow({ where: { id: job.id } });
+    return { row, created: count === 1 };
   }
 
   /**

@@ -67,15 +67,16 @@ test('jobs: list filters by tenant, agent, status, priority and time, newest fir
     ids.push(job.id);
     await repos.jobs.create(job);
   }
-  const all = await repos.jobs.list({ agentId }, { limit: 10 });
+  const all = (await repos.jobs.list({ agentId }, { limit: 10 }))!;
   expect(all.map((j) => j.id)).toEqual([...ids].reverse());
-  expect((await repos.jobs.list({ agentId, priority: 'P0' }, { limit: 10 })).map((j) => j.id)).toEqual([ids[2], ids[0]]);
+  expect((await repos.jobs.list({ agentId, priority: 'P0' }, { limit: 10 }))!.map((j) => j.id)).toEqual([ids[2], ids[0]]);
   expect(await repos.jobs.list({ agentId, status: 'running' }, { limit: 10 })).toEqual([]);
   expect(await repos.jobs.list({ agentId, tenantId: 'someone-else' }, { limit: 10 })).toEqual([]);
   expect(await repos.jobs.list({ agentId, createdAfter: new Date(Date.now() + 60_000) }, { limit: 10 })).toEqual([]);
-  const first = await repos.jobs.list({ agentId }, { limit: 2 });
-  const second = await repos.jobs.list({ agentId }, { limit: 2, cursor: first[1].id });
+  const first = (await repos.jobs.list({ agentId }, { limit: 2 }))!;
+  const second = (await repos.jobs.list({ agentId }, { limit: 2, cursor: first[1].id }))!;
   expect([...first, ...second].map((j) => j.id)).toEqual([...ids].reverse());
+  expect(await repos.jobs.list({ agentId }, { limit: 2, cursor: 'no-such-job' })).toBeNull();
 });
 
 test('trajectories: a write is idempotent on (job, run, iteration, query, sample); the first write wins', async () => {

@@ -1,0 +1,179 @@
+/**
+ * Bearer-token authentication and role-based permissions. Tokens are JWTs verified with `jose`;
+ * the accepted algorithm is pinned per key (HS256 for a shared secret, RS256 for a JWKS), and
+ * `exp`, `iss`, `aud`, `sub` and the tenant claim are required. Every defect maps to its own
+ * error, and nothing past this module runs for a request that fails here.
+ */
+import { readFileSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { FlowRpcError } from './errors';
+import { PERMISSIONS, type Permission } from './schemas';
+
+export interface RoleSpec {
+  permissions: readonly Permission[];
+  /** Sees and steers every tenant's jobs. */
+  admin?: boolean;
+}
+
+export const DEFAULT_ROLES: Record<string, RoleSpec> = {
+  admin: { permissions: PERMISSIONS, admin: true },
+  trainer: { permissions: ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export'] },
+  viewer: { permissions: ['training:view'] },
+  exporter: { permissions: ['training:view', 'data_export'] },
+};
+
+export type VerificationKey =
+  | { algorithm: 'HS256'; secret: string }
+  | { algorithm: 'RS256'; jwksUrl: string }
+  | { algorithm: 'RS256'; jwks: { keys: Record<string, unknown>[] } };
+
+export interface AuthConfig {
+  key: VerificationKey;
+  issuer: string;
+  audience: string;
+  /** The claim holding the caller's tenant. */
+  tenantClaim: string;
+  roles: Record<string, RoleSpec>;
+}
+
+export interface Principal {
+  subject: string;
+  tenantId: string;
+  roles: string[];
+  permissions: ReadonlySet<Permission>;
+  admin: boolean;
+}
+
+export const DEFAULT_ISSUER = 'flow';
+export const DEFAULT_AUDIENCE = 'flow-api';
+
+/**
+ * From the environment: FLOW_JWT_SECRET (HS256) or FLOW_JWKS_URL / FLOW_JWKS_FILE (RS256),
+ * FLOW_JWT_ISSUER, FLOW_JWT_AUDIENCE, FLOW_JWT_TENANT_CLAIM, FLOW_ROLES (JSON: role → spec).
+ */
+export function authConfigFromEnv(env: NodeJS.ProcessEnv = process.env, fallbackSecret?: string): AuthConfig {
+  let key: VerificationKey;
+  if (env.FLOW_JWKS_URL) key = { algorithm: 'RS256', jwksUrl: env.FLOW_JWKS_URL };
+  else if (env.FLOW_JWKS_FILE) key = { algorithm: 'RS256', jwks: JSON.parse(readFileSync(env.FLOW_JWKS_FILE, 'utf8')) };
+  else if (env.FLOW_JWT_SECRET ?? fallbackSecret) key = { algorithm: 'HS256', secret: (env.FLOW_JWT_SECRET ?? fallbackSecret)! };
+  else throw new Error('no JWT key configured: set FLOW_JWT_SECRET (HS256) or FLOW_JWKS_URL / FLOW_JWKS_FILE (RS256)');
+  if (key.algorithm === 'HS256' && key.secret.length < 32) throw new Error('FLOW_JWT_SECRET must be at least 32 characters');
+  return {
+    key,
+    issuer: env.FLOW_JWT_ISSUER ?? DEFAULT_ISSUER,
+    audience: env.FLOW_JWT_AUDIENCE ?? DEFAULT_AUDIENCE,
+    tenantClaim: env.FLOW_JWT_TENANT_CLAIM ?? 'tenant',
+    roles: env.FLOW_ROLES ? parseRoles(env.FLOW_ROLES) : DEFAULT_ROLES,
+  };
+}
+
+function parseRoles(json: string): Record<string, RoleSpec> {
+  const roles = JSON.parse(json) as Record<string, RoleSpec>;
+  for (const [name, spec] of Object.entries(roles)) {
+    for (const permission of spec.permissions ?? []) {
+      if (!PERMISSIONS.includes(permission)) throw new Error(`FLOW_ROLES: role "${name}" has unknown permission "${permission}"`);
+    }
+  }
+  return roles;
+}
+
+/** Verifies bearer tokens against one configuration; build it once per server. */
+export class TokenVerifier {
+  private readonly getKey: Uint8Array | JWTVerifyGetKey;
+
+  constructor(private readonly config: AuthConfig) {
+    const { key } = config;
+    if (key.algorithm === 'HS256') this.getKey = new TextEncoder().encode(key.secret);
+    else if ('jwksUrl' in key) this.getKey = createRemoteJWKSet(new URL(key.jwksUrl));
+    else this.getKey = createLocalJWKSet(key.jwks as never);
+  }
+
+  /** The caller, or the error every method of the request answers with. */
+  async authenticate(authorization: string | undefined): Promise<Principal | FlowRpcError> {
+    try {
+      return await this.verify(authorization);
+    } catch (error) {
+      return error instanceof FlowRpcError ? error : joseError(error);
+    }
+  }
+
+  private async verify(authorization: string | undefined): Promise<Principal> {
+    if (!authorization) throw new FlowRpcError('TOKEN_MISSING', 'send `Authorization: Bearer <token>` (mint one with `flow token`)');
+    const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/.exec(authorization.trim());
+    if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
+    const token = match[1];
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new FlowRpcError('TOKEN_MALFORMED', 'the bearer token is not a JWT');
+    }
+    if (alg !== this.config.key.algorithm) {
+      throw new FlowRpcError('TOKEN_ALGORITHM_REJECTED', `alg "${alg ?? '(none)'}" is not accepted; this server takes ${this.config.key.algorithm} only`);
+    }
+    const { payload } = await jwtVerify(token, this.getKey as Uint8Array, {
+      algorithms: [this.config.key.algorithm],
+      issuer: this.config.issuer,
+      audience: this.config.audience,
+      requiredClaims: ['exp', 'iss', 'aud', 'sub'],
+      clockTolerance: 5,
+    });
+    return this.principal(payload);
+  }
+
+  private principal(payload: JWTPayload): Principal {
+    const tenant = payload[this.config.tenantClaim];
+    if (typeof tenant !== 'string' || tenant.length === 0) {
+      throw new FlowRpcError('TOKEN_CLAIMS_INVALID', `the "${this.config.tenantClaim}" claim (the caller's tenant) is missing`);
+    }
+    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
+    const permissions = new Set<Permission>();
+    let admin = false;
+    for (const role of roles) {
+      const spec = this.config.roles[role];
+      if (!spec) continue;
+      spec.permissions.forEach((p) => permissions.add(p));
+      admin ||= spec.admin === true;
+    }
+    return { subject: payload.sub!, tenantId: tenant, roles, permissions, admin };
+  }
+}
+
+function joseError(error: unknown): FlowRpcError {
+  if (error instanceof errors.JWTExpired) return new FlowRpcError('TOKEN_EXPIRED', 'the token has expired; mint a new one');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return new FlowRpcError('TOKEN_CLAIMS_INVALID', `claim "${error.claim}": ${error.message}`);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) {
+    return new FlowRpcError('TOKEN_BAD_SIGNATURE', 'the token was not signed by a key this server trusts');
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return new FlowRpcError('TOKEN_ALGORITHM_REJECTED', error.message);
+  if (error instanceof errors.JOSEError) return new FlowRpcError('TOKEN_MALFORMED', error.message);
+  throw error;
+}
+
+export function requirePermission(principal: Principal, permission: Permission, method: string): void {
+  if (!principal.permissions.has(permission)) {
+    throw new FlowRpcError('PERMISSION_DENIED', `${method} needs the "${permission}" permission, which roles [${principal.roles.join(', ')}] do not grant`);
+  }
+}
+
+export interface TokenClaims {
+  subject: string;
+  tenant: string;
+  roles: string[];
+  /** A jose time span such as "12h" or seconds from now. */
+  expiresIn?: string | number;
+}
+
+/** Mints an HS256 token for development (`flow token`, `npm start`). */
+export function mintToken(config: Pick<AuthConfig, 'issuer' | 'audience' | 'tenantClaim'> & { secret: string }, claims: TokenClaims): Promise<string> {
+  return new SignJWT({ [config.tenantClaim]: claims.tenant, roles: claims.roles })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.subject)
+    .setIssuer(config.issuer)
+    .setAudience(config.audience)
+    .setIssuedAt()
+    .setExpirationTime(claims.expiresIn ?? '12h')
+    .sign(new TextEncoder().encode(config.secret));
+}

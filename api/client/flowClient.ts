@@ -1,0 +1,93 @@
+/**
+ * The typed TypeScript client of the JSON-RPC facade. Its types are the zod types of
+ * api/schemas.ts, so a change to the contract is a compile error here and in every caller.
+ * Needs only `fetch` (Node 18+ or a browser).
+ */
+import type { MethodName, MethodParams, MethodResult } from '../schemas';
+
+export class FlowApiError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'FlowApiError';
+  }
+
+  /** The application error's name in lower case (for example `job_not_found`), when known. */
+  get reason(): string | undefined {
+    return (this.data as { reason?: string } | undefined)?.reason;
+  }
+}
+
+export interface FlowClientOptions {
+  /** The API's base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  token: string;
+  fetch?: typeof fetch;
+  /** Per call; default 30 s. */
+  timeoutMs?: number;
+}
+
+let nextId = 1;
+
+export class FlowClient {
+  private readonly fetch: typeof fetch;
+
+  constructor(private readonly options: FlowClientOptions) {
+    this.fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  async call<M extends MethodName>(method: M, params: MethodParams<M>): Promise<MethodResult<M>> {
+    const id = nextId++;
+    const response = await this.fetch(`${this.options.url.replace(/\/$/, '')}/rpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id, method, params: params ?? {} }),
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+    });
+    const text = await response.text();
+    let body: { result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new FlowApiError(-32603, `the server answered HTTP ${response.status} with a body that is not JSON`);
+    }
+    if (body.error) throw new FlowApiError(body.error.code, body.error.message, body.error.data);
+    return body.result as MethodResult<M>;
+  }
+
+  startGrpo(params: MethodParams<'training.start_grpo'>) {
+    return this.call('training.start_grpo', params);
+  }
+
+  getStatus(jobId: string) {
+    return this.call('training.get_status', { job_id: jobId });
+  }
+
+  listJobs(params: MethodParams<'training.list_jobs'> = {}) {
+    return this.call('training.list_jobs', params);
+  }
+
+  cancel(jobId: string, reason?: string) {
+    return this.call('training.cancel', { job_id: jobId, ...(reason ? { reason } : {}) });
+  }
+
+  exportTrajectories(params: MethodParams<'training.export_trajectories'>) {
+    return this.call('training.export_trajectories', params);
+  }
+
+  /** Every page of an export, `pageSize` at a time (at most 10,000 per call). */
+  async *exportAll(params: Omit<MethodParams<'training.export_trajectories'>, 'offset' | 'limit'>, pageSize = 1000) {
+    for (let offset = 0; ; offset += pageSize) {
+      const page = await this.exportTrajectories({ ...params, offset, limit: pageSize });
+      yield page;
+      if (page.count < pageSize) return;
+    }
+  }
+
+  discover() {
+    return this.call('rpc.discover', {});
+  }
+}

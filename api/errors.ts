@@ -1,0 +1,57 @@
+/**
+ * Every error the JSON-RPC facade can answer with, in one place: the JSON-RPC 2.0 standard codes
+ * and Flow's application codes (the -32000..-32099 "server error" range the specification
+ * reserves for implementations). docs and `rpc.discover` list these; clients switch on `code`.
+ */
+import { JSONRPCErrorException } from 'json-rpc-2.0';
+
+export const RPC_ERRORS = {
+  PARSE_ERROR: { code: -32700, message: 'Parse error', description: 'The body is not valid JSON.' },
+  INVALID_REQUEST: { code: -32600, message: 'Invalid Request', description: 'Not a JSON-RPC 2.0 request object (or an empty batch).' },
+  METHOD_NOT_FOUND: { code: -32601, message: 'Method not found', description: 'No method of that name.' },
+  INVALID_PARAMS: { code: -32602, message: 'Invalid params', description: 'The params do not match the method schema; the message names the field.' },
+  INTERNAL_ERROR: { code: -32603, message: 'Internal error', description: 'An unexpected failure; the response carries the request id to find it in the logs.' },
+
+  TOKEN_MISSING: { code: -32001, message: 'Missing bearer token', description: 'No `Authorization: Bearer <jwt>` header.' },
+  TOKEN_MALFORMED: { code: -32002, message: 'Malformed token', description: 'The bearer token is not a compact JWS/JWT.' },
+  TOKEN_EXPIRED: { code: -32003, message: 'Token expired', description: 'The token `exp` is in the past.' },
+  TOKEN_BAD_SIGNATURE: { code: -32004, message: 'Token signature invalid', description: 'The token was not signed by a key this server trusts.' },
+  TOKEN_ALGORITHM_REJECTED: { code: -32005, message: 'Token algorithm not accepted', description: '`alg: none` or an algorithm not pinned for the key.' },
+  TOKEN_CLAIMS_INVALID: { code: -32006, message: 'Token claims invalid', description: 'A required claim (exp, iss, aud, tenant) is missing or wrong, or `nbf` is in the future.' },
+  PERMISSION_DENIED: { code: -32010, message: 'Permission denied', description: "The token's roles do not grant the method's permission." },
+
+  JOB_NOT_FOUND: { code: -32020, message: 'Job not found', description: 'No such job visible to this tenant.' },
+  JOB_ALREADY_FINISHED: { code: -32021, message: 'Job already finished', description: 'The job has ended; it cannot be cancelled or changed.' },
+  IDEMPOTENCY_CONFLICT: { code: -32022, message: 'Idempotency key reused', description: 'The idempotency key was used before with a different request.' },
+  EXPORT_LIMIT_EXCEEDED: { code: -32030, message: 'Export limit exceeded', description: 'More than 10,000 trajectories asked for in one call; page with limit/offset.' },
+
+  REQUEST_TOO_LARGE: { code: -32040, message: 'Request body too large', description: 'The HTTP body exceeds the configured size limit.' },
+  BATCH_TOO_LARGE: { code: -32041, message: 'Batch too large', description: 'The batch holds more requests than the configured limit.' },
+  RATE_LIMITED: { code: -32042, message: 'Rate limit exceeded', description: 'Too many requests for this token; retry after the indicated time.' },
+  UNSUPPORTED_MEDIA_TYPE: { code: -32043, message: 'Unsupported media type', description: 'The body must be sent as application/json.' },
+  UNAVAILABLE: { code: -32050, message: 'Service unavailable', description: 'Temporal or PostgreSQL cannot be reached; retry later.' },
+} as const;
+
+export type RpcErrorName = keyof typeof RPC_ERRORS;
+
+/** An error a method answers with; `detail` is the human sentence saying what to fix. */
+export class FlowRpcError extends JSONRPCErrorException {
+  constructor(
+    readonly errorName: RpcErrorName,
+    detail?: string,
+    data?: Record<string, unknown>,
+  ) {
+    const spec = RPC_ERRORS[errorName];
+    super(detail ? `${spec.message}: ${detail}` : spec.message, spec.code, { reason: errorName.toLowerCase(), ...data });
+    this.name = 'FlowRpcError';
+  }
+}
+
+export function rpcErrorBody(errorName: RpcErrorName, detail?: string, data?: Record<string, unknown>) {
+  const spec = RPC_ERRORS[errorName];
+  return {
+    code: spec.code,
+    message: detail ? `${spec.message}: ${detail}` : spec.message,
+    data: { reason: errorName.toLowerCase(), ...data },
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * What each JSON-RPC method does, given validated params and an authenticated caller. The
+ * server (server.ts) does the protocol, authentication, permissions and params validation;
+ * these functions enforce tenancy and talk to Temporal and the repositories.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { z } from 'zod';
+import type { Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
+import type { Prisma } from '../generated/prisma/client';
+import { IterationMetricsSchema } from '../training/iterationMetrics';
+import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
+import type { Priority, TrajectoryStep } from '../training/config';
+import type { Principal } from './auth';
+import { FlowRpcError } from './errors';
+import { buildOpenRpcDocument } from './openrpc';
+import {
+  EXPORT_HARD_CAP,
+  type CancelParamsSchema,
+  type ExportedTrajectory,
+  type ExportParamsSchema,
+  type ExportResult,
+  type GetStatusParamsSchema,
+  type JobStatusResult,
+  type ListJobsParamsSchema,
+  type ListJobsResult,
+  type MethodName,
+  type StartGrpoParamsSchema,
+} from './schemas';
+import { builtInTaskSet } from './taskSets';
+import { cancelTrainingJob, IdempotencyConflictError, InvalidTrainingJobError, startTrainingJob } from './trainingJobs';
+
+export interface MethodDependencies {
+  client: Client;
+  repos: Repositories;
+  /** The task queue new jobs go to (tests use one of their own). */
+  taskQueue?: string;
+}
+
+type Handler = (params: never, caller: Principal) => Promise<unknown>;
+
+export function createMethodHandlers(deps: MethodDependencies): Record<MethodName, Handler> {
+  const { client, repos } = deps;
+
+  /** A job the caller may see: its own tenant's, or any for an admin. Others do not exist. */
+  async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
+    const row = await repos.jobs.get(jobId);
+    if (!row || (!caller.admin && row.tenantId !== caller.tenantId)) throw new FlowRpcError('JOB_NOT_FOUND', `no job "${jobId}"`);
+    return row;
+  }
+
+  return {
+    async 'training.start_grpo'(params: z.infer<typeof StartGrpoParamsSchema>, caller: Principal) {
+      if (params.tenant_id && params.tenant_id !== caller.tenantId && !caller.admin) {
+        throw new FlowRpcError('PERMISSION_DENIED', 'only an admin token may start jobs for another tenant');
+      }
+      const tenantId = params.tenant_id ?? caller.tenantId;
+      const jobId = params.idempotency_key
+        ? `job-${createHash('sha256').update(`${tenantId}\0${params.idempotency_key}`).digest('hex').slice(0, 32)}`
+        : `job-${randomUUID()}`;
+      const request = {
+        job_id: jobId,
+        agent_id: params.agent_id,
+        tenant_id: tenantId,
+        owner_id: caller.subject,
+        training_queries: params.training_queries ?? builtInTaskSet(params.task_set!),
+        ...(params.evaluation_queries ? { evaluation_queries: params.evaluation_queries } : {}),
+        ...(params.base_prompt ? { base_prompt: params.base_prompt } : {}),
+        ...(params.config ? { config: params.config } : {}),
+      };
+      try {
+        const started = await startTrainingJob(client, repos, request, { taskQueue: deps.taskQueue, idempotent: Boolean(params.idempotency_key) });
+        const row = await repos.jobs.get(started.jobId);
+        return { job_id: started.jobId, status: row!.status, created: started.created };
+      } catch (error) {
+        if (error instanceof InvalidTrainingJobError) throw new FlowRpcError('INVALID_PARAMS', error.message);
+        if (error instanceof IdempotencyConflictError) throw new FlowRpcError('IDEMPOTENCY_CONFLICT', error.message, { job_id: jobId });
+        throw error;
+      }
+    },
+
+    async 'training.get_status'(params: z.infer<typeof GetStatusParamsSchema>, caller: Principal): Promise<JobStatusResult> {
+      const row = await repos.jobs.getWithBestCheckpoint(params.job_id);
+      if (!row || (!caller.admin && row.tenantId !== caller.tenantId)) throw new FlowRpcError('JOB_NOT_FOUND', `no job "${params.job_id}"`);
+      const best = row.checkpoints[0];
+      const metrics = IterationMetricsSchema.safeParse(row.lastMetrics);
+      return {
+        ...jobSummary(row),
+        last_metrics: metrics.success ? metrics.data : null,
+        best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
+      };
+    },
+
+    async 'training.list_jobs'(params: z.infer<typeof ListJobsParamsSchema>, caller: Principal): Promise<ListJobsResult> {
+      if (params.tenant_id && params.tenant_id !== caller.tenantId && !caller.admin) {
+        throw new FlowRpcError('PERMISSION_DENIED', "only an admin token may list another tenant's jobs");
+      }
+      const tenantId = caller.admin ? params.tenant_id : caller.tenantId;
+      const rows = await repos.jobs.list(
+        {
+          tenantId,
+          agentId: params.agent_id,
+          status: params.status,
+          priority: params.priority,
+          createdAfter: params.created_after ? new Date(params.created_after) : undefined,
+          createdBefore: params.created_before ? new Date(params.created_before) : undefined,
+        },
+        { limit: params.limit + 1, cursor: params.cursor },
+      );
+      if (rows === null) throw new FlowRpcError('INVALID_PARAMS', 'cursor: not a cursor this server issued (use next_cursor of the previous page)');
+      const page = rows.slice(0, params.limit);
+      return { jobs: page.map(jobSummary), next_cursor: rows.length > params.limit ? page[page.length - 1].id : null };
+    },
+
+    async 'training.cancel'(params: z.infer<typeof CancelParamsSchema>, caller: Principal) {
+      const row = await visibleJob(params.job_id, caller);
+      if (isTerminalJobStatus(row.status as JobStatus)) {
+        throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
+      }
+      try {
+        await cancelTrainingJob(client, row.id, params.reason ?? `cancelled by ${caller.subject}`);
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" has no running workflow`);
+        throw error;
+      }
+      return { job_id: row.id, status: 'cancelling' as const };
+    },
+
+    async 'training.export_trajectories'(params: z.infer<typeof ExportParamsSchema>, caller: Principal): Promise<ExportResult> {
+      if (params.limit > EXPORT_HARD_CAP) {
+        throw new FlowRpcError('EXPORT_LIMIT_EXCEEDED', `limit ${params.limit} is above ${EXPORT_HARD_CAP}; page with limit and offset`, { max: EXPORT_HARD_CAP });
+      }
+      if (params.iteration_from !== undefined && params.iteration_to !== undefined && params.iteration_from > params.iteration_to) {
+        throw new FlowRpcError('INVALID_PARAMS', `iteration_from (${params.iteration_from}) is after iteration_to (${params.iteration_to})`);
+      }
+      const row = await visibleJob(params.job_id, caller);
+      const chat = params.format === 'jsonl_chat';
+      const where: Omit<Prisma.TrajectoryWhereInput, 'jobId'> = {
+        run: params.run,
+        ...(params.success_only || chat ? { success: true } : {}),
+        ...(params.min_reward !== undefined ? { reward: { gte: params.min_reward } } : {}),
+        iteration: { gte: params.iteration_from, lte: params.iteration_to },
+      };
+      const [total, rows] = await Promise.all([
+        repos.trajectories.countForJobWhere(row.id, where),
+        repos.trajectories.listForJob(row.id, where, { limit: params.limit, offset: params.offset }),
+      ]);
+      const page = { job_id: row.id, format: params.format, total, offset: params.offset, count: rows.length };
+      if (chat) return { ...page, lines: rows.map((r) => JSON.stringify({ messages: chatMessages(r) })) };
+      return { ...page, trajectories: rows.map(exportedTrajectory) };
+    },
+
+    async 'rpc.discover'() {
+      return buildOpenRpcDocument();
+    },
+  };
+}
+
+function jobSummary(row: TrainingJobRow) {
+  const config = row.config as { iterations?: number };
+  return {
+    job_id: row.id,
+    agent_id: row.agentId,
+    tenant_id: row.tenantId,
+    owner_id: row.ownerId,
+    status: row.status as JobStatus,
+    priority: row.priority as Priority,
+    run: row.currentRun,
+    iteration: row.iteration,
+    iterations: config.iterations ?? 0,
+    phase: row.phase,
+    spend_usd: row.spendUsd,
+    budget_usd: row.budgetUsd,
+    budget_used_ratio: row.budgetUsd > 0 ? row.spendUsd / row.budgetUsd : 0,
+    reason: row.reason,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    started_at: row.startedAt?.toISOString() ?? null,
+    finished_at: row.finishedAt?.toISOString() ?? null,
+  };
+}
+
+function exportedTrajectory(row: TrajectoryRow): ExportedTrajectory {
+  return {
+    id: row.id,
+    run: row.run,
+    iteration: row.iteration,
+    query_index: row.queryIndex,
+    sample_index: row.sampleIndex,
+    query_id: row.queryId,
+    agent_id: row.agentId,
+    success: row.success,
+    verified: row.verified,
+    reward: row.reward,
+    advantage: row.advantage,
+    step_advantages: (row.stepAdvantages as number[] | null) ?? null,
+    steps: row.steps as unknown as TrajectoryStep[],
+    final_answer: row.finalAnswer,
+    error: row.error,
+    prompt_tokens: row.promptTokens,
+    completion_tokens: row.completionTokens,
+    cost_usd: row.costUsd,
+    log_prob: row.logProb,
+    started_at: row.startedAt.toISOString(),
+    ended_at: row.endedAt.toISOString(),
+  };
+}
+
+/**
+ * A trajectory as an OpenAI-style chat transcript for fine-tuning: the task as the user turn,
+ * then each step's assistant turn (with its tool calls) and the tools' answers.
+ */
+function chatMessages(row: TrajectoryRow) {
+  const steps = row.steps as unknown as TrajectoryStep[];
+  const messages: Record<string, unknown>[] = [{ role: 'user', content: steps[0]?.state ?? '' }];
+  for (const step of steps) {
+    if (step.action.type === 'final_answer') {
+      messages.push({ role: 'assistant', content: step.action.content ?? '' });
+      continue;
+    }
+    messages.push({
+      role: 'assistant',
+      content: step.action.content,
+      tool_calls: step.tool_calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } })),
+    });
+    const outputs = (step.result ?? '').split('\n');
+    step.tool_calls.forEach((call, i) => messages.push({ role: 'tool', tool_call_id: call.id, content: step.tool_calls.length === 1 ? step.result ?? '' : outputs[i] ?? '' }));
+  }
+  return messages;
+}

@@ -1,0 +1,69 @@
+/**
+ * The OpenRPC 1.x document of the facade, generated from the zod schemas in schemas.ts (zod's
+ * JSON Schema output, draft-07 as OpenRPC uses), so the published docs cannot drift from the code.
+ */
+import { z } from 'zod';
+import { RPC_ERRORS, type RpcErrorName } from './errors';
+import { METHODS, type MethodName } from './schemas';
+
+const AUTH_ERRORS: RpcErrorName[] = [
+  'TOKEN_MISSING',
+  'TOKEN_MALFORMED',
+  'TOKEN_EXPIRED',
+  'TOKEN_BAD_SIGNATURE',
+  'TOKEN_ALGORITHM_REJECTED',
+  'TOKEN_CLAIMS_INVALID',
+  'PERMISSION_DENIED',
+  'RATE_LIMITED',
+];
+
+type JsonSchema = Record<string, unknown> & { properties?: Record<string, unknown>; required?: string[] };
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as JsonSchema;
+  return rest;
+}
+
+function errorObject(name: RpcErrorName) {
+  const { code, message, description } = RPC_ERRORS[name];
+  return { code, message, data: { reason: name.toLowerCase(), description } };
+}
+
+let cached: Record<string, unknown> | undefined;
+
+export function buildOpenRpcDocument(): Record<string, unknown> {
+  cached ??= {
+    openrpc: '1.3.2',
+    info: {
+      title: 'Flow training API',
+      version: '0.1.0',
+      description:
+        'JSON-RPC 2.0 over HTTP (POST /rpc) to start, watch, steer and export GRPO training jobs. ' +
+        'Every call needs `Authorization: Bearer <jwt>`; each method names the permission it needs.',
+    },
+    servers: [{ name: 'flow', url: '/rpc' }],
+    methods: (Object.keys(METHODS) as MethodName[]).map((name) => {
+      const spec = METHODS[name];
+      const params = name === 'rpc.discover' ? { properties: {}, required: [] } : jsonSchema(spec.params, 'input');
+      const required = new Set(params.required ?? []);
+      return {
+        name,
+        summary: spec.summary,
+        description: `Permission: \`${spec.permission}\`.`,
+        paramStructure: 'by-name',
+        params: Object.entries(params.properties ?? {}).map(([param, schema]) => ({
+          name: param,
+          required: required.has(param),
+          schema,
+        })),
+        result: { name: `${name.split('.')[1]}_result`, schema: jsonSchema(spec.result, 'output') },
+        errors: [...(spec.errors as RpcErrorName[]), 'INVALID_PARAMS' as const, ...AUTH_ERRORS].map(errorObject),
+        'x-permission': spec.permission,
+      };
+    }),
+    components: {
+      errors: Object.fromEntries((Object.keys(RPC_ERRORS) as RpcErrorName[]).map((name) => [name, errorObject(name)])),
+    },
+  };
+  return cached;
+}

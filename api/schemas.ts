@@ -1,0 +1,235 @@
+/**
+ * The facade's contract: one zod schema for the params and one for the result of every method.
+ * The server validates with them, the typed client's types are inferred from them, and
+ * `rpc.discover` turns them into the OpenRPC document, so the docs cannot drift from the code.
+ */
+import { z } from 'zod';
+import { GRPOConfigSchema, PrioritySchema, TaskSchema, TrajectoryStepSchema } from '../training/config';
+import { IterationMetricsSchema } from '../training/iterationMetrics';
+import { JobStatusSchema } from '../training/jobStatus';
+import { TASK_SET_NAMES } from './taskSets';
+
+/** The most trajectories one `training.export_trajectories` call returns. */
+export const EXPORT_HARD_CAP = 10_000;
+
+const JobIdSchema = z.string().min(1).max(128).describe('The job id (also its Temporal workflow id).');
+const Timestamp = z.string().describe('ISO 8601 timestamp');
+
+// ---- training.start_grpo
+export const StartGrpoParamsSchema = z
+  .object({
+    agent_id: z.string().min(1).max(200),
+    training_queries: z.array(TaskSchema).min(1).max(2000).optional().describe('Inline training queries; or name a task_set.'),
+    task_set: z.enum(TASK_SET_NAMES).optional().describe('A named built-in task set instead of inline queries.'),
+    evaluation_queries: z.array(TaskSchema).max(2000).optional(),
+    base_prompt: z.string().min(1).max(20_000).optional(),
+    config: GRPOConfigSchema.optional(),
+    idempotency_key: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'idempotency_key: 1-100 letters, digits, _ . : -')
+      .optional()
+      .describe('Retries (even concurrent ones) with the same key start one job and get its id back.'),
+    tenant_id: z.string().min(1).max(200).optional().describe("Admin tokens only: start the job for this tenant instead of the token's."),
+  })
+  .strict()
+  .refine((p) => (p.training_queries === undefined) !== (p.task_set === undefined), {
+    message: 'give exactly one of training_queries and task_set',
+    path: ['training_queries'],
+  });
+export const StartGrpoResultSchema = z.object({
+  job_id: JobIdSchema,
+  status: JobStatusSchema,
+  /** False when an idempotency key matched a job started earlier. */
+  created: z.boolean(),
+});
+
+// ---- training.get_status
+export const GetStatusParamsSchema = z.object({ job_id: JobIdSchema }).strict();
+export const CheckpointSummarySchema = z.object({
+  run: z.number().int(),
+  iteration: z.number().int(),
+  score: z.number().nullable(),
+  created_at: Timestamp,
+});
+export const JobStatusResultSchema = z.object({
+  job_id: JobIdSchema,
+  agent_id: z.string(),
+  tenant_id: z.string(),
+  owner_id: z.string(),
+  status: JobStatusSchema,
+  priority: PrioritySchema,
+  run: z.number().int(),
+  iteration: z.number().int().describe('Iterations finished.'),
+  iterations: z.number().int().describe('Iterations configured.'),
+  phase: z.string().nullable(),
+  last_metrics: IterationMetricsSchema.nullable(),
+  spend_usd: z.number(),
+  budget_usd: z.number(),
+  budget_used_ratio: z.number(),
+  best_checkpoint: CheckpointSummarySchema.nullable(),
+  reason: z.string().nullable(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  started_at: Timestamp.nullable(),
+  finished_at: Timestamp.nullable(),
+});
+
+// ---- training.list_jobs
+export const ListJobsParamsSchema = z
+  .object({
+    agent_id: z.string().min(1).max(200).optional(),
+    status: JobStatusSchema.optional(),
+    priority: PrioritySchema.optional(),
+    created_after: z.iso.datetime({ offset: true }).optional(),
+    created_before: z.iso.datetime({ offset: true }).optional(),
+    tenant_id: z.string().min(1).max(200).optional().describe('Admin tokens only; others always see their own tenant.'),
+    limit: z.number().int().min(1).max(500).default(50),
+    cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page.'),
+  })
+  .strict();
+export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true });
+export const ListJobsResultSchema = z.object({
+  jobs: z.array(JobSummarySchema),
+  next_cursor: z.string().nullable(),
+});
+
+// ---- training.cancel
+export const CancelParamsSchema = z
+  .object({ job_id: JobIdSchema, reason: z.string().min(1).max(1000).optional() })
+  .strict();
+export const CancelResultSchema = z.object({
+  job_id: JobIdSchema,
+  /** Cancellation is requested; the job's status becomes `cancelled` once the workflow has ended. */
+  status: z.literal('cancelling'),
+});
+
+// ---- training.export_trajectories
+export const ExportParamsSchema = z
+  .object({
+    job_id: JobIdSchema,
+    success_only: z.boolean().default(false),
+    min_reward: z.number().min(0).max(1).optional(),
+    iteration_from: z.number().int().min(0).optional(),
+    iteration_to: z.number().int().min(0).optional().describe('Inclusive.'),
+    run: z.number().int().min(1).optional(),
+    limit: z.number().int().min(1).default(1000).describe(`At most ${EXPORT_HARD_CAP}; above that is an error, never a truncated answer.`),
+    offset: z.number().int().min(0).default(0),
+    format: z.enum(['json', 'jsonl_chat']).default('json'),
+  })
+  .strict();
+export const ExportedTrajectorySchema = z.object({
+  id: z.string(),
+  run: z.number().int(),
+  iteration: z.number().int(),
+  query_index: z.number().int(),
+  sample_index: z.number().int(),
+  query_id: z.string(),
+  agent_id: z.string(),
+  success: z.boolean(),
+  verified: z.boolean(),
+  reward: z.number().nullable(),
+  advantage: z.number().nullable(),
+  step_advantages: z.array(z.number()).nullable(),
+  steps: z.array(TrajectoryStepSchema),
+  final_answer: z.string().nullable(),
+  error: z.string().nullable(),
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  cost_usd: z.number(),
+  log_prob: z.number().nullable(),
+  started_at: Timestamp,
+  ended_at: Timestamp,
+});
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
+  content: z.string().nullable(),
+  tool_calls: z
+    .array(z.object({ id: z.string(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) }))
+    .optional(),
+  tool_call_id: z.string().optional(),
+});
+export const ExportResultSchema = z.object({
+  job_id: JobIdSchema,
+  format: z.enum(['json', 'jsonl_chat']),
+  /** Trajectories matching the filters, before paging. */
+  total: z.number().int(),
+  offset: z.number().int(),
+  count: z.number().int(),
+  /** format json: the trajectories of this page. */
+  trajectories: z.array(ExportedTrajectorySchema).optional(),
+  /** format jsonl_chat: one `{"messages": [...]}` line per successful trajectory of this page. */
+  lines: z.array(z.string()).optional(),
+});
+
+// ---- rpc.discover
+export const DiscoverParamsSchema = z.union([z.object({}).strict(), z.array(z.never()).max(0)]).optional();
+export const DiscoverResultSchema = z.looseObject({ openrpc: z.string(), info: z.looseObject({}), methods: z.array(z.looseObject({})) });
+
+export const PERMISSIONS = ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  summary: string;
+  params: P;
+  result: R;
+  permission: Permission;
+  /** Application errors the method can answer with, besides the auth and protocol ones. */
+  errors: readonly string[];
+}
+
+const method = <P extends z.ZodType, R extends z.ZodType>(spec: MethodSpec<P, R>) => spec;
+
+export const METHODS = {
+  'training.start_grpo': method({
+    summary: 'Start a GRPO training job; returns its id. With an idempotency_key, retries start one job.',
+    params: StartGrpoParamsSchema,
+    result: StartGrpoResultSchema,
+    permission: 'training:start',
+    errors: ['IDEMPOTENCY_CONFLICT', 'UNAVAILABLE'],
+  }),
+  'training.get_status': method({
+    summary: "A job's iteration, phase, last metrics, spend vs budget and best checkpoint (at most one group behind).",
+    params: GetStatusParamsSchema,
+    result: JobStatusResultSchema,
+    permission: 'training:view',
+    errors: ['JOB_NOT_FOUND'],
+  }),
+  'training.list_jobs': method({
+    summary: 'Jobs of your tenant, newest first, filtered by agent, status, priority and creation time; cursor pagination.',
+    params: ListJobsParamsSchema,
+    result: ListJobsResultSchema,
+    permission: 'training:view',
+    errors: [],
+  }),
+  'training.cancel': method({
+    summary: 'Cancel a running job through Temporal; it ends `cancelled` with the reason recorded.',
+    params: CancelParamsSchema,
+    result: CancelResultSchema,
+    permission: 'training:cancel',
+    errors: ['JOB_NOT_FOUND', 'JOB_ALREADY_FINISHED', 'UNAVAILABLE'],
+  }),
+  'training.export_trajectories': method({
+    summary: `A job's trajectories (full steps, rewards, advantages, tokens, cost) as JSON, or the successful ones as chat fine-tuning lines; at most ${EXPORT_HARD_CAP} per call.`,
+    params: ExportParamsSchema,
+    result: ExportResultSchema,
+    permission: 'data_export',
+    errors: ['JOB_NOT_FOUND', 'EXPORT_LIMIT_EXCEEDED'],
+  }),
+  'rpc.discover': method({
+    summary: 'This service described as an OpenRPC 1.x document.',
+    params: DiscoverParamsSchema,
+    result: DiscoverResultSchema,
+    permission: 'training:view',
+    errors: [],
+  }),
+};
+
+export type MethodName = keyof typeof METHODS;
+export type MethodParams<M extends MethodName> = z.input<(typeof METHODS)[M]['params']>;
+export type MethodResult<M extends MethodName> = z.infer<(typeof METHODS)[M]['result']>;
+
+export type StartGrpoParams = z.input<typeof StartGrpoParamsSchema>;
+export type JobStatusResult = z.infer<typeof JobStatusResultSchema>;
+export type ListJobsResult = z.infer<typeof ListJobsResultSchema>;
+export type ExportResult = z.infer<typeof ExportResultSchema>;
+export type ExportedTrajectory = z.infer<typeof ExportedTrajectorySchema>;

@@ -1,0 +1,223 @@
+/**
+ * The JSON-RPC 2.0 facade over HTTP: `POST /rpc` (single and batch requests), `GET /healthz`,
+ * `GET /readyz`. fastify gives the body limit, request ids and structured logs;
+ * @fastify/rate-limit the per-token limit; json-rpc-2.0 the method dispatch. Where that library
+ * departs from the specification (see `envelopeError` and `respond`) this module corrects it,
+ * and tests/integration/apiProtocol.test.ts holds each correction in place.
+ */
+import { randomUUID } from 'node:crypto';
+import fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { Client } from '@temporalio/client';
+import { JSONRPCErrorException, JSONRPCServer, type JSONRPCResponse } from 'json-rpc-2.0';
+import type { z } from 'zod';
+import type { PrismaClient, Repositories } from '../activities/db';
+import { describeZodError } from '../training/config';
+import { requirePermission, TokenVerifier, type AuthConfig, type Principal } from './auth';
+import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
+import { createMethodHandlers } from './methods';
+import { METHODS, type MethodName } from './schemas';
+
+export interface ApiDependencies {
+  client: Client;
+  repos: Repositories;
+  prisma: PrismaClient;
+  /** Task queue for new jobs (tests use their own). */
+  taskQueue?: string;
+}
+
+export interface ApiOptions {
+  auth: AuthConfig;
+  /** Largest request body in bytes. */
+  bodyLimitBytes?: number;
+  /** Most requests in one batch. */
+  maxBatch?: number;
+  /** Requests per token per window. */
+  rateLimit?: { max: number; timeWindowMs: number };
+  /** A pino logger configuration, or false for none. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
+
+interface CallContext {
+  caller: Principal | FlowRpcError;
+  requestId: string;
+  log: FastifyRequest['log'];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Principal | FlowRpcError;
+  }
+}
+
+export async function buildApiServer(deps: ApiDependencies, options: ApiOptions): Promise<FastifyInstance> {
+  const maxBatch = options.maxBatch ?? API_DEFAULTS.maxBatch;
+  const limits = options.rateLimit ?? API_DEFAULTS.rateLimit;
+  const app = fastify({
+    logger: options.logger ?? { level: process.env.FLOW_API_LOG_LEVEL ?? 'info' },
+    bodyLimit: options.bodyLimitBytes ?? API_DEFAULTS.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+  });
+  const verifier = new TokenVerifier(options.auth);
+  const rpc = createRpcServer(deps);
+
+  // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const known: Record<string, [number, RpcErrorName]> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: [413, 'REQUEST_TOO_LARGE'],
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE'],
+      FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'INVALID_REQUEST'],
+    };
+    const match = (error.code && known[error.code]) || (error.statusCode === 429 ? ([429, 'RATE_LIMITED'] as const) : null);
+    if (match) {
+      const [status, name] = match;
+      const detail = name === 'REQUEST_TOO_LARGE' ? `the limit is ${app.initialConfig.bodyLimit} bytes` : name === 'RATE_LIMITED' ? error.message : undefined;
+      return reply.code(status).send({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail, { request_id: request.id }) });
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send({ jsonrpc: '2.0', id: null, error: rpcErrorBody('INTERNAL_ERROR', undefined, { request_id: request.id }) });
+  });
+
+  await app.register(rateLimit, {
+    global: false,
+    // After authentication, so the limit is per token (per subject), not per address.
+    hook: 'preHandler',
+    keyGenerator: (request) => {
+      const caller = request.caller;
+      return caller && !(caller instanceof FlowRpcError) ? `sub:${caller.tenantId}:${caller.subject}` : `ip:${request.ip}`;
+    },
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const [temporal, postgres] = await Promise.all([
+      probe(() => deps.client.workflowService.getSystemInfo({})),
+      probe(() => deps.prisma.$queryRaw`SELECT 1`),
+    ]);
+    const ready = temporal === 'ok' && postgres === 'ok';
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', temporal, postgres });
+  });
+
+  app.post(
+    '/rpc',
+    {
+      config: { rateLimit: { max: limits.max, timeWindow: limits.timeWindowMs } },
+      onRequest: async (request) => {
+        request.caller = await verifier.authenticate(request.headers.authorization);
+      },
+    },
+    async (request, reply) => {
+      const context: CallContext = { caller: request.caller!, requestId: request.id, log: request.log };
+      const response = await respond(rpc, request.body, maxBatch, context);
+      if (response === null) return reply.code(204).send();
+      return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(response);
+    },
+  );
+
+  return app;
+}
+
+async function probe(check: () => Promise<unknown>): Promise<string> {
+  try {
+    await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref())]);
+    return 'ok';
+  } catch (error) {
+    return `unreachable: ${(error as Error).message.split('\n')[0]}`;
+  }
+}
+
+function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
+  const handlers = createMethodHandlers(deps);
+  const server = new JSONRPCServer<CallContext>({ errorListener: () => undefined });
+  for (const name of Object.keys(METHODS) as MethodName[]) {
+    const spec = METHODS[name];
+    server.addMethod(name, async (params: unknown, context: CallContext) => {
+      const started = performance.now();
+      let outcome = 'ok';
+      try {
+        if (context.caller instanceof FlowRpcError) throw context.caller;
+        requirePermission(context.caller, spec.permission, name);
+        const parsed = (spec.params as z.ZodType).safeParse(params ?? (name === 'rpc.discover' ? undefined : {}));
+        if (!parsed.success) throw new FlowRpcError('INVALID_PARAMS', describeZodError(parsed.error, params));
+        return await handlers[name](parsed.data as never, context.caller);
+      } catch (error) {
+        const mapped = toRpcError(error, context);
+        outcome = String(mapped.code);
+        throw mapped;
+      } finally {
+        context.log.info({ rpc_method: name, outcome, ms: Math.round((performance.now() - started) * 10) / 10 }, 'rpc call');
+      }
+    });
+  }
+  return server;
+}
+
+/** Known errors pass through; anything else is logged with its stack and answered without it. */
+function toRpcError(error: unknown, context: CallContext): JSONRPCErrorException {
+  if (error instanceof JSONRPCErrorException) return error;
+  const message = (error as Error)?.message ?? String(error);
+  if (/ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated/i.test(message)) {
+    context.log.warn({ err: error }, 'dependency unavailable');
+    return new FlowRpcError('UNAVAILABLE', 'Temporal or PostgreSQL did not answer; retry later', { request_id: context.requestId });
+  }
+  context.log.error({ err: error }, 'method failed');
+  return new FlowRpcError('INTERNAL_ERROR', undefined, { request_id: context.requestId });
+}
+
+const isId = (id: unknown) => id === null || typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+
+/**
+ * What the library lets through but the specification calls an Invalid Request: a non-object
+ * member (it crashes on null), an id that is not a string, number or null, params that are
+ * neither an array nor an object.
+ */
+function envelopeError(request: unknown): JSONRPCResponse | null {
+  const object = request !== null && typeof request === 'object' && !Array.isArray(request) ? (request as Record<string, unknown>) : null;
+  const id = object && 'id' in object && isId(object.id) ? (object.id as string | number | null) : null;
+  const invalid = (detail: string): JSONRPCResponse => ({ jsonrpc: '2.0', id, error: rpcErrorBody('INVALID_REQUEST', detail) });
+  if (!object) return invalid('a request must be a JSON object');
+  if (object.jsonrpc !== '2.0') return invalid('"jsonrpc" must be exactly "2.0"');
+  if (typeof object.method !== 'string') return invalid('"method" must be a string');
+  if ('id' in object && !isId(object.id)) return invalid('"id" must be a string, a number or null');
+  if ('params' in object && (object.params === null || typeof object.params !== 'object')) return invalid('"params" must be an object or an array');
+  return null;
+}
+
+async function respondOne(rpc: JSONRPCServer<CallContext>, request: unknown, context: CallContext): Promise<JSONRPCResponse | null> {
+  return envelopeError(request) ?? (await rpc.receive(request as never, context));
+}
+
+/** The whole HTTP answer: a response, an array of them, or null for no body (notifications only). */
+export async function respond(
+  rpc: JSONRPCServer<CallContext>,
+  body: unknown,
+  maxBatch: number,
+  context: CallContext,
+): Promise<JSONRPCResponse | JSONRPCResponse[] | null> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(typeof body === 'string' ? body : '');
+  } catch {
+    return { jsonrpc: '2.0', id: null, error: rpcErrorBody('PARSE_ERROR', 'the body is not valid JSON') };
+  }
+  if (!Array.isArray(payload)) return respondOne(rpc, payload, context);
+  if (payload.length === 0) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('INVALID_REQUEST', 'an empty batch') };
+  if (payload.length > maxBatch) {
+    return { jsonrpc: '2.0', id: null, error: rpcErrorBody('BATCH_TOO_LARGE', `${payload.length} requests; at most ${maxBatch} per batch`) };
+  }
+  // The library answers a one-request batch with a bare object; a batch always gets an array.
+  const responses = await Promise.all(payload.map((request) => respondOne(rpc, request, context)));
+  const answered = responses.filter((r): r is JSONRPCResponse => r !== null);
+  return answered.length === 0 ? null : answered;
+}
