@@ -1,4 +1,4 @@
-import type { PrismaClient } from './prismaClient';
+import { poolOf, type PrismaClient } from './prismaClient';
 import { ProgressRepository } from './progressRepository';
 import { TrainingJobRepository } from './trainingJobRepository';
 import { TrajectoryRepository } from './trajectoryRepository';
@@ -9,7 +9,7 @@ export * from './progressRepository';
 export * from './trainingJobRepository';
 export * from './trajectoryRepository';
 
-/** The repository layer: the only code that talks to Prisma. */
+/** The repository layer: the only code that talks to the database. */
 export interface Repositories {
   jobs: TrainingJobRepository;
   trajectories: TrajectoryRepository;
@@ -19,7 +19,7 @@ export interface Repositories {
 export function createRepositories(prisma: PrismaClient): Repositories {
   return {
     jobs: new TrainingJobRepository(prisma),
-    trajectories: new TrajectoryRepository(prisma),
+    trajectories: new TrajectoryRepository(prisma, poolOf(prisma)),
     progress: new ProgressRepository(prisma),
   };
 }

@@ -1,17 +1,32 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
 import { PrismaClient } from '../../generated/prisma/client';
 
 export type { PrismaClient };
 
+/** The node-postgres pool under each client from `createPrismaClient`, for the repositories' raw hot paths. */
+const pools = new WeakMap<PrismaClient, Pool>();
+
 /**
  * A Prisma client on the node-postgres driver adapter, with the query compiler: no native
- * engine is loaded. `poolSize` bounds this process's connections.
+ * engine is loaded. `poolSize` bounds this process's connections: the pool is created here and
+ * shared by Prisma and `poolOf(client)`, and `$disconnect()` ends it.
  */
 export function createPrismaClient(databaseUrl = requireDatabaseUrl(), { poolSize = 10 } = {}): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: poolSize }, {
-    onPoolError: (error) => console.error(`postgres pool error: ${error.message}`),
-  });
-  return new PrismaClient({ adapter });
+  const pool = new Pool({ connectionString: databaseUrl, max: poolSize });
+  // Listened to here rather than through the adapter's onPoolError, which attaches only once
+  // Prisma connects: an idle client's error before that would otherwise crash the process.
+  pool.on('error', (error) => console.error(`postgres pool error: ${error.message}`));
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  pools.set(prisma, pool);
+  return prisma;
+}
+
+/** The pool under a client made by `createPrismaClient`. */
+export function poolOf(prisma: PrismaClient): Pool {
+  const pool = pools.get(prisma);
+  if (!pool) throw new Error('this PrismaClient was not made by createPrismaClient, so it has no shared pg pool');
+  return pool;
 }
 
 export function requireDatabaseUrl(): string {
