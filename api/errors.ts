@@ -43,6 +43,9 @@ export class FlowRpcError extends JSONRPCErrorException {
   ) {
     const spec = RPC_ERRORS[errorName];
     super(detail ? `${spec.message}: ${detail}` : spec.message, spec.code, { reason: errorName.toLowerCase(), ...data });
+    // The library's ES5 build resets the prototype to its own class, which would make
+    // `instanceof FlowRpcError` false for every instance.
+    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'FlowRpcError';
   }
 }

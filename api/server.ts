@@ -64,8 +64,9 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const verifier = new TokenVerifier(options.auth);
   const rpc = createRpcServer(deps);
 
-  // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text.
-  app.removeContentTypeParser('application/json');
+  // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
+  // other media type is refused (415).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
   app.addHook('onSend', async (request, reply) => {

@@ -92,6 +92,10 @@ export class TrajectoryRepository {
     return this.prisma.trajectory.count({ where: { jobId, run } });
   }
 
+  countForJobWhere(jobId: string, where: Omit<Prisma.TrajectoryWhereInput, 'jobId'>): Promise<number> {
+    return this.prisma.trajectory.count({ where: { ...where, jobId } });
+  }
+
   listForJob(jobId: string, where: Omit<Prisma.TrajectoryWhereInput, 'jobId'> = {}, page = { limit: 1000, offset: 0 }): Promise<TrajectoryRow[]> {
     return this.prisma.trajectory.findMany({
       where: { ...where, jobId },

@@ -1,0 +1,154 @@
+/**
+ * Bad input, table-driven: every case asserts the exact HTTP status and JSON-RPC error code,
+ * that no stack trace leaks, and (after the table) that nothing was written or started: no job
+ * row for the callers' tenant, no workflow for the agent, and another tenant's job untouched.
+ */
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, type TokenClaims } from '../../api/auth';
+import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+
+let api: ApiHarness;
+const tenant = `bad-input-${randomUUID().slice(0, 8)}`;
+const agent = `bad-agent-${randomUUID().slice(0, 8)}`;
+let victimJob: string;
+let victimUpdatedAt: Date;
+
+beforeAll(async () => {
+  api = await startApiHarness();
+  // Another tenant's job, queued (no worker runs in this file), which no case may touch.
+  const victim = await (await api.client({ tenant: 'victim-tenant' })).startGrpo({ agent_id: 'victim-agent', task_set: 'simulated-small', config: { iterations: 1 } });
+  victimJob = victim.job_id;
+  victimUpdatedAt = (await api.h.repos.jobs.get(victimJob))!.updatedAt;
+});
+
+afterAll(async () => {
+  if (victimJob) await api.h.client.workflow.getHandle(victimJob).terminate('test over').catch(() => undefined);
+  await api?.close();
+});
+
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const claims = (extra: Partial<TokenClaims> = {}) => ({ tenant, ...extra });
+const callerToken = (extra: Partial<TokenClaims> = {}) => api.token(claims(extra));
+const sign = (payload: Record<string, unknown>, configure: (jwt: SignJWT) => SignJWT, alg = 'HS256', secret = api.secret) =>
+  configure(new SignJWT(payload).setProtectedHeader({ alg })).sign(new TextEncoder().encode(secret));
+const standard = (jwt: SignJWT) => jwt.setSubject('mallory').setIssuer(DEFAULT_ISSUER).setAudience(DEFAULT_AUDIENCE).setIssuedAt();
+
+const start = (params: Record<string, unknown>) => ({ jsonrpc: '2.0', id: 1, method: 'training.start_grpo', params: { agent_id: agent, task_set: 'simulated-small', ...params } });
+const call = (method: string, params: unknown, id: unknown = 1) => ({ jsonrpc: '2.0', id, method, params });
+const config = (values: Record<string, unknown>) => start({ config: values });
+
+interface Case {
+  name: string;
+  body: () => unknown;
+  /** The Authorization header; default a trainer token of the callers' tenant. */
+  auth?: () => Promise<string | undefined>;
+  contentType?: string;
+  status?: number;
+  code: number;
+  /** Expected words in the message. */
+  message?: RegExp;
+}
+
+const bearer = async (token: Promise<string> | string) => `Bearer ${await token}`;
+
+const cases: Case[] = [
+  // The protocol
+  { name: 'malformed JSON', body: () => '{"jsonrpc": "2.0", "method":', code: -32700 },
+  { name: 'a bare number is not a request', body: () => 42, code: -32600 },
+  { name: 'wrong JSON-RPC version', body: () => ({ jsonrpc: '1.0', id: 1, method: 'training.list_jobs', params: {} }), code: -32600, message: /2\.0/ },
+  { name: 'no jsonrpc member', body: () => ({ id: 1, method: 'training.list_jobs', params: {} }), code: -32600 },
+  { name: 'method is not a string', body: () => ({ jsonrpc: '2.0', id: 1, method: 7 }), code: -32600 },
+  { name: 'id is an object', body: () => ({ jsonrpc: '2.0', id: { x: 1 }, method: 'training.list_jobs', params: {} }), code: -32600, message: /id/ },
+  { name: 'params is a string', body: () => ({ jsonrpc: '2.0', id: 1, method: 'training.list_jobs', params: 'all' }), code: -32600, message: /params/ },
+  { name: 'params is null', body: () => ({ jsonrpc: '2.0', id: 1, method: 'training.list_jobs', params: null }), code: -32600 },
+  { name: 'unknown method', body: () => call('training.delete_everything', {}), code: -32601 },
+  { name: 'empty batch', body: () => [], code: -32600 },
+  { name: 'oversized batch', body: () => Array.from({ length: 51 }, (_, i) => call('training.list_jobs', {}, i)), code: -32041, message: /51/ },
+  { name: 'oversized body', body: () => start({ base_prompt: 'x'.repeat(1_100_000) }), status: 413, code: -32040 },
+  { name: 'not JSON content type', body: () => JSON.stringify(call('training.list_jobs', {})), contentType: 'text/plain', status: 415, code: -32043 },
+  // Params and config values
+  { name: 'start without agent_id', body: () => call('training.start_grpo', { task_set: 'simulated-small' }), code: -32602, message: /agent_id/ },
+  { name: 'start with queries and a task set', body: () => start({ training_queries: [{ id: 'q', prompt: 'p' }] }), code: -32602, message: /exactly one/ },
+  { name: 'start with neither queries nor a task set', body: () => call('training.start_grpo', { agent_id: agent }), code: -32602, message: /exactly one/ },
+  { name: 'unknown start param', body: () => start({ learning_rate: 0.1 }), code: -32602, message: /learning_rate/ },
+  { name: 'group_size below 2', body: () => config({ group_size: 1 }), code: -32602, message: /config\.group_size/ },
+  { name: 'group_size as a string', body: () => config({ group_size: '8' }), code: -32602, message: /config\.group_size/ },
+  { name: 'learning_rate above 1', body: () => config({ learning_rate: 5 }), code: -32602, message: /config\.learning_rate/ },
+  { name: 'negative budget', body: () => config({ budget_usd: -1 }), code: -32602, message: /config\.budget_usd/ },
+  { name: 'unknown priority', body: () => config({ priority: 'P9' }), code: -32602, message: /config\.priority/ },
+  { name: 'unknown config key', body: () => config({ turbo: true }), code: -32602, message: /turbo/ },
+  { name: 'iterations zero', body: () => config({ iterations: 0 }), code: -32602, message: /config\.iterations/ },
+  { name: 'empty training queries', body: () => call('training.start_grpo', { agent_id: agent, training_queries: [] }), code: -32602, message: /training_queries/ },
+  { name: 'query without a prompt', body: () => call('training.start_grpo', { agent_id: agent, training_queries: [{ id: 'q' }] }), code: -32602, message: /prompt/ },
+  { name: 'unknown task set', body: () => start({ task_set: 'imagenet' }), code: -32602, message: /task_set/ },
+  { name: 'idempotency key with spaces', body: () => start({ idempotency_key: 'a b' }), code: -32602, message: /idempotency_key/ },
+  { name: 'status without job_id', body: () => call('training.get_status', {}), code: -32602, message: /job_id/ },
+  { name: 'status with a numeric job_id', body: () => call('training.get_status', { job_id: 42 }), code: -32602, message: /job_id/ },
+  { name: 'list with limit 0', body: () => call('training.list_jobs', { limit: 0 }), code: -32602, message: /limit/ },
+  { name: 'list with an unknown status', body: () => call('training.list_jobs', { status: 'sleeping' }), code: -32602, message: /status/ },
+  { name: 'list with a bad date', body: () => call('training.list_jobs', { created_after: 'yesterday' }), code: -32602, message: /created_after/ },
+  { name: 'list with a forged cursor', body: () => call('training.list_jobs', { cursor: 'job-forged' }), code: -32602, message: /cursor/ },
+  { name: 'export above 10,000', body: () => call('training.export_trajectories', { job_id: 'job-x', limit: 10_001 }), code: -32030, message: /10000/ },
+  { name: 'export with a negative offset', body: () => call('training.export_trajectories', { job_id: 'job-x', offset: -1 }), code: -32602, message: /offset/ },
+  { name: 'export with min_reward above 1', body: () => call('training.export_trajectories', { job_id: 'job-x', min_reward: 2 }), code: -32602, message: /min_reward/ },
+  { name: 'export in an unknown format', body: () => call('training.export_trajectories', { job_id: 'job-x', format: 'csv' }), code: -32602, message: /format/ },
+  { name: 'export with iteration_from after iteration_to', body: () => call('training.export_trajectories', { job_id: victimJob, iteration_from: 3, iteration_to: 1 }), code: -32602, message: /iteration_from/ },
+  // Tokens
+  { name: 'no token', body: () => start({}), auth: async () => undefined, code: -32001 },
+  { name: 'not a bearer token', body: () => start({}), auth: async () => 'Basic YWxpY2U6c2VjcmV0', code: -32002 },
+  { name: 'bearer garbage', body: () => start({}), auth: async () => 'Bearer not-a-jwt', code: -32002 },
+  { name: 'expired token', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setExpirationTime(Math.floor(Date.now() / 1000) - 600))), code: -32003 },
+  { name: 'wrongly signed token', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setExpirationTime('1h'), 'HS256', 'x'.repeat(64))), code: -32004 },
+  { name: 'alg none', body: () => start({}), auth: async () => `Bearer ${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'mallory', tenant, roles: ['admin'], iss: DEFAULT_ISSUER, aud: DEFAULT_AUDIENCE, exp: Math.floor(Date.now() / 1000) + 3600 })}.`, code: -32005 },
+  { name: 'an algorithm not pinned (HS384)', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setExpirationTime('1h'), 'HS384')), code: -32005 },
+  { name: 'wrong issuer', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setIssuer('someone-else').setExpirationTime('1h'))), code: -32006, message: /iss/ },
+  { name: 'wrong audience', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setAudience('another-api').setExpirationTime('1h'))), code: -32006, message: /aud/ },
+  { name: 'no exp claim', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, standard)), code: -32006, message: /exp/ },
+  { name: 'nbf in the future', body: () => start({}), auth: () => bearer(sign({ tenant, roles: ['trainer'] }, (j) => standard(j).setNotBefore('1h').setExpirationTime('2h'))), code: -32006, message: /nbf/ },
+  { name: 'no tenant claim', body: () => start({}), auth: () => bearer(sign({ roles: ['trainer'] }, (j) => standard(j).setExpirationTime('1h'))), code: -32006, message: /tenant/ },
+  // Roles and tenancy
+  { name: 'viewer may not start', body: () => start({}), auth: () => bearer(callerToken({ roles: ['viewer'] })), code: -32010, message: /training:start/ },
+  { name: 'viewer may not cancel', body: () => call('training.cancel', { job_id: victimJob }), auth: () => bearer(callerToken({ roles: ['viewer'] })), code: -32010, message: /training:cancel/ },
+  { name: 'viewer may not export', body: () => call('training.export_trajectories', { job_id: victimJob }), auth: () => bearer(callerToken({ roles: ['viewer'] })), code: -32010, message: /data_export/ },
+  { name: 'no roles may not view', body: () => call('training.get_status', { job_id: victimJob }), auth: () => bearer(callerToken({ roles: [] })), code: -32010 },
+  { name: "another tenant's job: status", body: () => call('training.get_status', { job_id: victimJob }), code: -32020 },
+  { name: "another tenant's job: cancel", body: () => call('training.cancel', { job_id: victimJob, reason: 'sabotage' }), code: -32020 },
+  { name: "another tenant's job: export", body: () => call('training.export_trajectories', { job_id: victimJob }), code: -32020 },
+  { name: 'starting for another tenant', body: () => start({ tenant_id: 'victim-tenant' }), code: -32010, message: /admin/ },
+  { name: "listing another tenant's jobs", body: () => call('training.list_jobs', { tenant_id: 'victim-tenant' }), code: -32010, message: /admin/ },
+  { name: 'cancel an unknown job', body: () => call('training.cancel', { job_id: 'job-does-not-exist' }), code: -32020 },
+];
+
+test('the table has at least 40 cases', () => {
+  expect(cases.length).toBeGreaterThanOrEqual(40);
+});
+
+test.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+  const authorization = c.auth ? await c.auth() : await bearer(callerToken());
+  const body = c.body();
+  const response = await fetch(`${api.url}/rpc`, {
+    method: 'POST',
+    headers: { 'content-type': c.contentType ?? 'application/json', ...(authorization ? { authorization } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  expect(response.status).toBe(c.status ?? 200);
+  const parsed = JSON.parse(text);
+  const answer = Array.isArray(parsed) ? parsed[0] : parsed;
+  expect(answer.jsonrpc).toBe('2.0');
+  expect(answer.result).toBeUndefined();
+  expect(answer.error.code).toBe(c.code);
+  if (c.message) expect(answer.error.message).toMatch(c.message);
+  expect(text).not.toMatch(/\n\s+at |\.ts:\d+/);
+});
+
+test('nothing was written or started by any bad request', async () => {
+  expect(await api.h.prisma.trainingJob.count({ where: { tenantId: tenant } })).toBe(0);
+  expect(await api.h.prisma.trainingJob.count({ where: { agentId: agent } })).toBe(0);
+  expect((await api.h.client.workflow.count(`FlowAgentId = "${agent}"`)).count).toBe(0);
+  const victim = (await api.h.repos.jobs.get(victimJob))!;
+  expect(victim.status).toBe('queued');
+  expect(victim.updatedAt).toEqual(victimUpdatedAt);
+  expect((await api.h.client.workflow.getHandle(victimJob).describe()).status.name).toBe('RUNNING');
+});
