@@ -1,0 +1,256 @@
+/**
+ * The facade as a JSON-RPC 2.0 service: batches and notifications exactly as the
+ * specification says (including where json-rpc-2.0 departs from it), OpenRPC discovery,
+ * idempotent starts under concurrency, RS256 tokens through a JWKS endpoint, per-token rate
+ * limits, request logs with request ids, health and readiness.
+ */
+import { createServer, type Server } from 'node:http';
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import Ajv from 'ajv';
+import openRpcMetaSchema from '@open-rpc/meta-schema';
+import jsonSchemaToolsMetaSchema from '@json-schema-tools/meta-schema';
+import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES } from '../../api/auth';
+import { FlowApiError, FlowClient } from '../../api/client/flowClient';
+import { METHODS } from '../../api/schemas';
+import { buildApiServer } from '../../api/server';
+import { createPrismaClient, createRepositories } from '../../activities/db';
+import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApiHarness();
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+/** Serves `app` on a free port for one POST to /rpc. */
+async function postTo(app: Awaited<ReturnType<typeof buildApiServer>>, body: object, headers: Record<string, string>) {
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const response = await fetch(`${url}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  return { url, response, text: await response.text() };
+}
+
+const list = (id?: unknown) => ({ jsonrpc: '2.0', method: 'training.list_jobs', params: { limit: 1 }, ...(id === undefined ? {} : { id }) });
+
+describe('batches and notifications', () => {
+  test('a batch holding a single request is answered with an array of one (the library answers a bare object)', async () => {
+    const { status, body } = await api.post([list(7)]);
+    expect(status).toBe(200);
+    expect(Array.isArray(body)).toBe(true);
+    expect(body).toHaveLength(1);
+    expect(body[0]).toMatchObject({ jsonrpc: '2.0', id: 7, result: { jobs: expect.any(Array) } });
+  });
+
+  test('a notification gets no response; a batch of only notifications gets no body', async () => {
+    const single = await api.post(list());
+    expect(single.status).toBe(204);
+    expect(single.text).toBe('');
+    const batch = await api.post([list(), list()]);
+    expect(batch.status).toBe(204);
+    expect(batch.text).toBe('');
+  });
+
+  test('a mixed batch answers each request, in order, and skips the notifications', async () => {
+    const { body } = await api.post([list('a'), list(), { jsonrpc: '2.0', id: 'b', method: 'nope' }, null, list(3)]);
+    expect(body.map((r: { id: unknown }) => r.id)).toEqual(['a', 'b', null, 3]);
+    expect(body[1].error.code).toBe(-32601);
+    expect(body[2].error.code).toBe(-32600);
+  });
+
+  test('an Invalid Request keeps a valid id; an invalid id becomes null', async () => {
+    const { body } = await api.post([{ jsonrpc: '2.0', id: 5, method: 'training.list_jobs', params: 3 }, { jsonrpc: '2.0', id: [1], method: 'x' }]);
+    expect(body[0]).toMatchObject({ id: 5, error: { code: -32600 } });
+    expect(body[1]).toMatchObject({ id: null, error: { code: -32600 } });
+  });
+
+  test('an unexpected failure is -32603 with a request id and no stack trace', async () => {
+    // A real Prisma client on a port where nothing listens: the database is unreachable.
+    const prisma = createPrismaClient('postgresql://flow:flow@127.0.0.1:1/flow', { poolSize: 1 });
+    const app = await buildApiServer({ client: api.h.client, prisma, repos: createRepositories(prisma) }, { auth: api.auth, logger: false });
+    try {
+      const { url, response, text } = await postTo(app, list(1), { authorization: `Bearer ${await api.token()}` });
+      const body = JSON.parse(text);
+      expect(body.error.code).toBe(-32050);
+      expect(body.error.data.request_id).toBe(response.headers.get('x-request-id'));
+      expect(text).not.toMatch(/\n\s+at /);
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'not_ready', temporal: 'ok', postgres: expect.stringMatching(/^unreachable/) });
+    } finally {
+      await app.close();
+      await prisma.$disconnect();
+    }
+  });
+});
+
+test('healthz and readyz', async () => {
+  expect(await (await fetch(`${api.url}/healthz`)).json()).toEqual({ status: 'ok' });
+  const ready = await fetch(`${api.url}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toEqual({ status: 'ready', temporal: 'ok', postgres: 'ok' });
+});
+
+test('rpc.discover returns an OpenRPC document that validates against the meta-schema and lists every method', async () => {
+  const document = (await (await api.client({ roles: ['viewer'] })).discover()) as Record<string, any>;
+  const ajv = new Ajv({ strict: false, validateSchema: false, validateFormats: false });
+  // The OpenRPC meta-schema refers to the JSON-schema-tools meta-schema under two spellings.
+  const { $id: _id, $schema: _schema, ...toolsSchema } = jsonSchemaToolsMetaSchema as Record<string, unknown>;
+  ajv.addSchema({ ...toolsSchema, $id: 'https://meta.json-schema.tools/' });
+  ajv.addSchema({ ...toolsSchema, $id: 'https://meta.json-schema.tools' });
+  const validate = ajv.compile(openRpcMetaSchema as object);
+  expect(validate(document)).toBe(true);
+  expect(validate({ ...document, methods: [{ name: 'x', params: 'none' }] })).toBe(false);
+  expect(document.methods.map((m: { name: string }) => m.name).sort()).toEqual(Object.keys(METHODS).sort());
+  const startMethod = document.methods.find((m: { name: string }) => m.name === 'training.start_grpo');
+  const configParam = startMethod.params.find((p: { name: string }) => p.name === 'config');
+  expect(configParam.schema.properties.group_size).toMatchObject({ type: 'integer', minimum: 2, maximum: 64, default: 8 });
+  expect(startMethod.params.find((p: { name: string }) => p.name === 'agent_id').required).toBe(true);
+  expect(startMethod.errors.map((e: { code: number }) => e.code)).toEqual(expect.arrayContaining([-32022, -32602, -32001, -32010]));
+});
+
+test('ten concurrent start_grpo requests with one idempotency key start exactly one workflow', async () => {
+  const client = await api.client();
+  const key = `retry-${Date.now()}`;
+  const params = { agent_id: 'idem-agent', task_set: 'simulated-small' as const, config: { iterations: 1, seed: 9 }, idempotency_key: key };
+  const answers = await Promise.all(Array.from({ length: 10 }, () => client.startGrpo(params)));
+  const jobIds = new Set(answers.map((a) => a.job_id));
+  expect(jobIds.size).toBe(1);
+  const [jobId] = jobIds;
+  expect(answers.filter((a) => a.created)).toHaveLength(1);
+  expect(await api.h.prisma.trainingJob.count({ where: { id: jobId } })).toBe(1);
+  const handle = api.h.client.workflow.getHandle(jobId);
+  const description = await handle.describe();
+  expect(description.runId).toBe((await handle.describe()).runId);
+  // Visibility is eventually consistent: wait until the run is listed, then count every run.
+  let runs = 0;
+  for (let i = 0; i < 50 && runs === 0; i++) {
+    runs = (await api.h.client.workflow.count(`WorkflowId = "${jobId}"`)).count;
+    if (runs === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(runs).toBe(1);
+  // A later retry is answered with the same job; the same key with another request is refused.
+  expect(await client.startGrpo(params)).toEqual({ job_id: jobId, status: 'queued', created: false });
+  await expect(client.startGrpo({ ...params, config: { iterations: 2, seed: 9 } })).rejects.toMatchObject({ code: -32022 });
+  // Another tenant's identical key is a different job.
+  const other = await (await api.client({ tenant: 'tenant-b' })).startGrpo(params);
+  expect(other.job_id).not.toBe(jobId);
+  expect((await api.h.client.workflow.count(`WorkflowId = "${jobId}"`)).count).toBe(1);
+  await handle.terminate('test over');
+  await api.h.client.workflow.getHandle(other.job_id).terminate('test over');
+});
+
+test('list_jobs matches what the Temporal search attributes show, and pages with a cursor', async () => {
+  const client = await api.client({ tenant: `list-${Date.now()}` });
+  const ids: string[] = [];
+  for (const priority of ['P0', 'P2', 'P0'] as const) {
+    ids.push((await client.startGrpo({ agent_id: 'list-agent', task_set: 'simulated-small', config: { iterations: 1, priority } })).job_id);
+  }
+  const page1 = await client.listJobs({ limit: 2 });
+  expect(page1.jobs.map((j) => j.job_id)).toEqual([ids[2], ids[1]]);
+  const page2 = await client.listJobs({ limit: 2, cursor: page1.next_cursor! });
+  expect(page2).toMatchObject({ jobs: [{ job_id: ids[0] }], next_cursor: null });
+  const p0 = await client.listJobs({ priority: 'P0' });
+  expect(p0.jobs.map((j) => j.job_id).sort()).toEqual([ids[0], ids[2]].sort());
+  // The same jobs, as the Temporal Web UI finds them by search attribute.
+  let temporalP0: string[] = [];
+  for (let i = 0; i < 50 && temporalP0.length < 2; i++) {
+    temporalP0 = [];
+    for await (const wf of api.h.client.workflow.list({ query: `FlowPriority = "P0" AND WorkflowId IN (${ids.map((id) => `"${id}"`).join(', ')})` })) temporalP0.push(wf.workflowId);
+    if (temporalP0.length < 2) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(temporalP0.sort()).toEqual(p0.jobs.map((j) => j.job_id).sort());
+  expect((await client.listJobs({ created_after: new Date(Date.now() + 60_000).toISOString() })).jobs).toEqual([]);
+  for (const id of ids) await api.h.client.workflow.getHandle(id).terminate('test over');
+});
+
+test('an admin token sees every tenant; others see only their own', async () => {
+  const mine = await (await api.client({ tenant: 'tenant-x' })).startGrpo({ agent_id: 'admin-agent', task_set: 'simulated-small', config: { iterations: 1 } });
+  const admin = await api.client({ tenant: 'ops', roles: ['admin'] });
+  expect((await admin.getStatus(mine.job_id)).tenant_id).toBe('tenant-x');
+  expect((await admin.listJobs({ tenant_id: 'tenant-x' })).jobs.map((j) => j.job_id)).toContain(mine.job_id);
+  await expect((await api.client({ tenant: 'tenant-y' })).getStatus(mine.job_id)).rejects.toBeInstanceOf(FlowApiError);
+  await admin.cancel(mine.job_id, 'admin cleanup');
+});
+
+describe('RS256 through a JWKS endpoint', () => {
+  let jwks: Server;
+  let rsApi: Awaited<ReturnType<typeof buildApiServer>>;
+  let url: string;
+  let privateKey: KeyLike;
+  let otherKey: KeyLike;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey as KeyLike;
+    otherKey = (await generateKeyPair('RS256')).privateKey as KeyLike;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'key-1', alg: 'RS256', use: 'sig' };
+    jwks = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+    rsApi = await buildApiServer(
+      { client: api.h.client, prisma: api.h.prisma, repos: api.h.repos },
+      { logger: false, auth: { key: { algorithm: 'RS256', jwksUrl }, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, tenantClaim: 'tenant', roles: DEFAULT_ROLES } },
+    );
+    url = await rsApi.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await rsApi?.close();
+    jwks?.close();
+  });
+
+  const rsToken = (key: KeyLike, kid = 'key-1') =>
+    new SignJWT({ tenant: 'tenant-a', roles: ['viewer'] }).setProtectedHeader({ alg: 'RS256', kid }).setSubject('bob').setIssuer(DEFAULT_ISSUER).setAudience(DEFAULT_AUDIENCE).setExpirationTime('1h').sign(key);
+
+  test('a token signed by the JWKS key is accepted; another key, another kid or HS256 is not', async () => {
+    expect((await new FlowClient({ url, token: await rsToken(privateKey) }).listJobs({ limit: 1 })).jobs).toEqual(expect.any(Array));
+    await expect(new FlowClient({ url, token: await rsToken(otherKey) }).listJobs()).rejects.toMatchObject({ code: -32004 });
+    await expect(new FlowClient({ url, token: await rsToken(privateKey, 'key-9') }).listJobs()).rejects.toMatchObject({ code: -32004 });
+    await expect(new FlowClient({ url, token: await api.token() }).listJobs()).rejects.toMatchObject({ code: -32005 });
+  });
+});
+
+test('the rate limit is per token: the 6th call in a window of 5 is refused, another caller is not', async () => {
+  const limited = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, rateLimit: { max: 5, timeWindowMs: 60_000 } });
+  const url = await limited.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const alice = new FlowClient({ url, token: await api.token({ subject: 'alice' }) });
+    for (let i = 0; i < 5; i++) await alice.listJobs({ limit: 1 });
+    const refused = await fetch(`${url}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await api.token({ subject: 'alice' })}` }, body: JSON.stringify(list(1)) });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(((await refused.json()) as { error: unknown }).error).toMatchObject({ code: -32042 });
+    await expect(new FlowClient({ url, token: await api.token({ subject: 'bob' }) }).listJobs({ limit: 1 })).resolves.toBeDefined();
+  } finally {
+    await limited.close();
+  }
+});
+
+test('every request is logged as structured JSON with its request id, which the response echoes', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const logged = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: { level: 'info', stream } });
+  try {
+    const { response } = await postTo(logged, list(1), { authorization: `Bearer ${await api.token()}`, 'x-request-id': 'req-42' });
+    expect(response.headers.get('x-request-id')).toBe('req-42');
+    const rpcLine = lines.find((l) => l.rpc_method === 'training.list_jobs');
+    expect(rpcLine).toMatchObject({ reqId: 'req-42', outcome: 'ok', ms: expect.any(Number) });
+    expect(lines.some((l) => l.reqId === 'req-42' && (l as { res?: { statusCode?: number } }).res?.statusCode === 200)).toBe(true);
+  } finally {
+    await logged.close();
+  }
+});
+
+test('the typed client reports a refused call as FlowApiError with code and reason', async () => {
+  const error = (await (await api.client()).getStatus('job-missing').catch((e: unknown) => e)) as FlowApiError;
+  expect(error).toBeInstanceOf(FlowApiError);
+  expect(error).toMatchObject({ code: -32020, reason: 'job_not_found' });
+});
+
