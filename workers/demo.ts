@@ -1,19 +1,23 @@
 /**
  * `npm start`: the whole stack on one machine with embedded defaults — PostgreSQL, the
- * Temporal dev server with its Web UI, a training worker — then a demo training job on the
- * simulated environment, with progress per iteration. The stack stays up afterwards for the
+ * Temporal dev server with its Web UI, a training worker, the JSON-RPC API (its URL and a
+ * development token are printed) — then a demo training job on the simulated environment,
+ * started through the API, with progress per iteration. The stack stays up afterwards for the
  * Web UI and the `temporal` CLI; Ctrl-C stops it. FLOW_DEMO_EXIT=1 exits after the job.
  *
  * With no PORTKEY_API_KEY or FLOW_LLM_BASE_URL, LLM calls go (through portkey-ai) to the
  * built-in simulated model server; with one set, the agent is a real LLM (FLOW_MODEL).
  */
 import path from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createPrismaClient, createRepositories } from '../activities/db';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
-import { startTrainingJob } from '../api/trainingJobs';
+import { authConfigFromEnv, mintToken } from '../api/auth';
+import { FlowClient } from '../api/client/flowClient';
+import { buildApiServer } from '../api/server';
 import { simulatedTaskSet } from '../training/simulation/environment';
 import { statusQuery } from '../workflows/trainingJob';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from './devStack';
@@ -71,8 +75,21 @@ async function main() {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
 
+  const auth = authConfigFromEnv(process.env, developmentSecret(home));
+  const api = await buildApiServer({ client, prisma, repos: createRepositories(prisma) }, { auth, logger: process.env.FLOW_API_LOG_LEVEL ? undefined : false });
+  const apiUrl = await api.listen({ host: process.env.FLOW_API_HOST ?? '127.0.0.1', port: Number(process.env.FLOW_API_PORT ?? 8080) });
+  stops.push(() => api.close());
+  say(`API (JSON-RPC) at ${apiUrl}/rpc`);
+  if (auth.key.algorithm !== 'HS256') {
+    throw new Error('the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE');
+  }
+  const token = await mintToken({ ...auth, secret: auth.key.secret }, { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '12h' });
+  say(`development token (admin, 12 h; \`scripts/flow token\` mints more):\n${token}`);
+  say('try: FLOW_TOKEN=<token> scripts/flow list');
+  const flow = new FlowClient({ url: apiUrl, token });
+
   const iterations = Number(process.env.FLOW_DEMO_ITERATIONS ?? 8);
-  const { jobId } = await startTrainingJob(client, createRepositories(prisma), {
+  const { job_id: jobId } = await flow.startGrpo({
     agent_id: 'demo-support-agent',
     training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1 }),
     config: { iterations, batch_size: 6, group_size: 8, seed: 1, model, optimizer_model: model, priority: 'P1' },
@@ -116,6 +133,14 @@ async function main() {
     process.once('SIGTERM', resolve);
   });
   await shutdown();
+}
+
+/** FLOW_JWT_SECRET, else a random secret kept in .flow/jwt-secret (what `flow token` reads). */
+function developmentSecret(home: string): string | undefined {
+  if (process.env.FLOW_JWT_SECRET || process.env.FLOW_JWKS_URL || process.env.FLOW_JWKS_FILE) return undefined;
+  const file = path.join(home, 'jwt-secret');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
 }
 
 main().catch((error) => {
