@@ -100,6 +100,14 @@ test('start → cancel through raw HTTP; the job ends cancelled with the reason 
     expect(ended.body.result.reason).toContain('enough for today');
     const again = await api.post({ jsonrpc: '2.0', id: 4, method: 'training.cancel', params: { job_id: jobId } });
     expect(again.body.error).toMatchObject({ code: -32021, data: { reason: 'job_already_finished', status: 'cancelled' } });
+    const listed = await api.post({ jsonrpc: '2.0', id: 5, method: 'training.list_jobs', params: { agent_id: 'api-agent', status: 'cancelled' } });
+    expect(listed.body.result.jobs.map((j: { job_id: string }) => j.job_id)).toContain(jobId);
+    // What the cancelled job wrote stays exportable.
+    const exported = await api.post({ jsonrpc: '2.0', id: 6, method: 'training.export_trajectories', params: { job_id: jobId, limit: 10_000 } });
+    const written = await api.h.repos.trajectories.countForJob(jobId);
+    expect(exported.body.result).toMatchObject({ total: written, count: written });
+    const discovered = await api.post({ jsonrpc: '2.0', id: 7, method: 'rpc.discover' });
+    expect(discovered.body.result.openrpc).toBe('1.3.2');
   } finally {
     await worker.stop();
   }
