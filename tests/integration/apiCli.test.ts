@@ -1,0 +1,348 @@
+/**
+ * The `flow` command line as a user runs it: `scripts/flow` spawned as a process against the
+ * real API server (apiHarness), checking stdout, stderr and the exit code of every command and
+ * of the errors a shell user meets. A last block calls `main()` in-process for what a spawned
+ * process cannot show (the progress bar on a terminal, stdin, --all paging).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { mintToken } from '../../api/auth';
+import { FlowClient } from '../../api/client/flowClient';
+import { EXIT, main } from '../../api/cli/flow';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+
+const FLOW = path.resolve(__dirname, '../../scripts/flow');
+
+let api: ApiHarness;
+let tmp: string;
+/** A tenant of this file's own, so `flow list` sees only the jobs started here. */
+const tenant = `cli-${randomBytes(4).toString('hex')}`;
+/** Minted by `flow token` in the first test; every later command uses it. */
+let token: string;
+
+beforeAll(async () => {
+  api = await startApiHarness();
+  tmp = mkdtempSync(path.join(tmpdir(), 'flow-cli-'));
+});
+afterAll(async () => {
+  await api?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns `scripts/flow args...` with only the environment a user would have set. */
+function spawnFlow(args: string[], env: Record<string, string | undefined> = {}): { result: Promise<Run>; firstOutput: Promise<void> } {
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME, FLOW_API_URL: api.url, FLOW_TOKEN: token };
+  const child = spawn(FLOW, args, { cwd: tmp, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill(), 100_000);
+  let stdout = '';
+  let stderr = '';
+  const firstOutput = new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const result = new Promise<Run>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr });
+    });
+  });
+  return { result, firstOutput };
+}
+
+const flow = (args: string[], env: Record<string, string | undefined> = {}) => spawnFlow(args, env).result;
+
+function writeConfig(name: string, content: unknown): string {
+  const file = path.join(tmp, name);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return file;
+}
+
+/** A port nothing listens on. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+const readLines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const queries = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(0, 2);
+const tinyJob = (agent: string) => ({
+  agent_id: agent,
+  training_queries: queries,
+  config: { iterations: 2, batch_size: 2, group_size: 8, seed: 4, checkpoint_interval: 1 },
+});
+const client = () => new FlowClient({ url: api.url, token });
+
+test('flow token mints a token the API accepts; it prints only the token', async () => {
+  const run = await flow(['token', '--subject', 'carol', '--tenant', tenant, '--roles', 'trainer', '--expires-in', '1h'], { FLOW_JWT_SECRET: api.secret, FLOW_TOKEN: undefined });
+  expect(run).toMatchObject({ code: 0, stderr: '' });
+  expect(run.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+  token = run.stdout.trim();
+  const claims = decodeJwt(token);
+  expect(claims).toMatchObject({ sub: 'carol', tenant, roles: ['trainer'], iss: 'flow', aud: 'flow-api' });
+  expect(claims.exp! - claims.iat!).toBe(3600);
+  await expect(client().listJobs()).resolves.toEqual({ jobs: [], next_cursor: null });
+});
+
+test('start → status → status --watch until completed → status --json → list → export', async () => {
+  const config = writeConfig('job.json', tinyJob('cli-agent'));
+  const start = await flow(['start', config]);
+  expect(start).toMatchObject({ code: 0, stderr: '' });
+  expect(start.stdout).toMatch(/^job-[\w-]+\n$/);
+  const jobId = start.stdout.trim();
+
+  const queued = await flow(['status', jobId]);
+  expect(queued).toMatchObject({ code: 0, stderr: '' });
+  expect(queued.stdout).toMatch(new RegExp(`^job +${jobId}$`, 'm'));
+  expect(queued.stdout).toMatch(/^status +queued$/m);
+  expect(queued.stdout).toMatch(/^iteration +0\/2$/m);
+  expect(queued.stdout).toMatch(/^success rate +no iteration finished yet$/m);
+  expect(queued.stdout).toMatch(/^spend +\$0\.00 of \$10\.00 \(0\.0%\)$/m);
+  expect(queued.stdout).toMatch(/^best checkpoint +none yet$/m);
+
+  // The worker starts once the watcher has printed its first line, so that line says queued.
+  const watch = spawnFlow(['status', jobId, '--watch', '--interval', '200']);
+  await watch.firstOutput;
+  const worker = await api.startWorker();
+  let watched: Run;
+  try {
+    watched = await watch.result;
+  } finally {
+    await worker.stop();
+  }
+  expect(watched).toMatchObject({ code: EXIT.OK, stderr: '' });
+  const lines = watched.stdout.trim().split('\n');
+  expect(lines[0]).toBe(`watching ${jobId}: queued, iteration 0/2`);
+  // Not a terminal: one plain line per finished iteration, no bar redraws.
+  expect(lines[1]).toMatch(/^iteration 1\/2  /);
+  expect(lines[2]).toMatch(/^iteration 2\/2  success \d+\.\d% {2}mean reward \d\.\d{3} {2}spend \$\d+\.\d+ of \$10\.00 \(\d+\.\d%\)$/);
+  expect(lines[3]).toMatch(new RegExp(`^${jobId} completed  iteration 2/2  success \\d+\\.\\d%  spend .*  best checkpoint run 1, iteration \\d`));
+  expect(lines).toHaveLength(4);
+  expect(watched.stdout).not.toMatch(/\u001b\[/);
+
+  const json = await flow(['status', jobId, '--json']);
+  expect(json.code).toBe(0);
+  const status = await client().getStatus(jobId);
+  expect(JSON.parse(json.stdout)).toEqual(status);
+  expect(status).toMatchObject({ status: 'completed', iteration: 2, tenant_id: tenant, owner_id: 'carol' });
+
+  const [listJson, table] = await Promise.all([flow(['list', '--json', '--agent', 'cli-agent']), flow(['list'])]);
+  expect(listJson).toMatchObject({ code: 0, stderr: '' });
+  const listed = JSON.parse(listJson.stdout);
+  expect(listed).toEqual({ jobs: [expect.objectContaining({ job_id: jobId, status: 'completed', agent_id: 'cli-agent', iteration: 2, iterations: 2 })], next_cursor: null });
+  expect(table).toMatchObject({ code: 0, stderr: '' });
+  const [header, ...rows] = table.stdout.trim().split('\n');
+  expect(header).toMatch(/^JOB +STATUS +AGENT +PRIORITY +ITERATION +SPEND\/BUDGET +CREATED$/);
+  expect(rows).toHaveLength(1);
+  expect(rows[0]).toMatch(new RegExp(`^${jobId} +completed +cli-agent +P1 +2/2 +\\$\\d+\\.\\d+/\\$10\\.00 +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+
+  const all = path.join(tmp, 'all.jsonl');
+  const chat = path.join(tmp, 'chat.jsonl');
+  const second = path.join(tmp, 'second.jsonl');
+  const [exported, chatExport, secondExport] = await Promise.all([
+    flow(['export', jobId, '--out', all]),
+    flow(['export', jobId, '--out', chat, '--format', 'jsonl_chat']),
+    flow(['export', jobId, '--out', second, '--iteration-from', '1', '--iteration-to', '1', '--success-only']),
+  ]);
+  const api32 = await client().exportTrajectories({ job_id: jobId, limit: 1 });
+  expect(api32.total).toBe(32);
+  expect(exported).toEqual({ code: 0, stdout: `wrote 32 trajectories to ${all}\n`, stderr: '' });
+  const trajectories = readLines(all).map((line) => JSON.parse(line));
+  expect(trajectories).toHaveLength(api32.total);
+  expect(new Set(trajectories.map((t) => t.id)).size).toBe(32);
+  expect(trajectories[0]).toMatchObject({ agent_id: 'cli-agent', steps: expect.any(Array), reward: expect.any(Number) });
+
+  const successes = await client().exportTrajectories({ job_id: jobId, success_only: true, limit: 1 });
+  expect(chatExport).toEqual({ code: 0, stdout: `wrote ${successes.total} chat lines to ${chat}\n`, stderr: '' });
+  const chatLines = readLines(chat);
+  expect(chatLines).toHaveLength(successes.total);
+  for (const line of chatLines) expect(JSON.parse(line).messages[0].role).toBe('user');
+
+  const secondSuccesses = trajectories.filter((t) => t.iteration === 1 && t.success).length;
+  expect(secondExport).toMatchObject({ code: 0, stdout: `wrote ${secondSuccesses} trajectories to ${second}\n` });
+  expect(readLines(second).map((l) => JSON.parse(l)).every((t) => t.iteration === 1 && t.success)).toBe(true);
+  expect(readdirSync(tmp).filter((f) => f.includes('.partial'))).toEqual([]);
+}, 180_000);
+
+test('start with an idempotency key, cancel while running, watch it end cancelled (exit 3)', async () => {
+  const config = writeConfig('long.json', { agent_id: 'cli-long', task_set: 'simulated-small', config: { iterations: 50, batch_size: 2, group_size: 8 } });
+  const first = await flow(['start', config, '--idempotency-key', 'cli-long-1']);
+  expect(first).toMatchObject({ code: 0, stderr: '' });
+  const jobId = first.stdout.trim();
+  const again = await flow(['start', config, '--idempotency-key', 'cli-long-1']);
+  expect(again).toMatchObject({ code: 0, stdout: `${jobId}\n` });
+  expect(again.stderr).toContain(`matched job ${jobId}`);
+
+  const worker = await api.startWorker();
+  try {
+    await waitFor(() => client().getStatus(jobId), (s) => s.status === 'running');
+    const cancel = await flow(['cancel', jobId, '--reason', 'enough for today']);
+    expect(cancel).toEqual({ code: 0, stdout: `${jobId}: cancelling (the job ends "cancelled" once its workflow stops)\n`, stderr: '' });
+    const watched = await flow(['status', jobId, '--watch', '--interval', '200']);
+    expect(watched.code).toBe(EXIT.JOB_NOT_COMPLETED);
+    expect(watched.stderr).toBe('');
+    expect(watched.stdout.trim().split('\n').pop()).toMatch(new RegExp(`^${jobId} cancelled  iteration \\d+/50  .*reason: .*enough for today`));
+  } finally {
+    await worker.stop();
+  }
+  const twice = await flow(['cancel', jobId]);
+  expect(twice).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: `flow: Job already finished: job "${jobId}" ended cancelled\n` });
+}, 180_000);
+
+test('errors: one readable line on stderr and the exit code a shell expects', async () => {
+  const missing = path.join(tmp, 'missing.json');
+  const invalid = writeConfig('invalid.json', '{"agent_id": "x", ');
+  const badValue = writeConfig('bad-value.json', { ...tinyJob('cli-bad'), config: { group_size: 1 } });
+  const otherSecret = await mintToken({ ...api.auth, secret: randomBytes(32).toString('hex') }, { subject: 'mallory', tenant, roles: ['admin'] });
+  const unreachable = `http://127.0.0.1:${await closedPort()}`;
+
+  const [unknownCommand, missingFile, invalidJson, bad, unknownJob, badToken, down, noToken] = await Promise.all([
+    flow(['frobnicate']),
+    flow(['start', missing]),
+    flow(['start', invalid]),
+    flow(['start', badValue]),
+    flow(['status', 'job-does-not-exist']),
+    flow(['list'], { FLOW_TOKEN: otherSecret }),
+    flow(['status', 'job-x'], { FLOW_API_URL: unreachable }),
+    flow(['list'], { FLOW_TOKEN: undefined }),
+  ]);
+
+  expect(unknownCommand).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+  expect(unknownCommand.stderr).toBe("flow: unknown command 'frobnicate'\n(run `flow --help` for usage)\n");
+  expect(missingFile).toEqual({ code: EXIT.USAGE, stdout: '', stderr: `flow: cannot read config file ${missing}: no such file\n` });
+  expect(invalidJson).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+  expect(invalidJson.stderr).toMatch(new RegExp(`^flow: config file ${invalid} is not valid JSON: .+\\n$`));
+  expect(bad).toMatchObject({ code: EXIT.API_ERROR, stdout: '' });
+  expect(bad.stderr).toMatch(/^flow: Invalid params: config\.group_size: .*\(got 1\)\n$/);
+  expect(unknownJob).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Job not found: no job "job-does-not-exist"\n' });
+  expect(badToken).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Token signature invalid: the token was not signed by a key this server trusts\n' });
+  expect(down).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: `flow: cannot reach the Flow API at ${unreachable} (is it running?)\n` });
+  expect(noToken).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+  expect(noToken.stderr).toMatch(/^flow: no token: set FLOW_TOKEN or pass --token/);
+  // Nothing was started by the refused configs.
+  expect((await client().listJobs({ agent_id: 'cli-bad' })).jobs).toEqual([]);
+});
+
+describe('main() in-process', () => {
+  function capture(tty = false) {
+    const stream = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number; text(): string };
+    let text = '';
+    stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    if (tty) Object.assign(stream, { isTTY: true, columns: 160 });
+    stream.text = () => text;
+    return stream;
+  }
+  async function run(argv: string[], options: { tty?: boolean; stdin?: string; env?: Record<string, string> } = {}) {
+    const stdout = capture(options.tty);
+    const stderr = capture();
+    const code = await main(argv, {
+      stdout,
+      stderr,
+      stdin: Readable.from([options.stdin ?? '']),
+      env: { FLOW_API_URL: api.url, FLOW_TOKEN: token, ...options.env },
+    });
+    await new Promise((r) => setImmediate(r));
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  }
+
+  test('start from stdin, then --watch on a terminal draws a progress bar', async () => {
+    const start = await run(['start', '-'], { stdin: JSON.stringify(tinyJob('cli-tty')) });
+    expect(start).toMatchObject({ code: 0, stderr: '' });
+    const jobId = start.stdout.trim();
+    const worker = await api.startWorker();
+    let watched: Awaited<ReturnType<typeof run>>;
+    try {
+      watched = await run(['status', jobId, '--watch', '--interval', '100'], { tty: true });
+    } finally {
+      await worker.stop();
+    }
+    expect(watched).toMatchObject({ code: EXIT.OK, stderr: '' });
+    expect(watched.stdout).toMatch(/iteration 2\/2 \[█{30}\] 100% \| completed \| success \d+\.\d% \| spend \$/);
+    expect(watched.stdout).toContain(`${jobId} completed  iteration 2/2`);
+
+    const jsonWatch = await run(['status', jobId, '--watch', '--json']);
+    expect(jsonWatch.code).toBe(EXIT.OK);
+    expect(JSON.parse(jsonWatch.stdout)).toMatchObject({ job_id: jobId, status: 'completed' });
+
+    const chat = await run(['export', jobId, '--out', '-', '--format', 'jsonl_chat', '--min-reward', '0']);
+    const lines = chat.stdout.split('\n').filter(Boolean);
+    expect(chat.stderr).toBe(`wrote ${lines.length} chat lines to stdout\n`);
+    expect(lines.every((l) => Array.isArray(JSON.parse(l).messages))).toBe(true);
+  }, 120_000);
+
+  test('list --all follows next_cursor; a single page says there is more', async () => {
+    const every = (await client().listJobs({ limit: 500 })).jobs.map((j) => j.job_id);
+    expect(every.length).toBeGreaterThanOrEqual(3);
+    const paged = await run(['list', '--all', '--limit', '1', '--json']);
+    expect(paged.code).toBe(0);
+    expect(JSON.parse(paged.stdout)).toEqual({ jobs: expect.any(Array), next_cursor: null });
+    expect(JSON.parse(paged.stdout).jobs.map((j: { job_id: string }) => j.job_id)).toEqual(every);
+    const one = await run(['list', '--limit', '1']);
+    expect(one.stdout.trim().split('\n')).toHaveLength(2);
+    expect(one.stderr).toBe('(more jobs than shown: add --all, or a larger --limit)\n');
+    const none = await run(['list', '--agent', 'nobody']);
+    expect(none).toEqual({ code: 0, stdout: 'no jobs\n', stderr: '' });
+  });
+
+  test('plain status, token and API failures', async () => {
+    const [job] = (await client().listJobs({ agent_id: 'cli-agent' })).jobs;
+    const status = await run(['status', job.job_id]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^status +completed$/m);
+    expect(status.stdout).toMatch(/^success rate +\d+\.\d% in the last iteration \(16 trajectories, mean reward \d\.\d{3}\)$/m);
+    expect(status.stdout).toMatch(/^best checkpoint +run 1, iteration \d, score \d\.\d{3}$/m);
+
+    const minted = await run(['token', '--tenant', tenant, '--roles', 'viewer', '--expires-in', '90'], { env: { FLOW_JWT_SECRET: api.secret, USER: 'dave' } });
+    expect(minted.code).toBe(0);
+    const claims = decodeJwt(minted.stdout.trim());
+    expect(claims).toMatchObject({ sub: 'dave', tenant, roles: ['viewer'] });
+    expect(claims.exp! - claims.iat!).toBe(90);
+    const viewer = await run(['cancel', job.job_id], { env: { FLOW_TOKEN: minted.stdout.trim() } });
+    expect(viewer).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: expect.stringMatching(/^flow: Permission denied: training\.cancel needs the "training:cancel" permission/) });
+    expect(await run(['token', '--expires-in', 'soon'], { env: { FLOW_JWT_SECRET: api.secret } })).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--expires-in "soon"') });
+    expect(await run(['token'], { env: { FLOW_JWT_SECRET: 'too-short' } })).toMatchObject({ code: EXIT.USAGE, stderr: 'flow: FLOW_JWT_SECRET must be at least 32 characters\n' });
+
+    expect(await run(['status', 'job-nope'])).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Job not found: no job "job-nope"\n' });
+    const down = `http://127.0.0.1:${await closedPort()}`;
+    expect(await run(['list'], { env: { FLOW_API_URL: down } })).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: `flow: cannot reach the Flow API at ${down} (is it running?)\n` });
+    expect(await run(['start', '-'], { stdin: '"just a string"' })).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('must hold a JSON object') });
+  });
+
+  test('help, version and argument errors', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Exit codes:');
+    expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(await run(['status', 'x', '--interval', 'soon'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--interval must be a positive integer') });
+    expect(await run(['export', 'x'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining("required option '-o, --out <file>'") });
+    expect(await run(['export', 'x', '--out', path.join(tmp, 'no-such-dir', 'x.jsonl')])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringMatching(/^flow: cannot write /) });
+    expect(await run(['token', '--roles', 'boss'])).toMatchObject({ code: EXIT.USAGE });
+    expect(await run(['status', 'x', '--url', 'localhost:8080'])).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: --url "localhost:8080" must be http:// or https://\n' });
+  });
+});
