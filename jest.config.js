@@ -18,6 +18,10 @@ module.exports = {
     },
     { ...common, displayName: 'replay', testMatch: ['<rootDir>/tests/replay/**/*.test.ts'] },
   ],
+  // workflows/ is measured inside Temporal's sandbox (the instrumented bundle, merged by the
+  // harness). Instrumenting it in jest's process too mixes two statement maps for one file and
+  // corrupts its figures, so jest leaves it alone.
+  coveragePathIgnorePatterns: ['/node_modules/', '<rootDir>/workflows/'],
   collectCoverageFrom: ['training/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'workers/**/*.ts', 'api/**/*.ts'],
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],
   // training/ is held at 100%. The global floor is a ratchet at what the suite measures today

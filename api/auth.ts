@@ -162,7 +162,7 @@ export interface TokenClaims {
   subject: string;
   tenant: string;
   roles: string[];
-  /** A jose time span such as "12h" or seconds from now. */
+  /** A time span such as "12h", or a number of seconds from now. */
   expiresIn?: string | number;
 }
 
@@ -174,6 +174,7 @@ export function mintToken(config: Pick<AuthConfig, 'issuer' | 'audience' | 'tena
     .setIssuer(config.issuer)
     .setAudience(config.audience)
     .setIssuedAt()
-    .setExpirationTime(claims.expiresIn ?? '12h')
+    // jose reads a number as an absolute time; ours is a duration.
+    .setExpirationTime(typeof claims.expiresIn === 'number' ? Math.floor(Date.now() / 1000) + claims.expiresIn : (claims.expiresIn ?? '12h'))
     .sign(new TextEncoder().encode(config.secret));
 }

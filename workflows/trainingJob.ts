@@ -88,10 +88,17 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     if (isCancellation(error)) {
       await finish('cancelled', cancelReason);
     } else {
-      await finish('failed', error instanceof Error ? error.message : String(error));
+      await finish('failed', failureReason(error));
     }
     throw error;
   }
+}
+
+/** The root cause's message: an activity failure's own message is only "Activity task failed". */
+function failureReason(error: unknown): string {
+  let cause = error;
+  while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 type Activities = ReturnType<typeof activitiesFor>;

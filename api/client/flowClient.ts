@@ -83,7 +83,7 @@ export class FlowClient {
     for (let offset = 0; ; offset += pageSize) {
       const page = await this.exportTrajectories({ ...params, offset, limit: pageSize });
       yield page;
-      if (page.count < pageSize) return;
+      if (page.count < pageSize || offset + page.count >= page.total) return;
     }
   }
 
