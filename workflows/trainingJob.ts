@@ -155,7 +155,8 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
               max_steps: config.max_steps,
               max_tokens: config.max_tokens,
               timeout_seconds: config.trajectory_timeout_seconds,
-              seed: hashString(`${config.seed}:${input.job_id}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
+              // The job id is left out on purpose: two jobs with the same seed and input train alike.
+              seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
             }),
           ),
         ),
@@ -188,7 +189,7 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
     max_lessons: config.max_lessons,
     optimizer_model: config.optimizer_model,
     max_tokens: config.max_tokens,
-    seed: hashString(`${config.seed}:${input.job_id}:${input.run}:${iteration}:policy`),
+    seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
   });
   state.addSpend(update.cost_usd);
   const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn);

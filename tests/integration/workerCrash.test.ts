@@ -1,0 +1,98 @@
+/**
+ * Crash recovery with real processes: a worker process is killed with SIGKILL while a group is
+ * part-written, a new worker process takes over, and the job completes — with a retried activity
+ * in its history, exactly the expected trajectories (no duplicate, no gap), and the same final
+ * policy as a job with the same seed that never crashed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { startTrainingJob } from '../../api/trainingJobs';
+import type { TrainingJobResult } from '../../workflows/trainingJobState';
+import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+
+const ROOT = path.resolve(__dirname, '../..');
+let h: Harness;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  // Slow enough calls that a group is caught part-written.
+  h = await startHarness({ model: { latencyMs: 120 } });
+});
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await h?.close();
+});
+
+/** `npm run worker` as its own process, polling `taskQueue`; resolves once it polls. */
+async function workerProcess(taskQueue: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: requireEnv('DATABASE_URL'),
+      TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
+      FLOW_TASK_QUEUE: taskQueue,
+      FLOW_LLM_BASE_URL: h.model.url,
+      FLOW_DB_POOL_SIZE: '4',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('polling task queue')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
+  });
+  return child;
+}
+
+test('a worker killed mid-group is replaced and the job completes as if nothing happened', async () => {
+  const taskQueue = `crash-${randomUUID()}`;
+  const config = { iterations: 2, batch_size: 1, group_size: 8, max_parallel: 2, seed: 21 };
+  const request = jobRequest({ config });
+
+  const first = await workerProcess(taskQueue);
+  const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue });
+  // Kill while the first group is part-written: between 1 and 7 of its 8 trajectories.
+  let written = 0;
+  for (let i = 0; i < 600 && (written < 1 || written > 7); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    written = await h.repos.trajectories.countForJob(jobId);
+  }
+  first.kill('SIGKILL');
+  await new Promise((resolve) => first.once('exit', resolve));
+  const atKill = await h.repos.trajectories.countForJob(jobId);
+  expect(written).toBeGreaterThanOrEqual(1);
+  expect(written).toBeLessThanOrEqual(7);
+
+  const second = await workerProcess(taskQueue);
+  const handle = h.client.workflow.getHandle(jobId);
+  const result: TrainingJobResult = await handle.result();
+  second.kill('SIGTERM');
+
+  expect(result.status).toBe('completed');
+  expect(atKill).toBeLessThan(16);
+  const rows = await h.repos.trajectories.listForJob(jobId);
+  expect(rows).toHaveLength(16);
+  const keys = new Set(rows.map((r) => `${r.run}:${r.iteration}:${r.queryIndex}:${r.sampleIndex}`));
+  expect(keys.size).toBe(16);
+  for (const iteration of [1, 2]) {
+    expect(rows.filter((r) => r.iteration === iteration).map((r) => r.sampleIndex).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  }
+  const history = await handle.fetchHistory();
+  const retried = (history.events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+  expect(retried.length).toBeGreaterThan(0);
+
+  // The same job, same seed, on an in-process worker that never crashes.
+  const reference = jobRequest({ config });
+  const { jobId: referenceId } = await startTrainingJob(h.client, h.repos, reference, { taskQueue: h.taskQueue });
+  const expected: TrainingJobResult = await h.run(h.client.workflow.getHandle(referenceId).result());
+  expect(result.policy).toEqual(expected.policy);
+  expect(result.success_rates).toEqual(expected.success_rates);
+}, 180_000);
