@@ -4,14 +4,13 @@
  * in its history, exactly the expected trajectories (no duplicate, no gap), and the same final
  * policy as a job with the same seed that never crashed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 
-const ROOT = path.resolve(__dirname, '../..');
 let h: Harness;
 const children: ChildProcess[] = [];
 
@@ -20,35 +19,13 @@ beforeAll(async () => {
   h = await startHarness({ model: { latencyMs: 120 } });
 });
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) await stopProcess(child, 'SIGKILL');
   await h?.close();
 });
 
-/** `npm run worker` as its own process, polling `taskQueue`; resolves once it polls. */
-async function workerProcess(taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      DATABASE_URL: requireEnv('DATABASE_URL'),
-      TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
-      FLOW_TASK_QUEUE: taskQueue,
-      FLOW_LLM_BASE_URL: h.model.url,
-      FLOW_DB_POOL_SIZE: '4',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+async function workerProcess(taskQueue: string) {
+  const child = await spawnWorkerProcess({ taskQueue, temporalAddress: requireEnv('TEMPORAL_ADDRESS'), databaseUrl: requireEnv('DATABASE_URL'), llmBaseUrl: h.model.url });
   children.push(child);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('polling task queue')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
-  });
   return child;
 }
 
@@ -65,8 +42,7 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
     await new Promise((r) => setTimeout(r, 20));
     written = await h.repos.trajectories.countForJob(jobId);
   }
-  first.kill('SIGKILL');
-  await new Promise((resolve) => first.once('exit', resolve));
+  await stopProcess(first, 'SIGKILL');
   const atKill = await h.repos.trajectories.countForJob(jobId);
   expect(written).toBeGreaterThanOrEqual(1);
   expect(written).toBeLessThanOrEqual(7);
@@ -74,7 +50,7 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
   const second = await workerProcess(taskQueue);
   const handle = h.client.workflow.getHandle(jobId);
   const result: TrainingJobResult = await handle.result();
-  second.kill('SIGTERM');
+  expect(await stopProcess(second)).toBe(0);
 
   expect(result.status).toBe('completed');
   expect(atKill).toBeLessThan(16);

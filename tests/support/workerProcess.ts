@@ -1,0 +1,54 @@
+/**
+ * A training worker as its own OS process (`workers/main.ts`, what `npm run worker` runs), for
+ * tests that kill or outlive processes. Resolves once the worker polls its task queue.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+export interface WorkerProcessOptions {
+  taskQueue: string;
+  temporalAddress: string;
+  databaseUrl: string;
+  llmBaseUrl: string;
+}
+
+export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise<ChildProcess & { output(): string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      TEMPORAL_ADDRESS: options.temporalAddress,
+      FLOW_TASK_QUEUE: options.taskQueue,
+      FLOW_LLM_BASE_URL: options.llmBaseUrl,
+      FLOW_DB_POOL_SIZE: '4',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      if (output.includes('polling task queue')) {
+        child.stdout!.off('data', check);
+        child.off('exit', onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) => reject(new Error(`worker exited with ${code} before polling:\n${output}`));
+    child.stdout!.on('data', check);
+    child.once('exit', onExit);
+  });
+  return Object.assign(child, { output: () => output });
+}
+
+/** Sends `signal` and waits for the process to be gone. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  return exited;
+}
