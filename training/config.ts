@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ModelPriceSchema } from './budget';
 
 /**
  * One zod schema per concept; every type here is `z.infer` of its schema. These are pure and
@@ -43,6 +44,11 @@ export const GRPOConfigSchema = z
     /** Every LLM call sets max_tokens (the budget reserves against it). */
     max_tokens: positiveInt(32_768).default(512),
     trajectory_timeout_seconds: z.number().positive().max(3600).default(60),
+    /** USD per million tokens by model name; overrides the price table (needed for unlisted models). */
+    prices: z
+      .record(z.string().min(1).max(200), ModelPriceSchema)
+      .refine((prices) => Object.keys(prices).length <= 20, 'at most 20 model prices')
+      .optional(),
   })
   .strict();
 export type GRPOConfig = z.infer<typeof GRPOConfigSchema>;

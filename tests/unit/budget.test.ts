@@ -1,0 +1,164 @@
+import {
+  alertsToRaise,
+  BUDGET_ALERT_THRESHOLDS,
+  callWorstCaseUsd,
+  DEFAULT_PROMPT_TOKEN_BOUND,
+  formatUsd,
+  iterationWorstCaseUsd,
+  MAX_BUDGET_USD,
+  type ModelPrice,
+  ModelPriceSchema,
+  policyUpdateWorstCaseUsd,
+  preflight,
+  PROMPT_TOKEN_MARGIN,
+  promptTokenBound,
+  roundUsdCents,
+  trajectoryWorstCaseUsd,
+  validateBudgetRaise,
+} from '../../training/budget';
+import { GRPOConfigSchema } from '../../training/config';
+
+const sim: ModelPrice = { input_usd_per_mtok: 0.5, output_usd_per_mtok: 1.5 };
+const big: ModelPrice = { input_usd_per_mtok: 2.5, output_usd_per_mtok: 10 };
+
+describe('ModelPrice', () => {
+  it('accepts non-negative prices per million tokens and nothing else', () => {
+    expect(ModelPriceSchema.parse(sim)).toEqual(sim);
+    expect(ModelPriceSchema.safeParse({ input_usd_per_mtok: 0, output_usd_per_mtok: 0 }).success).toBe(true);
+    expect(ModelPriceSchema.safeParse({ input_usd_per_mtok: -1, output_usd_per_mtok: 1 }).success).toBe(false);
+    expect(ModelPriceSchema.safeParse({ input_usd_per_mtok: 1, output_usd_per_mtok: Infinity }).success).toBe(false);
+    expect(ModelPriceSchema.safeParse({ input_usd_per_mtok: 1 }).success).toBe(false);
+    expect(ModelPriceSchema.safeParse({ ...sim, currency: 'EUR' }).success).toBe(false);
+  });
+
+  it('is the type of config.prices, which is optional and holds at most 20 models', () => {
+    expect(GRPOConfigSchema.parse({}).prices).toBeUndefined();
+    expect(GRPOConfigSchema.parse({ prices: { 'acme-ft-1': big } }).prices).toEqual({ 'acme-ft-1': big });
+    expect(GRPOConfigSchema.safeParse({ prices: { 'acme-ft-1': { input_usd_per_mtok: 1 } } }).success).toBe(false);
+    expect(GRPOConfigSchema.safeParse({ prices: { '': sim } }).success).toBe(false);
+    const many = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`m${i}`, sim]));
+    expect(GRPOConfigSchema.safeParse({ prices: many }).success).toBe(false);
+  });
+
+  it('MAX_BUDGET_USD is the config maximum', () => {
+    expect(GRPOConfigSchema.safeParse({ budget_usd: MAX_BUDGET_USD }).success).toBe(true);
+    expect(GRPOConfigSchema.safeParse({ budget_usd: MAX_BUDGET_USD + 0.01 }).success).toBe(false);
+  });
+});
+
+describe('worst cases', () => {
+  it('a call: the whole prompt bound in, max_tokens out', () => {
+    // 1,000 prompt tokens at $0.5/M + 512 completion tokens at $1.5/M
+    expect(callWorstCaseUsd(sim, 512, 1000)).toBeCloseTo(0.0005 + 0.000768, 12);
+    expect(callWorstCaseUsd(big, 0, 0)).toBe(0);
+  });
+
+  it('the prompt bound is the largest prompt seen with a margin, or the default before any call', () => {
+    expect(promptTokenBound(null)).toBe(DEFAULT_PROMPT_TOKEN_BOUND);
+    expect(promptTokenBound(null, 32_000)).toBe(32_000);
+    expect(promptTokenBound(1001)).toBe(Math.ceil(1001 * PROMPT_TOKEN_MARGIN));
+    expect(promptTokenBound(0)).toBe(0);
+    expect(promptTokenBound(Number.NaN)).toBe(DEFAULT_PROMPT_TOKEN_BOUND);
+    expect(promptTokenBound(-5)).toBe(DEFAULT_PROMPT_TOKEN_BOUND);
+  });
+
+  it('a trajectory is max_steps calls, a policy update every attempt', () => {
+    expect(trajectoryWorstCaseUsd({ max_steps: 6, max_tokens: 512, price: sim, promptTokens: 1000 })).toBeCloseTo(6 * callWorstCaseUsd(sim, 512, 1000), 12);
+    expect(policyUpdateWorstCaseUsd({ optimizer_attempts: 3, max_tokens: 512, price: big, promptTokens: 4000 })).toBeCloseTo(
+      3 * callWorstCaseUsd(big, 512, 4000),
+      12,
+    );
+  });
+
+  it('an iteration is every agent call of the batch plus every policy-update attempt', () => {
+    const input = {
+      batch_size: 4,
+      group_size: 8,
+      max_steps: 6,
+      max_tokens: 512,
+      optimizer_attempts: 3,
+      agent: { price: sim, promptTokens: 1000 },
+      optimizer: { price: big, promptTokens: 4000 },
+    };
+    const agentCalls = 4 * 8 * 6;
+    const expected = agentCalls * callWorstCaseUsd(sim, 512, 1000) + 3 * callWorstCaseUsd(big, 512, 4000);
+    expect(iterationWorstCaseUsd(input)).toBeCloseTo(expected, 12);
+    // By hand: 192 × (1000×0.5 + 512×1.5)/1e6 + 3 × (4000×2.5 + 512×10)/1e6
+    expect(iterationWorstCaseUsd(input)).toBeCloseTo(192 * 0.001268 + 3 * 0.01512, 12);
+  });
+});
+
+describe('preflight', () => {
+  it('starts a batch whose worst case stays within the budget, reaching it exactly included', () => {
+    expect(preflight(2, 3, 10)).toEqual({ ok: true, shortfall_usd: 0 });
+    expect(preflight(7, 3, 10)).toEqual({ ok: true, shortfall_usd: 0 });
+    // 0.1 + 0.2 is 0.30000000000000004 in floating point: still within a $0.30 budget.
+    expect(preflight(0.1, 0.2, 0.3)).toEqual({ ok: true, shortfall_usd: 0 });
+  });
+
+  it('refuses one whose worst case could cross it, and says by how much', () => {
+    expect(preflight(7.5, 3, 10)).toEqual({ ok: false, shortfall_usd: 0.5 });
+    expect(preflight(10, 0.000001, 10)).toEqual({ ok: false, shortfall_usd: 0.000001 });
+    expect(preflight(12, 0, 10)).toEqual({ ok: false, shortfall_usd: 2 });
+  });
+});
+
+describe('alerts', () => {
+  it('are raised at 75% and 90% of the budget', () => {
+    expect(BUDGET_ALERT_THRESHOLDS).toEqual([0.75, 0.9]);
+  });
+
+  it('each threshold newly crossed, once', () => {
+    expect(alertsToRaise(7.49, 10, [])).toEqual([]);
+    expect(alertsToRaise(7.5, 10, [])).toEqual([0.75]);
+    expect(alertsToRaise(8, 10, [0.75])).toEqual([]);
+    expect(alertsToRaise(9, 10, [0.75])).toEqual([0.9]);
+    expect(alertsToRaise(9.5, 10, [])).toEqual([0.75, 0.9]);
+    expect(alertsToRaise(12, 10, [0.75, 0.9])).toEqual([]);
+  });
+
+  it('compares in micro-dollars, not raw floating point', () => {
+    // 0.9 × 0.3 is 0.27000000000000002; a spend of 0.27 has reached it.
+    expect(alertsToRaise(0.1 + 0.17, 0.3, [0.75])).toEqual([0.9]);
+  });
+});
+
+describe('validateBudgetRaise', () => {
+  it('accepts a finite number above the current budget, up to the maximum', () => {
+    expect(validateBudgetRaise(10, 10.01)).toBeNull();
+    expect(validateBudgetRaise(10, MAX_BUDGET_USD)).toBeNull();
+  });
+
+  it.each([
+    [Number.NaN, 'finite number (got NaN)'],
+    [Infinity, 'finite number (got Infinity)'],
+    ['20', 'finite number (got 20)'],
+    [null, 'finite number (got null)'],
+    [0, 'must be positive (got 0)'],
+    [-5, 'must be positive (got -5)'],
+    [10, 'greater than the current budget of $10.00 (got 10)'],
+    [9.5, 'greater than the current budget of $10.00 (got 9.5)'],
+    [MAX_BUDGET_USD + 1, 'at most $1,000,000.00 (got 1000001)'],
+  ])('refuses %p', (proposed, message) => {
+    expect(validateBudgetRaise(10, proposed)).toContain(message);
+  });
+});
+
+describe('money to the cent', () => {
+  it('rounds half away from zero, without floating-point surprises', () => {
+    expect(roundUsdCents(1.005)).toBe(1.01);
+    expect(roundUsdCents(0.004999)).toBe(0);
+    expect(roundUsdCents(1234.5678)).toBe(1234.57);
+    expect(roundUsdCents(-0.125)).toBe(-0.13);
+    expect(Object.is(roundUsdCents(-0.001), 0)).toBe(true);
+  });
+
+  it('formats with a dollar sign and thousands separators', () => {
+    expect(formatUsd(0)).toBe('$0.00');
+    expect(formatUsd(0.0042)).toBe('$0.00');
+    expect(formatUsd(7.5)).toBe('$7.50');
+    expect(formatUsd(1234.5)).toBe('$1,234.50');
+    expect(formatUsd(1_000_000)).toBe('$1,000,000.00');
+    expect(formatUsd(-0.25)).toBe('-$0.25');
+  });
+});

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * FLOW-011, the arithmetic of budgets: worst cases, the check before a batch, alert thresholds
+ * and budget raises. Pure (zod only), so the workflow imports it as well as activities and the
+ * API. Money is compared in micro-dollars, so a sum such as 0.1 + 0.2 does not cross 0.3.
+ */
+
+/** A model's list price in USD per million tokens. */
+export const ModelPriceSchema = z
+  .object({
+    input_usd_per_mtok: z.number().min(0).max(100_000),
+    output_usd_per_mtok: z.number().min(0).max(100_000),
+  })
+  .strict();
+export type ModelPrice = z.infer<typeof ModelPriceSchema>;
+
+/** The largest budget a job may have (the config's `budget_usd` maximum). */
+export const MAX_BUDGET_USD = 1_000_000;
+
+/** Prompt tokens per call assumed before any call of the job has reported its usage. */
+export const DEFAULT_PROMPT_TOKEN_BOUND = 8_192;
+/** Head-room over the largest prompt seen so far: prompts grow with steps and lessons. */
+export const PROMPT_TOKEN_MARGIN = 1.5;
+
+/** Spend thresholds, as fractions of the budget, at which an alert is raised (each once). */
+export const BUDGET_ALERT_THRESHOLDS: readonly number[] = [0.75, 0.9];
+
+const MICRO = 1_000_000;
+const micros = (usd: number) => Math.round(usd * MICRO);
+
+/** The most one call can cost: its whole prompt bound in and `maxTokens` completion tokens out. */
+export function callWorstCaseUsd(price: ModelPrice, maxTokens: number, promptTokens: number): number {
+  return (promptTokens * price.input_usd_per_mtok + maxTokens * price.output_usd_per_mtok) / MICRO;
+}
+
+/**
+ * The bound of prompt tokens per call for worst cases: the largest prompt seen so far with a
+ * margin, or `fallback` (by default DEFAULT_PROMPT_TOKEN_BOUND) before any call reported usage.
+ */
+export function promptTokenBound(observedMaxPerCall: number | null, fallback: number = DEFAULT_PROMPT_TOKEN_BOUND): number {
+  if (observedMaxPerCall === null || !Number.isFinite(observedMaxPerCall) || observedMaxPerCall < 0) return fallback;
+  return Math.ceil(observedMaxPerCall * PROMPT_TOKEN_MARGIN);
+}
+
+export interface PricedCalls {
+  price: ModelPrice;
+  /** The caller's bound of prompt tokens per call (see promptTokenBound). */
+  promptTokens: number;
+}
+
+/** The most one trajectory can cost: `max_steps` agent calls. */
+export function trajectoryWorstCaseUsd(input: { max_steps: number; max_tokens: number } & PricedCalls): number {
+  return input.max_steps * callWorstCaseUsd(input.price, input.max_tokens, input.promptTokens);
+}
+
+/** The most one policy update can cost: every optimizer attempt. */
+export function policyUpdateWorstCaseUsd(input: { optimizer_attempts: number; max_tokens: number } & PricedCalls): number {
+  return input.optimizer_attempts * callWorstCaseUsd(input.price, input.max_tokens, input.promptTokens);
+}
+
+export interface IterationWorstCaseInput {
+  batch_size: number;
+  group_size: number;
+  max_steps: number;
+  max_tokens: number;
+  optimizer_attempts: number;
+  agent: PricedCalls;
+  optimizer: PricedCalls;
+}
+
+/**
+ * The most one iteration can cost: every agent call of the batch (batch_size × group_size ×
+ * max_steps) and every policy-update attempt, each with a full `max_tokens` completion.
+ */
+export function iterationWorstCaseUsd(input: IterationWorstCaseInput): number {
+  const trajectories = input.batch_size * input.group_size;
+  return (
+    trajectories * trajectoryWorstCaseUsd({ max_steps: input.max_steps, max_tokens: input.max_tokens, ...input.agent }) +
+    policyUpdateWorstCaseUsd({ optimizer_attempts: input.optimizer_attempts, max_tokens: input.max_tokens, ...input.optimizer })
+  );
+}
+
+export interface PreflightResult {
+  /** The work may start: even its worst case stays within the budget. */
+  ok: boolean;
+  /** By how much the worst case would cross the budget (0 when ok). */
+  shortfall_usd: number;
+}
+
+/** The check before each batch: a batch whose worst case could cross the budget is not started. */
+export function preflight(spentUsd: number, reserveUsd: number, budgetUsd: number): PreflightResult {
+  const over = micros(spentUsd) + micros(reserveUsd) - micros(budgetUsd);
+  return { ok: over <= 0, shortfall_usd: over > 0 ? over / MICRO : 0 };
+}
+
+/** The thresholds that `spentUsd` has reached and that were not raised before, in order. */
+export function alertsToRaise(spentUsd: number, budgetUsd: number, alreadyRaised: readonly number[]): number[] {
+  return BUDGET_ALERT_THRESHOLDS.filter((threshold) => micros(spentUsd) >= micros(threshold * budgetUsd) && !alreadyRaised.includes(threshold));
+}
+
+/** Why a proposed new budget is refused, or null when it is a valid raise. */
+export function validateBudgetRaise(currentBudgetUsd: number, proposed: unknown): string | null {
+  if (typeof proposed !== 'number' || !Number.isFinite(proposed)) return `budget_usd must be a finite number (got ${String(proposed)})`;
+  if (proposed <= 0) return `budget_usd must be positive (got ${proposed})`;
+  if (proposed <= currentBudgetUsd) return `budget_usd must be greater than the current budget of ${formatUsd(currentBudgetUsd)} (got ${proposed})`;
+  if (proposed > MAX_BUDGET_USD) return `budget_usd must be at most ${formatUsd(MAX_BUDGET_USD)} (got ${proposed})`;
+  return null;
+}
+
+/** Rounded to the cent, half away from zero (1.005 → 1.01). */
+export function roundUsdCents(usd: number): number {
+  // `+ 0` turns -0 (a negative amount under half a cent) into 0.
+  return (Math.sign(usd) * Math.round(Math.abs(micros(usd)) / 10_000)) / 100 + 0;
+}
+
+/** "$1,234.50", "-$0.25": to the cent, with thousands separators. */
+export function formatUsd(usd: number): string {
+  const cents = roundUsdCents(usd);
+  const [whole, fraction] = Math.abs(cents).toFixed(2).split('.');
+  return `${cents < 0 ? '-' : ''}$${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}.${fraction}`;
+}
