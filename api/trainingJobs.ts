@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
 import type { Repositories } from '../activities/db';
+import { resolveModelPrice, UnknownModelPriceError } from '../activities/llm/pricing';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
 import { cancelReasonSignal, trainingJob } from '../workflows/trainingJob';
@@ -26,6 +27,16 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
   const withId = request && typeof request === 'object' && !('job_id' in request) ? { ...request, job_id: `job-${randomUUID()}` } : request;
   const parsed = TrainingJobInputSchema.safeParse(withId);
   if (!parsed.success) throw new InvalidTrainingJobError(describeZodError(parsed.error, withId));
+  // FLOW-011: spend is counted and capped per call, so every model the job calls needs a price.
+  const { config } = parsed.data;
+  for (const field of ['model', 'optimizer_model'] as const) {
+    try {
+      resolveModelPrice(config[field], config.prices);
+    } catch (error) {
+      if (error instanceof UnknownModelPriceError) throw new InvalidTrainingJobError(`config.${field}: ${error.message}`);
+      throw error;
+    }
+  }
   return parsed.data;
 }
 

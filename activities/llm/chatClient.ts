@@ -1,6 +1,6 @@
 import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/config';
-import { costOf } from './pricing';
+import { costOf, type ModelPrice, resolveModelPrice } from './pricing';
 
 /**
  * Where LLM calls go. Every call goes through `portkey-ai`: to Portkey's hosted gateway when
@@ -53,29 +53,48 @@ export interface ChatResult {
   logprob: number | null;
 }
 
-interface RawCompletion {
-  choices?: { message?: ChatMessage; logprobs?: { content?: { logprob: number }[] | null } | null }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number };
+export interface CompleteOptions {
+  /** The job's own price for the model (`config.prices`); else Flow's entry or the price table. */
+  price?: ModelPrice;
 }
 
-export class ChatClient {
-  private readonly portkey: Portkey;
+interface RawCompletion {
+  choices?: { message?: ChatMessage; logprobs?: { content?: { logprob: number }[] | null } | null }[];
+  /** Some gateways (OpenRouter, LiteLLM) add what the call cost in USD, as `cost` or `cost_usd`. */
+  usage?: { prompt_tokens?: number; completion_tokens?: number; cost?: unknown; cost_usd?: unknown };
+}
 
+/**
+ * Each client's Portkey connection, kept off the instance so that ChatClient's type is only
+ * its `complete` method: the budget guard's client (activities/budgetGuard.ts) is one too.
+ */
+const connections = new WeakMap<ChatClient, Portkey>();
+
+export class ChatClient {
   constructor(settings: LlmSettings) {
     if (!settings.baseURL && !settings.apiKey) {
       throw new Error('no LLM endpoint: set FLOW_LLM_BASE_URL (a local gateway or simulated model server) or PORTKEY_API_KEY');
     }
-    this.portkey = new Portkey({
-      baseURL: settings.baseURL,
-      apiKey: settings.apiKey ?? 'local',
-      provider: settings.provider ?? 'openai',
-      virtualKey: settings.virtualKey,
-    });
+    connections.set(
+      this,
+      new Portkey({
+        baseURL: settings.baseURL,
+        apiKey: settings.apiKey ?? 'local',
+        provider: settings.provider ?? 'openai',
+        virtualKey: settings.virtualKey,
+      }),
+    );
   }
 
-  /** One chat completion; `signal` aborts it (activity cancellation, trajectory timeout). */
-  async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
-    const call = this.portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>;
+  /**
+   * One chat completion; `signal` aborts it (activity cancellation, trajectory timeout). A
+   * model with no known price is refused before the call (UnknownModelPriceError): its cost
+   * could not be counted.
+   */
+  async complete(request: ChatRequest, signal?: AbortSignal, options: CompleteOptions = {}): Promise<ChatResult> {
+    if (!options.price) resolveModelPrice(request.model);
+    const portkey = connections.get(this)!;
+    const call = portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>;
     // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
     // trajectory forever: stop waiting as soon as the signal aborts.
     let raw: RawCompletion;
@@ -94,10 +113,18 @@ export class ChatClient {
     return {
       message: choice.message,
       usage,
-      costUsd: costOf(request.model, usage),
+      costUsd: costOf(request.model, usage, { price: options.price, reportedCostUsd: reportedCost(raw.usage) }),
       logprob: tokens && tokens.length > 0 ? tokens.reduce((sum, t) => sum + t.logprob, 0) : null,
     };
   }
+}
+
+/** The provider's own figure of the call's cost in USD, when it gave a valid one. */
+export function reportedCost(usage: RawCompletion['usage']): number | null {
+  for (const value of [usage?.cost, usage?.cost_usd]) {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  }
+  return null;
 }
 
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
