@@ -6,6 +6,8 @@ import { createDefaultRewardRegistry, type RewardRegistry } from '../training/re
 import { SimulatedEnvironment } from '../training/simulation/environment';
 import { LlmAgent } from './agents/llmAgent';
 import type { AgentRuntime } from './agents/agentRuntime';
+import { createBudgetActivities } from './budget';
+import { GuardedChatFactory } from './budgetGuard';
 import { createRepositories, type PrismaClient } from './db';
 import { createGrpoActivities } from './grpo';
 import { createJobRecordActivities } from './jobRecords';
@@ -18,20 +20,27 @@ export interface ActivityDependencies {
   prisma: PrismaClient;
   llm: LlmSettings;
   rewards?: RewardRegistry;
-  /** The agent under training; by default the tool-using LLM agent in the simulated environment. */
+  /**
+   * The agent under training; by default the tool-using LLM agent in the simulated environment,
+   * built per trajectory around that trajectory's budget-guarded client. A runtime given here
+   * makes its own calls, outside the guard.
+   */
   agent?: AgentRuntime;
 }
 
 export function createActivities(deps: ActivityDependencies) {
   const repos = createRepositories(deps.prisma);
-  const chat = new ChatClient(deps.llm);
-  const agent = deps.agent ?? new LlmAgent(chat, new SimulatedEnvironment());
+  // Activities get LLM clients only through `chats.open`, under an allowance (FLOW-011).
+  const chats = new GuardedChatFactory(new ChatClient(deps.llm));
+  const environment = new SimulatedEnvironment();
+  const agentFor = (chat: ChatClient): AgentRuntime => deps.agent ?? new LlmAgent(chat, environment);
   return {
-    ...createTrajectoryActivities({ agent, trajectories: repos.trajectories }),
+    ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
     ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories }),
     ...createGrpoActivities({ trajectories: repos.trajectories }),
-    ...createPolicyUpdateActivities({ chat, trajectories: repos.trajectories }),
+    ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
     ...createJobRecordActivities(repos),
+    ...createBudgetActivities(),
   };
 }
 

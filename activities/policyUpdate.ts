@@ -2,7 +2,7 @@
  * FLOW-006, the policy updater: an LLM (through portkey-ai) reads the positive-advantage
  * trajectories and proposes lesson operations; pure code (training/policy.ts) validates,
  * weights by advantage, clips and applies them. A malformed answer is asked again, then
- * skipped, leaving the policy byte-identical.
+ * skipped, leaving the policy byte-identical. So is an update stopped by its budget allowance.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +19,9 @@ import {
   renderPolicyUpdateEvidence,
   toEvidenceTrajectory,
 } from '../training/policy';
+import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
 import type { ChatClient, ChatMessage } from './llm/chatClient';
+import type { ModelPrice } from './llm/pricing';
 import { loadInOrder } from './rewards';
 import type { TrajectoryRepository } from './db';
 
@@ -38,6 +40,10 @@ export interface UpdatePolicyInput {
   optimizer_model: string;
   max_tokens: number;
   seed: number;
+  /** USD this update may spend on LLM calls (FLOW-011); absent = no cap. */
+  allowance_usd?: number;
+  /** The job's `config.prices`, which price its calls before the price table does. */
+  prices?: Record<string, ModelPrice>;
 }
 
 export interface PolicyUpdateResult {
@@ -49,17 +55,22 @@ export interface PolicyUpdateResult {
   cost_usd: number;
   /** Why the policy was left unchanged without asking or applying, else null. */
   skipped_reason: string | null;
+  /** The update was stopped by its budget allowance (`skipped_reason` says so). */
+  allowance_exceeded: boolean;
 }
 
 const NO_CHURN: LessonChurn = { added: 0, edited: 0, reweighted: 0, dropped: 0 };
 
-export function createPolicyUpdateActivities(deps: { chat: ChatClient; trajectories: TrajectoryRepository }) {
+/** `chat` is a guarded factory (the worker's); a bare client is guarded the same way. */
+export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | ChatClient; trajectories: TrajectoryRepository }) {
+  const chats = guardedChats(deps.chat);
   return {
     async updatePolicy(input: UpdatePolicyInput): Promise<PolicyUpdateResult> {
+      const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
       const positive = selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
       const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
       let costUsd = 0;
-      const unchanged = (reason: string): PolicyUpdateResult => ({
+      const unchanged = (reason: string, allowanceExceeded = false): PolicyUpdateResult => ({
         policy: input.policy,
         applied: 0,
         rejected: [],
@@ -67,6 +78,7 @@ export function createPolicyUpdateActivities(deps: { chat: ChatClient; trajector
         usage,
         cost_usd: costUsd,
         skipped_reason: reason,
+        allowance_exceeded: allowanceExceeded,
       });
       if (positive.length === 0) return unchanged('no positive-advantage trajectories');
 
@@ -90,13 +102,20 @@ export function createPolicyUpdateActivities(deps: { chat: ChatClient; trajector
 
       let lastProblem = '';
       for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
-        const reply = await deps.chat.complete({
-          model: input.optimizer_model,
-          messages,
-          max_tokens: input.max_tokens,
-          seed: input.seed + attempt,
-          response_format: { type: 'json_object' },
-        });
+        let reply;
+        try {
+          reply = await chat.complete({
+            model: input.optimizer_model,
+            messages,
+            max_tokens: input.max_tokens,
+            seed: input.seed + attempt,
+            response_format: { type: 'json_object' },
+          });
+        } catch (error) {
+          // The guard refused the call: the policy stays as it is, and what was spent is reported.
+          if (error instanceof BudgetAllowanceExceededError) return unchanged(error.message, true);
+          throw error;
+        }
         usage.prompt_tokens += reply.usage.prompt_tokens;
         usage.completion_tokens += reply.usage.completion_tokens;
         costUsd += reply.costUsd;
@@ -115,6 +134,7 @@ export function createPolicyUpdateActivities(deps: { chat: ChatClient; trajector
             usage,
             cost_usd: costUsd,
             skipped_reason: null,
+            allowance_exceeded: false,
           };
         }
         lastProblem = parsed.problem;

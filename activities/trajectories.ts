@@ -1,13 +1,17 @@
 /**
  * FLOW-003, the trajectory collector: one activity runs one agent trajectory, records every
  * step, persists it idempotently and returns only its id and what the workflow needs.
- * A run that throws or times out becomes a failed trajectory with the reason, never a failed job.
+ * A run that throws, times out or reaches its budget allowance becomes a failed trajectory with
+ * the reason, never a failed job.
  */
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
 import type { AgentRuntime } from './agents/agentRuntime';
+import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
 import type { TrajectoryRepository } from './db';
+import type { ChatClient } from './llm/chatClient';
+import type { ModelPrice } from './llm/pricing';
 
 export interface RunTrajectoryInput {
   job_id: string;
@@ -23,6 +27,10 @@ export interface RunTrajectoryInput {
   max_tokens: number;
   timeout_seconds: number;
   seed: number;
+  /** USD this trajectory may spend on LLM calls (FLOW-011); absent = no cap. */
+  allowance_usd?: number;
+  /** The job's `config.prices`, which price its calls before the price table does. */
+  prices?: Record<string, ModelPrice>;
 }
 
 export interface TrajectorySummary {
@@ -31,12 +39,23 @@ export interface TrajectorySummary {
   cost_usd: number;
   usage: TokenUsage;
   error: string | null;
+  /** The run was stopped by its budget allowance (`error` says so). */
+  allowance_exceeded: boolean;
 }
 
-export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajectories: TrajectoryRepository }) {
+export interface TrajectoryActivityDependencies {
+  /** LLM clients, each under a trajectory's allowance. */
+  chats: GuardedChatFactory;
+  /** The agent of one trajectory, built around that trajectory's guarded client. */
+  agentFor(chat: ChatClient): AgentRuntime;
+  trajectories: TrajectoryRepository;
+}
+
+export function createTrajectoryActivities(deps: TrajectoryActivityDependencies) {
   return {
     async runTrajectory(input: RunTrajectoryInput): Promise<TrajectorySummary> {
       const context = Context.current();
+      const agent = deps.agentFor(deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }));
       const steps: TrajectoryStep[] = [];
       const startedAt = new Date().toISOString();
       const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
@@ -44,8 +63,9 @@ export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajecto
       context.heartbeat({ steps: 0 });
 
       let outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
+      let allowanceExceeded = false;
       try {
-        outcome = await deps.agent.run({
+        outcome = await agent.run({
           task: input.task,
           systemPrompt: input.system_prompt,
           model: input.model,
@@ -60,9 +80,13 @@ export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajecto
         });
       } catch (error) {
         if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
+        // The guard refused the next call: what was spent stays in the steps and is reported.
+        allowanceExceeded = !timeout.aborted && error instanceof BudgetAllowanceExceededError;
         const reason = timeout.aborted
           ? `timed out after ${input.timeout_seconds}s`
-          : `agent error: ${error instanceof Error ? error.message : String(error)}`;
+          : allowanceExceeded
+            ? (error as Error).message
+            : `agent error: ${error instanceof Error ? error.message : String(error)}`;
         outcome = { finalAnswer: null, success: false, verified: false, error: reason };
       }
       // Once the cancellation reaches this attempt (with a heartbeat), it writes nothing more.
@@ -76,6 +100,7 @@ export function createTrajectoryActivities(deps: { agent: AgentRuntime; trajecto
         cost_usd: trajectory.cost_usd,
         usage: trajectory.usage,
         error: trajectory.error,
+        allowance_exceeded: allowanceExceeded,
       };
     },
   };

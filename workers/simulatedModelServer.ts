@@ -21,11 +21,18 @@ export interface ChatCompletionRequestBody {
   max_tokens?: number;
 }
 
+/** Usage a scripted answer reports instead of the approximate one; `cost` as some gateways add it. */
+export interface ScriptedUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  cost?: unknown;
+}
+
 /** What a test's `respond` hook may return instead of the simulated answer. */
 export type ScriptedResponse =
-  | { kind: 'content'; content: string; logprobs?: number[] }
+  | { kind: 'content'; content: string; logprobs?: number[]; usage?: ScriptedUsage }
   /** A single function call (finish_reason `tool_calls`), e.g. to script an agent's turns. */
-  | { kind: 'tool_call'; name: string; arguments: Record<string, unknown>; logprobs?: number[] }
+  | { kind: 'tool_call'; name: string; arguments: Record<string, unknown>; logprobs?: number[]; usage?: ScriptedUsage }
   | { kind: 'http_error'; status: number; body?: string }
   | { kind: 'hang' }
   | undefined;
@@ -85,6 +92,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
             : scripted
               ? scriptedCompletion(body, scripted.content, scripted.logprobs)
               : simulatedCompletion(body);
+        if (scripted?.usage) Object.assign(completion.usage, scripted.usage);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
       }, latencyMs);
     });
