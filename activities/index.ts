@@ -6,6 +6,8 @@ import { createDefaultRewardRegistry, type RewardRegistry } from '../training/re
 import { SimulatedEnvironment } from '../training/simulation/environment';
 import { LlmAgent } from './agents/llmAgent';
 import type { AgentRuntime } from './agents/agentRuntime';
+import { blobStoreFromEnv, type BlobStore } from './checkpoints/blobStore';
+import { CheckpointStore } from './checkpoints/checkpointStore';
 import { createBudgetActivities } from './budget';
 import { GuardedChatFactory } from './budgetGuard';
 import { createRepositories, type PrismaClient } from './db';
@@ -26,6 +28,8 @@ export interface ActivityDependencies {
    * makes its own calls, outside the guard.
    */
   agent?: AgentRuntime;
+  /** Where checkpoint payloads go; by default what the environment says (`blobStoreFromEnv`). */
+  blobStore?: BlobStore;
 }
 
 export function createActivities(deps: ActivityDependencies) {
@@ -39,7 +43,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories }),
     ...createGrpoActivities({ trajectories: repos.trajectories }),
     ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
-    ...createJobRecordActivities(repos),
+    ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
     ...createBudgetActivities(),
   };
 }

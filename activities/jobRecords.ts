@@ -1,10 +1,20 @@
 /**
  * The job's durable record in PostgreSQL, written by the workflow through these activities:
  * the row that status and listing read once the workflow is gone, per-iteration metrics and
- * policy checkpoints. Every write is idempotent, so Temporal may retry any of them.
+ * policy checkpoints (payloads in the blob store, through activities/checkpoints/checkpointStore.ts).
+ * Every write is idempotent, so Temporal may retry any of them.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { Prisma } from '../generated/prisma/client';
 import type { JobStatus } from '../training/jobStatus';
+import {
+  CheckpointIntegrityError,
+  CheckpointNotFoundError,
+  InvalidCheckpointSelectorError,
+  type CheckpointSelector,
+  type CheckpointStore,
+  type LoadedCheckpoint,
+} from './checkpoints/checkpointStore';
 import type { Repositories } from './db';
 
 export interface StartJobRunInput {
@@ -47,7 +57,12 @@ export interface CheckpointInput {
 
 const json = (value: Record<string, unknown>) => value as Prisma.InputJsonValue;
 
-export function createJobRecordActivities(repos: Repositories) {
+export interface LoadCheckpointInput {
+  job_id: string;
+  which: CheckpointSelector;
+}
+
+export function createJobRecordActivities(repos: Repositories, checkpoints: CheckpointStore) {
   return {
     async startJobRun(input: StartJobRunInput): Promise<void> {
       await repos.jobs.startRun(
@@ -84,16 +99,24 @@ export function createJobRecordActivities(repos: Repositories) {
       });
     },
 
+    /** The payload goes to the blob store, the row records where and its sha256; then cleanup (best 5 + latest stay). */
     async saveCheckpoint(input: CheckpointInput): Promise<void> {
-      await repos.progress.saveCheckpoint({
-        jobId: input.job_id,
-        run: input.run,
-        iteration: input.iteration,
-        policy: json(input.policy),
-        optimizerState: json(input.optimizer_state),
-        metrics: json(input.metrics),
-        score: input.score,
-      });
+      await checkpoints.save(input);
+    },
+
+    /** A verified checkpoint; a corrupt or missing one fails at once (retrying cannot repair it). */
+    async loadCheckpoint(input: LoadCheckpointInput): Promise<LoadedCheckpoint> {
+      try {
+        return await checkpoints.load(input.job_id, input.which);
+      } catch (error) {
+        if (error instanceof CheckpointIntegrityError) {
+          const { jobId, run, iteration, blobKey, expectedHash, actualHash } = error;
+          throw ApplicationFailure.nonRetryable(error.message, 'CheckpointIntegrityError', { job_id: jobId, run, iteration, blob_key: blobKey, expected_sha256: expectedHash, actual_sha256: actualHash });
+        }
+        if (error instanceof CheckpointNotFoundError) throw ApplicationFailure.nonRetryable(error.message, 'CheckpointNotFound');
+        if (error instanceof InvalidCheckpointSelectorError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidCheckpointSelector');
+        throw error;
+      }
     },
 
     async finishJob(input: { job_id: string; status: JobStatus; reason: string | null }): Promise<void> {

@@ -9,14 +9,24 @@ export interface IterationRecord {
   spendUsd: number;
 }
 
+/** A checkpoint's row; the payload itself is a blob (activities/checkpoints/checkpointStore.ts). */
 export interface CheckpointRecord {
   jobId: string;
   run: number;
   iteration: number;
-  policy: Prisma.InputJsonValue;
-  optimizerState: Prisma.InputJsonValue;
+  /** The payload's key in the blob store. */
+  blobKey: string;
+  /** sha256 (hex) of the payload bytes. */
+  contentHash: string;
+  sizeBytes: number;
   metrics: Prisma.InputJsonValue;
   score: number | null;
+}
+
+/** (run, iteration): which checkpoint of a job. */
+export interface CheckpointKey {
+  run: number;
+  iteration: number;
 }
 
 /** Per-iteration metrics and policy checkpoints, both idempotent on (job, run, iteration). */
@@ -45,7 +55,21 @@ export class ProgressRepository {
     });
   }
 
+  /** The job's checkpoint rows in (run, iteration) order. */
   checkpoints(jobId: string): Promise<PolicyCheckpoint[]> {
     return this.prisma.policyCheckpoint.findMany({ where: { jobId }, orderBy: [{ run: 'asc' }, { iteration: 'asc' }] });
+  }
+
+  checkpoint(jobId: string, { run, iteration }: CheckpointKey): Promise<PolicyCheckpoint | null> {
+    return this.prisma.policyCheckpoint.findUnique({ where: { jobId_run_iteration: { jobId, run, iteration } } });
+  }
+
+  /** Deletes these checkpoint rows (those already gone are skipped); returns how many went. */
+  async deleteCheckpoints(jobId: string, keys: readonly CheckpointKey[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    const { count } = await this.prisma.policyCheckpoint.deleteMany({
+      where: { jobId, OR: keys.map(({ run, iteration }) => ({ run, iteration })) },
+    });
+    return count;
   }
 }

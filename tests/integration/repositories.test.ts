@@ -114,8 +114,18 @@ test('progress: iterations and checkpoints are idempotent on (job, run, iteratio
   await repos.progress.recordIteration(base);
   await repos.progress.recordIteration({ ...base, metrics: { mean_reward: 0.3 } });
   expect((await repos.progress.iterations(job.id)).map((i) => i.metrics)).toEqual([{ mean_reward: 0.3 }]);
-  const checkpoint = { jobId: job.id, run: 1, iteration: 1, policy: { lessons: [] }, optimizerState: {}, metrics: {}, score: 0.4 };
+  // The row records where the payload blob is (tests/integration/checkpoints.test.ts covers the store).
+  const checkpoint = { jobId: job.id, run: 1, iteration: 1, blobKey: `checkpoints/${job.id}/1-1.json`, contentHash: 'a'.repeat(64), sizeBytes: 10, metrics: {}, score: 0.4 };
   await repos.progress.saveCheckpoint(checkpoint);
-  await repos.progress.saveCheckpoint({ ...checkpoint, score: 0.6 });
-  expect((await repos.progress.checkpoints(job.id)).map((c) => c.score)).toEqual([0.6]);
+  await repos.progress.saveCheckpoint({ ...checkpoint, score: 0.6, contentHash: 'b'.repeat(64) });
+  expect((await repos.progress.checkpoints(job.id)).map((c) => [c.score, c.contentHash])).toEqual([[0.6, 'b'.repeat(64)]]);
+
+  await repos.progress.saveCheckpoint({ ...checkpoint, iteration: 2, blobKey: `checkpoints/${job.id}/1-2.json` });
+  expect(await repos.progress.checkpoint(job.id, { run: 1, iteration: 2 })).toMatchObject({ blobKey: `checkpoints/${job.id}/1-2.json`, sizeBytes: 10 });
+  expect(await repos.progress.checkpoint(job.id, { run: 2, iteration: 2 })).toBeNull();
+  expect(await repos.progress.deleteCheckpoints(job.id, [])).toBe(0);
+  // Deleting is idempotent: a row already gone is skipped.
+  expect(await repos.progress.deleteCheckpoints(job.id, [{ run: 1, iteration: 1 }, { run: 9, iteration: 9 }])).toBe(1);
+  expect(await repos.progress.deleteCheckpoints(job.id, [{ run: 1, iteration: 1 }])).toBe(0);
+  expect((await repos.progress.checkpoints(job.id)).map((c) => c.iteration)).toEqual([2]);
 });

@@ -2,6 +2,8 @@
  * The vertical slice on real servers: a training job created through api/trainingJobs.ts
  * runs as a Temporal workflow on the dev server, writes to PostgreSQL and completes.
  */
+import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
+import { CheckpointStore } from '../../activities/checkpoints/checkpointStore';
 import { TrajectoryStepSchema } from '../../training/config';
 import { PolicySchema } from '../../training/policy';
 import { startTrainingJob } from '../../api/trainingJobs';
@@ -69,9 +71,12 @@ test('create → execute → complete: a 2-iteration job records 8 complete traj
     expect((it.metrics as { loss: number }).loss).toBeCloseTo(expectedLoss, 9);
     expect((it.metrics as { success_rate: number }).success_rate).toBeCloseTo(its.filter((r) => r.success).length / its.length, 9);
   }
-  const checkpoints = await h.repos.progress.checkpoints(jobId);
-  expect(checkpoints.map((c) => c.iteration)).toEqual([2]);
-  expect(PolicySchema.parse(checkpoints[0].policy)).toEqual(result.policy);
+  // The payload is a blob in the store the worker used (the harness's worker takes it from the environment).
+  const store = new CheckpointStore(h.repos.progress, blobStoreFromEnv());
+  expect((await store.list(jobId)).map((c) => c.iteration)).toEqual([2]);
+  const latest = await store.load(jobId, 'latest');
+  expect(latest.iteration).toBe(2);
+  expect(PolicySchema.parse(latest.policy)).toEqual(result.policy);
 });
 
 test('the status query reports progress while the job runs', async () => {
