@@ -292,11 +292,13 @@ describe.each(stores)('checkpoint store on PostgreSQL with the %s blob store', (
       { job_id: jobId, run: 1, iteration: 2, blob_key: saved.blob_key, expected_sha256: saved.content_hash, actual_sha256: actual },
     ]);
 
-    // Bytes with the right hash but not a payload are refused too.
-    const notPayload = Buffer.from('[1,2,3]');
-    await blobs.put(saved.blob_key, notPayload);
-    await prisma.policyCheckpoint.update({ where: { jobId_run_iteration: { jobId, run: 1, iteration: 2 } }, data: { contentHash: sha256Hex(notPayload) } });
-    await expect(store.load(jobId, 'latest')).rejects.toThrow(/is not a checkpoint payload \{policy, optimizer_state, metrics\}/);
+    // Bytes with the right hash but not a payload (a bad writer) are refused too.
+    for (const text of ['[1,2,3]', '{"policy": {}, "optimizer_state": {}', '{"policy": {}, "optimizer_state": {}, "metrics": null}']) {
+      const notPayload = Buffer.from(text);
+      await blobs.put(saved.blob_key, notPayload);
+      await prisma.policyCheckpoint.update({ where: { jobId_run_iteration: { jobId, run: 1, iteration: 2 } }, data: { contentHash: sha256Hex(notPayload) } });
+      await expect(store.load(jobId, 'latest')).rejects.toThrow(/is not a checkpoint payload \{policy, optimizer_state, metrics\}/);
+    }
   });
 
   test('a missing blob, a missing checkpoint and a bad selector are clear, non-retryable errors', async () => {
@@ -314,6 +316,8 @@ describe.each(stores)('checkpoint store on PostgreSQL with the %s blob store', (
       nonRetryable: true,
     });
     await expect(store.load(jobId, 'first' as never)).rejects.toBeInstanceOf(InvalidCheckpointSelectorError);
+    await expect(store.save(checkpoint(jobId, -1, 0.3))).rejects.toThrow('checkpoint run and iteration must be non-negative integers, got run 1, iteration -1');
+    await expect(store.save(checkpoint('', 1, 0.3))).rejects.toThrow('a checkpoint needs a job id');
 
     const saved = await store.save(checkpoint(jobId, 1, 0.3));
     await blobs.delete(saved.blob_key);
