@@ -12,6 +12,7 @@ import { createBudgetActivities } from './budget';
 import { GuardedChatFactory } from './budgetGuard';
 import { createRepositories, type PrismaClient } from './db';
 import { createGrpoActivities } from './grpo';
+import { createJobControlActivities } from './jobControl';
 import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
@@ -44,6 +45,7 @@ export function createActivities(deps: ActivityDependencies) {
     ...createGrpoActivities({ trajectories: repos.trajectories }),
     ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
     ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
+    ...createJobControlActivities(repos),
     ...createBudgetActivities(),
   };
 }

@@ -14,6 +14,7 @@ import {
   type LessonChurn,
   type LessonOperation,
   LessonOperationsAnswerSchema,
+  MAX_OPTIMIZER_ATTEMPTS,
   type Policy,
   type PolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
@@ -28,7 +29,7 @@ import type { TrajectoryRepository } from './db';
 const SYSTEM_PROMPT = readFileSync(path.join(__dirname, 'prompts', 'policyUpdate.md'), 'utf8');
 /** Positive-advantage trajectories shown to the optimizer at most (the best ones). */
 export const MAX_EVIDENCE_TRAJECTORIES = 16;
-export const MAX_OPTIMIZER_ATTEMPTS = 3;
+export { MAX_OPTIMIZER_ATTEMPTS };
 const RESULT_CHARS = 200;
 
 export interface UpdatePolicyInput {

@@ -82,9 +82,37 @@ export const TrainingJobInputSchema = z
     training_queries: z.array(TaskSchema).min(1).max(2000),
     evaluation_queries: z.array(TaskSchema).max(2000).default([]),
     config: GRPOConfigSchema.default(() => GRPOConfigSchema.parse({})),
+    /** A resumed run starts from this checkpoint of an earlier run of the same job. */
+    resume_from: z.object({ run: positiveInt(1_000_000), iteration: z.number().int().min(0) }).strict().optional(),
+    /** Spend of the job's earlier runs, which a resumed run keeps counting against the budget. */
+    prior_spend_usd: z.number().min(0).default(0),
+    /** The global kill switch was on when the job started: it waits until it is lifted. */
+    start_paused: z.boolean().default(false),
+    /** State carried across continue-as-new: the job goes on exactly where it was. */
+    carry_over: z.lazy(() => JobCarryOverSchema).optional(),
   })
   .strict();
 export type TrainingJobInput = z.infer<typeof TrainingJobInputSchema>;
+
+/**
+ * What a workflow run hands to the next one when its history grows long (continue-as-new).
+ * Policy and metrics are kept as validated-elsewhere JSON: they were produced by this code.
+ */
+export const JobCarryOverSchema = z
+  .object({
+    iteration: z.number().int().min(0),
+    policy: z.record(z.string(), z.unknown()),
+    spend_usd: z.number().min(0),
+    budget_usd: z.number().positive(),
+    trajectories: z.number().int().min(0),
+    success_rates: z.array(z.number()),
+    last_metrics: z.record(z.string(), z.unknown()).nullable(),
+    alerts_raised: z.array(z.number()),
+    paused: z.boolean(),
+    prices: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .strict();
+export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;
 export type TrainingJobRequest = z.input<typeof TrainingJobInputSchema>;
 
 export const TokenUsageSchema = z.object({

@@ -13,6 +13,9 @@ import { mean } from './statistics';
 export const LESSON_TEXT_MAX_CHARS = 500;
 export const MAX_OPERATIONS_PER_UPDATE = 20;
 
+/** How many times the policy updater asks the optimizer model before it gives up (and the budget reserves). */
+export const MAX_OPTIMIZER_ATTEMPTS = 3;
+
 export const LessonSchema = z.object({
   id: z.string().min(1).max(100),
   text: z.string().min(1).max(LESSON_TEXT_MAX_CHARS),

@@ -42,6 +42,8 @@ export interface SimulatedModelServerOptions {
   /** Fixed latency of every call, as a real provider would have. */
   latencyMs?: number;
   respond?: (body: ChatCompletionRequestBody, callIndex: number) => ScriptedResponse;
+  /** Token usage to report for any answer, scripted or simulated (budget tests fix it). */
+  usage?: (body: ChatCompletionRequestBody) => ScriptedUsage | undefined;
 }
 
 export interface SimulatedModelServer {
@@ -92,7 +94,8 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
             : scripted
               ? scriptedCompletion(body, scripted.content, scripted.logprobs)
               : simulatedCompletion(body);
-        if (scripted?.usage) Object.assign(completion.usage, scripted.usage);
+        const usage = scripted?.usage ?? options.usage?.(body);
+        if (usage) Object.assign(completion.usage, usage);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
       }, latencyMs);
     });

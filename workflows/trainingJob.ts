@@ -6,21 +6,29 @@
  */
 import {
   ActivityCancellationType,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  condition,
+  ContinueAsNew,
+  continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
 import { describeZodError, TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest } from '../training/config';
 import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
-import { renderSystemPrompt } from '../training/policy';
+import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
+import { alertsToRaise, iterationWorstCaseUsd, policyUpdateWorstCaseUsd, preflight, promptTokenBound, validateBudgetRaise, formatUsd, type ModelPrice } from '../training/budget';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
@@ -32,6 +40,16 @@ export type { TrainingJobResult, TrainingJobStatus };
 export const statusQuery = defineQuery<TrainingJobStatus>('status');
 /** Sent before a cancellation request so the job row records why it was cancelled. */
 export const cancelReasonSignal = defineSignal<[string]>('cancel_reason');
+/** The global kill switch: on, the job pauses at the next batch boundary; off, it goes on. */
+export const killSwitchSignal = defineSignal<[{ on: boolean; reason?: string }]>('kill_switch');
+/** Raises the budget of a running job; the validator refuses anything but a positive raise. */
+export const updateBudgetUpdate = defineUpdate<{ budget_usd: number }, [number]>('update_budget');
+
+/**
+ * Guards every change to the command sequence made after the first recorded histories
+ * (tests/replay): price resolution at the start, the worst-case pre-flight and budget alerts.
+ */
+const BUDGET_PATCH = 'budget-preflight-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   // Jobs can be started from the `temporal` CLI, so the workflow validates its own input.
@@ -42,12 +60,29 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
   const input = parsed.data;
   const state = new TrainingJobState(input);
   let cancelReason = 'cancelled by request';
+  const acts = activitiesFor(input);
   setHandler(statusQuery, () => state.snapshot());
   setHandler(cancelReasonSignal, (reason) => {
     cancelReason = reason;
   });
+  setHandler(killSwitchSignal, ({ on }) => {
+    state.paused = on;
+  });
+  setHandler(
+    updateBudgetUpdate,
+    async (budgetUsd) => {
+      state.budgetUsd = budgetUsd;
+      await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd });
+      return { budget_usd: budgetUsd };
+    },
+    {
+      validator: (budgetUsd) => {
+        const problem = validateBudgetRaise(state.budgetUsd, budgetUsd);
+        if (problem) throw new Error(problem);
+      },
+    },
+  );
 
-  const acts = activitiesFor(input);
   const finish = async (status: JobStatus, reason: string | null) => {
     state.end(status, reason);
     // Runs even when the workflow is being cancelled, so Temporal and the database agree.
@@ -58,39 +93,131 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
   };
 
   try {
-    upsertSearchAttributes([
-      { key: FLOW_AGENT_ID, value: input.agent_id },
-      { key: FLOW_PRIORITY, value: input.config.priority },
-      { key: FLOW_JOB_STATUS, value: 'running' },
-    ]);
-    await acts.records.startJobRun({
-      job_id: input.job_id,
-      agent_id: input.agent_id,
-      tenant_id: input.tenant_id,
-      owner_id: input.owner_id,
-      priority: input.config.priority,
-      config: input.config,
-      budget_usd: input.config.budget_usd,
-      run: input.run,
-    });
+    const continued = input.carry_over !== undefined;
+    if (!continued) {
+      upsertSearchAttributes([
+        { key: FLOW_AGENT_ID, value: input.agent_id },
+        { key: FLOW_PRIORITY, value: input.config.priority },
+        { key: FLOW_JOB_STATUS, value: 'running' },
+      ]);
+      await acts.records.startJobRun({
+        job_id: input.job_id,
+        agent_id: input.agent_id,
+        tenant_id: input.tenant_id,
+        owner_id: input.owner_id,
+        priority: input.config.priority,
+        config: input.config,
+        budget_usd: state.budgetUsd,
+        run: input.run,
+      });
+      if (input.resume_from) {
+        const checkpoint = await acts.records.loadCheckpoint({ job_id: input.job_id, which: input.resume_from });
+        state.restoreCheckpoint(checkpoint as unknown as Parameters<TrainingJobState['restoreCheckpoint']>[0]);
+      }
+    }
+    const budgeted = patched(BUDGET_PATCH);
+    if (budgeted && !state.prices) {
+      state.prices = (await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices })) as unknown as Record<string, unknown>;
+    }
     const limit = new ConcurrencyLimit(input.config.max_parallel);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
-      if (state.budgetExhausted()) {
-        const reason = `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
-        await finish('budget_exceeded', reason);
-        return state.result();
+      await waitWhilePaused(input, state, acts);
+      if (budgeted) {
+        const reserve = iterationReserve(input, state);
+        const check = preflight(state.spendUsd, reserve.total, state.budgetUsd);
+        if (!check.ok) {
+          const reason =
+            `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; iteration ${iteration} ` +
+            `could cost up to ${formatUsd(reserve.total)}, so it was not started`;
+          await finish('budget_exceeded', reason);
+          return state.result();
+        }
+        await runIteration(input, state, acts, limit, iteration, reserve);
+      } else {
+        if (state.budgetExhausted()) {
+          const reason = `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
+          await finish('budget_exceeded', reason);
+          return state.result();
+        }
+        await runIteration(input, state, acts, limit, iteration, null);
       }
-      await runIteration(input, state, acts, limit, iteration);
+      if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
+        // No Update or signal may be lost across the switch.
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof trainingJob>({ ...input, carry_over: state.carryOver() });
+      }
     }
     await finish('completed', null);
     return state.result();
   } catch (error) {
+    if (error instanceof ContinueAsNew) throw error;
     if (isCancellation(error)) {
       await finish('cancelled', cancelReason);
     } else {
       await finish('failed', failureReason(error));
     }
     throw error;
+  }
+}
+
+/** At a batch boundary: while the kill switch is on, the job is `paused` and spends nothing. */
+async function waitWhilePaused(input: TrainingJobInput, state: TrainingJobState, acts: Activities): Promise<void> {
+  if (!state.paused) return;
+  state.status = 'paused';
+  state.phase = 'paused';
+  upsertSearchAttributes([{ key: FLOW_JOB_STATUS, value: 'paused' }]);
+  await acts.records.setJobStatus({ job_id: input.job_id, status: 'paused' });
+  await condition(() => !state.paused);
+  state.status = 'running';
+  upsertSearchAttributes([{ key: FLOW_JOB_STATUS, value: 'running' }]);
+  await acts.records.setJobStatus({ job_id: input.job_id, status: 'running' });
+}
+
+interface IterationReserve {
+  /** The iteration's worst case, reserved by the pre-flight check. */
+  total: number;
+  /** The most one trajectory may spend: its share of what the budget has left. */
+  perTrajectory: number;
+  /** The most the policy update may spend (all its attempts at their worst case). */
+  policyUpdate: number;
+}
+
+/** Optimizer prompts carry whole trajectories, so their bound is larger than an agent's. */
+const OPTIMIZER_PROMPT_TOKENS = 32_768;
+
+/**
+ * The worst case of one iteration, reserved before it starts. Each activity gets an allowance
+ * its budget guard enforces; the allowances add up to no more than what the budget has left,
+ * so the job can never spend past its limit.
+ */
+function iterationReserve(input: TrainingJobInput, state: TrainingJobState): IterationReserve {
+  const { config } = input;
+  const prices = state.prices as unknown as ResolvedPrices;
+  const batchSize = Math.min(config.batch_size, input.training_queries.length);
+  const agent = { price: prices.agent, promptTokens: promptTokenBound(null) };
+  const optimizer = { price: prices.optimizer, promptTokens: promptTokenBound(null, OPTIMIZER_PROMPT_TOKENS) };
+  const policyUpdate = policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: config.max_tokens, ...optimizer });
+  const total = iterationWorstCaseUsd({
+    batch_size: batchSize,
+    group_size: config.group_size,
+    max_steps: config.max_steps,
+    max_tokens: config.max_tokens,
+    optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS,
+    agent,
+    optimizer: { ...optimizer },
+  });
+  const left = Math.max(0, state.budgetUsd - state.spendUsd - policyUpdate);
+  return { total, perTrajectory: left / (batchSize * config.group_size), policyUpdate };
+}
+
+/** Raises each alert threshold once, as soon as spend crosses it. */
+async function raiseBudgetAlerts(input: TrainingJobInput, state: TrainingJobState, acts: Activities): Promise<void> {
+  for (const threshold of alertsToRaise(state.spendUsd, state.budgetUsd, state.alertsRaised)) {
+    // Marked before any await, so concurrent groups never raise the same alert twice.
+    state.alertsRaised.push(threshold);
+    const alert = { job_id: input.job_id, agent_id: input.agent_id, threshold, spend_usd: state.spendUsd, budget_usd: state.budgetUsd };
+    await acts.records.recordBudgetAlert(alert);
+    await acts.budget.sendBudgetAlert(alert);
   }
 }
 
@@ -102,6 +229,7 @@ function failureReason(error: unknown): string {
 }
 
 type Activities = ReturnType<typeof activitiesFor>;
+type ResolvedPrices = { agent: ModelPrice; optimizer: ModelPrice };
 
 /** Activity stubs grouped by what they need from Temporal. */
 function activitiesFor(input: TrainingJobInput) {
@@ -122,15 +250,38 @@ function activitiesFor(input: TrainingJobInput) {
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 },
   });
   const records = proxyActivities<
-    Pick<TrainingActivities, 'startJobRun' | 'recordJobProgress' | 'recordIteration' | 'saveCheckpoint' | 'finishJob'>
+    Pick<
+      TrainingActivities,
+      | 'startJobRun'
+      | 'recordJobProgress'
+      | 'recordIteration'
+      | 'saveCheckpoint'
+      | 'loadCheckpoint'
+      | 'finishJob'
+      | 'setJobStatus'
+      | 'recordBudget'
+      | 'recordBudgetAlert'
+    >
   >({
     startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
   });
-  return { trajectories, scoring, policy, records };
+  const budget = proxyActivities<Pick<TrainingActivities, 'resolvePrices' | 'sendBudgetAlert'>>({
+    startToCloseTimeout: '30s',
+    // A webhook that is down is retried for a while, never forever: the job goes on regardless.
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },
+  });
+  return { trajectories, scoring, policy, records, budget };
 }
 
-async function runIteration(input: TrainingJobInput, state: TrainingJobState, acts: Activities, limit: ConcurrencyLimit, iteration: number) {
+async function runIteration(
+  input: TrainingJobInput,
+  state: TrainingJobState,
+  acts: Activities,
+  limit: ConcurrencyLimit,
+  iteration: number,
+  reserve: IterationReserve | null,
+) {
   const { config } = input;
   const batch = selectBatch(input.training_queries.length, iteration, config.batch_size, config.seed);
   const systemPrompt = renderSystemPrompt(state.policy);
@@ -157,6 +308,7 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
               timeout_seconds: config.trajectory_timeout_seconds,
               // The job id is left out on purpose: two jobs with the same seed and input train alike.
               seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
+              ...(reserve ? { allowance_usd: reserve.perTrajectory, prices: config.prices } : {}),
             }),
           ),
         ),
@@ -173,6 +325,7 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
       state.recordGroup(summaries.length, summaries.reduce((sum, s) => sum + s.cost_usd, 0));
       // Published after every group, so status from the row is never more than a group behind.
       await acts.records.recordJobProgress({ job_id: input.job_id, iteration: state.iteration, phase: 'collecting', spend_usd: state.spendUsd });
+      if (reserve) await raiseBudgetAlerts(input, state, acts);
       const outcome: GroupOutcome = { rewards: scored.rewards, successes: scored.successes, advantages, logProbs: scored.log_probs };
       return { task, trajectoryIds, outcome };
     }),
@@ -190,8 +343,11 @@ async function runIteration(input: TrainingJobInput, state: TrainingJobState, ac
     optimizer_model: config.optimizer_model,
     max_tokens: config.max_tokens,
     seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
+    // What the groups left of the budget, never more than the update's worst case.
+    ...(reserve ? { allowance_usd: Math.max(0, Math.min(reserve.policyUpdate, state.budgetUsd - state.spendUsd)), prices: config.prices } : {}),
   });
   state.addSpend(update.cost_usd);
+  if (reserve) await raiseBudgetAlerts(input, state, acts);
   const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn);
   state.finishIteration(iteration, metrics, update.policy);
 

@@ -2,7 +2,7 @@
  * The state of one training job inside its workflow, as a plain object: what the status query
  * returns, what an iteration changes. No Temporal API here, so it is unit-tested directly.
  */
-import type { GRPOConfig, TrainingJobInput } from '../training/config';
+import type { GRPOConfig, JobCarryOver, TrainingJobInput } from '../training/config';
 import type { IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
 import { initialPolicy, type Policy } from '../training/policy';
@@ -12,6 +12,7 @@ export type JobPhase =
   | 'collecting'
   | 'updating_policy'
   | 'checkpointing'
+  | 'paused'
   | 'finished';
 
 export interface TrainingJobStatus {
@@ -29,6 +30,8 @@ export interface TrainingJobStatus {
   trajectories: number;
   spend_usd: number;
   budget_usd: number;
+  /** Budget alert thresholds (fractions of the budget) raised so far, each once. */
+  budget_alerts: number[];
   policy_version: number;
   lessons: number;
   last_metrics: IterationMetrics | null;
@@ -59,9 +62,57 @@ export class TrainingJobState {
   lastMetrics: IterationMetrics | null = null;
   successRates: number[] = [];
   reason: string | null = null;
+  /** The limit now in force: the config's, or a raise sent through the update_budget Update. */
+  budgetUsd: number;
+  alertsRaised: number[] = [];
+  /** The global kill switch is on: the job waits at the next batch boundary. */
+  paused: boolean;
+  /** Model prices resolved at the start (an activity result, so replay sees the same). */
+  prices: Record<string, unknown> | null = null;
 
   constructor(private readonly input: TrainingJobInput) {
     this.policy = initialPolicy(input.base_prompt);
+    this.budgetUsd = input.config.budget_usd;
+    this.spendUsd = input.prior_spend_usd;
+    this.paused = input.start_paused;
+    if (input.carry_over) this.restore(input.carry_over);
+  }
+
+  /** Everything the next workflow run needs to go on exactly here (continue-as-new). */
+  carryOver(): JobCarryOver {
+    return {
+      iteration: this.iteration,
+      policy: this.policy as unknown as Record<string, unknown>,
+      spend_usd: this.spendUsd,
+      budget_usd: this.budgetUsd,
+      trajectories: this.trajectories,
+      success_rates: [...this.successRates],
+      last_metrics: this.lastMetrics as unknown as Record<string, unknown> | null,
+      alerts_raised: [...this.alertsRaised],
+      paused: this.paused,
+      prices: this.prices,
+    };
+  }
+
+  private restore(carried: JobCarryOver): void {
+    this.iteration = carried.iteration;
+    this.policy = carried.policy as unknown as Policy;
+    this.spendUsd = carried.spend_usd;
+    this.budgetUsd = carried.budget_usd;
+    this.trajectories = carried.trajectories;
+    this.successRates = [...carried.success_rates];
+    this.lastMetrics = carried.last_metrics as unknown as IterationMetrics | null;
+    this.alertsRaised = [...carried.alerts_raised];
+    this.paused = carried.paused;
+    this.prices = carried.prices;
+  }
+
+  /** A resumed run starts from a checkpoint of an earlier run. */
+  restoreCheckpoint(checkpoint: { iteration: number; policy: Policy; optimizer_state: { success_rates?: number[]; trajectories?: number } }): void {
+    this.iteration = checkpoint.iteration;
+    this.policy = checkpoint.policy;
+    this.successRates = [...(checkpoint.optimizer_state.success_rates ?? [])];
+    this.trajectories = checkpoint.optimizer_state.trajectories ?? 0;
   }
 
   get config(): GRPOConfig {
@@ -93,7 +144,7 @@ export class TrainingJobState {
 
   /** The job cannot afford another iteration once it has spent its whole budget. */
   budgetExhausted(): boolean {
-    return this.spendUsd >= this.config.budget_usd;
+    return this.spendUsd >= this.budgetUsd;
   }
 
   end(status: JobStatus, reason: string | null = null): void {
@@ -115,7 +166,8 @@ export class TrainingJobState {
       groups_total: this.groupsTotal,
       trajectories: this.trajectories,
       spend_usd: this.spendUsd,
-      budget_usd: this.config.budget_usd,
+      budget_usd: this.budgetUsd,
+      budget_alerts: [...this.alertsRaised],
       policy_version: this.policy.version,
       lessons: this.policy.lessons.length,
       last_metrics: this.lastMetrics,

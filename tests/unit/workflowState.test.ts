@@ -54,3 +54,25 @@ test('settleAll waits for every promise before rejecting with the first failure'
   expect(slowDone).toBe(true);
   await expect(settleAll([Promise.resolve(1), Promise.resolve(2)])).resolves.toEqual([1, 2]);
 });
+
+test('continue-as-new carries the whole state over, and a resumed run starts from its checkpoint', () => {
+  const state = new TrainingJobState(input);
+  state.beginIteration(1);
+  state.recordGroup(8, 0.4);
+  state.finishIteration(1, metrics(0.25), { ...state.policy, version: 1, lessons: [{ id: 'L1-1', text: 'x', weight: 0.3 }] });
+  state.budgetUsd = 2;
+  state.alertsRaised.push(0.75);
+  state.paused = true;
+  state.prices = { agent: { input_usd_per_mtok: 1, output_usd_per_mtok: 2 } };
+  const next = new TrainingJobState(TrainingJobInputSchema.parse({ ...input, carry_over: state.carryOver() }));
+  expect(next.snapshot()).toEqual({ ...state.snapshot(), phase: 'starting', groups_done: 0, groups_total: 0 });
+  expect(next.carryOver()).toEqual(state.carryOver());
+  expect(() => TrainingJobInputSchema.parse({ ...input, carry_over: { ...state.carryOver(), iteration: -1 } })).toThrow(/iteration/);
+
+  const resumed = new TrainingJobState(TrainingJobInputSchema.parse({ ...input, run: 2, prior_spend_usd: 0.6, start_paused: true, resume_from: { run: 1, iteration: 1 } }));
+  expect(resumed.paused).toBe(true);
+  resumed.restoreCheckpoint({ iteration: 1, policy: next.policy, optimizer_state: { success_rates: [0.25], trajectories: 8 } });
+  expect(resumed.snapshot()).toMatchObject({ run: 2, iteration: 1, spend_usd: 0.6, success_rates: [0.25], trajectories: 8, policy_version: 1 });
+  resumed.restoreCheckpoint({ iteration: 2, policy: next.policy, optimizer_state: {} });
+  expect(resumed.snapshot()).toMatchObject({ iteration: 2, success_rates: [], trajectories: 0 });
+});

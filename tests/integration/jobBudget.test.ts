@@ -1,0 +1,157 @@
+/**
+ * Budgets on the real server: the pre-flight check reserves each iteration's worst case (agent
+ * and policy-update calls) and never starts one that could cross the limit; alerts at 75% and
+ * 90% are raised once each, recorded on the job and sent to a webhook; the update_budget Update
+ * raises a running job's limit (its validator refuses anything else); the kill switch signal
+ * pauses a job at the next batch boundary and resumes it.
+ *
+ * The model server reports fixed token usage (every agent call at its worst case), so a batch
+ * costs exactly what the arithmetic in training/budget.ts says.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { startTrainingJob } from '../../api/trainingJobs';
+import { resolveModelPrice } from '../../activities/llm/pricing';
+import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND, policyUpdateWorstCaseUsd } from '../../training/budget';
+import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
+import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
+import { killSwitchSignal, updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
+import { jobRequest, startHarness, type Harness } from '../support/harness';
+
+const OPTIMIZER = 'flow-sim-optimizer';
+const OPTIMIZER_PRICE = { input_usd_per_mtok: 0.05, output_usd_per_mtok: 0.15 };
+const MAX_TOKENS = 512;
+const MAX_STEPS = 2;
+const GROUP = 8;
+
+let h: Harness;
+let webhook: Server;
+const alerts: { threshold: number; job_id: string }[] = [];
+
+beforeAll(async () => {
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      alerts.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  process.env.FLOW_BUDGET_WEBHOOK_URL = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`;
+  h = await startHarness({
+    model: {
+      latencyMs: 40,
+      // Agents always call tools, so every trajectory makes exactly max_steps calls. Half of them
+      // (by their seed) call a tool that does not exist: rewards differ within a group, so the
+      // policy updater has evidence to ask its model about. The optimizer answers as usual.
+      respond: (body) => {
+        const { tools, seed } = body as { tools?: unknown[]; seed?: number };
+        if (!tools?.length) return undefined;
+        return { kind: 'tool_call', name: (seed ?? 0) % 2 === 0 ? 'lookup_docs' : 'no_such_tool', arguments: { query: 'rules' } };
+      },
+      usage: (body) =>
+        (body as { tools?: unknown[] }).tools?.length
+          ? { prompt_tokens: DEFAULT_PROMPT_TOKEN_BOUND, completion_tokens: MAX_TOKENS }
+          : { prompt_tokens: 2000, completion_tokens: 200 },
+    },
+  });
+});
+afterAll(async () => {
+  delete process.env.FLOW_BUDGET_WEBHOOK_URL;
+  await h?.close();
+  webhook?.close();
+});
+
+const agentCall = callWorstCaseUsd(resolveModelPrice('flow-sim-1'), MAX_TOKENS, DEFAULT_PROMPT_TOKEN_BOUND);
+/** What one iteration of one group actually costs in agent calls: each at its worst case. */
+const agentBatch = GROUP * MAX_STEPS * agentCall;
+/** The reservation: the agent calls plus every policy-update attempt at its worst case. */
+const reservation = agentBatch + policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: MAX_TOKENS, price: OPTIMIZER_PRICE, promptTokens: 32_768 });
+
+const budgetJob = (budget: number, iterations: number) =>
+  jobRequest({
+    config: {
+      iterations,
+      batch_size: 1,
+      group_size: GROUP,
+      max_steps: MAX_STEPS,
+      max_tokens: MAX_TOKENS,
+      budget_usd: budget,
+      optimizer_model: OPTIMIZER,
+      prices: { [OPTIMIZER]: OPTIMIZER_PRICE },
+      seed: 5,
+    },
+  });
+
+test('a budget that covers 2.5 batches ends budget_exceeded after 2, never above the limit, counting policy updates', async () => {
+  const budget = 2.5 * reservation;
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 10), { taskQueue: h.taskQueue });
+  const result: TrainingJobResult = await h.run(h.client.workflow.getHandle(jobId).result());
+  expect(result.status).toBe('budget_exceeded');
+  expect(result.iterations).toBe(2);
+  const row = (await h.repos.jobs.get(jobId))!;
+  expect(row.status).toBe('budget_exceeded');
+  expect(row.spendUsd).toBeLessThanOrEqual(budget);
+  const trajectories = await h.repos.trajectories.listForJob(jobId);
+  expect(trajectories).toHaveLength(2 * GROUP);
+  const agentSpend = trajectories.reduce((sum, t) => sum + t.costUsd, 0);
+  expect(agentSpend).toBeCloseTo(2 * agentBatch, 10);
+  // The recorded spend is agent calls plus the policy updates' calls, to the cent.
+  expect(row.spendUsd).toBeGreaterThan(agentSpend);
+  expect(row.spendUsd.toFixed(2)).toBe(result.spend_usd.toFixed(2));
+  expect(row.reason).toMatch(/iteration 3 could cost up to \$/);
+  expect((await h.client.workflow.getHandle(jobId).describe()).typedSearchAttributes.get(FLOW_JOB_STATUS)).toBe('budget_exceeded');
+});
+
+test('alerts fire once each at 75% and 90%; raising the budget through the Update lets the job finish', async () => {
+  // Three batches fit, and after the third the job has spent over 90%: it would stop there.
+  const budget = 3.1 * reservation;
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 4), { taskQueue: h.taskQueue });
+  const handle = h.client.workflow.getHandle(jobId);
+  const { result, status } = await h.run(async () => {
+    // As soon as the 90% alert is on the job, raise the budget (before the next pre-flight).
+    for (;;) {
+      const row = (await h.repos.jobs.get(jobId))!;
+      if ((row.budgetAlerts as { threshold: number }[]).some((a) => a.threshold === 0.9)) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const lower = await handle.executeUpdate(updateBudgetUpdate, { args: [budget / 2] }).catch((e: unknown) => e);
+    expect(lower).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(((lower as Error).cause as Error).message).toMatch(/greater than/);
+    const negative = await handle.executeUpdate(updateBudgetUpdate, { args: [-1] }).catch((e: unknown) => e);
+    expect(((negative as Error).cause as Error).message).toMatch(/positive/);
+    expect(await handle.executeUpdate(updateBudgetUpdate, { args: [budget * 2] })).toEqual({ budget_usd: budget * 2 });
+    const finished: TrainingJobResult = await handle.result();
+    // The status query of the finished job (answered by a worker replaying its history).
+    return { result: finished, status: await handle.query('status') };
+  });
+  expect(result.status).toBe('completed');
+  expect(result.iterations).toBe(4);
+  const row = (await h.repos.jobs.get(jobId))!;
+  expect(row.budgetUsd).toBe(budget * 2);
+  expect((row.budgetAlerts as { threshold: number }[]).map((a) => a.threshold)).toEqual([0.75, 0.9]);
+  expect(alerts.filter((a) => a.job_id === jobId).map((a) => a.threshold).sort()).toEqual([0.75, 0.9]);
+  expect(status).toMatchObject({ budget_alerts: [0.75, 0.9], budget_usd: budget * 2 });
+});
+
+test('the kill switch pauses a running job at the next batch boundary and resumes it', async () => {
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(10, 3), { taskQueue: h.taskQueue });
+  const handle = h.client.workflow.getHandle(jobId);
+  const result: TrainingJobResult = await h.run(async () => {
+    while (((await h.repos.jobs.get(jobId))!.iteration ?? 0) < 1) await new Promise((r) => setTimeout(r, 10));
+    await handle.signal(killSwitchSignal, { on: true, reason: 'provider outage' });
+    while ((await h.repos.jobs.get(jobId))!.status !== 'paused') await new Promise((r) => setTimeout(r, 10));
+    const pausedAt = await h.repos.trajectories.countForJob(jobId);
+    await new Promise((r) => setTimeout(r, 1000));
+    // Nothing is spent while paused.
+    expect(await h.repos.trajectories.countForJob(jobId)).toBe(pausedAt);
+    expect((await handle.describe()).typedSearchAttributes.get(FLOW_JOB_STATUS)).toBe('paused');
+    await handle.signal(killSwitchSignal, { on: false });
+    return handle.result();
+  });
+  expect(result.status).toBe('completed');
+  expect(result.iterations).toBe(3);
+  expect((await h.repos.jobs.get(jobId))!.status).toBe('completed');
+});
