@@ -24,11 +24,16 @@ module.exports = {
   coveragePathIgnorePatterns: ['/node_modules/', '<rootDir>/workflows/'],
   collectCoverageFrom: ['training/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'workers/**/*.ts', 'api/**/*.ts'],
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],
-  // training/ is held at 100%. The global floor is a ratchet at what the suite measures today
-  // (lines 65%, branches 46%: process entry points and the dev stack run outside jest's
-  // sight), short of the 90% bar; raise it as tests are added. See the vertical-slice note.
+  // training/ is held at 100%. The other floors are a ratchet just below what a full run
+  // measures; raise them as tests are added, never lower them. jest's `global` counts only the
+  // files no path below names (api/, workers/, workflows/: lines 84.2%, branches 64.4% with the
+  // API and workflow work in progress; 89.1% and 70.0% on the last clean commit); activities/
+  // measures lines 96.1%, branches 85.2%. All files together: lines 90.3%. The process entry
+  // points and the dev stack are measured too (tests/integration/entryPoints.test.ts,
+  // devStack.test.ts).
   coverageThreshold: {
-    global: { lines: 64, branches: 45 },
+    global: { lines: 84, branches: 64 },
     './training/': { lines: 100, branches: 100, functions: 100, statements: 100 },
+    './activities/': { lines: 96, branches: 85 },
   },
 };

@@ -3,18 +3,23 @@
  * 127.0.0.1:7233) and a JWT key (FLOW_JWT_SECRET, or FLOW_JWKS_URL / FLOW_JWKS_FILE).
  */
 import { Client, Connection } from '@temporalio/client';
-import { createPrismaClient, createRepositories, requireDatabaseUrl } from '../activities/db';
+import { createPrismaClient, createRepositories } from '../activities/db';
 import { authConfigFromEnv } from './auth';
 import { buildApiServer } from './server';
 
+/** Starts the API from `env` (the process environment by default) and listens. */
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
-  const prisma = createPrismaClient(requireDatabaseUrl(), { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
+  // Configuration errors first, before anything is opened.
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
+  const auth = authConfigFromEnv(env);
+  const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' });
   const app = await buildApiServer(
     { client, prisma, repos: createRepositories(prisma) },
     {
-      auth: authConfigFromEnv(env),
+      auth,
+      logger: { level: env.FLOW_API_LOG_LEVEL ?? 'info' },
       rateLimit: env.FLOW_RATE_LIMIT_PER_MINUTE ? { max: Number(env.FLOW_RATE_LIMIT_PER_MINUTE), timeWindowMs: 60_000 } : undefined,
     },
   );

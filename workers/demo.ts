@@ -24,15 +24,37 @@ import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, s
 import { startSimulatedModelServer } from './simulatedModelServer';
 import { createTrainingWorker } from './trainingWorker';
 
-const say = (line: string) => console.log(`flow: ${line}`);
+export interface DemoOptions {
+  /**
+   * Configuration (DATABASE_URL, TEMPORAL_ADDRESS, FLOW_DEMO_*, FLOW_API_*, FLOW_TEMPORAL_*, the
+   * LLM and JWT settings); default process.env. The dev stack itself reads FLOW_PG_PORT,
+   * FLOW_HOME and TEMPORAL_CLI_PATH from process.env.
+   */
+  env?: NodeJS.ProcessEnv;
+  /** The demo's state: Temporal's db and log, the development JWT secret; default <project>/.flow. */
+  home?: string;
+  /** Where each progress line goes; default stdout, prefixed `flow: `. */
+  say?: (line: string) => void;
+  /** Unless FLOW_DEMO_EXIT=1, the stack stays up after the job until this resolves; default SIGINT/SIGTERM. */
+  stayUpUntil?: () => Promise<void>;
+}
 
-async function main() {
+/** Brings the stack up, runs the demo job through the API, and resolves once the stack is down again. */
+export async function runDemo(options: DemoOptions = {}): Promise<void> {
+  const env = options.env ?? process.env;
+  const home = options.home ?? path.join(PROJECT_ROOT, '.flow');
+  const say = options.say ?? ((line: string) => console.log(`flow: ${line}`));
+  const stayUpUntil = options.stayUpUntil ?? untilSignal;
+  mkdirSync(home, { recursive: true });
+  // Before anything starts: the demo mints its own token, so it needs an HS256 key.
+  const auth = authConfigFromEnv(env, developmentSecret(env, home));
+  if (auth.key.algorithm !== 'HS256') {
+    throw new Error('the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE');
+  }
   // The demo's own lines are the progress report; the SDK speaks up only for problems.
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const home = path.join(PROJECT_ROOT, '.flow');
-  mkdirSync(home, { recursive: true });
 
-  let databaseUrl = process.env.DATABASE_URL;
+  let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     const postgres = await ensurePostgres();
     databaseUrl = await createDatabase(postgres.adminUrl, 'flow');
@@ -40,13 +62,13 @@ async function main() {
   }
   migrateDatabase(databaseUrl);
 
-  let address = process.env.TEMPORAL_ADDRESS;
+  let address = env.TEMPORAL_ADDRESS;
   let uiUrl: string | null = null;
   const stops: (() => Promise<void>)[] = [];
   if (!address) {
     const temporal = await startTemporal({
-      port: Number(process.env.FLOW_TEMPORAL_PORT ?? 7233),
-      uiPort: Number(process.env.FLOW_TEMPORAL_UI_PORT ?? 8233),
+      port: Number(env.FLOW_TEMPORAL_PORT ?? 7233),
+      uiPort: Number(env.FLOW_TEMPORAL_UI_PORT ?? 8233),
       dbFile: path.join(home, 'temporal.db'),
       logFile: path.join(home, 'temporal.log'),
     });
@@ -56,10 +78,10 @@ async function main() {
   }
   say(`Temporal at ${address}${uiUrl ? `, Web UI at ${uiUrl}` : ''}`);
 
-  let llm = llmSettingsFromEnv();
-  let model = process.env.FLOW_MODEL ?? 'flow-sim-1';
+  let llm = llmSettingsFromEnv(env);
+  let model = env.FLOW_MODEL ?? 'flow-sim-1';
   if (!llm.baseURL && !llm.apiKey) {
-    const simulated = await startSimulatedModelServer({ latencyMs: Number(process.env.FLOW_SIM_LATENCY_MS ?? 20) });
+    const simulated = await startSimulatedModelServer({ latencyMs: Number(env.FLOW_SIM_LATENCY_MS ?? 20) });
     stops.push(() => simulated.close());
     llm = { baseURL: simulated.url };
     model = 'flow-sim-1';
@@ -75,20 +97,19 @@ async function main() {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
 
-  const auth = authConfigFromEnv(process.env, developmentSecret(home));
-  const api = await buildApiServer({ client, prisma, repos: createRepositories(prisma) }, { auth, logger: process.env.FLOW_API_LOG_LEVEL ? undefined : false });
-  const apiUrl = await api.listen({ host: process.env.FLOW_API_HOST ?? '127.0.0.1', port: Number(process.env.FLOW_API_PORT ?? 8080) });
+  const api = await buildApiServer(
+    { client, prisma, repos: createRepositories(prisma) },
+    { auth, logger: env.FLOW_API_LOG_LEVEL ? { level: env.FLOW_API_LOG_LEVEL } : false },
+  );
+  const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
   stops.push(() => api.close());
   say(`API (JSON-RPC) at ${apiUrl}/rpc`);
-  if (auth.key.algorithm !== 'HS256') {
-    throw new Error('the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE');
-  }
   const token = await mintToken({ ...auth, secret: auth.key.secret }, { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '12h' });
   say(`development token (admin, 12 h; \`scripts/flow token\` mints more):\n${token}`);
   say('try: FLOW_TOKEN=<token> scripts/flow list');
   const flow = new FlowClient({ url: apiUrl, token });
 
-  const iterations = Number(process.env.FLOW_DEMO_ITERATIONS ?? 8);
+  const iterations = Number(env.FLOW_DEMO_ITERATIONS ?? 8);
   const { job_id: jobId } = await flow.startGrpo({
     agent_id: 'demo-support-agent',
     training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1 }),
@@ -115,35 +136,37 @@ async function main() {
   say('lessons learned:');
   for (const lesson of [...result.policy.lessons].sort((a, b) => b.weight - a.weight)) say(`  [${lesson.weight.toFixed(2)}] ${lesson.text}`);
 
-  const shutdown = async () => {
-    worker.shutdown();
-    await workerRun;
-    await connection.close();
-    await nativeConnection.close();
-    await prisma.$disconnect();
-    for (const stop of stops.reverse()) await stop();
-  };
-  if (process.env.FLOW_DEMO_EXIT === '1') {
-    await shutdown();
-    return;
+  if (env.FLOW_DEMO_EXIT !== '1') {
+    say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
+    await stayUpUntil();
   }
-  say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
-  await new Promise<void>((resolve) => {
+  // Ctrl-C also reaches the SDK, which then drains the worker itself.
+  if (worker.getState() === 'RUNNING') worker.shutdown();
+  await workerRun;
+  await connection.close();
+  await nativeConnection.close();
+  await prisma.$disconnect();
+  for (const stop of stops.reverse()) await stop();
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await shutdown();
 }
 
-/** FLOW_JWT_SECRET, else a random secret kept in .flow/jwt-secret (what `flow token` reads). */
-function developmentSecret(home: string): string | undefined {
-  if (process.env.FLOW_JWT_SECRET || process.env.FLOW_JWKS_URL || process.env.FLOW_JWKS_FILE) return undefined;
+/** FLOW_JWT_SECRET, else a random secret kept in <home>/jwt-secret (what `flow token` reads). */
+function developmentSecret(env: NodeJS.ProcessEnv, home: string): string | undefined {
+  if (env.FLOW_JWT_SECRET || env.FLOW_JWKS_URL || env.FLOW_JWKS_FILE) return undefined;
   const file = path.join(home, 'jwt-secret');
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
 
-main().catch((error) => {
-  console.error(`flow: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  runDemo().catch((error) => {
+    console.error(`flow: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

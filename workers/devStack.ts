@@ -12,7 +12,8 @@ import { Client as PgClient } from 'pg';
 import { FLOW_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
-const FLOW_HOME = process.env.FLOW_HOME ?? path.join(PROJECT_ROOT, '.flow');
+/** Where the dev stack keeps its state: $FLOW_HOME, else <project>/.flow (read at each use). */
+const flowHome = () => process.env.FLOW_HOME ?? path.join(PROJECT_ROOT, '.flow');
 
 const isRoot = () => process.getuid?.() === 0;
 
@@ -49,7 +50,7 @@ export async function ensurePostgres(port = Number(process.env.FLOW_PG_PORT ?? 5
   if (await canConnect(adminUrl)) return { adminUrl, port };
 
   const bin = postgresBinDir();
-  const dataDir = path.join(FLOW_HOME, 'pg', String(port));
+  const dataDir = path.join(flowHome(), 'pg', String(port));
   mkdirSync(dataDir, { recursive: true });
   if (isRoot()) {
     const pwUid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
@@ -127,8 +128,8 @@ export function resolveTemporalCli(): string {
   const candidates = [
     process.env.TEMPORAL_CLI_PATH,
     ...(process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'temporal')),
-    path.join(FLOW_HOME, 'tools', 'venv', 'bin', 'temporal'),
-    path.join(FLOW_HOME, 'tools', 'go', 'bin', 'temporal'),
+    path.join(flowHome(), 'tools', 'venv', 'bin', 'temporal'),
+    path.join(flowHome(), 'tools', 'go', 'bin', 'temporal'),
   ];
   for (const candidate of candidates) {
     if (candidate && existsSync(candidate) && statSync(candidate).isFile()) return candidate;

@@ -1,0 +1,181 @@
+/**
+ * The process entry points, run in-process against the suite's PostgreSQL and Temporal: the
+ * demo behind `npm start` (workers/demo.ts), the worker process (`npm run worker`,
+ * workers/main.ts) and the API process (`npm run api`, api/main.ts).
+ *
+ * Both the demo and the worker process poll the default training task queue, so they live in
+ * this one file (run in order), never side by side. The demo goes first: it installs the
+ * Temporal runtime with its quiet logger, which a process may do only once.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintToken } from '../../api/auth';
+import { FlowApiError, FlowClient } from '../../api/client/flowClient';
+import { startApi } from '../../api/main';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { runDemo } from '../../workers/demo';
+import { freePort } from '../../workers/devStack';
+import { startWorker } from '../../workers/main';
+import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
+import { requireEnv } from '../support/harness';
+
+/** The suite's servers, with no LLM, JWT or demo settings a developer's shell may carry. */
+function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const key of ['PORTKEY_API_KEY', 'FLOW_LLM_BASE_URL', 'FLOW_MODEL', 'FLOW_JWT_SECRET', 'FLOW_JWKS_URL', 'FLOW_JWKS_FILE', 'FLOW_DEMO_EXIT', 'FLOW_API_LOG_LEVEL', 'FLOW_TASK_QUEUE']) {
+    if (!(key in extra)) delete env[key];
+  }
+  return env;
+}
+
+const answers = (url: string) =>
+  fetch(`${url}/healthz`).then(
+    () => true,
+    () => false,
+  );
+
+async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const home = mkdtempSync(path.join(os.tmpdir(), 'flow-demo-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+describe('the demo (`npm start`)', () => {
+  test('refuses, before starting anything, a JWT setup it cannot mint a token with', async () => {
+    const lines: string[] = [];
+    await expect(runDemo({ env: baseEnv({ FLOW_JWKS_URL: 'http://127.0.0.1:9/jwks.json' }), home, say: (line) => lines.push(line) })).rejects.toThrow(
+      'the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE',
+    );
+    expect(lines).toEqual([]);
+  });
+
+  test('with DATABASE_URL and TEMPORAL_ADDRESS given: prints the API and a working token, runs the job to completion with a line per iteration, and shuts down', async () => {
+    const port = await freePort();
+    const lines: string[] = [];
+    let whileUp: { jobId: string; status: unknown; refused: unknown } | undefined;
+    const env = baseEnv({ FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5' });
+
+    await runDemo({
+      env,
+      home,
+      say: (line) => lines.push(line),
+      // Without FLOW_DEMO_EXIT=1 the stack stays up after the job: use it, as a developer would.
+      stayUpUntil: async () => {
+        const output = lines.join('\n');
+        const apiUrl = /API \(JSON-RPC\) at (\S+)\/rpc/.exec(output)![1];
+        const token = /development token[^\n]*:\n(\S+)/.exec(output)![1];
+        const jobId = /started training job (\S+)/.exec(output)![1];
+        const status = await new FlowClient({ url: apiUrl, token }).getStatus(jobId);
+        const forged = await mintToken(
+          { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, tenantClaim: 'tenant', secret: randomBytes(32).toString('hex') },
+          { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '1h' },
+        );
+        const refused = await new FlowClient({ url: apiUrl, token: forged }).getStatus(jobId).catch((error: unknown) => error);
+        whileUp = { jobId, status, refused };
+      },
+    });
+
+    const output = lines.join('\n');
+    // It started neither PostgreSQL nor Temporal: it used the ones it was given.
+    expect(lines.some((line) => line.startsWith('PostgreSQL on'))).toBe(false);
+    expect(lines).toContain(`Temporal at ${requireEnv('TEMPORAL_ADDRESS')}`);
+    expect(lines).toContainEqual(expect.stringMatching(/^LLM: the built-in SIMULATED model at http:\/\/127\.0\.0\.1:\d+\/v1/));
+    expect(lines).toContain(`API (JSON-RPC) at http://127.0.0.1:${port}/rpc`);
+    expect(output).toMatch(/development token \(admin, 12 h[^\n]*:\n[\w-]+\.[\w-]+\.[\w-]+\n/);
+    // The token is signed with the development secret it keeps for `flow token`.
+    expect(readFileSync(path.join(home, 'jwt-secret'), 'utf8')).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(path.join(home, 'jwt-secret')).mode & 0o777).toBe(0o600);
+
+    const iterationLines = lines.filter((line) => line.startsWith('iteration'));
+    expect(iterationLines).toHaveLength(2);
+    expect(iterationLines[0]).toMatch(/^iteration  1\/2  success [#.]{30} +\d+%  lessons \d+  spend \$\d+\.\d{4}$/);
+    expect(iterationLines[1]).toMatch(/^iteration  2\/2  success /);
+    expect(lines).toContainEqual(expect.stringMatching(/^job completed: success rate \d+% in the first iteration → \d+% in the last$/));
+    expect(lines).toContain('lessons learned:');
+    expect(lines).toContain('the stack stays up; press Ctrl-C to stop');
+
+    // While it stayed up, its token worked against its API (and a forged one did not).
+    expect(whileUp!.status).toMatchObject({ job_id: whileUp!.jobId, agent_id: 'demo-support-agent', status: 'completed', iteration: 2, iterations: 2, priority: 'P1' });
+    expect(whileUp!.refused).toBeInstanceOf(FlowApiError);
+    expect((whileUp!.refused as FlowApiError).code).toBe(-32004); // token signature invalid
+    // And it is down now.
+    expect(await answers(`http://127.0.0.1:${port}`)).toBe(false);
+  });
+});
+
+describe('the worker (`npm run worker`) and API (`npm run api`) processes', () => {
+  test('refuse to start without DATABASE_URL or a JWT key', async () => {
+    await expect(startWorker({})).rejects.toThrow('DATABASE_URL is not set');
+    await expect(startApi({})).rejects.toThrow('DATABASE_URL is not set');
+    await expect(startApi({ DATABASE_URL: requireEnv('DATABASE_URL') })).rejects.toThrow('no JWT key configured');
+  });
+
+  test('started from the environment, the API answers and a job started through it runs to completion on the worker', async () => {
+    const model = await startSimulatedModelServer({ latencyMs: 2 });
+    const secret = randomBytes(32).toString('hex');
+    const env = baseEnv({
+      FLOW_LLM_BASE_URL: model.url,
+      FLOW_JWT_SECRET: secret,
+      FLOW_API_PORT: String(await freePort()),
+      FLOW_API_LOG_LEVEL: 'silent',
+      FLOW_RATE_LIMIT_PER_MINUTE: '1000',
+      FLOW_DB_POOL_SIZE: '4',
+    });
+    const logged: string[] = [];
+    const worker = await startWorker(env, (line) => logged.push(line));
+    const api = await startApi(env);
+    try {
+      expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${TRAINING_TASK_QUEUE}`]);
+      expect(worker.worker.getState()).toBe('RUNNING');
+      expect(api.url).toBe(`http://127.0.0.1:${env.FLOW_API_PORT}`);
+
+      const health = await fetch(`${api.url}/healthz`);
+      expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
+      const ready = await fetch(`${api.url}/readyz`);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', temporal: 'ok', postgres: 'ok' }]);
+
+      const token = await mintToken(
+        { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, tenantClaim: 'tenant', secret },
+        { subject: 'operator', tenant: `tenant-${randomUUID()}`, roles: ['trainer'], expiresIn: '10m' },
+      );
+      const flow = new FlowClient({ url: api.url, token });
+      const { job_id: jobId } = await flow.startGrpo({
+        agent_id: 'entry-point-agent',
+        training_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 7 }).slice(0, 2),
+        config: { iterations: 1, batch_size: 2, group_size: 2, seed: 7 },
+      });
+      const done = await waitFor(
+        () => flow.getStatus(jobId),
+        (status) => status.status !== 'queued' && status.status !== 'running',
+      );
+      expect(done).toMatchObject({ job_id: jobId, status: 'completed', iteration: 1, iterations: 1, owner_id: 'operator' });
+      expect(model.calls()).toBeGreaterThan(0);
+
+      // FLOW_RATE_LIMIT_PER_MINUTE reached the server.
+      const rpc = await fetch(`${api.url}/rpc`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'training.get_status', params: { job_id: jobId } }),
+      });
+      expect(rpc.status).toBe(200);
+      expect(rpc.headers.get('x-ratelimit-limit')).toBe('1000');
+    } finally {
+      await api.close();
+      await worker.stop();
+      await model.close();
+    }
+    expect(worker.worker.getState()).toBe('STOPPED');
+    await expect(worker.finished).resolves.toBeUndefined();
+    expect(await answers(api.url)).toBe(false);
+  });
+});
