@@ -2,15 +2,8 @@
  * Records of how a running job is steered: paused and resumed by the kill switch, budget raised
  * through the update_budget Update, budget alerts raised. Idempotent, as Temporal retries need.
  */
+import type { BudgetAlertInput } from './budget';
 import type { Repositories } from './db';
-
-export interface BudgetAlertInput {
-  job_id: string;
-  agent_id: string;
-  threshold: number;
-  spend_usd: number;
-  budget_usd: number;
-}
 
 export function createJobControlActivities(repos: Repositories) {
   return {
