@@ -4,7 +4,7 @@
  * these functions enforce tenancy and talk to Temporal and the repositories.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
 import type { Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
 import type { Prisma } from '../generated/prisma/client';
@@ -15,6 +15,7 @@ import type { Principal } from './auth';
 import { FlowRpcError } from './errors';
 import { buildOpenRpcDocument } from './openrpc';
 import {
+  BudgetAlertSchema,
   EXPORT_HARD_CAP,
   type CancelParamsSchema,
   type ExportedTrajectory,
@@ -22,13 +23,32 @@ import {
   type ExportResult,
   type GetStatusParamsSchema,
   type JobStatusResult,
+  type KillSwitchParamsSchema,
+  type KillSwitchState,
   type ListJobsParamsSchema,
   type ListJobsResult,
   type MethodName,
+  type ResumeParamsSchema,
   type StartGrpoParamsSchema,
+  type UpdateBudgetParamsSchema,
 } from './schemas';
 import { builtInTaskSet } from './taskSets';
-import { cancelTrainingJob, IdempotencyConflictError, InvalidTrainingJobError, startTrainingJob } from './trainingJobs';
+import {
+  broadcastKillSwitch,
+  cancelTrainingJob,
+  IdempotencyConflictError,
+  InvalidTrainingJobError,
+  JobNotFoundError,
+  JobNotResumableError,
+  JobStillRunningError,
+  NoCheckpointError,
+  resumeTrainingJob,
+  startTrainingJob,
+} from './trainingJobs';
+import { updateBudgetUpdate } from '../workflows/trainingJob';
+
+/** How long training.update_budget waits for the job's workflow to take the Update. */
+export const UPDATE_BUDGET_TIMEOUT_MS = 15_000;
 
 export interface MethodDependencies {
   client: Client;
@@ -88,6 +108,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         ...jobSummary(row),
         last_metrics: metrics.success ? metrics.data : null,
         best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
+        budget_alerts: budgetAlerts(row.budgetAlerts),
       };
     },
 
@@ -150,6 +171,52 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       return { ...page, trajectories: rows.map(exportedTrajectory) };
     },
 
+    async 'training.update_budget'(params: z.infer<typeof UpdateBudgetParamsSchema>, caller: Principal) {
+      const row = await visibleJob(params.job_id, caller);
+      if (isTerminalJobStatus(row.status as JobStatus)) {
+        throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
+      }
+      const handle = client.workflow.getHandle(row.id);
+      try {
+        const result = await client.withDeadline(Date.now() + UPDATE_BUDGET_TIMEOUT_MS, () => handle.executeUpdate(updateBudgetUpdate, { args: [params.budget_usd] }));
+        return { job_id: row.id, budget_usd: result.budget_usd };
+      } catch (error) {
+        // The workflow's validator refused the new budget: its message says why.
+        if (error instanceof WorkflowUpdateFailedError) throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
+        if (error instanceof WorkflowNotFoundError) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" has no running workflow`);
+        if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+          throw new FlowRpcError('UNAVAILABLE', `job "${row.id}" did not take the update within ${UPDATE_BUDGET_TIMEOUT_MS / 1000} s (is a worker running?); retry later`);
+        }
+        throw error;
+      }
+    },
+
+    async 'training.kill_switch'(params: z.infer<typeof KillSwitchParamsSchema>, caller: Principal) {
+      // Stored before it is broadcast: a job started meanwhile reads the new state (trainingJobs.ts).
+      const setting = await repos.settings.setKillSwitch({ on: params.on, reason: params.reason ?? null, by: caller.subject });
+      const signalled = await broadcastKillSwitch(client, repos, setting);
+      return { on: setting.on, reason: setting.reason, signalled };
+    },
+
+    async 'training.get_kill_switch'(): Promise<KillSwitchState> {
+      return repos.settings.getKillSwitch();
+    },
+
+    async 'training.resume'(params: z.infer<typeof ResumeParamsSchema>, caller: Principal) {
+      const row = await visibleJob(params.job_id, caller);
+      try {
+        const resumed = await resumeTrainingJob(client, repos, row.id, { checkpoint: params.checkpoint, budgetUsd: params.budget_usd, taskQueue: deps.taskQueue });
+        return { job_id: resumed.jobId, run: resumed.run, from: resumed.from, status: resumed.status };
+      } catch (error) {
+        if (error instanceof JobStillRunningError) throw new FlowRpcError('JOB_STILL_RUNNING', error.message, { status: error.status });
+        if (error instanceof NoCheckpointError) throw new FlowRpcError('NO_CHECKPOINT', error.message);
+        if (error instanceof JobNotResumableError) throw new FlowRpcError('JOB_NOT_RESUMABLE', error.message);
+        if (error instanceof InvalidTrainingJobError) throw new FlowRpcError('INVALID_PARAMS', error.message);
+        if (error instanceof JobNotFoundError) throw new FlowRpcError('JOB_NOT_FOUND', error.message);
+        throw error;
+      }
+    },
+
     async 'rpc.discover'() {
       return buildOpenRpcDocument();
     },
@@ -178,6 +245,15 @@ function jobSummary(row: TrainingJobRow) {
     started_at: row.startedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,
   };
+}
+
+/** The alerts recorded on the job; an entry that is not a well-formed alert is left out. */
+function budgetAlerts(value: unknown) {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry) => {
+    const parsed = BudgetAlertSchema.safeParse(entry);
+    return parsed.success ? [parsed.data] : [];
+  });
 }
 
 function exportedTrajectory(row: TrajectoryRow): ExportedTrajectory {

@@ -49,7 +49,7 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
       return {
         name,
         summary: spec.summary,
-        description: `Permission: \`${spec.permission}\`.`,
+        description: `Permission: \`${spec.permission}\`${spec.adminOnly ? ', admin tokens only' : ''}.`,
         paramStructure: 'by-name',
         params: Object.entries(params.properties ?? {}).map(([param, schema]) => ({
           name: param,
@@ -59,6 +59,7 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
         result: { name: `${name.split('.')[1]}_result`, schema: jsonSchema(spec.result, 'output') },
         errors: [...(spec.errors as RpcErrorName[]), 'INVALID_PARAMS' as const, ...AUTH_ERRORS].map(errorObject),
         'x-permission': spec.permission,
+        ...(spec.adminOnly ? { 'x-admin-only': true } : {}),
       };
     }),
     components: {

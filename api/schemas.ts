@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { GRPOConfigSchema, PrioritySchema, TaskSchema, TrajectoryStepSchema } from '../training/config';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { JobStatusSchema } from '../training/jobStatus';
+import { MAX_BUDGET_USD } from '../training/budget';
 import { TASK_SET_NAMES } from './taskSets';
 
 /** The most trajectories one `training.export_trajectories` call returns. */
@@ -51,6 +52,12 @@ export const CheckpointSummarySchema = z.object({
   score: z.number().nullable(),
   created_at: Timestamp,
 });
+export const BudgetAlertSchema = z.object({
+  threshold: z.number().describe('The fraction of the budget crossed (0.75, 0.9).'),
+  spend_usd: z.number(),
+  budget_usd: z.number(),
+  at: Timestamp,
+});
 export const JobStatusResultSchema = z.object({
   job_id: JobIdSchema,
   agent_id: z.string(),
@@ -67,6 +74,7 @@ export const JobStatusResultSchema = z.object({
   budget_usd: z.number(),
   budget_used_ratio: z.number(),
   best_checkpoint: CheckpointSummarySchema.nullable(),
+  budget_alerts: z.array(BudgetAlertSchema).describe('Budget alerts raised so far, each threshold once, oldest first.'),
   reason: z.string().nullable(),
   created_at: Timestamp,
   updated_at: Timestamp,
@@ -87,7 +95,7 @@ export const ListJobsParamsSchema = z
     cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page.'),
   })
   .strict();
-export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true });
+export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true, budget_alerts: true });
 export const ListJobsResultSchema = z.object({
   jobs: z.array(JobSummarySchema),
   next_cursor: z.string().nullable(),
@@ -161,6 +169,74 @@ export const ExportResultSchema = z.object({
   lines: z.array(z.string()).optional(),
 });
 
+// ---- training.update_budget
+export const UpdateBudgetParamsSchema = z
+  .object({
+    job_id: JobIdSchema,
+    budget_usd: z
+      .number()
+      .positive()
+      .max(MAX_BUDGET_USD)
+      .describe('The new limit in USD; it must be above the current one (a running budget is only ever raised).'),
+  })
+  .strict();
+export const UpdateBudgetResultSchema = z.object({
+  job_id: JobIdSchema,
+  /** The limit now in force, recorded on the job. */
+  budget_usd: z.number(),
+});
+
+// ---- training.kill_switch and training.get_kill_switch
+export const KillSwitchParamsSchema = z
+  .object({
+    on: z.boolean().describe('true: every running job pauses at its next batch boundary and new jobs start paused; false: they go on.'),
+    reason: z.string().min(1).max(1000).optional(),
+  })
+  .strict();
+export const KillSwitchResultSchema = z.object({
+  on: z.boolean(),
+  reason: z.string().nullable(),
+  signalled: z.number().int().describe('How many running job workflows were sent the new state.'),
+});
+export const GetKillSwitchParamsSchema = z.object({}).strict();
+export const KillSwitchStateSchema = z.object({
+  on: z.boolean(),
+  reason: z.string().nullable(),
+  at: Timestamp.nullable().describe('When it was last set; null if never.'),
+  by: z.string().nullable().describe('Who set it last (token subject); null if never.'),
+});
+
+// ---- training.resume
+export const CheckpointSelectorSchema = z
+  .union(
+    [
+      z.enum(['best', 'latest']),
+      z.object({ run: z.number().int().min(1), iteration: z.number().int().min(0) }).strict(),
+    ],
+    { error: 'must be "best", "latest" or {"run": <run from 1>, "iteration": <iteration from 0>}' },
+  )
+  .describe('"best" (highest score, ties to the latest), "latest", or one checkpoint by {run, iteration}.');
+export const ResumeParamsSchema = z
+  .object({
+    job_id: JobIdSchema,
+    checkpoint: CheckpointSelectorSchema.default('latest'),
+    budget_usd: z
+      .number()
+      .positive()
+      .max(MAX_BUDGET_USD)
+      .optional()
+      .describe("The new run's budget in USD (default: the job's current budget); the spend of earlier runs counts against it."),
+  })
+  .strict();
+export const ResumeResultSchema = z.object({
+  job_id: JobIdSchema,
+  /** The new run's number (the previous run + 1); its trajectories carry it. */
+  run: z.number().int(),
+  /** The checkpoint the new run starts from; it trains from the next iteration on. */
+  from: z.object({ run: z.number().int(), iteration: z.number().int() }),
+  status: JobStatusSchema,
+});
+
 // ---- rpc.discover
 export const DiscoverParamsSchema = z.union([z.object({}).strict(), z.array(z.never()).max(0)]).optional();
 export const DiscoverResultSchema = z.looseObject({ openrpc: z.string(), info: z.looseObject({}), methods: z.array(z.looseObject({})) });
@@ -173,6 +249,8 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType
   params: P;
   result: R;
   permission: Permission;
+  /** Only admin tokens may call it (besides the permission). */
+  adminOnly?: boolean;
   /** Application errors the method can answer with, besides the auth and protocol ones. */
   errors: readonly string[];
 }
@@ -215,6 +293,36 @@ export const METHODS = {
     permission: 'data_export',
     errors: ['JOB_NOT_FOUND', 'EXPORT_LIMIT_EXCEEDED'],
   }),
+  'training.update_budget': method({
+    summary: "Raise a running job's budget (never lower it); the job's workflow validates and records the new limit.",
+    params: UpdateBudgetParamsSchema,
+    result: UpdateBudgetResultSchema,
+    permission: 'training:budget',
+    errors: ['JOB_NOT_FOUND', 'JOB_ALREADY_FINISHED', 'UNAVAILABLE'],
+  }),
+  'training.kill_switch': method({
+    summary: 'Turn the global kill switch on (every running job pauses at its next batch boundary, new jobs start paused) or off (they go on). Admin tokens only.',
+    params: KillSwitchParamsSchema,
+    result: KillSwitchResultSchema,
+    permission: 'training:budget',
+    adminOnly: true,
+    errors: ['UNAVAILABLE'],
+  }),
+  'training.get_kill_switch': method({
+    summary: 'Whether the global kill switch is on, why, since when and set by whom.',
+    params: GetKillSwitchParamsSchema,
+    result: KillSwitchStateSchema,
+    permission: 'training:view',
+    errors: [],
+  }),
+  'training.resume': method({
+    summary:
+      'Start a new run of a finished job (completed, failed, cancelled or budget_exceeded) from one of its checkpoints, with the same input; spend of earlier runs counts against the budget.',
+    params: ResumeParamsSchema,
+    result: ResumeResultSchema,
+    permission: 'training:start',
+    errors: ['JOB_NOT_FOUND', 'JOB_STILL_RUNNING', 'NO_CHECKPOINT', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
+  }),
   'rpc.discover': method({
     summary: 'This service described as an OpenRPC 1.x document.',
     params: DiscoverParamsSchema,
@@ -233,3 +341,5 @@ export type JobStatusResult = z.infer<typeof JobStatusResultSchema>;
 export type ListJobsResult = z.infer<typeof ListJobsResultSchema>;
 export type ExportResult = z.infer<typeof ExportResultSchema>;
 export type ExportedTrajectory = z.infer<typeof ExportedTrajectorySchema>;
+export type CheckpointSelector = z.infer<typeof CheckpointSelectorSchema>;
+export type KillSwitchState = z.infer<typeof KillSwitchStateSchema>;

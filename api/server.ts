@@ -149,6 +149,7 @@ function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
       try {
         if (context.caller instanceof FlowRpcError) throw context.caller;
         requirePermission(context.caller, spec.permission, name);
+        if (spec.adminOnly && !context.caller.admin) throw new FlowRpcError('PERMISSION_DENIED', `${name} needs an admin token`);
         const parsed = (spec.params as z.ZodType).safeParse(params ?? (name === 'rpc.discover' ? undefined : {}));
         if (!parsed.success) throw new FlowRpcError('INVALID_PARAMS', describeZodError(parsed.error, params));
         return await handlers[name](parsed.data as never, context.caller);

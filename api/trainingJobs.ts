@@ -5,13 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
 import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
-import type { Repositories } from '../activities/db';
+import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
+import { formatUsd } from '../training/budget';
+import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
+import type { Prisma } from '../generated/prisma/client';
+import type { KillSwitchSetting, Repositories } from '../activities/db';
 import { resolveModelPrice, UnknownModelPriceError } from '../activities/llm/pricing';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
-import { cancelReasonSignal, trainingJob } from '../workflows/trainingJob';
+import { cancelReasonSignal, killSwitchSignal, trainingJob } from '../workflows/trainingJob';
 
 export class InvalidTrainingJobError extends Error {
   constructor(message: string) {
@@ -72,6 +76,7 @@ export async function startTrainingJob(
     priority: input.config.priority,
     config: input.config,
     budgetUsd: input.config.budget_usd,
+    input: storedInput(input),
   };
   let created = true;
   if (idempotent) {
@@ -81,20 +86,14 @@ export async function startTrainingJob(
   } else {
     await repos.jobs.create(row);
   }
+  // While the kill switch is on, a new job starts paused (its row says `paused` once the workflow waits).
+  const killSwitch = await repos.settings.getKillSwitch();
   try {
-    await client.workflow.start(trainingJob, {
-      workflowId: input.job_id,
+    await startWorkflowRun(client, { ...input, start_paused: killSwitch.on }, {
       taskQueue,
-      args: [input],
       // A concurrent duplicate joins the running workflow; one that comes after the job ended
       // is refused (and answered with the same job) instead of training it a second time.
       ...(idempotent ? { workflowIdConflictPolicy: 'USE_EXISTING' as const, workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-      typedSearchAttributes: [
-        { key: FLOW_AGENT_ID, value: input.agent_id },
-        { key: FLOW_PRIORITY, value: input.config.priority },
-        { key: FLOW_JOB_STATUS, value: 'queued' },
-      ],
-      priority: { priorityKey: PRIORITY_KEYS[input.config.priority], fairnessKey: input.tenant_id.slice(0, 64) },
     });
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError && idempotent) return { jobId: input.job_id, input, created: false };
@@ -104,7 +103,235 @@ export async function startTrainingJob(
     }
     throw error;
   }
+  await catchUpWithKillSwitch(client, repos, input.job_id, killSwitch);
   return { jobId: input.job_id, input, created };
+}
+
+/** What a job row keeps of its input: everything a later run needs, never continue-as-new state. */
+function storedInput(input: TrainingJobInput): Prisma.InputJsonValue {
+  const { carry_over: _carried, ...rest } = input;
+  return JSON.parse(JSON.stringify(rest)) as Prisma.InputJsonValue;
+}
+
+interface RunStartOptions {
+  taskQueue: string;
+  workflowIdConflictPolicy?: 'USE_EXISTING' | 'FAIL';
+  workflowIdReusePolicy?: 'REJECT_DUPLICATE' | 'ALLOW_DUPLICATE';
+}
+
+/**
+ * Starts one workflow run of a job (workflow id = job id): the first run, or a resumed one. Both
+ * carry the same search attributes and the same Temporal task priority and fairness key.
+ */
+async function startWorkflowRun(client: Client, input: TrainingJobInput, { taskQueue, ...policies }: RunStartOptions) {
+  return client.workflow.start(trainingJob, {
+    workflowId: input.job_id,
+    taskQueue,
+    args: [input],
+    ...policies,
+    typedSearchAttributes: [
+      { key: FLOW_AGENT_ID, value: input.agent_id },
+      { key: FLOW_PRIORITY, value: input.config.priority },
+      { key: FLOW_JOB_STATUS, value: 'queued' },
+    ],
+    priority: { priorityKey: PRIORITY_KEYS[input.config.priority], fairnessKey: input.tenant_id.slice(0, 64) },
+  });
+}
+
+/**
+ * The kill switch may have been flipped between reading it and starting the workflow, and its
+ * broadcast may have missed a workflow that was not started (or not visible) yet. Reading it
+ * again after the start closes that gap: the switch is stored before it is broadcast, so either
+ * the broadcast reaches this workflow or this read sees the new state and sends it.
+ */
+async function catchUpWithKillSwitch(client: Client, repos: Repositories, jobId: string, startedWith: KillSwitchSetting): Promise<void> {
+  const now = await repos.settings.getKillSwitch();
+  if (now.on === startedWith.on) return;
+  await client.workflow
+    .getHandle(jobId)
+    .signal(killSwitchSignal, { on: now.on, ...(now.reason ? { reason: now.reason } : {}) })
+    .catch((error: unknown) => {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    });
+}
+
+/** The query that finds every running training job workflow, whatever its task queue. */
+export const RUNNING_TRAINING_JOBS_QUERY = 'WorkflowType = "trainingJob" AND ExecutionStatus = "Running"';
+
+/**
+ * Sends the kill switch's state to every training job workflow that may be running: those a
+ * visibility query finds, plus those whose rows say queued, running or paused (visibility is
+ * eventually consistent, the rows are not). Workflows that have ended meanwhile are skipped.
+ * Returns how many were signalled.
+ */
+export async function broadcastKillSwitch(client: Client, repos: Repositories, state: { on: boolean; reason?: string | null }): Promise<number> {
+  const ids = new Set<string>();
+  for await (const execution of client.workflow.list({ query: RUNNING_TRAINING_JOBS_QUERY })) ids.add(execution.workflowId);
+  for (const id of await repos.jobs.activeIds()) ids.add(id);
+  const payload = { on: state.on, ...(state.reason ? { reason: state.reason } : {}) };
+  let signalled = 0;
+  const queue = [...ids];
+  const worker = async () => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      try {
+        await client.workflow.getHandle(id).signal(killSwitchSignal, payload);
+        signalled++;
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, queue.length) }, worker));
+  return signalled;
+}
+
+export class JobStillRunningError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly status: string,
+    detail = `job "${jobId}" is ${status}; only a job that has ended can be resumed (cancel it first)`,
+  ) {
+    super(detail);
+    this.name = 'JobStillRunningError';
+  }
+}
+
+export class NoCheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoCheckpointError';
+  }
+}
+
+export class JobNotResumableError extends Error {
+  constructor(jobId: string) {
+    super(`job "${jobId}" has no stored input to start a new run from (it was started before inputs were stored, or outside the API); start a new job instead`);
+    this.name = 'JobNotResumableError';
+  }
+}
+
+export class JobNotFoundError extends Error {
+  constructor(jobId: string) {
+    super(`no job "${jobId}"`);
+    this.name = 'JobNotFoundError';
+  }
+}
+
+export type CheckpointChoice = 'best' | 'latest' | CheckpointPosition;
+
+export interface ResumeOptions {
+  checkpoint?: CheckpointChoice;
+  /** The new run's budget (default the job's current one). */
+  budgetUsd?: number;
+  taskQueue?: string;
+  /** How long to wait for the previous run's workflow to close when its row says it ended. */
+  closeWaitMs?: number;
+}
+
+export interface ResumedJob {
+  jobId: string;
+  run: number;
+  from: CheckpointPosition;
+  status: JobStatus;
+}
+
+const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'CONTINUED_AS_NEW', 'TIMED_OUT']);
+
+/**
+ * Starts a new run of a finished job from one of its checkpoints: same workflow id (the previous
+ * execution is closed), the stored input with `run` + 1, `resume_from` the checkpoint and the
+ * spend of earlier runs carried over; the workflow loads the checkpoint and trains from the next
+ * iteration. Throws JobNotFoundError, JobStillRunningError, NoCheckpointError,
+ * JobNotResumableError or InvalidTrainingJobError.
+ */
+export async function resumeTrainingJob(client: Client, repos: Repositories, jobId: string, options: ResumeOptions = {}): Promise<ResumedJob> {
+  const { checkpoint: which = 'latest', taskQueue = TRAINING_TASK_QUEUE, closeWaitMs = 10_000 } = options;
+  const row = await repos.jobs.get(jobId);
+  if (!row) throw new JobNotFoundError(jobId);
+  await requireClosedWorkflow(client, repos, jobId, row.status, closeWaitMs);
+
+  if (row.input === null) throw new JobNotResumableError(jobId);
+  const stored = TrainingJobInputSchema.safeParse(row.input);
+  if (!stored.success) throw new JobNotResumableError(jobId);
+
+  const checkpoints = await repos.progress.checkpoints(jobId);
+  const chosen =
+    which === 'best'
+      ? bestCheckpoint(checkpoints)
+      : which === 'latest'
+        ? latestCheckpoint(checkpoints)
+        : checkpoints.find((c) => c.run === which.run && c.iteration === which.iteration);
+  if (!chosen) {
+    const what = typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
+    const has = checkpoints.length ? `it has ${checkpoints.map((c) => `${c.run}:${c.iteration}`).join(', ')} (run:iteration)` : 'it has none';
+    throw new NoCheckpointError(`job "${jobId}" has no ${what}; ${has}`);
+  }
+  const from = { run: chosen.run, iteration: chosen.iteration };
+  const { carry_over: _carried, ...input } = stored.data;
+  if (from.iteration >= input.config.iterations) {
+    throw new InvalidTrainingJobError(
+      `checkpoint: run ${from.run}, iteration ${from.iteration} is the job's last iteration (iterations = ${input.config.iterations}); nothing is left to train from it`,
+    );
+  }
+  const budgetUsd = options.budgetUsd ?? row.budgetUsd;
+  if (budgetUsd <= row.spendUsd) {
+    throw new InvalidTrainingJobError(
+      `budget_usd: the job has spent ${formatUsd(row.spendUsd)}, which counts against the new run; give a budget_usd above that (got ${formatUsd(budgetUsd)})`,
+    );
+  }
+  const killSwitch = await repos.settings.getKillSwitch();
+  const run = row.currentRun + 1;
+  const next = validateTrainingJob({
+    ...input,
+    config: { ...input.config, budget_usd: budgetUsd },
+    run,
+    resume_from: from,
+    prior_spend_usd: row.spendUsd,
+    start_paused: killSwitch.on,
+  });
+  try {
+    // ALLOW_DUPLICATE: a new run of a closed workflow id; FAIL: never while one runs.
+    await startWorkflowRun(client, next, { taskQueue, workflowIdReusePolicy: 'ALLOW_DUPLICATE', workflowIdConflictPolicy: 'FAIL' });
+  } catch (error) {
+    // Someone else resumed it first.
+    if (error instanceof WorkflowExecutionAlreadyStartedError) throw new JobStillRunningError(jobId, 'running', `job "${jobId}" was resumed by another request meanwhile`);
+    throw error;
+  }
+  await repos.jobs.markResumed(jobId, run, from.iteration);
+  await catchUpWithKillSwitch(client, repos, jobId, killSwitch);
+  const now = await repos.jobs.get(jobId);
+  return { jobId, run, from, status: (now?.status ?? 'queued') as JobStatus };
+}
+
+/**
+ * A job can be resumed once its workflow has closed. Its row may say it ended a moment before
+ * the workflow closes (the row is written by the workflow's last activity): then this waits a
+ * little for that execution to close. A row that says running while its workflow is gone
+ * (terminated) counts as ended.
+ */
+async function requireClosedWorkflow(client: Client, repos: Repositories, jobId: string, rowStatus: string, closeWaitMs: number): Promise<void> {
+  const describe = async (runId?: string): Promise<WorkflowExecutionDescription | null> => {
+    try {
+      return await client.workflow.getHandle(jobId, runId).describe();
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return null;
+      throw error;
+    }
+  };
+  const open = (e: WorkflowExecutionDescription | null) => e !== null && !CLOSED_STATUSES.has(e.status.name);
+  let execution = await describe();
+  if (!open(execution)) return;
+  if (!isTerminalJobStatus(rowStatus as JobStatus)) throw new JobStillRunningError(jobId, rowStatus);
+  const runId = execution!.runId;
+  const deadline = Date.now() + closeWaitMs;
+  while (open(execution) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Another request may have resumed the job meanwhile: then its row no longer says it ended.
+    const status = (await repos.jobs.get(jobId))?.status ?? rowStatus;
+    if (!isTerminalJobStatus(status as JobStatus)) throw new JobStillRunningError(jobId, status);
+    execution = await describe(runId);
+  }
+  if (open(execution)) throw new JobStillRunningError(jobId, rowStatus, `job "${jobId}" ended ${rowStatus} but its workflow has not closed yet; retry in a moment`);
 }
 
 function sameRequest(existing: { agentId: string; tenantId: string; config: unknown }, requested: { agentId: string; tenantId: string; config: unknown }): boolean {

@@ -1,11 +1,13 @@
 import { poolOf, type PrismaClient } from './prismaClient';
 import { ProgressRepository } from './progressRepository';
+import { SettingsRepository } from './settingsRepository';
 import { TrainingJobRepository } from './trainingJobRepository';
 import { TrajectoryRepository } from './trajectoryRepository';
 
 export { createPrismaClient, requireDatabaseUrl } from './prismaClient';
 export type { PrismaClient } from './prismaClient';
 export * from './progressRepository';
+export * from './settingsRepository';
 export * from './trainingJobRepository';
 export * from './trajectoryRepository';
 
@@ -14,6 +16,8 @@ export interface Repositories {
   jobs: TrainingJobRepository;
   trajectories: TrajectoryRepository;
   progress: ProgressRepository;
+  /** Global settings, e.g. the kill switch. */
+  settings: SettingsRepository;
 }
 
 export function createRepositories(prisma: PrismaClient): Repositories {
@@ -21,5 +25,6 @@ export function createRepositories(prisma: PrismaClient): Repositories {
     jobs: new TrainingJobRepository(prisma),
     trajectories: new TrajectoryRepository(prisma, poolOf(prisma)),
     progress: new ProgressRepository(prisma),
+    settings: new SettingsRepository(prisma),
   };
 }

@@ -14,11 +14,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
 import { authConfigFromEnv, mintToken } from '../auth';
 import { FlowApiError, FlowClient } from '../client/flowClient';
-import type { JobStatusResult, ListJobsResult, MethodParams } from '../schemas';
+import type { CheckpointSelector, JobStatusResult, KillSwitchState, ListJobsResult, MethodParams } from '../schemas';
 import { JOB_STATUSES, isTerminalJobStatus } from '../../training/jobStatus';
 import { PrioritySchema } from '../../training/config';
 
@@ -89,7 +89,7 @@ export async function main(argv: string[], ioOverrides: Partial<CliIo> = {}): Pr
 function buildProgram(io: CliIo, state: { exitCode: number }): Command {
   const program = new Command('flow');
   program
-    .description('Start, watch, list, cancel and export Flow GRPO training jobs through the JSON-RPC API.')
+    .description('Start, watch, list, cancel, resume, steer and export Flow GRPO training jobs through the JSON-RPC API.')
     .version(packageVersion(), '-V, --version')
     .option('--url <url>', `the Flow API's base URL (env FLOW_API_URL, default ${DEFAULT_API_URL})`)
     .option('--token <jwt>', 'bearer token (env FLOW_TOKEN; prefer the variable, arguments show in `ps`)')
@@ -176,6 +176,45 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     });
 
   program
+    .command('resume')
+    .description('start a new run of a finished job from one of its checkpoints (same input; earlier spend counts against the budget)')
+    .argument('<job>', 'the job id')
+    .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default latest)', checkpointSelector)
+    .option('--budget <usd>', "the new run's budget in USD (default the job's current budget)", positiveUsd('--budget'))
+    .action(async (jobId: string, options: { checkpoint?: CheckpointSelector; budget?: number }) => {
+      const resumed = await client().resume(jobId, options.checkpoint, { budgetUsd: options.budget });
+      io.stdout.write(`${resumed.job_id}: run ${resumed.run} ${resumed.status}, from run ${resumed.from.run}, iteration ${resumed.from.iteration}\n`);
+    });
+
+  program
+    .command('budget')
+    .description("raise a running job's budget (it is never lowered)")
+    .argument('<job>', 'the job id')
+    .argument('<usd>', 'the new budget in USD, above the current one', positiveUsd('<usd>'))
+    .action(async (jobId: string, budgetUsd: number) => {
+      const result = await client().updateBudget(jobId, budgetUsd);
+      io.stdout.write(`${result.job_id}: budget ${usd(result.budget_usd)}\n`);
+    });
+
+  program
+    .command('kill-switch')
+    .description('show the global kill switch, or (admin tokens) turn it on (running jobs pause, new jobs start paused) or off')
+    .addArgument(new Argument('[state]', 'on or off; omit it to show the state').choices(['on', 'off']))
+    .option('--reason <text>', 'recorded with the switch (with on or off)')
+    .action(async (state: 'on' | 'off' | undefined, options: { reason?: string }) => {
+      if (state === undefined && options.reason !== undefined) throw usage('--reason goes with `flow kill-switch on` or `flow kill-switch off`');
+      const api = client();
+      if (state === undefined) {
+        io.stdout.write(`${describeKillSwitch(await api.getKillSwitch())}\n`);
+        return;
+      }
+      const result = await api.killSwitch(state === 'on', options.reason);
+      const effect = result.on ? 'they pause at their next batch boundary; new jobs start paused' : 'paused jobs go on';
+      const jobs = `${result.signalled} running job${result.signalled === 1 ? '' : 's'}`;
+      io.stdout.write(`kill switch ${result.on ? 'on' : 'off'}${result.reason ? ` (${result.reason})` : ''}: ${jobs} signalled, ${effect}\n`);
+    });
+
+  program
     .command('export')
     .description("write a job's trajectories to a file, one JSON line each")
     .argument('<job>', 'the job id')
@@ -247,6 +286,24 @@ function nonNegativeInt(name: string) {
     if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be an integer >= 0.`);
     return Number(value);
   };
+}
+
+/** A positive amount of US dollars, with or without a leading `$`. */
+function positiveUsd(name: string) {
+  return (value: string) => {
+    const text = value.trim().replace(/^\$/, '');
+    const number = Number(text);
+    if (text === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
+    return number;
+  };
+}
+
+/** `best`, `latest` or `<run>:<iteration>` (run from 1, iteration from 0). */
+export function checkpointSelector(value: string): CheckpointSelector {
+  if (value === 'best' || value === 'latest') return value;
+  const match = /^(\d+):(\d+)$/.exec(value.trim());
+  if (!match || Number(match[1]) < 1) throw new InvalidArgumentError('--checkpoint must be best, latest or <run>:<iteration> (e.g. 1:3).');
+  return { run: Number(match[1]), iteration: Number(match[2]) };
 }
 
 function finiteNumber(name: string) {
@@ -360,6 +417,8 @@ export function describeStatus(s: JobStatusResult): string[] {
     ['spend', spendOf(s)],
     ['best checkpoint', checkpointOf(s)],
   ];
+  // Absent from an older server's answer.
+  if (s.budget_alerts?.length) rows.push(['budget alerts', s.budget_alerts.map((a) => `${Math.round(a.threshold * 100)}% (${usd(a.spend_usd)} of ${usd(a.budget_usd)})`).join(', ')]);
   if (s.reason) rows.push(['reason', s.reason]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`);
@@ -444,6 +503,15 @@ async function watch(api: FlowClient, jobId: string, intervalMs: number, json: b
   }
   if (!json) out.write(`${finalLine(status)}\n`);
   return status.status === 'completed' ? EXIT.OK : EXIT.JOB_NOT_COMPLETED;
+}
+
+// ---------------------------------------------------------------------------------------------
+// kill-switch
+
+export function describeKillSwitch(state: KillSwitchState): string {
+  if (!state.at) return 'kill switch off (never set)';
+  const who = `${state.on ? 'turned on' : 'turned off'} by ${state.by ?? 'unknown'} at ${state.at}`;
+  return `kill switch ${state.on ? 'on' : 'off'}${state.reason ? `: ${state.reason}` : ''} (${who})`;
 }
 
 // ---------------------------------------------------------------------------------------------

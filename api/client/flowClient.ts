@@ -87,6 +87,29 @@ export class FlowClient {
     }
   }
 
+  /** Raises a running job's budget; a lower one is refused (-32602). */
+  updateBudget(jobId: string, budgetUsd: number) {
+    return this.call('training.update_budget', { job_id: jobId, budget_usd: budgetUsd });
+  }
+
+  /** Admin tokens only: turns the global kill switch on or off. */
+  killSwitch(on: boolean, reason?: string) {
+    return this.call('training.kill_switch', { on, ...(reason ? { reason } : {}) });
+  }
+
+  getKillSwitch() {
+    return this.call('training.get_kill_switch', {});
+  }
+
+  /** Starts a new run of a finished job from a checkpoint (default the latest). */
+  resume(jobId: string, checkpoint?: MethodParams<'training.resume'>['checkpoint'], options: { budgetUsd?: number } = {}) {
+    return this.call('training.resume', {
+      job_id: jobId,
+      ...(checkpoint !== undefined ? { checkpoint } : {}),
+      ...(options.budgetUsd !== undefined ? { budget_usd: options.budgetUsd } : {}),
+    });
+  }
+
   discover() {
     return this.call('rpc.discover', {});
   }
