@@ -16,7 +16,7 @@ import { mintToken } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { EXIT, main } from '../../api/cli/flow';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+import { startApiHarness, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 
 const FLOW = path.resolve(__dirname, '../../scripts/flow');
 
@@ -32,6 +32,12 @@ beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'flow-cli-'));
 });
 afterAll(async () => {
+  // Should `flow kill-switch off` have failed, the switch this file turned on is lifted here.
+  if (api) {
+    const admin = await api.client({ subject: 'erin', tenant, roles: ['admin'] });
+    const state = await admin.getKillSwitch().catch(() => null);
+    if (state?.on && state.by === 'erin') await admin.killSwitch(false, 'apiCli cleanup');
+  }
   await api?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -248,6 +254,87 @@ test('errors: one readable line on stderr and the exit code a shell expects', as
   // Nothing was started by the refused configs.
   expect((await client().listJobs({ agent_id: 'cli-bad' })).jobs).toEqual([]);
 });
+
+test('budget and resume: a raise, refusals with exit 1, bad arguments with exit 2, a resumed run', async () => {
+  // Slow enough that the job is still running while the commands below start up.
+  api.h.model.setLatency(20);
+  const { job_id: jobId } = await client().startGrpo({
+    agent_id: 'cli-resume',
+    task_set: 'simulated-small',
+    config: { iterations: 200, batch_size: 1, group_size: 2, checkpoint_interval: 1 },
+  });
+  const worker = await api.startWorker();
+  try {
+    await waitFor(() => client().getStatus(jobId), (s) => s.status === 'running' && s.best_checkpoint !== null);
+    const [stillRunning, raise, badUsd, badCheckpoint] = await Promise.all([
+      flow(['resume', jobId]),
+      flow(['budget', jobId, '$20']),
+      flow(['budget', jobId, 'lots']),
+      flow(['resume', jobId, '--checkpoint', 'first']),
+    ]);
+    expect(stillRunning).toMatchObject({ code: EXIT.API_ERROR, stdout: '' });
+    expect(stillRunning.stderr).toBe(`flow: Job still running: job "${jobId}" is running; only a job that has ended can be resumed (cancel it first)\n`);
+    expect(raise).toEqual({ code: EXIT.OK, stdout: `${jobId}: budget $20.00\n`, stderr: '' });
+    expect(badUsd).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+    expect(badUsd.stderr).toContain('<usd> must be a positive amount in USD');
+    expect(badCheckpoint).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+    expect(badCheckpoint.stderr).toContain('--checkpoint must be best, latest or <run>:<iteration>');
+    const lower = await flow(['budget', jobId, '15']);
+    expect(lower).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Invalid params: budget_usd must be greater than the current budget of $20.00 (got 15)\n' });
+
+    await client().cancel(jobId, 'cli resume test');
+    const cancelled = await waitFor(() => client().getStatus(jobId), (s) => s.status === 'cancelled');
+    const latest = (await api.h.repos.progress.checkpoints(jobId)).at(-1)!;
+    const missing = await flow(['resume', jobId, '--checkpoint', '1:99999']);
+    const resumed = await flow(['resume', jobId, '--checkpoint', 'latest']);
+    expect(missing).toMatchObject({ code: EXIT.API_ERROR, stdout: '' });
+    expect(missing.stderr).toMatch(new RegExp(`^flow: No such checkpoint: job "${jobId}" has no checkpoint at run 1, iteration 99999; it has .*1:${latest.iteration}`));
+    expect(resumed).toMatchObject({ code: EXIT.OK, stderr: '' });
+    expect(resumed.stdout).toMatch(new RegExp(`^${jobId}: run 2 (queued|running), from run 1, iteration ${latest.iteration}\n$`));
+    const running = await waitFor(() => client().getStatus(jobId), (s) => s.run === 2 && s.status === 'running' && s.iteration > latest.iteration);
+    expect(running.budget_usd).toBe(20);
+    expect(running.spend_usd).toBeGreaterThan(cancelled.spend_usd);
+    const status = await flow(['status', jobId]);
+    expect(status.stdout).toMatch(/^iteration +\d+\/200 \(run 2\)$/m);
+    await client().cancel(jobId, 'enough');
+    await waitFor(() => client().getStatus(jobId), (s) => s.status === 'cancelled');
+  } finally {
+    await worker.stop();
+    api.h.model.setLatency(0);
+  }
+}, 180_000);
+
+test('kill-switch: shows the state, refuses a non-admin (exit 1) and bad arguments (exit 2), an admin turns it on and off', async () => {
+  const adminToken = await api.token({ subject: 'erin', tenant, roles: ['admin'] });
+  const [badState, reasonAlone, notAdmin] = await Promise.all([
+    flow(['kill-switch', 'maybe']),
+    flow(['kill-switch', '--reason', 'why not']),
+    flow(['kill-switch', 'on', '--reason', 'not mine to pull']),
+  ]);
+  expect(badState).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+  expect(badState.stderr).toContain("value 'maybe' is invalid for argument 'state'. Allowed choices are on, off.");
+  expect(reasonAlone).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: --reason goes with `flow kill-switch on` or `flow kill-switch off`\n' });
+  expect(notAdmin).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Permission denied: training.kill_switch needs an admin token\n' });
+
+  await withKillSwitchLock(async () => {
+    try {
+      const off = await flow(['kill-switch']);
+      expect(off).toMatchObject({ code: EXIT.OK, stderr: '' });
+      expect(off.stdout).toMatch(/^kill switch off/);
+      const on = await flow(['kill-switch', 'on', '--reason', 'cli drill'], { FLOW_TOKEN: adminToken });
+      expect(on).toMatchObject({ code: EXIT.OK, stderr: '' });
+      expect(on.stdout).toMatch(/^kill switch on \(cli drill\): \d+ running jobs? signalled, they pause at their next batch boundary; new jobs start paused\n$/);
+      const shown = await flow(['kill-switch']);
+      expect(shown).toMatchObject({ code: EXIT.OK, stderr: '' });
+      expect(shown.stdout).toMatch(/^kill switch on: cli drill \(turned on by erin at \d{4}-\d\d-\d\dT[\d:.]+Z\)\n$/);
+    } finally {
+      const lifted = await flow(['kill-switch', 'off'], { FLOW_TOKEN: adminToken });
+      expect(lifted).toMatchObject({ code: EXIT.OK, stderr: '' });
+      expect(lifted.stdout).toMatch(/^kill switch off: \d+ running jobs? signalled, paused jobs go on\n$/);
+    }
+  });
+  expect(await client().getKillSwitch()).toMatchObject({ on: false, by: 'erin' });
+}, 120_000);
 
 describe('main() in-process', () => {
   function capture(tty = false) {

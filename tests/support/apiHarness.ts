@@ -7,10 +7,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { buildApiServer, type ApiOptions } from '../../api/server';
-import { startHarness, type Harness } from './harness';
+import { requireEnv, startHarness, type Harness } from './harness';
 
 export interface ApiHarness {
   h: Harness;
@@ -76,4 +77,37 @@ export async function startApiHarness(options: Partial<Omit<ApiOptions, 'auth'>>
       if (!options.harness) await h.close();
     },
   };
+}
+
+/** Polls `fn` until `done` holds (every 100 ms by default); throws with the last value on timeout. */
+export async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A PostgreSQL advisory lock key: "FlowKS" in ASCII. */
+const KILL_SWITCH_TEST_LOCK = 0x466c6f774b53;
+
+/**
+ * The kill switch is global: every running trainingJob workflow on the suite's Temporal server
+ * gets it, and the setting lives in the shared database. Test files that turn it on do so inside
+ * this lock (a session-level advisory lock on the test database), so two of them never overlap,
+ * and `fn` must turn it off again before returning (use try/finally).
+ */
+export async function withKillSwitchLock<T>(fn: () => Promise<T>): Promise<T> {
+  const pg = new PgClient({ connectionString: requireEnv('DATABASE_URL') });
+  pg.on('error', () => undefined);
+  await pg.connect();
+  try {
+    await pg.query('SELECT pg_advisory_lock($1)', [KILL_SWITCH_TEST_LOCK]);
+    return await fn();
+  } finally {
+    await pg.query('SELECT pg_advisory_unlock($1)', [KILL_SWITCH_TEST_LOCK]).catch(() => undefined);
+    await pg.end().catch(() => undefined);
+  }
 }

@@ -1,0 +1,143 @@
+/**
+ * Steering running jobs through the JSON-RPC facade: training.update_budget raises a running
+ * job's budget through the workflow's Update (its validator's refusals come back as -32602), and
+ * the global kill switch (admin only) pauses running jobs at their next batch boundary, starts
+ * new jobs paused, and lets both go on when it is turned off.
+ *
+ * The kill switch reaches every running training job on the suite's Temporal server and lives
+ * in the shared database, so it is on only inside `withKillSwitchLock`, as briefly as possible,
+ * and always turned off again.
+ */
+import { FlowApiError, type FlowClient } from '../../api/client/flowClient';
+import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
+import { startHarness, type Harness } from '../support/harness';
+import { startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+
+let h: Harness;
+let api: ApiHarness;
+let admin: FlowClient;
+
+beforeAll(async () => {
+  // A little model latency, so a job is still running while the test steers it.
+  h = await startHarness({ model: { latencyMs: 20 } });
+  api = await startApiHarness({ harness: h });
+  admin = await api.client({ subject: 'root', roles: ['admin'] });
+});
+afterAll(async () => {
+  // Whatever happened above, the switch is off for every other test file.
+  if (admin && (await admin.getKillSwitch().catch(() => ({ on: true }))).on) await admin.killSwitch(false, 'apiSteering cleanup');
+  await api?.close();
+  await h?.close();
+});
+
+const job = (agent: string, iterations: number) => ({
+  agent_id: agent,
+  task_set: 'simulated-small' as const,
+  config: { iterations, batch_size: 1, group_size: 2, seed: 9 },
+});
+
+async function rpcError(promise: Promise<unknown>): Promise<FlowApiError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FlowApiError);
+  return error as FlowApiError;
+}
+
+test('update_budget raises a running job budget; lower, negative, unauthorised and finished are refused', async () => {
+  const client = await api.client();
+  const { job_id: jobId } = await client.startGrpo(job('steer-budget', 200));
+  const worker = await api.startWorker();
+  try {
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
+    expect(await client.updateBudget(jobId, 25)).toEqual({ job_id: jobId, budget_usd: 25 });
+    const raised = await client.getStatus(jobId);
+    expect(raised).toMatchObject({ budget_usd: 25, budget_alerts: [] });
+    expect(raised.budget_used_ratio).toBeCloseTo(raised.spend_usd / 25, 10);
+
+    const lower = await rpcError(client.updateBudget(jobId, 20));
+    expect(lower.code).toBe(-32602);
+    expect(lower.message).toBe('Invalid params: budget_usd must be greater than the current budget of $25.00 (got 20)');
+    const same = await rpcError(client.updateBudget(jobId, 25));
+    expect(same.message).toMatch(/greater than the current budget of \$25\.00/);
+    const negative = await rpcError(client.updateBudget(jobId, -5));
+    expect(negative.code).toBe(-32602);
+    expect(negative.message).toMatch(/budget_usd/);
+
+    const viewer = await rpcError((await api.client({ roles: ['viewer'] })).updateBudget(jobId, 50));
+    expect(viewer).toMatchObject({ code: -32010, reason: 'permission_denied' });
+    expect(viewer.message).toMatch(/training:budget/);
+    expect(await rpcError((await api.client({ tenant: 'tenant-b' })).updateBudget(jobId, 50))).toMatchObject({ code: -32020 });
+    expect((await client.getStatus(jobId)).budget_usd).toBe(25);
+
+    await client.cancel(jobId, 'budget test over');
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
+  } finally {
+    await worker.stop();
+  }
+  const finished = await rpcError(client.updateBudget(jobId, 100));
+  expect(finished).toMatchObject({ code: -32021, reason: 'job_already_finished' });
+  expect((await h.repos.jobs.get(jobId))!.budgetUsd).toBe(25);
+}, 120_000);
+
+test('the kill switch needs an admin token and training:budget; anyone who may view can read it', async () => {
+  const trainer = await rpcError((await api.client()).killSwitch(true, 'not mine to pull'));
+  expect(trainer).toMatchObject({ code: -32010 });
+  expect(trainer.message).toMatch(/admin/);
+  const viewer = await rpcError((await api.client({ roles: ['viewer'] })).killSwitch(true));
+  expect(viewer.message).toMatch(/training:budget/);
+  const state = await (await api.client({ roles: ['viewer'] })).getKillSwitch();
+  expect(Object.keys(state).sort()).toEqual(['at', 'by', 'on', 'reason']);
+  expect(typeof state.on).toBe('boolean');
+  // Refused calls stored nothing.
+  expect(state.by).not.toBe('alice');
+});
+
+test('kill switch on pauses a running job and starts a new one paused; off lets both complete', async () => {
+  const client = await api.client();
+  const { job_id: running } = await client.startGrpo(job('steer-kill', 6));
+  const worker = await api.startWorker();
+  let paused: string | undefined;
+  try {
+    await withKillSwitchLock(async () => {
+      expect((await admin.getKillSwitch()).on).toBe(false);
+      await waitFor(() => client.getStatus(running), (s) => s.status === 'running' && s.iteration >= 1 && s.iteration < 5, 60_000, 20);
+      try {
+        const on = await admin.killSwitch(true, 'provider outage');
+        expect(on).toMatchObject({ on: true, reason: 'provider outage' });
+        expect(on.signalled).toBeGreaterThanOrEqual(1);
+        expect(await client.getKillSwitch()).toMatchObject({ on: true, reason: 'provider outage', by: 'root', at: expect.any(String) });
+
+        // A job started now starts paused.
+        paused = (await client.startGrpo(job('steer-kill-new', 2))).job_id;
+        const [first, second] = await Promise.all([
+          waitFor(() => client.getStatus(running), (s) => s.status === 'paused', 30_000, 20),
+          waitFor(() => client.getStatus(paused!), (s) => s.status === 'paused', 30_000, 20),
+        ]);
+        expect(first).toMatchObject({ status: 'paused', phase: 'paused' });
+        expect(first.iteration).toBeLessThan(6);
+        expect(second).toMatchObject({ status: 'paused', iteration: 0 });
+        const attribute = async (id: string) => (await h.client.workflow.getHandle(id).describe()).typedSearchAttributes.get(FLOW_JOB_STATUS);
+        expect(await attribute(running)).toBe('paused');
+        expect(await attribute(paused)).toBe('paused');
+        // Nothing is spent while paused.
+        const before = await h.repos.trajectories.countForJob(running);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(await h.repos.trajectories.countForJob(running)).toBe(before);
+      } finally {
+        const off = await admin.killSwitch(false);
+        expect(off).toMatchObject({ on: false, reason: null });
+      }
+    });
+    expect(await client.getKillSwitch()).toMatchObject({ on: false, by: 'root' });
+    const [a, b] = await Promise.all([
+      waitFor(() => client.getStatus(running), (s) => s.status === 'completed', 60_000),
+      waitFor(() => client.getStatus(paused!), (s) => s.status === 'completed', 60_000),
+    ]);
+    expect(a.iteration).toBe(6);
+    expect(b.iteration).toBe(2);
+  } finally {
+    await worker.stop();
+  }
+}, 180_000);
