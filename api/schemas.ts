@@ -219,7 +219,7 @@ export const CheckpointSelectorSchema = z
 export const ResumeParamsSchema = z
   .object({
     job_id: JobIdSchema,
-    checkpoint: CheckpointSelectorSchema.default('latest'),
+    checkpoint: CheckpointSelectorSchema.default('best'),
     budget_usd: z
       .number()
       .positive()

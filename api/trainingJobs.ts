@@ -245,7 +245,7 @@ const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED
  * JobNotResumableError or InvalidTrainingJobError.
  */
 export async function resumeTrainingJob(client: Client, repos: Repositories, jobId: string, options: ResumeOptions = {}): Promise<ResumedJob> {
-  const { checkpoint: which = 'latest', taskQueue = TRAINING_TASK_QUEUE, closeWaitMs = 10_000 } = options;
+  const { checkpoint: which = 'best', taskQueue = TRAINING_TASK_QUEUE, closeWaitMs = 10_000 } = options;
   const row = await repos.jobs.get(jobId);
   if (!row) throw new JobNotFoundError(jobId);
   await requireClosedWorkflow(client, repos, jobId, row.status, closeWaitMs);

@@ -179,7 +179,7 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .command('resume')
     .description('start a new run of a finished job from one of its checkpoints (same input; earlier spend counts against the budget)')
     .argument('<job>', 'the job id')
-    .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default latest)', checkpointSelector)
+    .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default best)', checkpointSelector)
     .option('--budget <usd>', "the new run's budget in USD (default the job's current budget)", positiveUsd('--budget'))
     .action(async (jobId: string, options: { checkpoint?: CheckpointSelector; budget?: number }) => {
       const resumed = await client().resume(jobId, options.checkpoint, { budgetUsd: options.budget });

@@ -101,7 +101,7 @@ export class FlowClient {
     return this.call('training.get_kill_switch', {});
   }
 
-  /** Starts a new run of a finished job from a checkpoint (default the latest). */
+  /** Starts a new run of a finished job from a checkpoint (default the best). */
   resume(jobId: string, checkpoint?: MethodParams<'training.resume'>['checkpoint'], options: { budgetUsd?: number } = {}) {
     return this.call('training.resume', {
       job_id: jobId,
