@@ -16,7 +16,7 @@ import { mintToken } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { EXIT, main } from '../../api/cli/flow';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startApiHarness, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { startApiHarness, withKillSwitchLock, type ApiHarness, waitFor } from '../support/apiHarness';
 
 const FLOW = path.resolve(__dirname, '../../scripts/flow');
 
@@ -87,15 +87,6 @@ const closedPort = () =>
 
 const readLines = (file: string) => readFileSync(file, 'utf8').split('\n').filter(Boolean);
 
-async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const queries = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(0, 2);
 const tinyJob = (agent: string) => ({

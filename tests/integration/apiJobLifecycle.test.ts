@@ -3,7 +3,7 @@
  * with raw HTTP: start → status while running → list → export; and start → cancel → cancelled.
  */
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+import { startApiHarness, type ApiHarness, waitFor } from '../support/apiHarness';
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -15,15 +15,6 @@ afterAll(async () => {
 
 const queries = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(0, 2);
 
-async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('start → status while running → list → complete → export, through the typed client', async () => {
   const client = await api.client();

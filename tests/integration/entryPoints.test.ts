@@ -21,6 +21,7 @@ import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
 import { requireEnv } from '../support/harness';
+import { waitFor } from '../support/apiHarness';
 
 /** The suite's servers, with no LLM, JWT or demo settings a developer's shell may carry. */
 function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -37,15 +38,6 @@ const answers = (url: string) =>
     () => false,
   );
 
-async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting; last value ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'flow-demo-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
