@@ -21,7 +21,7 @@ module.exports = {
   // workflows/ is measured inside Temporal's sandbox (the instrumented bundle, merged by the
   // harness). Instrumenting it in jest's process too mixes two statement maps for one file and
   // corrupts its figures, so jest leaves it alone.
-  coveragePathIgnorePatterns: ['/node_modules/', '<rootDir>/workflows/'],
+  coveragePathIgnorePatterns: ['/node_modules/', `${__dirname}/workflows/`],
   collectCoverageFrom: ['training/**/*.ts', 'workflows/**/*.ts', 'activities/**/*.ts', 'workers/**/*.ts', 'api/**/*.ts'],
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],
   // training/ is held at 100%. The other floors are a ratchet just below what a full run

@@ -68,6 +68,26 @@ export type Task = z.infer<typeof TaskSchema>;
 export const DEFAULT_BASE_PROMPT =
   'You are a careful assistant that solves tasks with the tools provided. Use a tool when it helps, then give the final answer.';
 
+/**
+ * What a workflow run hands to the next one when its history grows long (continue-as-new).
+ * Policy and metrics are kept as validated-elsewhere JSON: they were produced by this code.
+ */
+export const JobCarryOverSchema = z
+  .object({
+    iteration: z.number().int().min(0),
+    policy: z.record(z.string(), z.unknown()),
+    spend_usd: z.number().min(0),
+    budget_usd: z.number().positive(),
+    trajectories: z.number().int().min(0),
+    success_rates: z.array(z.number()),
+    last_metrics: z.record(z.string(), z.unknown()).nullable(),
+    alerts_raised: z.array(z.number()),
+    paused: z.boolean(),
+    prices: z.record(z.string(), z.unknown()).nullable(),
+  })
+  .strict();
+export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;
+
 /** The `trainingJob` workflow's input; the workflow id equals `job_id`. */
 export const TrainingJobInputSchema = z
   .object({
@@ -89,30 +109,11 @@ export const TrainingJobInputSchema = z
     /** The global kill switch was on when the job started: it waits until it is lifted. */
     start_paused: z.boolean().default(false),
     /** State carried across continue-as-new: the job goes on exactly where it was. */
-    carry_over: z.lazy(() => JobCarryOverSchema).optional(),
+    carry_over: JobCarryOverSchema.optional(),
   })
   .strict();
 export type TrainingJobInput = z.infer<typeof TrainingJobInputSchema>;
 
-/**
- * What a workflow run hands to the next one when its history grows long (continue-as-new).
- * Policy and metrics are kept as validated-elsewhere JSON: they were produced by this code.
- */
-export const JobCarryOverSchema = z
-  .object({
-    iteration: z.number().int().min(0),
-    policy: z.record(z.string(), z.unknown()),
-    spend_usd: z.number().min(0),
-    budget_usd: z.number().positive(),
-    trajectories: z.number().int().min(0),
-    success_rates: z.array(z.number()),
-    last_metrics: z.record(z.string(), z.unknown()).nullable(),
-    alerts_raised: z.array(z.number()),
-    paused: z.boolean(),
-    prices: z.record(z.string(), z.unknown()).nullable(),
-  })
-  .strict();
-export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;
 export type TrainingJobRequest = z.input<typeof TrainingJobInputSchema>;
 
 export const TokenUsageSchema = z.object({

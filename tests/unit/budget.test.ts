@@ -1,3 +1,4 @@
+import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
 import {
   alertsToRaise,
   BUDGET_ALERT_THRESHOLDS,
@@ -161,4 +162,11 @@ describe('money to the cent', () => {
     expect(formatUsd(1_000_000)).toBe('$1,000,000.00');
     expect(formatUsd(-0.25)).toBe('-$0.25');
   });
+});
+
+test('the policy-update reserve covers every attempt the updater may make', () => {
+  const price = { input_usd_per_mtok: 1, output_usd_per_mtok: 2 };
+  const reserve = policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: 100, price, promptTokens: 1000 });
+  expect(MAX_OPTIMIZER_ATTEMPTS).toBeGreaterThanOrEqual(1);
+  expect(reserve).toBeCloseTo(MAX_OPTIMIZER_ATTEMPTS * callWorstCaseUsd(price, 100, 1000), 12);
 });

@@ -1,4 +1,4 @@
-import { TrainingJobInputSchema } from '../../training/config';
+import { JobCarryOverSchema, TrainingJobInputSchema } from '../../training/config';
 import { ConcurrencyLimit, settleAll } from '../../workflows/concurrencyLimit';
 import { TrainingJobState } from '../../workflows/trainingJobState';
 
@@ -67,6 +67,7 @@ test('continue-as-new carries the whole state over, and a resumed run starts fro
   const next = new TrainingJobState(TrainingJobInputSchema.parse({ ...input, carry_over: state.carryOver() }));
   expect(next.snapshot()).toEqual({ ...state.snapshot(), phase: 'starting', groups_done: 0, groups_total: 0 });
   expect(next.carryOver()).toEqual(state.carryOver());
+  expect(JobCarryOverSchema.parse(next.carryOver())).toEqual(next.carryOver());
   expect(() => TrainingJobInputSchema.parse({ ...input, carry_over: { ...state.carryOver(), iteration: -1 } })).toThrow(/iteration/);
 
   const resumed = new TrainingJobState(TrainingJobInputSchema.parse({ ...input, run: 2, prior_spend_usd: 0.6, start_paused: true, resume_from: { run: 1, iteration: 1 } }));
