@@ -106,10 +106,10 @@ describe('Temporal refuses or cannot be reached', () => {
     }
   });
 
-  test('a resume Temporal refuses to start answers an internal error and leaves the job as it was', async () => {
+  test('a resume Temporal refuses (unknown namespace) answers an internal error and leaves the job as it was', async () => {
     const jobId = await jobWithCheckpointAndNoWorker('refused-resume-agent');
     await terminate(jobId);
-    // The wrong namespace has no such workflow (so it counts as closed), and refuses the start.
+    // Temporal refuses the describe of the previous run (namespace not found is not WorkflowNotFoundError).
     const error = await rpcError((await wrongNamespace.client()).resume(jobId, 'latest'));
     expect(error.code).toBe(-32603);
     const row = (await h.repos.jobs.get(jobId))!;
