@@ -168,7 +168,11 @@ function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
 /** Known errors pass through; anything else is logged with its stack and answered without it. */
 function toRpcError(error: unknown, context: CallContext): JSONRPCErrorException {
   if (error instanceof JSONRPCErrorException) return error;
-  const message = (error as Error)?.message ?? String(error);
+  // The Temporal client's own message is generic ("Failed to describe workflow"); the gRPC
+  // status (14 UNAVAILABLE) is in its cause, so the whole chain is read.
+  const messages: string[] = [];
+  for (let cause: unknown = error; cause && messages.length < 5; cause = (cause as Error).cause) messages.push((cause as Error).message ?? String(cause));
+  const message = messages.join(' | ');
   if (/ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated/i.test(message)) {
     context.log.warn({ err: error }, 'dependency unavailable');
     return new FlowRpcError('UNAVAILABLE', 'Temporal or PostgreSQL did not answer; retry later', { request_id: context.requestId });

@@ -117,17 +117,15 @@ describe('Temporal refuses or cannot be reached', () => {
     expect((await h.client.workflow.getHandle(jobId).describe()).status.name).toBe('TERMINATED');
   });
 
-  // Known gap: server.ts maps errors to UNAVAILABLE (-32050) by their own message, and the
-  // Temporal client's ServiceError says only "Failed to describe workflow" (the gRPC
-  // "14 UNAVAILABLE" is in its cause), so these answer INTERNAL_ERROR today. When toRpcError
-  // looks at the cause too, expect -32050 here.
+  // The Temporal client's ServiceError says only "Failed to describe workflow"; the gRPC
+  // "14 UNAVAILABLE" is in its cause, which server.ts reads, so callers get UNAVAILABLE.
   test('resume, cancel and update_budget fail without touching the job when Temporal cannot be reached', async () => {
     const jobId = await queuedJob('unreachable-agent');
     try {
       const client = await unreachable.client();
       for (const call of [() => client.resume(jobId), () => client.cancel(jobId), () => client.updateBudget(jobId, 100)]) {
         const error = await rpcError(call());
-        expect(error.code).toBe(-32603);
+        expect(error.code).toBe(-32050);
         expect(error.data).toMatchObject({ request_id: expect.any(String) });
       }
       // Nothing happened to the job.
