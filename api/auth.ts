@@ -77,9 +77,20 @@ function parseRoles(json: string): Record<string, RoleSpec> {
   return roles;
 }
 
-/** Verifies bearer tokens against one configuration; build it once per server. */
+/** How long a verified token's caller is remembered (never past the token's `exp`). */
+export const VERIFIED_TOKEN_TTL_MS = 5_000;
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
+
+/**
+ * Verifies bearer tokens against one configuration; build it once per server. A token that
+ * verified is remembered by its exact text for a few seconds (clients polling `get_status`
+ * send the same token again and again), so its signature and claims are checked at most about
+ * once per VERIFIED_TOKEN_TTL_MS; a remembered token still stops working at its `exp`. Failures
+ * are never remembered.
+ */
 export class TokenVerifier {
   private readonly getKey: Uint8Array | JWTVerifyGetKey;
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(private readonly config: AuthConfig) {
     const { key } = config;
@@ -102,6 +113,8 @@ export class TokenVerifier {
     const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/.exec(authorization.trim());
     if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
     const token = match[1];
+    const remembered = this.verified.get(token);
+    if (remembered && remembered.until > Date.now()) return remembered.principal;
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -118,7 +131,20 @@ export class TokenVerifier {
       requiredClaims: ['exp', 'iss', 'aud', 'sub'],
       clockTolerance: 5,
     });
-    return this.principal(payload);
+    const principal = this.principal(payload);
+    this.remember(token, principal, payload.exp! * 1000);
+    return principal;
+  }
+
+  private remember(token: string, principal: Principal, expiresAtMs: number): void {
+    const now = Date.now();
+    if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {
+      for (const [key, entry] of this.verified) if (entry.until <= now) this.verified.delete(key);
+      // Still full: drop the oldest (a Map iterates in insertion order).
+      if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+    }
+    this.verified.delete(token);
+    this.verified.set(token, { principal, until: Math.min(now + VERIFIED_TOKEN_TTL_MS, expiresAtMs) });
   }
 
   private principal(payload: JWTPayload): Principal {

@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
-import type { Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
+import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
 import type { Prisma } from '../generated/prisma/client';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
@@ -223,7 +223,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
   };
 }
 
-function jobSummary(row: TrainingJobRow) {
+function jobSummary(row: JobStatusRow) {
   const config = row.config as { iterations?: number };
   return {
     job_id: row.id,

@@ -12,7 +12,13 @@ export interface BestCheckpoint {
   createdAt: Date;
 }
 
-type JobWithBestCheckpointRow = TrainingJobRow & {
+/**
+ * A job row for status: every column but `input`, the stored job input (up to 2,000 training
+ * queries) that only a resume reads, so a status poll never fetches and parses it.
+ */
+export type JobStatusRow = Omit<TrainingJobRow, 'input'>;
+
+type JobWithBestCheckpointRow = JobStatusRow & {
   bestRun: number | null;
   bestIteration: number | null;
   bestScore: number | null;
@@ -28,7 +34,7 @@ const JOB_WITH_BEST_CHECKPOINT = {
   name: 'flow_job_with_best_checkpoint',
   text: `SELECT j.id, j.agent_id AS "agentId", j.tenant_id AS "tenantId", j.owner_id AS "ownerId", j.status::text AS status,
       j.priority, j.config, j.current_run AS "currentRun", j.iteration, j.phase, j.last_metrics AS "lastMetrics",
-      j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.input, j.reason, j.created_at AS "createdAt",
+      j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.reason, j.created_at AS "createdAt",
       j.updated_at AS "updatedAt", j.started_at AS "startedAt", j.finished_at AS "finishedAt",
       c.run AS "bestRun", c.iteration AS "bestIteration", c.score AS "bestScore", c.created_at AS "bestCreatedAt"
     FROM training_jobs j
@@ -114,11 +120,12 @@ export class TrainingJobRepository {
    * The job with its best checkpoint (highest score, then latest), for status: `training.get_status`,
    * which clients poll. One prepared statement on the node-postgres pool under the Prisma client
    * (see `poolOf`), one round trip per call; through Prisma 6.19 (query compiler, no plan cache)
-   * the same read cost ~2 ms of CPU per call and capped the API near 250 calls/s on 2 cores
-   * (docs/performance). The row has the shape `findUnique` gives (camelCase fields, Dates, parsed
-   * JSON), with `checkpoints` holding the best one or none.
+   * the same read (with `input`) cost ~2 ms of API CPU per call and held the API near 300
+   * calls/s under the bench's get_status load on 2 cores (docs/performance). The row has the
+   * shape `findUnique` gives (camelCase fields, Dates, parsed JSON) without `input` (see
+   * JobStatusRow), with `checkpoints` holding the best one or none.
    */
-  async getWithBestCheckpoint(id: string): Promise<(TrainingJobRow & { checkpoints: BestCheckpoint[] }) | null> {
+  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[] }) | null> {
     this.pool ??= poolOf(this.prisma);
     const { rows } = await this.pool.query<JobWithBestCheckpointRow>({ ...JOB_WITH_BEST_CHECKPOINT, values: [id] });
     if (rows.length === 0) return null;

@@ -8,6 +8,9 @@
  *  - trajectory_writes_per_s: realistic trajectories through TrajectoryRepository.record with
  *    48 concurrent writers on a pool of 20 connections (bar ≥ 2,000). When the bar is missed
  *    (or BENCH_DIAGNOSE=1), short runs of alternative write paths show where the time goes.
+ *  - get_status_p95_ms: `training.get_status` over real HTTP from autocannon (50 connections)
+ *    on 20 running training jobs, the API in a process of its own (bar < 25 ms). When the bar is
+ *    missed (or BENCH_DIAGNOSE=1), a CPU profile of the API process shows where the time goes.
  *
  * Writes docs/performance/benchmark_results.json (merged with other benchmarks' keys) and
  * benchmark_results.md. Exits 0 when it ran, even with a bar missed; 1 with one line on error.
@@ -23,18 +26,38 @@ import { formatValue, machine, meetsBar, mergeResults, writeMarkdown, type Figur
 import { round } from './stats';
 import { measureRepositoryWrites, sampleTrajectorySize } from './trajectoryWrites';
 import { CPU_CATEGORY_LABELS, type CpuCategory } from './cpuProfile';
+import {
+  API_CPU_LABELS,
+  measureGetStatusLoad,
+  STATUS_API_DB_POOL,
+  STATUS_CALLERS,
+  STATUS_CONNECTIONS,
+  STATUS_JOB_ITERATIONS,
+  STATUS_JOBS,
+  STATUS_MODEL_LATENCY_MS,
+  STATUS_RATE_LIMIT_PER_MINUTE,
+  windowFailures,
+  type ApiCpuCategory,
+  type CpuSplit,
+  type GetStatusLoadResult,
+} from './getStatusLoad';
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
 
 const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
 const RESULTS_MD = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.md');
 const TEMPORAL_LOG = path.join(PROJECT_ROOT, '.flow', 'bench-temporal.log');
+const API_LOG = path.join(PROJECT_ROOT, '.flow', 'bench-api.log');
 
 const MEASURED_GROUPS = Number(process.env.BENCH_GROUPS ?? 12);
 // The worker's default pool (workers/main.ts): on 2 cores, more connections only add contention.
 const WRITE_POOL_SIZE = 10;
 const WRITE_CONCURRENCY = 48;
+const STATUS_WARMUP_SECONDS = 3;
+const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
+const STATUS_PROFILE_SECONDS = 5;
+const STATUS_P95_BAR_MS = 25;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'bench_seconds'];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds'];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -128,6 +151,43 @@ async function main(): Promise<void> {
       `CPU per write: Node ${writes.nodeCpuMsPerWrite.toFixed(2)} ms, PostgreSQL backends ${writes.postgresCpuMsPerWrite?.toFixed(2) ?? '?'} ms`,
   );
 
+  log();
+  log(
+    `get_status: ${STATUS_JOBS} running jobs, autocannon ${STATUS_CONNECTIONS} connections × training.get_status over HTTP, ` +
+      `${STATUS_SECONDS} s after a ${STATUS_WARMUP_SECONDS} s warm-up (load average ${os.loadavg()[0].toFixed(2)})`,
+  );
+  const status = await timed('get_status load', () =>
+    measureGetStatusLoad({
+      temporalAddress: temporal.address,
+      temporalPid: temporal.process.pid,
+      databaseUrl,
+      workflowBundle: bundle,
+      warmupSeconds: STATUS_WARMUP_SECONDS,
+      seconds: STATUS_SECONDS,
+      apiLogFile: API_LOG,
+      // Decided right after the measured window, while the jobs still run.
+      profile: { seconds: STATUS_PROFILE_SECONDS, when: (measured) => process.env.BENCH_DIAGNOSE === '1' || measured.p95Ms >= STATUS_P95_BAR_MS },
+      log,
+    }),
+  );
+  checkGetStatusLoad(status);
+  const sl = status.measured;
+  log(
+    `    ${sl.responses} responses in ${sl.seconds.toFixed(1)} s: p50 ${sl.p50Ms.toFixed(1)} ms, p95 ${sl.p95Ms.toFixed(1)} ms, p99 ${sl.p99Ms.toFixed(1)} ms, max ${sl.maxMs.toFixed(0)} ms, ${Math.round(sl.requestsPerSecond)} req/s`,
+  );
+  log(
+    `    errors ${sl.errors} (timeouts ${sl.timeouts}), non-2xx ${sl.non2xx}, JSON-RPC errors or wrong answers ${sl.rpcFailures}; all ${sl.jobsAnswered} jobs answered; ` +
+      `${status.samplesValid}/${status.samplesChecked} sampled bodies valid JobStatusResults (statuses: ${Object.entries(status.sampledStatuses).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+  );
+  log(
+    `    API process: ${sl.apiCpuMsPerRequest.toFixed(3)} ms CPU per call, event loop ${(sl.apiLoopUtilisation * 100).toFixed(0)}% busy; training worker's loop ${(sl.workerLoopUtilisation * 100).toFixed(0)}% busy, load generator's ${(sl.loadLoopUtilisation * 100).toFixed(0)}%; ` +
+      `jobs: ${status.runningAfter}/${STATUS_JOBS} still running after the window, ${status.iterationsFinished} iterations and ${status.trajectoriesWritten} trajectories done, then cancelled`,
+  );
+  if (sl.cores) {
+    log(`    ${cpuSplitText(sl.cores)}`);
+    if (sl.cores.rest > 0.25) log(`    other processes used ${sl.cores.rest.toFixed(2)} cores during the window: the machine was not quiet, figures are noisy`);
+  }
+
   const figures: Figure[] = [
     { key: 'group8_vs_single_ratio', label: 'Group of 8 vs one trajectory, p50', value: group.ratioP50, unit: '×', bar: { op: '<=', value: 1.2 } },
     { key: 'group8_vs_single_ratio_p95', label: 'Group of 8 vs one trajectory, p95', value: group.ratioP95, unit: '×', bar: { op: '<=', value: 1.2 } },
@@ -142,6 +202,11 @@ async function main(): Promise<void> {
     ...(writes.postgresCpuMsPerWrite !== null
       ? [{ key: 'trajectory_write_postgres_cpu_ms', label: 'PostgreSQL backend CPU per trajectory write', value: writes.postgresCpuMsPerWrite, unit: 'ms' }]
       : []),
+    { key: 'get_status_p50_ms', label: `get_status latency, ${STATUS_CONNECTIONS} connections on ${STATUS_JOBS} running jobs, p50`, value: sl.p50Ms, unit: 'ms' },
+    { key: 'get_status_p95_ms', label: 'get_status latency under that load, p95', value: sl.p95Ms, unit: 'ms', bar: { op: '<=', value: STATUS_P95_BAR_MS } },
+    { key: 'get_status_p99_ms', label: 'get_status latency under that load, p99', value: sl.p99Ms, unit: 'ms' },
+    { key: 'get_status_requests_per_s', label: 'get_status calls answered per second under that load', value: sl.requestsPerSecond, unit: 'req/s' },
+    { key: 'get_status_api_cpu_ms', label: 'API process CPU per get_status call', value: sl.apiCpuMsPerRequest, unit: 'ms' },
   ];
 
   let diagnostics: WriteDiagnostics | null = null;
@@ -161,10 +226,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // The bar is p95 < 25 ms; results.ts renders bars as ≤ / ≥ only.
+  const statusMissed = !(sl.p95Ms < STATUS_P95_BAR_MS);
+  if (status.profile) {
+    for (const [category, share] of Object.entries(status.profile.breakdown.shares) as [ApiCpuCategory, number][]) {
+      diagnosticFigures.push({ key: `get_status_busy_share_${category}`, label: `Share of the API thread's sampled busy time: ${API_CPU_LABELS[category]}`, value: share, unit: '' });
+    }
+  }
+
   stage = 'results';
   const benchSeconds = (performance.now() - benchStarted) / 1000;
   const numbers: Record<string, number> = Object.fromEntries(
-    [...figures, ...diagnosticFigures].map((f) => [f.key, round(f.value, f.unit === 'writes/s' ? 0 : 3)]),
+    [...figures, ...diagnosticFigures].map((f) => [f.key, round(f.value, f.unit === 'writes/s' || f.unit === 'req/s' ? 0 : 3)]),
   );
   numbers.bench_seconds = round(benchSeconds, 1);
   const results = mergeResults(RESULTS_JSON, numbers, OWNED_PREFIXES, {
@@ -178,6 +251,7 @@ async function main(): Promise<void> {
       lines: [
         `- **group8_vs_single_ratio**: the real \`trainingJob\` workflow on a real worker (Temporal dev server, PostgreSQL, the LLM agent over HTTP to the simulated model server). Every model call takes ${MODEL_LATENCY_MS} ms and every trajectory makes exactly ${MODEL_CALLS_PER_TRAJECTORY} calls (scripted: two tool calls, then the answer). One job of ${MEASURED_GROUPS} iterations × 1 query × group_size ${GROUP_SIZE}, max_parallel ${GROUP_SIZE}, after a 1-iteration warm-up job. Per group: (max ended_at − min started_at) of its 8 rows ÷ the median (ended_at − started_at) of the same rows; p50/p95 over the groups. The activity-level figures take the same ratio from the workflow history (first runTrajectory scheduled → last completed, ÷ median started → completed), so they include Temporal dispatch and the row write.`,
         `- **trajectory_writes_per_s**: ${size.steps}-step trajectories (${size.bytes} bytes of JSON, valid per TrajectorySchema) written through \`TrajectoryRepository.record\` by ${WRITE_CONCURRENCY} concurrent writers sharing one Prisma client with a pool of ${WRITE_POOL_SIZE} connections, after 500 warm-up writes; ${writes.rows} rows in ${writes.seconds.toFixed(1)} s. CPU per write is this Node process's CPU time and that of the PostgreSQL backends serving the bench database (/proc), divided by the rows.`,
+        getStatusMethod(status),
       ],
     },
     ...(diagnostics
@@ -204,6 +278,7 @@ async function main(): Promise<void> {
           },
         ]
       : []),
+    ...(status.profile ? [{ title: 'Where get_status time goes', lines: getStatusFindings(status, statusMissed) }] : []),
   ];
   writeMarkdown(RESULTS_MD, results, figures, sections, ['bench_seconds', ...diagnosticFigures.map((f) => f.key)]);
 
@@ -216,6 +291,79 @@ async function main(): Promise<void> {
   const m = results.machine!;
   log(`  machine: ${m.cpus} × ${m.cpu_model}, ${m.memory_gib} GiB, Node ${m.node}, ${m.os}`);
   log(`  wrote ${path.relative(PROJECT_ROOT, RESULTS_JSON)} and ${path.relative(PROJECT_ROOT, RESULTS_MD)}; bench took ${benchSeconds.toFixed(1)} s (+ teardown)`);
+}
+
+/** The load must have been what it claims, and every answer a real result; else no figure is written. */
+function checkGetStatusLoad(status: GetStatusLoadResult): void {
+  const m = status.measured;
+  if (windowFailures(m) > 0) {
+    throw new Error(
+      `get_status load: ${m.errors} errors, ${m.non2xx} non-2xx, ${m.rpcFailures} JSON-RPC errors or wrong answers (first: ${m.firstFailures[0] ?? 'none recorded'})`,
+    );
+  }
+  if (m.jobsAnswered !== STATUS_JOBS) throw new Error(`get_status load: answers for ${m.jobsAnswered} jobs, expected ${STATUS_JOBS}`);
+  if (status.samplesChecked === 0 || status.samplesValid !== status.samplesChecked) {
+    throw new Error(`get_status load: ${status.samplesValid} of ${status.samplesChecked} sampled bodies are valid JobStatusResults for the requested job`);
+  }
+  if (status.runningAfter !== STATUS_JOBS) throw new Error(`get_status load: only ${status.runningAfter} of ${STATUS_JOBS} jobs were still running after the window`);
+}
+
+function getStatusMethod(status: GetStatusLoadResult): string {
+  const m = status.measured;
+  return (
+    `- **get_status_p95_ms**: ${STATUS_JOBS} training jobs started through \`training.start_grpo\` (task set \`simulated\`, ${STATUS_JOB_ITERATIONS} iterations each, batch 4 × group 8, max_parallel 8) ` +
+    `and trained during the whole measurement by a real worker (Temporal dev server, PostgreSQL, the simulated model server with ${STATUS_MODEL_LATENCY_MS} ms per call); ` +
+    `${status.iterationsFinished} iterations and ${status.trajectoriesWritten} trajectories were done when the window ended, all ${status.runningAfter} jobs still \`running\`; they are cancelled afterwards. ` +
+    `autocannon 9 (in a worker thread) keeps ${STATUS_CONNECTIONS} connections busy with \`training.get_status\` over HTTP/1.1 to \`POST /rpc\`, one request per connection at a time, ` +
+    `rotating the job id over the ${STATUS_JOBS} jobs and the bearer token over ${STATUS_CALLERS} callers (HS256 JWTs, role \`viewer\`), for ${m.seconds.toFixed(1)} s after a ${STATUS_WARMUP_SECONDS} s warm-up. ` +
+    `Latency is send → complete response per request as autocannon times it; p50/p95/p99 over all ${m.responses} responses of the window. ` +
+    `The API runs in a process of its own, wired as api/main.ts wires it (\`buildApiServer\`, its own Prisma client and pool of ${STATUS_API_DB_POOL}, request logging at \`info\` to a file), ` +
+    `except that the per-token rate limit is raised from 1,200 to ${STATUS_RATE_LIMIT_PER_MINUTE.toLocaleString('en-US')} calls a minute, so the figure measures the server rather than 429s. ` +
+    `The training worker and the load generator run in the bench process; all share the machine's CPUs with PostgreSQL and Temporal. ` +
+    `Every response is checked: HTTP 200, the request's JSON-RPC id, a \`result\` for the requested job and no \`error\` (errors ${m.errors}, timeouts ${m.timeouts}, non-2xx ${m.non2xx}, JSON-RPC errors or wrong answers ${m.rpcFailures}); ` +
+    `${status.samplesChecked} bodies sampled across the window all parse as \`JobStatusResultSchema\` (statuses: ${Object.entries(status.sampledStatuses).map(([k, v]) => `${k} ${v}`).join(', ')}). ` +
+    `While loaded, the API process used ${m.apiCpuMsPerRequest.toFixed(3)} ms of CPU per call with its event loop ${(m.apiLoopUtilisation * 100).toFixed(0)}% busy; ` +
+    `the training worker's event loop was ${(m.workerLoopUtilisation * 100).toFixed(0)}% busy and the load generator's ${(m.loadLoopUtilisation * 100).toFixed(0)}%.` +
+    (m.cores ? ` ${cpuSplitText(m.cores)}` : '')
+  );
+}
+
+function cpuSplitText(c: CpuSplit): string {
+  return (
+    `CPU over the window (/proc), in cores of ${os.cpus().length}: API ${c.api.toFixed(2)}, bench process (training worker, simulated model server, load generator) ${c.benchProcess.toFixed(2)}, ` +
+    `Temporal dev server ${c.temporal?.toFixed(2) ?? '?'}, PostgreSQL backends ${c.postgres.toFixed(2)}, everything else ${c.rest.toFixed(2)}; ${c.machine.toFixed(2)} busy in all.`
+  );
+}
+
+/** The API profile and the CPU split as Markdown (figures from this run). */
+function getStatusFindings(status: GetStatusLoadResult, missed: boolean): string[] {
+  const p = status.profile!;
+  const m = status.measured;
+  const apiCpuMs = p.window.apiCpuMsPerRequest * p.window.responses;
+  const onCore = apiCpuMs / p.breakdown.busyMs;
+  // Closed loop: every connection always has one request out, so mean latency = connections ÷
+  // throughput (Little's law); with the same spread, p95 scales the same way.
+  const neededRps = (m.requestsPerSecond * m.p95Ms) / STATUS_P95_BAR_MS;
+  return [
+    `${missed ? 'The p95 bar was missed, so' : 'With BENCH_DIAGNOSE=1'} a further ${p.window.seconds.toFixed(0)} s of the same load ran with the API process under V8's sampling profiler ` +
+      `(${Math.round(p.window.requestsPerSecond)} req/s, p95 ${p.window.p95Ms.toFixed(1)} ms while profiled). Share of the API thread's sampled busy time:`,
+    '',
+    ...(Object.entries(p.breakdown.shares) as [ApiCpuCategory, number][]).map(([c, share]) => `- ${(share * 100).toFixed(0)}% ${API_CPU_LABELS[c]}`),
+    '',
+    'Findings:',
+    '',
+    `- The API process is CPU-starved, not slow: over the profiled window its thread was busy (not idle) for ${(p.breakdown.busyMs / 1000).toFixed(1)} s but used ${(apiCpuMs / 1000).toFixed(1)} s of CPU, ` +
+      `so it was on a core ${(onCore * 100).toFixed(0)}% of the time it had work; the rest it waited for a core, which the sampler charges mostly to the socket write that had just woken PostgreSQL or autocannon.`,
+    ...(m.cores
+      ? [
+          `- The machine was saturated: ${m.cores.machine.toFixed(2)} of ${os.cpus().length} cores busy in the measured window, the API getting ${m.cores.api.toFixed(2)}; the training worker's process took ${m.cores.benchProcess.toFixed(2)} and the Temporal dev server ${m.cores.temporal?.toFixed(2) ?? '?'} ` +
+            `(20 jobs × 8 trajectories in flight at ${STATUS_MODEL_LATENCY_MS} ms per model call keep the worker's event loop ${(m.workerLoopUtilisation * 100).toFixed(0)}% busy).`,
+        ]
+      : []),
+    `- With ${STATUS_CONNECTIONS} connections each always waiting on one request, mean latency is ${STATUS_CONNECTIONS} ÷ throughput: ${Math.round(m.requestsPerSecond)} req/s gives ${((STATUS_CONNECTIONS / m.requestsPerSecond) * 1000).toFixed(0)} ms. ` +
+      `With the same spread, a p95 under ${STATUS_P95_BAR_MS} ms needs about ${Math.round(neededRps).toLocaleString('en-US')} req/s, ` +
+      `i.e. ${(neededRps * m.apiCpuMsPerRequest / 1000).toFixed(2)} cores for the API alone at ${m.apiCpuMsPerRequest.toFixed(3)} ms per call, on top of what the jobs use.`,
+  ];
 }
 
 /** What the diagnostics say, as Markdown bullets (figures from this run). */
