@@ -6,11 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { startTemporal, type TemporalServer } from '../../workers/devStack';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+import { saveWorkflowCoverage } from '../support/workflowCoverage';
 
 let h: Harness;
 let server: TemporalServer;
@@ -29,12 +31,15 @@ test('a job that continues as new several times finishes with correct totals, an
   const client = new Client({ connection });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const taskQueue = `can-${randomUUID()}`;
+  // This worker is not the harness's, so it reports its sandbox coverage itself.
+  const coverage = new WorkflowCoverage();
   const worker = await createTrainingWorker({
     connection: nativeConnection,
     taskQueue,
     prisma: h.prisma,
     llm: { baseURL: h.model.url },
     workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
+    workerOptionsHook: (options) => coverage.augmentWorkerOptionsWithBundle(options as never),
   });
   const config = { iterations: 5, batch_size: 1, group_size: 4, seed: 8, budget_usd: 10 };
   try {
@@ -79,6 +84,7 @@ test('a job that continues as new several times finishes with correct totals, an
     const expected: TrainingJobResult = await h.run(h.client.workflow.getHandle(referenceId).result());
     expect(result.policy).toEqual(expected.policy);
   } finally {
+    saveWorkflowCoverage(coverage.coverageMapsData);
     await connection.close();
     await nativeConnection.close();
   }

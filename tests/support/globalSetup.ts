@@ -8,6 +8,7 @@ import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import type { Config } from '@jest/types';
+import { prepareWorkflowCoverageDir } from './workflowCoverage';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 
 declare global {
@@ -36,6 +37,11 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.FLOW_TEST_ADMIN_URL = postgres.adminUrl;
   process.env.TEMPORAL_ADDRESS = temporal.address;
   process.env.FLOW_TEST_WORKFLOW_BUNDLE = bundlePath;
+  if (globalConfig.collectCoverage) {
+    const coverageDir = path.join(workDir, `workflow-coverage-${process.pid}`);
+    prepareWorkflowCoverageDir(coverageDir);
+    process.env.FLOW_WORKFLOW_COVERAGE_DIR = coverageDir;
+  }
 }
 
 const noop = () => undefined;

@@ -8,13 +8,13 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
-import libCoverage from 'istanbul-lib-coverage';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/config';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/simulatedModelServer';
 import { createTrainingWorker } from '../../workers/trainingWorker';
+import { saveWorkflowCoverage } from './workflowCoverage';
 
 let runtimeInstalled = false;
 function quietRuntime() {
@@ -74,7 +74,8 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
       // A test that timed out leaves its worker running: stop it before closing connections.
       for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
       while (workers.some((w) => !['STOPPED', 'FAILED'].includes(w.getState()))) await new Promise((r) => setTimeout(r, 50));
-      mergeWorkflowCoverage(coverage);
+      saveWorkflowCoverage(coverage.coverageMapsData);
+      coverage.coverageMapsData = [];
       await connection.close();
       await nativeConnection.close();
       await prisma.$disconnect();
@@ -103,20 +104,3 @@ export function requireEnv(name: string): string {
   return value;
 }
 
-/**
- * Adds what the sandboxed workflows reported to jest's coverage. (WorkflowCoverage's own merge
- * leaves `{data}` wrappers in the coverage global, which jest rejects.)
- */
-function mergeWorkflowCoverage(coverage: WorkflowCoverage) {
-  const global = globalThis as { __coverage__?: Record<string, unknown> };
-  if (!global.__coverage__ || coverage.coverageMapsData.length === 0) return;
-  const map = libCoverage.createCoverageMap(global.__coverage__ as libCoverage.CoverageMapData);
-  // Only workflows/ files: training/ is also instrumented by jest itself, and the two
-  // instrumentations' statement maps differ, so merging them would corrupt its figures.
-  const workflowsDir = `${path.resolve(__dirname, '../../workflows')}${path.sep}`;
-  for (const data of coverage.coverageMapsData) {
-    map.merge(Object.fromEntries(Object.entries(data).filter(([file]) => file.startsWith(workflowsDir))));
-  }
-  for (const file of map.files()) global.__coverage__[file] = map.fileCoverageFor(file).toJSON();
-  coverage.coverageMapsData = [];
-}
