@@ -18,7 +18,7 @@ const { createSourceMapStore } = require('istanbul-lib-source-maps') as {
 const WORKFLOWS_DIR = `${path.resolve(__dirname, '../../workflows')}${path.sep}`;
 
 /** Workflow files' floor, measured in the sandbox; raise it as tests are added. */
-export const WORKFLOW_COVERAGE_THRESHOLD = { lines: 90, branches: 65 };
+export const WORKFLOW_COVERAGE_THRESHOLD = { lines: 95, branches: 80 };
 
 export function prepareWorkflowCoverageDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
