@@ -62,18 +62,13 @@ type Handler = (params: never, caller: Principal) => Promise<unknown>;
 export function createMethodHandlers(deps: MethodDependencies): Record<MethodName, Handler> {
   const { client, repos } = deps;
 
-  /** A job the caller may see: its own tenant's, or any for an admin. Others do not exist. */
   async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
-    const row = await repos.jobs.get(jobId);
-    if (!row || (!caller.admin && row.tenantId !== caller.tenantId)) throw new FlowRpcError('JOB_NOT_FOUND', `no job "${jobId}"`);
-    return row;
+    return requireVisible(await repos.jobs.get(jobId), jobId, caller);
   }
 
   return {
     async 'training.start_grpo'(params: z.infer<typeof StartGrpoParamsSchema>, caller: Principal) {
-      if (params.tenant_id && params.tenant_id !== caller.tenantId && !caller.admin) {
-        throw new FlowRpcError('PERMISSION_DENIED', 'only an admin token may start jobs for another tenant');
-      }
+      requireOwnTenant(params.tenant_id, caller, 'start jobs for another tenant');
       const tenantId = params.tenant_id ?? caller.tenantId;
       const jobId = params.idempotency_key
         ? `job-${createHash('sha256').update(`${tenantId}\0${params.idempotency_key}`).digest('hex').slice(0, 32)}`
@@ -100,8 +95,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
     },
 
     async 'training.get_status'(params: z.infer<typeof GetStatusParamsSchema>, caller: Principal): Promise<JobStatusResult> {
-      const row = await repos.jobs.getWithBestCheckpoint(params.job_id);
-      if (!row || (!caller.admin && row.tenantId !== caller.tenantId)) throw new FlowRpcError('JOB_NOT_FOUND', `no job "${params.job_id}"`);
+      const row = requireVisible(await repos.jobs.getWithBestCheckpoint(params.job_id), params.job_id, caller);
       const best = row.checkpoints[0];
       const metrics = IterationMetricsSchema.safeParse(row.lastMetrics);
       return {
@@ -113,9 +107,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
     },
 
     async 'training.list_jobs'(params: z.infer<typeof ListJobsParamsSchema>, caller: Principal): Promise<ListJobsResult> {
-      if (params.tenant_id && params.tenant_id !== caller.tenantId && !caller.admin) {
-        throw new FlowRpcError('PERMISSION_DENIED', "only an admin token may list another tenant's jobs");
-      }
+      requireOwnTenant(params.tenant_id, caller, "list another tenant's jobs");
       const tenantId = caller.admin ? params.tenant_id : caller.tenantId;
       const rows = await repos.jobs.list(
         {
@@ -221,6 +213,19 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       return buildOpenRpcDocument();
     },
   };
+}
+
+/** A job the caller may see: its own tenant's, or any for an admin. Others do not exist. */
+function requireVisible<Row extends { tenantId: string }>(row: Row | null, jobId: string, caller: Principal): Row {
+  if (!row || (!caller.admin && row.tenantId !== caller.tenantId)) throw new FlowRpcError('JOB_NOT_FOUND', `no job "${jobId}"`);
+  return row;
+}
+
+/** Naming a tenant other than the caller's own takes an admin token. */
+function requireOwnTenant(tenantId: string | undefined, caller: Principal, action: string): void {
+  if (tenantId && tenantId !== caller.tenantId && !caller.admin) {
+    throw new FlowRpcError('PERMISSION_DENIED', `only an admin token may ${action}`);
+  }
 }
 
 function jobSummary(row: JobStatusRow) {

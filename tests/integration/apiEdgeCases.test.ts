@@ -10,11 +10,10 @@
  * harness's client.
  */
 import { Client, Connection } from '@temporalio/client';
-import { FlowApiError } from '../../api/client/flowClient';
 import { JobNotFoundError, resumeTrainingJob } from '../../api/trainingJobs';
 import { UPDATE_BUDGET_TIMEOUT_MS } from '../../api/methods';
 import { startHarness, type Harness } from '../support/harness';
-import { startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, tinyJob, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 
 let h: Harness;
 let api: ApiHarness;
@@ -27,21 +26,6 @@ afterAll(async () => {
   await api?.close();
   await h?.close();
 });
-
-const tinyJob = (agent: string, iterations = 4) => ({
-  agent_id: agent,
-  task_set: 'simulated-small' as const,
-  config: { iterations, checkpoint_interval: 1, batch_size: 1, group_size: 4, seed: 7 },
-});
-
-async function rpcError(promise: Promise<unknown>): Promise<FlowApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FlowApiError);
-  return error as FlowApiError;
-}
 
 /** An API server like `api`, but whose Temporal client is `client`. */
 async function apiWithClient(client: Client): Promise<ApiHarness> {

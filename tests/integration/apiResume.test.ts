@@ -11,7 +11,7 @@ import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
 import { renderSystemPrompt, type Policy } from '../../training/policy';
 import { TrainingJobInputSchema } from '../../training/config';
 import { startHarness, type Harness } from '../support/harness';
-import { startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, tinyJob, waitFor, type ApiHarness } from '../support/apiHarness';
 
 let h: Harness;
 let api: ApiHarness;
@@ -35,21 +35,6 @@ afterAll(async () => {
   await api?.close();
   await h?.close();
 });
-
-const tinyJob = (agent: string, iterations = 4) => ({
-  agent_id: agent,
-  task_set: 'simulated-small' as const,
-  config: { iterations, checkpoint_interval: 1, batch_size: 1, group_size: 4, seed: 7 },
-});
-
-async function rpcError(promise: Promise<unknown>): Promise<FlowApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FlowApiError);
-  return error as FlowApiError;
-}
 
 test('a job cancelled after its first checkpoint resumes from it as run 2 and completes', async () => {
   const client = await api.client();

@@ -8,10 +8,10 @@
  * in the shared database, so it is on only inside `withKillSwitchLock`, as briefly as possible,
  * and always turned off again.
  */
-import { FlowApiError, type FlowClient } from '../../api/client/flowClient';
+import type { FlowClient } from '../../api/client/flowClient';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { startHarness, type Harness } from '../support/harness';
-import { startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 
 let h: Harness;
 let api: ApiHarness;
@@ -35,15 +35,6 @@ const job = (agent: string, iterations: number) => ({
   task_set: 'simulated-small' as const,
   config: { iterations, batch_size: 1, group_size: 2, seed: 9 },
 });
-
-async function rpcError(promise: Promise<unknown>): Promise<FlowApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FlowApiError);
-  return error as FlowApiError;
-}
 
 test('update_budget raises a running job budget; lower, negative, unauthorised and finished are refused', async () => {
   const client = await api.client();

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
-import { FlowClient } from '../../api/client/flowClient';
+import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { buildApiServer, type ApiOptions } from '../../api/server';
 import { requireEnv, startHarness, type Harness } from './harness';
 
@@ -111,3 +111,20 @@ export async function withKillSwitchLock<T>(fn: () => Promise<T>): Promise<T> {
     await pg.end().catch(() => undefined);
   }
 }
+
+/** The FlowApiError a call was refused with (fails the test if it was not refused). */
+export async function rpcError(promise: Promise<unknown>): Promise<FlowApiError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(FlowApiError);
+  return error as FlowApiError;
+}
+
+/** start_grpo params for a tiny job that checkpoints every iteration. */
+export const tinyJob = (agent: string, iterations = 4) => ({
+  agent_id: agent,
+  task_set: 'simulated-small' as const,
+  config: { iterations, checkpoint_interval: 1, batch_size: 1, group_size: 4, seed: 7 },
+});
