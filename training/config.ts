@@ -83,7 +83,7 @@ export const JobCarryOverSchema = z
     last_metrics: z.record(z.string(), z.unknown()).nullable(),
     alerts_raised: z.array(z.number()),
     paused: z.boolean(),
-    prices: z.record(z.string(), z.unknown()).nullable(),
+    prices: z.object({ agent: ModelPriceSchema, optimizer: ModelPriceSchema }).strict().nullable(),
   })
   .strict();
 export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;

@@ -28,7 +28,7 @@ import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
 import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
-import { alertsToRaise, iterationWorstCaseUsd, policyUpdateWorstCaseUsd, preflight, promptTokenBound, validateBudgetRaise, formatUsd, type ModelPrice } from '../training/budget';
+import { alertsToRaise, iterationWorstCaseUsd, policyUpdateWorstCaseUsd, preflight, promptTokenBound, validateBudgetRaise, formatUsd } from '../training/budget';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
@@ -117,30 +117,18 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     }
     const budgeted = patched(BUDGET_PATCH);
     if (budgeted && !state.prices) {
-      state.prices = (await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices })) as unknown as Record<string, unknown>;
+      state.prices = await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices });
     }
     const limit = new ConcurrencyLimit(input.config.max_parallel);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
       await waitWhilePaused(input, state, acts);
-      if (budgeted) {
-        const reserve = iterationReserve(input, state);
-        const check = preflight(state.spendUsd, reserve.total, state.budgetUsd);
-        if (!check.ok) {
-          const reason =
-            `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; iteration ${iteration} ` +
-            `could cost up to ${formatUsd(reserve.total)}, so it was not started`;
-          await finish('budget_exceeded', reason);
-          return state.result();
-        }
-        await runIteration(input, state, acts, limit, iteration, reserve);
-      } else {
-        if (state.budgetExhausted()) {
-          const reason = `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
-          await finish('budget_exceeded', reason);
-          return state.result();
-        }
-        await runIteration(input, state, acts, limit, iteration, null);
+      const reserve = budgeted ? iterationReserve(input, state) : null;
+      const refusal = budgetRefusal(input, state, iteration, reserve);
+      if (refusal) {
+        await finish('budget_exceeded', refusal);
+        return state.result();
       }
+      await runIteration(input, state, acts, limit, iteration, reserve);
       if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
         // No Update or signal may be lost across the switch.
         await condition(allHandlersFinished);
@@ -160,17 +148,38 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
   }
 }
 
+/**
+ * Why iteration `iteration` must not start, or null. With a reserve, the pre-flight check: its
+ * worst case must fit in what is left. Histories from before BUDGET_PATCH (no reserve) keep
+ * the check they were recorded with: the budget is spent.
+ */
+function budgetRefusal(input: TrainingJobInput, state: TrainingJobState, iteration: number, reserve: IterationReserve | null): string | null {
+  if (!reserve) {
+    if (!state.budgetExhausted()) return null;
+    return `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
+  }
+  if (preflight(state.spendUsd, reserve.total, state.budgetUsd).ok) return null;
+  return (
+    `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; iteration ${iteration} ` +
+    `could cost up to ${formatUsd(reserve.total)}, so it was not started`
+  );
+}
+
 /** At a batch boundary: while the kill switch is on, the job is `paused` and spends nothing. */
 async function waitWhilePaused(input: TrainingJobInput, state: TrainingJobState, acts: Activities): Promise<void> {
   if (!state.paused) return;
-  state.status = 'paused';
-  state.phase = 'paused';
-  upsertSearchAttributes([{ key: FLOW_JOB_STATUS, value: 'paused' }]);
-  await acts.records.setJobStatus({ job_id: input.job_id, status: 'paused' });
+  await markPaused(input, state, acts, true);
   await condition(() => !state.paused);
-  state.status = 'running';
-  upsertSearchAttributes([{ key: FLOW_JOB_STATUS, value: 'running' }]);
-  await acts.records.setJobStatus({ job_id: input.job_id, status: 'running' });
+  await markPaused(input, state, acts, false);
+}
+
+/** The job's status says paused or running again, in the workflow, Temporal and the row alike. */
+async function markPaused(input: TrainingJobInput, state: TrainingJobState, acts: Activities, paused: boolean): Promise<void> {
+  const status = paused ? 'paused' : 'running';
+  state.status = status;
+  if (paused) state.phase = 'paused';
+  upsertSearchAttributes([{ key: FLOW_JOB_STATUS, value: status }]);
+  await acts.records.setJobStatus({ job_id: input.job_id, status });
 }
 
 interface IterationReserve {
@@ -192,7 +201,7 @@ const OPTIMIZER_PROMPT_TOKENS = 32_768;
  */
 function iterationReserve(input: TrainingJobInput, state: TrainingJobState): IterationReserve {
   const { config } = input;
-  const prices = state.prices as unknown as ResolvedPrices;
+  const prices = state.prices!;
   const batchSize = Math.min(config.batch_size, input.training_queries.length);
   const agent = { price: prices.agent, promptTokens: promptTokenBound(null) };
   const optimizer = { price: prices.optimizer, promptTokens: promptTokenBound(null, OPTIMIZER_PROMPT_TOKENS) };
@@ -229,7 +238,6 @@ function failureReason(error: unknown): string {
 }
 
 type Activities = ReturnType<typeof activitiesFor>;
-type ResolvedPrices = { agent: ModelPrice; optimizer: ModelPrice };
 
 /** Activity stubs grouped by what they need from Temporal. */
 function activitiesFor(input: TrainingJobInput) {

@@ -68,7 +68,7 @@ export class TrainingJobState {
   /** The global kill switch is on: the job waits at the next batch boundary. */
   paused: boolean;
   /** Model prices resolved at the start (an activity result, so replay sees the same). */
-  prices: Record<string, unknown> | null = null;
+  prices: JobCarryOver['prices'] = null;
 
   constructor(private readonly input: TrainingJobInput) {
     this.policy = initialPolicy(input.base_prompt);

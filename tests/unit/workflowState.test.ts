@@ -63,7 +63,7 @@ test('continue-as-new carries the whole state over, and a resumed run starts fro
   state.budgetUsd = 2;
   state.alertsRaised.push(0.75);
   state.paused = true;
-  state.prices = { agent: { input_usd_per_mtok: 1, output_usd_per_mtok: 2 } };
+  state.prices = { agent: { input_usd_per_mtok: 1, output_usd_per_mtok: 2 }, optimizer: { input_usd_per_mtok: 0.5, output_usd_per_mtok: 1 } };
   const next = new TrainingJobState(TrainingJobInputSchema.parse({ ...input, carry_over: state.carryOver() }));
   expect(next.snapshot()).toEqual({ ...state.snapshot(), phase: 'starting', groups_done: 0, groups_total: 0 });
   expect(next.carryOver()).toEqual(state.carryOver());
