@@ -14,6 +14,7 @@ import type { Prisma } from '../generated/prisma/client';
 import type { KillSwitchSetting, Repositories } from '../activities/db';
 import { resolveModelPrice, UnknownModelPriceError } from '../activities/llm/pricing';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
+import { ConcurrencyLimit } from '../workflows/concurrencyLimit';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
 import { cancelReasonSignal, killSwitchSignal, trainingJob } from '../workflows/trainingJob';
 
@@ -147,12 +148,18 @@ async function startWorkflowRun(client: Client, input: TrainingJobInput, { taskQ
 async function catchUpWithKillSwitch(client: Client, repos: Repositories, jobId: string, startedWith: KillSwitchSetting): Promise<void> {
   const now = await repos.settings.getKillSwitch();
   if (now.on === startedWith.on) return;
-  await client.workflow
-    .getHandle(jobId)
-    .signal(killSwitchSignal, { on: now.on, ...(now.reason ? { reason: now.reason } : {}) })
-    .catch((error: unknown) => {
-      if (!(error instanceof WorkflowNotFoundError)) throw error;
-    });
+  await signalKillSwitch(client, jobId, now);
+}
+
+/** Sends the kill switch's state to one job; false when its workflow has ended meanwhile. */
+async function signalKillSwitch(client: Client, jobId: string, state: { on: boolean; reason?: string | null }): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(jobId).signal(killSwitchSignal, { on: state.on, ...(state.reason ? { reason: state.reason } : {}) });
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw error;
+  }
 }
 
 /** The query that finds every running training job workflow, whatever its task queue. */
@@ -168,21 +175,10 @@ export async function broadcastKillSwitch(client: Client, repos: Repositories, s
   const ids = new Set<string>();
   for await (const execution of client.workflow.list({ query: RUNNING_TRAINING_JOBS_QUERY })) ids.add(execution.workflowId);
   for (const id of await repos.jobs.activeIds()) ids.add(id);
-  const payload = { on: state.on, ...(state.reason ? { reason: state.reason } : {}) };
-  let signalled = 0;
-  const queue = [...ids];
-  const worker = async () => {
-    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      try {
-        await client.workflow.getHandle(id).signal(killSwitchSignal, payload);
-        signalled++;
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, queue.length) }, worker));
-  return signalled;
+  // At most 16 signals in flight, so a large fleet does not flood the Temporal frontend.
+  const limit = new ConcurrencyLimit(16);
+  const sent = await Promise.all([...ids].map((id) => limit.run(() => signalKillSwitch(client, id, state))));
+  return sent.filter(Boolean).length;
 }
 
 export class JobStillRunningError extends Error {
