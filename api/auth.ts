@@ -5,6 +5,7 @@
  * error, and nothing past this module runs for a request that fails here.
  */
 import { readFileSync } from 'node:fs';
+import { LRUCache } from 'lru-cache';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { FlowRpcError } from './errors';
 import { PERMISSIONS, type Permission } from './schemas';
@@ -90,7 +91,7 @@ const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
  */
 export class TokenVerifier {
   private readonly getKey: Uint8Array | JWTVerifyGetKey;
-  private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_TOKEN_CACHE_SIZE });
 
   constructor(private readonly config: AuthConfig) {
     const { key } = config;
@@ -114,7 +115,7 @@ export class TokenVerifier {
     if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
     const token = match[1];
     const remembered = this.verified.get(token);
-    if (remembered && remembered.until > Date.now()) return remembered.principal;
+    if (remembered) return remembered;
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -132,19 +133,10 @@ export class TokenVerifier {
       clockTolerance: 5,
     });
     const principal = this.principal(payload);
-    this.remember(token, principal, payload.exp! * 1000);
+    // Remembered a few seconds, never past the token's own expiry.
+    const ttl = Math.min(VERIFIED_TOKEN_TTL_MS, payload.exp! * 1000 - Date.now());
+    if (ttl > 0) this.verified.set(token, principal, { ttl });
     return principal;
-  }
-
-  private remember(token: string, principal: Principal, expiresAtMs: number): void {
-    const now = Date.now();
-    if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) {
-      for (const [key, entry] of this.verified) if (entry.until <= now) this.verified.delete(key);
-      // Still full: drop the oldest (a Map iterates in insertion order).
-      if (this.verified.size >= VERIFIED_TOKEN_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
-    }
-    this.verified.delete(token);
-    this.verified.set(token, { principal, until: Math.min(now + VERIFIED_TOKEN_TTL_MS, expiresAtMs) });
   }
 
   private principal(payload: JWTPayload): Principal {
