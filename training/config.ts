@@ -11,6 +11,13 @@ export const PRIORITIES = ['P0', 'P1', 'P2'] as const;
 export const PrioritySchema = z.enum(PRIORITIES);
 export type Priority = z.infer<typeof PrioritySchema>;
 
+/**
+ * Learning controls for experiments: `no_policy_update` never changes the policy;
+ * `shuffled_advantages` shuffles advantages within each group before the update. Neither should
+ * show a significant held-out improvement; that is how the evaluation is shown to discriminate.
+ */
+export const LEARNING_CONTROLS = ['none', 'no_policy_update', 'shuffled_advantages'] as const;
+
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
 export const GRPOConfigSchema = z
@@ -32,6 +39,11 @@ export const GRPOConfigSchema = z
     budget_usd: z.number().positive().max(1_000_000).default(10),
     gamma: z.number().gt(0).max(1).default(0.99),
     credit_assignment: z.boolean().default(false),
+    /** Fraction of the training queries held out for evaluation when none are given (by seed). */
+    eval_fraction: z.number().gt(0).lt(1).default(0.2),
+    /** Runs per held-out query and policy in one evaluation. */
+    eval_samples: positiveInt(64).default(4),
+    control: z.enum(LEARNING_CONTROLS).default('none'),
     /** A name in the reward registry. */
     reward_strategy: z.string().min(1).max(100).default('shaped'),
     priority: PrioritySchema.default('P1'),
@@ -61,9 +73,32 @@ export const TaskSchema = z
     prompt: z.string().min(1).max(20_000),
     family: z.string().min(1).max(100).optional(),
     expected_answer: z.string().max(20_000).optional(),
+    /** The tool a correct run calls, where the task defines one (evaluation's tool_accuracy). */
+    expected_tool: z.string().min(1).max(100).optional(),
   })
   .strict();
 export type Task = z.infer<typeof TaskSchema>;
+
+/**
+ * Which agent runs the trajectories. `llm`: the tool-using LLM agent in this worker (through
+ * portkey-ai), in the job's `environment`. `http`: an external agent service that receives the
+ * task and the current policy and answers with its trajectory (activities/agents/httpAgent.ts).
+ */
+export const AgentSpecSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('llm') }).strict(),
+  z
+    .object({
+      type: z.literal('http'),
+      // A plain pattern, not z.url(): this schema also runs in the workflow sandbox.
+      url: z.string().max(2000).regex(/^https?:\/\/[^\s/?#]+[^\s]*$/, 'an http:// or https:// URL'),
+      timeout_seconds: z.number().positive().max(3600).default(30),
+      max_attempts: z.number().int().min(1).max(10).default(3),
+    })
+    .strict(),
+]);
+export type AgentSpec = z.infer<typeof AgentSpecSchema>;
+export type AgentType = AgentSpec['type'];
+
 
 export const DEFAULT_BASE_PROMPT =
   'You are a careful assistant that solves tasks with the tools provided. Use a tool when it helps, then give the final answer.';
@@ -98,7 +133,9 @@ export const TrainingJobInputSchema = z
     /** A run is one training run of a job; resuming from a checkpoint starts the next run. */
     run: positiveInt(1_000_000).default(1),
     base_prompt: z.string().min(1).max(20_000).default(DEFAULT_BASE_PROMPT),
-    environment: z.enum(['simulated']).default('simulated'),
+    /** `simulated`: the built-in environment with hidden rules; `tools`: real tools (calculator, allow-listed HTTP fetch). */
+    environment: z.enum(['simulated', 'tools']).default('simulated'),
+    agent: AgentSpecSchema.default({ type: 'llm' }),
     training_queries: z.array(TaskSchema).min(1).max(2000),
     evaluation_queries: z.array(TaskSchema).max(2000).default([]),
     config: GRPOConfigSchema.default(() => GRPOConfigSchema.parse({})),

@@ -148,6 +148,7 @@ export function simulatedTaskSet(options: SimulatedTaskSetOptions): Task[] {
         prompt: `[${family}] ${question}`,
         family,
         expected_answer: rule.answer(random),
+        expected_tool: rule.requiredTool,
       });
     }
   }
