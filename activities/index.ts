@@ -3,8 +3,7 @@
  * type `TrainingActivities`; workers build the implementations with `createActivities`.
  */
 import { createDefaultRewardRegistry, type RewardRegistry } from '../training/rewards';
-import { SimulatedEnvironment } from '../training/simulation/environment';
-import { LlmAgent } from './agents/llmAgent';
+import { AgentFactory } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { blobStoreFromEnv, type BlobStore } from './checkpoints/blobStore';
 import { CheckpointStore } from './checkpoints/checkpointStore';
@@ -17,7 +16,8 @@ import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
 import { createRewardActivities } from './rewards';
-import { createTrajectoryActivities } from './trajectories';
+import { createTrajectoryActivities, type RunTrajectoryInput } from './trajectories';
+import type { HttpFetchOptions } from './tools/httpFetch';
 
 export interface ActivityDependencies {
   prisma: PrismaClient;
@@ -31,14 +31,17 @@ export interface ActivityDependencies {
   agent?: AgentRuntime;
   /** Where checkpoint payloads go; by default what the environment says (`blobStoreFromEnv`). */
   blobStore?: BlobStore;
+  /** The `tools` environment's HTTP fetch limits; by default the allow-list is FLOW_HTTP_FETCH_ALLOW. */
+  httpFetch?: HttpFetchOptions;
 }
 
 export function createActivities(deps: ActivityDependencies) {
   const repos = createRepositories(deps.prisma);
   // Activities get LLM clients only through `chats.open`, under an allowance (FLOW-011).
   const chats = new GuardedChatFactory(new ChatClient(deps.llm));
-  const environment = new SimulatedEnvironment();
-  const agentFor = (chat: ChatClient): AgentRuntime => deps.agent ?? new LlmAgent(chat, environment);
+  // Per trajectory: the job's agent (LLM or HTTP service) in the job's environment (simulated or tools).
+  const agents = new AgentFactory({ httpFetch: deps.httpFetch });
+  const agentFor = (chat: ChatClient, input: RunTrajectoryInput): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, input);
   return {
     ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
     ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories }),

@@ -6,7 +6,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
-import type { Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
+import type { AgentSpec, Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
 import type { TrajectoryRepository } from './db';
@@ -31,6 +31,9 @@ export interface RunTrajectoryInput {
   allowance_usd?: number;
   /** The job's `config.prices`, which price its calls before the price table does. */
   prices?: Record<string, ModelPrice>;
+  /** The job's environment and agent (absent in trajectories scheduled before jobs named them). */
+  environment?: 'simulated' | 'tools';
+  agent?: AgentSpec;
 }
 
 export interface TrajectorySummary {
@@ -46,8 +49,8 @@ export interface TrajectorySummary {
 export interface TrajectoryActivityDependencies {
   /** LLM clients, each under a trajectory's allowance. */
   chats: GuardedChatFactory;
-  /** The agent of one trajectory, built around that trajectory's guarded client. */
-  agentFor(chat: ChatClient): AgentRuntime;
+  /** The agent of one trajectory (the input names its agent and environment), built around that trajectory's guarded client. */
+  agentFor(chat: ChatClient, input: RunTrajectoryInput): AgentRuntime;
   trajectories: TrajectoryRepository;
 }
 
@@ -55,7 +58,7 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
   return {
     async runTrajectory(input: RunTrajectoryInput): Promise<TrajectorySummary> {
       const context = Context.current();
-      const agent = deps.agentFor(deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }));
+      const agent = deps.agentFor(deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }), input);
       const steps: TrajectoryStep[] = [];
       const startedAt = new Date().toISOString();
       const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
@@ -75,6 +78,9 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
           signal,
           onStep(step) {
             steps.push(step);
+            context.heartbeat({ steps: steps.length });
+          },
+          heartbeat() {
             context.heartbeat({ steps: steps.length });
           },
         });

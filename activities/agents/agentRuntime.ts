@@ -14,6 +14,8 @@ export interface AgentRunRequest {
   signal: AbortSignal;
   /** Called after every step, so a run that later throws still leaves its steps behind. */
   onStep(step: TrajectoryStep): void;
+  /** Tells Temporal the run is alive while it waits on something slow (an external agent service). */
+  heartbeat?(): void;
 }
 
 export interface AgentRunResult {
@@ -25,18 +27,27 @@ export interface AgentRunResult {
 }
 
 /**
- * An agent Flow can train: the tool-using LLM agent (llmAgent.ts) or, later, an HTTP adapter
- * to an external agent service. It may throw; the trajectory activity records that as a
+ * An agent Flow can train: the tool-using LLM agent (llmAgent.ts) or the HTTP adapter to an
+ * external agent service (httpAgent.ts). It may throw; the trajectory activity records that as a
  * failed trajectory, never a failed job.
  */
 export interface AgentRuntime {
   run(request: AgentRunRequest): Promise<AgentRunResult>;
 }
 
-/** The world an agent acts in: its tools, and the judge of its final answer. */
+export interface ToolOutcome {
+  output: string;
+  /** Why the tool refused or failed (the agent sees it as the tool's answer), else null. */
+  error: string | null;
+}
+
+/**
+ * The world an agent acts in: its tools, and the judge of its final answer. Tools may be
+ * asynchronous (real HTTP); `signal` stops them with the trajectory.
+ */
 export interface AgentEnvironment {
   tools(): { name: string; description: string; parameters: Record<string, unknown> }[];
-  executeTool(task: Task, name: string, args: Record<string, unknown>): { output: string; error: string | null };
+  executeTool(task: Task, name: string, args: Record<string, unknown>, signal?: AbortSignal): ToolOutcome | Promise<ToolOutcome>;
   judge(task: Task, run: { toolCalls: { name: string; arguments: Record<string, unknown> }[]; finalAnswer: string | null }): {
     success: boolean;
     verified: boolean;

@@ -50,7 +50,7 @@ export class LlmAgent implements AgentRuntime {
       const outputs: string[] = [];
       const errors: string[] = [];
       for (const call of calls) {
-        const outcome = this.environment.executeTool(request.task, call.name, call.arguments);
+        const outcome = await this.environment.executeTool(request.task, call.name, call.arguments, request.signal);
         toolCalls.push(call);
         outputs.push(outcome.output);
         if (outcome.error) errors.push(`${call.name}: ${outcome.error}`);

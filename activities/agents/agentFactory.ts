@@ -1,0 +1,47 @@
+/**
+ * Which agent runs a trajectory, from the job's `agent` and `environment`: the tool-using LLM
+ * agent in the simulated environment or among real tools, or the HTTP adapter to an external
+ * agent service. Built per trajectory, around that trajectory's budget-guarded LLM client.
+ */
+import type { AgentSpec } from '../../training/config';
+import { SimulatedEnvironment } from '../../training/simulation/environment';
+import type { ChatClient } from '../llm/chatClient';
+import { HTTP_FETCH_ALLOW_ENV, parseAllowList, type HttpFetchOptions } from '../tools/httpFetch';
+import { ToolsEnvironment } from '../tools/toolsEnvironment';
+import type { AgentEnvironment, AgentRuntime } from './agentRuntime';
+import { HttpAgent, type HttpAgentTrajectory } from './httpAgent';
+import { LlmAgent } from './llmAgent';
+
+export type EnvironmentName = 'simulated' | 'tools';
+
+export interface AgentSelection extends HttpAgentTrajectory {
+  /** Absent in trajectories scheduled before jobs named them: the simulated LLM agent then. */
+  environment?: EnvironmentName;
+  agent?: AgentSpec;
+}
+
+export interface AgentFactoryOptions {
+  /** The HTTP fetch tool's limits; by default the allow-list is FLOW_HTTP_FETCH_ALLOW. */
+  httpFetch?: HttpFetchOptions;
+}
+
+export class AgentFactory {
+  private readonly environments: Record<EnvironmentName, AgentEnvironment>;
+
+  constructor(options: AgentFactoryOptions = {}, env: NodeJS.ProcessEnv = process.env) {
+    this.environments = {
+      simulated: new SimulatedEnvironment(),
+      tools: new ToolsEnvironment(options.httpFetch ?? { allow: parseAllowList(env[HTTP_FETCH_ALLOW_ENV]) }),
+    };
+  }
+
+  runtimeFor(chat: ChatClient, selection: AgentSelection): AgentRuntime {
+    const environment = selection.environment ?? 'simulated';
+    const agent = selection.agent ?? { type: 'llm' };
+    if (agent.type === 'http') {
+      const { job_id, run, iteration, query_index, sample_index } = selection;
+      return new HttpAgent(agent, { environment, trajectory: { job_id, run, iteration, query_index, sample_index } });
+    }
+    return new LlmAgent(chat, this.environments[environment]);
+  }
+}
