@@ -314,6 +314,8 @@ async function runIteration(
               max_steps: config.max_steps,
               max_tokens: config.max_tokens,
               timeout_seconds: config.trajectory_timeout_seconds,
+              environment: input.environment,
+              agent: input.agent,
               // The job id is left out on purpose: two jobs with the same seed and input train alike.
               seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
               ...(reserve ? { allowance_usd: reserve.perTrajectory, prices: config.prices } : {}),
