@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
 import { hashString as hash } from '../training/statistics';
+import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
 
 export interface ChatCompletionRequestBody {
   model: string;
@@ -119,6 +120,14 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
 
 function simulatedCompletion(body: ChatCompletionRequestBody) {
   const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
+  // Offered Flow's real tools (the `tools` environment): fetch or calculate, then answer.
+  const toolUse = body.tools ? simulatedToolUserTurn(body.messages, body.tools.map((tool) => tool.function.name)) : null;
+  if (toolUse?.type === 'tool_call') {
+    const args = JSON.stringify(toolUse.arguments);
+    const id = `call_${hash(JSON.stringify(body.messages)).toString(36)}`;
+    return completion(body, { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: toolUse.tool, arguments: args } }] }, 'tool_calls', [0], args);
+  }
+  if (toolUse) return completion(body, { role: 'assistant', content: toolUse.content }, 'stop', [0], toolUse.content);
   if (body.tools && body.tools.length > 0) {
     const action = simulatedAgentTurn({
       system,

@@ -22,7 +22,7 @@ export const HTTP_FETCH_TOOL_DEFINITION = {
 };
 
 export interface HttpFetchOptions {
-  /** Allowed `host` (any port of the scheme's default) or `host:port` entries, lower case. */
+  /** Allowed `host` (the scheme's default port) or `host:port` entries, lower case. */
   allow: readonly string[];
   /** Bytes of the body kept; the rest is cut and the output says so. */
   maxBytes?: number;
@@ -57,7 +57,8 @@ export function refusalOf(url: URL, allow: readonly string[]): string | null {
   if (url.username || url.password) return 'URLs with credentials are refused';
   const host = url.hostname.toLowerCase();
   const port = url.port || DEFAULT_PORTS[url.protocol];
-  const allowed = allow.some((entry) => entry === host || entry === `${host}:${port}`);
+  // A bare host allows the scheme's default port only; other ports must be listed.
+  const allowed = allow.some((entry) => entry === `${host}:${port}` || (entry === host && url.port === ''));
   if (!allowed) {
     return `host ${host}:${port} is not on the fetch allow-list (${allow.length ? allow.join(', ') : 'empty'}; set ${HTTP_FETCH_ALLOW_ENV})`;
   }
