@@ -1,0 +1,77 @@
+/**
+ * One process's OpenTelemetry SDK (the API's or a worker's): metrics on a Prometheus endpoint
+ * (`GET /metrics`), spans over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) when one is set, else no span export. Started by the
+ * process entry points only, never on import: tests run several APIs and workers in one process.
+ */
+import os from 'node:os';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { Resource } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+export interface ProcessTelemetryOptions {
+  /** `service.name` of every span and of `target_info`, e.g. flow-api, flow-worker. */
+  serviceName: string;
+  /** Prometheus endpoint port; 0 = no endpoint. */
+  metricsPort: number;
+  /** Interface the endpoint binds to (default 0.0.0.0, so Prometheus in another container can scrape it). */
+  metricsHost?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ProcessTelemetry {
+  resource: Resource;
+  /** Where spans go (Temporal's workflow span sink writes here too); null when tracing is off. */
+  spanProcessor: SpanProcessor | null;
+  /** The Prometheus endpoint, or null when off. */
+  metricsUrl: string | null;
+  shutdown(): Promise<void>;
+}
+
+/** A port from the environment: an integer 0..65535 (0 = off), or `fallback` when unset. */
+export function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a port number 0..65535 (0 = off), got "${raw}"`);
+  return port;
+}
+
+export function tracingEndpointFromEnv(env: NodeJS.ProcessEnv): string | null {
+  return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || null;
+}
+
+export async function startProcessTelemetry(options: ProcessTelemetryOptions): Promise<ProcessTelemetry> {
+  const env = options.env ?? process.env;
+  const resource = Resource.default().merge(
+    new Resource({ 'service.name': options.serviceName, 'service.instance.id': `${os.hostname()}-${process.pid}`, 'process.pid': process.pid }),
+  );
+  const host = options.metricsHost ?? '0.0.0.0';
+  const metricReader = options.metricsPort > 0 ? await listeningPrometheusExporter(host, options.metricsPort) : undefined;
+  // The exporter reads the endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables.
+  const spanProcessor = tracingEndpointFromEnv(env) ? new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1000 }) : null;
+  const sdk = new NodeSDK({
+    resource,
+    autoDetectResources: false,
+    metricReader,
+    // Given explicitly (even empty) so the SDK does not configure exporters from other OTEL_* variables.
+    spanProcessors: spanProcessor ? [spanProcessor] : [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  return {
+    resource,
+    spanProcessor,
+    metricsUrl: metricReader ? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${options.metricsPort}/metrics` : null,
+    shutdown: () => sdk.shutdown(),
+  };
+}
+
+/** The exporter serves /metrics on its own HTTP server; a port in use fails the start here. */
+function listeningPrometheusExporter(host: string, port: number): Promise<PrometheusExporter> {
+  return new Promise((resolve, reject) => {
+    const exporter: PrometheusExporter = new PrometheusExporter({ host, port }, (error) => (error ? reject(new Error(`the Prometheus endpoint could not listen on ${host}:${port}: ${error.message}`)) : resolve(exporter)));
+  });
+}
