@@ -14,6 +14,9 @@ import type { Priority, TrajectoryStep } from '../training/config';
 import type { Principal } from './auth';
 import { FlowRpcError } from './errors';
 import { buildOpenRpcDocument } from './openrpc';
+import { CheckpointStore } from '../activities/checkpoints/checkpointStore';
+import { blobStoreFromEnv, type BlobStore } from '../activities/checkpoints/blobStore';
+import { PolicySchema } from '../training/policy';
 import {
   BudgetAlertSchema,
   EXPORT_HARD_CAP,
@@ -21,6 +24,11 @@ import {
   type ExportedTrajectory,
   type ExportParamsSchema,
   type ExportResult,
+  type GetHistoryParamsSchema,
+  type GetHistoryResult,
+  type ListCheckpointsParamsSchema,
+  type ListCheckpointsResult,
+  type ServerInfo,
   type GetStatusParamsSchema,
   type JobStatusResult,
   type KillSwitchParamsSchema,
@@ -55,12 +63,17 @@ export interface MethodDependencies {
   repos: Repositories;
   /** The task queue new jobs go to (tests use one of their own). */
   taskQueue?: string;
+  /** Where checkpoint payloads are read from; default what the environment says (`blobStoreFromEnv`). */
+  blobs?: BlobStore;
+  /** The Temporal Web UI's base URL for links to jobs; default FLOW_TEMPORAL_UI_URL, else none. */
+  temporalUiUrl?: string | null;
 }
 
 type Handler = (params: never, caller: Principal) => Promise<unknown>;
 
 export function createMethodHandlers(deps: MethodDependencies): Record<MethodName, Handler> {
   const { client, repos } = deps;
+  let checkpointStore: CheckpointStore | undefined;
 
   async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
     return requireVisible(await repos.jobs.get(jobId), jobId, caller);
@@ -207,6 +220,60 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         if (error instanceof JobNotFoundError) throw new FlowRpcError('JOB_NOT_FOUND', error.message);
         throw error;
       }
+    },
+
+    async 'training.get_history'(params: z.infer<typeof GetHistoryParamsSchema>, caller: Principal): Promise<GetHistoryResult> {
+      const row = await visibleJob(params.job_id, caller);
+      const iterations = await repos.progress.iterations(row.id);
+      return {
+        job_id: row.id,
+        iterations: iterations.map((entry) => {
+          const metrics = IterationMetricsSchema.safeParse(entry.metrics);
+          return {
+            run: entry.run,
+            iteration: entry.iteration,
+            metrics: metrics.success ? metrics.data : null,
+            policy_version: entry.policyVersion,
+            spend_usd: entry.spendUsd,
+            at: entry.createdAt.toISOString(),
+          };
+        }),
+        spend_usd: row.spendUsd,
+        budget_usd: row.budgetUsd,
+        budget_alerts: budgetAlerts(row.budgetAlerts),
+      };
+    },
+
+    async 'training.list_checkpoints'(params: z.infer<typeof ListCheckpointsParamsSchema>, caller: Principal): Promise<ListCheckpointsResult> {
+      const row = await visibleJob(params.job_id, caller);
+      checkpointStore ??= new CheckpointStore(repos.progress, deps.blobs ?? blobStoreFromEnv());
+      const store = checkpointStore;
+      const rows = await repos.progress.checkpoints(row.id);
+      const checkpoints = await Promise.all(
+        rows.map(async (checkpoint) => {
+          // Each payload is verified against its sha256; one that fails is reported, not hidden.
+          const loaded = await store.load(row.id, { run: checkpoint.run, iteration: checkpoint.iteration }).then(
+            (value) => ({ value, error: null }),
+            (error: Error) => ({ value: null, error: error.message }),
+          );
+          const policy = loaded.value ? PolicySchema.safeParse(loaded.value.policy) : null;
+          return {
+            run: checkpoint.run,
+            iteration: checkpoint.iteration,
+            score: checkpoint.score,
+            created_at: checkpoint.createdAt.toISOString(),
+            metrics: (checkpoint.metrics ?? {}) as Record<string, unknown>,
+            policy: policy?.success ? { version: policy.data.version, base_prompt: policy.data.base_prompt, lessons: policy.data.lessons } : null,
+            policy_error: loaded.error ?? (policy && !policy.success ? 'the checkpoint holds no well-formed policy' : null),
+          };
+        }),
+      );
+      return { job_id: row.id, checkpoints };
+    },
+
+    async 'training.get_server_info'(): Promise<ServerInfo> {
+      const configured = deps.temporalUiUrl !== undefined ? deps.temporalUiUrl : process.env.FLOW_TEMPORAL_UI_URL?.trim() || null;
+      return { temporal_ui_url: configured ? configured.replace(/\/+$/, '') : null, temporal_namespace: client.options.namespace };
     },
 
     async 'rpc.discover'() {

@@ -9,6 +9,10 @@ import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { JobStatusSchema } from '../training/jobStatus';
 import { MAX_BUDGET_USD } from '../training/budget';
 import { TASK_SET_NAMES } from './taskSets';
+import { createDefaultRewardRegistry } from '../training/rewards';
+
+/** The reward strategies a job may name (the default registry's). */
+const REWARD_STRATEGIES = createDefaultRewardRegistry().names();
 
 /** The most trajectories one `training.export_trajectories` call returns. */
 export const EXPORT_HARD_CAP = 10_000;
@@ -36,6 +40,11 @@ export const StartGrpoParamsSchema = z
   .refine((p) => (p.training_queries === undefined) !== (p.task_set === undefined), {
     message: 'give exactly one of training_queries and task_set',
     path: ['training_queries'],
+  })
+  // Refused at the start, not after the first group has run (training/rewards.ts).
+  .refine((p) => p.config?.reward_strategy === undefined || REWARD_STRATEGIES.includes(p.config.reward_strategy), {
+    message: `unknown reward strategy; registered: ${REWARD_STRATEGIES.join(', ')}`,
+    path: ['config', 'reward_strategy'],
   });
 export const StartGrpoResultSchema = z.object({
   job_id: JobIdSchema,
@@ -237,6 +246,47 @@ export const ResumeResultSchema = z.object({
   status: JobStatusSchema,
 });
 
+// ---- training.get_history, training.list_checkpoints, training.get_server_info (the dashboard's reads)
+export const GetHistoryParamsSchema = z.object({ job_id: JobIdSchema }).strict();
+export const IterationHistoryEntrySchema = z.object({
+  run: z.number().int(),
+  iteration: z.number().int(),
+  metrics: IterationMetricsSchema.nullable().describe('Null when the stored row is not well-formed metrics.'),
+  policy_version: z.number().int(),
+  spend_usd: z.number().describe("The job's total spend when the iteration was recorded."),
+  at: Timestamp,
+});
+export const GetHistoryResultSchema = z.object({
+  job_id: JobIdSchema,
+  iterations: z.array(IterationHistoryEntrySchema).describe('Every recorded iteration, in (run, iteration) order.'),
+  spend_usd: z.number(),
+  budget_usd: z.number(),
+  budget_alerts: z.array(BudgetAlertSchema),
+});
+export const ListCheckpointsParamsSchema = z.object({ job_id: JobIdSchema }).strict();
+export const CheckpointLessonSchema = z.object({ id: z.string(), text: z.string(), weight: z.number() });
+export const CheckpointDetailSchema = z.object({
+  run: z.number().int(),
+  iteration: z.number().int(),
+  score: z.number().nullable(),
+  created_at: Timestamp,
+  metrics: z.record(z.string(), z.unknown()),
+  policy: z
+    .object({ version: z.number().int(), base_prompt: z.string(), lessons: z.array(CheckpointLessonSchema) })
+    .nullable()
+    .describe('The policy the checkpoint holds; null when its payload could not be loaded (see policy_error).'),
+  policy_error: z.string().nullable(),
+});
+export const ListCheckpointsResultSchema = z.object({
+  job_id: JobIdSchema,
+  checkpoints: z.array(CheckpointDetailSchema).describe('The kept checkpoints in (run, iteration) order, each with its verified policy.'),
+});
+export const GetServerInfoParamsSchema = z.object({}).strict();
+export const ServerInfoSchema = z.object({
+  temporal_ui_url: z.string().nullable().describe("The Temporal Web UI's base URL (FLOW_TEMPORAL_UI_URL); null when none is configured."),
+  temporal_namespace: z.string(),
+});
+
 // ---- rpc.discover
 export const DiscoverParamsSchema = z.union([z.object({}).strict(), z.array(z.never()).max(0)]).optional();
 export const DiscoverResultSchema = z.looseObject({ openrpc: z.string(), info: z.looseObject({}), methods: z.array(z.looseObject({})) });
@@ -323,6 +373,27 @@ export const METHODS = {
     permission: 'training:start',
     errors: ['JOB_NOT_FOUND', 'JOB_STILL_RUNNING', 'NO_CHECKPOINT', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
   }),
+  'training.get_history': method({
+    summary: "A job's metrics per iteration (reward, success rate, loss, spend so far) with its budget and budget alerts: the dashboard's curves.",
+    params: GetHistoryParamsSchema,
+    result: GetHistoryResultSchema,
+    permission: 'training:view',
+    errors: ['JOB_NOT_FOUND'],
+  }),
+  'training.list_checkpoints': method({
+    summary: "A job's kept checkpoints with their metrics and policies (base prompt and lessons), so the lesson library can be compared between checkpoints.",
+    params: ListCheckpointsParamsSchema,
+    result: ListCheckpointsResultSchema,
+    permission: 'training:view',
+    errors: ['JOB_NOT_FOUND'],
+  }),
+  'training.get_server_info': method({
+    summary: 'Where the Temporal Web UI is (FLOW_TEMPORAL_UI_URL) and which namespace jobs run in, for links to a job\'s workflow.',
+    params: GetServerInfoParamsSchema,
+    result: ServerInfoSchema,
+    permission: 'training:view',
+    errors: [],
+  }),
   'rpc.discover': method({
     summary: 'This service described as an OpenRPC 1.x document.',
     params: DiscoverParamsSchema,
@@ -343,3 +414,6 @@ export type ExportResult = z.infer<typeof ExportResultSchema>;
 export type ExportedTrajectory = z.infer<typeof ExportedTrajectorySchema>;
 export type CheckpointSelector = z.infer<typeof CheckpointSelectorSchema>;
 export type KillSwitchState = z.infer<typeof KillSwitchStateSchema>;
+export type GetHistoryResult = z.infer<typeof GetHistoryResultSchema>;
+export type ListCheckpointsResult = z.infer<typeof ListCheckpointsResultSchema>;
+export type ServerInfo = z.infer<typeof ServerInfoSchema>;

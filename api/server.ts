@@ -12,11 +12,14 @@ import type { Client } from '@temporalio/client';
 import { JSONRPCErrorException, JSONRPCServer, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { z } from 'zod';
 import type { PrismaClient, Repositories } from '../activities/db';
+import type { BlobStore } from '../activities/checkpoints/blobStore';
 import { describeZodError } from '../training/config';
 import { requirePermission, TokenVerifier, type AuthConfig, type Principal } from './auth';
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
+import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
 import { METHODS, type MethodName } from './schemas';
+import { registerRequestTracing } from './telemetry';
 
 export interface ApiDependencies {
   client: Client;
@@ -24,6 +27,10 @@ export interface ApiDependencies {
   prisma: PrismaClient;
   /** Task queue for new jobs (tests use their own). */
   taskQueue?: string;
+  /** Where checkpoint payloads are read from (training.list_checkpoints); default from the environment. */
+  blobs?: BlobStore;
+  /** The Temporal Web UI's base URL the dashboard links jobs to; default FLOW_TEMPORAL_UI_URL. */
+  temporalUiUrl?: string | null;
 }
 
 export interface ApiOptions {
@@ -61,6 +68,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
   });
+  registerRequestTracing(app); // each request's span is the root of the job's trace
   const verifier = new TokenVerifier(options.auth);
   const rpc = createRpcServer(deps);
 
@@ -98,6 +106,9 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
       return caller && !(caller instanceof FlowRpcError) ? `sub:${caller.tenantId}:${caller.subject}` : `ip:${request.ip}`;
     },
   });
+
+  // The dashboard at `/`: static files only; it reads and acts through POST /rpc with the user's token.
+  await app.register(dashboardRoutes);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 

@@ -1,0 +1,188 @@
+/**
+ * The dashboard in a real browser (Debian's headless Chromium driven by playwright-core) against
+ * the real stack: the API server, a training worker, PostgreSQL, and a Temporal dev server of
+ * this file's own WITH its Web UI (the suite's shared server is headless). A user opens the
+ * dashboard with a token, starts a job from the page, watches its curves grow, cancels it, sees
+ * it `cancelled`, resumes it from a checkpoint, and follows the link into the Temporal Web UI,
+ * where the same workflow shows Flow's search attributes. Screenshots go to .flow/test/ and
+ * docs/images/dashboard.png (the README's picture).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
+import { startHarness, type Harness } from '../support/harness';
+import { startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+
+const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = path.join(PROJECT_ROOT, '.flow', 'test');
+const README_PICTURE = path.join(PROJECT_ROOT, 'docs', 'images', 'dashboard.png');
+
+let temporal: TemporalServer;
+let harness: Harness;
+let api: ApiHarness;
+let worker: Awaited<ReturnType<ApiHarness['startWorker']>>;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+const savedEnv = { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, FLOW_TEMPORAL_UI_URL: process.env.FLOW_TEMPORAL_UI_URL };
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  temporal = await startTemporal({ uiPort: await freePort(), logFile: path.join(SHOTS, 'dashboard-temporal.log') });
+  // The harness connects to TEMPORAL_ADDRESS once, at start: point it at this file's server.
+  process.env.TEMPORAL_ADDRESS = temporal.address;
+  try {
+    harness = await startHarness();
+  } finally {
+    process.env.TEMPORAL_ADDRESS = savedEnv.TEMPORAL_ADDRESS;
+  }
+  // The API reads FLOW_TEMPORAL_UI_URL when the dashboard asks where the Web UI is.
+  process.env.FLOW_TEMPORAL_UI_URL = `${temporal.uiUrl}/`;
+  api = await startApiHarness({ harness });
+  worker = await api.startWorker();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  page = await browser.newPage({ viewport: { width: 1360, height: 1100 } });
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(message.text());
+  });
+}, 120_000);
+
+afterAll(async () => {
+  if (savedEnv.FLOW_TEMPORAL_UI_URL === undefined) delete process.env.FLOW_TEMPORAL_UI_URL;
+  else process.env.FLOW_TEMPORAL_UI_URL = savedEnv.FLOW_TEMPORAL_UI_URL;
+  await browser?.close();
+  await worker?.stop();
+  await api?.close();
+  await harness?.close();
+  await temporal?.stop();
+});
+
+const statusOf = (selector = '[data-testid="job-page"] [data-testid="status"]') => page.locator(selector).first().textContent();
+const points = async (chart: string) => Number(await page.locator(`[data-testid="${chart}"]`).getAttribute('data-points'));
+
+test('serves the page and the libraries it loads from node_modules, and nothing else from there', async () => {
+  const index = await fetch(`${api.url}/`);
+  expect(index.status).toBe(200);
+  expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+  expect(await index.text()).toContain('dashboard/app.js');
+  for (const file of ['/dashboard/app.js', '/vendor/preact/dist/preact.module.js', '/vendor/preact/hooks/dist/hooks.module.js', '/vendor/htm/preact/index.mjs', '/vendor/chart.js/dist/chart.umd.min.js']) {
+    const response = await fetch(`${api.url}${file}`);
+    expect([file, response.status]).toEqual([file, 200]);
+    expect(response.headers.get('content-type')).toMatch(/javascript/);
+  }
+  // Not the dashboard's server-side code, not other packages' files, not a way out of the folders.
+  for (const file of ['/dashboard/routes.ts', '/vendor/preact/package.json', '/vendor/jose/dist/index.js', '/dashboard/../server.ts', '/vendor/preact/dist/../package.json']) {
+    expect([file, (await fetch(`${api.url}${file}`)).status]).toEqual([file, 404]);
+  }
+});
+
+test('the dashboard asks for a token, and a token the server refuses sends the user back to it', async () => {
+  await page.goto(`${api.url}/`);
+  await page.getByText('Paste an API token').waitFor();
+  await page.locator('textarea[name="token"]').fill('not-a-jwt');
+  await page.getByRole('button', { name: 'Open the dashboard' }).click();
+  await page.getByText('The server refused the token').waitFor();
+});
+
+test('start a job from the page, watch its curves grow, cancel it, see it cancelled, resume it from a checkpoint, then find it in the Temporal Web UI', async () => {
+  // Slow enough to watch a few iterations arrive, fast enough for a test.
+  harness.model.setLatency(40);
+  const token = await api.token();
+  await page.goto(`${api.url}/?refresh_ms=300#token=${token}`);
+  // The token left the address bar for this tab's storage.
+  await page.waitForURL((url) => !url.hash.includes('token'));
+  await page.locator('[data-testid="start-form"]').waitFor();
+
+  const agent = `dash-${Date.now()}`;
+  await page.locator('input[name="agent_id"]').fill(agent);
+  await page.locator('input[name="iterations"]').fill('40');
+  await page.locator('input[name="group_size"]').fill('4');
+  await page.locator('input[name="batch_size"]').fill('1');
+  await page.locator('[data-testid="start-job"]').click();
+
+  await page.waitForURL(/#\/jobs\/job-/);
+  const jobId = (await page.locator('[data-testid="job-id"]').textContent())!;
+  expect(jobId).toMatch(/^job-/);
+  // The job is the API's: same tenant and owner as the token, started with the form's values.
+  const started = await (await api.client()).getStatus(jobId);
+  expect(started).toMatchObject({ agent_id: agent, tenant_id: 'tenant-a', owner_id: 'alice', iterations: 40 });
+
+  // The curve grows while we watch: one point per finished iteration.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="curves"]')?.getAttribute('data-points')) >= 2, null, { timeout: 60_000 });
+  const seen = await points('curves');
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="curves"]')?.getAttribute('data-points')) > n, seen, { timeout: 60_000 });
+  expect(await points('curves')).toBeGreaterThan(seen);
+  expect(await statusOf()).toBe('running');
+  expect(await points('spend')).toBeGreaterThanOrEqual(2);
+  await page.locator('[data-testid="checkpoint-row"]').first().waitFor();
+  // A running job cannot be resumed: the button says so by being disabled.
+  expect(await page.locator('[data-testid="resume"]').first().isDisabled()).toBe(true);
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-running.png'), fullPage: true });
+  await page.screenshot({ path: README_PICTURE, fullPage: false });
+
+  // The jobs list shows it live, with its progress and spend.
+  await page.locator('a', { hasText: 'all jobs' }).click();
+  const row = page.locator(`[data-testid="job-row"][data-job-id="${jobId}"]`);
+  await row.waitFor();
+  expect(await row.locator('[data-testid="status"]').textContent()).toBe('running');
+  expect(await row.textContent()).toContain(agent);
+  expect(await row.textContent()).toMatch(/\d+\/40/);
+  expect(await row.textContent()).toMatch(/\$\d+\.\d+ \/ \$10\.00/);
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-jobs.png'), fullPage: true });
+
+  // Cancel from the job page (a second click confirms).
+  await row.locator('a').click();
+  await page.locator('[data-testid="cancel"]').click();
+  await page.locator('[data-testid="confirm-cancel"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="job-page"] [data-testid="status"]')?.textContent === 'cancelled', null, { timeout: 60_000 });
+  const cancelled = await (await api.client()).getStatus(jobId);
+  expect(cancelled).toMatchObject({ status: 'cancelled', reason: expect.stringContaining('cancelled from the dashboard') });
+  expect(await page.locator('[data-testid="cancel"]').count()).toBe(0);
+
+  // The lesson library as it changed, between the last two checkpoints.
+  const checkpoints = await api.post({ jsonrpc: '2.0', id: 1, method: 'training.list_checkpoints', params: { job_id: jobId } });
+  const kept = checkpoints.body.result.checkpoints as { run: number; iteration: number; policy: { lessons: unknown[] } }[];
+  expect(kept.length).toBeGreaterThanOrEqual(2);
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="checkpoint-row"]').length === n, kept.length);
+  await page.locator('[data-testid="lesson-diff"]').waitFor();
+  const last = kept[kept.length - 1];
+  expect(await page.locator('[data-testid="lesson-diff"]').textContent()).toContain(`to run ${last.run}, iteration ${last.iteration}`);
+  expect(await page.locator('[data-testid="lesson-diff"] li').count()).toBe(last.policy.lessons.length + (await page.locator('[data-testid="lesson-diff"] li[data-kind="dropped"]').count()));
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-cancelled.png'), fullPage: true });
+
+  // Resume from the first checkpoint: a second run starts from it.
+  const first = kept[0];
+  await page.locator('[data-testid="resume"]').first().click();
+  await page.getByText(`run 2 started from run ${first.run}, iteration ${first.iteration}`).waitFor();
+  const resumed = await waitFor(() => api.h.repos.jobs.get(jobId), (job) => job?.currentRun === 2 && job.status === 'running', 30_000);
+  expect(resumed!.currentRun).toBe(2);
+  await page.waitForFunction(() => document.querySelector('[data-testid="job-page"] [data-testid="status"]')?.textContent === 'running', null, { timeout: 30_000 });
+  await (await api.client()).cancel(jobId, 'test done');
+
+  // The dashboard itself logged no error along the way (the Web UI's own console is not ours).
+  expect(pageErrors).toEqual([]);
+
+  // Into the Temporal Web UI, by the dashboard's own link.
+  const href = (await page.locator('[data-testid="temporal-link"]').getAttribute('href'))!;
+  expect(href).toBe(`${temporal.uiUrl}/namespaces/default/workflows/${jobId}`);
+  await page.goto(href);
+  await page.getByText(jobId).first().waitFor({ timeout: 60_000 });
+  // The search attributes Flow sets, as the Web UI shows them for this workflow.
+  const attributes = await findSearchAttributes(page, agent);
+  expect(attributes).toEqual(expect.arrayContaining(['FlowAgentId', 'FlowJobStatus', 'FlowPriority']));
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-temporal-ui.png'), fullPage: true });
+}, 240_000);
+
+/** Opens what the Web UI shows of the workflow's search attributes; returns the Flow ones seen with the agent's value. */
+async function findSearchAttributes(ui: Page, agent: string): Promise<string[]> {
+  const body = () => ui.locator('body').innerText();
+  await waitFor(body, (text) => text.includes('FlowAgentId') || text.toLowerCase().includes('search attributes'), 30_000, 250).catch(() => undefined);
+  if (!(await body()).includes('FlowAgentId')) {
+    const toggle = ui.getByText(/search attributes/i).first();
+    if (await toggle.count()) await toggle.click();
+  }
+  const text = await waitFor(body, (value) => value.includes('FlowAgentId') && value.includes(agent), 30_000, 250);
+  return ['FlowAgentId', 'FlowJobStatus', 'FlowPriority'].filter((name) => text.includes(name));
+}
