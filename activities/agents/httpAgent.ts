@@ -81,7 +81,9 @@ export class HttpAgent implements AgentRuntime {
         const base = this.options.baseBackoffMs ?? 250;
         const delay = Math.min(base * 2 ** (attempt - 1), this.options.maxBackoffMs ?? 5_000);
         // Jitter spreads the retries of a group's trajectories, which fail together.
-        await sleep(delay * (0.8 + 0.4 * Math.random()), undefined, { signal: request.signal });
+        await sleep(delay * (0.8 + 0.4 * Math.random()), undefined, { signal: request.signal }).catch(() => {
+          throw request.signal.reason;
+        });
       }
     }
   }
