@@ -3,7 +3,7 @@
  * type `TrainingActivities`; workers build the implementations with `createActivities`.
  */
 import { createDefaultRewardRegistry, type RewardRegistry } from '../training/rewards';
-import { AgentFactory } from './agents/agentFactory';
+import { AgentFactory, type AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { blobStoreFromEnv, type BlobStore } from './checkpoints/blobStore';
 import { CheckpointStore } from './checkpoints/checkpointStore';
@@ -16,7 +16,7 @@ import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
 import { createRewardActivities } from './rewards';
-import { createTrajectoryActivities, type RunTrajectoryInput } from './trajectories';
+import { createTrajectoryActivities } from './trajectories';
 import type { HttpFetchOptions } from './tools/httpFetch';
 
 export interface ActivityDependencies {
@@ -41,7 +41,7 @@ export function createActivities(deps: ActivityDependencies) {
   const chats = new GuardedChatFactory(new ChatClient(deps.llm));
   // Per trajectory: the job's agent (LLM or HTTP service) in the job's environment (simulated or tools).
   const agents = new AgentFactory({ httpFetch: deps.httpFetch });
-  const agentFor = (chat: ChatClient, input: RunTrajectoryInput): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, input);
+  const agentFor = (chat: ChatClient, selection: AgentSelection): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, selection);
   return {
     ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
     ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories }),

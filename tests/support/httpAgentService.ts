@@ -9,7 +9,8 @@
  *   `{fault:<kind>:odd}`           requests of odd sample indexes only
  * kinds: slow (answers after FLOW_AGENT_SLOW_MS, default 30 s), 500, invalid_json,
  * wrong_schema, flaky (HTTP 503 on a trajectory's first attempt, then a normal answer).
- * GET /stats answers how many requests it saw, by fault kind and by attempt number.
+ * GET /stats answers how many requests it saw, by fault kind and by attempt number, and the
+ * most lessons a request carried.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +30,8 @@ export interface HttpAgentServiceStats {
   requests: number;
   faults: Record<string, number>;
   attempts: Record<string, number>;
+  /** The most lessons any request's policy carried (a learning job sends more over time). */
+  max_lessons: number;
 }
 
 export function faultFor(request: HttpAgentRequest, envFault: string | undefined): FaultKind | null {
@@ -81,7 +84,7 @@ export function playSimulatedAgent(request: HttpAgentRequest): HttpAgentResponse
 export async function startHttpAgentService(options: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ url: string; close(): Promise<void> }> {
   const env = options.env ?? process.env;
   const slowMs = Number(env.FLOW_AGENT_SLOW_MS ?? 30_000);
-  const stats: HttpAgentServiceStats = { requests: 0, faults: {}, attempts: {} };
+  const stats: HttpAgentServiceStats = { requests: 0, faults: {}, attempts: {}, max_lessons: 0 };
   const pending = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/stats') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
@@ -98,6 +101,7 @@ export async function startHttpAgentService(options: { port?: number; env?: Node
       }
       const attempt = String(request.trajectory.attempt);
       stats.attempts[attempt] = (stats.attempts[attempt] ?? 0) + 1;
+      stats.max_lessons = Math.max(stats.max_lessons, request.policy.lessons.length);
       let fault: FaultKind | null;
       try {
         fault = faultFor(request, env.FLOW_AGENT_FAULT);
