@@ -15,7 +15,7 @@ import { createJobControlActivities } from './jobControl';
 import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
-import { createRewardActivities } from './rewards';
+import { createRewardActivities, excludingMarkedTrajectories } from './rewards';
 import { createTrajectoryActivities } from './trajectories';
 import type { HttpFetchOptions } from './tools/httpFetch';
 
@@ -44,8 +44,9 @@ export function createActivities(deps: ActivityDependencies) {
   const agentFor = (chat: ChatClient, selection: AgentSelection): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, selection);
   return {
     ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
-    ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories }),
-    ...createGrpoActivities({ trajectories: repos.trajectories }),
+    ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories, chats }),
+    // Trajectories the reward step marked (reward_error) are left out of their group's advantages.
+    ...excludingMarkedTrajectories(createGrpoActivities({ trajectories: repos.trajectories }), repos.trajectories),
     ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
     ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
     ...createJobControlActivities(repos),

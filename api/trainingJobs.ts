@@ -42,6 +42,15 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
       throw error;
     }
   }
+  // The reward judge's model (config.judge.model) is priced too: its calls count in the spend.
+  if (config.judge?.model) {
+    try {
+      resolveModelPrice(config.judge.model, config.prices);
+    } catch (error) {
+      if (error instanceof UnknownModelPriceError) throw new InvalidTrainingJobError(`config.judge.model: ${error.message}`);
+      throw error;
+    }
+  }
   return parsed.data;
 }
 

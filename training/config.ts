@@ -44,8 +44,21 @@ export const GRPOConfigSchema = z
     /** Runs per held-out query and policy in one evaluation. */
     eval_samples: positiveInt(64).default(4),
     control: z.enum(LEARNING_CONTROLS).default('none'),
-    /** A name in the reward registry. */
-    reward_strategy: z.string().min(1).max(100).default('shaped'),
+    /**
+     * A name in the reward registry (training/rewards.ts); absent, the registry's default for
+     * the job's agent type ('shaped' for both).
+     */
+    reward_strategy: z.string().min(1).max(100).optional(),
+    /** The LLM judge of the 'llm_judge' and 'ruler' reward strategies. */
+    judge: z
+      .object({
+        /** The judge's model, as named to Portkey; absent, `optimizer_model`. */
+        model: z.string().min(1).max(200).optional(),
+        /** What a good trajectory looks like; absent, the built-in rubric (activities/prompts/judge.md). */
+        rubric: z.string().min(1).max(10_000).optional(),
+      })
+      .strict()
+      .optional(),
     priority: PrioritySchema.default('P1'),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
     /** The agent's model, as named to Portkey. */

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
 import { hashString as hash } from '../training/statistics';
+import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
 import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
 
 export interface ChatCompletionRequestBody {
@@ -120,6 +121,9 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
 
 function simulatedCompletion(body: ChatCompletionRequestBody) {
   const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
+  // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
+  const verdict = simulatedJudgeAnswer(body.messages);
+  if (verdict !== null) return completion(body, { role: 'assistant', content: verdict }, 'stop', [0], verdict);
   // Offered Flow's real tools (the `tools` environment): fetch or calculate, then answer.
   const toolUse = body.tools ? simulatedToolUserTurn(body.messages, body.tools.map((tool) => tool.function.name)) : null;
   if (toolUse?.type === 'tool_call') {

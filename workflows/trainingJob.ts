@@ -324,10 +324,27 @@ async function runIteration(
         ),
       );
       const trajectoryIds = summaries.map((s) => s.trajectory_id);
-      const scored = await acts.scoring.rewardGroup({ trajectory_ids: trajectoryIds, reward_strategy: config.reward_strategy });
+      const scored = await acts.scoring.rewardGroup({
+        trajectory_ids: trajectoryIds,
+        // Absent, the reward registry's default for the agent type.
+        reward_strategy: config.reward_strategy,
+        agent_type: input.agent.type,
+        task: { prompt: task.prompt, expected_answer: task.expected_answer, expected_tool: task.expected_tool },
+        judge: { model: config.judge?.model ?? config.optimizer_model, rubric: config.judge?.rubric },
+        max_tokens: config.max_tokens,
+        seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:judge`),
+        // A judge may spend what is left after this group's runs and the policy update's reserve.
+        ...(reserve
+          ? { allowance_usd: Math.max(0, state.budgetUsd - state.spendUsd - summaries.reduce((sum, s) => sum + s.cost_usd, 0) - reserve.policyUpdate), prices: config.prices }
+          : {}),
+      });
+      // What the judge's LLM calls cost (absent in histories from before judges).
+      state.addSpend(scored.cost_usd ?? 0);
       const { advantages } = await acts.scoring.computeGroupAdvantages({
         trajectory_ids: trajectoryIds,
         rewards: scored.rewards,
+        // Trajectories whose reward failed validation get advantage 0 and are left out of the group's.
+        reward_errors: scored.reward_errors,
         step_counts: scored.step_counts,
         gamma: config.gamma,
         credit_assignment: config.credit_assignment,

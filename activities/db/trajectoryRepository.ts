@@ -75,8 +75,18 @@ export class TrajectoryRepository {
     return this.prisma.trajectory.findMany({ where: { id: { in: ids } } });
   }
 
-  /** Sets each trajectory's reward and advantage in one transaction. */
-  async score(scores: { id: string; reward: number; advantage: number; stepAdvantages: number[] | null }[]): Promise<void> {
+  /**
+   * Marks trajectories whose reward failed validation (`rewardError`), or clears a mark a
+   * retried reward step no longer finds (null), in one transaction.
+   */
+  async markRewardErrors(marks: { id: string; rewardError: string | null }[]): Promise<void> {
+    await this.prisma.$transaction(
+      marks.map((m) => this.prisma.trajectory.update({ where: { id: m.id }, data: { rewardError: m.rewardError }, select: { id: true } })),
+    );
+  }
+
+  /** Sets each trajectory's reward (null: marked, see markRewardErrors) and advantage in one transaction. */
+  async score(scores: { id: string; reward: number | null; advantage: number; stepAdvantages: number[] | null }[]): Promise<void> {
     await this.prisma.$transaction(
       scores.map((s) =>
         this.prisma.trajectory.update({
