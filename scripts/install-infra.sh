@@ -56,3 +56,36 @@ if [ ! -f generated/prisma/client.ts ] || [ prisma/schema.prisma -nt generated/p
   # generate never connects, but the schema names DATABASE_URL
   DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" npx prisma generate >/dev/null
 fi
+
+# --- Chromium (Debian's package) for the browser tests: the dashboard (playwright-core drives it)
+# and the mermaid diagrams. Not needed to run Flow; skipped when present or when not root.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Chromium from Debian's packages (browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+  else
+    say "warning: /usr/bin/chromium is missing; the browser tests need 'sudo apt-get install -y chromium'"
+  fi
+fi
+
+# --- promtool (Debian's prometheus package) for tests/integration/observability.test.ts, which runs
+# `promtool check metrics` on the scrapes. Not needed to run Flow; skipped when present or when not root.
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing promtool from Debian's prometheus package (metrics tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # Only the tool is wanted: policy-rc.d (exit 101) keeps the package from starting a Prometheus server.
+    policy_rc_d_added=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_rc_d_added=1; fi
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    if [ -n "$policy_rc_d_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
+  else
+    say "warning: promtool is missing; the metrics tests need 'sudo apt-get install -y prometheus'"
+  fi
+fi
+
+# --- Deployment checks (scripts/validate-deploy.sh): helm built from its Go module, kubernetes-validate from PyPI.
+bash scripts/install-deploy-tools.sh

@@ -45,7 +45,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1360, height: 1100 } });
   page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
-    if (message.type() === 'error') pageErrors.push(message.text());
+    if (message.type() === 'error') pageErrors.push(`${message.text()} (${message.location().url})`);
   });
 }, 120_000);
 
@@ -110,9 +110,8 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   expect(started).toMatchObject({ agent_id: agent, tenant_id: 'tenant-a', owner_id: 'alice', iterations: 40 });
 
   // The curve grows while we watch: one point per finished iteration.
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="curves"]')?.getAttribute('data-points')) >= 2, null, { timeout: 60_000 });
-  const seen = await points('curves');
-  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="curves"]')?.getAttribute('data-points')) > n, seen, { timeout: 60_000 });
+  const seen = await waitFor(() => points('curves'), (n) => n >= 2, 60_000, 100);
+  await waitFor(() => points('curves'), (n) => n > seen, 60_000, 100);
   expect(await points('curves')).toBeGreaterThan(seen);
   expect(await statusOf()).toBe('running');
   expect(await points('spend')).toBeGreaterThanOrEqual(2);
@@ -136,7 +135,7 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   await row.locator('a').click();
   await page.locator('[data-testid="cancel"]').click();
   await page.locator('[data-testid="confirm-cancel"]').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="job-page"] [data-testid="status"]')?.textContent === 'cancelled', null, { timeout: 60_000 });
+  await waitFor(() => statusOf(), (status) => status === 'cancelled', 60_000, 100);
   const cancelled = await (await api.client()).getStatus(jobId);
   expect(cancelled).toMatchObject({ status: 'cancelled', reason: expect.stringContaining('cancelled from the dashboard') });
   expect(await page.locator('[data-testid="cancel"]').count()).toBe(0);
@@ -145,7 +144,7 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   const checkpoints = await api.post({ jsonrpc: '2.0', id: 1, method: 'training.list_checkpoints', params: { job_id: jobId } });
   const kept = checkpoints.body.result.checkpoints as { run: number; iteration: number; policy: { lessons: unknown[] } }[];
   expect(kept.length).toBeGreaterThanOrEqual(2);
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="checkpoint-row"]').length === n, kept.length);
+  await waitFor(() => page.locator('[data-testid="checkpoint-row"]').count(), (n) => n === kept.length, 30_000, 100);
   await page.locator('[data-testid="lesson-diff"]').waitFor();
   const last = kept[kept.length - 1];
   expect(await page.locator('[data-testid="lesson-diff"]').textContent()).toContain(`to run ${last.run}, iteration ${last.iteration}`);
@@ -158,7 +157,7 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   await page.getByText(`run 2 started from run ${first.run}, iteration ${first.iteration}`).waitFor();
   const resumed = await waitFor(() => api.h.repos.jobs.get(jobId), (job) => job?.currentRun === 2 && job.status === 'running', 30_000);
   expect(resumed!.currentRun).toBe(2);
-  await page.waitForFunction(() => document.querySelector('[data-testid="job-page"] [data-testid="status"]')?.textContent === 'running', null, { timeout: 30_000 });
+  await waitFor(() => statusOf(), (status) => status === 'running', 30_000, 100);
   await (await api.client()).cancel(jobId, 'test done');
 
   // The dashboard itself logged no error along the way (the Web UI's own console is not ours).
