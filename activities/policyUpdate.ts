@@ -6,19 +6,21 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TokenUsage, TrajectoryStep } from '../training/config';
+import type { PolicyUpdateMode, TokenUsage, TrajectoryStep } from '../training/config';
 import { selectPositiveAdvantage } from '../training/advantages';
 import { describeZodError } from '../training/config';
 import {
   applyLessonOperations,
+  buildPolicyUpdateEvidence,
+  evidenceCredits,
+  type EvidenceCandidate,
   type LessonChurn,
   type LessonOperation,
   LessonOperationsAnswerSchema,
+  MAX_EVIDENCE_TRAJECTORIES,
   MAX_OPTIMIZER_ATTEMPTS,
   type Policy,
-  type PolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
-  toEvidenceTrajectory,
 } from '../training/policy';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
 import type { ChatClient, ChatMessage } from './llm/chatClient';
@@ -26,10 +28,13 @@ import type { ModelPrice } from './llm/pricing';
 import { loadInOrder } from './rewards';
 import type { TrajectoryRepository } from './db';
 
-const SYSTEM_PROMPT = readFileSync(path.join(__dirname, 'prompts', 'policyUpdate.md'), 'utf8');
-/** Positive-advantage trajectories shown to the optimizer at most (the best ones). */
-export const MAX_EVIDENCE_TRAJECTORIES = 16;
-export { MAX_OPTIMIZER_ATTEMPTS };
+const prompt = (name: string) => readFileSync(path.join(__dirname, 'prompts', name), 'utf8').trim();
+const SYSTEM_PROMPT = prompt('policyUpdate.md');
+/** Appended when steps carry credit (FLOW-015) and when the evidence is contrastive. */
+const STEP_CREDIT_PROMPT = prompt('policyUpdateStepCredit.md');
+const CONTRASTIVE_PROMPT = prompt('policyUpdateContrastive.md');
+/** Trajectories shown to the optimizer at most (the best evidence). */
+export { MAX_EVIDENCE_TRAJECTORIES, MAX_OPTIMIZER_ATTEMPTS };
 const RESULT_CHARS = 200;
 
 export interface UpdatePolicyInput {
@@ -45,6 +50,10 @@ export interface UpdatePolicyInput {
   allowance_usd?: number;
   /** The job's `config.prices`, which price its calls before the price table does. */
   prices?: Record<string, ModelPrice>;
+  /** Show each step's stored credit (FLOW-015): the optimizer sees which steps earned it. */
+  credit_assignment?: boolean;
+  /** `contrastive`: per group, what the best trajectories did that the worst did not. */
+  policy_update?: PolicyUpdateMode;
 }
 
 export interface PolicyUpdateResult {
@@ -68,7 +77,11 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
   return {
     async updatePolicy(input: UpdatePolicyInput): Promise<PolicyUpdateResult> {
       const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
-      const positive = selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
+      const mode = input.policy_update ?? 'positive_only';
+      const withCredit = input.credit_assignment === true;
+      // Step credits and contrasts need every trajectory; otherwise the best positive ones suffice.
+      const pool =
+        withCredit || mode === 'contrastive' ? input.candidates : selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
       const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
       let costUsd = 0;
       const unchanged = (reason: string, allowanceExceeded = false): PolicyUpdateResult => ({
@@ -81,23 +94,26 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
         skipped_reason: reason,
         allowance_exceeded: allowanceExceeded,
       });
-      if (positive.length === 0) return unchanged('no positive-advantage trajectories');
+      if (!pool.some((c) => c.advantage > 0) && !withCredit) return unchanged('no positive-advantage trajectories');
 
-      const rows = await loadInOrder(deps.trajectories, positive.map((c) => c.trajectory_id));
-      const evidence: PolicyUpdateEvidence = {
-        lessons: input.policy.lessons,
-        trajectories: rows.map((row, i) =>
-          toEvidenceTrajectory(
-            { steps: (row.steps as unknown as TrajectoryStep[]).map(truncateResult), success: row.success, final_answer: row.finalAnswer },
-            `T${i + 1}`,
-            positive[i].advantage,
-            positive[i].query,
-          ),
-        ),
-      };
-      const evidenceAdvantages = Object.fromEntries(evidence.trajectories.map((t) => [t.ref, t.advantage]));
+      const rows = await loadInOrder(deps.trajectories, pool.map((c) => c.trajectory_id));
+      const candidates: EvidenceCandidate[] = rows.map((row, i) => {
+        const steps = (row.steps as unknown as TrajectoryStep[]).map(truncateResult);
+        return {
+          trajectory: { steps, success: row.success, final_answer: row.finalAnswer },
+          advantage: pool[i].advantage,
+          query: pool[i].query,
+          stepCredits: withCredit ? storedStepCredits(row.stepAdvantages, steps.length) : null,
+        };
+      });
+      const evidence = buildPolicyUpdateEvidence(input.policy.lessons, candidates, mode);
+      if (evidence.trajectories.length === 0) {
+        return unchanged(mode === 'contrastive' ? 'no group with both better and worse trajectories' : 'no positive-advantage trajectories or steps');
+      }
+      const evidenceAdvantages = evidenceCredits(evidence);
+      const system = [SYSTEM_PROMPT, ...(withCredit ? [STEP_CREDIT_PROMPT] : []), ...(mode === 'contrastive' ? [CONTRASTIVE_PROMPT] : [])].join('\n\n');
       const messages: ChatMessage[] = [
-        { role: 'system', content: SYSTEM_PROMPT },
+        { role: 'system', content: system },
         { role: 'user', content: `Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}` },
       ];
 
@@ -147,6 +163,11 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
       return unchanged(`malformed optimizer answer after ${MAX_OPTIMIZER_ATTEMPTS} attempts: ${lastProblem}`);
     },
   };
+}
+
+/** The credits the GRPO step stored for a row's steps; null when there are none that fit. */
+function storedStepCredits(stored: unknown, steps: number): number[] | null {
+  return Array.isArray(stored) && stored.length === steps && stored.every((x) => typeof x === 'number' && Number.isFinite(x)) ? stored : null;
 }
 
 /** Long tool outputs are cut: the optimizer needs what a step found, not all of it. */

@@ -1,4 +1,6 @@
-import { mean, populationStd } from './statistics';
+import { shuffle } from 'simple-statistics';
+import type { TrajectoryStep } from './config';
+import { mean, populationStd, seededRandom } from './statistics';
 
 /**
  * FLOW-005: group-relative advantages (GRPO). Each trajectory is judged against the other
@@ -79,4 +81,59 @@ export function selectPositiveAdvantage<T extends { advantage: number }>(items: 
     .filter(({ item }) => item.advantage > 0)
     .sort((a, b) => b.item.advantage - a.item.advantage || a.index - b.index)
     .map(({ item }) => item);
+}
+
+/**
+ * The `shuffled_advantages` learning control: the group's values in a seeded random order
+ * (Fisher-Yates from simple-statistics, driven by the deterministic `seededRandom`). Shuffling
+ * within a group keeps every group's spread but cuts the link between a trajectory and what it
+ * earned, so a job that still "learns" under this control learns from something else.
+ */
+export function shuffleWithinGroup<T>(values: readonly T[], seed: number): T[] {
+  return shuffle([...values], seededRandom(seed));
+}
+
+/** What a step did, as credit assignment compares steps: the tool it called, or that it answered. */
+export function stepActionKey(step: Pick<TrajectoryStep, 'action' | 'tool_calls'>): string {
+  return step.action.type === 'tool_call' ? `tool_call:${step.tool_calls[0]?.name ?? ''}` : 'final_answer';
+}
+
+export interface CreditGroupMember {
+  reward: number;
+  /** One key per step (`stepActionKey`); two steps with the same key made the same decision. */
+  actions: readonly string[];
+}
+
+/**
+ * FLOW-015 credit assignment: which steps earned the outcome. Step i of a trajectory of n steps
+ * earns the per-step reward G_i = reward * gamma^(n - i - 1) (`stepRewards`). Its advantage is
+ * Q - V, normalised like the group advantages (divided by the group's reward std):
+ *  - V: mean G_i of the group's trajectories that reached step i in the same state (made the
+ *    same decisions at steps 0..i-1), the value of being there;
+ *  - Q: mean G_i of those that also made this step's decision, the value of choosing it.
+ * The group is its own Monte-Carlo critic, as GRPO is its own baseline. A decision every
+ * trajectory in that state made earns 0; a correct intermediate step of a failed run that
+ * others completed earns positive credit; the step that went wrong earns negative credit.
+ * Returns one array per trajectory, one value per step; all 0 when the rewards are all equal.
+ */
+export function stepCredits(group: readonly CreditGroupMember[], gamma: number): number[][] {
+  if (group.length === 0) return [];
+  const rewards = group.map((member) => member.reward);
+  requireFinite(rewards, 'stepCredits rewards');
+  group.forEach((member) => requireDiscount(member.actions.length, gamma, 'stepCredits'));
+  const std = populationStd(rewards);
+  if (std < MIN_GROUP_STD) return group.map((member) => member.actions.map(() => 0));
+  const returns = group.map((member) => stepRewards(member.reward, member.actions.length, gamma));
+  // A trajectory's state before step i is the decisions it made at steps 0..i-1.
+  const prefix = (member: CreditGroupMember, length: number) => JSON.stringify(member.actions.slice(0, length));
+  /** Mean G_step over the trajectories that made the same first `length` decisions as `member`. */
+  const meanReturn = (member: CreditGroupMember, step: number, length: number) =>
+    mean(group.flatMap((other, k) => (other.actions.length > step && prefix(other, length) === prefix(member, length) ? [returns[k][step]] : [])));
+  return group.map((member) =>
+    member.actions.map((_, step) => {
+      const credit = (meanReturn(member, step, step + 1) - meanReturn(member, step, step)) / std;
+      // + 0 turns a -0 into +0, so stored credits never read "-0".
+      return credit + 0;
+    }),
+  );
 }

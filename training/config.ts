@@ -17,6 +17,10 @@ export type Priority = z.infer<typeof PrioritySchema>;
  * show a significant held-out improvement; that is how the evaluation is shown to discriminate.
  */
 export const LEARNING_CONTROLS = ['none', 'no_policy_update', 'shuffled_advantages'] as const;
+export type LearningControl = (typeof LEARNING_CONTROLS)[number];
+
+export const POLICY_UPDATE_MODES = ['positive_only', 'contrastive'] as const;
+export type PolicyUpdateMode = (typeof POLICY_UPDATE_MODES)[number];
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
@@ -44,6 +48,12 @@ export const GRPOConfigSchema = z
     /** Runs per held-out query and policy in one evaluation. */
     eval_samples: positiveInt(64).default(4),
     control: z.enum(LEARNING_CONTROLS).default('none'),
+    /**
+     * What the policy updater is shown: `positive_only`, the trajectories that beat their group;
+     * `contrastive` (as Training-Free GRPO), per group what the best did that the worst did not.
+     * Either way only positive-advantage evidence may change a lesson.
+     */
+    policy_update: z.enum(POLICY_UPDATE_MODES).default('positive_only'),
     /**
      * A name in the reward registry (training/rewards.ts); absent, the registry's default for
      * the job's agent type ('shaped' for both).

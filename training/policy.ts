@@ -63,6 +63,23 @@ export type LessonOperationsAnswer = z.infer<typeof LessonOperationsAnswerSchema
  * What the optimizer is shown: the current lessons and the trajectories it may cite, each with
  * the ref to cite it by and its group-relative advantage.
  */
+/** A tool choice: `tool` called first (`after` null) or right after the tool `after`. */
+export const DecisionSchema = z.object({ after: z.string().nullable(), tool: z.string() });
+export type Decision = z.infer<typeof DecisionSchema>;
+
+/**
+ * Contrastive distillation (as Training-Free GRPO): for one group (one query), the best and the
+ * worst trajectories by advantage, and the tool choices only one side made.
+ */
+export const ContrastSchema = z.object({
+  query: z.string(),
+  best: z.array(z.string().min(1)),
+  worst: z.array(z.string().min(1)),
+  best_only: z.array(DecisionSchema),
+  worst_only: z.array(DecisionSchema),
+});
+export type Contrast = z.infer<typeof ContrastSchema>;
+
 export const PolicyUpdateEvidenceSchema = z.object({
   lessons: z.array(LessonSchema),
   trajectories: z.array(
@@ -76,11 +93,14 @@ export const PolicyUpdateEvidenceSchema = z.object({
           action: z.enum(['tool_call', 'final_answer']),
           tool: z.string().nullable(),
           result: z.string().nullable(),
+          /** With credit assignment: the step's own advantage (training/advantages.ts stepCredits). */
+          credit: z.number().optional(),
         }),
       ),
       final_answer: z.string().nullable(),
     }),
   ),
+  contrasts: z.array(ContrastSchema).optional(),
 });
 export type PolicyUpdateEvidence = z.infer<typeof PolicyUpdateEvidenceSchema>;
 
@@ -95,18 +115,88 @@ export function toEvidenceTrajectory(
   ref: string,
   advantage: number,
   query: string,
+  stepCredits: readonly number[] | null = null,
 ): EvidenceTrajectory {
+  if (stepCredits !== null && stepCredits.length !== trajectory.steps.length) {
+    throw new Error(`toEvidenceTrajectory: ${ref} has ${trajectory.steps.length} steps but ${stepCredits.length} step credits`);
+  }
   return {
     ref,
     advantage,
     query,
     success: trajectory.success,
-    steps: trajectory.steps.map((step) => ({
+    steps: trajectory.steps.map((step, i) => ({
       action: step.action.type,
       tool: step.action.type === 'tool_call' ? (step.tool_calls[0]?.name ?? null) : null,
       result: step.result,
+      ...(stepCredits !== null ? { credit: stepCredits[i] } : {}),
     })),
     final_answer: trajectory.final_answer,
+  };
+}
+
+/** How an operation cites one step of a trajectory, e.g. "T3.s1" (step 1 of T3). */
+export function stepRef(trajectoryRef: string, stepIndex: number): string {
+  return `${trajectoryRef}.s${stepIndex}`;
+}
+
+/**
+ * What each citable ref earned: a trajectory ref its advantage, a step ref (`stepRef`) its step
+ * credit. An operation citing steps is weighted by what those steps earned, not by the run.
+ */
+export function evidenceCredits(evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): Record<string, number> {
+  const credits: Record<string, number> = {};
+  for (const trajectory of evidence.trajectories) {
+    credits[trajectory.ref] = trajectory.advantage;
+    trajectory.steps.forEach((step, i) => {
+      if (step.credit !== undefined) credits[stepRef(trajectory.ref, i)] = step.credit;
+    });
+  }
+  return credits;
+}
+
+/** The tool choices of a trajectory, with the step that made each. */
+export function trajectoryDecisions(steps: EvidenceTrajectory['steps']): (Decision & { step: number })[] {
+  const decisions: (Decision & { step: number })[] = [];
+  let previous: string | null = null;
+  steps.forEach((step, i) => {
+    if (step.action !== 'tool_call' || step.tool === null) return;
+    decisions.push({ after: previous, tool: step.tool, step: i });
+    previous = step.tool;
+  });
+  return decisions;
+}
+
+const decisionKey = (decision: Decision) => JSON.stringify([decision.after, decision.tool]);
+
+/**
+ * One group's contrast: up to `perSide` best trajectories (positive advantage, best first) and
+ * worst (negative advantage, worst first), and the decisions made by some of one side and none
+ * of the other. Null when the group has no positive or no negative advantage (nothing to contrast).
+ */
+export function contrastGroup(group: readonly EvidenceTrajectory[], perSide: number): Contrast | null {
+  if (!(Number.isInteger(perSide) && perSide >= 1)) {
+    throw new Error(`contrastGroup: perSide must be a positive integer, got ${perSide}`);
+  }
+  const ranked = group.map((trajectory, index) => ({ trajectory, index })).sort((a, b) => b.trajectory.advantage - a.trajectory.advantage || a.index - b.index);
+  const best = ranked.filter(({ trajectory }) => trajectory.advantage > 0).slice(0, perSide).map(({ trajectory }) => trajectory);
+  const worst = ranked.filter(({ trajectory }) => trajectory.advantage < 0).reverse().slice(0, perSide).map(({ trajectory }) => trajectory);
+  if (best.length === 0 || worst.length === 0) return null;
+  const decisionsOf = (side: EvidenceTrajectory[]) => {
+    const byKey = new Map<string, Decision>();
+    for (const trajectory of side) {
+      for (const { after, tool } of trajectoryDecisions(trajectory.steps)) byKey.set(decisionKey({ after, tool }), { after, tool });
+    }
+    return byKey;
+  };
+  const bestDecisions = decisionsOf(best);
+  const worstDecisions = decisionsOf(worst);
+  return {
+    query: best[0].query,
+    best: best.map((trajectory) => trajectory.ref),
+    worst: worst.map((trajectory) => trajectory.ref),
+    best_only: [...bestDecisions].filter(([key]) => !worstDecisions.has(key)).map(([, decision]) => decision),
+    worst_only: [...worstDecisions].filter(([key]) => !bestDecisions.has(key)).map(([, decision]) => decision),
   };
 }
 
@@ -352,4 +442,76 @@ export function applyLessonOperations(
   }
 
   return { policy: { base_prompt: policy.base_prompt, lessons, version: newVersion }, applied, rejected, churn };
+}
+
+/** Trajectories shown to the optimizer at most in one update (the best evidence first). */
+export const MAX_EVIDENCE_TRAJECTORIES = 16;
+/** Contrastive evidence: best and worst trajectories shown per group. */
+export const CONTRAST_PER_SIDE = 2;
+
+/** A scored trajectory the policy updater may show; `stepCredits` when credit assignment ran. */
+export interface EvidenceCandidate {
+  trajectory: Pick<Trajectory, 'steps' | 'success' | 'final_answer'>;
+  advantage: number;
+  query: string;
+  stepCredits: readonly number[] | null;
+}
+
+/** The most a candidate earned anywhere: its advantage or, with credit assignment, its best step. */
+function bestCredit(candidate: EvidenceCandidate): number {
+  return Math.max(candidate.advantage, ...(candidate.stepCredits ?? []));
+}
+
+/**
+ * What the optimizer is shown (training/policy.ts is its one definition, used by the activity and
+ * by the pure training loops). `positive_only`: the candidates that earned positive credit, best
+ * first: a positive advantage or, with credit assignment, a step with positive credit (a failed
+ * run's correct steps). `contrastive`: per group (same query), the best and the worst
+ * trajectories and the decisions only one side made, groups with the best winner first.
+ */
+export function buildPolicyUpdateEvidence(
+  lessons: readonly Lesson[],
+  candidates: readonly EvidenceCandidate[],
+  mode: 'positive_only' | 'contrastive',
+  maxTrajectories: number = MAX_EVIDENCE_TRAJECTORIES,
+): PolicyUpdateEvidence {
+  if (!(Number.isInteger(maxTrajectories) && maxTrajectories >= 1)) {
+    throw new Error(`buildPolicyUpdateEvidence: maxTrajectories must be a positive integer, got ${maxTrajectories}`);
+  }
+  const show = (candidate: EvidenceCandidate, ref: string) =>
+    toEvidenceTrajectory(candidate.trajectory, ref, candidate.advantage, candidate.query, candidate.stepCredits);
+  if (mode === 'positive_only') {
+    const shown = candidates
+      .map((candidate, index) => ({ candidate, index, credit: bestCredit(candidate) }))
+      .filter(({ credit }) => credit > 0)
+      .sort((a, b) => b.credit - a.credit || a.index - b.index)
+      .slice(0, maxTrajectories);
+    return { lessons: [...lessons], trajectories: shown.map(({ candidate }, i) => show(candidate, `T${i + 1}`)) };
+  }
+
+  const groups = new Map<string, EvidenceCandidate[]>();
+  for (const candidate of candidates) groups.set(candidate.query, [...(groups.get(candidate.query) ?? []), candidate]);
+  const contrasted = [...groups.values()]
+    .map((group) => {
+      const draft = group.map((candidate, i) => show(candidate, `c${i}`));
+      return { group, contrast: contrastGroup(draft, CONTRAST_PER_SIDE) };
+    })
+    .filter((entry): entry is { group: EvidenceCandidate[]; contrast: Contrast } => entry.contrast !== null)
+    .map((entry) => ({ ...entry, top: Math.max(...entry.group.map((candidate) => candidate.advantage)) }))
+    .sort((a, b) => b.top - a.top);
+
+  const trajectories: EvidenceTrajectory[] = [];
+  const contrasts: Contrast[] = [];
+  for (const { group, contrast } of contrasted) {
+    const members = [...contrast.best, ...contrast.worst];
+    if (trajectories.length + members.length > maxTrajectories) break;
+    const refs = new Map(members.map((draftRef, i) => [draftRef, `T${trajectories.length + i + 1}`]));
+    for (const draftRef of members) trajectories.push(show(group[Number(draftRef.slice(1))], refs.get(draftRef)!));
+    contrasts.push({
+      ...contrast,
+      best: contrast.best.map((draftRef) => refs.get(draftRef)!),
+      worst: contrast.worst.map((draftRef) => refs.get(draftRef)!),
+    });
+  }
+  return { lessons: [...lessons], trajectories, contrasts };
 }

@@ -348,6 +348,8 @@ async function runIteration(
         step_counts: scored.step_counts,
         gamma: config.gamma,
         credit_assignment: config.credit_assignment,
+        control: config.control,
+        seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:shuffle`),
       });
       state.recordGroup(summaries.length, summaries.reduce((sum, s) => sum + s.cost_usd, 0));
       // Published after every group, so status from the row is never more than a group behind.
@@ -370,6 +372,8 @@ async function runIteration(
     optimizer_model: config.optimizer_model,
     max_tokens: config.max_tokens,
     seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
+    credit_assignment: config.credit_assignment,
+    policy_update: config.policy_update,
     // What the groups left of the budget, never more than the update's worst case.
     ...(reserve ? { allowance_usd: Math.max(0, Math.min(reserve.policyUpdate, state.budgetUsd - state.spendUsd)), prices: config.prices } : {}),
   });

@@ -203,15 +203,15 @@ describe('simulatedOptimizerTurn', () => {
     expect(renderPolicyUpdateEvidence).toBe(renderFromPolicy);
   });
 
-  it('adds a tool lesson from the most common first tool of successful, positive-advantage runs', () => {
+  it('adds a tool lesson from the most common first tool of positive-advantage runs', () => {
     const operations = optimize({
       lessons: [],
       trajectories: [
         trajectory('t1', 'billing', ['query_database']),
         trajectory('t2', 'billing', ['query_database', 'verify_answer']),
         trajectory('t3', 'billing', ['calculator']),
-        // Ignored: failed, non-positive advantage, no family tag.
-        trajectory('t4', 'billing', ['calculator'], { success: false }),
+        // Ignored: negative or zero advantage (even when it succeeded), no family tag.
+        trajectory('t4', 'billing', ['calculator'], { advantage: -0.5 }),
         trajectory('t5', 'billing', ['calculator'], { advantage: 0 }),
         trajectory('t6', 'billing', ['calculator'], { query: 'untagged' }),
       ],
@@ -262,8 +262,15 @@ describe('simulatedOptimizerTurn', () => {
     ]);
   });
 
-  it('returns no operations when nothing succeeded, and at most 20', () => {
-    expect(optimize({ lessons: [], trajectories: [trajectory('x', 'billing', ['calculator'], { success: false })] })).toEqual([]);
+  it('learns from the advantage, not from success: a failed run that beat its group counts, a success that did not does not', () => {
+    expect(optimize({ lessons: [], trajectories: [trajectory('x', 'billing', ['calculator'], { success: false, advantage: 0.4 })] })).toEqual([
+      { op: 'add', text: 'For billing tasks, call calculator first.', evidence: ['x'] },
+    ]);
+    expect(optimize({ lessons: [], trajectories: [trajectory('y', 'billing', ['calculator'], { success: true, advantage: 0 })] })).toEqual([]);
+  });
+
+  it('returns no operations when no trajectory has a positive advantage, and at most 20', () => {
+    expect(optimize({ lessons: [], trajectories: [trajectory('x', 'billing', ['calculator'], { advantage: -1 })] })).toEqual([]);
     const families = Array.from({ length: 15 }, (_, i) => `family${String(i).padStart(2, '0')}`);
     const many = optimize({
       lessons: [],

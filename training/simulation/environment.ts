@@ -113,6 +113,37 @@ export const SIMULATED_FAMILY_RULES: Readonly<Record<string, Readonly<FamilyRule
 
 export const SIMULATED_FAMILIES: readonly string[] = Object.keys(SIMULATED_FAMILY_RULES);
 
+/**
+ * Multi-step families (FLOW-015), where intermediate steps matter: the answer sits at the end of
+ * a hidden chain of tools. The first tool of the chain returns a lead; a lead is good only with
+ * the chain's next tool (the lead passed as the query), which returns the next lead or, at the
+ * end, the answer. Any other tool at any stage finds nothing useful. Not in the default task
+ * set: name them in `families`.
+ */
+export interface MultiStepFamilyRule {
+  chain: readonly SimulatedToolName[];
+  question: (random: () => number) => string;
+  answer: (random: () => number) => string;
+}
+
+export const SIMULATED_MULTI_STEP_FAMILY_RULES: Readonly<Record<string, Readonly<MultiStepFamilyRule>>> = {
+  refund: {
+    chain: ['query_database', 'lookup_docs', 'calculator'],
+    question: (r) => `What refund is due on returned order O-${int(r, 10000, 99999)}?`,
+    answer: (r) => `$${int(r, 5, 400)}.${String(int(r, 0, 99)).padStart(2, '0')}`,
+  },
+  warranty: {
+    chain: ['lookup_docs', 'web_search', 'query_database'],
+    question: (r) => `Until which week is device serial D-${int(r, 100000, 999999)} under warranty?`,
+    answer: (r) => `week ${int(r, 1, 52)} of ${int(r, 2026, 2031)}`,
+  },
+};
+
+export const SIMULATED_MULTI_STEP_FAMILIES: readonly string[] = Object.keys(SIMULATED_MULTI_STEP_FAMILY_RULES);
+
+/** A tool result that is not an answer but a lead to follow with another tool (public: agents may know it). */
+export const LEAD_PREFIX = 'lead: ';
+
 export const NO_RELEVANT_RESULT = 'no relevant result';
 export const VERIFIED_CORRECT = 'verified: correct';
 export const VERIFIED_INCORRECT = 'verified: incorrect';
@@ -123,11 +154,16 @@ export interface SimulatedTaskSetOptions {
   families?: readonly string[];
 }
 
-function ruleFor(family: string): Readonly<FamilyRule> {
-  if (!Object.prototype.hasOwnProperty.call(SIMULATED_FAMILY_RULES, family)) {
-    throw new Error(`unknown simulated task family "${family}"; known families: ${SIMULATED_FAMILIES.join(', ')}`);
-  }
-  return SIMULATED_FAMILY_RULES[family];
+type AnyRule = { kind: 'single'; rule: Readonly<FamilyRule> } | { kind: 'chain'; rule: Readonly<MultiStepFamilyRule> };
+
+const has = (rules: object, family: string) => Object.prototype.hasOwnProperty.call(rules, family);
+
+function ruleFor(family: string): AnyRule {
+  if (has(SIMULATED_FAMILY_RULES, family)) return { kind: 'single', rule: SIMULATED_FAMILY_RULES[family] };
+  if (has(SIMULATED_MULTI_STEP_FAMILY_RULES, family)) return { kind: 'chain', rule: SIMULATED_MULTI_STEP_FAMILY_RULES[family] };
+  throw new Error(
+    `unknown simulated task family "${family}"; known families: ${[...SIMULATED_FAMILIES, ...SIMULATED_MULTI_STEP_FAMILIES].join(', ')}`,
+  );
 }
 
 /** Tasks interleaved by family: `[family] question`, with the expected answer fixed by the seed. */
@@ -142,13 +178,14 @@ export function simulatedTaskSet(options: SimulatedTaskSetOptions): Task[] {
   for (let index = 0; index < queriesPerFamily; index++) {
     for (const { family, rule } of rules) {
       const random = seededRandom(`task:${seed}:${family}:${index}`);
-      const question = rule.question(random);
+      const question = rule.rule.question(random);
       tasks.push({
         id: `sim-${seed}-${family}-${index}`,
         prompt: `[${family}] ${question}`,
         family,
-        expected_answer: rule.answer(random),
-        expected_tool: rule.requiredTool,
+        expected_answer: rule.rule.answer(random),
+        // A chain has no one correct tool, so tool accuracy is not defined for it.
+        ...(rule.kind === 'single' ? { expected_tool: rule.rule.requiredTool } : {}),
       });
     }
   }
@@ -173,7 +210,7 @@ export class SimulatedEnvironment {
   }
 
   executeTool(task: Task, name: string, args: Record<string, unknown>): ToolResult {
-    const { rule, expected } = this.hiddenStateOf(task);
+    const { rule: anyRule, expected } = this.hiddenStateOf(task);
     if (name === SIMULATED_VERIFICATION_TOOL) {
       const answer = args.answer;
       if (typeof answer !== 'string') {
@@ -187,8 +224,24 @@ export class SimulatedEnvironment {
         error: `unknown tool "${name}"; available tools: ${SIMULATED_TOOLS.map((tool) => tool.name).join(', ')}`,
       };
     }
+    if (anyRule.kind === 'chain') return { output: this.chainOutput(task, anyRule.rule, name, args, expected), error: null };
+    const rule = anyRule.rule;
     if (name === rule.requiredTool) return { output: expected, error: null };
     return { output: this.wrongOutput(task, rule, name, expected), error: null };
+  }
+
+  /** The lead that stage `stage` of a chain hands out, fixed per task. */
+  private lead(task: Task, stage: number): string {
+    return `reference R${stage + 1}-${int(seededRandom(`lead:${task.id}:${stage}`), 10_000, 99_999)}`;
+  }
+
+  private chainOutput(task: Task, rule: Readonly<MultiStepFamilyRule>, name: string, args: Record<string, unknown>, expected: string): string {
+    const query = typeof args.query === 'string' ? args.query : '';
+    // Stage k is reached with the lead of stage k - 1 in the query (the furthest lead counts).
+    let stage = rule.chain.length - 1;
+    while (stage > 0 && !query.includes(this.lead(task, stage - 1))) stage -= 1;
+    if (name !== rule.chain[stage]) return this.wrongOutput(task, rule, name, expected);
+    return stage === rule.chain.length - 1 ? expected : `${LEAD_PREFIX}${this.lead(task, stage)}`;
   }
 
   /** Success needs the right answer and, for families that demand it, a verification first. */
@@ -196,10 +249,11 @@ export class SimulatedEnvironment {
     const { rule, expected } = this.hiddenStateOf(task);
     const verified = episode.toolCalls.some((call) => call.name === SIMULATED_VERIFICATION_TOOL);
     const correct = episode.finalAnswer !== null && episode.finalAnswer.trim() === expected;
-    return { success: correct && (verified || !rule.needsVerification), verified };
+    const needsVerification = rule.kind === 'single' && rule.rule.needsVerification;
+    return { success: correct && (verified || !needsVerification), verified };
   }
 
-  private hiddenStateOf(task: Task): { rule: Readonly<FamilyRule>; expected: string } {
+  private hiddenStateOf(task: Task): { rule: AnyRule; expected: string } {
     const family = task.family ?? FAMILY_TAG.exec(task.prompt)?.[1];
     if (family === undefined || task.expected_answer === undefined) {
       throw new Error(
@@ -210,7 +264,7 @@ export class SimulatedEnvironment {
   }
 
   /** A plausible wrong value or nothing useful, fixed per task and tool so reruns agree. */
-  private wrongOutput(task: Task, rule: Readonly<FamilyRule>, tool: string, expected: string): string {
+  private wrongOutput(task: Task, rule: Pick<FamilyRule, 'answer'>, tool: string, expected: string): string {
     const random = seededRandom(`wrong:${task.id}:${tool}`);
     if (random() < 0.4) return NO_RELEVANT_RESULT;
     const candidate = rule.answer(random);

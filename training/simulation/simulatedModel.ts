@@ -1,9 +1,12 @@
 import {
+  type Decision,
   MAX_EVIDENCE_REFS,
   MAX_OPERATIONS_PER_UPDATE,
   parsePolicyUpdateEvidence,
+  type PolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
-  type EvidenceTrajectory,
+  stepRef,
+  trajectoryDecisions,
   type LessonOperation,
 } from '../policy';
 import { hashString, seededRandom } from '../statistics';
@@ -13,7 +16,8 @@ import { hashString, seededRandom } from '../statistics';
  * pure learning tests. It knows the tools by name and reads the lessons in its system prompt,
  * but it does NOT know the environment's hidden rules: this file must never import
  * environment.ts (a unit test checks the source). Whatever it learns comes through the lessons,
- * and the optimizer below writes lessons only from what successful trajectories saw.
+ * and the optimizer below writes lessons only from what trajectories with positive advantage
+ * (or, with credit assignment, steps with positive credit) did.
  */
 
 export { renderPolicyUpdateEvidence };
@@ -23,6 +27,13 @@ const VERIFY_TOOL = 'verify_answer';
 /** Without a lesson, the model sometimes checks its answer anyway (exploration). */
 export const UNPROMPTED_VERIFY_PROBABILITY = 0.25;
 export const GIVE_UP_ANSWER = 'I could not find the answer.';
+/**
+ * A tool result that is a lead to follow up rather than an answer. Part of the tools' public
+ * output format (like the verification tool's name), not of any family's hidden rules.
+ */
+export const LEAD_PREFIX = 'lead: ';
+/** What a search tool answers when it has nothing: after a lead, a reason to try another tool. */
+export const NOTHING_FOUND = 'no relevant result';
 
 export function toolLessonText(family: string, tool: string): string {
   return `For ${family} tasks, call ${tool} first.`;
@@ -30,6 +41,10 @@ export function toolLessonText(family: string, tool: string): string {
 
 export function verifyLessonText(family: string): string {
   return `For ${family} tasks, call ${VERIFY_TOOL} before answering.`;
+}
+
+export function followUpLessonText(family: string, after: string, tool: string): string {
+  return `For ${family} tasks, after ${after}, call ${tool}.`;
 }
 
 /** How strongly a lesson of weight w is followed. */
@@ -41,6 +56,7 @@ const FAMILY_TAG = /^\s*\[([^\]]+)\]/;
 const LESSON_LINE = /^- \[(\d+(?:\.\d+)?)\] (.+)$/;
 const TOOL_LESSON = /^For (.+?) tasks, call (\S+) first\.$/;
 const VERIFY_LESSON = /^For (.+?) tasks, call verify_answer before answering\.$/;
+const FOLLOW_UP_LESSON = /^For (.+?) tasks, after (\S+), call (\S+)\.$/;
 
 export interface AgentMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -86,6 +102,30 @@ function toolLessonFor(
   return best;
 }
 
+/** The strongest usable "after <after>, call <tool>" lesson for the family, if any. */
+function followUpLessonFor(
+  lessons: { weight: number; text: string }[],
+  family: string | null,
+  after: string,
+  usableTools: string[],
+): { tool: string; weight: number } | null {
+  let best: { tool: string; weight: number } | null = null;
+  for (const lesson of lessons) {
+    const match = FOLLOW_UP_LESSON.exec(lesson.text);
+    if (!match || match[1] !== family || match[2] !== after || !usableTools.includes(match[3])) continue;
+    if (best === null || lesson.weight > best.weight) best = { tool: match[3], weight: lesson.weight };
+  }
+  return best;
+}
+
+/** Follows the lesson with probability 0.5 + 0.5w, else picks any search tool. */
+function chooseTool(random: () => number, lesson: { tool: string; weight: number } | null, searchTools: string[]) {
+  const follow = lesson === null ? 0 : followProbability(lesson.weight);
+  const tool = lesson !== null && random() < follow ? lesson.tool : searchTools[Math.floor(random() * searchTools.length)];
+  const probability = (tool === lesson?.tool ? follow : 0) + (1 - follow) / searchTools.length;
+  return { tool, probability };
+}
+
 function verifyLessonWeight(lessons: { weight: number; text: string }[], family: string | null): number | null {
   const weights = lessons
     .filter((lesson) => VERIFY_LESSON.exec(lesson.text)?.[1] === family)
@@ -120,12 +160,17 @@ export function simulatedAgentTurn(req: SimulatedAgentRequest): SimulatedAgentAc
 
   if (last === undefined) {
     if (searchTools.length === 0) return { type: 'final_answer', content: GIVE_UP_ANSWER, probability: 1 };
-    const lesson = toolLessonFor(lessons, family, searchTools);
-    const follow = lesson === null ? 0 : followProbability(lesson.weight);
-    const tool =
-      lesson !== null && random() < follow ? lesson.tool : searchTools[Math.floor(random() * searchTools.length)];
-    const probability = (tool === lesson?.tool ? follow : 0) + (1 - follow) / searchTools.length;
+    const { tool, probability } = chooseTool(random, toolLessonFor(lessons, family, searchTools), searchTools);
     return { type: 'tool_call', tool, arguments: { query: userMessage?.content ?? '' }, probability };
+  }
+
+  // A lead is followed up with another tool (which one, a lesson may say), the lead as the query;
+  // when that tool found nothing, another is tried with the same lead.
+  const lead = [...results].reverse().find((result) => result.name !== VERIFY_TOOL && result.content?.startsWith(LEAD_PREFIX));
+  const followUp = last.content?.startsWith(LEAD_PREFIX) || last.content === NOTHING_FOUND;
+  if (lead !== undefined && last.name !== null && last.name !== VERIFY_TOOL && followUp) {
+    const { tool, probability } = chooseTool(random, followUpLessonFor(lessons, family, last.name, searchTools), searchTools);
+    return { type: 'tool_call', tool, arguments: { query: lead.content }, probability };
   }
 
   const lastOutput = [...results].reverse().find((result) => result.name !== VERIFY_TOOL)?.content ?? GIVE_UP_ANSWER;
@@ -144,26 +189,135 @@ function sameText(a: string, b: string): boolean {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 
-function firstSearchTool(trajectory: EvidenceTrajectory): string | null {
-  const step = trajectory.steps.find((s) => s.action === 'tool_call' && s.tool !== null && s.tool !== VERIFY_TOOL);
-  return step?.tool ?? null;
+/**
+ * Votes for one decision in one family: how many pieces of positive evidence back it, and their
+ * refs. Evidence counts only when its advantage (or step credit) is positive; how far a lesson
+ * moves is then set by those advantages (training/policy.ts applyLessonOperations).
+ */
+interface DecisionVotes {
+  decision: Decision;
+  votes: number;
+  refs: string[];
+}
+
+/** What the evidence says about one task family. */
+interface FamilyEvidence {
+  decisions: Map<string, DecisionVotes>;
+  /** Refs of every trajectory that backed some decision, and of those whose backing included verifying. */
+  voters: Set<string>;
+  verifiers: string[];
+  /** Decisions only the worst of a group made (contrastive evidence), with the refs that speak against them. */
+  avoid: Map<string, DecisionVotes>;
+}
+
+const decisionKey = (decision: Decision) => JSON.stringify([decision.after, decision.tool]);
+
+function addVote(votes: Map<string, DecisionVotes>, decision: Decision, ref: string): void {
+  const key = decisionKey(decision);
+  const entry = votes.get(key) ?? { decision: { after: decision.after, tool: decision.tool }, votes: 0, refs: [] };
+  if (entry.refs.includes(ref)) return;
+  entry.votes += 1;
+  entry.refs.push(ref);
+  votes.set(key, entry);
+}
+
+function familyEvidence(byFamily: Map<string, FamilyEvidence>, family: string): FamilyEvidence {
+  let entry = byFamily.get(family);
+  if (!entry) {
+    entry = { decisions: new Map(), voters: new Set(), verifiers: [], avoid: new Map() };
+    byFamily.set(family, entry);
+  }
+  return entry;
+}
+
+/**
+ * Trajectory evidence: every decision of a positive-advantage trajectory is backed by its
+ * advantage. With credit assignment (steps carry `credit`), each decision is backed by its own
+ * step's credit instead, cited by step ref, so a failed run's correct steps count and a lucky
+ * run's wrong turns do not.
+ */
+function votesFromTrajectories(evidence: PolicyUpdateEvidence): Map<string, FamilyEvidence> {
+  const byFamily = new Map<string, FamilyEvidence>();
+  for (const trajectory of evidence.trajectories) {
+    const family = familyOf(trajectory.query);
+    if (family === null) continue;
+    for (const decision of trajectoryDecisions(trajectory.steps)) {
+      const credit = trajectory.steps[decision.step].credit;
+      if (!((credit ?? trajectory.advantage) > 0)) continue;
+      const ref = credit === undefined ? trajectory.ref : stepRef(trajectory.ref, decision.step);
+      const entry = familyEvidence(byFamily, family);
+      addVote(entry.decisions, decision, ref);
+      entry.voters.add(trajectory.ref);
+      if (decision.tool === VERIFY_TOOL) entry.verifiers.push(ref);
+    }
+  }
+  return byFamily;
+}
+
+/**
+ * Contrastive evidence (Training-Free GRPO): per group, a decision only the best made is backed
+ * by the advantages of the best that made it; one only the worst made speaks against lessons
+ * that prescribe it. Only positive-advantage trajectories are ever cited.
+ */
+function votesFromContrasts(evidence: PolicyUpdateEvidence): Map<string, FamilyEvidence> {
+  const byFamily = new Map<string, FamilyEvidence>();
+  const byRef = new Map(evidence.trajectories.map((trajectory) => [trajectory.ref, trajectory]));
+  for (const contrast of evidence.contrasts ?? []) {
+    const family = familyOf(contrast.query);
+    if (family === null) continue;
+    const entry = familyEvidence(byFamily, family);
+    const best = contrast.best.flatMap((ref) => {
+      const trajectory = byRef.get(ref);
+      return trajectory && trajectory.advantage > 0 ? [trajectory] : [];
+    });
+    for (const trajectory of best) entry.voters.add(trajectory.ref);
+    for (const decision of contrast.best_only) {
+      for (const trajectory of best) {
+        if (!trajectoryDecisions(trajectory.steps).some((made) => decisionKey(made) === decisionKey(decision))) continue;
+        addVote(entry.decisions, decision, trajectory.ref);
+        if (decision.tool === VERIFY_TOOL) entry.verifiers.push(trajectory.ref);
+      }
+    }
+    for (const decision of contrast.worst_only) {
+      for (const trajectory of best) addVote(entry.avoid, decision, trajectory.ref);
+    }
+  }
+  return byFamily;
+}
+
+/** The decision with the most votes; a tie goes to the alphabetically first tool, for determinism. */
+function strongest(candidates: DecisionVotes[]): DecisionVotes | null {
+  let best: DecisionVotes | null = null;
+  for (const candidate of candidates) {
+    if (best === null || candidate.votes > best.votes || (candidate.votes === best.votes && candidate.decision.tool < best.decision.tool)) {
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+/** The decision a lesson prescribes, if it is one of this optimizer's lesson forms. */
+function lessonDecision(text: string): { family: string; decision: Decision } | null {
+  const trimmed = text.trim();
+  const first = TOOL_LESSON.exec(trimmed);
+  if (first) return { family: first[1], decision: { after: null, tool: first[2] } };
+  const followUp = FOLLOW_UP_LESSON.exec(trimmed);
+  if (followUp) return { family: followUp[1], decision: { after: followUp[2], tool: followUp[3] } };
+  return null;
 }
 
 /**
  * The simulated optimizer: reads the evidence block and, per task family, proposes lessons from
- * the trajectories that succeeded and beat their group (positive advantage). It sees only what
- * those trajectories did, never the hidden rules.
+ * what the positive evidence did: the first tool, the tool to call after each tool, and whether
+ * to verify. It sees only what trajectories did, never the hidden rules. With contrastive
+ * evidence it learns from what the best did that the worst did not.
  */
 export function simulatedOptimizerTurn(userMessage: string): { operations: LessonOperation[] } {
   const evidence = parsePolicyUpdateEvidence(userMessage);
-  const winnersByFamily = new Map<string, EvidenceTrajectory[]>();
-  for (const trajectory of evidence.trajectories) {
-    const family = familyOf(trajectory.query);
-    if (!trajectory.success || !(trajectory.advantage > 0) || family === null) continue;
-    winnersByFamily.set(family, [...(winnersByFamily.get(family) ?? []), trajectory]);
-  }
+  const byFamily = evidence.contrasts ? votesFromContrasts(evidence) : votesFromTrajectories(evidence);
 
   const operations: LessonOperation[] = [];
+  const loweredLessons = new Set<string>();
   const reinforce = (text: string, refs: string[]): void => {
     const evidenceRefs = refs.slice(0, MAX_EVIDENCE_REFS);
     const existing = evidence.lessons.find((lesson) => sameText(lesson.text, text));
@@ -173,45 +327,34 @@ export function simulatedOptimizerTurn(userMessage: string): { operations: Lesso
         : { op: 'add', text, evidence: evidenceRefs },
     );
   };
-
-  for (const family of [...winnersByFamily.keys()].sort()) {
-    const winners = winnersByFamily.get(family)!;
-
-    const refsByTool = new Map<string, string[]>();
-    for (const trajectory of winners) {
-      const tool = firstSearchTool(trajectory);
-      if (tool !== null) refsByTool.set(tool, [...(refsByTool.get(tool) ?? []), trajectory.ref]);
+  const lower = (family: string, against: (decision: Decision) => boolean, refs: string[]): void => {
+    for (const lesson of evidence.lessons) {
+      const prescribed = lessonDecision(lesson.text);
+      if (prescribed === null || prescribed.family !== family || !against(prescribed.decision) || loweredLessons.has(lesson.id)) continue;
+      loweredLessons.add(lesson.id);
+      operations.push({ op: 'reweight', lesson_id: lesson.id, direction: 'down', evidence: refs.slice(0, MAX_EVIDENCE_REFS) });
     }
-    // The most common first tool; a tie goes to the alphabetically first name, for determinism.
-    let best: { tool: string; refs: string[] } | null = null;
-    for (const [tool, refs] of refsByTool) {
-      if (best === null || refs.length > best.refs.length || (refs.length === best.refs.length && tool < best.tool)) {
-        best = { tool, refs };
-      }
-    }
-    if (best !== null) {
-      const { tool: bestTool, refs } = best;
-      reinforce(toolLessonText(family, bestTool), refs);
-      for (const lesson of evidence.lessons) {
-        const match = TOOL_LESSON.exec(lesson.text.trim());
-        if (match && match[1] === family && match[2] !== bestTool) {
-          operations.push({
-            op: 'reweight',
-            lesson_id: lesson.id,
-            direction: 'down',
-            evidence: refs.slice(0, MAX_EVIDENCE_REFS),
-          });
-        }
-      }
-    }
+  };
 
-    const verifiers = winners.filter((trajectory) => trajectory.steps.some((step) => step.tool === VERIFY_TOOL));
-    if (verifiers.length * 2 > winners.length) {
+  for (const family of [...byFamily.keys()].sort()) {
+    const { decisions, voters, verifiers, avoid } = byFamily.get(family)!;
+    const searchDecisions = [...decisions.values()].filter((votes) => votes.decision.tool !== VERIFY_TOOL);
+    // One choice per point of decision: the first tool, and the tool after each tool.
+    const points = [...new Set(searchDecisions.map((votes) => votes.decision.after))].sort((a, b) =>
+      a === null ? -1 : b === null ? 1 : a < b ? -1 : 1,
+    );
+    for (const after of points) {
+      const best = strongest(searchDecisions.filter((votes) => votes.decision.after === after))!;
       reinforce(
-        verifyLessonText(family),
-        verifiers.map((trajectory) => trajectory.ref),
+        after === null ? toolLessonText(family, best.decision.tool) : followUpLessonText(family, after, best.decision.tool),
+        best.refs,
       );
+      lower(family, (decision) => decision.after === after && decision.tool !== best.decision.tool, best.refs);
     }
+    for (const avoided of avoid.values()) {
+      lower(family, (decision) => decisionKey(decision) === decisionKey(avoided.decision), avoided.refs);
+    }
+    if (verifiers.length * 2 > voters.size) reinforce(verifyLessonText(family), verifiers);
   }
   return { operations: operations.slice(0, MAX_OPERATIONS_PER_UPDATE) };
 }
