@@ -1,0 +1,99 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "flow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name; every object's name starts with it. */}}
+{{- define "flow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "flow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "flow.labels" -}}
+helm.sh/chart: {{ include "flow.chart" . }}
+{{ include "flow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: flow
+{{- end }}
+
+{{- define "flow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "flow.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "flow.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "flow.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "flow.secretName" -}}
+{{- if .Values.secret.create }}
+{{- printf "%s-secrets" (include "flow.fullname" .) }}
+{{- else }}
+{{- required "secret.existingSecret must name a Secret with DATABASE_URL and FLOW_JWT_SECRET (or set secret.create=true)" .Values.secret.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The task queue a worker pool polls (workflows/taskQueues.ts: poolTaskQueue). */}}
+{{- define "flow.poolTaskQueue" -}}
+{{- $queue := .root.Values.temporal.taskQueue }}
+{{- if eq .pool "trajectory" }}{{ printf "%s-trajectories" $queue }}
+{{- else if eq .pool "cpu" }}{{ printf "%s-cpu" $queue }}
+{{- else }}{{ $queue }}
+{{- end }}
+{{- end }}
+
+{{/* Settings every Flow container shares: Temporal's address, the ConfigMap, the Secret. */}}
+{{- define "flow.sharedEnv" -}}
+- name: TEMPORAL_ADDRESS
+  value: {{ .Values.temporal.address | quote }}
+- name: TEMPORAL_NAMESPACE
+  value: {{ .Values.temporal.namespace | quote }}
+- name: FLOW_TASK_QUEUE
+  value: {{ .Values.temporal.taskQueue | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "service.namespace=flow,deployment.environment=%s" .Release.Namespace | quote }}
+{{- end }}
+
+{{- define "flow.envFrom" -}}
+- configMapRef:
+    name: {{ include "flow.fullname" . }}-config
+- secretRef:
+    name: {{ include "flow.secretName" . }}
+{{- end }}
+
+{{/* Writable scratch space: the root filesystem is read-only. */}}
+{{- define "flow.scratchVolumes" -}}
+- name: tmp
+  emptyDir: {}
+- name: blobs
+  emptyDir: {}
+{{- end }}
+
+{{- define "flow.scratchMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: blobs
+  mountPath: /data/blobs
+{{- end }}

@@ -1,0 +1,256 @@
+/**
+ * The deployment artifacts, checked offline through scripts/validate-deploy.sh: docker-compose.yml
+ * against the compose specification's JSON schema (dclint), the Helm chart through `helm lint`
+ * and `helm template` for every values file, and the rendered manifests against the Kubernetes
+ * schemas kubernetes-validate ships (plus deploy/schemas/ for KEDA's ScaledObject). Deliberately
+ * broken files must fail each check, so none of them passes by checking nothing.
+ *
+ * The tools are installed by scripts/install-deploy-tools.sh (from scripts/install-infra.sh).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
+import { TRAINING_TASK_QUEUE, trajectoryTaskQueue } from '../../workflows/taskQueues';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const FIXTURES = path.join(ROOT, 'tests', 'fixtures', 'deploy');
+const RENDERED = path.join(ROOT, '.flow', 'deploy', 'rendered');
+const POOLS = ['workflow', 'trajectory', 'cpu'] as const;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Manifest = Record<string, any>;
+
+function validateDeploy(...args: string[]) {
+  const run = spawnSync('bash', [path.join(ROOT, 'scripts', 'validate-deploy.sh'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+function expectPass(run: { status: number | null; output: string }) {
+  if (run.status !== 0) throw new Error(`scripts/validate-deploy.sh failed (exit ${run.status}):\n${run.output}`);
+}
+
+function rendered(variant: string): Manifest[] {
+  const text = readFileSync(path.join(RENDERED, `${variant}.yaml`), 'utf8');
+  return parseAllDocuments(text)
+    .map((document) => document.toJS() as Manifest | null)
+    .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+function find(manifests: Manifest[], kind: string, name: string): Manifest {
+  const found = manifests.find((m) => m.kind === kind && m.metadata?.name === name);
+  if (!found) throw new Error(`no ${kind} named ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata?.name}`).join(', ')}`);
+  return found;
+}
+
+function envOf(container: Manifest): Record<string, string> {
+  return Object.fromEntries((container.env ?? []).map((e: { name: string; value: string }) => [e.name, e.value]));
+}
+
+beforeAll(() => {
+  const missing = ['.flow/tools/go/bin/helm', '.flow/tools/deploy-venv/bin/python'].filter((tool) => !existsSync(path.join(ROOT, tool)));
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run scripts/install-deploy-tools.sh (scripts/install-infra.sh does)`);
+});
+
+describe('docker-compose.yml', () => {
+  const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as Manifest;
+  const services = compose.services as Record<string, Manifest>;
+
+  test('is valid against the compose specification and passes lint and promtool', () => {
+    const run = validateDeploy('compose');
+    expectPass(run);
+    expect(run.output).toContain('compose: ok');
+  });
+
+  test('a file that breaks the compose specification fails, naming the service', () => {
+    const run = validateDeploy('compose', path.join(FIXTURES, 'broken-compose.yml'));
+    expect(run.status).not.toBe(0);
+    expect(run.output).toContain('invalid-schema');
+    expect(run.output).toContain('instancePath="/services/api"');
+  });
+
+  test('brings up PostgreSQL, Temporal with its Web UI, the migrations, the API, one service per worker pool, Prometheus and Grafana', () => {
+    expect(Object.keys(services).sort()).toEqual(
+      ['api', 'grafana', 'migrate', 'postgres', 'prometheus', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-trajectory', 'worker-workflow'].sort(),
+    );
+    for (const pool of POOLS) {
+      const worker = services[`worker-${pool}`];
+      expect(worker.environment.FLOW_WORKER_POOL).toBe(pool);
+      expect(worker.environment.FLOW_WORKER_HEALTH_PORT).toBe('8081');
+      expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
+      expect(worker.environment.DATABASE_URL).toMatch(/^postgresql:\/\/flow:.*@postgres:5432\/flow$/);
+      expect(worker.environment.TEMPORAL_ADDRESS).toBe('temporal:7233');
+    }
+    expect(services.api.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
+    expect(services.migrate.command).toEqual(['npx', '--no-install', 'prisma', 'migrate', 'deploy']);
+    // compose registers the search attributes the workflows set, as the dev server does.
+    const setup = services['temporal-setup'].command.join(' ');
+    for (const key of FLOW_SEARCH_ATTRIBUTES) expect(setup).toContain(key.name);
+  });
+
+  test('every long-running service has a healthcheck and restarts unless stopped; one-shot jobs retry on failure', () => {
+    const oneShot = ['migrate', 'temporal-setup'];
+    for (const [name, service] of Object.entries(services)) {
+      if (oneShot.includes(name)) {
+        expect({ name, restart: service.restart }).toEqual({ name, restart: 'on-failure' });
+        continue;
+      }
+      expect({ name, restart: service.restart }).toEqual({ name, restart: 'unless-stopped' });
+      expect({ name, healthcheck: Array.isArray(service.healthcheck?.test) }).toEqual({ name, healthcheck: true });
+    }
+  });
+
+  test('the API and the workers start only after the migrations and the search attributes are in place', () => {
+    for (const name of ['api', ...POOLS.map((pool) => `worker-${pool}`)]) {
+      expect(services[name].depends_on).toEqual({
+        migrate: { condition: 'service_completed_successfully' },
+        'temporal-setup': { condition: 'service_completed_successfully' },
+      });
+    }
+  });
+
+  test('Prometheus scrapes the API, every pool (OpenTelemetry on 9464, Temporal SDK on 9465) and the Temporal server', () => {
+    const mounted = services.prometheus.volumes.find((v: string) => v.startsWith('./deploy/prometheus/prometheus.yml:'));
+    expect(mounted).toBeDefined();
+    const config = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as Manifest;
+    const targets = (job: string): string[] => {
+      const scrape = config.scrape_configs.find((c: Manifest) => c.job_name === job);
+      return [
+        ...(scrape.static_configs ?? []).flatMap((c: Manifest) => c.targets),
+        ...(scrape.dns_sd_configs ?? []).flatMap((c: Manifest) => c.names.map((n: string) => `${n}:${c.port}`)),
+      ];
+    };
+    expect(targets('flow-api')).toEqual(['api:9464']);
+    expect(targets('flow-workers').sort()).toEqual(POOLS.map((pool) => `worker-${pool}:9464`).sort());
+    expect(targets('temporal-sdk').sort()).toEqual(POOLS.map((pool) => `worker-${pool}:9465`).sort());
+    expect(targets('temporal-server')).toEqual(['temporal:8000']);
+  });
+
+  test("Grafana is provisioned with the Prometheus datasource and loads the repository's dashboards folder", () => {
+    const volumes: string[] = services.grafana.volumes;
+    expect(volumes).toContain('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro');
+    const dashboardsMount = volumes.find((v) => v.startsWith('./deploy/grafana/dashboards:'));
+    expect(dashboardsMount).toBeDefined();
+    const provider = parse(readFileSync(path.join(ROOT, 'deploy/grafana/provisioning/dashboards/flow.yaml'), 'utf8')) as Manifest;
+    // The provider reads the folder that docker-compose mounts, where flow-training.json lives.
+    expect(dashboardsMount!.split(':')[1]).toBe(provider.providers[0].options.path);
+    const datasource = parse(readFileSync(path.join(ROOT, 'deploy/grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as Manifest;
+    expect(datasource.datasources[0]).toMatchObject({ type: 'prometheus', uid: 'prometheus', url: 'http://prometheus:9090' });
+    const dashboard = path.join(ROOT, 'deploy/grafana/dashboards/flow-training.json');
+    if (existsSync(dashboard)) expect(JSON.parse(readFileSync(dashboard, 'utf8'))).toHaveProperty('panels');
+  });
+});
+
+describe('helm/flow', () => {
+  // Lints and renders every variant once; the tests below read what it rendered.
+  let helmRun: { status: number | null; output: string };
+  beforeAll(() => {
+    helmRun = validateDeploy('helm');
+  });
+
+  test('passes helm lint --strict and renders for the default, small and large values', () => {
+    expectPass(helmRun);
+    for (const variant of ['default', 'small', 'large', 'options']) expect(helmRun.output).toContain(`values '${variant}'`);
+  });
+
+  test('the rendered manifests are valid against the Kubernetes schemas (1.25 and 1.37) and the KEDA schema', () => {
+    expectPass(helmRun);
+    const run = validateDeploy('k8s');
+    expectPass(run);
+    expect(run.output).toMatch(/(\d+) of \1 resources valid \(kubernetes 1\.25\.0, kubernetes 1\.37\.0\)/);
+    expect(run.output).toContain('ok   .flow/deploy/rendered/large.yaml ScaledObject/flow-worker-trajectory');
+  });
+
+  test('the broken Deployment fails the Kubernetes-schema check, with the field and the reason', () => {
+    const run = validateDeploy('k8s', path.join(FIXTURES, 'broken-deployment.yaml'));
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("Deployment/flow-worker-broken: kubernetes 1.25.0: spec.replicas: 'two' is not of type 'integer'");
+    expect(run.output).toContain('0 of 1 resources valid');
+  });
+
+  test('a broken KEDA ScaledObject fails its schema: the temporal trigger needs a task queue, metadata values are strings', () => {
+    const run = validateDeploy('k8s', path.join(FIXTURES, 'broken-scaledobject.yaml'));
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("spec.triggers.0.metadata: 'taskQueue' is a required property");
+    expect(run.output).toContain("spec.triggers.0.metadata.targetQueueSize: 20 is not of type 'string'");
+  });
+
+  test('default values: the API and one Deployment per pool, with probes, resources, PDBs and CPU HPAs', () => {
+    expectPass(helmRun);
+    const manifests = rendered('default');
+    const api = find(manifests, 'Deployment', 'flow-api').spec.template.spec.containers[0];
+    expect(api.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(api.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(api.resources.requests).toHaveProperty('cpu');
+    expect(find(manifests, 'Service', 'flow-api').spec.ports[0]).toMatchObject({ port: 8080, targetPort: 'http' });
+    for (const name of ['flow-api', ...POOLS.map((pool) => `flow-worker-${pool}`)]) {
+      const hpa = find(manifests, 'HorizontalPodAutoscaler', name);
+      expect(hpa.apiVersion).toBe('autoscaling/v2');
+      expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name });
+      expect(hpa.spec.metrics[0].resource).toMatchObject({ name: 'cpu', target: { type: 'Utilization' } });
+      expect(find(manifests, 'PodDisruptionBudget', name).apiVersion).toBe('policy/v1');
+    }
+    for (const pool of POOLS) {
+      const deployment = find(manifests, 'Deployment', `flow-worker-${pool}`);
+      const worker = deployment.spec.template.spec.containers[0];
+      expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
+      expect(envOf(worker)).toMatchObject({ FLOW_WORKER_POOL: pool, FLOW_WORKER_HEALTH_PORT: '8081', TEMPORAL_ADDRESS: expect.any(String) });
+      expect(worker.ports).toContainEqual({ name: 'health', containerPort: 8081, protocol: 'TCP' });
+      expect(worker.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+      expect(worker.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
+      expect(worker.envFrom).toEqual([{ configMapRef: { name: 'flow-config' } }, { secretRef: { name: 'flow-secrets' } }]);
+      expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+      // Replicas belong to the HPA when one scales the pool.
+      expect(deployment.spec).not.toHaveProperty('replicas');
+    }
+    expect(manifests.some((m) => m.kind === 'ScaledObject')).toBe(false);
+  });
+
+  test('small values: one replica per pool, no PDBs, only the trajectory pool autoscales', () => {
+    expectPass(helmRun);
+    const manifests = rendered('small');
+    expect(manifests.filter((m) => m.kind === 'PodDisruptionBudget')).toEqual([]);
+    expect(manifests.filter((m) => m.kind === 'HorizontalPodAutoscaler').map((m) => m.metadata.name)).toEqual(['flow-worker-trajectory']);
+    expect(find(manifests, 'Deployment', 'flow-api').spec.replicas).toBe(1);
+    expect(find(manifests, 'Deployment', 'flow-worker-cpu').spec.replicas).toBe(1);
+  });
+
+  test("large values: KEDA's Temporal scaler drives the trajectory pool on its task queue's backlog, with a CPU trigger instead of an HPA", () => {
+    expectPass(helmRun);
+    const manifests = rendered('large');
+    const scaled = find(manifests, 'ScaledObject', 'flow-worker-trajectory');
+    expect(scaled.apiVersion).toBe('keda.sh/v1alpha1');
+    expect(scaled.spec.scaleTargetRef.name).toBe('flow-worker-trajectory');
+    expect(scaled.spec.triggers[0]).toEqual({
+      type: 'temporal',
+      metadata: {
+        endpoint: 'temporal-frontend.temporal.svc.cluster.local:7233',
+        namespace: 'default',
+        taskQueue: trajectoryTaskQueue(TRAINING_TASK_QUEUE),
+        queueTypes: 'activity',
+        targetQueueSize: '20',
+        activationTargetQueueSize: '0',
+      },
+    });
+    expect(scaled.spec.triggers[1]).toEqual({ type: 'cpu', metricType: 'Utilization', metadata: { value: '70' } });
+    // Two autoscalers on one Deployment would fight: KEDA's HPA replaces the chart's.
+    expect(manifests.some((m) => m.kind === 'HorizontalPodAutoscaler' && m.metadata.name === 'flow-worker-trajectory')).toBe(false);
+    expect(find(manifests, 'HorizontalPodAutoscaler', 'flow-worker-cpu').spec.maxReplicas).toBe(8);
+  });
+
+  test('the migrations and the search attributes run as pre-install/pre-upgrade hooks', () => {
+    expectPass(helmRun);
+    const manifests = rendered('default');
+    const migrate = find(manifests, 'Job', 'flow-migrate');
+    expect(migrate.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(migrate.spec.template.spec.containers[0].command).toEqual(['node_modules/.bin/prisma', 'migrate', 'deploy']);
+    // Every search attribute the workflows set is registered, as a Keyword.
+    const script = find(manifests, 'Job', 'flow-search-attributes').spec.template.spec.containers[0].args[0];
+    expect(script).toContain('--type Keyword');
+    for (const key of FLOW_SEARCH_ATTRIBUTES) {
+      expect(key.type).toBe('KEYWORD');
+      expect(script).toContain(key.name);
+    }
+  });
+});
