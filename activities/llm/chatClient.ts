@@ -12,6 +12,8 @@ export interface LlmSettings {
   apiKey?: string;
   provider?: string;
   virtualKey?: string;
+  /** The provider's base URL when a Portkey gateway should call a self-hosted OpenAI-compatible server. */
+  customHost?: string;
 }
 
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSettings {
@@ -20,6 +22,7 @@ export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSet
     apiKey: env.PORTKEY_API_KEY || undefined,
     provider: env.PORTKEY_PROVIDER || undefined,
     virtualKey: env.PORTKEY_VIRTUAL_KEY || undefined,
+    customHost: env.FLOW_LLM_CUSTOM_HOST || undefined,
   };
 }
 
@@ -82,6 +85,7 @@ export class ChatClient {
         apiKey: settings.apiKey ?? 'local',
         provider: settings.provider ?? 'openai',
         virtualKey: settings.virtualKey,
+        customHost: settings.customHost,
       }),
     );
   }
