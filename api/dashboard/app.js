@@ -125,10 +125,10 @@ function SignIn({ onToken, reason }) {
 
 // ---- the jobs list
 function StartJobForm({ token, taskSets }) {
-  const [form, setForm] = useState({ agent_id: 'dashboard-agent', task_set: 'simulated-small', iterations: 4, group_size: 4, batch_size: 2, budget_usd: 10, learning_rate: 0.5 });
+  const [form, setForm] = useState({ agent_id: 'dashboard-agent', task_set: 'simulated-small', iterations: 8, group_size: 4, batch_size: 2, eval_interval: 4, budget_usd: 10, learning_rate: 0.5 });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const field = (name, type = 'number', step) => html`<label>${name.replace('_', ' ')}
+  const field = (name, type = 'number', step) => html`<label>${name.replaceAll('_', ' ')}
     <input name=${name} type=${type} step=${step} value=${form[name]} onInput=${(e) => setForm({ ...form, [name]: type === 'number' ? Number(e.target.value) : e.target.value })} />
   </label>`;
   const submit = async (event) => {
@@ -153,7 +153,7 @@ function StartJobForm({ token, taskSets }) {
         ${taskSets.map((name) => html`<option value=${name}>${name}</option>`)}
       </select>
     </label>
-    ${field('iterations')} ${field('group_size')} ${field('batch_size')} ${field('budget_usd', 'number', '0.01')} ${field('learning_rate', 'number', '0.05')}
+    ${field('iterations')} ${field('group_size')} ${field('batch_size')} ${field('eval_interval')} ${field('budget_usd', 'number', '0.01')} ${field('learning_rate', 'number', '0.05')}
     <button type="submit" disabled=${busy} data-testid="start-job">${busy ? 'Starting…' : 'Start'}</button>
     <${ErrorLine} error=${error} />
   </form>`;
@@ -257,25 +257,34 @@ function SpendChart({ history, status }) {
   />`;
 }
 
+/** A metric as the evaluation reports it: an estimate {value, ci_low, ci_high, n} (or a bare number). */
+const estimate = (metric) => (typeof metric === 'number' ? { value: metric, ci_low: null, ci_high: null } : metric && typeof metric.value === 'number' ? metric : null);
+const withInterval = (metric) => {
+  const e = estimate(metric);
+  if (!e) return '–';
+  return e.ci_low === null || e.ci_high === null ? num(e.value) : `${num(e.value)} [${num(e.ci_low)}, ${num(e.ci_high)}]`;
+};
+
 function Evaluation({ evaluation }) {
-  if (!evaluation) return html`<p class="muted" data-testid="evaluation">No held-out evaluation yet (every <code>eval_interval</code> iterations).</p>`;
+  if (!evaluation) return html`<p class="muted" data-testid="evaluation">No held-out evaluation yet (every <code>eval_interval</code> iterations and after the last).</p>`;
   const current = evaluation.current ?? {};
   const baseline = evaluation.baseline ?? {};
-  const keys = [...new Set([...Object.keys(current), ...Object.keys(baseline)])].filter((key) => typeof (current[key] ?? baseline[key]) === 'number');
+  const keys = [...new Set([...Object.keys(current), ...Object.keys(baseline)])].filter((key) => estimate(current[key]) || estimate(baseline[key]));
   const welch = evaluation.welch ?? {};
+  const significant = evaluation.significant_improvement ?? evaluation.significant;
   return html`<div data-testid="evaluation">
     <p>
-      Held-out evaluation at iteration ${evaluation.iteration}:
-      <strong data-testid="p-value">p = ${pValue(welch.p)}</strong> (Welch's t = ${num(welch.t)}, df = ${num(welch.df, 1)})
-      <span class=${`badge ${evaluation.significant ? 'status-completed' : 'status-queued'}`}>${evaluation.significant ? 'significant' : 'not significant'}</span>
+      Held-out evaluation of iteration ${evaluation.iteration}${evaluation.held_out_queries !== undefined ? ` on ${evaluation.held_out_queries} held-out queries × ${evaluation.samples_per_query}` : ''}:
+      <strong data-testid="p-value">p = ${pValue(welch.p)}</strong> (Welch's t = ${num(welch.t)}, df = ${num(welch.df, 1)}${evaluation.alpha !== undefined ? `, α = ${evaluation.alpha}` : ''})
+      <span class=${`badge ${significant ? 'status-completed' : 'status-queued'}`} data-testid="significance">${significant ? 'significant improvement' : 'not significant'}</span>
     </p>
     <table>
-      <thead><tr><th>metric</th><th>baseline</th><th>current</th><th>change</th></tr></thead>
+      <thead><tr><th>metric</th><th>untrained baseline [95% CI]</th><th>trained [95% CI]</th><th>change</th></tr></thead>
       <tbody>
-        ${keys.map(
-          (key) => html`<tr><td>${key}</td><td>${num(baseline[key])}</td><td>${num(current[key])}</td>
-            <td>${typeof current[key] === 'number' && typeof baseline[key] === 'number' ? num(current[key] - baseline[key]) : '–'}</td></tr>`,
-        )}
+        ${keys.map((key) => {
+          const [b, c] = [estimate(baseline[key]), estimate(current[key])];
+          return html`<tr><td>${key}</td><td>${withInterval(baseline[key])}</td><td>${withInterval(current[key])}</td><td>${b && c ? num(c.value - b.value) : '–'}</td></tr>`;
+        })}
       </tbody>
     </table>
   </div>`;
