@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
 import { hashString as hash } from '../training/statistics';
 import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
+import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
 import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
 
 export interface ChatCompletionRequestBody {
@@ -121,6 +122,9 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
 
 function simulatedCompletion(body: ChatCompletionRequestBody) {
   const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
+  // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
+  const verdict = simulatedJudgeAnswer(body.messages);
+  if (verdict !== null) return completion(body, { role: 'assistant', content: verdict }, 'stop', [0], verdict);
   // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
   const verdict = simulatedJudgeAnswer(body.messages);
   if (verdict !== null) return completion(body, { role: 'assistant', content: verdict }, 'stop', [0], verdict);
