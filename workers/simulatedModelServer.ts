@@ -12,7 +12,6 @@ import type { AddressInfo } from 'node:net';
 import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
 import { hashString as hash } from '../training/statistics';
 import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
-import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
 import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
 
 export interface ChatCompletionRequestBody {
