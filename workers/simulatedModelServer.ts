@@ -11,8 +11,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
 import { hashString as hash } from '../training/statistics';
-import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
 import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
+import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
 
 export interface ChatCompletionRequestBody {
   model: string;
@@ -121,9 +121,6 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
 
 function simulatedCompletion(body: ChatCompletionRequestBody) {
   const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
-  // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
-  const verdict = simulatedJudgeAnswer(body.messages);
-  if (verdict !== null) return completion(body, { role: 'assistant', content: verdict }, 'stop', [0], verdict);
   // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
   const verdict = simulatedJudgeAnswer(body.messages);
   if (verdict !== null) return completion(body, { role: 'assistant', content: verdict }, 'stop', [0], verdict);
