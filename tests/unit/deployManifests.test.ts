@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
 import { TRAINING_TASK_QUEUE, trajectoryTaskQueue } from '../../workflows/taskQueues';
+import { POOL_ENV } from '../../workers/pools';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'tests', 'fixtures', 'deploy');
@@ -81,6 +82,10 @@ describe('docker-compose.yml', () => {
       expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
       expect(worker.environment.DATABASE_URL).toMatch(/^postgresql:\/\/flow:.*@postgres:5432\/flow$/);
       expect(worker.environment.TEMPORAL_ADDRESS).toBe('temporal:7233');
+      expect(worker.environment.FLOW_METRICS_PORT).toBe('9464');
+      expect(worker.environment.FLOW_TEMPORAL_METRICS_PORT).toBe('9465');
+      const concurrency = Object.entries(POOL_ENV).filter(([, [forPool]]) => forPool === pool).map(([name]) => name);
+      expect(concurrency.filter((name) => name in worker.environment)).not.toEqual([]);
     }
     expect(services.api.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
     expect(services.migrate.command).toEqual(['npx', '--no-install', 'prisma', 'migrate', 'deploy']);
@@ -195,7 +200,17 @@ describe('helm/flow', () => {
       const deployment = find(manifests, 'Deployment', `flow-worker-${pool}`);
       const worker = deployment.spec.template.spec.containers[0];
       expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
-      expect(envOf(worker)).toMatchObject({ FLOW_WORKER_POOL: pool, FLOW_WORKER_HEALTH_PORT: '8081', TEMPORAL_ADDRESS: expect.any(String) });
+      expect(envOf(worker)).toMatchObject({
+        FLOW_WORKER_POOL: pool,
+        FLOW_WORKER_HEALTH_PORT: '8081',
+        FLOW_METRICS_PORT: '9464',
+        FLOW_TEMPORAL_METRICS_PORT: '9465',
+        TEMPORAL_ADDRESS: expect.any(String),
+      });
+      // The per-pool concurrency variable workers/pools.ts reads for this pool is set.
+      const concurrency = Object.entries(POOL_ENV).filter(([, [forPool]]) => forPool === pool).map(([name]) => name);
+      expect(concurrency.filter((name) => name in envOf(worker))).not.toEqual([]);
+      expect(deployment.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464' });
       expect(worker.ports).toContainEqual({ name: 'health', containerPort: 8081, protocol: 'TCP' });
       expect(worker.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
       expect(worker.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });

@@ -74,6 +74,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: {{ .Values.temporal.taskQueue | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ printf "service.namespace=flow,deployment.environment=%s" .Release.Namespace | quote }}
+- name: FLOW_METRICS_PORT
+  value: {{ ternary .Values.metrics.otelPort 0 .Values.metrics.enabled | quote }}
 {{- end }}
 
 {{- define "flow.envFrom" -}}
