@@ -16,6 +16,7 @@ import {
   type LoadedCheckpoint,
 } from './checkpoints/checkpointStore';
 import type { Repositories } from './db';
+import { countJobFinished, recordBudgetUsage } from './telemetry/metrics';
 
 export interface StartJobRunInput {
   job_id: string;
@@ -80,12 +81,14 @@ export function createJobRecordActivities(repos: Repositories, checkpoints: Chec
     },
 
     async recordJobProgress(input: JobProgressInput): Promise<void> {
-      await repos.jobs.recordProgress(input.job_id, {
+      const spentBeforeUsd = (await repos.jobs.get(input.job_id))?.spendUsd ?? 0; // the spend metric counts what this report adds
+      const row = await repos.jobs.recordProgress(input.job_id, {
         iteration: input.iteration,
         phase: input.phase,
         spendUsd: input.spend_usd,
         lastMetrics: input.last_metrics ? json(input.last_metrics) : undefined,
       });
+      recordBudgetUsage(row, spentBeforeUsd);
     },
 
     async recordIteration(input: IterationInput): Promise<void> {
@@ -120,7 +123,7 @@ export function createJobRecordActivities(repos: Repositories, checkpoints: Chec
     },
 
     async finishJob(input: { job_id: string; status: JobStatus; reason: string | null }): Promise<void> {
-      await repos.jobs.finish(input.job_id, input.status, input.reason);
+      countJobFinished(await repos.jobs.finish(input.job_id, input.status, input.reason));
     },
   };
 }

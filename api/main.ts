@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../activities/db';
 import { authConfigFromEnv } from './auth';
 import { buildApiServer } from './server';
+import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
 
 /** Starts the API from `env` (the process environment by default) and listens. */
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
@@ -14,9 +15,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const auth = authConfigFromEnv(env);
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default' });
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default', interceptors: { workflow: tracingClientInterceptors() } });
   const app = await buildApiServer(
-    { client, prisma, repos: createRepositories(prisma) },
+    { client, prisma, repos: createRepositories(prisma), taskQueue: env.FLOW_TASK_QUEUE || undefined },
     {
       auth,
       logger: { level: env.FLOW_API_LOG_LEVEL ?? 'info' },
@@ -35,7 +36,8 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
 }
 
 if (require.main === module) {
-  startApi()
+  startApiTelemetry()
+    .then(() => startApi())
     .then(({ url, close }) => {
       console.log(`flow api: listening on ${url}`);
       const stop = () => void close().then(() => process.exit(0));

@@ -9,6 +9,7 @@ import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, ty
 import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
 import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
 import { formatUsd } from '../training/budget';
+import { countJobCreated } from '../activities/telemetry/metrics';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import type { Prisma } from '../generated/prisma/client';
 import type { KillSwitchSetting, Repositories } from '../activities/db';
@@ -114,6 +115,7 @@ export async function startTrainingJob(
     throw error;
   }
   await catchUpWithKillSwitch(client, repos, input.job_id, killSwitch);
+  if (created) countJobCreated(input.agent_id, input.config.priority);
   return { jobId: input.job_id, input, created };
 }
 

@@ -6,6 +6,7 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createPrismaClient } from '../activities/db';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
+import { startWorkerTelemetry } from './telemetry';
 import { createTrainingWorker } from './trainingWorker';
 
 export interface WorkerProcess {
@@ -46,8 +47,9 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
 }
 
 if (require.main === module) {
-  startWorker()
-    .then(({ finished }) => finished)
+  // Telemetry first: Temporal's runtime (and its metrics endpoint) must exist before any connection.
+  startWorkerTelemetry()
+    .then((telemetry) => startWorker().then(({ finished }) => finished.finally(() => telemetry.shutdown())))
     .catch((error) => {
       console.error(`flow worker: ${error instanceof Error ? error.message : String(error)}`);
       process.exit(1);

@@ -40,29 +40,34 @@ export interface WorkerTelemetry {
  * Once per worker process, before its first connection to Temporal (Runtime.install must come
  * first). `workers/main.ts` calls it; in-process test workers run without it.
  */
-export async function startWorkerTelemetry(env: NodeJS.ProcessEnv = process.env): Promise<WorkerTelemetry> {
+export async function startWorkerTelemetry(env: NodeJS.ProcessEnv = process.env, warn: (line: string) => void = console.warn): Promise<WorkerTelemetry> {
   const host = env.FLOW_METRICS_HOST || '0.0.0.0';
   const temporalPort = portFromEnv(env, 'FLOW_TEMPORAL_METRICS_PORT', DEFAULT_TEMPORAL_METRICS_PORT);
   const metricsPort = portFromEnv(env, 'FLOW_METRICS_PORT', DEFAULT_WORKER_METRICS_PORT);
-  Runtime.install({
-    telemetryOptions: {
-      metrics:
-        temporalPort > 0
-          ? { prometheus: { bindAddress: `${host}:${temporalPort}`, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } }
-          : undefined,
-    },
-  });
-  processTelemetry = await startProcessTelemetry({ serviceName: env.OTEL_SERVICE_NAME || 'flow-worker', metricsPort, metricsHost: host, env });
+  const temporalMetrics = temporalPort > 0 && installRuntimeWithMetrics(`${host}:${temporalPort}`, warn);
+  if (!temporalMetrics) Runtime.install({});
+  processTelemetry = await startProcessTelemetry({ serviceName: env.OTEL_SERVICE_NAME || 'flow-worker', metricsPort, metricsHost: host, env, warn });
   const telemetry = processTelemetry;
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
   return {
     metricsUrl: telemetry.metricsUrl,
-    temporalMetricsUrl: temporalPort > 0 ? `http://${shown}:${temporalPort}/metrics` : null,
+    temporalMetricsUrl: temporalMetrics ? `http://${shown}:${temporalPort}/metrics` : null,
     async shutdown() {
       await telemetry.shutdown();
       if (processTelemetry === telemetry) processTelemetry = null;
     },
   };
+}
+
+/** Temporal's metrics endpoint; false (and a warning) when its address is taken, e.g. by a second worker on the host. */
+function installRuntimeWithMetrics(bindAddress: string, warn: (line: string) => void): boolean {
+  try {
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } });
+    return true;
+  } catch (error) {
+    warn(`Temporal metrics endpoint on ${bindAddress}: ${(error as Error).message}; none (set FLOW_TEMPORAL_METRICS_PORT to a free port, or 0)`);
+    return false;
+  }
 }
 
 /**

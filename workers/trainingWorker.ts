@@ -6,6 +6,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDependencies } from '../activities';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
+import { workerTelemetryOptions } from './telemetry';
 
 export interface TrainingWorkerOptions extends ActivityDependencies {
   connection: NativeConnection;
@@ -38,6 +39,8 @@ export function createTrainingWorker(options: TrainingWorkerOptions): Promise<Wo
     defaultHeartbeatThrottleInterval: '2s',
     // In-flight activities get this long to finish on shutdown before they are handed back.
     shutdownGraceTime: '20s',
+    // Tracing interceptors, the workflow-span sink and Flow's activity duration metrics.
+    ...workerTelemetryOptions(!options.workflowBundle),
   };
   return Worker.create(options.workerOptionsHook ? options.workerOptionsHook(workerOptions) : workerOptions);
 }

@@ -1,6 +1,7 @@
 import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/config';
 import { costOf, type ModelPrice, resolveModelPrice } from './pricing';
+import { traceChatCall } from '../telemetry/tracing';
 
 /**
  * Where LLM calls go. Every call goes through `portkey-ai`: to Portkey's hosted gateway when
@@ -98,7 +99,7 @@ export class ChatClient {
   async complete(request: ChatRequest, signal?: AbortSignal, options: CompleteOptions = {}): Promise<ChatResult> {
     if (!options.price) resolveModelPrice(request.model);
     const portkey = connections.get(this)!;
-    const call = portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>;
+    const call = traceChatCall(request.model, () => portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
     // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
     // trajectory forever: stop waiting as soon as the signal aborts.
     let raw: RawCompletion;

@@ -38,6 +38,9 @@ interface Instruments {
  */
 const budgetUsage = new LRUCache<string, { agent: string; priority: string; ratio: number }>({ max: 10_000, ttl: 15 * 60_000 });
 
+/** Every agent/priority pair the gauge has shown (bounded like the labels themselves). */
+const budgetLabelSets = new Map<string, { agent: string; priority: string }>();
+
 let current: { meter: Meter; instruments: Instruments } | null = null;
 
 /**
@@ -67,12 +70,16 @@ function instruments(): Instruments {
   };
   meter
     .createObservableGauge('training_budget_usage_ratio', {
-      description: 'Highest spend / budget among running jobs of this agent and priority (1 = budget spent)',
+      description: 'Highest spend / budget among running jobs of this agent and priority (1 = budget spent; 0 = none running)',
     })
     .addCallback((result) => {
+      // The SDK repeats an attribute set's last value once it is no longer observed, so label sets
+      // whose jobs all ended report 0 instead of their last job's ratio.
       const highest = new Map<string, { agent: string; priority: string; ratio: number }>();
+      for (const [key, labels] of budgetLabelSets) highest.set(key, { ...labels, ratio: 0 });
       for (const usage of budgetUsage.values()) {
         const key = `${usage.agent}\u0000${usage.priority}`;
+        budgetLabelSets.set(key, { agent: usage.agent, priority: usage.priority });
         if ((highest.get(key)?.ratio ?? -1) < usage.ratio) highest.set(key, usage);
       }
       for (const { agent, priority, ratio } of highest.values()) result.observe(ratio, { agent, priority });

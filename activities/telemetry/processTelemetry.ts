@@ -19,6 +19,8 @@ export interface ProcessTelemetryOptions {
   /** Interface the endpoint binds to (default 0.0.0.0, so Prometheus in another container can scrape it). */
   metricsHost?: string;
   env?: NodeJS.ProcessEnv;
+  /** Where a metrics port in use is reported (default console.warn). */
+  warn?: (line: string) => void;
 }
 
 export interface ProcessTelemetry {
@@ -49,7 +51,15 @@ export async function startProcessTelemetry(options: ProcessTelemetryOptions): P
     new Resource({ 'service.name': options.serviceName, 'service.instance.id': `${os.hostname()}-${process.pid}`, 'process.pid': process.pid }),
   );
   const host = options.metricsHost ?? '0.0.0.0';
-  const metricReader = options.metricsPort > 0 ? await listeningPrometheusExporter(host, options.metricsPort) : undefined;
+  // A port in use costs the endpoint, not the process: two workers on one host with the default
+  // port still both work, and the second says why it has no /metrics.
+  const metricReader =
+    options.metricsPort > 0
+      ? await listeningPrometheusExporter(host, options.metricsPort).catch((error: Error) => {
+          (options.warn ?? console.warn)(`${error.message}; no metrics endpoint (set FLOW_METRICS_PORT to a free port, or 0)`);
+          return undefined;
+        })
+      : undefined;
   // The exporter reads the endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables.
   const spanProcessor = tracingEndpointFromEnv(env) ? new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1000 }) : null;
   const sdk = new NodeSDK({

@@ -37,6 +37,8 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.FLOW_TEST_ADMIN_URL = postgres.adminUrl;
   process.env.TEMPORAL_ADDRESS = temporal.address;
   process.env.FLOW_TEST_WORKFLOW_BUNDLE = bundlePath;
+  // Worker and API processes tests spawn expose no metrics endpoints unless a test asks (observability.test.ts).
+  process.env.FLOW_METRICS_PORT = process.env.FLOW_TEMPORAL_METRICS_PORT = '0';
   if (globalConfig.collectCoverage) {
     const coverageDir = path.join(workDir, `workflow-coverage-${process.pid}`);
     prepareWorkflowCoverageDir(coverageDir);
