@@ -40,7 +40,7 @@ import {
   type StartGrpoParamsSchema,
   type UpdateBudgetParamsSchema,
 } from './schemas';
-import { builtInTaskSet } from './taskSets';
+import { resolveTaskInput, TaskSetError } from './taskSets';
 import {
   broadcastKillSwitch,
   cancelTrainingJob,
@@ -91,8 +91,12 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         agent_id: params.agent_id,
         tenant_id: tenantId,
         owner_id: caller.subject,
-        training_queries: params.training_queries ?? builtInTaskSet(params.task_set!),
-        ...(params.evaluation_queries ? { evaluation_queries: params.evaluation_queries } : {}),
+        // Inline, a built-in set, JSONL text or a JSONL file in the task directory (api/taskSets.ts).
+        ...(await resolveTaskInput(params).catch((error: unknown) => {
+          throw error instanceof TaskSetError ? new FlowRpcError('INVALID_PARAMS', error.message) : error;
+        })),
+        ...(params.environment ? { environment: params.environment } : {}),
+        ...(params.agent ? { agent: params.agent } : {}),
         ...(params.base_prompt ? { base_prompt: params.base_prompt } : {}),
         ...(params.config ? { config: params.config } : {}),
       };

@@ -4,11 +4,11 @@
  * `rpc.discover` turns them into the OpenRPC document, so the docs cannot drift from the code.
  */
 import { z } from 'zod';
-import { GRPOConfigSchema, PrioritySchema, TaskSchema, TrajectoryStepSchema } from '../training/config';
+import { AgentSpecSchema, GRPOConfigSchema, PrioritySchema, TaskSchema, TrajectoryStepSchema } from '../training/config';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { JobStatusSchema } from '../training/jobStatus';
 import { MAX_BUDGET_USD } from '../training/budget';
-import { TASK_SET_NAMES } from './taskSets';
+import { EVALUATION_TASK_SOURCES, MAX_TASK_BYTES, TASK_SET_NAMES, TRAINING_TASK_SOURCES } from './taskSets';
 import { createDefaultRewardRegistry } from '../training/rewards';
 
 /** The reward strategies a job may name (the default registry's). */
@@ -26,7 +26,22 @@ export const StartGrpoParamsSchema = z
     agent_id: z.string().min(1).max(200),
     training_queries: z.array(TaskSchema).min(1).max(2000).optional().describe('Inline training queries; or name a task_set.'),
     task_set: z.enum(TASK_SET_NAMES).optional().describe('A named built-in task set instead of inline queries.'),
+    training_queries_jsonl: z
+      .string()
+      .max(MAX_TASK_BYTES)
+      .optional()
+      .describe('Training queries as JSONL text, one task object a line (what `flow start --tasks file.jsonl` sends).'),
+    task_file: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe("A JSONL file of training queries in the API server's task directory (FLOW_TASK_DIR, default ./tasks)."),
     evaluation_queries: z.array(TaskSchema).max(2000).optional(),
+    evaluation_queries_jsonl: z.string().max(MAX_TASK_BYTES).optional().describe('Held-out evaluation queries as JSONL text.'),
+    evaluation_task_file: z.string().min(1).max(1000).optional().describe("A JSONL file of evaluation queries in the API server's task directory."),
+    environment: z.enum(['simulated', 'tools']).optional().describe('`simulated` (default): the built-in environment; `tools`: calculator and allow-listed HTTP fetch.'),
+    agent: AgentSpecSchema.optional().describe('`{type: "llm"}` (default) or `{type: "http", url, timeout_seconds, max_attempts}`: an external agent service.'),
     base_prompt: z.string().min(1).max(20_000).optional(),
     config: GRPOConfigSchema.optional(),
     idempotency_key: z
@@ -37,9 +52,13 @@ export const StartGrpoParamsSchema = z
     tenant_id: z.string().min(1).max(200).optional().describe("Admin tokens only: start the job for this tenant instead of the token's."),
   })
   .strict()
-  .refine((p) => (p.training_queries === undefined) !== (p.task_set === undefined), {
-    message: 'give exactly one of training_queries and task_set',
+  .refine((p) => TRAINING_TASK_SOURCES.filter((key) => p[key] !== undefined).length === 1, {
+    message: `give exactly one of ${TRAINING_TASK_SOURCES.join(', ')}`,
     path: ['training_queries'],
+  })
+  .refine((p) => EVALUATION_TASK_SOURCES.filter((key) => p[key] !== undefined).length <= 1, {
+    message: `give at most one of ${EVALUATION_TASK_SOURCES.join(', ')}`,
+    path: ['evaluation_queries'],
   })
   // Refused at the start, not after the first group has run (training/rewards.ts).
   .refine((p) => p.config?.reward_strategy === undefined || REWARD_STRATEGIES.includes(p.config.reward_strategy), {

@@ -18,6 +18,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { Presets, SingleBar } from 'cli-progress';
 import { authConfigFromEnv, mintToken } from '../auth';
 import { FlowApiError, FlowClient } from '../client/flowClient';
+import { EVALUATION_TASK_SOURCES, parseTasksJsonl, TaskSetError, TRAINING_TASK_SOURCES } from '../taskSets';
 import type { CheckpointSelector, JobStatusResult, KillSwitchState, ListJobsResult, MethodParams } from '../schemas';
 import { JOB_STATUSES, isTerminalJobStatus } from '../../training/jobStatus';
 import { PrioritySchema } from '../../training/config';
@@ -109,9 +110,20 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .description('start a training job from a JSON file of training.start_grpo params; prints the job id')
     .argument('<config.json>', 'the params (agent_id, training_queries or task_set, config, ...); "-" reads stdin')
     .option('--idempotency-key <key>', 'retries with the same key start one job and print its id')
-    .action(async (file: string, options: { idempotencyKey?: string }) => {
+    .option('--tasks <file.jsonl>', 'training queries from a JSONL file, one task a line (replaces those in the config)')
+    .option('--eval-tasks <file.jsonl>', 'held-out evaluation queries from a JSONL file (replaces those in the config)')
+    .action(async (file: string, options: { idempotencyKey?: string; tasks?: string; evalTasks?: string }) => {
       const params = await readConfig(file, io);
       if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
+      // Checked here, so a bad line is a usage error naming the file and line; sent as text.
+      if (options.tasks !== undefined) {
+        for (const key of TRAINING_TASK_SOURCES) delete params[key];
+        params.training_queries_jsonl = readTasksFile(options.tasks);
+      }
+      if (options.evalTasks !== undefined) {
+        for (const key of EVALUATION_TASK_SOURCES) delete params[key];
+        params.evaluation_queries_jsonl = readTasksFile(options.evalTasks);
+      }
       const started = await client().startGrpo(params as MethodParams<'training.start_grpo'>);
       io.stdout.write(`${started.job_id}\n`);
       if (!started.created) io.stderr.write(`(the idempotency key matched job ${started.job_id}, started earlier; nothing new was started)\n`);
@@ -378,6 +390,24 @@ async function readConfig(file: string, io: CliIo): Promise<Record<string, unkno
     throw usage(`config file ${file} must hold a JSON object (the training.start_grpo params: agent_id, training_queries or task_set, config, ...)`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/** A JSONL task file's text, once every line is a valid task. */
+function readTasksFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw usage(`cannot read task file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message}`);
+  }
+  try {
+    parseTasksJsonl(text, file);
+  } catch (error) {
+    if (error instanceof TaskSetError) throw usage(error.message);
+    throw error;
+  }
+  return text;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
