@@ -41,8 +41,11 @@ export function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: numb
   return port;
 }
 
-export function tracingEndpointFromEnv(env: NodeJS.ProcessEnv): string | null {
-  return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || null;
+/** The OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces; null = no export. */
+export function tracesUrlFromEnv(env: NodeJS.ProcessEnv): string | null {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+  return null;
 }
 
 export async function startProcessTelemetry(options: ProcessTelemetryOptions): Promise<ProcessTelemetry> {
@@ -60,8 +63,9 @@ export async function startProcessTelemetry(options: ProcessTelemetryOptions): P
           return undefined;
         })
       : undefined;
-  // The exporter reads the endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables.
-  const spanProcessor = tracingEndpointFromEnv(env) ? new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1000 }) : null;
+  // Headers and timeout still come from the OTEL_EXPORTER_OTLP_* variables, read by the exporter.
+  const tracesUrl = tracesUrlFromEnv(env);
+  const spanProcessor = tracesUrl ? new BatchSpanProcessor(new OTLPTraceExporter({ url: tracesUrl }), { scheduledDelayMillis: 1000 }) : null;
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
