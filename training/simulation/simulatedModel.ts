@@ -259,10 +259,13 @@ function votesFromTrajectories(evidence: PolicyUpdateEvidence): Map<string, Fami
  * by the advantages of the best that made it; one only the worst made speaks against lessons
  * that prescribe it. Only positive-advantage trajectories are ever cited.
  */
-function votesFromContrasts(evidence: PolicyUpdateEvidence): Map<string, FamilyEvidence> {
+function votesFromContrasts(
+  trajectories: PolicyUpdateEvidence['trajectories'],
+  contrasts: NonNullable<PolicyUpdateEvidence['contrasts']>,
+): Map<string, FamilyEvidence> {
   const byFamily = new Map<string, FamilyEvidence>();
-  const byRef = new Map(evidence.trajectories.map((trajectory) => [trajectory.ref, trajectory]));
-  for (const contrast of evidence.contrasts ?? []) {
+  const byRef = new Map(trajectories.map((trajectory) => [trajectory.ref, trajectory]));
+  for (const contrast of contrasts) {
     const family = familyOf(contrast.query);
     if (family === null) continue;
     const entry = familyEvidence(byFamily, family);
@@ -314,7 +317,7 @@ function lessonDecision(text: string): { family: string; decision: Decision } | 
  */
 export function simulatedOptimizerTurn(userMessage: string): { operations: LessonOperation[] } {
   const evidence = parsePolicyUpdateEvidence(userMessage);
-  const byFamily = evidence.contrasts ? votesFromContrasts(evidence) : votesFromTrajectories(evidence);
+  const byFamily = evidence.contrasts ? votesFromContrasts(evidence.trajectories, evidence.contrasts) : votesFromTrajectories(evidence);
 
   const operations: LessonOperation[] = [];
   const loweredLessons = new Set<string>();
@@ -339,10 +342,9 @@ export function simulatedOptimizerTurn(userMessage: string): { operations: Lesso
   for (const family of [...byFamily.keys()].sort()) {
     const { decisions, voters, verifiers, avoid } = byFamily.get(family)!;
     const searchDecisions = [...decisions.values()].filter((votes) => votes.decision.tool !== VERIFY_TOOL);
-    // One choice per point of decision: the first tool, and the tool after each tool.
-    const points = [...new Set(searchDecisions.map((votes) => votes.decision.after))].sort((a, b) =>
-      a === null ? -1 : b === null ? 1 : a < b ? -1 : 1,
-    );
+    // One choice per point of decision: the first tool, then the tool after each tool (by name).
+    const afters = new Set(searchDecisions.map((votes) => votes.decision.after));
+    const points = [...(afters.has(null) ? [null] : []), ...[...afters].filter((after): after is string => after !== null).sort()];
     for (const after of points) {
       const best = strongest(searchDecisions.filter((votes) => votes.decision.after === after))!;
       reinforce(
