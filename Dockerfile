@@ -3,6 +3,7 @@
 #   node --import tsx api/main.ts       the JSON-RPC API (the default)
 #   node --import tsx workers/main.ts   a worker pool, chosen by FLOW_WORKER_POOL=workflow|trajectory|cpu
 #   npx prisma migrate deploy           the database migrations (a one-shot job)
+#   node --import tsx deploy/registerSearchAttributes.ts   Flow's Temporal search attributes (one-shot)
 # TypeScript runs through tsx (a dependency), as `npm run api` / `npm run worker` do, so the
 # image holds the same sources the tests ran; the worker bundles workflows/ at start-up.
 
@@ -43,6 +44,7 @@ COPY --chown=root:root activities ./activities
 COPY --chown=root:root workers ./workers
 COPY --chown=root:root api ./api
 COPY --chown=root:root scripts/flow ./scripts/flow
+COPY --chown=root:root deploy/registerSearchAttributes.ts ./deploy/registerSearchAttributes.ts
 # The code is owned by root and read-only to the process; only the blob directory is writable.
 RUN mkdir -p /data/blobs && chown node:node /data/blobs
 USER node

@@ -11,7 +11,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
 import { TRAINING_TASK_QUEUE, trajectoryTaskQueue } from '../../workflows/taskQueues';
 import { POOL_ENV } from '../../workers/pools';
 
@@ -89,9 +88,9 @@ describe('docker-compose.yml', () => {
     }
     expect(services.api.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
     expect(services.migrate.command).toEqual(['npx', '--no-install', 'prisma', 'migrate', 'deploy']);
-    // compose registers the search attributes the workflows set, as the dev server does.
-    const setup = services['temporal-setup'].command.join(' ');
-    for (const key of FLOW_SEARCH_ATTRIBUTES) expect(setup).toContain(key.name);
+    // Search attributes: registered from the Flow image (tests/integration/deploySearchAttributes.test.ts runs the script).
+    expect(services['temporal-setup'].command).toEqual(['node', '--import', 'tsx', 'deploy/registerSearchAttributes.ts']);
+    expect(services['temporal-setup'].image).toBe(services.api.image);
   });
 
   test('every long-running service has a healthcheck and restarts unless stopped; one-shot jobs retry on failure', () => {
@@ -260,12 +259,11 @@ describe('helm/flow', () => {
     const migrate = find(manifests, 'Job', 'flow-migrate');
     expect(migrate.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
     expect(migrate.spec.template.spec.containers[0].command).toEqual(['node_modules/.bin/prisma', 'migrate', 'deploy']);
-    // Every search attribute the workflows set is registered, as a Keyword.
-    const script = find(manifests, 'Job', 'flow-search-attributes').spec.template.spec.containers[0].args[0];
-    expect(script).toContain('--type Keyword');
-    for (const key of FLOW_SEARCH_ATTRIBUTES) {
-      expect(key.type).toBe('KEYWORD');
-      expect(script).toContain(key.name);
-    }
+    const register = find(manifests, 'Job', 'flow-search-attributes');
+    expect(register.metadata.annotations['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(register.spec.template.spec.containers[0]).toMatchObject({
+      image: 'flow:0.1.0',
+      command: ['node', '--import', 'tsx', 'deploy/registerSearchAttributes.ts'],
+    });
   });
 });

@@ -1,0 +1,85 @@
+/**
+ * Registers the search attributes Flow's workflows set (workflows/searchAttributes.ts: agent,
+ * status, priority) on a Temporal namespace, leaving those that already exist alone, so it can
+ * run on every `docker compose up` and every `helm upgrade`. It runs from the Flow image itself
+ * (the compose `temporal-setup` service, the chart's hook Job), so it needs no admin-tools image
+ * and always registers exactly what this version's workflows use.
+ *
+ *   TEMPORAL_ADDRESS=host:7233 TEMPORAL_NAMESPACE=default node --import tsx deploy/registerSearchAttributes.ts
+ *
+ * Exits 0 when every attribute exists with its type, 1 otherwise (a clash of types included).
+ */
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { FLOW_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
+
+const { IndexedValueType } = temporal.api.enums.v1;
+
+/** The proto enum value for each SDK search-attribute type Flow uses. */
+const INDEXED_TYPE = {
+  KEYWORD: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  TEXT: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+  INT: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+  DOUBLE: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+  BOOL: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+  DATETIME: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+  KEYWORD_LIST: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+} as const;
+
+export interface RegistrationResult {
+  added: string[];
+  existing: string[];
+}
+
+/** Adds the missing attributes; throws when one exists with another type. */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<RegistrationResult> {
+  const { customAttributes = {} } = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
+  const existing: string[] = [];
+  for (const key of FLOW_SEARCH_ATTRIBUTES) {
+    const wanted = INDEXED_TYPE[key.type];
+    const present = customAttributes[key.name];
+    if (present === undefined || present === null) missing[key.name] = wanted;
+    else if (present !== wanted) {
+      throw new Error(
+        `search attribute ${key.name} exists on namespace ${namespace} as ${IndexedValueType[present]}, but Flow needs ${IndexedValueType[wanted]}; remove it or use another namespace`,
+      );
+    } else existing.push(key.name);
+  }
+  if (Object.keys(missing).length > 0) await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+  return { added: Object.keys(missing), existing };
+}
+
+/** Connects (retrying while the server starts) and registers; resolves to the process's exit code. */
+export async function main(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = console.log): Promise<number> {
+  const address = env.TEMPORAL_ADDRESS;
+  if (!address) {
+    log('register-search-attributes: TEMPORAL_ADDRESS is not set (host:port of the Temporal frontend)');
+    return 1;
+  }
+  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  const deadline = Date.now() + Number(env.FLOW_SETUP_TIMEOUT_MS ?? 120_000);
+  for (;;) {
+    let connection: Connection | undefined;
+    try {
+      connection = await Connection.connect({ address, connectTimeout: 5_000 });
+      const { added, existing } = await registerSearchAttributes(connection, namespace);
+      log(`register-search-attributes: namespace ${namespace}: added [${added.join(', ')}], already there [${existing.join(', ')}]`);
+      return 0;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      // A type clash will not heal by waiting; an unreachable server or a namespace not yet created may.
+      if (message.includes('but Flow needs') || Date.now() > deadline) {
+        log(`register-search-attributes: ${message}`);
+        return 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    } finally {
+      await connection?.close().catch(() => undefined);
+    }
+  }
+}
+
+if (require.main === module) {
+  void main().then((code) => process.exit(code));
+}
