@@ -13,15 +13,18 @@ import { GuardedChatFactory } from '../../activities/budgetGuard';
 import { ChatClient } from '../../activities/llm/chatClient';
 import { GROUP_JUDGE_MARKER, JUDGE_MARKER, JUDGE_MAX_ATTEMPTS, LlmJudge } from '../../activities/llm/judge';
 import { resolveModelPrice } from '../../activities/llm/pricing';
-import { createRewardActivities } from '../../activities/rewards';
+import { createGrpoActivities } from '../../activities/grpo';
+import { createRewardActivities, excludingMarkedTrajectories } from '../../activities/rewards';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { groupAdvantages } from '../../training/advantages';
 import type { Trajectory, TrajectoryStep } from '../../training/config';
 import { RewardFailure, createDefaultRewardRegistry, type JudgeVerdict, type RewardInput } from '../../training/rewards';
 import type { ChatCompletionRequestBody, ScriptedResponse, ScriptedUsage } from '../../workers/simulatedModelServer';
+import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarness';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+import { saveWorkflowCoverage } from '../support/workflowCoverage';
 
 /** Every call reports this usage, so each one's cost is known and spend can be checked by count. */
 const CALL_USAGE: ScriptedUsage = { prompt_tokens: 200, completion_tokens: 20 };
@@ -127,6 +130,34 @@ describe('the LLM judge through portkey-ai', () => {
     expect(await judge.group([])).toEqual([]);
   });
 
+  test('shows what the trajectory shows: errors, long results clipped, the expected tool; no reference, no right answer', async () => {
+    const failing: RewardInput = {
+      success: false, verified: false, error: 'ran out of steps (max_steps=2) without a final answer', final_answer: null,
+      task: { prompt: 'Fetch the report.', expected_tool: 'http_fetch' },
+      steps: [{ ...step('tool_call'), result: 'x'.repeat(1000) }, { ...step('tool_call'), tool_calls: [], error: 'no tool named fetch' }],
+    };
+    const verdict = await judgeWith().judge.one(failing);
+    expect(verdict).toEqual({ score: 0, reason: 'the final answer does not match the reference answer' });
+    const user = requests[0].messages[1].content!;
+    expect(user).toContain('Expected tool: http_fetch');
+    expect(user).not.toContain('Reference answer');
+    expect(user).toContain(`-> ${'x'.repeat(400)}…`);
+    expect(user).toContain('2. called (no tool) -> error: no tool named fetch');
+    expect(user).toContain('Final answer: (none)');
+    expect(user).toContain('Error: ran out of steps (max_steps=2) without a final answer');
+
+    requests.length = 0;
+    const untasked = await judgeWith().judge.one({ ...trajectory('Paris'), task: undefined });
+    expect(untasked).toMatchObject({ score: 0 });
+    expect(requests[0].messages[1].content).toContain('Task: (not given)');
+
+    // A group score outside [0, 1] is refused by zod too: asked again, then the group is marked.
+    requests.length = 0;
+    const group = await judgeWith('[sim:out-of-range]').judge.group([trajectory('Paris'), trajectory('Lyon')]);
+    expect(requests).toHaveLength(2);
+    expect((group[0] as RewardFailure).reason).toMatch(/^the group judge's answer was malformed after 2 attempts: scores\.0\.score: Too big/);
+  });
+
   test('RULER: an answer that leaves out or repeats a trajectory is asked again, then the group is marked', async () => {
     scripted = (body) =>
       isJudgeCall(body) ? { kind: 'content', content: JSON.stringify({ scores: [{ id: 'T1', score: 1, reason: 'ok' }, { id: 'T1', score: 0, reason: 'again' }, { id: 'T9', score: 0, reason: '?' }] }) } : undefined;
@@ -189,6 +220,41 @@ describe('the rewardGroup activity', () => {
     expect((await h.repos.trajectories.findByIds(ids)).map((row) => row.rewardError)).toEqual([null, null]);
   });
 
+  test('a judge call that fails (HTTP 500) fails the attempt retryably: Temporal tries again', async () => {
+    const ids = await recordedGroup(['Paris']);
+    scripted = (body) => (isJudgeCall(body) ? { kind: 'http_error', status: 500 } : undefined);
+    const error = await activities().rewardGroup({ trajectory_ids: ids, reward_strategy: 'llm_judge', task, judge: judge(), max_tokens: 256 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(ApplicationFailure);
+    expect((error as Error).message).toMatch(/^flow-sim-1: HTTP 500/);
+    expect((await h.repos.trajectories.findByIds(ids))[0].rewardError).toBeNull();
+  });
+
+  test('a trajectory id with no row is a non-retryable MissingTrajectory failure', async () => {
+    const missing = randomUUID();
+    const error = await activities().rewardGroup({ trajectory_ids: [missing] }).catch((e: unknown) => e);
+    expect((error as ApplicationFailure).type).toBe('MissingTrajectory');
+    expect((error as Error).message).toBe(`trajectory ${missing} is not in the database`);
+  });
+
+  test('the GRPO step leaves marked trajectories out: advantages over the rest, 0 and a null reward for them', async () => {
+    const grpo = excludingMarkedTrajectories(createGrpoActivities({ trajectories: h.repos.trajectories }), h.repos.trajectories);
+    const ids = await recordedGroup(['Paris', 'Lyon', 'Paris', 'Nice']);
+    const input = { trajectory_ids: ids, rewards: [1, 0, 0.5, 0], step_counts: [2, 2, 2, 2], gamma: 0.99, credit_assignment: false };
+    const { advantages } = await grpo.computeGroupAdvantages({ ...input, reward_errors: [null, null, null, 'reward function "x" returned NaN; …'] });
+    const expected = groupAdvantages([1, 0, 0.5]);
+    expect(advantages).toEqual([...expected, 0]);
+    const rows = await h.repos.trajectories.findByIds(ids);
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    expect(ids.map((id) => byId.get(id)!.reward)).toEqual([1, 0, 0.5, null]);
+    expect(ids.map((id) => byId.get(id)!.advantage)).toEqual([...expected, 0]);
+
+    // Every one marked: all advantages 0, nothing learnt; none marked: the plain GRPO step.
+    expect((await grpo.computeGroupAdvantages({ ...input, reward_errors: ['a', 'b', 'c', 'd'] })).advantages).toEqual([0, 0, 0, 0]);
+    expect((await h.repos.trajectories.findByIds(ids)).every((row) => row.reward === null && row.advantage === 0)).toBe(true);
+    expect((await grpo.computeGroupAdvantages(input)).advantages).toEqual(groupAdvantages([1, 0, 0.5, 0]));
+  });
+
   test('the agent type picks the default strategy; an unknown one is a non-retryable failure naming the registered ones', async () => {
     const ids = await recordedGroup(['Paris']);
     expect((await activities().rewardGroup({ trajectory_ids: ids, agent_type: 'http' })).reward_strategy).toBe('shaped');
@@ -208,6 +274,9 @@ describe('the rewardGroup activity', () => {
   });
 });
 
+/** Workflow coverage from this file's own workers, like the harness's. */
+const coverage = new WorkflowCoverage();
+
 /** A worker on the harness's queue with `rewards` as its registry, running until `fn` settles. */
 async function withWorker<T>(rewards: ReturnType<typeof createDefaultRewardRegistry>, fn: () => Promise<T>): Promise<T> {
   const worker = await createTrainingWorker({
@@ -217,8 +286,14 @@ async function withWorker<T>(rewards: ReturnType<typeof createDefaultRewardRegis
     llm: { baseURL: h.model.url },
     rewards,
     workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
+    workerOptionsHook: (options) => coverage.augmentWorkerOptionsWithBundle(options as never),
   });
-  return worker.runUntil(fn());
+  try {
+    return await worker.runUntil(fn());
+  } finally {
+    saveWorkflowCoverage(coverage.coverageMapsData);
+    coverage.coverageMapsData = [];
+  }
 }
 
 describe('whole training jobs', () => {
