@@ -42,6 +42,7 @@ import {
   type GetStatusLoadResult,
 } from './getStatusLoad';
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
+import { runCreditAssignmentBench } from './creditAssignment';
 
 const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
 const RESULTS_MD = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.md');
@@ -282,6 +283,10 @@ async function main(): Promise<void> {
   ];
   writeMarkdown(RESULTS_MD, results, figures, sections, ['bench_seconds', ...diagnosticFigures.map((f) => f.key)]);
 
+  // In process, no servers; after writeMarkdown, which it adds its own section to.
+  log();
+  await timed('credit assignment', () => runCreditAssignmentBench({ jsonFile: RESULTS_JSON, mdFile: RESULTS_MD, log }));
+
   log();
   log('results');
   for (const f of [...figures, ...diagnosticFigures.filter((f) => f.unit === 'writes/s')]) {
@@ -397,7 +402,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main()
+// `--only credit`: just the credit-assignment benchmark (pure, no PostgreSQL or Temporal).
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+(only === 'credit' ? runCreditAssignmentBench({ jsonFile: RESULTS_JSON, mdFile: RESULTS_MD, log }).then(() => undefined) : main())
   .then(
     () => 0,
     (error: unknown) => {

@@ -22,7 +22,7 @@ import { machine, mergeResults, type Results } from './results';
 import { round } from './stats';
 
 export const CREDIT_SETTINGS = {
-  seeds: Number(process.env.BENCH_CREDIT_SEEDS ?? 20),
+  seeds: Number(process.env.BENCH_CREDIT_SEEDS ?? 100),
   /** Iterations at most; a run that never reaches the target counts as this many (censored). */
   maxIterations: 40,
   targetSuccess: 0.6,
