@@ -274,7 +274,7 @@ function Evaluation({ evaluation }) {
   const significant = evaluation.significant_improvement ?? evaluation.significant;
   return html`<div data-testid="evaluation">
     <p>
-      Held-out evaluation of iteration ${evaluation.iteration}${evaluation.held_out_queries !== undefined ? ` on ${evaluation.held_out_queries} held-out queries × ${evaluation.samples_per_query}` : ''}:
+      Held-out evaluation of iteration ${evaluation.iteration}${evaluation.held_out_queries !== undefined ? ` on ${evaluation.held_out_queries} held-out queries × ${evaluation.samples_per_query}` : ''}:${' '}
       <strong data-testid="p-value">p = ${pValue(welch.p)}</strong> (Welch's t = ${num(welch.t)}, df = ${num(welch.df, 1)}${evaluation.alpha !== undefined ? `, α = ${evaluation.alpha}` : ''})
       <span class=${`badge ${significant ? 'status-completed' : 'status-queued'}`} data-testid="significance">${significant ? 'significant improvement' : 'not significant'}</span>
     </p>

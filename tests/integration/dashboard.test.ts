@@ -119,7 +119,6 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   // A running job cannot be resumed: the button says so by being disabled.
   expect(await page.locator('[data-testid="resume"]').first().isDisabled()).toBe(true);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-running.png'), fullPage: true });
-  await page.screenshot({ path: README_PICTURE, fullPage: false });
 
   // The jobs list shows it live, with its progress and spend.
   await page.locator('a', { hasText: 'all jobs' }).click();
@@ -173,6 +172,39 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   expect(attributes).toEqual(expect.arrayContaining(['FlowAgentId', 'FlowJobStatus', 'FlowPriority']));
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-temporal-ui.png'), fullPage: true });
 }, 240_000);
+
+test('a finished job: its curves, the held-out evaluation with its p-value, and the lessons it learned (the README picture)', async () => {
+  harness.model.setLatency(0);
+  pageErrors.length = 0; // what the Temporal Web UI logged in the test before is not the dashboard's
+  const flow = await api.client();
+  const { job_id: jobId } = await flow.startGrpo({
+    agent_id: 'support-agent',
+    task_set: 'simulated',
+    config: { iterations: 6, batch_size: 4, group_size: 6, checkpoint_interval: 1, eval_interval: 3, seed: 1 },
+  });
+  const done = await waitFor(() => flow.getStatus(jobId), (status) => !['queued', 'running'].includes(status.status), 120_000, 250);
+  expect(done.status).toBe('completed');
+  expect(done.evaluation).not.toBeNull();
+
+  await page.goto(`${api.url}/#token=${await api.token()}`);
+  await page.waitForURL((url) => url.hash === '#/');
+  await page.goto(`${api.url}/#/jobs/${jobId}`);
+  await page.locator('[data-testid="p-value"]').waitFor();
+  // The page shows the API's numbers: the p-value of Welch's test and the verdict.
+  const p = done.evaluation!.welch.p;
+  expect(await page.locator('[data-testid="p-value"]').textContent()).toBe(`p = ${p < 0.0001 ? '< 0.0001' : p.toFixed(4)}`);
+  expect(await page.locator('[data-testid="significance"]').textContent()).toBe(done.evaluation!.significant_improvement ? 'significant improvement' : 'not significant');
+  expect(await page.locator('[data-testid="evaluation"] table').textContent()).toContain('success_rate');
+  await waitFor(() => points('curves'), (n) => n === 6, 30_000, 100);
+  // The lessons it learned appear as added between the initial policy and later checkpoints.
+  await page.locator('[data-testid="lesson-diff"]').waitFor();
+  await page.locator('[data-testid="checkpoint-row"] button', { hasText: 'show changes' }).first().click();
+  expect(await page.locator('[data-testid="lesson-diff"]').textContent()).toContain('From the initial policy to run 1, iteration 1');
+  await page.locator('[data-testid="checkpoint-row"] button', { hasText: 'show changes' }).last().click();
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-completed.png'), fullPage: true });
+  await page.screenshot({ path: README_PICTURE, fullPage: false });
+  expect(pageErrors).toEqual([]);
+}, 180_000);
 
 /** Opens what the Web UI shows of the workflow's search attributes; returns the Flow ones seen with the agent's value. */
 async function findSearchAttributes(ui: Page, agent: string): Promise<string[]> {
