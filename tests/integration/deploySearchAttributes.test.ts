@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
 import { main, registerSearchAttributes } from '../../deploy/registerSearchAttributes';
@@ -18,7 +19,7 @@ const { IndexedValueType } = temporal.api.enums.v1;
 
 async function newNamespace(connection: Connection): Promise<string> {
   const namespace = `flow-deploy-${randomUUID().slice(0, 8)}`;
-  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 } });
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
   return namespace;
 }
 
