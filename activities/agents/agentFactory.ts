@@ -9,7 +9,7 @@ import type { ChatClient } from '../llm/chatClient';
 import { HTTP_FETCH_ALLOW_ENV, parseAllowList, type HttpFetchOptions } from '../tools/httpFetch';
 import { ToolsEnvironment } from '../tools/toolsEnvironment';
 import type { AgentEnvironment, AgentRuntime } from './agentRuntime';
-import { HttpAgent, type HttpAgentTrajectory } from './httpAgent';
+import { HTTP_AGENT_ALLOW_ENV, HttpAgent, type HttpAgentTrajectory } from './httpAgent';
 import { LlmAgent } from './llmAgent';
 
 export type EnvironmentName = 'simulated' | 'tools';
@@ -23,16 +23,20 @@ export interface AgentSelection extends HttpAgentTrajectory {
 export interface AgentFactoryOptions {
   /** The HTTP fetch tool's limits; by default the allow-list is FLOW_HTTP_FETCH_ALLOW. */
   httpFetch?: HttpFetchOptions;
+  /** Hosts agent services may live on; by default FLOW_HTTP_AGENT_ALLOW, and any host when that is unset. */
+  httpAgentAllow?: readonly string[];
 }
 
 export class AgentFactory {
   private readonly environments: Record<EnvironmentName, AgentEnvironment>;
+  private readonly httpAgentAllow: readonly string[] | undefined;
 
   constructor(options: AgentFactoryOptions = {}, env: NodeJS.ProcessEnv = process.env) {
     this.environments = {
       simulated: new SimulatedEnvironment(),
       tools: new ToolsEnvironment(options.httpFetch ?? { allow: parseAllowList(env[HTTP_FETCH_ALLOW_ENV]) }),
     };
+    this.httpAgentAllow = options.httpAgentAllow ?? (env[HTTP_AGENT_ALLOW_ENV] ? parseAllowList(env[HTTP_AGENT_ALLOW_ENV], HTTP_AGENT_ALLOW_ENV) : undefined);
   }
 
   runtimeFor(chat: ChatClient, selection: AgentSelection): AgentRuntime {
@@ -40,7 +44,7 @@ export class AgentFactory {
     const agent = selection.agent ?? { type: 'llm' };
     if (agent.type === 'http') {
       const { job_id, run, iteration, query_index, sample_index } = selection;
-      return new HttpAgent(agent, { environment, trajectory: { job_id, run, iteration, query_index, sample_index } });
+      return new HttpAgent(agent, { environment, trajectory: { job_id, run, iteration, query_index, sample_index }, allow: this.httpAgentAllow });
     }
     return new LlmAgent(chat, this.environments[environment]);
   }

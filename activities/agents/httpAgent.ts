@@ -11,11 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LESSONS_HEADER } from '../../training/policy';
 import { describeZodError, type AgentSpec, type Task, type TrajectoryStep } from '../../training/config';
 import { answersMatch } from '../tools/toolsEnvironment';
-import { readCapped } from '../tools/httpFetch';
+import { readCapped, refusalOf } from '../tools/httpFetch';
 import type { AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
 import { HTTP_AGENT_PROTOCOL, HttpAgentResponseSchema, type HttpAgentRequest, type HttpAgentResponse } from './httpAgentContract';
 
 export type HttpAgentSpec = Extract<AgentSpec, { type: 'http' }>;
+
+export const HTTP_AGENT_ALLOW_ENV = 'FLOW_HTTP_AGENT_ALLOW';
 
 export interface HttpAgentTrajectory {
   job_id: string;
@@ -34,6 +36,8 @@ export interface HttpAgentOptions {
   /** The largest response body read; a larger one is a failed run. */
   maxResponseBytes?: number;
   heartbeatIntervalMs?: number;
+  /** Hosts (`host` or `host:port`) agent services may live on; absent = any (FLOW_HTTP_AGENT_ALLOW). */
+  allow?: readonly string[];
 }
 
 const RETRYABLE_STATUS = (status: number) => status >= 500 || status === 408 || status === 429;
@@ -56,6 +60,9 @@ export class HttpAgent implements AgentRuntime {
   ) {}
 
   async run(request: AgentRunRequest): Promise<AgentRunResult> {
+    // A job names its agent's URL; the worker decides which hosts it may call (no SSRF).
+    const refusal = this.options.allow ? refusalOf(new URL(this.spec.url), this.options.allow, { name: 'agent allow-list', variable: HTTP_AGENT_ALLOW_ENV }) : null;
+    if (refusal) throw new Error(`http agent ${this.spec.url} refused: ${refusal}`);
     const heartbeat = request.heartbeat ? setInterval(() => request.heartbeat!(), this.options.heartbeatIntervalMs ?? 5_000) : null;
     try {
       const response = await this.callWithRetries(request);

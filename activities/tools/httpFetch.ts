@@ -35,7 +35,7 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 3;
 
 /** "api.example.com, 127.0.0.1:8080" → ['api.example.com', '127.0.0.1:8080']; bad entries throw, naming them. */
-export function parseAllowList(raw: string | undefined): string[] {
+export function parseAllowList(raw: string | undefined, variable: string = HTTP_FETCH_ALLOW_ENV): string[] {
   if (!raw) return [];
   return raw
     .split(',')
@@ -43,7 +43,7 @@ export function parseAllowList(raw: string | undefined): string[] {
     .filter((entry) => entry !== '')
     .map((entry) => {
       if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(entry)) {
-        throw new Error(`${HTTP_FETCH_ALLOW_ENV}: "${entry}" is not a host or host:port`);
+        throw new Error(`${variable}: "${entry}" is not a host or host:port`);
       }
       return entry;
     });
@@ -51,8 +51,8 @@ export function parseAllowList(raw: string | undefined): string[] {
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
-/** Why `url` may not be fetched, or null when it may. */
-export function refusalOf(url: URL, allow: readonly string[]): string | null {
+/** Why `url` may not be fetched, or null when it may; `list` names the allow-list and its variable. */
+export function refusalOf(url: URL, allow: readonly string[], list = { name: 'fetch allow-list', variable: HTTP_FETCH_ALLOW_ENV }): string | null {
   if (!(url.protocol in DEFAULT_PORTS)) return `only http and https URLs can be fetched, not ${url.protocol}`;
   if (url.username || url.password) return 'URLs with credentials are refused';
   const host = url.hostname.toLowerCase();
@@ -60,7 +60,7 @@ export function refusalOf(url: URL, allow: readonly string[]): string | null {
   // A bare host allows the scheme's default port only; other ports must be listed.
   const allowed = allow.some((entry) => entry === `${host}:${port}` || (entry === host && url.port === ''));
   if (!allowed) {
-    return `host ${host}:${port} is not on the fetch allow-list (${allow.length ? allow.join(', ') : 'empty'}; set ${HTTP_FETCH_ALLOW_ENV})`;
+    return `host ${host}:${port} is not on the ${list.name} (${allow.length ? allow.join(', ') : 'empty'}; set ${list.variable})`;
   }
   return null;
 }

@@ -278,3 +278,15 @@ test('AgentFactory: the LLM agent by default and for {type: llm}, the HTTP adapt
   expect(factory.runtimeFor(chat, { ...trajectory, agent: spec() })).toBeInstanceOf(HttpAgent);
   expect(() => new AgentFactory({}, { FLOW_HTTP_FETCH_ALLOW: 'http://x' })).toThrow('FLOW_HTTP_FETCH_ALLOW');
 });
+
+test('FLOW_HTTP_AGENT_ALLOW: a worker calls agent services only on listed hosts; a job naming another fails its trajectories, unsent', async () => {
+  handler = reply(200, { steps: [], final_answer: 'x', success: true });
+  const host = new URL(url).host;
+  const listed = new AgentFactory({}, { FLOW_HTTP_AGENT_ALLOW: host }).runtimeFor(new ChatClient({ baseURL: 'http://127.0.0.1:9/v1' }), { ...trajectory, agent: spec() });
+  expect((await listed.run(runRequest().request)).success).toBe(true);
+  const elsewhere = new AgentFactory({}, { FLOW_HTTP_AGENT_ALLOW: 'agents.internal:9000' }).runtimeFor(new ChatClient({ baseURL: 'http://127.0.0.1:9/v1' }), { ...trajectory, agent: spec() });
+  const sent = seen.length;
+  await expect(elsewhere.run(runRequest().request)).rejects.toThrow(`http agent ${url} refused: host ${host} is not on the agent allow-list (agents.internal:9000; set FLOW_HTTP_AGENT_ALLOW)`);
+  expect(seen.length).toBe(sent);
+  expect(() => new AgentFactory({}, { FLOW_HTTP_AGENT_ALLOW: 'http://bad' })).toThrow('FLOW_HTTP_AGENT_ALLOW: "http://bad" is not a host or host:port');
+});
