@@ -333,9 +333,9 @@ async function runIteration(
         judge: { model: config.judge?.model ?? config.optimizer_model, rubric: config.judge?.rubric },
         max_tokens: config.max_tokens,
         seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:judge`),
-        // A judge may spend what is left after this group's runs and the policy update's reserve.
+        // A judge may spend what this group's runs left of their allowances, so the reserve still holds.
         ...(reserve
-          ? { allowance_usd: Math.max(0, state.budgetUsd - state.spendUsd - summaries.reduce((sum, s) => sum + s.cost_usd, 0) - reserve.policyUpdate), prices: config.prices }
+          ? { allowance_usd: Math.max(0, reserve.perTrajectory * summaries.length - summaries.reduce((sum, s) => sum + s.cost_usd, 0)), prices: config.prices }
           : {}),
       });
       // What the judge's LLM calls cost (absent in histories from before judges).

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RewardFailure, type JudgeVerdict, type RewardInput, type RewardJudge } from '../../training/rewards';
+import { BudgetAllowanceExceededError } from '../budgetGuard';
 import type { ChatClient, ChatMessage } from './chatClient';
 
 /** Start of the judges' system prompts: how a model server (and a reader of logs) tells them apart. */
@@ -71,6 +72,19 @@ export function renderTrajectory(trajectory: RewardInput, id?: string): string {
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 
+/**
+ * A judge call the budget guard refused: the trajectory is marked with why, and the job goes
+ * on (its next pre-flight check ends it if the budget is really spent).
+ */
+async function withinBudget<T>(ask: () => Promise<Parsed<T>>): Promise<Parsed<T> | RewardFailure> {
+  try {
+    return await ask();
+  } catch (error) {
+    if (error instanceof BudgetAllowanceExceededError) return new RewardFailure(`the judge was not asked: ${error.message}`);
+    throw error;
+  }
+}
+
 function parseJson<T>(content: string | null, schema: z.ZodType<T>): Parsed<T> {
   let json: unknown;
   try {
@@ -120,7 +134,8 @@ export class LlmJudge implements RewardJudge {
 
   async one(trajectory: RewardInput): Promise<JudgeVerdict | RewardFailure> {
     const user = `${renderTask(trajectory)}\n\n${renderTrajectory(trajectory)}`;
-    const answer = await this.ask(this.system(ONE_PROMPT, JUDGE_MARKER), user, (content) => parseJson(content, JudgeVerdictSchema));
+    const answer = await withinBudget(() => this.ask(this.system(ONE_PROMPT, JUDGE_MARKER), user, (content) => parseJson(content, JudgeVerdictSchema)));
+    if (answer instanceof RewardFailure) return answer;
     if (!answer.ok) return new RewardFailure(`the judge's answer was malformed after ${JUDGE_MAX_ATTEMPTS} attempts: ${answer.problem}`);
     return answer.value;
   }
@@ -129,7 +144,7 @@ export class LlmJudge implements RewardJudge {
     if (trajectories.length === 0) return [];
     const ids = trajectories.map((_, i) => `T${i + 1}`);
     const user = [renderTask(trajectories[0]), ...trajectories.map((t, i) => renderTrajectory(t, ids[i]))].join('\n\n');
-    const answer = await this.ask(this.system(GROUP_PROMPT, GROUP_JUDGE_MARKER), user, (content) => {
+    const answer = await withinBudget(() => this.ask(this.system(GROUP_PROMPT, GROUP_JUDGE_MARKER), user, (content) => {
       const parsed = parseJson(content, GroupVerdictSchema);
       if (!parsed.ok) return parsed;
       const given = parsed.value.scores.map((entry) => entry.id);
@@ -139,7 +154,8 @@ export class LlmJudge implements RewardJudge {
         return { ok: false, problem: `scores must name each of ${ids.join(', ')} once (missing: ${missing.join(', ') || 'none'}; unknown or repeated: ${unknown.join(', ') || 'none'})` };
       }
       return parsed;
-    });
+    }));
+    if (answer instanceof RewardFailure) return trajectories.map(() => answer);
     if (!answer.ok) {
       const failure = new RewardFailure(`the group judge's answer was malformed after ${JUDGE_MAX_ATTEMPTS} attempts: ${answer.problem}`);
       return trajectories.map(() => failure);

@@ -158,6 +158,17 @@ describe('the LLM judge through portkey-ai', () => {
     expect((group[0] as RewardFailure).reason).toMatch(/^the group judge's answer was malformed after 2 attempts: scores\.0\.score: Too big/);
   });
 
+  test('a judge call the budget guard refuses marks the trajectories, and no request is sent', async () => {
+    const chat = new GuardedChatFactory(new ChatClient({ baseURL: h.model.url })).open({ allowanceUsd: 0 });
+    const judge = new LlmJudge(chat, { model: 'flow-sim-1', max_tokens: 256 });
+    const one = await judge.one(trajectory('Paris'));
+    expect((one as RewardFailure).reason).toMatch(/^the judge was not asked: budget allowance exceeded: a flow-sim-1 call could cost up to \$/);
+    const group = await judge.group([trajectory('Paris'), trajectory('Lyon')]);
+    expect(group.every((v) => v instanceof RewardFailure && v.reason.startsWith('the judge was not asked: budget allowance exceeded'))).toBe(true);
+    expect(requests).toHaveLength(0);
+    expect(chat.spentUsd).toBe(0);
+  });
+
   test('RULER: an answer that leaves out or repeats a trajectory is asked again, then the group is marked', async () => {
     scripted = (body) =>
       isJudgeCall(body) ? { kind: 'content', content: JSON.stringify({ scores: [{ id: 'T1', score: 1, reason: 'ok' }, { id: 'T1', score: 0, reason: 'again' }, { id: 'T9', score: 0, reason: '?' }] }) } : undefined;
