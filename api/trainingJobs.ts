@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
-import { describeZodError, TrainingJobInputSchema, type Priority, type TrainingJobInput } from '../training/config';
+import { describeZodError, TrainingJobInputSchema, type TrainingJobInput } from '../training/config';
 import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
 import { formatUsd } from '../training/budget';
 import { countJobCreated } from '../activities/telemetry/metrics';
+import { taskPriority } from '../training/priority';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import type { Prisma } from '../generated/prisma/client';
 import type { KillSwitchSetting, Repositories } from '../activities/db';
@@ -26,8 +27,8 @@ export class InvalidTrainingJobError extends Error {
   }
 }
 
-/** Temporal task priority: P0 is dispatched first (priorityKey 1 of 1..5). */
-export const PRIORITY_KEYS: Record<Priority, number> = { P0: 1, P1: 3, P2: 5 };
+/** Temporal task priority: P0 is dispatched first (priorityKey 1 of 1..5); see training/priority.ts. */
+export { PRIORITY_KEYS } from '../training/priority';
 
 export function validateTrainingJob(request: unknown): TrainingJobInput {
   const withId = request && typeof request === 'object' && !('job_id' in request) ? { ...request, job_id: `job-${randomUUID()}` } : request;
@@ -146,7 +147,7 @@ async function startWorkflowRun(client: Client, input: TrainingJobInput, { taskQ
       { key: FLOW_PRIORITY, value: input.config.priority },
       { key: FLOW_JOB_STATUS, value: 'queued' },
     ],
-    priority: { priorityKey: PRIORITY_KEYS[input.config.priority], fairnessKey: input.tenant_id.slice(0, 64) },
+    priority: taskPriority(input.config.priority, input.tenant_id),
   });
 }
 

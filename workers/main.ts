@@ -1,16 +1,25 @@
 /**
- * `npm run worker`: a training worker process. Configuration comes from the environment:
- * TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, FLOW_TASK_QUEUE, DATABASE_URL, and the LLM
- * endpoint (FLOW_LLM_BASE_URL or PORTKEY_API_KEY). SIGINT/SIGTERM drain it gracefully.
+ * `npm run worker` / `flow worker`: a training worker process. Configuration comes from the
+ * environment: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, FLOW_TASK_QUEUE,
+ * DATABASE_URL, the LLM endpoint (FLOW_LLM_BASE_URL or PORTKEY_API_KEY), FLOW_WORKER_POOL
+ * (all | workflow | trajectory | cpu, or a comma-separated list), the pools' concurrency
+ * (workers/pools.ts POOL_ENV) and FLOW_WORKER_HEALTH_PORT (default 8081; /healthz, /readyz).
+ * SIGINT/SIGTERM drain it gracefully: in-flight tasks finish (up to the shutdown grace time,
+ * then they are handed back to Temporal for another worker), and the process exits 0.
  */
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../activities/db';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
+import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
+import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
+import { parsePoolSelection, poolSettingsFromEnv } from './pools';
 import { startWorkerTelemetry } from './telemetry';
-import { createTrainingWorker } from './trainingWorker';
+import { createTrainingWorker, type TrainingWorker } from './trainingWorker';
 
 export interface WorkerProcess {
-  worker: Worker;
+  worker: TrainingWorker;
+  pools: WorkerPoolName[];
+  health: HealthServer;
   /** Settles when the worker has stopped and its connections are closed. */
   finished: Promise<void>;
   /** Drains the worker (in-flight work finishes first) and waits for `finished`. */
@@ -20,27 +29,61 @@ export interface WorkerProcess {
 /** Connects and starts polling; the process entry waits on `finished`. */
 export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = console.log): Promise<WorkerProcess> {
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
+  // Bad settings are refused before anything connects.
+  const pools = parsePoolSelection(env.FLOW_WORKER_POOL);
+  const poolSettings = poolSettingsFromEnv(env);
+  const healthPort = healthPortFromEnv(env);
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_DB_POOL_SIZE ?? 10) });
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const worker = await createTrainingWorker({
-    connection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.FLOW_TASK_QUEUE || undefined,
-    prisma,
-    llm: llmSettingsFromEnv(env),
-    identity: `flow-worker-${process.pid}`,
-  });
-  log(`flow worker ${process.pid} polling task queue ${worker.options.taskQueue}`);
+  let connection: NativeConnection | undefined;
+  let health: HealthServer | undefined;
+  let worker: TrainingWorker | undefined;
+  try {
+    connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+    const temporal = connection;
+    worker = await createTrainingWorker({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.FLOW_TASK_QUEUE || undefined,
+      pools,
+      poolSettings,
+      prisma,
+      llm: llmSettingsFromEnv(env),
+      identity: `flow-worker-${process.pid}`,
+    });
+    const group = worker;
+    health = await startHealthServer({
+      port: healthPort,
+      host: env.FLOW_WORKER_HEALTH_HOST || undefined,
+      probe: {
+        workerStates: () => Object.fromEntries(group.members.map((m) => [m.pool, m.worker.getState()])),
+        dependencies: {
+          temporal: () => temporal.workflowService.getSystemInfo({}),
+          postgres: () => prisma.$queryRaw`SELECT 1`,
+        },
+      },
+    });
+  } catch (error) {
+    await connection?.close().catch(() => undefined);
+    await prisma.$disconnect().catch(() => undefined);
+    throw error;
+  }
+  const baseQueue = env.FLOW_TASK_QUEUE || TRAINING_TASK_QUEUE;
+  const allPools = pools.length === WORKER_POOLS.length;
+  log(`flow worker ${process.pid} polling task queue ${allPools ? baseQueue : `${worker.taskQueues.join(', ')} (pool ${pools.join(', ')})`}`);
   // Worker.run() already shuts down on SIGINT/SIGTERM, finishing in-flight work first.
-  const finished = worker.run().then(async () => {
-    await connection.close();
+  const [group, conn, server] = [worker, connection, health];
+  const finished = group.run().finally(async () => {
+    await server.close();
+    await conn.close();
     await prisma.$disconnect();
   });
   return {
-    worker,
+    worker: group,
+    pools,
+    health: server,
     finished,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      group.shutdown();
       await finished;
     },
   };

@@ -32,6 +32,7 @@ import { alertsToRaise, iterationWorstCaseUsd, policyUpdateWorstCaseUsd, preflig
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
+import { cpuTaskQueue, trajectoryTaskQueue } from './taskQueues';
 import { TrainingJobState, type TrainingJobResult, type TrainingJobStatus } from './trainingJobState';
 
 export type { TrainingJobResult, TrainingJobStatus };
@@ -242,6 +243,8 @@ type Activities = ReturnType<typeof activitiesFor>;
 /** Activity stubs grouped by what they need from Temporal. */
 function activitiesFor(input: TrainingJobInput) {
   const trajectories = proxyActivities<Pick<TrainingActivities, 'runTrajectory'>>({
+    // Worker pools (workflows/taskQueues.ts); task priority is inherited from the workflow.
+    taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     // The agent's own timeout ends a run as a failed trajectory; this bound is for lost workers.
     startToCloseTimeout: `${input.config.trajectory_timeout_seconds + 60}s`,
     heartbeatTimeout: '30s',
@@ -250,10 +253,13 @@ function activitiesFor(input: TrainingJobInput) {
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
   });
   const scoring = proxyActivities<Pick<TrainingActivities, 'rewardGroup' | 'computeGroupAdvantages'>>({
+    taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '1m',
     retry: { initialInterval: '1s', maximumAttempts: 10 },
   });
   const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy'>>({
+    // LLM-bound (the optimizer model distils lessons), so with the trajectories.
+    taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '5m',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 },
   });
@@ -271,10 +277,12 @@ function activitiesFor(input: TrainingJobInput) {
       | 'recordBudgetAlert'
     >
   >({
+    taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', maximumInterval: '10s' },
   });
   const budget = proxyActivities<Pick<TrainingActivities, 'resolvePrices' | 'sendBudgetAlert'>>({
+    taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '30s',
     // A webhook that is down is retried for a while, never forever: the job goes on regardless.
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },

@@ -254,6 +254,30 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
       io.stdout.write(`${await mintDevToken(options, io.env)}\n`);
     });
 
+  program
+    .command('worker')
+    .description('run a training worker (not an API call): polls Temporal until SIGTERM/SIGINT, then drains and exits 0')
+    .addOption(new Option('--pool <pool>', 'the pool to run: workflow, trajectory (LLM-bound activities), cpu (CPU/database activities) or all (env FLOW_WORKER_POOL)').choices(['all', 'workflow', 'trajectory', 'cpu']))
+    .option('--health-port <port>', '/healthz and /readyz on this port, 0 = any free port (env FLOW_WORKER_HEALTH_PORT, default 8081)', nonNegativeInt('--health-port'))
+    .addHelpText('after', '\nAlso reads DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, FLOW_TASK_QUEUE, the LLM settings and the pool sizes (README: worker pools).')
+    .action(async (options: { pool?: string; healthPort?: number }) => {
+      // Loaded here: the other commands are API clients and need none of the worker's dependencies.
+      const { startWorker } = await import('../../workers/main');
+      const env = {
+        ...io.env,
+        ...(options.pool ? { FLOW_WORKER_POOL: options.pool } : {}),
+        ...(options.healthPort !== undefined ? { FLOW_WORKER_HEALTH_PORT: String(options.healthPort) } : {}),
+      };
+      let worker;
+      try {
+        worker = await startWorker(env, (line) => io.stdout.write(`${line}\n`));
+      } catch (error) {
+        throw new CliError(`worker: ${error instanceof Error ? error.message : String(error)}`, EXIT.API_ERROR);
+      }
+      io.stdout.write(`health: ${worker.health.url}/healthz, ready: ${worker.health.url}/readyz\n`);
+      await worker.finished;
+    });
+
   return program;
 }
 

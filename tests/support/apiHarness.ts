@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Worker } from '@temporalio/worker';
+import type { TrainingWorker as Worker } from '../../workers/trainingWorker';
 import { Client as PgClient } from 'pg';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';

@@ -24,7 +24,13 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   const databaseUrl = await createDatabase(postgres.adminUrl, databaseName, { fresh: true });
   migrateDatabase(databaseUrl);
 
-  const temporal = await startTemporal({ headless: true, logFile: path.join(workDir, 'temporal.log') });
+  const temporal = await startTemporal({
+    headless: true,
+    logFile: path.join(workDir, 'temporal.log'),
+    // One partition per task queue, so priority order across a whole queue is observable
+    // (tests/integration/priority.test.ts); with several, each partition orders only its own.
+    dynamicConfig: { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 },
+  });
   globalThis.__flowTemporal = temporal;
 
   const bundle = await bundleWorkflowCode(workflowBundleOptions(globalConfig.collectCoverage)).finally(forgetCoverageGlobal);

@@ -6,14 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/config';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/simulatedModelServer';
-import { createTrainingWorker } from '../../workers/trainingWorker';
+import { createTrainingWorker, type TrainingWorker as Worker } from '../../workers/trainingWorker';
 import { saveWorkflowCoverage } from './workflowCoverage';
 
 let runtimeInstalled = false;

@@ -12,6 +12,12 @@ export interface WorkerProcessOptions {
   temporalAddress: string;
   databaseUrl: string;
   llmBaseUrl: string;
+  /** FLOW_WORKER_POOL (default all). */
+  pool?: string;
+  /** FLOW_WORKER_HEALTH_PORT; default 0 (any free port), so parallel tests never collide on 8081. */
+  healthPort?: number;
+  /** More environment (pool concurrency and the like). */
+  env?: Record<string, string>;
 }
 
 export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise<ChildProcess & { output(): string }> {
@@ -24,6 +30,9 @@ export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise
       FLOW_TASK_QUEUE: options.taskQueue,
       FLOW_LLM_BASE_URL: options.llmBaseUrl,
       FLOW_DB_POOL_SIZE: '4',
+      FLOW_WORKER_HEALTH_PORT: String(options.healthPort ?? 0),
+      ...(options.pool ? { FLOW_WORKER_POOL: options.pool } : {}),
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
