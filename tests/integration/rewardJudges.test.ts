@@ -381,4 +381,11 @@ describe('the API', () => {
     expect(error.message).toContain('config.reward_strategy: unknown reward strategy; registered: outcome, shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler');
     expect(error.message).toContain('(got "no-such-reward")');
   });
+
+  test("refuses a judge model with no price: the judge's spend could not be counted", async () => {
+    const client = await api.client();
+    const error = await rpcError(client.startGrpo({ agent_id: 'reward-agent', task_set: 'simulated-small', config: { reward_strategy: 'ruler', judge: { model: 'judge-without-price' } } }));
+    expect(error.code).toBe(-32602);
+    expect(error.message).toContain('config.judge.model: no known price for model judge-without-price; give config.prices["judge-without-price"]');
+  });
 });

@@ -4,7 +4,7 @@
  * the worked examples on good and bad inputs, and the group rewards' contract. The code
  * example runs in the real node:vm sandbox of activities/rewards.ts.
  */
-import { runCodeTests } from '../../activities/rewards';
+import { evaluationRewardOf, runCodeTests } from '../../activities/rewards';
 import type { TrajectoryStep } from '../../training/config';
 import {
   CodeTestsSpecSchema,
@@ -433,5 +433,24 @@ describe('the judges: llm_judge scores one at a time, ruler the whole group at o
         `reward "${name}" needs the worker's judge; score it through the reward activity`,
       );
     }
+  });
+});
+
+describe('evaluationRewardOf: held-out episodes, one at a time, no judge', () => {
+  const solved = run({ success: true, task: { prompt: 'q', expected_answer: '2' }, final_answer: '2', steps: [answerStep('2')] });
+
+  it("uses the job's per-trajectory strategy, or the agent type's default", () => {
+    const rewardOf = evaluationRewardOf(createDefaultRewardRegistry());
+    expect(rewardOf('exact_answer', solved)).toBe(1);
+    expect(rewardOf(undefined, solved)).toBe(shapedReward(solved));
+    expect(evaluationRewardOf(createDefaultRewardRegistry().setDefault('http', 'outcome'), 'http')(undefined, solved)).toBe(1);
+  });
+
+  it("scores judge and group strategies with 'shaped', and an invalid value as 0", () => {
+    const registry = createDefaultRewardRegistry().register('nan', () => Number.NaN);
+    const rewardOf = evaluationRewardOf(registry);
+    for (const name of ['llm_judge', 'ruler', 'code_tests']) expect(rewardOf(name, solved)).toBe(shapedReward(solved));
+    expect(rewardOf('nan', solved)).toBe(0);
+    expect(() => rewardOf('no-such-reward', solved)).toThrow(UnknownRewardError);
   });
 });
