@@ -35,6 +35,7 @@ export interface HttpAgentOptions {
   maxBackoffMs?: number;
   /** The largest response body read; a larger one is a failed run. */
   maxResponseBytes?: number;
+  /** How often a waiting run heartbeats (the worker throttles what it sends to Temporal). */
   heartbeatIntervalMs?: number;
   /** Hosts (`host` or `host:port`) agent services may live on; absent = any (FLOW_HTTP_AGENT_ALLOW). */
   allow?: readonly string[];
@@ -63,7 +64,7 @@ export class HttpAgent implements AgentRuntime {
     // A job names its agent's URL; the worker decides which hosts it may call (no SSRF).
     const refusal = this.options.allow ? refusalOf(new URL(this.spec.url), this.options.allow, { name: 'agent allow-list', variable: HTTP_AGENT_ALLOW_ENV }) : null;
     if (refusal) throw new Error(`http agent ${this.spec.url} refused: ${refusal}`);
-    const heartbeat = request.heartbeat ? setInterval(() => request.heartbeat!(), this.options.heartbeatIntervalMs ?? 5_000) : null;
+    const heartbeat = request.heartbeat ? setInterval(() => request.heartbeat!(), this.options.heartbeatIntervalMs ?? 1_000) : null;
     try {
       const response = await this.callWithRetries(request);
       return this.record(request, response);
