@@ -24,7 +24,9 @@ const ARITHMETIC_RUN = /[-(\d.][\d\s+\-*/^().%]*[\d)]/g;
 
 /** The next action, or null when the request does not offer the real tools (not this model's turn). */
 export function simulatedToolUserTurn(messages: ToolUserMessage[], toolNames: string[]): ToolUserAction | null {
-  if (!toolNames.includes(CALCULATOR_TOOL) && !toolNames.includes(HTTP_FETCH_TOOL)) return null;
+  // The `tools` environment always offers http_fetch; the simulated environment has a tool named
+  // calculator too, but no http_fetch, and its agent must keep playing by its own rules.
+  if (!toolNames.includes(HTTP_FETCH_TOOL)) return null;
   const task = messages.find((message) => message.role === 'user')?.content ?? '';
   const lastTool = [...messages].reverse().find((message) => message.role === 'tool');
   if (lastTool) {
