@@ -62,7 +62,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, log: (line: str
   for (;;) {
     let connection: Connection | undefined;
     try {
-      connection = await Connection.connect({ address, connectTimeout: 5_000 });
+      connection = await Connection.connect({ address, connectTimeout: 2_000 });
       const { added, existing } = await registerSearchAttributes(connection, namespace);
       log(`register-search-attributes: namespace ${namespace}: added [${added.join(', ')}], already there [${existing.join(', ')}]`);
       return 0;
@@ -70,7 +70,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, log: (line: str
       const message = error instanceof Error ? error.message : String(error);
       // A type clash will not heal by waiting; an unreachable server or a namespace not yet created may.
       if (message.includes('but Flow needs') || Date.now() > deadline) {
-        log(`register-search-attributes: ${message}`);
+        log(`register-search-attributes: Temporal at ${address}, namespace ${namespace}: ${message}`);
         return 1;
       }
       await new Promise((resolve) => setTimeout(resolve, 2_000));

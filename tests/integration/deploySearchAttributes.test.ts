@@ -74,9 +74,18 @@ describe('deploy/registerSearchAttributes.ts', () => {
     );
     const lines: string[] = [];
     await expect(main({ TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'), TEMPORAL_NAMESPACE: namespace }, (line) => lines.push(line))).resolves.toBe(1);
-    expect(lines.join('\n')).toContain('FlowJobStatus exists');
+    expect(lines.join('\n')).toContain(`Temporal at ${requireEnv('TEMPORAL_ADDRESS')}, namespace ${namespace}: search attribute FlowJobStatus exists`);
     // Nothing else was added alongside the refused one.
     expect(Object.keys(await customAttributes(connection, namespace))).not.toContain('FlowAgentId');
+  });
+
+  test('an unreachable server: it retries until FLOW_SETUP_TIMEOUT_MS, then exits 1 with the connection error', async () => {
+    const lines: string[] = [];
+    const started = Date.now();
+    await expect(main({ TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_SETUP_TIMEOUT_MS: '3000' }, (line) => lines.push(line))).resolves.toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^register-search-attributes: Temporal at 127\.0\.0\.1:1, namespace default: \S/);
   });
 
   test('without TEMPORAL_ADDRESS it exits 1 and says what to set', async () => {
