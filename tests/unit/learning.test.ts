@@ -1,8 +1,9 @@
 /**
  * An honest learning test: a pure GRPO loop (no servers) over the simulated environment. The
  * simulated agent knows only its lessons; the simulated optimizer writes lessons only from what
- * successful, positive-advantage trajectories did. If the policy improves, it is because the
- * advantages carried the signal: the control with zeroed advantages must not improve.
+ * positive-advantage trajectories did (whether they succeeded is not what it reads). If the
+ * policy improves, it is because the advantages carried the signal: the control with zeroed
+ * advantages must not improve.
  */
 import { groupAdvantages, selectPositiveAdvantage } from '../../training/advantages';
 import { selectBatch } from '../../training/batches';
