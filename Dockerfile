@@ -46,8 +46,9 @@ COPY --chown=root:root api ./api
 COPY --chown=root:root scripts/flow ./scripts/flow
 COPY --chown=root:root deploy/registerSearchAttributes.ts ./deploy/registerSearchAttributes.ts
 # The code is owned by root and read-only to the process; only the blob directory is writable.
-RUN mkdir -p /data/blobs && chown node:node /data/blobs
-USER node
+RUN mkdir -p /data/blobs && chown 1000:1000 /data/blobs
+# Numeric, so Kubernetes can verify runAsNonRoot (1000 is the image's `node` user).
+USER 1000:1000
 # API (JSON-RPC, /healthz, /readyz) · worker health · OpenTelemetry Prometheus metrics · Temporal SDK metrics
 EXPOSE 8080 8081 9464 9465
 STOPSIGNAL SIGTERM

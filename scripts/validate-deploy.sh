@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Validates the deployment artifacts offline (no cluster, no Docker daemon, no network):
+#   docker   the Dockerfile with hadolint (a non-root last USER, JSON-form commands, pinned bases...)
 #   compose  docker-compose.yml against the compose specification's JSON schema, plus lint
 #            rules (dclint, which ships the schema; deploy/dclint.json turns off ordering rules),
 #            and deploy/prometheus/prometheus.yml with `promtool check config`
@@ -8,11 +9,11 @@
 #   k8s      the rendered manifests against the Kubernetes schemas of the oldest and newest
 #            supported versions (kubernetes-validate, strict) and KEDA's ScaledObject against
 #            deploy/schemas/ (deploy/validate_manifests.py)
-# usage: scripts/validate-deploy.sh [all|compose|helm|k8s] [FILE...]
-#   With FILEs, `compose` and `k8s` check those files instead of the project's own, which is
+# usage: scripts/validate-deploy.sh [all|docker|compose|helm|k8s] [FILE...]
+#   With FILEs, `docker`, `compose` and `k8s` check those files instead of the project's own, which is
 #   how tests show that a broken file fails. Exits non-zero when any check fails.
 # Tools: scripts/install-deploy-tools.sh (called by scripts/install-infra.sh) installs helm and
-# kubernetes-validate into .flow/tools; dclint comes with `npm ci`.
+# kubernetes-validate and hadolint into .flow/tools; dclint comes with `npm ci`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,6 +27,17 @@ RENDERED=.flow/deploy/rendered
 
 say() { printf 'validate-deploy: %s\n' "$*"; }
 need() { [ -x "$1" ] || { say "error: $1 is missing; run scripts/install-deploy-tools.sh"; exit 2; }; }
+
+check_docker() {
+  local files=("$@")
+  [ ${#files[@]} -gt 0 ] || files=(Dockerfile)
+  local hadolint
+  hadolint="$(dirname "$PYTHON")/hadolint"
+  need "$hadolint"
+  say "docker: ${files[*]} (hadolint)"
+  "$hadolint" --no-color "${files[@]}"
+  say "docker: ok"
+}
 
 check_compose() {
   local files=("$@")
@@ -87,9 +99,10 @@ check_k8s() {
 what="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$what" in
+  docker) check_docker "$@" ;;
   compose) check_compose "$@" ;;
   helm) check_helm ;;
   k8s) check_k8s "$@" ;;
-  all) check_compose; check_helm; check_k8s ;;
-  *) say "usage: scripts/validate-deploy.sh [all|compose|helm|k8s] [FILE...]"; exit 2 ;;
+  all) check_docker; check_compose; check_helm; check_k8s ;;
+  *) say "usage: scripts/validate-deploy.sh [all|docker|compose|helm|k8s] [FILE...]"; exit 2 ;;
 esac

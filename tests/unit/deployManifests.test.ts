@@ -1,7 +1,7 @@
 /**
- * The deployment artifacts, checked offline through scripts/validate-deploy.sh: docker-compose.yml
- * against the compose specification's JSON schema (dclint), the Helm chart through `helm lint`
- * and `helm template` for every values file, and the rendered manifests against the Kubernetes
+ * The deployment artifacts, checked offline through scripts/validate-deploy.sh: the Dockerfile
+ * with hadolint, docker-compose.yml against the compose specification's JSON schema (dclint),
+ * the Helm chart through `helm lint` and `helm template` for every values file, and the rendered manifests against the Kubernetes
  * schemas kubernetes-validate ships (plus deploy/schemas/ for KEDA's ScaledObject). Deliberately
  * broken files must fail each check, so none of them passes by checking nothing.
  *
@@ -51,6 +51,34 @@ function envOf(container: Manifest): Record<string, string> {
 beforeAll(() => {
   const missing = ['.flow/tools/go/bin/helm', '.flow/tools/deploy-venv/bin/python'].filter((tool) => !existsSync(path.join(ROOT, tool)));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run scripts/install-deploy-tools.sh (scripts/install-infra.sh does)`);
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+
+  test('passes hadolint', () => {
+    const run = validateDeploy('docker');
+    expectPass(run);
+    expect(run.output).toContain('docker: ok');
+  });
+
+  test('a Dockerfile that runs as root with a shell-form command fails hadolint, with the rules', () => {
+    const run = validateDeploy('docker', path.join(FIXTURES, 'broken.Dockerfile'));
+    expect(run.status).not.toBe(0);
+    expect(run.output).toContain('DL3002 warning: Last USER should not be root');
+    expect(run.output).toContain('DL3025 warning: Use arguments JSON notation for CMD and ENTRYPOINT arguments');
+  });
+
+  test('one multi-stage image on node:20-bookworm-slim, running as a non-root user, the API by default', () => {
+    expect(dockerfile).toContain('ARG NODE_IMAGE=node:20-bookworm-slim');
+    const stages = [...dockerfile.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map(([, image, name]) => `${name}:${image}`);
+    expect(stages).toEqual(['deps:${NODE_IMAGE}', 'build:${NODE_IMAGE}', 'runtime:${NODE_IMAGE}']);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev /m);
+    expect(dockerfile).toContain('npx prisma generate');
+    const users = [...dockerfile.matchAll(/^USER (\S+)$/gm)].map(([, user]) => user);
+    expect(users).toEqual(['1000:1000']);
+    expect(dockerfile).toMatch(/^CMD \["node", "--import", "tsx", "api\/main\.ts"\]$/m);
+  });
 });
 
 describe('docker-compose.yml', () => {
