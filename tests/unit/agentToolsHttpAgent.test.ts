@@ -152,7 +152,8 @@ test('a slow service times out per attempt (timeout_seconds) and is retried', as
   await expect(agent({ timeout_seconds: 0.2, max_attempts: 2 }).run(runRequest().request)).rejects.toThrow(
     'gave up after 2 attempts: attempt 1: no complete answer within timeout_seconds=0.2; attempt 2: no complete answer within timeout_seconds=0.2',
   );
-  expect(Date.now() - started).toBeLessThan(2000);
+  // Two 0.2 s attempts, not the trajectory's minute (loose: the machine may be busy).
+  expect(Date.now() - started).toBeLessThan(10_000);
   expect(seen).toHaveLength(2);
 });
 
@@ -205,11 +206,11 @@ test('the trajectory signal stops the run at once (cancellation or the trajector
 });
 
 test('heartbeats while waiting on a slow service', async () => {
-  handler = (request, res) => void setTimeout(() => reply(200, { steps: [], final_answer: 'x', success: false })(request, res), 150);
+  handler = (request, res) => void setTimeout(() => reply(200, { steps: [], final_answer: 'x', success: false })(request, res), 300);
   let beats = 0;
   const { request } = runRequest();
   await new HttpAgent(spec(), { environment: 'simulated', trajectory, heartbeatIntervalMs: 20 }).run({ ...request, heartbeat: () => beats++ });
-  expect(beats).toBeGreaterThanOrEqual(3);
+  expect(beats).toBeGreaterThanOrEqual(2);
 });
 
 test('lessonsOf reads the lessons of a rendered policy, and none from a bare prompt', () => {
