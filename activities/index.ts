@@ -3,6 +3,7 @@
  * type `TrainingActivities`; workers build the implementations with `createActivities`.
  */
 import { createDefaultRewardRegistry, type RewardRegistry } from '../training/rewards';
+import { createEvaluationActivities } from './evaluation';
 import { AgentFactory, type AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { blobStoreFromEnv, type BlobStore } from './checkpoints/blobStore';
@@ -15,7 +16,7 @@ import { createJobControlActivities } from './jobControl';
 import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
-import { createRewardActivities, excludingMarkedTrajectories } from './rewards';
+import { createRewardActivities, evaluationRewardOf, excludingMarkedTrajectories } from './rewards';
 import { createTrajectoryActivities } from './trajectories';
 import type { HttpFetchOptions } from './tools/httpFetch';
 
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDependencies) {
   const chats = new GuardedChatFactory(new ChatClient(deps.llm));
   // Per trajectory: the job's agent (LLM or HTTP service) in the job's environment (simulated or tools).
   const agents = new AgentFactory({ httpFetch: deps.httpFetch });
+  const rewardRegistry = deps.rewards ?? createDefaultRewardRegistry();
   const agentFor = (chat: ChatClient, selection: AgentSelection): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, selection);
   return {
     ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
@@ -50,6 +52,13 @@ export function createActivities(deps: ActivityDependencies) {
     ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
     ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
     ...createJobControlActivities(repos),
+    ...createEvaluationActivities({
+      chats,
+      agentFor: (chat, selection) => deps.agent ?? agents.runtimeFor(chat, selection),
+      // Judge and group strategies are scored 'shaped' in evaluation (activities/rewards.ts).
+      rewardOf: evaluationRewardOf(rewardRegistry),
+      progress: repos.progress,
+    }),
     ...createBudgetActivities(),
   };
 }

@@ -25,7 +25,12 @@ export const RPC_ERRORS = {
   IDEMPOTENCY_CONFLICT: { code: -32022, message: 'Idempotency key reused', description: 'The idempotency key was used before with a different request.' },
   JOB_STILL_RUNNING: { code: -32023, message: 'Job still running', description: 'The job has not ended (queued, running or paused); only a finished job can be resumed.' },
   NO_CHECKPOINT: { code: -32024, message: 'No such checkpoint', description: 'The job has no checkpoint matching the selector (best, latest or {run, iteration}).' },
-  JOB_NOT_RESUMABLE: { code: -32025, message: 'Job cannot be resumed', description: 'The job has no stored input to start a new run from (started before inputs were stored, or outside the API).' },
+  JOB_NOT_RESUMABLE: {
+    code: -32025,
+    message: 'Job cannot be resumed',
+    description:
+      'The job has no stored input to start a new run from, or to know its held-out queries for an evaluation (started before inputs were stored, or outside the API).',
+  },
   EXPORT_LIMIT_EXCEEDED: { code: -32030, message: 'Export limit exceeded', description: 'More than 10,000 trajectories asked for in one call; page with limit/offset.' },
 
   REQUEST_TOO_LARGE: { code: -32040, message: 'Request body too large', description: 'The HTTP body exceeds the configured size limit.' },

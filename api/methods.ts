@@ -4,6 +4,7 @@
  * these functions enforce tenancy and talk to Temporal and the repositories.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { EvaluationSummarySchema } from '../training/evaluation';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
@@ -37,6 +38,7 @@ import {
   type ListJobsResult,
   type MethodName,
   type ResumeParamsSchema,
+  type EvaluateParamsSchema,
   type StartGrpoParamsSchema,
   type UpdateBudgetParamsSchema,
 } from './schemas';
@@ -51,6 +53,7 @@ import {
   JobStillRunningError,
   NoCheckpointError,
   resumeTrainingJob,
+  evaluateJobCheckpoint,
   startTrainingJob,
 } from './trainingJobs';
 import { updateBudgetUpdate } from '../workflows/trainingJob';
@@ -119,6 +122,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         ...jobSummary(row),
         last_metrics: metrics.success ? metrics.data : null,
         best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
+        evaluation: storedEvaluation(row.evaluation),
         budget_alerts: budgetAlerts(row.budgetAlerts),
       };
     },
@@ -226,6 +230,18 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       }
     },
 
+    async 'training.evaluate'(params: z.infer<typeof EvaluateParamsSchema>, caller: Principal) {
+      const row = await visibleJob(params.job_id, caller);
+      try {
+        return await evaluateJobCheckpoint(client, repos, row.id, { checkpoint: params.checkpoint, budgetUsd: params.budget_usd, taskQueue: deps.taskQueue });
+      } catch (error) {
+        if (error instanceof NoCheckpointError) throw new FlowRpcError('NO_CHECKPOINT', error.message);
+        if (error instanceof JobNotResumableError) throw new FlowRpcError('JOB_NOT_RESUMABLE', error.message);
+        if (error instanceof InvalidTrainingJobError) throw new FlowRpcError('INVALID_PARAMS', error.message);
+        throw error;
+      }
+    },
+
     async 'training.get_history'(params: z.infer<typeof GetHistoryParamsSchema>, caller: Principal): Promise<GetHistoryResult> {
       const row = await visibleJob(params.job_id, caller);
       const iterations = await repos.progress.iterations(row.id);
@@ -321,6 +337,12 @@ function jobSummary(row: JobStatusRow) {
     started_at: row.startedAt?.toISOString() ?? null,
     finished_at: row.finishedAt?.toISOString() ?? null,
   };
+}
+
+/** The stored evaluation summary, or null when there is none (or it is not one this code wrote). */
+function storedEvaluation(value: unknown) {
+  const parsed = EvaluationSummarySchema.safeParse(value);
+  return parsed.success ? parsed.data : null;
 }
 
 /** The alerts recorded on the job; an entry that is not a well-formed alert is left out. */

@@ -4,6 +4,7 @@
  * `rpc.discover` turns them into the OpenRPC document, so the docs cannot drift from the code.
  */
 import { z } from 'zod';
+import { EvaluationSummarySchema } from '../training/evaluation';
 import { AgentSpecSchema, GRPOConfigSchema, PrioritySchema, TaskSchema, TrajectoryStepSchema } from '../training/config';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { JobStatusSchema } from '../training/jobStatus';
@@ -102,6 +103,9 @@ export const JobStatusResultSchema = z.object({
   budget_usd: z.number(),
   budget_used_ratio: z.number(),
   best_checkpoint: CheckpointSummarySchema.nullable(),
+  evaluation: EvaluationSummarySchema.nullable().describe(
+    "The latest held-out evaluation: the trained policy against the untrained baseline, each metric with its 95% interval, and Welch's t-test of their rewards.",
+  ),
   budget_alerts: z.array(BudgetAlertSchema).describe('Budget alerts raised so far, each threshold once, oldest first.'),
   reason: z.string().nullable(),
   created_at: Timestamp,
@@ -123,7 +127,7 @@ export const ListJobsParamsSchema = z
     cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page.'),
   })
   .strict();
-export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true, budget_alerts: true });
+export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true, budget_alerts: true, evaluation: true });
 export const ListJobsResultSchema = z.object({
   jobs: z.array(JobSummarySchema),
   next_cursor: z.string().nullable(),
@@ -265,6 +269,23 @@ export const ResumeResultSchema = z.object({
   status: JobStatusSchema,
 });
 
+// ---- training.evaluate
+export const EvaluateParamsSchema = z
+  .object({
+    job_id: JobIdSchema,
+    checkpoint: CheckpointSelectorSchema.default('best'),
+    budget_usd: z
+      .number()
+      .positive()
+      .max(MAX_BUDGET_USD)
+      .optional()
+      .describe("The most this evaluation may spend on LLM calls (default: what is left of the job's budget)."),
+  })
+  .strict();
+export const EvaluateResultSchema = EvaluationSummarySchema.describe(
+  "The checkpoint's policy against the untrained baseline on the job's held-out queries: metrics with 95% intervals and Welch's t-test; stored as an on_demand evaluation.",
+);
+
 // ---- training.get_history, training.list_checkpoints, training.get_server_info (the dashboard's reads)
 export const GetHistoryParamsSchema = z.object({ job_id: JobIdSchema }).strict();
 export const IterationHistoryEntrySchema = z.object({
@@ -391,6 +412,14 @@ export const METHODS = {
     result: ResumeResultSchema,
     permission: 'training:start',
     errors: ['JOB_NOT_FOUND', 'JOB_STILL_RUNNING', 'NO_CHECKPOINT', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
+  }),
+  'training.evaluate': method({
+    summary:
+      "Evaluate one of a job's checkpoints (default: the best) against the untrained baseline on the job's held-out queries; waits for the result, which is also stored.",
+    params: EvaluateParamsSchema,
+    result: EvaluateResultSchema,
+    permission: 'training:start',
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
   }),
   'training.get_history': method({
     summary: "A job's metrics per iteration (reward, success rate, loss, spend so far) with its budget and budget alerts: the dashboard's curves.",

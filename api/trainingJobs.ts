@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
+import { ApplicationFailure, Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
 import { describeZodError, TrainingJobInputSchema, type TrainingJobInput } from '../training/config';
 import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
 import { formatUsd } from '../training/budget';
@@ -19,6 +19,8 @@ import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/sear
 import { ConcurrencyLimit } from '../workflows/concurrencyLimit';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
 import { cancelReasonSignal, killSwitchSignal, trainingJob } from '../workflows/trainingJob';
+import { evaluateCheckpoint, evaluateCheckpointWorkflowId } from '../workflows/evaluateCheckpoint';
+import type { EvaluationSummary } from '../training/evaluation';
 
 export class InvalidTrainingJobError extends Error {
   constructor(message: string) {
@@ -212,8 +214,8 @@ export class NoCheckpointError extends Error {
 }
 
 export class JobNotResumableError extends Error {
-  constructor(jobId: string) {
-    super(`job "${jobId}" has no stored input to start a new run from (it was started before inputs were stored, or outside the API); start a new job instead`);
+  constructor(jobId: string, purpose = 'to start a new run from') {
+    super(`job "${jobId}" has no stored input ${purpose} (it was started before inputs were stored, or outside the API); start a new job instead`);
     this.name = 'JobNotResumableError';
   }
 }
@@ -258,24 +260,10 @@ export async function resumeTrainingJob(client: Client, repos: Repositories, job
   if (!row) throw new JobNotFoundError(jobId);
   await requireClosedWorkflow(client, repos, jobId, row.status, closeWaitMs);
 
-  if (row.input === null) throw new JobNotResumableError(jobId);
-  const stored = TrainingJobInputSchema.safeParse(row.input);
-  if (!stored.success) throw new JobNotResumableError(jobId);
-
-  const checkpoints = await repos.progress.checkpoints(jobId);
-  const chosen =
-    which === 'best'
-      ? bestCheckpoint(checkpoints)
-      : which === 'latest'
-        ? latestCheckpoint(checkpoints)
-        : checkpoints.find((c) => c.run === which.run && c.iteration === which.iteration);
-  if (!chosen) {
-    const what = typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
-    const has = checkpoints.length ? `it has ${checkpoints.map((c) => `${c.run}:${c.iteration}`).join(', ')} (run:iteration)` : 'it has none';
-    throw new NoCheckpointError(`job "${jobId}" has no ${what}; ${has}`);
-  }
+  const stored = runnableInput(row, jobId, 'to start a new run from');
+  const chosen = await chooseCheckpoint(repos, jobId, which);
   const from = { run: chosen.run, iteration: chosen.iteration };
-  const { carry_over: _carried, ...input } = stored.data;
+  const input = stored;
   if (from.iteration >= input.config.iterations) {
     throw new InvalidTrainingJobError(
       `checkpoint: run ${from.run}, iteration ${from.iteration} is the job's last iteration (iterations = ${input.config.iterations}); nothing is left to train from it`,
@@ -310,6 +298,75 @@ export async function resumeTrainingJob(client: Client, repos: Repositories, job
   const now = await repos.jobs.get(jobId);
   return { jobId, run, from, status: (now?.status ?? 'queued') as JobStatus };
 }
+
+/** The job's validated stored input without any carry-over, or JobNotResumableError. */
+function runnableInput(row: { input: unknown }, jobId: string, purpose: string): Omit<TrainingJobInput, 'carry_over'> {
+  if (row.input === null) throw new JobNotResumableError(jobId, purpose);
+  const stored = TrainingJobInputSchema.safeParse(row.input);
+  if (!stored.success) throw new JobNotResumableError(jobId, purpose);
+  const { carry_over: _carried, ...input } = stored.data;
+  return input;
+}
+
+/** The checkpoint a selector names, or NoCheckpointError listing the ones the job has. */
+async function chooseCheckpoint(repos: Repositories, jobId: string, which: CheckpointChoice): Promise<CheckpointPosition> {
+  const checkpoints = await repos.progress.checkpoints(jobId);
+  const chosen =
+    which === 'best'
+      ? bestCheckpoint(checkpoints)
+      : which === 'latest'
+        ? latestCheckpoint(checkpoints)
+        : checkpoints.find((c) => c.run === which.run && c.iteration === which.iteration);
+  if (!chosen) {
+    const what = typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
+    const has = checkpoints.length ? `it has ${checkpoints.map((c) => `${c.run}:${c.iteration}`).join(', ')} (run:iteration)` : 'it has none';
+    throw new NoCheckpointError(`job "${jobId}" has no ${what}; ${has}`);
+  }
+  return { run: chosen.run, iteration: chosen.iteration };
+}
+
+export interface EvaluateOptions {
+  checkpoint?: CheckpointChoice;
+  /** The most the evaluation may spend (default: what is left of the job's budget). */
+  budgetUsd?: number;
+  taskQueue?: string;
+}
+
+/**
+ * training.evaluate: runs `evaluateCheckpoint` for one checkpoint of a job (one workflow per
+ * checkpoint: concurrent requests for the same one share it) and waits for its summary. Throws
+ * JobNotFoundError, JobNotResumableError (no stored input, so no held-out queries),
+ * NoCheckpointError or InvalidTrainingJobError (no budget left, worst case above the budget,
+ * nothing held out).
+ */
+export async function evaluateJobCheckpoint(client: Client, repos: Repositories, jobId: string, options: EvaluateOptions = {}): Promise<EvaluationSummary> {
+  const row = await repos.jobs.get(jobId);
+  if (!row) throw new JobNotFoundError(jobId);
+  const job = runnableInput(row, jobId, 'to know its held-out queries');
+  const checkpoint = await chooseCheckpoint(repos, jobId, options.checkpoint ?? 'best');
+  const budgetUsd = options.budgetUsd ?? row.budgetUsd - row.spendUsd;
+  if (!(budgetUsd > 0)) {
+    throw new InvalidTrainingJobError(`budget_usd: the job has spent its whole budget (${formatUsd(row.spendUsd)} of ${formatUsd(row.budgetUsd)}); give a budget_usd for this evaluation`);
+  }
+  try {
+    return await client.workflow.execute(evaluateCheckpoint, {
+      workflowId: evaluateCheckpointWorkflowId(jobId, checkpoint),
+      taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
+      args: [{ job, checkpoint, budget_usd: budgetUsd }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      priority: taskPriority(job.config.priority, job.tenant_id),
+    });
+  } catch (error) {
+    const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+    if (cause instanceof ApplicationFailure && EVALUATION_REFUSALS.has(cause.type ?? '')) throw new InvalidTrainingJobError(cause.message);
+    if (cause instanceof ApplicationFailure && cause.type === 'CheckpointNotFound') throw new NoCheckpointError(cause.message);
+    throw error;
+  }
+}
+
+/** Failures of evaluateCheckpoint that are the request's fault, answered as invalid params. */
+const EVALUATION_REFUSALS = new Set(['EvaluationBudgetTooSmall', 'NothingToEvaluate']);
 
 /**
  * A job can be resumed once its workflow has closed. Its row may say it ended a moment before

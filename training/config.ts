@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ModelPriceSchema } from './budget';
+import { EvaluationEpisodeSchema, EvaluationSummarySchema } from './evaluation';
 
 /**
  * One zod schema per concept; every type here is `z.infer` of its schema. These are pure and
@@ -142,6 +143,9 @@ export const JobCarryOverSchema = z
     alerts_raised: z.array(z.number()),
     paused: z.boolean(),
     prices: z.object({ agent: ModelPriceSchema, optimizer: ModelPriceSchema }).strict().nullable(),
+    /** The untrained policy's held-out episodes (run once per run, then compared against). */
+    baseline_episodes: z.array(EvaluationEpisodeSchema).nullable().optional(),
+    evaluation: EvaluationSummarySchema.nullable().optional(),
   })
   .strict();
 export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;

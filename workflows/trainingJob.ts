@@ -25,10 +25,21 @@ import {
 import type { TrainingActivities } from '../activities';
 import { describeZodError, TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest } from '../training/config';
 import { selectBatch } from '../training/batches';
-import { iterationMetrics, type GroupOutcome } from '../training/iterationMetrics';
+import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
 import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
-import { alertsToRaise, iterationWorstCaseUsd, policyUpdateWorstCaseUsd, preflight, promptTokenBound, validateBudgetRaise, formatUsd } from '../training/budget';
+import { evaluationDue, evaluationSplit, type EvaluationSplit } from '../training/evaluation';
+import { evaluateOnHeldOut } from './heldOutEvaluation';
+import {
+  alertsToRaise,
+  formatUsd,
+  iterationWorstCaseUsd,
+  policyUpdateWorstCaseUsd,
+  preflight,
+  promptTokenBound,
+  trajectoryWorstCaseUsd,
+  validateBudgetRaise,
+} from '../training/budget';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
@@ -51,6 +62,11 @@ export const updateBudgetUpdate = defineUpdate<{ budget_usd: number }, [number]>
  * (tests/replay): price resolution at the start, the worst-case pre-flight and budget alerts.
  */
 const BUDGET_PATCH = 'budget-preflight-v1';
+/**
+ * Guards the held-out split (training stops using the held-out queries, which changes batch
+ * sizes) and the evaluation activities, absent from histories recorded before them.
+ */
+const EVALUATION_PATCH = 'heldout-evaluation-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   // Jobs can be started from the `temporal` CLI, so the workflow validates its own input.
@@ -120,16 +136,20 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     if (budgeted && !state.prices) {
       state.prices = await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices });
     }
+    const split = patched(EVALUATION_PATCH) ? evaluationSplit(input) : null;
     const limit = new ConcurrencyLimit(input.config.max_parallel);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
       await waitWhilePaused(input, state, acts);
-      const reserve = budgeted ? iterationReserve(input, state) : null;
+      const evaluates = split !== null && split.heldOut.length > 0 && evaluationDue(iteration, input.config);
+      const reserve = budgeted ? iterationReserve(input, state, split, evaluates) : null;
       const refusal = budgetRefusal(input, state, iteration, reserve);
       if (refusal) {
         await finish('budget_exceeded', refusal);
         return state.result();
       }
-      await runIteration(input, state, acts, limit, iteration, reserve);
+      const metrics = await runIteration(input, state, acts, limit, iteration, reserve, split);
+      if (evaluates) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve);
+      await checkpointIfDue(input, state, acts, iteration, metrics);
       if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
         // No Update or signal may be lost across the switch.
         await condition(allHandlersFinished);
@@ -184,8 +204,10 @@ async function markPaused(input: TrainingJobInput, state: TrainingJobState, acts
 }
 
 interface IterationReserve {
-  /** The iteration's worst case, reserved by the pre-flight check. */
+  /** The iteration's worst case (with its evaluation, if one is due), reserved by the pre-flight check. */
   total: number;
+  /** The most one held-out query's evaluation episodes (one policy) may spend; 0 when none is due. */
+  perEvaluationQuery: number;
   /** The most one trajectory may spend: its share of what the budget has left. */
   perTrajectory: number;
   /** The most the policy update may spend (all its attempts at their worst case). */
@@ -200,14 +222,20 @@ const OPTIMIZER_PROMPT_TOKENS = 32_768;
  * its budget guard enforces; the allowances add up to no more than what the budget has left,
  * so the job can never spend past its limit.
  */
-function iterationReserve(input: TrainingJobInput, state: TrainingJobState): IterationReserve {
+function iterationReserve(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean): IterationReserve {
   const { config } = input;
   const prices = state.prices!;
-  const batchSize = Math.min(config.batch_size, input.training_queries.length);
+  const batchSize = Math.min(config.batch_size, split ? split.trainingIndices.length : input.training_queries.length);
   const agent = { price: prices.agent, promptTokens: promptTokenBound(null) };
   const optimizer = { price: prices.optimizer, promptTokens: promptTokenBound(null, OPTIMIZER_PROMPT_TOKENS) };
   const policyUpdate = policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: config.max_tokens, ...optimizer });
-  const total = iterationWorstCaseUsd({
+  // An evaluation runs every held-out query eval_samples times for the trained policy, and for
+  // the baseline too the first time; each episode at most a trajectory's worst case.
+  const episodeWorstCase = trajectoryWorstCaseUsd({ max_steps: config.max_steps, max_tokens: config.max_tokens, ...agent });
+  const evaluationQueries = evaluates && split ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0;
+  const perEvaluationQuery = evaluates ? config.eval_samples * episodeWorstCase : 0;
+  const evaluation = evaluationQueries * perEvaluationQuery;
+  const training = iterationWorstCaseUsd({
     batch_size: batchSize,
     group_size: config.group_size,
     max_steps: config.max_steps,
@@ -216,8 +244,8 @@ function iterationReserve(input: TrainingJobInput, state: TrainingJobState): Ite
     agent,
     optimizer: { ...optimizer },
   });
-  const left = Math.max(0, state.budgetUsd - state.spendUsd - policyUpdate);
-  return { total, perTrajectory: left / (batchSize * config.group_size), policyUpdate };
+  const left = Math.max(0, state.budgetUsd - state.spendUsd - policyUpdate - evaluation);
+  return { total: training + evaluation, perEvaluationQuery, perTrajectory: left / (batchSize * config.group_size), policyUpdate };
 }
 
 /** Raises each alert threshold once, as soon as spend crosses it. */
@@ -275,6 +303,7 @@ function activitiesFor(input: TrainingJobInput) {
       | 'setJobStatus'
       | 'recordBudget'
       | 'recordBudgetAlert'
+      | 'recordEvaluation'
     >
   >({
     taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
@@ -287,7 +316,15 @@ function activitiesFor(input: TrainingJobInput) {
     // A webhook that is down is retried for a while, never forever: the job goes on regardless.
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },
   });
-  return { trajectories, scoring, policy, records, budget };
+  const evaluation = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>({
+    taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
+    // One activity runs eval_samples episodes one after another; it heartbeats every step.
+    startToCloseTimeout: `${(input.config.trajectory_timeout_seconds + 10) * input.config.eval_samples + 60}s`,
+    heartbeatTimeout: '30s',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+  });
+  return { trajectories, scoring, policy, records, budget, evaluation };
 }
 
 async function runIteration(
@@ -297,9 +334,13 @@ async function runIteration(
   limit: ConcurrencyLimit,
   iteration: number,
   reserve: IterationReserve | null,
-) {
+  split: EvaluationSplit | null,
+): Promise<IterationMetrics> {
   const { config } = input;
-  const batch = selectBatch(input.training_queries.length, iteration, config.batch_size, config.seed);
+  // With a held-out split, batches come from the training part only (indices into training_queries).
+  const batch = split
+    ? selectBatch(split.trainingIndices.length, iteration, config.batch_size, config.seed).map((i) => split.trainingIndices[i])
+    : selectBatch(input.training_queries.length, iteration, config.batch_size, config.seed);
   const systemPrompt = renderSystemPrompt(state.policy);
   state.beginIteration(batch.length);
 
@@ -369,7 +410,8 @@ async function runIteration(
   );
 
   state.phase = 'updating_policy';
-  const update = await acts.policy.updatePolicy({
+  // The `no_policy_update` control keeps the untrained policy: it must show no improvement.
+  const update = config.control === 'no_policy_update' ? keepPolicy(state) : await acts.policy.updatePolicy({
     policy: state.policy,
     candidates: groups.flatMap((group) =>
       group.trajectoryIds.map((id, i) => ({ trajectory_id: id, advantage: group.outcome.advantages[i], query: group.task.prompt })),
@@ -405,16 +447,63 @@ async function runIteration(
     spend_usd: state.spendUsd,
     last_metrics: metrics,
   });
-  if (iteration % config.checkpoint_interval === 0 || iteration === config.iterations) {
-    state.phase = 'checkpointing';
-    await acts.records.saveCheckpoint({
-      job_id: input.job_id,
+  return metrics;
+}
+
+function keepPolicy(state: TrainingJobState) {
+  return { policy: state.policy, cost_usd: 0, churn: { added: 0, edited: 0, reweighted: 0, dropped: 0 } };
+}
+
+/** Every checkpoint_interval iterations and at the end; scored by the latest evaluation if any. */
+async function checkpointIfDue(input: TrainingJobInput, state: TrainingJobState, acts: Activities, iteration: number, metrics: IterationMetrics) {
+  const { config } = input;
+  if (iteration % config.checkpoint_interval !== 0 && iteration !== config.iterations) return;
+  state.phase = 'checkpointing';
+  await acts.records.saveCheckpoint({
+    job_id: input.job_id,
+    run: input.run,
+    iteration,
+    policy: state.policy,
+    optimizer_state: { spend_usd: state.spendUsd, success_rates: state.successRates, trajectories: state.trajectories },
+    metrics: state.evaluation?.iteration === iteration ? { ...metrics, evaluation: state.evaluation } : metrics,
+    score: state.checkpointScore(metrics),
+  });
+}
+
+/**
+ * FLOW-010: the trained policy and the untrained baseline each run every held-out query
+ * eval_samples times, with the same seeds, so only the policy differs. The baseline runs once
+ * per run (it never changes); the activity records the statistics, which status then shows.
+ */
+async function evaluateHeldOut(
+  input: TrainingJobInput,
+  state: TrainingJobState,
+  acts: Activities,
+  limit: ConcurrencyLimit,
+  iteration: number,
+  split: EvaluationSplit,
+  reserve: IterationReserve | null,
+) {
+  state.phase = 'evaluating';
+  const evaluated = await evaluateOnHeldOut(
+    { runEvaluationEpisodes: acts.evaluation.runEvaluationEpisodes, recordEvaluation: acts.records.recordEvaluation },
+    {
+      input,
       run: input.run,
       iteration,
+      kind: 'scheduled',
       policy: state.policy,
-      optimizer_state: { spend_usd: state.spendUsd, success_rates: state.successRates, trajectories: state.trajectories },
-      metrics,
-      score: metrics.mean_reward,
-    });
-  }
+      heldOut: split.heldOut,
+      baselineEpisodes: state.baselineEpisodes,
+      ...(reserve ? { allowancePerQueryUsd: reserve.perEvaluationQuery } : {}),
+      limit,
+    },
+    async (costUsd) => {
+      state.addSpend(costUsd);
+      if (reserve) await raiseBudgetAlerts(input, state, acts);
+    },
+  );
+  state.baselineEpisodes = evaluated.baselineEpisodes;
+  state.evaluation = evaluated.summary;
+  await acts.records.recordJobProgress({ job_id: input.job_id, iteration, phase: 'evaluated', spend_usd: state.spendUsd });
 }

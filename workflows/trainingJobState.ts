@@ -3,6 +3,7 @@
  * returns, what an iteration changes. No Temporal API here, so it is unit-tested directly.
  */
 import type { GRPOConfig, JobCarryOver, TrainingJobInput } from '../training/config';
+import type { EvaluationEpisode, EvaluationSummary } from '../training/evaluation';
 import type { IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
 import { initialPolicy, type Policy } from '../training/policy';
@@ -11,6 +12,7 @@ export type JobPhase =
   | 'starting'
   | 'collecting'
   | 'updating_policy'
+  | 'evaluating'
   | 'checkpointing'
   | 'paused'
   | 'finished';
@@ -37,6 +39,8 @@ export interface TrainingJobStatus {
   last_metrics: IterationMetrics | null;
   /** Success rate per finished iteration, oldest first. */
   success_rates: number[];
+  /** The latest held-out evaluation: trained against baseline, with Welch's t-test. */
+  evaluation: EvaluationSummary | null;
   reason: string | null;
 }
 
@@ -69,6 +73,9 @@ export class TrainingJobState {
   paused: boolean;
   /** Model prices resolved at the start (an activity result, so replay sees the same). */
   prices: JobCarryOver['prices'] = null;
+  /** The untrained policy's held-out episodes, run once per run. */
+  baselineEpisodes: EvaluationEpisode[] | null = null;
+  evaluation: EvaluationSummary | null = null;
 
   constructor(private readonly input: TrainingJobInput) {
     this.policy = initialPolicy(input.base_prompt);
@@ -91,6 +98,8 @@ export class TrainingJobState {
       alerts_raised: [...this.alertsRaised],
       paused: this.paused,
       prices: this.prices,
+      baseline_episodes: this.baselineEpisodes,
+      evaluation: this.evaluation,
     };
   }
 
@@ -105,6 +114,8 @@ export class TrainingJobState {
     this.alertsRaised = [...carried.alerts_raised];
     this.paused = carried.paused;
     this.prices = carried.prices;
+    this.baselineEpisodes = carried.baseline_episodes ?? null;
+    this.evaluation = carried.evaluation ?? null;
   }
 
   /** A resumed run starts from a checkpoint of an earlier run. */
@@ -142,6 +153,11 @@ export class TrainingJobState {
     this.successRates.push(metrics.success_rate);
   }
 
+  /** A checkpoint's score: the latest held-out evaluation where there is one, else training reward. */
+  checkpointScore(metrics: IterationMetrics): number {
+    return this.evaluation ? this.evaluation.current.avg_reward.value : metrics.mean_reward;
+  }
+
   /** The job cannot afford another iteration once it has spent its whole budget. */
   budgetExhausted(): boolean {
     return this.spendUsd >= this.budgetUsd;
@@ -172,6 +188,7 @@ export class TrainingJobState {
       lessons: this.policy.lessons.length,
       last_metrics: this.lastMetrics,
       success_rates: [...this.successRates],
+      evaluation: this.evaluation,
       reason: this.reason,
     };
   }

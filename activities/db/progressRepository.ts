@@ -1,4 +1,4 @@
-import type { PolicyCheckpoint, Prisma, PrismaClient, TrainingIteration } from '../../generated/prisma/client';
+import type { Evaluation, PolicyCheckpoint, Prisma, PrismaClient, TrainingIteration } from '../../generated/prisma/client';
 
 export interface IterationRecord {
   jobId: string;
@@ -23,13 +23,27 @@ export interface CheckpointRecord {
   score: number | null;
 }
 
+export interface EvaluationRecord {
+  jobId: string;
+  run: number;
+  iteration: number;
+  kind: string;
+  summary: Prisma.InputJsonValue;
+  pValue: number;
+  significant: boolean;
+  costUsd: number;
+}
+
 /** (run, iteration): which checkpoint of a job. */
 export interface CheckpointKey {
   run: number;
   iteration: number;
 }
 
-/** Per-iteration metrics and policy checkpoints, both idempotent on (job, run, iteration). */
+/**
+ * Per-iteration metrics, policy checkpoints and held-out evaluations, each idempotent on its
+ * key: (job, run, iteration), and the evaluation's kind.
+ */
 export class ProgressRepository {
   constructor(private readonly prisma: PrismaClient) {}
 
@@ -71,5 +85,20 @@ export class ProgressRepository {
       where: { jobId, OR: keys.map(({ run, iteration }) => ({ run, iteration })) },
     });
     return count;
+  }
+
+  /** Written once per (job, run, iteration, kind); a retried activity rewrites the same row. */
+  recordEvaluation(record: EvaluationRecord): Promise<Evaluation> {
+    const { jobId, run, iteration, kind, ...rest } = record;
+    return this.prisma.evaluation.upsert({
+      where: { jobId_run_iteration_kind: { jobId, run, iteration, kind } },
+      create: record,
+      update: rest,
+    });
+  }
+
+  /** The job's evaluations, oldest first. */
+  evaluations(jobId: string): Promise<Evaluation[]> {
+    return this.prisma.evaluation.findMany({ where: { jobId }, orderBy: [{ createdAt: 'asc' }, { run: 'asc' }, { iteration: 'asc' }] });
   }
 }

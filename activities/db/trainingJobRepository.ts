@@ -23,20 +23,23 @@ type JobWithBestCheckpointRow = JobStatusRow & {
   bestIteration: number | null;
   bestScore: number | null;
   bestCreatedAt: Date | null;
+  /** The latest held-out evaluation's summary, if any. */
+  evaluation: unknown;
 };
 
 /**
- * A job row and its best checkpoint in one statement. Named, so node-postgres prepares it once
+ * A job row, its best checkpoint and its latest evaluation in one statement. Named, so node-postgres prepares it once
  * per connection. The checkpoint order is `getWithBestCheckpoint`'s contract: score descending
  * with nulls last, then the latest run and iteration.
  */
 const JOB_WITH_BEST_CHECKPOINT = {
-  name: 'flow_job_with_best_checkpoint',
+  name: 'flow_job_with_best_checkpoint_and_evaluation',
   text: `SELECT j.id, j.agent_id AS "agentId", j.tenant_id AS "tenantId", j.owner_id AS "ownerId", j.status::text AS status,
       j.priority, j.config, j.current_run AS "currentRun", j.iteration, j.phase, j.last_metrics AS "lastMetrics",
       j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.reason, j.created_at AS "createdAt",
       j.updated_at AS "updatedAt", j.started_at AS "startedAt", j.finished_at AS "finishedAt",
-      c.run AS "bestRun", c.iteration AS "bestIteration", c.score AS "bestScore", c.created_at AS "bestCreatedAt"
+      c.run AS "bestRun", c.iteration AS "bestIteration", c.score AS "bestScore", c.created_at AS "bestCreatedAt",
+      e.summary AS "evaluation"
     FROM training_jobs j
     LEFT JOIN LATERAL (
       SELECT run, iteration, score, created_at FROM policy_checkpoints
@@ -44,6 +47,9 @@ const JOB_WITH_BEST_CHECKPOINT = {
       ORDER BY score DESC NULLS LAST, run DESC, iteration DESC
       LIMIT 1
     ) c ON true
+    LEFT JOIN LATERAL (
+      SELECT summary FROM evaluations WHERE job_id = j.id ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
+    ) e ON true
     WHERE j.id = $1`,
 };
 
@@ -125,13 +131,13 @@ export class TrainingJobRepository {
    * shape `findUnique` gives (camelCase fields, Dates, parsed JSON) without `input` (see
    * JobStatusRow), with `checkpoints` holding the best one or none.
    */
-  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[] }) | null> {
+  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[]; evaluation: unknown }) | null> {
     this.pool ??= poolOf(this.prisma);
     const { rows } = await this.pool.query<JobWithBestCheckpointRow>({ ...JOB_WITH_BEST_CHECKPOINT, values: [id] });
     if (rows.length === 0) return null;
-    const { bestRun, bestIteration, bestScore, bestCreatedAt, ...job } = rows[0];
+    const { bestRun, bestIteration, bestScore, bestCreatedAt, evaluation, ...job } = rows[0];
     const checkpoints = bestRun === null ? [] : [{ run: bestRun, iteration: bestIteration!, score: bestScore, createdAt: bestCreatedAt! }];
-    return { ...job, checkpoints };
+    return { ...job, checkpoints, evaluation };
   }
 
   /**

@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { Presets, SingleBar } from 'cli-progress';
+import type { EvaluationSummary } from '../../training/evaluation';
 import { authConfigFromEnv, mintToken } from '../auth';
 import { FlowApiError, FlowClient } from '../client/flowClient';
 import { EVALUATION_TASK_SOURCES, parseTasksJsonl, TaskSetError, TRAINING_TASK_SOURCES } from '../taskSets';
@@ -196,6 +197,18 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .action(async (jobId: string, options: { checkpoint?: CheckpointSelector; budget?: number }) => {
       const resumed = await client().resume(jobId, options.checkpoint, { budgetUsd: options.budget });
       io.stdout.write(`${resumed.job_id}: run ${resumed.run} ${resumed.status}, from run ${resumed.from.run}, iteration ${resumed.from.iteration}\n`);
+    });
+
+  program
+    .command('evaluate')
+    .description("evaluate a job's checkpoint against the untrained baseline on its held-out queries (Welch's t-test)")
+    .argument('<job>', 'the job id')
+    .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default best)', checkpointSelector)
+    .option('--budget <usd>', "the most the evaluation may spend in USD (default what is left of the job's budget)", positiveUsd('--budget'))
+    .option('--json', 'print the whole evaluation as JSON')
+    .action(async (jobId: string, options: { checkpoint?: CheckpointSelector; budget?: number; json?: boolean }) => {
+      const evaluation = await client().evaluate(jobId, options.checkpoint, { budgetUsd: options.budget });
+      io.stdout.write(options.json ? `${JSON.stringify(evaluation, null, 2)}\n` : `${describeEvaluation(evaluation)}\n`);
     });
 
   program
@@ -471,11 +484,25 @@ export function describeStatus(s: JobStatusResult): string[] {
     ['spend', spendOf(s)],
     ['best checkpoint', checkpointOf(s)],
   ];
+  if (s.evaluation) rows.push(['held-out eval', describeEvaluation(s.evaluation)]);
   // Absent from an older server's answer.
   if (s.budget_alerts?.length) rows.push(['budget alerts', s.budget_alerts.map((a) => `${Math.round(a.threshold * 100)}% (${usd(a.spend_usd)} of ${usd(a.budget_usd)})`).join(', ')]);
   if (s.reason) rows.push(['reason', s.reason]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`);
+}
+
+/** One line: trained against baseline on held-out queries, with Welch's t-test and the verdict. */
+export function describeEvaluation(e: EvaluationSummary): string {
+  const rate = (m: EvaluationSummary['current']) => `success ${percent(m.success_rate.value)}, reward ${m.avg_reward.value.toFixed(3)}`;
+  const t = e.welch.t === null ? 'n/a' : e.welch.t.toFixed(2);
+  const df = e.welch.df === null ? 'n/a' : e.welch.df.toFixed(1);
+  const verdict = e.significant_improvement ? 'significant improvement' : 'no significant improvement';
+  return `iteration ${e.iteration} (run ${e.run}): ${rate(e.current)} vs baseline ${rate(e.baseline)}; Welch t=${t}, df=${df}, p=${formatP(e.welch.p)}: ${verdict} at ${e.alpha}`;
+}
+
+function formatP(p: number): string {
+  return p !== 0 && p < 0.0001 ? p.toExponential(2) : p.toFixed(4);
 }
 
 function iterationLine(s: JobStatusResult, iteration: number): string {

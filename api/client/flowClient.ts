@@ -102,6 +102,15 @@ export class FlowClient {
   }
 
   /** Starts a new run of a finished job from a checkpoint (default the best). */
+  /** Evaluates a checkpoint (default the best) against the untrained baseline; waits for the result. */
+  evaluate(jobId: string, checkpoint?: MethodParams<'training.evaluate'>['checkpoint'], options: { budgetUsd?: number } = {}) {
+    return this.call('training.evaluate', {
+      job_id: jobId,
+      ...(checkpoint !== undefined ? { checkpoint } : {}),
+      ...(options.budgetUsd !== undefined ? { budget_usd: options.budgetUsd } : {}),
+    });
+  }
+
   resume(jobId: string, checkpoint?: MethodParams<'training.resume'>['checkpoint'], options: { budgetUsd?: number } = {}) {
     return this.call('training.resume', {
       job_id: jobId,

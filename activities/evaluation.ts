@@ -1,0 +1,203 @@
+/**
+ * FLOW-010, evaluation's activities: run a policy on held-out queries (episodes are not
+ * training trajectories: they are never stored as such, never scored into advantages, never
+ * shown to the optimizer) and record an evaluation with its statistics. The statistics are
+ * pure (training/evaluationStatistics.ts); Welch's t-test comes from @stdlib.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { AgentSpec, Task, TrajectoryStep } from '../training/config';
+import {
+  EVALUATION_KINDS,
+  type EvaluationEpisode,
+  type EvaluationSummary,
+} from '../training/evaluation';
+import { isSignificantImprovement, SIGNIFICANCE_LEVEL, summarizeEpisodes, welchTTest } from '../training/evaluationStatistics';
+import { SIMULATED_VERIFICATION_TOOL } from '../training/simulation/environment';
+import type { AgentSelection } from './agents/agentFactory';
+import type { AgentRuntime } from './agents/agentRuntime';
+import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
+import type { ProgressRepository } from './db';
+import type { ChatClient } from './llm/chatClient';
+import type { ModelPrice } from './llm/pricing';
+
+export interface RunEvaluationEpisodesInput {
+  job_id: string;
+  run: number;
+  /** The iteration whose policy is evaluated. */
+  iteration: number;
+  /** Which policy this is, for logs and heartbeats. */
+  policy: 'current' | 'baseline';
+  /** The query's index among the held-out queries. */
+  query_index: number;
+  task: Task;
+  system_prompt: string;
+  model: string;
+  max_steps: number;
+  max_tokens: number;
+  timeout_seconds: number;
+  /** One episode per seed; the same seeds for both policies, so only the policy differs. */
+  seeds: number[];
+  reward_strategy?: string;
+  environment?: 'simulated' | 'tools';
+  agent?: AgentSpec;
+  /** USD all these episodes together may spend (FLOW-011); absent = no cap. */
+  allowance_usd?: number;
+  prices?: Record<string, ModelPrice>;
+}
+
+export interface EvaluationEpisodesResult {
+  episodes: EvaluationEpisode[];
+  cost_usd: number;
+}
+
+/** What a reward function needs of an episode; the registry's per-trajectory input. */
+export interface EpisodeForReward {
+  task: Task;
+  success: boolean;
+  verified: boolean;
+  error: string | null;
+  steps: TrajectoryStep[];
+  final_answer: string | null;
+}
+
+export interface EvaluationActivityDependencies {
+  chats: GuardedChatFactory;
+  agentFor(chat: ChatClient, selection: AgentSelection): AgentRuntime;
+  /** The job's reward for one episode, in [0, 1] (validated by the registry). */
+  rewardOf(strategy: string | undefined, episode: EpisodeForReward): number;
+  progress: ProgressRepository;
+}
+
+/**
+ * Tools that check an answer rather than fetch one are neither right nor wrong choices, so
+ * tool accuracy leaves them out.
+ */
+const CHECKING_TOOLS = new Set([SIMULATED_VERIFICATION_TOOL]);
+
+export interface RecordEvaluationInput {
+  job_id: string;
+  run: number;
+  iteration: number;
+  kind: (typeof EVALUATION_KINDS)[number];
+  held_out_queries: number;
+  samples_per_query: number;
+  current: EvaluationEpisode[];
+  baseline: EvaluationEpisode[];
+  cost_usd: number;
+}
+
+export function createEvaluationActivities(deps: EvaluationActivityDependencies) {
+  return {
+    async runEvaluationEpisodes(input: RunEvaluationEpisodesInput): Promise<EvaluationEpisodesResult> {
+      const context = Context.current();
+      const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
+      const episodes: EvaluationEpisode[] = [];
+      let costUsd = 0;
+      for (const [sampleIndex, seed] of input.seeds.entries()) {
+        const agent = deps.agentFor(chat, {
+          environment: input.environment,
+          agent: input.agent,
+          job_id: input.job_id,
+          run: input.run,
+          iteration: input.iteration,
+          query_index: input.query_index,
+          sample_index: sampleIndex,
+        });
+        const steps: TrajectoryStep[] = [];
+        const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
+        let outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
+        try {
+          outcome = await agent.run({
+            task: input.task,
+            systemPrompt: input.system_prompt,
+            model: input.model,
+            maxSteps: input.max_steps,
+            maxTokens: input.max_tokens,
+            seed,
+            signal: AbortSignal.any([context.cancellationSignal, timeout]),
+            onStep: (step) => {
+              steps.push(step);
+              // Per step, not per episode: one episode with a real model can outlast the heartbeat timeout.
+              context.heartbeat({ policy: input.policy, episodes: episodes.length, steps: steps.length });
+            },
+          });
+        } catch (error) {
+          if (context.cancellationSignal.aborted) throw new CancelledFailure('evaluation cancelled with its job');
+          const reason = timeout.aborted
+            ? `timed out after ${input.timeout_seconds}s`
+            : error instanceof BudgetAllowanceExceededError
+              ? error.message
+              : `agent error: ${error instanceof Error ? error.message : String(error)}`;
+          outcome = { finalAnswer: null, success: false, verified: false, error: reason };
+        }
+        costUsd += steps.reduce((sum, step) => sum + step.cost_usd, 0);
+        episodes.push(toEpisode(input, steps, outcome, deps.rewardOf));
+      }
+      return { episodes, cost_usd: costUsd };
+    },
+
+    /** Computes the statistics and stores them; what it returns is what status shows. */
+    async recordEvaluation(input: RecordEvaluationInput): Promise<EvaluationSummary> {
+      const rewards = (episodes: EvaluationEpisode[]) => episodes.map((episode) => episode.reward);
+      if (input.current.length < 2 || input.baseline.length < 2) {
+        throw ApplicationFailure.nonRetryable(
+          `an evaluation needs at least two episodes per policy, got ${input.current.length} and ${input.baseline.length}`,
+          'EvaluationTooSmall',
+        );
+      }
+      const welch = welchTTest(rewards(input.current), rewards(input.baseline));
+      const summary: EvaluationSummary = {
+        job_id: input.job_id,
+        run: input.run,
+        iteration: input.iteration,
+        kind: input.kind,
+        held_out_queries: input.held_out_queries,
+        samples_per_query: input.samples_per_query,
+        current: summarizeEpisodes(input.current),
+        baseline: summarizeEpisodes(input.baseline),
+        welch,
+        alpha: SIGNIFICANCE_LEVEL,
+        significant_improvement: isSignificantImprovement(welch),
+        cost_usd: input.cost_usd,
+      };
+      await deps.progress.recordEvaluation({
+        jobId: input.job_id,
+        run: input.run,
+        iteration: input.iteration,
+        kind: input.kind,
+        summary: summary as unknown as object,
+        pValue: welch.p,
+        significant: summary.significant_improvement,
+        costUsd: input.cost_usd,
+      });
+      return summary;
+    },
+  };
+}
+
+function toEpisode(
+  input: RunEvaluationEpisodesInput,
+  steps: TrajectoryStep[],
+  outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null },
+  rewardOf: EvaluationActivityDependencies['rewardOf'],
+): EvaluationEpisode {
+  const expectedTool = input.task.expected_tool;
+  const calls = steps.flatMap((step) => step.tool_calls).filter((call) => !CHECKING_TOOLS.has(call.name));
+  const scored = expectedTool === undefined ? [] : calls;
+  return {
+    reward: rewardOf(input.reward_strategy, {
+      task: input.task,
+      success: outcome.success,
+      verified: outcome.verified,
+      error: outcome.error,
+      steps,
+      final_answer: outcome.finalAnswer,
+    }),
+    success: outcome.success,
+    steps: steps.length,
+    scored_tool_calls: scored.length,
+    correct_tool_calls: scored.filter((call) => call.name === expectedTool).length,
+    error: outcome.error,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * FLOW-010 on real servers: a 10-iteration job on the simulated environment is evaluated on
+ * held-out queries against the untrained baseline, and reports a significant improvement in
+ * status (training.get_status) and in the stored evaluation. Two controls run the same job with
+ * policy updates switched off and with advantages shuffled within each group: neither may report
+ * a significant improvement, which shows that the statistic discriminates and that the
+ * learning comes from the advantages.
+ */
+import { EvaluationSummarySchema, type EvaluationSummary } from '../../training/evaluation';
+import { evaluationSplit } from '../../training/evaluation';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { TrainingJobInputSchema } from '../../training/config';
+import { startHarness, type Harness } from '../support/harness';
+import { startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+
+let h: Harness;
+let api: ApiHarness;
+let worker: { stop(): Promise<void> };
+
+beforeAll(async () => {
+  h = await startHarness();
+  api = await startApiHarness({ harness: h });
+  worker = await api.startWorker();
+});
+afterAll(async () => {
+  await worker?.stop();
+  await api?.close();
+  await h?.close();
+});
+
+const trainingQueries = simulatedTaskSet({ queriesPerFamily: 4, seed: 5 });
+const config = { iterations: 10, batch_size: 4, group_size: 8, eval_samples: 8, checkpoint_interval: 5, eval_interval: 5, seed: 21 };
+
+async function runToEnd(agentId: string, control: 'none' | 'no_policy_update' | 'shuffled_advantages') {
+  const client = await api.client();
+  const { job_id } = await client.startGrpo({ agent_id: agentId, training_queries: trainingQueries, config: { ...config, control } });
+  const status = await waitFor(
+    () => client.getStatus(job_id),
+    (s) => ['completed', 'failed', 'cancelled', 'budget_exceeded'].includes(s.status),
+    240_000,
+    500,
+  );
+  const stored = await h.repos.progress.evaluations(job_id);
+  return { jobId: job_id, status, stored: stored.map((row) => ({ row, summary: EvaluationSummarySchema.parse(row.summary) })) };
+}
+
+function describeEvaluation(e: EvaluationSummary): string {
+  return `trained ${e.current.avg_reward.value.toFixed(3)} vs baseline ${e.baseline.avg_reward.value.toFixed(3)}, t=${e.welch.t}, df=${e.welch.df}, p=${e.welch.p}`;
+}
+
+test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; the two controls do not', async () => {
+  const [trained, noUpdate, shuffled] = await Promise.all([
+    runToEnd('eval-trained', 'none'),
+    runToEnd('eval-no-update', 'no_policy_update'),
+    runToEnd('eval-shuffled', 'shuffled_advantages'),
+  ]);
+
+  // The trained job: evaluations at iterations 5 and 10, stored and shown in status.
+  expect(trained.status.status).toBe('completed');
+  expect(trained.stored.map(({ summary }) => summary.iteration)).toEqual([5, 10]);
+  const final = trained.stored[1].summary;
+  expect(trained.status.evaluation).toEqual(final);
+  expect(final.welch.p).toBeLessThan(0.01);
+  expect(final.significant_improvement).toBe(true);
+  expect(final.current.avg_reward.value).toBeGreaterThan(final.baseline.avg_reward.value);
+  expect(final.current.success_rate.value).toBeGreaterThan(final.baseline.success_rate.value);
+  // Stored columns agree with the summary; t and df are those of a real Welch test.
+  expect(trained.stored[1].row.pValue).toBe(final.welch.p);
+  expect(trained.stored[1].row.significant).toBe(true);
+  expect(final.welch.t).toBeGreaterThan(0);
+  expect(final.welch.df).toBeGreaterThan(1);
+  // Every metric with its interval, tool accuracy included (the simulated tasks name their tool).
+  const heldOut = evaluationSplit(TrainingJobInputSchema.parse({ job_id: 'x', agent_id: 'a', training_queries: trainingQueries, config })).heldOut;
+  expect(final.held_out_queries).toBe(heldOut.length);
+  expect(final.current.episodes).toBe(heldOut.length * config.eval_samples);
+  expect(final.baseline.episodes).toBe(heldOut.length * config.eval_samples);
+  for (const metrics of [final.current, final.baseline]) {
+    for (const estimate of [metrics.success_rate, metrics.avg_reward, metrics.avg_steps, metrics.tool_accuracy!]) {
+      expect(estimate.ci_low!).toBeLessThanOrEqual(estimate.value);
+      expect(estimate.ci_high!).toBeGreaterThanOrEqual(estimate.value);
+    }
+  }
+  expect(final.current.tool_accuracy!.value).toBeGreaterThan(final.baseline.tool_accuracy!.value);
+  // Evaluation is paid for like everything else: its cost is in the job's spend.
+  expect(final.cost_usd).toBeGreaterThan(0);
+  // The best checkpoint is chosen by the held-out score.
+  const checkpoints = await h.repos.progress.checkpoints(trained.jobId);
+  expect(checkpoints.map((c) => [c.iteration, c.score])).toEqual([
+    [5, trained.stored[0].summary.current.avg_reward.value],
+    [10, final.current.avg_reward.value],
+  ]);
+
+  // Held-out queries were never trained on: no training trajectory has a held-out query.
+  const heldOutIds = new Set(heldOut.map((task) => task.id));
+  const rows = await h.repos.trajectories.listForJob(trained.jobId);
+  expect(rows.length).toBe(10 * 4 * 8);
+  expect(rows.filter((row) => heldOutIds.has(row.queryId))).toEqual([]);
+
+  // The controls: the same job, without policy updates and with shuffled advantages.
+  for (const control of [noUpdate, shuffled]) {
+    expect(control.status.status).toBe('completed');
+    const last = control.stored[control.stored.length - 1].summary;
+    expect({ significant: last.significant_improvement, p_below_001: last.welch.p < 0.01 && last.welch.mean_difference > 0, why: describeEvaluation(last) }).toEqual({
+      significant: false,
+      p_below_001: false,
+      why: describeEvaluation(last),
+    });
+  }
+  // Without updates the policy is the baseline itself, run on the same seeds: no difference at all.
+  const noUpdateFinal = noUpdate.stored[noUpdate.stored.length - 1].summary;
+  expect(noUpdateFinal.welch.mean_difference).toBe(0);
+  expect(noUpdateFinal.welch.p).toBe(1);
+}, 300_000);
