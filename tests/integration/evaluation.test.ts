@@ -11,7 +11,9 @@ import { evaluationSplit } from '../../training/evaluation';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { TrainingJobInputSchema } from '../../training/config';
 import { startHarness, type Harness } from '../support/harness';
-import { startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+import { PassThrough, Readable } from 'node:stream';
+import { EXIT, main } from '../../api/cli/flow';
+import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
 
 let h: Harness;
 let api: ApiHarness;
@@ -48,6 +50,9 @@ function describeEvaluation(e: EvaluationSummary): string {
   return `trained ${e.current.avg_reward.value.toFixed(3)} vs baseline ${e.baseline.avg_reward.value.toFixed(3)}, t=${e.welch.t}, df=${e.welch.df}, p=${e.welch.p}`;
 }
 
+let trainedJobId: string | undefined;
+let trainedFinal: EvaluationSummary | undefined;
+
 test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; the two controls do not', async () => {
   const [trained, noUpdate, shuffled] = await Promise.all([
     runToEnd('eval-trained', 'none'),
@@ -59,6 +64,8 @@ test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; t
   expect(trained.status.status).toBe('completed');
   expect(trained.stored.map(({ summary }) => summary.iteration)).toEqual([5, 10]);
   const final = trained.stored[1].summary;
+  trainedJobId = trained.jobId;
+  trainedFinal = final;
   expect(trained.status.evaluation).toEqual(final);
   expect(final.welch.p).toBeLessThan(0.01);
   expect(final.significant_improvement).toBe(true);
@@ -111,3 +118,73 @@ test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; t
   expect(noUpdateFinal.welch.mean_difference).toBe(0);
   expect(noUpdateFinal.welch.p).toBe(1);
 }, 300_000);
+
+function rounded(value: unknown): unknown {
+  if (typeof value === 'number') return Number(value.toPrecision(12));
+  if (Array.isArray(value)) return value.map(rounded);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rounded(v)]));
+  return value;
+}
+
+/** `flow <argv>` in-process, against the test API. */
+async function flow(argv: string[]) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  err.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await main(argv, { stdout: out, stderr: err, stdin: Readable.from(['']), env: { FLOW_API_URL: api.url, FLOW_TOKEN: await api.token() } });
+  await new Promise((r) => setImmediate(r));
+  return { code, stdout, stderr };
+}
+
+test('training.evaluate runs any checkpoint on demand: the same numbers as the scheduled evaluation, stored as on_demand; bad requests get clear errors', async () => {
+  expect(trainedJobId).toBeDefined();
+  const jobId = trainedJobId!;
+  const client = await api.client();
+
+  // The best checkpoint is iteration 10 (its held-out score is the higher); same seeds, same policy: same result.
+  const onDemand = await client.evaluate(jobId);
+  expect(onDemand).toMatchObject({ job_id: jobId, run: 1, iteration: 10, kind: 'on_demand' });
+  // (Compared to 12 significant digits: PostgreSQL's jsonb keeps numbers as decimals, so the
+  // last binary digit of a stored double may differ.)
+  expect(rounded({ current: onDemand.current, baseline: onDemand.baseline, welch: onDemand.welch })).toEqual(
+    rounded({ current: trainedFinal!.current, baseline: trainedFinal!.baseline, welch: trainedFinal!.welch }),
+  );
+  expect(onDemand.cost_usd).toBeGreaterThan(0);
+  const stored = await h.repos.progress.evaluations(jobId);
+  expect(stored.map((row) => [row.iteration, row.kind])).toEqual([
+    [5, 'scheduled'],
+    [10, 'scheduled'],
+    [10, 'on_demand'],
+  ]);
+  // Status shows the latest evaluation, now the on-demand one.
+  expect(rounded((await client.getStatus(jobId)).evaluation)).toEqual(rounded(onDemand));
+
+  // The CLI: a one-line verdict, or the JSON, for an explicit checkpoint.
+  const line = await flow(['evaluate', jobId, '--checkpoint', '1:5']);
+  expect(line).toMatchObject({ code: EXIT.OK, stderr: '' });
+  expect(line.stdout).toMatch(
+    /^iteration 5 \(run 1\): success \d+\.\d%, reward \d\.\d{3} vs baseline success \d+\.\d%, reward \d\.\d{3}; Welch t=(-?\d+\.\d{2}|n\/a), df=(\d+\.\d|n\/a), p=\S+: (no )?significant improvement at 0\.05\n$/,
+  );
+  const json = await flow(['evaluate', jobId, '--checkpoint', 'latest', '--json']);
+  expect(json.code).toBe(EXIT.OK);
+  expect(EvaluationSummarySchema.parse(JSON.parse(json.stdout))).toMatchObject({ iteration: 10, kind: 'on_demand' });
+
+  // Refusals, each with what to fix.
+  const missing = await rpcError(client.evaluate(jobId, { run: 1, iteration: 7 }));
+  expect(missing).toMatchObject({ code: -32024 });
+  expect(missing.message).toContain('has no checkpoint at run 1, iteration 7; it has 1:5, 1:10');
+  const tooSmall = await rpcError(client.evaluate(jobId, 'best', { budgetUsd: 0.000001 }));
+  expect(tooSmall.code).toBe(-32602);
+  expect(tooSmall.message).toMatch(/budget_usd: this evaluation \(\d+ held-out queries x 8 samples x 2 policies\) could cost up to \$[\d.]+, more than the \$[\d.]+ given/);
+  const otherTenant = await api.client({ tenant: 'tenant-b' });
+  expect((await rpcError(otherTenant.evaluate(jobId))).code).toBe(-32020);
+  const badParams = await rpcError(client.call('training.evaluate', { job_id: jobId, checkpoint: 'first' } as never));
+  expect(badParams.code).toBe(-32602);
+  expect(badParams.message).toContain('checkpoint');
+  const cliError = await flow(['evaluate', jobId, '--checkpoint', 'nope']);
+  expect(cliError.code).toBe(EXIT.USAGE);
+  expect(cliError.stderr).toContain('--checkpoint');
+}, 120_000);
