@@ -106,10 +106,16 @@ export async function startHealthServer({ port, host = '0.0.0.0', probe, checkTi
   return {
     port: actual,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actual}`,
+    // Requests being answered finish (a probe during the last moments of a drain gets its 503);
+    // idle keep-alive connections are closed now, anything still open after a second too.
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
+        const force = setTimeout(() => server.closeAllConnections(), 1000);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

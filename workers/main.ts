@@ -33,14 +33,30 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const pools = parsePoolSelection(env.FLOW_WORKER_POOL);
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
+  // The port first: a taken port fails before anything connects.
+  let group: TrainingWorker | undefined;
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_DB_POOL_SIZE ?? 10) });
   let connection: NativeConnection | undefined;
-  let health: HealthServer | undefined;
-  let worker: TrainingWorker | undefined;
+  const health = await startHealthServer({
+    port: healthPort,
+    host: env.FLOW_WORKER_HEALTH_HOST || undefined,
+    probe: {
+      workerStates: () => (group ? Object.fromEntries(group.members.map((m) => [m.pool, m.worker.getState()])) : Object.fromEntries(pools.map((pool) => [pool, 'STARTING']))),
+      dependencies: {
+        temporal: async () => {
+          if (!connection) throw new Error('not connected yet');
+          await connection.workflowService.getSystemInfo({});
+        },
+        postgres: () => prisma.$queryRaw`SELECT 1`,
+      },
+    },
+  }).catch(async (error: unknown) => {
+    await prisma.$disconnect().catch(() => undefined);
+    throw error;
+  });
   try {
     connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-    const temporal = connection;
-    worker = await createTrainingWorker({
+    group = await createTrainingWorker({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.FLOW_TASK_QUEUE || undefined,
@@ -50,40 +66,29 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
       llm: llmSettingsFromEnv(env),
       identity: `flow-worker-${process.pid}`,
     });
-    const group = worker;
-    health = await startHealthServer({
-      port: healthPort,
-      host: env.FLOW_WORKER_HEALTH_HOST || undefined,
-      probe: {
-        workerStates: () => Object.fromEntries(group.members.map((m) => [m.pool, m.worker.getState()])),
-        dependencies: {
-          temporal: () => temporal.workflowService.getSystemInfo({}),
-          postgres: () => prisma.$queryRaw`SELECT 1`,
-        },
-      },
-    });
   } catch (error) {
+    await health.close();
     await connection?.close().catch(() => undefined);
     await prisma.$disconnect().catch(() => undefined);
     throw error;
   }
   const baseQueue = env.FLOW_TASK_QUEUE || TRAINING_TASK_QUEUE;
   const allPools = pools.length === WORKER_POOLS.length;
-  log(`flow worker ${process.pid} polling task queue ${allPools ? baseQueue : `${worker.taskQueues.join(', ')} (pool ${pools.join(', ')})`}`);
+  log(`flow worker ${process.pid} polling task queue ${allPools ? baseQueue : `${group.taskQueues.join(', ')} (pool ${pools.join(', ')})`}`);
   // Worker.run() already shuts down on SIGINT/SIGTERM, finishing in-flight work first.
-  const [group, conn, server] = [worker, connection, health];
-  const finished = group.run().finally(async () => {
-    await server.close();
-    await conn.close();
+  const [worker, temporal] = [group, connection];
+  const finished = worker.run().finally(async () => {
+    await health.close();
+    await temporal.close();
     await prisma.$disconnect();
   });
   return {
-    worker: group,
+    worker,
     pools,
-    health: server,
+    health,
     finished,
     async stop() {
-      group.shutdown();
+      worker.shutdown();
       await finished;
     },
   };
