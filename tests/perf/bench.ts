@@ -11,6 +11,9 @@
  *  - get_status_p95_ms: `training.get_status` over real HTTP from autocannon (50 connections)
  *    on 20 running training jobs, the API in a process of its own (bar < 25 ms). When the bar is
  *    missed (or BENCH_DIAGNOSE=1), a CPU profile of the API process shows where the time goes.
+ *  - concurrent jobs (tests/perf/concurrentJobs.ts): 200 training jobs on one dev server and two
+ *    worker processes: all complete, no duplicate trajectory, throughput, latency, and P0 jobs
+ *    (submitted after the P2 ones) finishing first. Standalone: `npx tsx tests/perf/concurrentJobs.ts`.
  *
  * Writes docs/performance/benchmark_results.json (merged with other benchmarks' keys) and
  * benchmark_results.md. Exits 0 when it ran, even with a bar missed; 1 with one line on error.
@@ -42,6 +45,7 @@ import {
   type GetStatusLoadResult,
 } from './getStatusLoad';
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
+import { CONCURRENT_JOBS, CONCURRENT_OWNED_PREFIXES, CONCURRENT_WORKER_PROCESSES, concurrentJobsFigures, concurrentJobsSection, measureConcurrentJobs } from './concurrentJobs';
 import { runCreditAssignmentBench } from './creditAssignment';
 
 const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
@@ -58,7 +62,7 @@ const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
 const STATUS_PROFILE_SECONDS = 5;
 const STATUS_P95_BAR_MS = 25;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds'];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -189,6 +193,12 @@ async function main(): Promise<void> {
     if (sl.cores.rest > 0.25) log(`    other processes used ${sl.cores.rest.toFixed(2)} cores during the window: the machine was not quiet, figures are noisy`);
   }
 
+  log();
+  log(`concurrent jobs: ${CONCURRENT_JOBS} training jobs (P2 submitted first, then P0) on one dev server and ${CONCURRENT_WORKER_PROCESSES} worker processes (load average ${os.loadavg()[0].toFixed(2)})`);
+  const concurrent = await timed('concurrent jobs', () =>
+    measureConcurrentJobs({ temporalAddress: temporal.address, temporalPid: temporal.process.pid, databaseUrl, log }),
+  );
+
   const figures: Figure[] = [
     { key: 'group8_vs_single_ratio', label: 'Group of 8 vs one trajectory, p50', value: group.ratioP50, unit: '×', bar: { op: '<=', value: 1.2 } },
     { key: 'group8_vs_single_ratio_p95', label: 'Group of 8 vs one trajectory, p95', value: group.ratioP95, unit: '×', bar: { op: '<=', value: 1.2 } },
@@ -208,6 +218,7 @@ async function main(): Promise<void> {
     { key: 'get_status_p99_ms', label: 'get_status latency under that load, p99', value: sl.p99Ms, unit: 'ms' },
     { key: 'get_status_requests_per_s', label: 'get_status calls answered per second under that load', value: sl.requestsPerSecond, unit: 'req/s' },
     { key: 'get_status_api_cpu_ms', label: 'API process CPU per get_status call', value: sl.apiCpuMsPerRequest, unit: 'ms' },
+    ...concurrentJobsFigures(concurrent),
   ];
 
   let diagnostics: WriteDiagnostics | null = null;
@@ -280,6 +291,7 @@ async function main(): Promise<void> {
         ]
       : []),
     ...(status.profile ? [{ title: 'Where get_status time goes', lines: getStatusFindings(status, statusMissed) }] : []),
+    concurrentJobsSection(concurrent),
   ];
   writeMarkdown(RESULTS_MD, results, figures, sections, ['bench_seconds', ...diagnosticFigures.map((f) => f.key)]);
 
