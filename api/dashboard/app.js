@@ -262,7 +262,8 @@ const estimate = (metric) => (typeof metric === 'number' ? { value: metric, ci_l
 const withInterval = (metric) => {
   const e = estimate(metric);
   if (!e) return '–';
-  return e.ci_low === null || e.ci_high === null ? num(e.value) : `${num(e.value)} [${num(e.ci_low)}, ${num(e.ci_high)}]`;
+  if (e.ci_low === null || e.ci_high === null) return Number.isInteger(e.value) ? String(e.value) : num(e.value);
+  return `${num(e.value)} [${num(e.ci_low)}, ${num(e.ci_high)}]`;
 };
 
 function Evaluation({ evaluation }) {
@@ -283,7 +284,7 @@ function Evaluation({ evaluation }) {
       <tbody>
         ${keys.map((key) => {
           const [b, c] = [estimate(baseline[key]), estimate(current[key])];
-          return html`<tr><td>${key}</td><td>${withInterval(baseline[key])}</td><td>${withInterval(current[key])}</td><td>${b && c ? num(c.value - b.value) : '–'}</td></tr>`;
+          return html`<tr><td>${key}</td><td>${withInterval(baseline[key])}</td><td>${withInterval(current[key])}</td><td>${b && c ? (Number.isInteger(c.value - b.value) ? String(c.value - b.value) : num(c.value - b.value)) : '–'}</td></tr>`;
         })}
       </tbody>
     </table>

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 import { startHarness, type Harness } from '../support/harness';
-import { startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.join(PROJECT_ROOT, '.flow', 'test');
@@ -202,9 +203,88 @@ test('a finished job: its curves, the held-out evaluation with its p-value, and 
   expect(await page.locator('[data-testid="lesson-diff"]').textContent()).toContain('From the initial policy to run 1, iteration 1');
   await page.locator('[data-testid="checkpoint-row"] button', { hasText: 'show changes' }).last().click();
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-completed.png'), fullPage: true });
+  await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: README_PICTURE, fullPage: false });
   expect(pageErrors).toEqual([]);
 }, 180_000);
+
+describe("the dashboard's read methods (same API, same token, same tenancy)", () => {
+  let jobId: string;
+  beforeAll(async () => {
+    harness.model.setLatency(0);
+    const flow = await api.client();
+    ({ job_id: jobId } = await flow.startGrpo({ agent_id: 'reads-agent', task_set: 'simulated-small', config: { iterations: 2, batch_size: 1, group_size: 2, checkpoint_interval: 1, eval_interval: 2 } }));
+    await waitFor(() => flow.getStatus(jobId), (status) => status.status === 'completed', 60_000, 200);
+  }, 90_000);
+
+  test('training.get_history: one entry per iteration with its metrics and the spend so far, plus budget and alerts', async () => {
+    const flow = await api.client();
+    const history = await flow.call('training.get_history', { job_id: jobId });
+    const status = await flow.getStatus(jobId);
+    expect(history).toMatchObject({ job_id: jobId, budget_usd: status.budget_usd, spend_usd: status.spend_usd, budget_alerts: [] });
+    expect(history.iterations.map((entry) => [entry.run, entry.iteration])).toEqual([
+      [1, 1],
+      [1, 2],
+    ]);
+    expect(history.iterations[1].metrics).toEqual(status.last_metrics);
+    // Spend is the running total: it never goes down and ends at the job's.
+    expect(history.iterations[0].spend_usd).toBeLessThanOrEqual(history.iterations[1].spend_usd);
+    expect(history.iterations[1].spend_usd).toBeLessThanOrEqual(status.spend_usd);
+    // A stored row that is not well-formed metrics is shown as null, not an error.
+    await api.h.repos.progress.recordIteration({ jobId, run: 9, iteration: 1, metrics: { mean_reward: 'high' }, policyVersion: 0, spendUsd: 0 });
+    const withBadRow = await flow.call('training.get_history', { job_id: jobId });
+    expect(withBadRow.iterations[2]).toMatchObject({ run: 9, iteration: 1, metrics: null });
+  });
+
+  test('training.list_checkpoints: each kept checkpoint with its verified policy; a damaged blob is reported, not loaded', async () => {
+    const flow = await api.client();
+    const { checkpoints } = await flow.call('training.list_checkpoints', { job_id: jobId });
+    expect(checkpoints.map((c) => [c.run, c.iteration])).toEqual([
+      [1, 1],
+      [1, 2],
+    ]);
+    for (const checkpoint of checkpoints) {
+      expect(checkpoint.policy_error).toBeNull();
+      expect(checkpoint.policy).toMatchObject({ base_prompt: expect.any(String), lessons: expect.any(Array), version: expect.any(Number) });
+    }
+    const row = (await api.h.repos.progress.checkpoints(jobId))[0];
+    const blobs = blobStoreFromEnv();
+    const original = await blobs.get(row.blobKey);
+    await blobs.put(row.blobKey, Buffer.from(original.toString('utf8').replace('"policy"', '"policy" ')));
+    try {
+      const damaged = (await flow.call('training.list_checkpoints', { job_id: jobId })).checkpoints[0];
+      expect(damaged.policy).toBeNull();
+      expect(damaged.policy_error).toMatch(/failed its integrity check/);
+    } finally {
+      await blobs.put(row.blobKey, original);
+    }
+  });
+
+  test('another tenant sees no such job; a token without training:view is refused; an admin sees every tenant', async () => {
+    const other = await api.client({ tenant: 'tenant-b' });
+    for (const method of ['training.get_history', 'training.list_checkpoints'] as const) {
+      expect((await rpcError(other.call(method, { job_id: jobId }))).code).toBe(-32020);
+      const nobody = await api.client({ roles: ['nobody'] });
+      expect((await rpcError(nobody.call(method, { job_id: jobId }))).code).toBe(-32010);
+      expect((await rpcError((await api.client()).call(method, { job_id: '' }))).code).toBe(-32602);
+    }
+    const admin = await api.client({ tenant: 'ops', roles: ['admin'] });
+    expect((await admin.call('training.get_history', { job_id: jobId })).job_id).toBe(jobId);
+    expect((await rpcError((await api.client()).call('training.get_server_info', { extra: 1 } as never))).code).toBe(-32602);
+  });
+
+  test('training.get_server_info: the Web UI address from FLOW_TEMPORAL_UI_URL (no trailing slash), or null when unset', async () => {
+    const flow = await api.client({ roles: ['viewer'] });
+    expect(await flow.call('training.get_server_info', {})).toEqual({ temporal_ui_url: temporal.uiUrl, temporal_namespace: 'default' });
+    const saved = process.env.FLOW_TEMPORAL_UI_URL;
+    delete process.env.FLOW_TEMPORAL_UI_URL;
+    try {
+      expect(await flow.call('training.get_server_info', {})).toEqual({ temporal_ui_url: null, temporal_namespace: 'default' });
+    } finally {
+      process.env.FLOW_TEMPORAL_UI_URL = saved;
+    }
+  });
+});
 
 /** Opens what the Web UI shows of the workflow's search attributes; returns the Flow ones seen with the agent's value. */
 async function findSearchAttributes(ui: Page, agent: string): Promise<string[]> {
