@@ -79,6 +79,7 @@ export const EXAMPLE_PARAMS: Record<string, Record<string, unknown>> = {
   'training.kill_switch': { on: true, reason: 'provider incident' },
   'training.get_kill_switch': {},
   'training.resume': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10', checkpoint: { run: 1, iteration: 4 }, budget_usd: 10 },
+  'training.evaluate': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10', checkpoint: 'best', budget_usd: 1 },
   'training.get_history': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10' },
   'training.list_checkpoints': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10' },
   'training.get_server_info': {},
