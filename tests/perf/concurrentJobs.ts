@@ -55,7 +55,9 @@ export interface CpuCores {
   workers: number;
   temporal: number | null;
   benchProcess: number;
-  /** Everything else that ran: mostly PostgreSQL's backends. */
+  /** PostgreSQL backends serving the bench database. */
+  postgres: number | null;
+  /** Everything else that ran on the machine (other PostgreSQL work, other processes). */
   rest: number;
   machine: number;
 }
@@ -125,7 +127,9 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
       ...Array.from({ length: half }, (_, i) => jobRequest('P0', CONCURRENT_JOBS - half + i)),
     ];
     const submittedAt = new Map<string, number>();
-    const cpuBefore = cpuSnapshot(workers, options.temporalPid);
+    const backendPids = async () =>
+      (await prisma.$queryRawUnsafe<{ pid: number }[]>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).map((r) => Number(r.pid));
+    const cpuBefore = cpuSnapshot(workers, options.temporalPid, await backendPids());
     const t0 = Date.now();
     // The P2 jobs go in first, then the P0 ones: without priorities, first in would finish first.
     const limit = new ConcurrencyLimit(SUBMIT_CONCURRENCY);
@@ -167,7 +171,7 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const cpuAfter = cpuSnapshot(workers, options.temporalPid);
+    const cpuAfter = cpuSnapshot(workers, options.temporalPid, await backendPids());
     const ended = rows.filter((r) => isTerminalJobStatus(r.status as never) && r.finishedAt);
     const lastFinish = Math.max(...ended.map((r) => r.finishedAt!.getTime()), t0);
     const wallSeconds = (lastFinish - t0) / 1000;
@@ -254,13 +258,20 @@ function maxRssMiB(pid: number | undefined): number {
 
 interface CpuSnapshot {
   at: number;
+  /** CPU ms per PostgreSQL backend of the bench database. */
+  backends: Map<number, number>;
   workers: number | null;
   temporal: number | null;
   bench: number;
   machine: number | null;
 }
 
-function cpuSnapshot(workers: ChildProcess[], temporalPid?: number): CpuSnapshot {
+function cpuSnapshot(workers: ChildProcess[], temporalPid: number | undefined, backendPids: number[]): CpuSnapshot {
+  const backends = new Map<number, number>();
+  for (const pid of backendPids) {
+    const ms = procCpuMs(pid);
+    if (ms !== null) backends.set(pid, ms);
+  }
   let machine: number | null = null;
   try {
     machine = machineCpuMs();
@@ -271,6 +282,7 @@ function cpuSnapshot(workers: ChildProcess[], temporalPid?: number): CpuSnapshot
   const usage = process.cpuUsage();
   return {
     at: Date.now(),
+    backends,
     workers: perWorker.every((v) => v !== null) ? perWorker.reduce((a, b) => a! + b!, 0) : null,
     temporal: procCpuMs(temporalPid),
     bench: (usage.user + usage.system) / 1000,
@@ -286,7 +298,11 @@ function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuCores | null {
   const temporal = a.temporal !== null && b.temporal !== null ? cores(a.temporal, b.temporal) : null;
   const benchProcess = cores(a.bench, b.bench);
   const machine = cores(a.machine, b.machine);
-  return { workers, temporal, benchProcess, machine, rest: Math.max(0, machine - workers - (temporal ?? 0) - benchProcess) };
+  // A backend that connected during the run counts from zero.
+  let postgresMs = 0;
+  for (const [pid, ms] of b.backends) postgresMs += ms - (a.backends.get(pid) ?? 0);
+  const postgres = b.backends.size > 0 ? postgresMs / 1000 / seconds : null;
+  return { workers, temporal, benchProcess, postgres, machine, rest: Math.max(0, machine - workers - (temporal ?? 0) - benchProcess - (postgres ?? 0)) };
 }
 
 // Figures and Markdown.
@@ -311,11 +327,16 @@ export function concurrentJobsFigures(r: ConcurrentJobsResult): Figure[] {
     figures.push(
       { key: 'concurrent_cpu_workers_cores', label: 'CPU of the two worker processes during the run', value: r.cores.workers, unit: 'cores' },
       ...(r.cores.temporal !== null ? [{ key: 'concurrent_cpu_temporal_cores', label: 'CPU of the Temporal dev server', value: r.cores.temporal, unit: 'cores' }] : []),
-      { key: 'concurrent_cpu_rest_cores', label: 'CPU of everything else (mostly PostgreSQL)', value: r.cores.rest, unit: 'cores' },
+      ...(r.cores.postgres !== null ? [{ key: 'concurrent_cpu_postgres_cores', label: "CPU of the bench database's PostgreSQL backends", value: r.cores.postgres, unit: 'cores' }] : []),
+      { key: 'concurrent_cpu_rest_cores', label: 'CPU of everything else on the machine', value: r.cores.rest, unit: 'cores' },
+      { key: 'concurrent_cpu_ms_per_trajectory', label: 'CPU per trajectory, whole machine (workers, Temporal, PostgreSQL, model server)', value: perTrajectoryMs(r, r.cores.machine - r.cores.rest), unit: 'ms' },
     );
   }
   return figures;
 }
+
+/** CPU milliseconds per trajectory written, at `cores` over the run. */
+const perTrajectoryMs = (r: ConcurrentJobsResult, cores: number) => (r.trajectories > 0 ? (cores * r.wallSeconds * 1000) / r.trajectories : 0);
 
 export function concurrentJobsSection(r: ConcurrentJobsResult): MarkdownSection {
   const c = r.cores;
@@ -333,7 +354,9 @@ export function concurrentJobsSection(r: ConcurrentJobsResult): MarkdownSection 
       `- **Priority under contention**: P0 jobs (submitted last) finished at a median ${r.p0MedianFinishS.toFixed(1)} s, P2 jobs (submitted first) at ${r.p2MedianFinishS.toFixed(1)} s; ${(r.p0BeforeP2MedianShare * 100).toFixed(0)}% of P0 jobs finished before the median P2 job.`,
       ...(c
         ? [
-            `- **Where the time goes** (CPU from /proc over the run, in cores of ${os.cpus().length}): worker processes ${c.workers.toFixed(2)}, Temporal dev server ${c.temporal?.toFixed(2) ?? '?'}, bench process (job submission, polling, simulated model server) ${c.benchProcess.toFixed(2)}, everything else (mostly PostgreSQL) ${c.rest.toFixed(2)}; ${c.machine.toFixed(2)} busy in all. ` +
+            `- **Where the time goes** (CPU from /proc over the run, in cores of ${os.cpus().length}): worker processes ${c.workers.toFixed(2)}, Temporal dev server ${c.temporal?.toFixed(2) ?? '?'}, ` +
+              `PostgreSQL backends of the bench database ${c.postgres?.toFixed(2) ?? '?'}, bench process (job submission, polling, simulated model server) ${c.benchProcess.toFixed(2)}, everything else on the machine ${c.rest.toFixed(2)}; ${c.machine.toFixed(2)} busy in all. ` +
+              `Per trajectory (with its share of workflow tasks, rewards, advantages, policy updates and records): workers ${perTrajectoryMs(r, c.workers).toFixed(1)} ms, Temporal ${perTrajectoryMs(r, c.temporal ?? 0).toFixed(1)} ms, PostgreSQL ${perTrajectoryMs(r, c.postgres ?? 0).toFixed(1)} ms of CPU. ` +
               `Worker peak RSS ${r.workerMaxRssMiB.join(' and ')} MiB. ${c.machine > os.cpus().length * 0.85 ? 'The machine was CPU-bound: more worker processes on these cores would not help; more cores (or machines) would.' : 'The machine had CPU to spare: the run was bounded by latency and pool sizes, not cores.'}`,
           ]
         : []),
