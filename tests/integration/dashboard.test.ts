@@ -79,6 +79,36 @@ test('serves the page and the libraries it loads from node_modules, and nothing 
   }
 });
 
+test('the lesson diff, as the page loads it: added, edited, reweighted, dropped and unchanged lessons, by id', async () => {
+  await page.goto(`${api.url}/`);
+  const before = [
+    { id: 'a', text: 'call lookup first', weight: 0.5 },
+    { id: 'b', text: 'verify the answer', weight: 0.4 },
+    { id: 'c', text: 'say thanks', weight: 0.3 },
+    { id: 'd', text: 'ask twice', weight: 0.2 },
+  ];
+  const after = [
+    { id: 'e', text: 'use the calculator', weight: 0.6 },
+    { id: 'a', text: 'call lookup first', weight: 0.5 },
+    { id: 'b', text: 'verify the answer with the verifier', weight: 0.5 },
+    { id: 'c', text: 'say thanks', weight: 0.35 },
+  ];
+  const diff = (await page.evaluate(
+    `import('./dashboard/lessonDiff.js').then(({ diffLessons, summarizeDiff }) => {
+      const rows = diffLessons(${JSON.stringify(before)}, ${JSON.stringify(after)});
+      return { kinds: rows.map((row) => [row.kind, row.id]), counts: summarizeDiff(rows) };
+    })`,
+  )) as { kinds: [string, string][]; counts: Record<string, number> };
+  expect(diff.kinds).toEqual([
+    ['added', 'e'],
+    ['edited', 'b'],
+    ['reweighted', 'c'],
+    ['dropped', 'd'],
+    ['unchanged', 'a'],
+  ]);
+  expect(diff.counts).toEqual({ added: 1, edited: 1, reweighted: 1, dropped: 1, unchanged: 1 });
+});
+
 test('the dashboard asks for a token, and a token the server refuses sends the user back to it', async () => {
   await page.goto(`${api.url}/`);
   await page.getByText('Paste an API token').waitFor();
