@@ -406,6 +406,16 @@ function JobPage({ token, jobId, serverInfo }) {
   </main>`;
 }
 
+/** A banner while the global kill switch is on: every running job pauses, new ones start paused. */
+function KillSwitchBanner({ token }) {
+  const state = usePoll(() => rpc(token, 'training.get_kill_switch'), [token]);
+  if (!state.data?.on) return null;
+  return html`<div class="banner" data-testid="kill-switch">
+    Kill switch ON${state.data.reason ? `: ${state.data.reason}` : ''} — running jobs pause at their next batch and new jobs start paused
+    <span class="small">(set by ${state.data.by ?? 'unknown'}, ${when(state.data.at)})</span>
+  </div>`;
+}
+
 // ---- the app
 function App() {
   const [token, setToken] = useState(() => sessionStorage.getItem(TOKEN_KEY));
@@ -446,6 +456,7 @@ function App() {
       <a class="brand" href="#/">Flow</a> <span class="muted">training dashboard</span>
       <button class="link right" onClick=${() => signOut()}>sign out</button>
     </header>
+    <${KillSwitchBanner} token=${token} />
     ${route.page === 'job' ? html`<${JobPage} token=${token} jobId=${route.jobId} serverInfo=${serverInfo} />` : html`<${JobsPage} token=${token} taskSets=${taskSets} />`}
   </div>`;
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 import { startHarness, type Harness } from '../support/harness';
-import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -237,6 +237,23 @@ test('a finished job: its curves, the held-out evaluation with its p-value, and 
   await page.screenshot({ path: README_PICTURE, fullPage: false });
   expect(pageErrors).toEqual([]);
 }, 180_000);
+
+test('a banner says when the global kill switch is on, with its reason, and goes when it is off', async () => {
+  await page.goto(`${api.url}/?refresh_ms=200#token=${await api.token()}`);
+  await page.locator('[data-testid="start-form"]').waitFor();
+  expect(await page.locator('[data-testid="kill-switch"]').count()).toBe(0);
+  const admin = await api.client({ roles: ['admin'] });
+  await withKillSwitchLock(async () => {
+    try {
+      await admin.call('training.kill_switch', { on: true, reason: 'provider incident' });
+      await page.locator('[data-testid="kill-switch"]').waitFor();
+      expect(await page.locator('[data-testid="kill-switch"]').textContent()).toContain('Kill switch ON: provider incident');
+    } finally {
+      await admin.call('training.kill_switch', { on: false });
+    }
+  });
+  await page.locator('[data-testid="kill-switch"]').waitFor({ state: 'detached' });
+});
 
 describe("the dashboard's read methods (same API, same token, same tenancy)", () => {
   let jobId: string;
