@@ -71,9 +71,10 @@ function StatusBadge({ status }) {
   return html`<span class=${`badge status-${status}`} data-testid="status">${status}</span>`;
 }
 
+/** A horizontal bar; a budget bar (with alert marks) turns amber at 75% and red at 90%. */
 function Bar({ ratio, marks = [], testid }) {
   const width = Math.max(0, Math.min(1, ratio)) * 100;
-  const level = ratio >= 0.9 ? 'danger' : ratio >= 0.75 ? 'warn' : 'ok';
+  const level = marks.length === 0 ? 'ok' : ratio >= 0.9 ? 'danger' : ratio >= 0.75 ? 'warn' : 'ok';
   return html`<div class="bar" data-testid=${testid} title=${pct(ratio)}>
     <div class=${`fill ${level}`} style=${`width:${width}%`}></div>
     ${marks.map((mark) => html`<div class="mark" style=${`left:${mark * 100}%`}></div>`)}
