@@ -92,6 +92,8 @@ const queries = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(0, 2);
 const tinyJob = (agent: string) => ({
   agent_id: agent,
   training_queries: queries,
+  // Given explicitly, so both training queries are trained on (none is held out).
+  evaluation_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(2, 3),
   config: { iterations: 2, batch_size: 2, group_size: 8, seed: 4, checkpoint_interval: 1 },
 });
 const client = () => new FlowClient({ url: api.url, token });

@@ -21,6 +21,8 @@ test('start → status while running → list → complete → export, through t
   const started = await client.startGrpo({
     agent_id: 'api-agent',
     training_queries: queries,
+    // Given explicitly, so both training queries are trained on (none is held out).
+    evaluation_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(2, 3),
     config: { iterations: 2, batch_size: 2, group_size: 8, seed: 4, checkpoint_interval: 1 },
   });
   expect(started).toEqual({ job_id: expect.stringMatching(/^job-/), status: 'queued', created: true });

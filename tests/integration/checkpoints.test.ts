@@ -456,9 +456,14 @@ describe('a real training job', () => {
       // differ in the last digit, so that comparison is approximate.
       const iterations = await h.repos.progress.iterations(jobId);
       const closeTo = (metrics: unknown) => Object.fromEntries(Object.entries(metrics as Record<string, number>).map(([k, v]) => [k, expect.closeTo(v, 12)]));
-      expect(latest.metrics).toEqual(closeTo(iterations[1].metrics));
+      // The last iteration was also evaluated on held-out queries: the evaluation is kept with
+      // its metrics, and its held-out reward is the checkpoint's score.
+      const { evaluation, ...lastMetrics } = latest.metrics as Record<string, unknown>;
+      expect(lastMetrics).toEqual(closeTo(iterations[1].metrics));
+      const [stored] = await h.repos.progress.evaluations(jobId);
+      expect(evaluation).toMatchObject({ iteration: 2, kind: 'scheduled', job_id: jobId });
       // (The score column went through Prisma, which sends floats with 16 significant digits.)
-      expect(latest.score).toBeCloseTo(latest.metrics.mean_reward as number, 12);
+      expect(latest.score).toBeCloseTo((stored.summary as { current: { avg_reward: { value: number } } }).current.avg_reward.value, 12);
 
       const first = await store.load(jobId, { run: 1, iteration: 1 });
       expect(first.metrics).toEqual(closeTo(iterations[0].metrics));

@@ -36,6 +36,8 @@ test('an agent run that throws and one that times out become failed trajectories
   const hangs: Task = { ...normal, id: 'hangs', prompt: `${normal.prompt} NEVER-ANSWERS` };
   const request = jobRequest({
     training_queries: [normal, throws, hangs],
+    // Evaluated on the normal query, so none of the three is held out of training.
+    evaluation_queries: [normal],
     config: { iterations: 1, batch_size: 3, group_size: 4, trajectory_timeout_seconds: 2 },
   });
   const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue: h.taskQueue });
