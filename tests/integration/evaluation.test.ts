@@ -12,6 +12,13 @@ import { simulatedTaskSet } from '../../training/simulation/environment';
 import { TrainingJobInputSchema } from '../../training/config';
 import { startHarness, type Harness } from '../support/harness';
 import { PassThrough, Readable } from 'node:stream';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
+import { createActivities } from '../../activities';
+import type { EvaluationEpisodesResult } from '../../activities/evaluation';
+import { initialPolicy, renderSystemPrompt } from '../../training/policy';
+import { DEFAULT_BASE_PROMPT } from '../../training/config';
+import { evaluateCheckpoint } from '../../workflows/evaluateCheckpoint';
 import { EXIT, main } from '../../api/cli/flow';
 import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
 
@@ -20,7 +27,17 @@ let api: ApiHarness;
 let worker: { stop(): Promise<void> };
 
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({
+    model: {
+      // Markers in a held-out prompt make the model fail or hang, for the episodes' error paths.
+      respond: (body) => {
+        const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
+        if (user.includes('PROVIDER-ERROR')) return { kind: 'http_error', status: 400, body: '{"error":{"message":"bad request"}}' };
+        if (user.includes('NEVER-ANSWERS')) return { kind: 'hang' };
+        return undefined;
+      },
+    },
+  });
   api = await startApiHarness({ harness: h });
   worker = await api.startWorker();
 });
@@ -188,3 +205,85 @@ test('training.evaluate runs any checkpoint on demand: the same numbers as the s
   expect(cliError.code).toBe(EXIT.USAGE);
   expect(cliError.stderr).toContain('--checkpoint');
 }, 120_000);
+
+test('a job with a single query holds nothing out: it is not evaluated, and training.evaluate says why', async () => {
+  const client = await api.client();
+  const [only] = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 });
+  const { job_id } = await client.startGrpo({ agent_id: 'eval-single', training_queries: [only], config: { iterations: 1, batch_size: 1, group_size: 2 } });
+  const done = await waitFor(() => client.getStatus(job_id), (s) => s.status === 'completed', 60_000, 200);
+  expect(done.evaluation).toBeNull();
+  expect(await h.repos.progress.evaluations(job_id)).toEqual([]);
+  const refused = await rpcError(client.evaluate(job_id));
+  expect(refused.code).toBe(-32602);
+  expect(refused.message).toContain(`job "${job_id}" has no held-out queries to evaluate on`);
+});
+
+test('evaluateCheckpoint started by hand with invalid input fails at once, naming the field', async () => {
+  const failure = await h.client.workflow
+    .execute(evaluateCheckpoint, {
+      workflowId: `eval-bad-${Date.now()}`,
+      taskQueue: h.taskQueue,
+      args: [{ job: { job_id: 'x', agent_id: 'a', training_queries: [] }, checkpoint: { run: 1, iteration: 1 }, budget_usd: 1 }],
+    })
+    .catch((error: unknown) => error);
+  expect(failure).toBeInstanceOf(WorkflowFailedError);
+  expect(String((failure as WorkflowFailedError).cause?.message)).toMatch(/^invalid job input: training_queries: .*>=1/);
+});
+
+describe('evaluation episodes that go wrong', () => {
+  const acts = () => createActivities({ prisma: h.prisma, llm: { baseURL: h.model.url } });
+  const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 });
+  const base = {
+    job_id: 'episodes',
+    run: 1,
+    iteration: 1,
+    policy: 'current' as const,
+    query_index: 0,
+    system_prompt: renderSystemPrompt(initialPolicy(DEFAULT_BASE_PROMPT)),
+    model: 'flow-sim-1',
+    max_steps: 6,
+    max_tokens: 64,
+    timeout_seconds: 30,
+    seeds: [1, 2],
+  };
+
+  it('a provider error, a timeout and a spent allowance each become a failed episode with its reason', async () => {
+    const env = new MockActivityEnvironment();
+    const failing = (await env.run(acts().runEvaluationEpisodes, { ...base, task: { ...task, prompt: `${task.prompt} PROVIDER-ERROR` } })) as EvaluationEpisodesResult;
+    expect(failing.episodes.map((e) => [e.success, e.reward])).toEqual([
+      [false, 0],
+      [false, 0],
+    ]);
+    for (const episode of failing.episodes) expect(episode.error).toMatch(/^agent error: /);
+
+    const slow = (await new MockActivityEnvironment().run(acts().runEvaluationEpisodes, { ...base, seeds: [1], timeout_seconds: 1, task: { ...task, prompt: `${task.prompt} NEVER-ANSWERS` } })) as EvaluationEpisodesResult;
+    expect(slow.episodes[0].error).toBe('timed out after 1s');
+
+    const broke = (await new MockActivityEnvironment().run(acts().runEvaluationEpisodes, { ...base, task, allowance_usd: 1e-9 })) as EvaluationEpisodesResult;
+    for (const episode of broke.episodes) expect(episode.error).toMatch(/allowance/);
+    expect(broke.cost_usd).toBe(0);
+  });
+
+  it('a cancelled evaluation stops and records nothing', async () => {
+    const env = new MockActivityEnvironment();
+    const running = env.run(acts().runEvaluationEpisodes, { ...base, task: { ...task, prompt: `${task.prompt} NEVER-ANSWERS` } });
+    setTimeout(() => env.cancel(), 200);
+    await expect(running).rejects.toThrow('evaluation cancelled with its job');
+  });
+
+  it('refuses to compare fewer than two episodes per policy', async () => {
+    const episode = { reward: 1, success: true, steps: 1, scored_tool_calls: 0, correct_tool_calls: 0, error: null };
+    const record = new MockActivityEnvironment().run(acts().recordEvaluation, {
+      job_id: 'none',
+      run: 1,
+      iteration: 1,
+      kind: 'scheduled',
+      held_out_queries: 1,
+      samples_per_query: 1,
+      current: [episode],
+      baseline: [episode, episode],
+      cost_usd: 0,
+    });
+    await expect(record).rejects.toThrow('an evaluation needs at least two episodes per policy, got 1 and 2');
+  });
+});
