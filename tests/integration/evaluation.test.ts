@@ -272,12 +272,12 @@ describe('evaluation episodes that go wrong', () => {
   });
 
   it('refuses to compare fewer than two episodes per policy', async () => {
-    const episode = { reward: 1, success: true, steps: 1, scored_tool_calls: 0, correct_tool_calls: 0, error: null };
+    const episode = { reward: 1, success: true, steps: 1, scored_tool_calls: 0, correct_tool_calls: 0, error: null as string | null };
     const record = new MockActivityEnvironment().run(acts().recordEvaluation, {
       job_id: 'none',
       run: 1,
       iteration: 1,
-      kind: 'scheduled',
+      kind: 'scheduled' as const,
       held_out_queries: 1,
       samples_per_query: 1,
       current: [episode],
