@@ -282,7 +282,8 @@ function activitiesFor(input: TrainingJobInput) {
   });
   const scoring = proxyActivities<Pick<TrainingActivities, 'rewardGroup' | 'computeGroupAdvantages'>>({
     taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
-    startToCloseTimeout: '1m',
+    // An LLM judge makes one call per trajectory (RULER one per group) with a slow model.
+    startToCloseTimeout: '5m',
     retry: { initialInterval: '1s', maximumAttempts: 10 },
   });
   const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy'>>({
