@@ -4,8 +4,7 @@
  * shown to the optimizer) and record an evaluation with its statistics. The statistics are
  * pure (training/evaluationStatistics.ts); Welch's t-test comes from @stdlib.
  */
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import type { AgentSpec, Task, TrajectoryStep } from '../training/config';
 import {
   EVALUATION_KINDS,
@@ -16,7 +15,8 @@ import { isSignificantImprovement, SIGNIFICANCE_LEVEL, summarizeEpisodes, welchT
 import { SIMULATED_VERIFICATION_TOOL } from '../training/simulation/environment';
 import type { AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
-import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
+import { allowanceOf, type GuardedChatFactory } from './budgetGuard';
+import { runAgentEpisode, type AgentOutcome } from './trajectories';
 import type { ProgressRepository } from './db';
 import type { ChatClient } from './llm/chatClient';
 import type { ModelPrice } from './llm/pricing';
@@ -90,7 +90,6 @@ export interface RecordEvaluationInput {
 export function createEvaluationActivities(deps: EvaluationActivityDependencies) {
   return {
     async runEvaluationEpisodes(input: RunEvaluationEpisodesInput): Promise<EvaluationEpisodesResult> {
-      const context = Context.current();
       const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
       const episodes: EvaluationEpisode[] = [];
       let costUsd = 0;
@@ -105,32 +104,17 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
           sample_index: sampleIndex,
         });
         const steps: TrajectoryStep[] = [];
-        const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
-        let outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
-        try {
-          outcome = await agent.run({
-            task: input.task,
-            systemPrompt: input.system_prompt,
-            model: input.model,
-            maxSteps: input.max_steps,
-            maxTokens: input.max_tokens,
-            seed,
-            signal: AbortSignal.any([context.cancellationSignal, timeout]),
-            onStep: (step) => {
-              steps.push(step);
-              // Per step, not per episode: one episode with a real model can outlast the heartbeat timeout.
-              context.heartbeat({ policy: input.policy, episodes: episodes.length, steps: steps.length });
-            },
-          });
-        } catch (error) {
-          if (context.cancellationSignal.aborted) throw new CancelledFailure('evaluation cancelled with its job');
-          const reason = timeout.aborted
-            ? `timed out after ${input.timeout_seconds}s`
-            : error instanceof BudgetAllowanceExceededError
-              ? error.message
-              : `agent error: ${error instanceof Error ? error.message : String(error)}`;
-          outcome = { finalAnswer: null, success: false, verified: false, error: reason };
-        }
+        const { outcome } = await runAgentEpisode(agent, {
+          task: input.task,
+          systemPrompt: input.system_prompt,
+          model: input.model,
+          maxSteps: input.max_steps,
+          maxTokens: input.max_tokens,
+          seed,
+          timeoutSeconds: input.timeout_seconds,
+          steps,
+          cancelledMessage: 'evaluation cancelled with its job',
+        });
         costUsd += steps.reduce((sum, step) => sum + step.cost_usd, 0);
         episodes.push(toEpisode(input, steps, outcome, deps.rewardOf));
       }
@@ -179,7 +163,7 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
 function toEpisode(
   input: RunEvaluationEpisodesInput,
   steps: TrajectoryStep[],
-  outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null },
+  outcome: AgentOutcome,
   rewardOf: EvaluationActivityDependencies['rewardOf'],
 ): EvaluationEpisode {
   const expectedTool = input.task.expected_tool;

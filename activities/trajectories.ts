@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { AgentSpec, Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
-import type { AgentRuntime } from './agents/agentRuntime';
+import type { AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
 import type { TrajectoryRepository } from './db';
 import type { ChatClient } from './llm/chatClient';
@@ -61,40 +61,18 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
       const agent = deps.agentFor(deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }), input);
       const steps: TrajectoryStep[] = [];
       const startedAt = new Date().toISOString();
-      const timeout = AbortSignal.timeout(input.timeout_seconds * 1000);
-      const signal = AbortSignal.any([context.cancellationSignal, timeout]);
       context.heartbeat({ steps: 0 });
-
-      let outcome: { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
-      let allowanceExceeded = false;
-      try {
-        outcome = await agent.run({
-          task: input.task,
-          systemPrompt: input.system_prompt,
-          model: input.model,
-          maxSteps: input.max_steps,
-          maxTokens: input.max_tokens,
-          seed: input.seed,
-          signal,
-          onStep(step) {
-            steps.push(step);
-            context.heartbeat({ steps: steps.length });
-          },
-          heartbeat() {
-            context.heartbeat({ steps: steps.length });
-          },
-        });
-      } catch (error) {
-        if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
-        // The guard refused the next call: what was spent stays in the steps and is reported.
-        allowanceExceeded = !timeout.aborted && error instanceof BudgetAllowanceExceededError;
-        const reason = timeout.aborted
-          ? `timed out after ${input.timeout_seconds}s`
-          : allowanceExceeded
-            ? (error as Error).message
-            : `agent error: ${error instanceof Error ? error.message : String(error)}`;
-        outcome = { finalAnswer: null, success: false, verified: false, error: reason };
-      }
+      const { outcome, allowanceExceeded } = await runAgentEpisode(agent, {
+        task: input.task,
+        systemPrompt: input.system_prompt,
+        model: input.model,
+        maxSteps: input.max_steps,
+        maxTokens: input.max_tokens,
+        seed: input.seed,
+        timeoutSeconds: input.timeout_seconds,
+        steps,
+        cancelledMessage: 'trajectory cancelled with its job',
+      });
       // Once the cancellation reaches this attempt (with a heartbeat), it writes nothing more.
       if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
 
@@ -110,6 +88,46 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
       };
     },
   };
+}
+
+export type AgentOutcome = { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
+
+/**
+ * Runs one agent episode inside an activity: steps go into `steps` with a heartbeat each (an
+ * episode with a real model can outlast the heartbeat timeout), the run is bounded by its
+ * timeout, and a run that throws, times out or is stopped by its budget allowance becomes an
+ * outcome with the reason. Only the activity's cancellation is thrown (CancelledFailure).
+ */
+export async function runAgentEpisode(
+  agent: AgentRuntime,
+  request: Omit<AgentRunRequest, 'signal' | 'onStep' | 'heartbeat'> & { timeoutSeconds: number; steps: TrajectoryStep[]; cancelledMessage: string },
+): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean }> {
+  const context = Context.current();
+  const { timeoutSeconds, steps, cancelledMessage, ...run } = request;
+  const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
+  const heartbeat = () => context.heartbeat({ steps: steps.length });
+  try {
+    const outcome = await agent.run({
+      ...run,
+      signal: AbortSignal.any([context.cancellationSignal, timeout]),
+      onStep(step) {
+        steps.push(step);
+        heartbeat();
+      },
+      heartbeat,
+    });
+    return { outcome, allowanceExceeded: false };
+  } catch (error) {
+    if (context.cancellationSignal.aborted) throw new CancelledFailure(cancelledMessage);
+    // The guard refused the next call: what was spent stays in the steps and is reported.
+    const allowanceExceeded = !timeout.aborted && error instanceof BudgetAllowanceExceededError;
+    const reason = timeout.aborted
+      ? `timed out after ${timeoutSeconds}s`
+      : allowanceExceeded
+        ? (error as Error).message
+        : `agent error: ${error instanceof Error ? error.message : String(error)}`;
+    return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded };
+  }
 }
 
 export function assembleTrajectory(

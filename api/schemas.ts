@@ -239,6 +239,7 @@ export const KillSwitchStateSchema = z.object({
 });
 
 // ---- training.resume
+const optionalUsd = (description: string) => z.number().positive().max(MAX_BUDGET_USD).optional().describe(description);
 export const CheckpointSelectorSchema = z
   .union(
     [
@@ -252,12 +253,7 @@ export const ResumeParamsSchema = z
   .object({
     job_id: JobIdSchema,
     checkpoint: CheckpointSelectorSchema.default('best'),
-    budget_usd: z
-      .number()
-      .positive()
-      .max(MAX_BUDGET_USD)
-      .optional()
-      .describe("The new run's budget in USD (default: the job's current budget); the spend of earlier runs counts against it."),
+    budget_usd: optionalUsd("The new run's budget in USD (default: the job's current budget); the spend of earlier runs counts against it."),
   })
   .strict();
 export const ResumeResultSchema = z.object({
@@ -274,12 +270,7 @@ export const EvaluateParamsSchema = z
   .object({
     job_id: JobIdSchema,
     checkpoint: CheckpointSelectorSchema.default('best'),
-    budget_usd: z
-      .number()
-      .positive()
-      .max(MAX_BUDGET_USD)
-      .optional()
-      .describe("The most this evaluation may spend on LLM calls (default: what is left of the job's budget)."),
+    budget_usd: optionalUsd("The most this evaluation may spend on LLM calls (default: what is left of the job's budget)."),
   })
   .strict();
 export const EvaluateResultSchema = EvaluationSummarySchema.describe(
