@@ -15,6 +15,8 @@ import { startTrainingJob } from '../../api/trainingJobs';
 import { resolveModelPrice } from '../../activities/llm/pricing';
 import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND, policyUpdateWorstCaseUsd } from '../../training/budget';
 import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
+import { evaluationSplit, EvaluationSummarySchema } from '../../training/evaluation';
+import { TrainingJobInputSchema } from '../../training/config';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { killSwitchSignal, updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
 import { withKillSwitchLock } from '../support/apiHarness';
@@ -104,6 +106,36 @@ test('a budget that covers 2.5 batches ends budget_exceeded after 2, never above
   expect(row.spendUsd.toFixed(2)).toBe(result.spend_usd.toFixed(2));
   expect(row.reason).toMatch(/iteration 3 could cost up to \$/);
   expect((await h.client.workflow.getHandle(jobId).describe()).typedSearchAttributes.get(FLOW_JOB_STATUS)).toBe('budget_exceeded');
+});
+
+test('held-out evaluation is reserved and paid for like training: a budget short of it ends the job before that iteration; its cost is in the spend', async () => {
+  const request = budgetJob(1, 2);
+  const input = TrainingJobInputSchema.parse(request);
+  const heldOut = evaluationSplit(input).heldOut.length;
+  expect(heldOut).toBeGreaterThan(0);
+  // The trained policy and the baseline run every held-out query eval_samples times; every
+  // episode here makes max_steps calls at the worst case.
+  const evaluationCost = 2 * heldOut * input.config.eval_samples * MAX_STEPS * agentCall;
+
+  // Enough for two iterations of training, not for the evaluation after the last one.
+  const short = budgetJob(2 * reservation + evaluationCost / 2, 2);
+  const { jobId: shortId } = await startTrainingJob(h.client, h.repos, short, { taskQueue: h.taskQueue });
+  const refused: TrainingJobResult = await h.run(h.client.workflow.getHandle(shortId).result());
+  expect(refused).toMatchObject({ status: 'budget_exceeded', iterations: 1 });
+  expect(await h.repos.progress.evaluations(shortId)).toEqual([]);
+
+  const enough = budgetJob(2 * reservation + evaluationCost + 0.01, 2);
+  const { jobId } = await startTrainingJob(h.client, h.repos, enough, { taskQueue: h.taskQueue });
+  const result: TrainingJobResult = await h.run(h.client.workflow.getHandle(jobId).result());
+  expect(result.status).toBe('completed');
+  const [stored] = await h.repos.progress.evaluations(jobId);
+  const evaluation = EvaluationSummarySchema.parse(stored.summary);
+  expect(evaluation.cost_usd).toBeCloseTo(evaluationCost, 10);
+  const row = (await h.repos.jobs.get(jobId))!;
+  const agentSpend = (await h.repos.trajectories.listForJob(jobId)).reduce((sum, t) => sum + t.costUsd, 0);
+  // Spend = training trajectories + policy updates + the evaluation, and within the budget.
+  expect(row.spendUsd).toBeGreaterThan(agentSpend + evaluation.cost_usd);
+  expect(row.spendUsd).toBeLessThanOrEqual(enough.config!.budget_usd!);
 });
 
 test('alerts fire once each at 75% and 90%; raising the budget through the Update lets the job finish', async () => {
