@@ -117,10 +117,6 @@ export class WorkerGroup {
     return this.members.map((m) => m.worker.options.taskQueue);
   }
 
-  worker(pool: WorkerPoolName): Worker | undefined {
-    return this.members.find((m) => m.pool === pool)?.worker;
-  }
-
   /**
    * RUNNING when every member runs; STOPPED or FAILED only when every member has ended (FAILED
    * if any failed), so a caller waiting for the end never sees it early; else the first

@@ -36,13 +36,21 @@ export type TrainingWorker = WorkerGroup;
 export async function createTrainingWorker(options: TrainingWorkerOptions): Promise<TrainingWorker> {
   const pools = options.pools ?? WORKER_POOLS;
   const baseQueue = options.taskQueue ?? TRAINING_TASK_QUEUE;
+  const namespace = options.namespace ?? 'default';
+  // Worker.create checks the namespace too, but only after the workflow pool has started its
+  // sandbox threads, which then keep the process alive: check first, with a clear message.
+  try {
+    await options.connection.workflowService.describeNamespace({ namespace });
+  } catch (error) {
+    throw new Error(`namespace ${JSON.stringify(namespace)} cannot be used: ${(error as Error).message} (TEMPORAL_NAMESPACE names it; create it first)`);
+  }
   const activities = pools.some((pool) => pool !== 'workflow') ? createActivities(options) : undefined;
   const members = [];
   // Created one after another: the workflow pool bundles (or loads) the workflow code first.
   for (const pool of WORKER_POOLS.filter((p) => pools.includes(p))) {
     const common: WorkerOptions = {
       connection: options.connection,
-      namespace: options.namespace ?? 'default',
+      namespace,
       taskQueue: poolTaskQueue(pool, baseQueue),
       ...(options.identity ? { identity: `${options.identity}-${pool}` } : {}),
       // In-flight tasks get this long to finish on shutdown (SIGTERM) before they are handed back.

@@ -8,12 +8,14 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
+import { NativeConnection } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { main as flowCli } from '../../api/cli/flow';
 import { freePort } from '../../workers/devStack';
 import { startWorker } from '../../workers/main';
 import { readiness } from '../../workers/health';
-import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS } from '../../workers/pools';
+import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS, WorkerGroup } from '../../workers/pools';
+import { createTrainingWorker } from '../../workers/trainingWorker';
 import { waitFor } from '../support/apiHarness';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { superviseWorker, type Supervisor } from '../support/supervisor';
@@ -285,6 +287,42 @@ describe('health, readiness and settings', () => {
       trajectory: { maxConcurrentActivityTaskExecutions: 500 },
       cpu: DEFAULT_POOL_SETTINGS.cpu,
     });
+  });
+
+  test('Temporal out of reach: startWorker fails with the reason and closes its health server again', async () => {
+    const port = await freePort();
+    await expect(
+      startWorker({ ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '1' }, () => undefined),
+    ).rejects.toThrow(/127\.0\.0\.1:1|connect|transport/i);
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  test('worker groups: a namespace that does not exist is refused naming it; a group runs once; work left unfinished when the group is shut down is reported', async () => {
+    const connection = await NativeConnection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
+    try {
+      const options = {
+        connection,
+        taskQueue: `groups-${randomUUID()}`,
+        prisma: h.prisma,
+        llm: { baseURL: h.model.url },
+        workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') },
+      };
+      const namespace = `no-such-namespace-${randomUUID()}`;
+      await expect(createTrainingWorker({ ...options, namespace })).rejects.toThrow(`namespace "${namespace}" cannot be used:`);
+      expect(() => new WorkerGroup([])).toThrow('a worker group needs at least one pool');
+
+      const group = await createTrainingWorker({ ...options, pools: ['cpu', 'trajectory'] });
+      expect(group.getState()).toBe('INITIALIZED');
+      expect(group.taskQueues).toEqual([`${options.taskQueue}-trajectories`, `${options.taskQueue}-cpu`]);
+      const unfinished = group.runUntil(() => new Promise(() => undefined));
+      await waitFor(async () => group.getState(), (state) => state === 'RUNNING', 10_000);
+      expect(() => group.run()).toThrow('this worker group is already running (a group runs once)');
+      group.shutdown();
+      await expect(unfinished).rejects.toThrow('the worker group stopped before the work it was running for finished');
+      expect(group.getState()).toBe('STOPPED');
+    } finally {
+      await connection.close();
+    }
   });
 
   test('a health port in use is refused naming FLOW_WORKER_HEALTH_PORT, and nothing is left running', async () => {
