@@ -14,6 +14,8 @@ import path from 'node:path';
 import { LlmAgent } from '../../activities/agents/llmAgent';
 import { ChatClient, type LlmSettings } from '../../activities/llm/chatClient';
 import { ToolsEnvironment } from '../../activities/tools/toolsEnvironment';
+import { LlmJudge } from '../../activities/llm/judge';
+import { RewardFailure } from '../../training/rewards';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { TrajectoryStepSchema, type Task, type TrajectoryStep } from '../../training/config';
 import { startSimulatedModelServer, type SimulatedModelServer } from '../../workers/simulatedModelServer';
@@ -172,6 +174,30 @@ describe('through a local Portkey gateway', () => {
   });
 
   describeAgentWithTools('the tool-using agent', () => ({ baseURL: gatewayUrl, customHost: model.url }));
+
+  test('the LLM judge and the group judge (RULER) go through the gateway too', async () => {
+    const judge = new LlmJudge(new ChatClient({ baseURL: gatewayUrl, customHost: model.url }), { model: 'flow-sim-1', max_tokens: 256, seed: 1 });
+    const task = { prompt: 'What is 6 * 7?', expected_answer: '42' };
+    const answered = (finalAnswer: string) => ({
+      success: finalAnswer === '42',
+      verified: false,
+      error: null,
+      final_answer: finalAnswer,
+      task,
+      steps: [] as TrajectoryStep[],
+    });
+    const before = model.calls();
+    const right = await judge.one(answered('42'));
+    const wrong = await judge.one(answered('41'));
+    expect(right).not.toBeInstanceOf(RewardFailure);
+    expect(wrong).not.toBeInstanceOf(RewardFailure);
+    expect((right as { score: number }).score).toBeGreaterThan((wrong as { score: number }).score);
+    const group = await judge.group([answered('41'), answered('42')]);
+    expect(group.map((verdict) => (verdict as { score: number }).score)).toEqual([expect.any(Number), expect.any(Number)]);
+    expect((group[1] as { score: number }).score).toBeGreaterThan((group[0] as { score: number }).score);
+    // Three judge calls reached the local server, all through the gateway process.
+    expect(model.calls()).toBe(before + 3);
+  });
 });
 
 test('a training job in the tools environment runs the LLM agent with the real tools on Temporal', async () => {
