@@ -98,7 +98,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const client = new Client({ connection });
 
   const api = await buildApiServer(
-    { client, prisma, repos: createRepositories(prisma) },
+    { client, prisma, repos: createRepositories(prisma), ...(uiUrl ? { temporalUiUrl: uiUrl } : {}) },
     { auth, logger: env.FLOW_API_LOG_LEVEL ? { level: env.FLOW_API_LOG_LEVEL } : false },
   );
   const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
@@ -107,6 +107,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const token = await mintToken({ ...auth, secret: auth.key.secret }, { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '12h' });
   say(`development token (admin, 12 h; \`scripts/flow token\` mints more):\n${token}`);
   say('try: FLOW_TOKEN=<token> scripts/flow list');
+  say(`dashboard: ${apiUrl}/#token=${token}`);
   const flow = new FlowClient({ url: apiUrl, token });
 
   const iterations = Number(env.FLOW_DEMO_ITERATIONS ?? 8);
