@@ -6,10 +6,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
+
+const { PendingActivityState } = temporal.api.enums.v1;
 
 let h: Harness;
 const children: ChildProcess[] = [];
@@ -36,11 +39,22 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
 
   const first = await workerProcess(taskQueue);
   const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue });
-  // Kill while the first group is part-written: between 1 and 7 of its 8 trajectories.
+  // Kill while the first group is part-written (between 1 and 7 of its 8 trajectories) and a
+  // trajectory activity is running on the worker, so that one is certainly retried. Two
+  // parallel trajectories can finish within milliseconds, so the row count alone may catch a
+  // moment when nothing runs.
+  const handle = h.client.workflow.getHandle(jobId);
+  const runningTrajectory = async () =>
+    ((await handle.describe()).raw.pendingActivities ?? []).some(
+      (activity) =>
+        activity.activityType?.name === 'runTrajectory' &&
+        [PendingActivityState.PENDING_ACTIVITY_STATE_STARTED, 'PENDING_ACTIVITY_STATE_STARTED'].includes(activity.state as never),
+    );
   let written = 0;
-  for (let i = 0; i < 600 && (written < 1 || written > 7); i++) {
-    await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 1500; i++) {
     written = await h.repos.trajectories.countForJob(jobId);
+    if (written >= 1 && written <= 7 && (await runningTrajectory())) break;
+    await new Promise((r) => setTimeout(r, 10));
   }
   await stopProcess(first, 'SIGKILL');
   const atKill = await h.repos.trajectories.countForJob(jobId);
@@ -48,7 +62,6 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
   expect(written).toBeLessThanOrEqual(7);
 
   const second = await workerProcess(taskQueue);
-  const handle = h.client.workflow.getHandle(jobId);
   const result: TrainingJobResult = await handle.result();
   expect(await stopProcess(second)).toBe(0);
 
