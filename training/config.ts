@@ -44,6 +44,11 @@ export const GRPOConfigSchema = z
     budget_usd: z.number().positive().max(1_000_000).default(10),
     gamma: z.number().gt(0).max(1).default(0.99),
     credit_assignment: z.boolean().default(false),
+    /**
+     * Held-out evaluation (FLOW-010). false: every query is trained on and no evaluation runs
+     * (for benchmarks and tiny task sets); training.evaluate then needs evaluation_queries.
+     */
+    evaluate: z.boolean().default(true),
     /** Fraction of the training queries held out for evaluation when none are given (by seed). */
     eval_fraction: z.number().gt(0).lt(1).default(0.2),
     /** Runs per held-out query and policy in one evaluation. */

@@ -46,6 +46,12 @@ export async function evaluateCheckpoint(request: EvaluateCheckpointInput): Prom
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
   });
 
+  if (!config.evaluate && input.evaluation_queries.length === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `job "${input.job_id}" trained on every query (config.evaluate is false) and has no evaluation_queries: nothing is held out to evaluate on`,
+      'NothingToEvaluate',
+    );
+  }
   const split = evaluationSplit(input);
   if (split.heldOut.length === 0) {
     throw ApplicationFailure.nonRetryable(`job "${input.job_id}" has no held-out queries to evaluate on (one training query and no evaluation_queries)`, 'NothingToEvaluate');

@@ -136,7 +136,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     if (budgeted && !state.prices) {
       state.prices = await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices });
     }
-    const split = patched(EVALUATION_PATCH) ? evaluationSplit(input) : null;
+    const split = patched(EVALUATION_PATCH) && input.config.evaluate ? evaluationSplit(input) : null;
     const limit = new ConcurrencyLimit(input.config.max_parallel);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
       await waitWhilePaused(input, state, acts);

@@ -287,3 +287,20 @@ describe('evaluation episodes that go wrong', () => {
     await expect(record).rejects.toThrow('an evaluation needs at least two episodes per policy, got 1 and 2');
   });
 });
+
+test('evaluate: false trains on every query, runs no evaluation, and training.evaluate needs evaluation_queries', async () => {
+  const client = await api.client();
+  const queries = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 }).slice(0, 5);
+  const { job_id } = await client.startGrpo({
+    agent_id: 'eval-off',
+    training_queries: queries,
+    config: { iterations: 1, batch_size: 5, group_size: 2, evaluate: false, checkpoint_interval: 1 },
+  });
+  const done = await waitFor(() => client.getStatus(job_id), (s) => s.status === 'completed', 60_000, 200);
+  expect(done.evaluation).toBeNull();
+  const trained = new Set((await h.repos.trajectories.listForJob(job_id)).map((row) => row.queryId));
+  expect([...trained].sort()).toEqual(queries.map((q) => q.id).sort());
+  const refused = await rpcError(client.evaluate(job_id));
+  expect(refused.code).toBe(-32602);
+  expect(refused.message).toContain('trained on every query (config.evaluate is false) and has no evaluation_queries');
+});

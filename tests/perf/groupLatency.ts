@@ -182,6 +182,8 @@ function jobRequest(iterations: number): TrainingJobRequest {
       max_parallel: GROUP_SIZE,
       max_steps: 6,
       checkpoint_interval: 100_000,
+      // Only trajectories and policy updates are timed and counted here: no held-out evaluation.
+      evaluate: false,
       budget_usd: 1000,
       seed: 5,
     },
