@@ -5,7 +5,7 @@
  * pure (training/evaluationStatistics.ts); Welch's t-test comes from @stdlib.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { AgentSpec, Task, TrajectoryStep } from '../training/config';
+import type { Task, TrajectoryStep } from '../training/config';
 import {
   EVALUATION_KINDS,
   type EvaluationEpisode,
@@ -16,34 +16,27 @@ import { SIMULATED_VERIFICATION_TOOL } from '../training/simulation/environment'
 import type { AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, type GuardedChatFactory } from './budgetGuard';
-import { runAgentEpisode, type AgentOutcome } from './trajectories';
+import { runAgentEpisode, type AgentOutcome, type RunTrajectoryInput } from './trajectories';
 import type { ProgressRepository } from './db';
 import type { ChatClient } from './llm/chatClient';
-import type { ModelPrice } from './llm/pricing';
 
-export interface RunEvaluationEpisodesInput {
-  job_id: string;
-  run: number;
+/** A trajectory's settings, for one held-out query; one episode per seed instead of one run. */
+export interface RunEvaluationEpisodesInput
+  extends Pick<
+    RunTrajectoryInput,
+    'job_id' | 'run' | 'task' | 'system_prompt' | 'model' | 'max_steps' | 'max_tokens' | 'timeout_seconds' | 'environment' | 'agent' | 'prices'
+  > {
   /** The iteration whose policy is evaluated. */
   iteration: number;
   /** Which policy this is, for logs and heartbeats. */
   policy: 'current' | 'baseline';
   /** The query's index among the held-out queries. */
   query_index: number;
-  task: Task;
-  system_prompt: string;
-  model: string;
-  max_steps: number;
-  max_tokens: number;
-  timeout_seconds: number;
   /** One episode per seed; the same seeds for both policies, so only the policy differs. */
   seeds: number[];
   reward_strategy?: string;
-  environment?: 'simulated' | 'tools';
-  agent?: AgentSpec;
   /** USD all these episodes together may spend (FLOW-011); absent = no cap. */
   allowance_usd?: number;
-  prices?: Record<string, ModelPrice>;
 }
 
 export interface EvaluationEpisodesResult {

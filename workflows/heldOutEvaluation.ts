@@ -40,6 +40,19 @@ export interface HeldOutEvaluationResult {
 
 type PolicyEpisodes = { episodes: EvaluationEpisode[]; costUsd: number };
 
+/** How the job's agent runs, the same for training trajectories and evaluation episodes. */
+export function agentRunSettings(input: TrainingJobInput) {
+  const { config } = input;
+  return {
+    model: config.model,
+    max_steps: config.max_steps,
+    max_tokens: config.max_tokens,
+    timeout_seconds: config.trajectory_timeout_seconds,
+    environment: input.environment,
+    agent: input.agent,
+  };
+}
+
 /** Runs the episodes; `beforeRecord` lets the caller count the spend before the row is written. */
 export async function evaluateOnHeldOut(
   acts: EvaluationActivities,
@@ -60,15 +73,10 @@ export async function evaluateOnHeldOut(
             query_index: queryIndex,
             task,
             system_prompt: systemPrompt,
-            model: config.model,
-            max_steps: config.max_steps,
-            max_tokens: config.max_tokens,
-            timeout_seconds: config.trajectory_timeout_seconds,
+            ...agentRunSettings(input),
             // The same seeds for both policies and every evaluation: only the policy differs.
             seeds: Array.from({ length: config.eval_samples }, (_, sample) => hashString(`${config.seed}:eval:${queryIndex}:${sample}`)),
             reward_strategy: config.reward_strategy,
-            environment: input.environment,
-            agent: input.agent,
             ...(request.allowancePerQueryUsd !== undefined ? { allowance_usd: request.allowancePerQueryUsd, prices: config.prices } : {}),
           }),
         ),

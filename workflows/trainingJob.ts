@@ -29,7 +29,7 @@ import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../t
 import type { JobStatus } from '../training/jobStatus';
 import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
 import { evaluationDue, evaluationSplit, type EvaluationSplit } from '../training/evaluation';
-import { evaluateOnHeldOut } from './heldOutEvaluation';
+import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
 import {
   alertsToRaise,
   formatUsd,
@@ -360,12 +360,7 @@ async function runIteration(
               sample_index: sampleIndex,
               task,
               system_prompt: systemPrompt,
-              model: config.model,
-              max_steps: config.max_steps,
-              max_tokens: config.max_tokens,
-              timeout_seconds: config.trajectory_timeout_seconds,
-              environment: input.environment,
-              agent: input.agent,
+              ...agentRunSettings(input),
               // The job id is left out on purpose: two jobs with the same seed and input train alike.
               seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
               ...(reserve ? { allowance_usd: reserve.perTrajectory, prices: config.prices } : {}),

@@ -7,19 +7,19 @@
  */
 import { groupAdvantages, selectPositiveAdvantage } from '../../training/advantages';
 import { selectBatch } from '../../training/batches';
-import { DEFAULT_BASE_PROMPT, TrajectoryStepSchema, type Task, type TrajectoryStep } from '../../training/config';
+import { DEFAULT_BASE_PROMPT, TrajectoryStepSchema, type Task } from '../../training/config';
 import { IterationMetricsSchema, iterationMetrics, type IterationMetrics } from '../../training/iterationMetrics';
 import {
   applyLessonOperations,
   initialPolicy,
   renderPolicyUpdateEvidence,
-  renderSystemPrompt,
   type Policy,
   type PolicyUpdateEvidence,
 } from '../../training/policy';
 import { shapedReward } from '../../training/rewards';
-import { SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
-import { simulatedAgentTurn, simulatedOptimizerTurn, type AgentMessage } from '../../training/simulation/simulatedModel';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { simulatedOptimizerTurn } from '../../training/simulation/simulatedModel';
+import { runSimulatedEpisode } from '../../training/simulation/simulatedTraining';
 import { hashString } from '../../training/statistics';
 
 const SEED = 7;
@@ -29,61 +29,21 @@ const BATCH_SIZE = 6;
 const MAX_TURNS = 6;
 const UPDATE = { learningRate: 0.5, clip: 0.3, maxLessons: 20 };
 
-const environment = new SimulatedEnvironment();
-const toolNames = environment.tools().map((tool) => tool.name);
 
 type EvidenceTrajectory = PolicyUpdateEvidence['trajectories'][number];
 
+/** The shared in-process episode (training/simulation/simulatedTraining.ts), as the optimizer sees it. */
 function runEpisode(policy: Policy, task: Task, seed: number) {
-  const system = renderSystemPrompt(policy);
-  const messages: AgentMessage[] = [
-    { role: 'system', content: system },
-    { role: 'user', content: task.prompt },
-  ];
-  const steps: TrajectoryStep[] = [];
-  const seen: EvidenceTrajectory['steps'] = [];
-  const toolCalls: { name: string; arguments: Record<string, unknown> }[] = [];
-  let finalAnswer: string | null = null;
-  let logProb = 0;
-  for (let turn = 0; turn < MAX_TURNS && finalAnswer === null; turn++) {
-    const action = simulatedAgentTurn({ system, messages, toolNames, seed });
-    logProb += Math.log(action.probability);
-    const base = {
-      index: turn,
-      state: JSON.stringify(messages[messages.length - 1]),
-      started_at: '2024-01-01T00:00:00.000Z',
-      ended_at: '2024-01-01T00:00:00.000Z',
-      usage: { prompt_tokens: 0, completion_tokens: 0 },
-      cost_usd: 0,
-      logprob: Math.log(action.probability),
-    };
-    if (action.type === 'tool_call') {
-      const result = environment.executeTool(task, action.tool, action.arguments);
-      const call = { id: `call-${turn}`, name: action.tool, arguments: action.arguments };
-      toolCalls.push(call);
-      messages.push(
-        { role: 'assistant', content: null, tool_calls: [{ name: action.tool }] },
-        { role: 'tool', content: result.error ?? result.output },
-      );
-      steps.push(
-        TrajectoryStepSchema.parse({
-          ...base,
-          action: { type: 'tool_call', content: null },
-          tool_calls: [call],
-          result: result.output,
-          error: result.error,
-        }),
-      );
-      seen.push({ action: 'tool_call', tool: action.tool, result: result.output });
-    } else {
-      finalAnswer = action.content;
-      steps.push({ ...base, action: { type: 'final_answer', content: finalAnswer }, tool_calls: [], result: null, error: null });
-      seen.push({ action: 'final_answer', tool: null, result: null });
-    }
-  }
-  const { success, verified } = environment.judge(task, { toolCalls, finalAnswer });
-  const reward = shapedReward({ success, verified, steps, error: finalAnswer === null ? 'out of turns' : null });
-  return { success, reward, logProb, seen, finalAnswer };
+  const episode = runSimulatedEpisode(policy, task, seed, MAX_TURNS);
+  const steps = episode.steps.map((step) => TrajectoryStepSchema.parse(step));
+  const logProb = steps.reduce((sum, step) => sum + step.logprob!, 0);
+  const seen: EvidenceTrajectory['steps'] = steps.map((step) =>
+    step.action.type === 'tool_call'
+      ? { action: 'tool_call', tool: step.tool_calls[0].name, result: step.result }
+      : { action: 'final_answer', tool: null, result: null },
+  );
+  const reward = shapedReward({ success: episode.success, verified: episode.verified, steps, error: episode.error });
+  return { success: episode.success, reward, logProb, seen, finalAnswer: episode.final_answer };
 }
 
 type AdvantageMode = 'grpo' | 'zeroed';
