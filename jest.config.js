@@ -14,6 +14,7 @@ module.exports = {
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/tests/support/globalSetup.ts',
+      setupFiles: ['<rootDir>/tests/support/processCoverageEnv.ts'],
       globalTeardown: '<rootDir>/tests/support/globalTeardown.ts',
     },
     { ...common, displayName: 'replay', testMatch: ['<rootDir>/tests/replay/**/*.test.ts'] },
@@ -25,13 +26,16 @@ module.exports = {
   // tests/support/workflowCoverage.ts from the integration project's global teardown.
   collectCoverageFrom: ['training/**/*.ts', 'activities/**/*.ts', 'workers/**/*.ts', 'api/**/*.ts'],
   reporters: ['default', '<rootDir>/tests/support/summaryReporter.js'],
-  // training/ is held at 100%. The other floors are a ratchet just below what a full run
-  // measures; raise them as tests are added, never lower them. jest's `global` counts only the
-  // files no path below names (api/, workers/, workflows/: lines 84.2%, branches 64.4% with the
-  // API and workflow work in progress; 89.1% and 70.0% on the last clean commit); activities/
-  // measures lines 96.1%, branches 85.2%. All files together: lines 90.3%. The process entry
-  // points and the dev stack are measured too (tests/integration/entryPoints.test.ts,
-  // devStack.test.ts).
+  // coverage-final.json is what the integration project's global teardown reads to check the line
+  // floors over in-process, spawned-process and sandbox coverage together (tests/support/coverageReport.ts).
+  coverageReporters: ['json', 'lcov', 'text', 'clover'],
+  // jest's floors cover what tests load in-process: training/ is held at 100% lines and branches;
+  // the others are a ratchet just below what a full run measures (raise them, never lower them).
+  // jest's `global` counts only the files no path below names (api/, workers/). The line floors the
+  // project promises (95% for activities/, workers/, workflows/; 90% overall) also count the
+  // processes tests spawn and the workflow sandbox: tests/support/coverageReport.ts, run by the
+  // integration project's global teardown (last full run: workers/ 95.1% before the fresh-machine
+  // demo test, activities/ 99.5%, api/ 95.4%, workflows/ 97.4%, all 97.8%).
   coverageThreshold: {
     global: { lines: 84, branches: 64 },
     './training/': { lines: 100, branches: 100, functions: 100, statements: 100 },

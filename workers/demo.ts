@@ -12,6 +12,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import { IllegalStateError } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createPrismaClient, createRepositories } from '../activities/db';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
@@ -26,8 +27,9 @@ import { createTrainingWorker } from './trainingWorker';
 
 export interface DemoOptions {
   /**
-   * Configuration (DATABASE_URL, TEMPORAL_ADDRESS, FLOW_DEMO_*, FLOW_API_*, FLOW_TEMPORAL_*, the
-   * LLM and JWT settings); default process.env. The dev stack itself reads FLOW_PG_PORT,
+   * Configuration (DATABASE_URL, else a database FLOW_PG_DATABASE (default "flow") on the project's
+   * cluster; TEMPORAL_ADDRESS, FLOW_DEMO_*, FLOW_API_*, FLOW_TEMPORAL_*, the LLM and JWT settings);
+   * default process.env. The dev stack itself reads FLOW_PG_PORT,
    * FLOW_HOME and TEMPORAL_CLI_PATH from process.env.
    */
   env?: NodeJS.ProcessEnv;
@@ -51,14 +53,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   if (auth.key.algorithm !== 'HS256') {
     throw new Error('the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE');
   }
-  // The demo's own lines are the progress report; the SDK speaks up only for problems.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // The demo's own lines are the progress report; the SDK speaks up only for problems. A host
+  // process that installed its own runtime first keeps it (Temporal allows one per process).
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch (error) {
+    if (!(error instanceof IllegalStateError)) throw error;
+  }
 
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     const postgres = await ensurePostgres();
-    databaseUrl = await createDatabase(postgres.adminUrl, 'flow');
-    say(`PostgreSQL on 127.0.0.1:${postgres.port} (database "flow")`);
+    const name = env.FLOW_PG_DATABASE || 'flow';
+    databaseUrl = await createDatabase(postgres.adminUrl, name);
+    say(`PostgreSQL on 127.0.0.1:${postgres.port} (database "${name}")`);
   }
   migrateDatabase(databaseUrl);
 

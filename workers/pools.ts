@@ -98,7 +98,7 @@ const ENDED: State[] = ['STOPPED', 'FAILED'];
 
 /**
  * The Workers of one process, run and stopped together, with the part of Worker's interface
- * callers use (`run`, `runUntil`, `shutdown`, `getState`, `options`). When one Worker fails,
+ * callers use (`run`, `runUntil`, `shutdown`, `getState`). When one Worker fails,
  * the others are shut down (draining their in-flight work) and the failure is reported.
  */
 export class WorkerGroup {
@@ -106,11 +106,6 @@ export class WorkerGroup {
 
   constructor(readonly members: PoolWorker[]) {
     if (members.length === 0) throw new WorkerPoolConfigError('a worker group needs at least one pool');
-  }
-
-  /** The first member's options: the workflow pool's when it is in the group. */
-  get options(): Worker['options'] {
-    return this.members[0].worker.options;
   }
 
   get taskQueues(): string[] {

@@ -16,7 +16,8 @@ import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/demo';
-import { freePort } from '../../workers/devStack';
+import { dropDatabase, freePort } from '../../workers/devStack';
+import { createPrismaClient } from '../../activities/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
@@ -103,6 +104,58 @@ describe('the demo (`npm start`)', () => {
     // And it is down now.
     expect(await answers(`http://127.0.0.1:${port}`)).toBe(false);
   });
+  test('on a fresh machine (no DATABASE_URL, no TEMPORAL_ADDRESS): creates and migrates its database, starts the Temporal dev server with its Web UI, and FLOW_DEMO_EXIT=1 ends it all after the job', async () => {
+    const [apiPort, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
+    const database = `flow_demo_${process.pid}_${Date.now()}`;
+    const lines: string[] = [];
+    const env = baseEnv({
+      FLOW_DEMO_ITERATIONS: '1',
+      FLOW_DEMO_EXIT: '1',
+      FLOW_API_PORT: String(apiPort),
+      FLOW_SIM_LATENCY_MS: '5',
+      // The suite's running cluster stands in for the project-local one (ensurePostgres reuses it).
+      FLOW_PG_DATABASE: database,
+      FLOW_TEMPORAL_PORT: String(temporalPort),
+      FLOW_TEMPORAL_UI_PORT: String(uiPort),
+    });
+    delete env.DATABASE_URL;
+    delete env.TEMPORAL_ADDRESS;
+    const freshHome = mkdtempSync(path.join(os.tmpdir(), 'flow-demo-fresh-'));
+    let uiWhileUp: number | undefined;
+    try {
+      await runDemo({
+        env,
+        home: freshHome,
+        say: (line) => {
+          lines.push(line);
+          // The Web UI answers while the job runs.
+          if (line.startsWith('started training job')) void fetch(`http://127.0.0.1:${uiPort}/`).then((response) => (uiWhileUp = response.status));
+        },
+        stayUpUntil: () => Promise.reject(new Error('FLOW_DEMO_EXIT=1 must not wait')),
+      });
+      expect(lines).toContain(`PostgreSQL on 127.0.0.1:${process.env.FLOW_PG_PORT ?? 54329} (database "${database}")`);
+      expect(lines).toContain(`Temporal at 127.0.0.1:${temporalPort}, Web UI at http://127.0.0.1:${uiPort}`);
+      expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^started training job \\S+ \\(http://127\\.0\\.0\\.1:${uiPort}/namespaces/default/workflows/`)));
+      expect(lines).toContainEqual(expect.stringMatching(/^job completed: success rate \d+% in the first iteration → \d+% in the last$/));
+      expect(lines).not.toContain('the stack stays up; press Ctrl-C to stop');
+      await waitFor(async () => uiWhileUp, (status) => status !== undefined, 10_000, 50);
+      expect(uiWhileUp).toBe(200);
+      // Its Temporal server kept its history in the demo's home, and is down now, as is the API.
+      expect(statSync(path.join(freshHome, 'temporal.db')).size).toBeGreaterThan(0);
+      expect(await answers(`http://127.0.0.1:${uiPort}`)).toBe(false);
+      expect(await answers(`http://127.0.0.1:${apiPort}`)).toBe(false);
+      // The job is in the database it created and migrated.
+      const prisma = createPrismaClient(`${requireEnv('FLOW_TEST_ADMIN_URL').replace(/\/postgres$/, '')}/${database}`);
+      try {
+        expect(await prisma.trainingJob.findMany({ select: { status: true, agentId: true } })).toEqual([{ status: 'completed', agentId: 'demo-support-agent' }]);
+      } finally {
+        await prisma.$disconnect();
+      }
+    } finally {
+      await dropDatabase(requireEnv('FLOW_TEST_ADMIN_URL'), database);
+      rmSync(freshHome, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('the worker (`npm run worker`) and API (`npm run api`) processes', () => {

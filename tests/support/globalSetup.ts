@@ -3,12 +3,12 @@
  * run) and a real Temporal dev server (the official CLI, in memory), plus the workflow bundle
  * built once for every test file. Nothing is downloaded: scripts/install-infra.sh installed it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import type { Config } from '@jest/types';
-import { prepareWorkflowCoverageDir } from './workflowCoverage';
+import { prepareCoverageDir } from './workflowCoverage';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 
 declare global {
@@ -46,9 +46,32 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   // Worker and API processes tests spawn expose no metrics endpoints unless a test asks (observability.test.ts).
   process.env.FLOW_METRICS_PORT = process.env.FLOW_TEMPORAL_METRICS_PORT = '0';
   if (globalConfig.collectCoverage) {
+    removeStaleCoverageDirs(workDir);
     const coverageDir = path.join(workDir, `workflow-coverage-${process.pid}`);
-    prepareWorkflowCoverageDir(coverageDir);
+    prepareCoverageDir(coverageDir);
     process.env.FLOW_WORKFLOW_COVERAGE_DIR = coverageDir;
+    // Processes the tests spawn write V8 coverage here (tests/support/processCoverageEnv.ts);
+    // tests/support/coverageReport.ts counts it at the end of the run.
+    const processCoverageDir = path.join(workDir, `process-coverage-${process.pid}`);
+    prepareCoverageDir(processCoverageDir);
+    process.env.FLOW_PROCESS_COVERAGE_DIR = processCoverageDir;
+  }
+}
+
+/** Earlier runs' coverage folders (hundreds of MB of V8 reports each), unless their run is still going. */
+function removeStaleCoverageDirs(workDir: string): void {
+  for (const name of readdirSync(workDir)) {
+    const pid = /^(?:process|workflow)-coverage-(\d+)$/.exec(name)?.[1];
+    if (pid && !isRunning(Number(pid))) rmSync(path.join(workDir, name), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,10 +1,21 @@
+import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import libCoverage from 'istanbul-lib-coverage';
+import type { Config } from '@jest/types';
 import { dropDatabase } from '../../workers/devStack';
-import { reportWorkflowCoverage } from './workflowCoverage';
+import { checkCoverage } from './coverageReport';
 
-export default async function globalTeardown(): Promise<void> {
+export default async function globalTeardown(globalConfig: Config.GlobalConfig): Promise<void> {
   await globalThis.__flowTemporal?.stop();
   if (process.env.FLOW_TEST_ADMIN_URL && process.env.FLOW_TEST_DATABASE_NAME) {
     await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME);
   }
-  if (process.env.FLOW_WORKFLOW_COVERAGE_DIR) await reportWorkflowCoverage(process.env.FLOW_WORKFLOW_COVERAGE_DIR);
+  // jest's reporters (its coverage report included) have finished by now; a shortfall fails the run.
+  const jestCoverage = path.join(globalConfig.coverageDirectory, 'coverage-final.json');
+  if (!globalConfig.collectCoverage || !existsSync(jestCoverage)) return;
+  const shortfalls = await checkCoverage(libCoverage.createCoverageMap(JSON.parse(readFileSync(jestCoverage, 'utf8'))), {
+    processes: process.env.FLOW_PROCESS_COVERAGE_DIR,
+    workflows: process.env.FLOW_WORKFLOW_COVERAGE_DIR,
+  });
+  if (shortfalls.length > 0) throw new Error(`coverage below its floor: ${shortfalls.join(', ')}`);
 }

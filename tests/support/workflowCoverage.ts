@@ -3,8 +3,8 @@
  * @temporalio/nyc-test-coverage instrumented after TypeScript was compiled. Its statement maps
  * speak of the compiled lines, and jest would remap them a second time through its own source
  * maps, scrambling them; so workflow coverage is kept out of jest's map: each harness writes
- * what its workers reported to a folder, and the integration project's global teardown maps it
- * back to the .ts files (istanbul-lib-source-maps), prints it and enforces its threshold.
+ * what its workers reported to a folder, and at the end of the run coverageReport.ts maps it
+ * back to the .ts files (istanbul-lib-source-maps), prints it and enforces its floors.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,10 +17,11 @@ const { createSourceMapStore } = require('istanbul-lib-source-maps') as {
 
 const WORKFLOWS_DIR = `${path.resolve(__dirname, '../../workflows')}${path.sep}`;
 
-/** Workflow files' floor, measured in the sandbox; raise it as tests are added. */
-export const WORKFLOW_COVERAGE_THRESHOLD = { lines: 95, branches: 80 };
+/** Workflow files' branch floor, measured in the sandbox (lines: coverageReport.ts); raise it as tests are added. */
+export const WORKFLOW_BRANCH_THRESHOLD = 80;
 
-export function prepareWorkflowCoverageDir(dir: string): void {
+/** An empty folder for coverage reports of one run. */
+export function prepareCoverageDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 }
@@ -33,13 +34,13 @@ export function saveWorkflowCoverage(dataSets: object[]): void {
   writeFileSync(path.join(dir, `${process.pid}-${randomUUID()}.json`), JSON.stringify(workflowsOnly));
 }
 
-/** Maps everything saved back to the sources, prints a table and checks the threshold. */
-export async function reportWorkflowCoverage(dir: string): Promise<void> {
+/** Maps everything saved back to the sources and prints a table; null when nothing was saved. */
+export async function readWorkflowCoverage(dir: string): Promise<libCoverage.CoverageSummary | null> {
   const reported = libCoverage.createCoverageMap({});
   for (const file of readdirSync(dir)) {
     for (const data of JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as libCoverage.CoverageMapData[]) reported.merge(data);
   }
-  if (reported.files().length === 0) return;
+  if (reported.files().length === 0) return null;
   const map = await createSourceMapStore().transformCoverage(reported);
   const total = libCoverage.createCoverageSummary();
   const rows = map.files().map((file) => {
@@ -49,9 +50,5 @@ export async function reportWorkflowCoverage(dir: string): Promise<void> {
   });
   const all = `  ${'workflows/ (all)'.padEnd(36)} lines ${total.lines.pct.toFixed(2).padStart(6)}%  branches ${total.branches.pct.toFixed(2).padStart(6)}%`;
   console.log(`\nWorkflow coverage (measured in Temporal's sandbox):\n${[...rows, all].join('\n')}`);
-  writeFileSync(path.join(dir, '..', 'workflow-coverage-summary.json'), JSON.stringify(total.toJSON(), null, 2));
-  const short = (['lines', 'branches'] as const).filter((key) => total[key].pct < WORKFLOW_COVERAGE_THRESHOLD[key]);
-  if (short.length) {
-    throw new Error(`workflow coverage below its threshold: ${short.map((key) => `${key} ${total[key].pct}% < ${WORKFLOW_COVERAGE_THRESHOLD[key]}%`).join(', ')}`);
-  }
+  return total;
 }
