@@ -291,8 +291,11 @@ test('budget and resume: a raise, refusals with exit 1, bad arguments with exit 
     const lower = await flow(['budget', jobId, '15']);
     expect(lower).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Invalid params: budget_usd must be greater than the current budget of $20.00 (got 15)\n' });
 
-    await client().cancel(jobId, 'cli resume test');
-    const cancelled = await waitFor(() => client().getStatus(jobId), (s) => s.status === 'cancelled');
+    // The runbook's order: cancel --wait, then resume at once.
+    const cancelWait = await flow(['cancel', jobId, '--reason', 'cli resume test', '--wait', '--interval', '50']);
+    expect(cancelWait).toEqual({ code: EXIT.OK, stdout: `${jobId}: cancelling (the job ends "cancelled" once its workflow stops)\n${jobId}: cancelled\n`, stderr: '' });
+    const cancelled = await client().getStatus(jobId);
+    expect(cancelled.status).toBe('cancelled');
     const latest = (await api.h.repos.progress.checkpoints(jobId)).at(-1)!;
     const missing = await flow(['resume', jobId, '--checkpoint', '1:99999']);
     const resumed = await flow(['resume', jobId, '--checkpoint', 'latest']);
