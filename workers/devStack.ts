@@ -99,6 +99,11 @@ export async function createDatabase(adminUrl: string, name: string, { fresh = f
   } finally {
     await client.end();
   }
+  return databaseUrl(adminUrl, name);
+}
+
+/** The URL of database `name` on the server `adminUrl` points at. */
+export function databaseUrl(adminUrl: string, name: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();

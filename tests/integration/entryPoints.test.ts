@@ -16,7 +16,7 @@ import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/demo';
-import { dropDatabase, freePort } from '../../workers/devStack';
+import { databaseUrl, dropDatabase, freePort } from '../../workers/devStack';
 import { createPrismaClient } from '../../activities/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
@@ -145,7 +145,7 @@ describe('the demo (`npm start`)', () => {
       expect(await answers(`http://127.0.0.1:${uiPort}`)).toBe(false);
       expect(await answers(`http://127.0.0.1:${apiPort}`)).toBe(false);
       // The job is in the database it created and migrated.
-      const prisma = createPrismaClient(`${requireEnv('FLOW_TEST_ADMIN_URL').replace(/\/postgres$/, '')}/${database}`);
+      const prisma = createPrismaClient(databaseUrl(requireEnv('FLOW_TEST_ADMIN_URL'), database));
       try {
         expect(await prisma.trainingJob.findMany({ select: { status: true, agentId: true } })).toEqual([{ status: 'completed', agentId: 'demo-support-agent' }]);
       } finally {

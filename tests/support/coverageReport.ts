@@ -16,9 +16,11 @@ import { readWorkflowCoverage, WORKFLOW_BRANCH_THRESHOLD } from './workflowCover
 
 const ROOT = path.resolve(__dirname, '../..');
 
-/** Line floors (percent) per folder, and for every measured file together ('all'). */
+/**
+ * Line floors (percent) per folder, and for every measured file together ('all'). training/ is
+ * not here: jest itself holds it at 100% lines and branches in-process (jest.config.js).
+ */
 export const LINE_COVERAGE_THRESHOLDS: Record<string, number> = {
-  'training/': 100,
   'activities/': 95,
   'workers/': 95,
   'workflows/': 95,
@@ -38,7 +40,7 @@ export function mergeLineCoverage(inProcess: CoverageMap, spawned: CoverageMap |
   const files: FileLines = new Map();
   for (const file of inProcess.files()) {
     const lines = inProcess.fileCoverageFor(file).getLineCoverage();
-    const spawnedLines = spawned?.files().includes(file) ? spawned.fileCoverageFor(file).getLineCoverage() : {};
+    const spawnedLines = spawned?.data[file] ? spawned.fileCoverageFor(file).getLineCoverage() : {};
     const numbers = Object.keys(lines);
     const covered = numbers.filter((line) => lines[Number(line)] > 0 || (spawnedLines[Number(line)] ?? 0) > 0).length;
     files.set(path.relative(ROOT, file), { covered, total: numbers.length });
