@@ -224,3 +224,17 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     expect(await answers(api.url)).toBe(false);
   });
 });
+
+describe("the demo's simulated model server", () => {
+  test('answers a body that is not JSON with 400 and an OpenAI-style error', async () => {
+    const model = await startSimulatedModelServer();
+    try {
+      const bad = await fetch(`${model.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": ' });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toEqual({ error: { message: 'request body is not JSON' } });
+      expect(model.calls()).toBe(1);
+    } finally {
+      await model.close();
+    }
+  });
+});

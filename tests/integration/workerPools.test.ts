@@ -272,6 +272,23 @@ describe('health, readiness and settings', () => {
     });
   });
 
+  test('`npm run worker` with a bad pool setting exits 1 with one readable line', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '../../workers/main.ts')], {
+      env: { ...process.env, DATABASE_URL: requireEnv('DATABASE_URL'), TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_WORKER_POOL: 'gpu' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect({ code, stdout, stderr }).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'flow worker: FLOW_WORKER_POOL: unknown pool "gpu"; use all, workflow, trajectory, cpu or a comma-separated list of them\n',
+    });
+  });
+
   test('bad pool settings are refused naming the variable, before anything connects', async () => {
     const env = { DATABASE_URL: requireEnv('DATABASE_URL'), TEMPORAL_ADDRESS: '127.0.0.1:1' };
     await expect(startWorker({ ...env, FLOW_WORKER_POOL: 'gpu' })).rejects.toThrow('FLOW_WORKER_POOL: unknown pool "gpu"; use all, workflow, trajectory, cpu or a comma-separated list of them');
