@@ -344,8 +344,9 @@ test('kill-switch: shows the state, refuses a non-admin (exit 1) and bad argumen
       expect(lifted).toMatchObject({ code: EXIT.OK, stderr: '' });
       expect(lifted.stdout).toMatch(/^kill switch off: \d+ running jobs? signalled, paused jobs go on\n$/);
     }
+    // Read under the lock: once it is released another file may pull the switch.
+    expect(await client().getKillSwitch()).toMatchObject({ on: false, by: 'erin' });
   });
-  expect(await client().getKillSwitch()).toMatchObject({ on: false, by: 'erin' });
 }, 120_000);
 
 describe('main() in-process', () => {
