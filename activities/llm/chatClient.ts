@@ -15,6 +15,12 @@ export interface LlmSettings {
   virtualKey?: string;
   /** The provider's base URL when a Portkey gateway should call a self-hosted OpenAI-compatible server. */
   customHost?: string;
+  /**
+   * Where `local:*` models are served (issue 13): resolves the local llama.cpp server's `/v1` URL,
+   * starting it on first use (workers/localModelServer.ts). Without it, `local:*` calls go to
+   * `baseURL` like any other (FLOW_LLM=local points `baseURL` at the local server itself).
+   */
+  local?: () => Promise<string>;
 }
 
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSettings {
@@ -39,14 +45,26 @@ export interface ChatTool {
   function: { name: string; description: string; parameters: Record<string, unknown> };
 }
 
+/** A JSON schema the answer must follow (OpenAI's structured outputs; llama.cpp turns it into a grammar). */
+export interface JsonSchemaFormat {
+  type: 'json_schema';
+  json_schema: { name: string; strict?: boolean; schema: Record<string, unknown> };
+}
+
 export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
   tools?: ChatTool[];
   max_tokens: number;
   seed?: number;
+  temperature?: number;
   logprobs?: boolean;
-  response_format?: { type: 'json_object' };
+  response_format?: { type: 'json_object' } | JsonSchemaFormat;
+}
+
+/** True for models Flow serves itself from a local GGUF (`local:qwen2.5-coder-1.5b`). */
+export function isLocalModel(model: string): boolean {
+  return model.startsWith('local:');
 }
 
 export interface ChatResult {
@@ -55,6 +73,8 @@ export interface ChatResult {
   costUsd: number;
   /** Sum of the returned token log-probs, or null when the model returned none. */
   logprob: number | null;
+  /** Why generation stopped (`stop`, `length` when max_tokens was reached, `tool_calls`), when the provider said. */
+  finishReason: string | null;
 }
 
 export interface CompleteOptions {
@@ -63,7 +83,7 @@ export interface CompleteOptions {
 }
 
 interface RawCompletion {
-  choices?: { message?: ChatMessage; logprobs?: { content?: { logprob: number }[] | null } | null }[];
+  choices?: { message?: ChatMessage; finish_reason?: string | null; logprobs?: { content?: { logprob: number }[] | null } | null }[];
   /** Some gateways (OpenRouter, LiteLLM) add what the call cost in USD, as `cost` or `cost_usd`. */
   usage?: { prompt_tokens?: number; completion_tokens?: number; cost?: unknown; cost_usd?: unknown };
 }
@@ -72,23 +92,36 @@ interface RawCompletion {
  * Each client's Portkey connection, kept off the instance so that ChatClient's type is only
  * its `complete` method: the budget guard's client (activities/budgetGuard.ts) is one too.
  */
-const connections = new WeakMap<ChatClient, Portkey>();
+const connections = new WeakMap<ChatClient, { main: Portkey | null; local: (() => Promise<Portkey>) | null }>();
 
 export class ChatClient {
   constructor(settings: LlmSettings) {
-    if (!settings.baseURL && !settings.apiKey) {
-      throw new Error('no LLM endpoint: set FLOW_LLM_BASE_URL (a local gateway or simulated model server) or PORTKEY_API_KEY');
+    if (!settings.baseURL && !settings.apiKey && !settings.local) {
+      throw new Error('no LLM endpoint: set FLOW_LLM_BASE_URL (a local gateway or simulated model server) or PORTKEY_API_KEY, or FLOW_LLM=local');
     }
-    connections.set(
-      this,
-      new Portkey({
-        baseURL: settings.baseURL,
-        apiKey: settings.apiKey ?? 'local',
-        provider: settings.provider ?? 'openai',
-        virtualKey: settings.virtualKey,
-        customHost: settings.customHost,
-      }),
-    );
+    const main =
+      settings.baseURL || settings.apiKey
+        ? new Portkey({
+            baseURL: settings.baseURL,
+            apiKey: settings.apiKey ?? 'local',
+            provider: settings.provider ?? 'openai',
+            virtualKey: settings.virtualKey,
+            customHost: settings.customHost,
+          })
+        : null;
+    let local: Promise<Portkey> | null = null;
+    const resolveLocal = settings.local;
+    connections.set(this, {
+      main,
+      // The same portkey-ai client, pointed at the local llama.cpp server once it is up.
+      local: resolveLocal
+        ? () =>
+            (local ??= resolveLocal().then((baseURL) => new Portkey({ baseURL, apiKey: 'local', provider: 'openai' })).catch((error: unknown) => {
+              local = null;
+              throw error;
+            }))
+        : null,
+    });
   }
 
   /**
@@ -98,7 +131,9 @@ export class ChatClient {
    */
   async complete(request: ChatRequest, signal?: AbortSignal, options: CompleteOptions = {}): Promise<ChatResult> {
     if (!options.price) resolveModelPrice(request.model);
-    const portkey = connections.get(this)!;
+    const endpoints = connections.get(this)!;
+    const portkey = isLocalModel(request.model) && endpoints.local ? await endpoints.local() : endpoints.main;
+    if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
     const call = traceChatCall(request.model, () => portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
     // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
     // trajectory forever: stop waiting as soon as the signal aborts.
@@ -120,6 +155,7 @@ export class ChatClient {
       usage,
       costUsd: costOf(request.model, usage, { price: options.price, reportedCostUsd: reportedCost(raw.usage) }),
       logprob: tokens && tokens.length > 0 ? tokens.reduce((sum, t) => sum + t.logprob, 0) : null,
+      finishReason: choice.finish_reason ?? null,
     };
   }
 }

@@ -21,7 +21,18 @@ export type ModelPrices = Readonly<Record<string, ModelPrice>>;
  */
 const LOCAL_PRICES: ModelPrices = {
   'flow-sim-1': { input_usd_per_mtok: 0.5, output_usd_per_mtok: 1.5 },
+  // Models Flow serves itself on this machine (issue 13): no provider bills them, so they cost
+  // zero USD, but their tokens are still counted. `local:<name>` for any other GGUF
+  // (FLOW_LOCAL_MODEL) is priced the same way, by localPrice below.
+  'local:qwen2.5-coder-1.5b': { input_usd_per_mtok: 0, output_usd_per_mtok: 0 },
+  'local:qwen2.5-coder-0.5b': { input_usd_per_mtok: 0, output_usd_per_mtok: 0 },
 };
+
+/** The zero price of a model served locally (`local:*`), explicit for the known ones and the same for any other. */
+function localPrice(model: string): ModelPrice | null {
+  if (Object.hasOwn(LOCAL_PRICES, model)) return LOCAL_PRICES[model];
+  return model.startsWith('local:') ? { input_usd_per_mtok: 0, output_usd_per_mtok: 0 } : null;
+}
 
 export class UnknownModelPriceError extends Error {
   constructor(readonly model: string) {
@@ -58,7 +69,8 @@ function highest(value: TablePrice[string]): number | null {
 
 /** The price of a model from Flow's own entries or the price table (no config), or null. */
 export function priceOf(model: string): ModelPrice | null {
-  if (Object.hasOwn(LOCAL_PRICES, model)) return LOCAL_PRICES[model];
+  const local = localPrice(model);
+  if (local) return local;
   const entry = tableEntry(model);
   return entry ? flatPrice(entry.model_price) : null;
 }
@@ -88,7 +100,8 @@ export function costOf(model: string, usage: TokenUsage, options: CostOptions = 
   if (typeof reported === 'number' && Number.isFinite(reported) && reported >= 0) return reported;
   const linear = (price: ModelPrice) => (usage.prompt_tokens * price.input_usd_per_mtok + usage.completion_tokens * price.output_usd_per_mtok) / 1_000_000;
   if (options.price) return linear(options.price);
-  if (Object.hasOwn(LOCAL_PRICES, model)) return linear(LOCAL_PRICES[model]);
+  const local = localPrice(model);
+  if (local) return linear(local);
   // The table's own calculation, which applies tiered and dated prices by the call's size and date.
   const entry = tableEntry(model, usage);
   if (!entry || !flatPrice(entry.model_price)) throw new UnknownModelPriceError(model);
