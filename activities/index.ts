@@ -18,6 +18,7 @@ import { ChatClient, type LlmSettings } from './llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
 import { createRewardActivities, evaluationRewardOf, excludingMarkedTrajectories } from './rewards';
 import { createTrajectoryActivities } from './trajectories';
+import { keepAlive } from './keepAlive';
 import type { HttpFetchOptions } from './tools/httpFetch';
 
 export interface ActivityDependencies {
@@ -46,10 +47,12 @@ export function createActivities(deps: ActivityDependencies) {
   const agentFor = (chat: ChatClient, selection: AgentSelection): AgentRuntime => deps.agent ?? agents.runtimeFor(chat, selection);
   return {
     ...createTrajectoryActivities({ chats, agentFor, trajectories: repos.trajectories }),
-    ...createRewardActivities({ rewards: deps.rewards ?? createDefaultRewardRegistry(), trajectories: repos.trajectories, chats }),
+    // The group steps heartbeat while they run (a judge or the optimizer may wait on a slow model),
+    // so a worker killed during one is noticed in seconds (the workflow's heartbeat timeout).
+    ...keptAlive(createRewardActivities({ rewards: rewardRegistry, trajectories: repos.trajectories, chats })),
     // Trajectories the reward step marked (reward_error) are left out of their group's advantages.
-    ...excludingMarkedTrajectories(createGrpoActivities({ trajectories: repos.trajectories }), repos.trajectories),
-    ...createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories }),
+    ...keptAlive(excludingMarkedTrajectories(createGrpoActivities({ trajectories: repos.trajectories }), repos.trajectories)),
+    ...keptAlive(createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories })),
     ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
     ...createJobControlActivities(repos),
     ...createEvaluationActivities({
@@ -64,3 +67,10 @@ export function createActivities(deps: ActivityDependencies) {
 }
 
 export type TrainingActivities = ReturnType<typeof createActivities>;
+
+/** The same activities, each heartbeating while it runs. */
+function keptAlive<A extends Record<string, (input: never) => Promise<unknown>>>(activities: A): A {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, activity]) => [name, (input: never) => keepAlive(() => activity(input))]),
+  ) as A;
+}

@@ -12,6 +12,7 @@ import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } fr
 import type { TrajectoryRepository } from './db';
 import type { ChatClient } from './llm/chatClient';
 import type { ModelPrice } from './llm/pricing';
+import { keepAlive } from './keepAlive';
 
 export interface RunTrajectoryInput {
   job_id: string;
@@ -105,17 +106,23 @@ export async function runAgentEpisode(
   const context = Context.current();
   const { timeoutSeconds, steps, cancelledMessage, ...run } = request;
   const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
-  const heartbeat = () => context.heartbeat({ steps: steps.length });
+  const progress = () => ({ steps: steps.length });
+  const heartbeat = () => context.heartbeat(progress());
   try {
-    const outcome = await agent.run({
-      ...run,
-      signal: AbortSignal.any([context.cancellationSignal, timeout]),
-      onStep(step) {
-        steps.push(step);
-        heartbeat();
-      },
-      heartbeat,
-    });
+    // Heartbeats every second as well as every step: one step of a slow model can outlast the heartbeat timeout.
+    const outcome = await keepAlive(
+      () =>
+        agent.run({
+          ...run,
+          signal: AbortSignal.any([context.cancellationSignal, timeout]),
+          onStep(step) {
+            steps.push(step);
+            heartbeat();
+          },
+          heartbeat,
+        }),
+      progress,
+    );
     return { outcome, allowanceExceeded: false };
   } catch (error) {
     if (context.cancellationSignal.aborted) throw new CancelledFailure(cancelledMessage);

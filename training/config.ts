@@ -85,6 +85,12 @@ export const GRPOConfigSchema = z
     /** Every LLM call sets max_tokens (the budget reserves against it). */
     max_tokens: positiveInt(32_768).default(512),
     trajectory_timeout_seconds: z.number().positive().max(3600).default(60),
+    /**
+     * How long an activity that failed for lack of its infrastructure (the database or blob store
+     * unreachable, a worker lost) is retried before the job fails. Agent and model errors are not
+     * retried this way: they become failed trajectories.
+     */
+    infrastructure_retry_minutes: z.number().positive().max(24 * 60).default(30),
     /** USD per million tokens by model name; overrides the price table (needed for unlisted models). */
     prices: z
       .record(z.string().min(1).max(200), ModelPriceSchema)
@@ -114,7 +120,17 @@ export type Task = z.infer<typeof TaskSchema>;
  * task and the current policy and answers with its trajectory (activities/agents/httpAgent.ts).
  */
 export const AgentSpecSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('llm') }).strict(),
+  z
+    .object({
+      type: z.literal('llm'),
+      /**
+       * How the agent calls tools: `native` (the provider's `tools`) or `schema` (a JSON schema in
+       * `response_format` forces `{"tool", "arguments"}`, for models without native tool calls).
+       * Absent: `schema` for local models (`local:*`), `native` for the rest.
+       */
+      tool_calls: z.enum(['native', 'schema']).optional(),
+    })
+    .strict(),
   z
     .object({
       type: z.literal('http'),
@@ -122,6 +138,11 @@ export const AgentSpecSchema = z.discriminatedUnion('type', [
       url: z.string().max(2000).regex(/^https?:\/\/[^\s/?#]+[^\s]*$/, 'an http:// or https:// URL'),
       timeout_seconds: z.number().positive().max(3600).default(30),
       max_attempts: z.number().int().min(1).max(10).default(3),
+      /**
+       * Send the task's expected_answer and expected_tool to the service. Off by default: an agent
+       * under training must not see the answer key; only a service that grades itself needs them.
+       */
+      expose_expected: z.boolean().default(false),
     })
     .strict(),
 ]);

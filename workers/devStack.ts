@@ -73,6 +73,12 @@ export async function ensurePostgres(port = Number(process.env.FLOW_PG_PORT ?? 5
   return { adminUrl, port };
 }
 
+/** Stops the project-local cluster on `port` (fast shutdown: open sessions are disconnected). */
+export function stopPostgres(port: number): void {
+  const dataDir = path.join(flowHome(), 'pg', String(port));
+  runAsPostgresUser(path.join(postgresBinDir(), 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']);
+}
+
 async function canConnect(url: string): Promise<boolean> {
   const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 2000 });
   client.on('error', () => undefined);

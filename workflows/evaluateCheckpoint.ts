@@ -12,7 +12,8 @@ import { evaluationSplit, type EvaluationSummary } from '../training/evaluation'
 import type { Policy } from '../training/policy';
 import { ConcurrencyLimit } from './concurrencyLimit';
 import { evaluateOnHeldOut } from './heldOutEvaluation';
-import { cpuTaskQueue, trajectoryTaskQueue } from './taskQueues';
+import { cpuTaskQueue } from './taskQueues';
+import { evaluationEpisodeOptions, infrastructureRetry } from './activityOptions';
 
 export interface EvaluateCheckpointInput {
   /** The job's stored input (its queries, config, agent and environment). */
@@ -36,15 +37,10 @@ export async function evaluateCheckpoint(request: EvaluateCheckpointInput): Prom
   const queue = workflowInfo().taskQueue;
   const records = proxyActivities<Pick<TrainingActivities, 'loadCheckpoint' | 'resolvePrices' | 'recordEvaluation'>>({
     taskQueue: cpuTaskQueue(queue),
-    startToCloseTimeout: '30s',
-    retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 10 },
+    startToCloseTimeout: '10s',
+    ...infrastructureRetry(input),
   });
-  const episodes = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>({
-    taskQueue: trajectoryTaskQueue(queue),
-    startToCloseTimeout: `${(config.trajectory_timeout_seconds + 10) * config.eval_samples + 60}s`,
-    heartbeatTimeout: '30s',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-  });
+  const episodes = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>(evaluationEpisodeOptions(input));
 
   if (!config.evaluate && input.evaluation_queries.length === 0) {
     throw ApplicationFailure.nonRetryable(

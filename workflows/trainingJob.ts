@@ -44,6 +44,7 @@ import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
 import { cpuTaskQueue, trajectoryTaskQueue } from './taskQueues';
+import { evaluationEpisodeOptions, HEARTBEAT_TIMEOUT, infrastructureRetry } from './activityOptions';
 import { TrainingJobState, type TrainingJobResult, type TrainingJobStatus } from './trainingJobState';
 
 export type { TrainingJobResult, TrainingJobStatus };
@@ -270,27 +271,30 @@ type Activities = ReturnType<typeof activitiesFor>;
 
 /** Activity stubs grouped by what they need from Temporal. */
 function activitiesFor(input: TrainingJobInput) {
+  const retried = infrastructureRetry(input);
   const trajectories = proxyActivities<Pick<TrainingActivities, 'runTrajectory'>>({
     // Worker pools (workflows/taskQueues.ts); task priority is inherited from the workflow.
     taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     // The agent's own timeout ends a run as a failed trajectory; this bound is for lost workers.
     startToCloseTimeout: `${input.config.trajectory_timeout_seconds + 60}s`,
-    heartbeatTimeout: '30s',
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
     // Wait for in-flight trajectories to stop before the job is recorded cancelled.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+    ...retried,
   });
   const scoring = proxyActivities<Pick<TrainingActivities, 'rewardGroup' | 'computeGroupAdvantages'>>({
     taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
     // An LLM judge makes one call per trajectory (RULER one per group) with a slow model.
     startToCloseTimeout: '5m',
-    retry: { initialInterval: '1s', maximumAttempts: 10 },
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    ...retried,
   });
   const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy'>>({
     // LLM-bound (the optimizer model distils lessons), so with the trajectories.
     taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '5m',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5 },
+    heartbeatTimeout: HEARTBEAT_TIMEOUT,
+    ...retried,
   });
   const records = proxyActivities<
     Pick<
@@ -308,8 +312,9 @@ function activitiesFor(input: TrainingJobInput) {
     >
   >({
     taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
-    startToCloseTimeout: '30s',
-    retry: { initialInterval: '1s', maximumInterval: '10s' },
+    // Single writes: a lost worker is noticed after this, not minutes later.
+    startToCloseTimeout: '10s',
+    ...retried,
   });
   const budget = proxyActivities<Pick<TrainingActivities, 'resolvePrices' | 'sendBudgetAlert'>>({
     taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
@@ -317,14 +322,7 @@ function activitiesFor(input: TrainingJobInput) {
     // A webhook that is down is retried for a while, never forever: the job goes on regardless.
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },
   });
-  const evaluation = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>({
-    taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
-    // One activity runs eval_samples episodes one after another; it heartbeats every step.
-    startToCloseTimeout: `${(input.config.trajectory_timeout_seconds + 10) * input.config.eval_samples + 60}s`,
-    heartbeatTimeout: '30s',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
-  });
+  const evaluation = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>(evaluationEpisodeOptions(input));
   return { trajectories, scoring, policy, records, budget, evaluation };
 }
 
