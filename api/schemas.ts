@@ -42,7 +42,7 @@ export const StartGrpoParamsSchema = z
     evaluation_queries_jsonl: z.string().max(MAX_TASK_BYTES).optional().describe('Held-out evaluation queries as JSONL text.'),
     evaluation_task_file: z.string().min(1).max(1000).optional().describe("A JSONL file of evaluation queries in the API server's task directory."),
     environment: z.enum(['simulated', 'tools']).optional().describe('`simulated` (default): the built-in environment; `tools`: calculator and allow-listed HTTP fetch.'),
-    agent: AgentSpecSchema.optional().describe('`{type: "llm"}` (default) or `{type: "http", url, timeout_seconds, max_attempts}`: an external agent service.'),
+    agent: AgentSpecSchema.optional().describe('`{type: "llm"}` (default) or `{type: "http", url, timeout_seconds, max_attempts, expose_expected}`: an external agent service (it is sent `expected_answer`/`expected_tool` only with `expose_expected: true`).'),
     base_prompt: z.string().min(1).max(20_000).optional(),
     config: GRPOConfigSchema.optional(),
     idempotency_key: z

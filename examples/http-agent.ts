@@ -1,6 +1,6 @@
 /**
  * Plug in an agent that runs outside Flow: a tiny agent service speaking Flow's HTTP contract
- * (`flow-agent/1`, activities/agents/httpAgentContract.ts; docs/guides/http_agent.md), and a
+ * (`flow-agent/2`, activities/agents/httpAgentContract.ts; docs/guides/http_agent.md), and a
  * job that trains it through the API with `agent: { type: "http", url }`.
  *
  * Flow POSTs each trajectory's task and the current policy (system prompt and lessons); the
@@ -20,7 +20,7 @@ function answer(request: HttpAgentRequest): HttpAgentResponseInput {
   return {
     steps: [{ state: request.task.prompt, action: { type: 'final_answer', content: hint }, started_at: now, ended_at: now }],
     final_answer: hint,
-    // No `success`: Flow compares final_answer with the task's expected_answer.
+    // No `success`: Flow compares final_answer with the task's expected_answer (which it does not send).
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The HTTP agent adapter: Flow trains an agent that lives in another service. Per trajectory it
- * POSTs the task and the current policy (httpAgentContract.ts) and records the trajectory the
+ * POSTs the task (without its expected answer and tool unless the job sets `expose_expected`)
+ * and the current policy (httpAgentContract.ts) and records the trajectory the
  * service answers with. Each attempt has `timeout_seconds`; timeouts, connection errors, 5xx,
  * 408 and 429 are retried with exponential backoff up to `max_attempts`. Everything else a
  * misbehaving service does (invalid JSON, a response off the contract, a 4xx) ends the run at
@@ -102,7 +103,7 @@ export class HttpAgent implements AgentRuntime {
     const body: HttpAgentRequest = {
       protocol: HTTP_AGENT_PROTOCOL,
       trajectory: { ...this.options.trajectory, attempt },
-      task: request.task,
+      task: this.spec.expose_expected ? request.task : withoutAnswerKey(request.task),
       policy: { system_prompt: request.systemPrompt, lessons: lessonsOf(request.systemPrompt) },
       environment: this.options.environment,
       model: request.model,
@@ -177,6 +178,12 @@ export class HttpAgent implements AgentRuntime {
     const success = response.error === null && (response.success ?? judgeByExpectedAnswer(request.task, response.final_answer));
     return { finalAnswer: response.final_answer, success, verified: response.verified, error: response.error };
   }
+}
+
+/** The task as an agent under training may see it: no expected answer or tool. */
+export function withoutAnswerKey(task: Task): Task {
+  const { expected_answer: _answer, expected_tool: _tool, ...rest } = task;
+  return rest;
 }
 
 function judgeByExpectedAnswer(task: Task, finalAnswer: string | null): boolean {

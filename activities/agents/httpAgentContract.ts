@@ -7,7 +7,11 @@
 import { z } from 'zod';
 import { TaskSchema, TokenUsageSchema } from '../../training/config';
 
-export const HTTP_AGENT_PROTOCOL = 'flow-agent/1';
+/**
+ * Version 2: the task carries `expected_answer` and `expected_tool` only when the job sets
+ * `agent.expose_expected: true` (version 1 always sent them, handing agents the answer key).
+ */
+export const HTTP_AGENT_PROTOCOL = 'flow-agent/2';
 
 export const HttpAgentRequestSchema = z
   .object({
@@ -23,6 +27,7 @@ export const HttpAgentRequestSchema = z
         attempt: z.number().int().min(1),
       })
       .strict(),
+    /** The task; `expected_answer`/`expected_tool` only with `agent.expose_expected: true`. */
     task: TaskSchema,
     policy: z
       .object({

@@ -51,7 +51,7 @@ test('a 3-iteration job trains an agent behind an HTTP service (own process): st
   const service = await spawnAgentService();
   try {
     const request = jobRequest({
-      agent: { type: 'http', url: service.url, timeout_seconds: 10, max_attempts: 3 },
+      agent: { type: 'http', url: service.url, timeout_seconds: 10, max_attempts: 3, expose_expected: true },
       evaluation_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 99, families: ['shipping'] }),
       config: { iterations: 3, batch_size: 4, group_size: 6, checkpoint_interval: 10, eval_interval: 100, eval_samples: 2 },
     });
@@ -95,7 +95,7 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
     const request = jobRequest({
       training_queries: tasks,
       evaluation_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 98, families: ['shipping'] }),
-      agent: { type: 'http', url: service.url, timeout_seconds: 0.5, max_attempts: 2 },
+      agent: { type: 'http', url: service.url, timeout_seconds: 0.5, max_attempts: 2, expose_expected: true },
       config: { iterations: 1, batch_size: tasks.length, group_size: 4, checkpoint_interval: 10, eval_interval: 100, eval_samples: 2 },
     });
     const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue: h.taskQueue });
@@ -111,7 +111,7 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
     for (const error of errors(0)) expect(error).toMatch(/^agent error: http agent .* gave up after 2 attempts: attempt 1: HTTP 500: .*injected.*; attempt 2: HTTP 500/);
     for (const error of errors(1)) expect(error).toMatch(/not retried: attempt 1: the response is not valid JSON/);
     for (const row of byTask(2)) {
-      if (row.sampleIndex % 2 === 1) expect(row.error).toMatch(/not retried: attempt 1: the response does not match the flow-agent\/1 contract: steps: .*; final_answer: /);
+      if (row.sampleIndex % 2 === 1) expect(row.error).toMatch(/not retried: attempt 1: the response does not match the flow-agent\/2 contract: steps: .*; final_answer: /);
       else expect(row.error).toBeNull();
     }
     for (const row of byTask(3)) {

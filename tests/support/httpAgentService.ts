@@ -1,9 +1,10 @@
 /**
  * An external agent service for tests, run as its own process:
  *   node --import tsx tests/support/httpAgentService.ts     (prints `listening <url>`)
- * It speaks the flow-agent/1 contract (activities/agents/httpAgentContract.ts) and plays the
+ * It speaks the flow-agent/2 contract (activities/agents/httpAgentContract.ts) and plays the
  * simulated environment's agent with Flow's own simulated model, which follows the lessons it
- * is sent, so a job against it can learn. It also misbehaves on demand:
+ * is sent, so a job against it can learn. It grades itself from the task's answer key, so jobs
+ * against it set `agent.expose_expected: true`. It also misbehaves on demand:
  *   FLOW_AGENT_FAULT=<kind>        every request
  *   `{fault:<kind>}` in task text  every request for that task
  *   `{fault:<kind>:odd}`           requests of odd sample indexes only
@@ -44,6 +45,10 @@ export function faultFor(request: HttpAgentRequest, envFault: string | undefined
 
 /** One run of the simulated agent in the simulated environment, as the contract's response. */
 export function playSimulatedAgent(request: HttpAgentRequest): HttpAgentResponseInput {
+  // The simulated environment computes tool results and grades from the expected answer.
+  if (request.task.expected_answer === undefined) {
+    return { steps: [], final_answer: null, error: 'this service grades itself and needs the answer key: start the job with agent.expose_expected: true' };
+  }
   const environment = new SimulatedEnvironment();
   const toolNames = environment.tools().map((tool) => tool.name);
   const system = request.policy.system_prompt;

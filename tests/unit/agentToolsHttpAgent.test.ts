@@ -12,7 +12,7 @@ import { HttpAgent, lessonsOf, type HttpAgentSpec } from '../../activities/agent
 import { HttpAgentRequestSchema, type HttpAgentRequest } from '../../activities/agents/httpAgentContract';
 import { LlmAgent } from '../../activities/agents/llmAgent';
 import { ChatClient } from '../../activities/llm/chatClient';
-import type { TrajectoryStep } from '../../training/config';
+import { AgentSpecSchema, type TrajectoryStep } from '../../training/config';
 import { initialPolicy, renderSystemPrompt } from '../../training/policy';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { faultFor, playSimulatedAgent, startHttpAgentService } from '../support/httpAgentService';
@@ -54,7 +54,7 @@ beforeEach(() => {
 const task = simulatedTaskSet({ queriesPerFamily: 1, seed: 5, families: ['arithmetic'] })[0];
 const policy = { ...initialPolicy('Be careful.'), lessons: [{ id: 'l1', text: 'For arithmetic tasks, call calculator first.', weight: 0.8 }, { id: 'l2', text: 'Say please.', weight: 0.25 }] };
 const trajectory = { job_id: 'job-1', run: 1, iteration: 2, query_index: 3, sample_index: 4 };
-const spec = (overrides: Partial<HttpAgentSpec> = {}): HttpAgentSpec => ({ type: 'http', url, timeout_seconds: 2, max_attempts: 3, ...overrides });
+const spec = (overrides: Partial<HttpAgentSpec> = {}): HttpAgentSpec => ({ type: 'http', url, timeout_seconds: 2, max_attempts: 3, expose_expected: false, ...overrides });
 const agent = (overrides: Partial<HttpAgentSpec> = {}) => new HttpAgent(spec(overrides), { environment: 'simulated', trajectory, baseBackoffMs: 10 });
 
 function runRequest(signal: AbortSignal = new AbortController().signal) {
@@ -88,9 +88,9 @@ test('posts the task, the policy (prompt and lessons) and the trajectory ids; re
   expect(await agent().run(request)).toEqual({ finalAnswer: '42', success: true, verified: true, error: null });
   expect(seen).toHaveLength(1);
   expect(seen[0]).toMatchObject({
-    protocol: 'flow-agent/1',
+    protocol: 'flow-agent/2',
     trajectory: { ...trajectory, attempt: 1 },
-    task,
+    task: { id: task.id, prompt: task.prompt, family: task.family },
     policy: { system_prompt: renderSystemPrompt(policy), lessons: [{ weight: 0.8, text: 'For arithmetic tasks, call calculator first.' }, { weight: 0.25, text: 'Say please.' }] },
     environment: 'simulated',
     model: 'flow-sim-1',
@@ -116,6 +116,24 @@ test('posts the task, the policy (prompt and lessons) and the trajectory ids; re
   });
   // Defaults for what a service left out.
   expect(steps[1]).toMatchObject({ index: 1, tool_calls: [], result: null, usage: { prompt_tokens: 0, completion_tokens: 0 }, cost_usd: 0, logprob: null, error: null });
+});
+
+test('no answer key by default: the request carries neither expected_answer nor expected_tool; expose_expected: true sends both', async () => {
+  // A task that has both, so their absence is the adapter's doing and not the task's.
+  const keyed = { ...task, expected_tool: 'calculator' };
+  expect(keyed.expected_answer).toBeTruthy();
+  handler = reply(200, { steps: [], final_answer: 'x', success: false });
+  const { request } = runRequest();
+  await agent().run({ ...request, task: keyed });
+  const raw = JSON.stringify(seen[0]);
+  expect(raw).not.toContain('expected_answer');
+  expect(raw).not.toContain('expected_tool');
+  expect(raw).not.toContain(JSON.stringify(keyed.expected_answer));
+  expect(seen[0].task).toEqual({ id: keyed.id, prompt: keyed.prompt, family: keyed.family });
+  await agent({ expose_expected: true }).run({ ...request, task: keyed });
+  expect(seen[1].task).toEqual(keyed);
+  // The job's schema defaults to no answer key.
+  expect(AgentSpecSchema.parse({ type: 'http', url })).toMatchObject({ expose_expected: false });
 });
 
 test('without a verdict from the service, Flow compares the answer with expected_answer; a reported error fails the run', async () => {
@@ -159,7 +177,7 @@ test('a slow service times out per attempt (timeout_seconds) and is retried', as
 
 test.each([
   ['invalid JSON', 200, '{"steps": [', /not retried: attempt 1: the response is not valid JSON \(.+\): \{"steps": \[/],
-  ['a response off the contract', 200, { answer: 42 }, /not retried: attempt 1: the response does not match the flow-agent\/1 contract: steps: .+; final_answer: /],
+  ['a response off the contract', 200, { answer: 42 }, /not retried: attempt 1: the response does not match the flow-agent\/2 contract: steps: .+; final_answer: /],
   ['a bad step', 200, { steps: [{ state: 's', action: { type: 'jump', content: null } }], final_answer: null }, /steps\.0\.action\.type: /],
   ['a 4xx', 400, 'bad request', /not retried: attempt 1: HTTP 400: bad request/],
   ['an empty 404', 404, '', /HTTP 404: \(empty body\)/],
@@ -226,7 +244,7 @@ describe('the test agent service (tests/support/httpAgentService.ts) in process'
     const service = await startHttpAgentService({ env: {} });
     try {
       const { request, steps } = runRequest();
-      const result = await new HttpAgent(spec({ url: service.url }), { environment: 'simulated', trajectory }).run(request);
+      const result = await new HttpAgent(spec({ url: service.url, expose_expected: true }), { environment: 'simulated', trajectory }).run(request);
       expect(steps.length).toBeGreaterThanOrEqual(2);
       expect(steps[steps.length - 1].action.type).toBe('final_answer');
       expect(result.finalAnswer).toBe(steps[steps.length - 1].action.content);
@@ -253,12 +271,15 @@ describe('the test agent service (tests/support/httpAgentService.ts) in process'
     const played = playSimulatedAgent({ ...base, max_steps: 1 });
     expect(JSON.stringify(played)).not.toContain('{fault:');
     expect(played).toMatchObject({ final_answer: null, error: 'ran out of steps (max_steps=1)' });
+    // It grades itself from the answer key, so it refuses a request without one.
+    const { expected_answer: _dropped, ...keyless } = task;
+    expect(playSimulatedAgent({ ...base, task: keyless })).toMatchObject({ steps: [], final_answer: null, error: expect.stringContaining('agent.expose_expected: true') });
   });
 });
 
 function seenShape(): HttpAgentRequest {
   return {
-    protocol: 'flow-agent/1',
+    protocol: 'flow-agent/2',
     trajectory: { ...trajectory, attempt: 1 },
     task,
     policy: { system_prompt: renderSystemPrompt(policy), lessons: lessonsOf(renderSystemPrompt(policy)) },
