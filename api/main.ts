@@ -5,6 +5,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../activities/db';
 import { authConfigFromEnv } from './auth';
+import { startOrphanReconciler } from './orphanedJobs';
 import { buildApiServer } from './server';
 import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
 
@@ -16,8 +17,9 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default', interceptors: { workflow: tracingClientInterceptors() } });
+  const repos = createRepositories(prisma);
   const app = await buildApiServer(
-    { client, prisma, repos: createRepositories(prisma), taskQueue: env.FLOW_TASK_QUEUE || undefined },
+    { client, prisma, repos, taskQueue: env.FLOW_TASK_QUEUE || undefined },
     {
       auth,
       logger: { level: env.FLOW_API_LOG_LEVEL ?? 'info' },
@@ -25,9 +27,11 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     },
   );
   const url = await app.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
+  const reconciler = startOrphanReconciler(client, repos, (message) => app.log.warn(message));
   return {
     url,
     async close() {
+      await reconciler.stop();
       await app.close();
       await connection.close();
       await prisma.$disconnect();

@@ -57,6 +57,7 @@ import {
   startTrainingJob,
 } from './trainingJobs';
 import { updateBudgetUpdate } from '../workflows/trainingJob';
+import { endOrphanedJob } from './orphanedJobs';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
 export const UPDATE_BUDGET_TIMEOUT_MS = 15_000;
@@ -151,8 +152,13 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       if (isTerminalJobStatus(row.status as JobStatus)) {
         throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
       }
+      const reason = params.reason ?? `cancelled by ${caller.subject}`;
+      // A row left `queued` with no workflow (its start never happened) is cancelled here and now.
+      if (row.status === 'queued' && (await endOrphanedJob(client, repos, row.id, 'cancelled', `${reason} (its workflow had never started)`))) {
+        return { job_id: row.id, status: 'cancelled' as const };
+      }
       try {
-        await cancelTrainingJob(client, row.id, params.reason ?? `cancelled by ${caller.subject}`);
+        await cancelTrainingJob(client, row.id, reason);
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" has no running workflow`);
         throw error;
@@ -189,17 +195,24 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       if (isTerminalJobStatus(row.status as JobStatus)) {
         throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
       }
+      // The row holds the budget in force (the update's handler records it). A retry of a raise that
+      // has since been applied finds it in force: the same answer, not a refusal.
+      if (row.budgetUsd === params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
       const handle = client.workflow.getHandle(row.id);
+      // One update id per raise from the budget in force: a retry while the raise is still pending
+      // (no worker has taken it) joins that same update instead of sending a second one.
+      const updateId = `update_budget:${row.budgetUsd}:${params.budget_usd}`;
       try {
-        const result = await client.withDeadline(Date.now() + UPDATE_BUDGET_TIMEOUT_MS, () => handle.executeUpdate(updateBudgetUpdate, { args: [params.budget_usd] }));
-        return { job_id: row.id, budget_usd: result.budget_usd };
+        const result = await client.withDeadline(Date.now() + UPDATE_BUDGET_TIMEOUT_MS, () =>
+          handle.executeUpdate(updateBudgetUpdate, { args: [params.budget_usd], updateId }),
+        );
+        return { job_id: row.id, budget_usd: result.budget_usd, status: 'applied' as const };
       } catch (error) {
         // The workflow's validator refused the new budget: its message says why.
         if (error instanceof WorkflowUpdateFailedError) throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
         if (error instanceof WorkflowNotFoundError) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" has no running workflow`);
-        if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
-          throw new FlowRpcError('UNAVAILABLE', `job "${row.id}" did not take the update within ${UPDATE_BUDGET_TIMEOUT_MS / 1000} s (is a worker running?); retry later`);
-        }
+        // Temporal has the update and delivers it when a worker runs the job: say so, truthfully.
+        if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
         throw error;
       }
     },

@@ -139,8 +139,11 @@ export const CancelParamsSchema = z
   .strict();
 export const CancelResultSchema = z.object({
   job_id: JobIdSchema,
-  /** Cancellation is requested; the job's status becomes `cancelled` once the workflow has ended. */
-  status: z.literal('cancelling'),
+  /**
+   * `cancelling`: cancellation is requested; the job's status becomes `cancelled` once the workflow
+   * has ended. `cancelled`: the job's workflow had never started, so it is cancelled already.
+   */
+  status: z.enum(['cancelling', 'cancelled']),
 });
 
 // ---- training.export_trajectories
@@ -214,8 +217,13 @@ export const UpdateBudgetParamsSchema = z
   .strict();
 export const UpdateBudgetResultSchema = z.object({
   job_id: JobIdSchema,
-  /** The limit now in force, recorded on the job. */
+  /** `applied`: the limit now in force, recorded on the job. `pending`: the limit asked for. */
   budget_usd: z.number(),
+  /**
+   * `pending`: Temporal holds the update but no worker has taken it yet (none is running); it
+   * applies when one does, and calling again with the same budget waits for that same update.
+   */
+  status: z.enum(['applied', 'pending']),
 });
 
 // ---- training.kill_switch and training.get_kill_switch

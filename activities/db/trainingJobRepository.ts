@@ -205,6 +205,21 @@ export class TrainingJobRepository {
     });
   }
 
+  /** Ids of jobs `queued` and untouched since `before` (candidates for orphan reconciliation). */
+  async queuedSince(before: Date): Promise<string[]> {
+    const rows = await this.prisma.trainingJob.findMany({ where: { status: 'queued', updatedAt: { lt: before } }, select: { id: true } });
+    return rows.map((row) => row.id);
+  }
+
+  /** Ends a job that is still `queued` (no run ever started); false when it had moved on meanwhile. */
+  async finishIfQueued(id: string, status: JobStatus, reason: string): Promise<boolean> {
+    const { count } = await this.prisma.trainingJob.updateMany({
+      where: { id, status: 'queued' },
+      data: { status, reason, phase: null, finishedAt: new Date() },
+    });
+    return count === 1;
+  }
+
   /** Moves a job to a terminal status, recording why when it did not complete. */
   finish(id: string, status: JobStatus, reason: string | null = null): Promise<TrainingJobRow> {
     return this.prisma.trainingJob.update({ where: { id }, data: { status, reason, phase: null, finishedAt: new Date() } });

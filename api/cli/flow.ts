@@ -188,6 +188,10 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .action(async (jobId: string, options: { reason?: string; wait?: boolean; interval: number }) => {
       const api = client();
       const result = await api.cancel(jobId, options.reason);
+      if (result.status === 'cancelled') {
+        io.stdout.write(`${result.job_id}: cancelled (its workflow had never started)\n`);
+        return;
+      }
       io.stdout.write(`${result.job_id}: cancelling (the job ends "cancelled" once its workflow stops)\n`);
       if (!options.wait) return;
       let status = await api.getStatus(jobId);
@@ -228,7 +232,11 @@ function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .argument('<usd>', 'the new budget in USD, above the current one', positiveUsd('<usd>'))
     .action(async (jobId: string, budgetUsd: number) => {
       const result = await client().updateBudget(jobId, budgetUsd);
-      io.stdout.write(`${result.job_id}: budget ${usd(result.budget_usd)}\n`);
+      io.stdout.write(
+        result.status === 'pending'
+          ? `${result.job_id}: budget ${usd(result.budget_usd)} pending: no worker has taken it yet; it applies when one runs the job (run this again to wait for it)\n`
+          : `${result.job_id}: budget ${usd(result.budget_usd)}\n`,
+      );
     });
 
   program

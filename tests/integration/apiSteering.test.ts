@@ -42,7 +42,7 @@ test('update_budget raises a running job budget; lower, negative, unauthorised a
   const worker = await api.startWorker();
   try {
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
-    expect(await client.updateBudget(jobId, 25)).toEqual({ job_id: jobId, budget_usd: 25 });
+    expect(await client.updateBudget(jobId, 25)).toEqual({ job_id: jobId, budget_usd: 25, status: 'applied' });
     const raised = await client.getStatus(jobId);
     expect(raised).toMatchObject({ budget_usd: 25, budget_alerts: [] });
     expect(raised.budget_used_ratio).toBeCloseTo(raised.spend_usd / 25, 10);
@@ -50,8 +50,10 @@ test('update_budget raises a running job budget; lower, negative, unauthorised a
     const lower = await rpcError(client.updateBudget(jobId, 20));
     expect(lower.code).toBe(-32602);
     expect(lower.message).toBe('Invalid params: budget_usd must be greater than the current budget of $25.00 (got 20)');
-    const same = await rpcError(client.updateBudget(jobId, 25));
-    expect(same.message).toMatch(/greater than the current budget of \$25\.00/);
+    // A retry of the raise that was applied gets the same answer, not a refusal.
+    expect(await client.updateBudget(jobId, 25)).toEqual({ job_id: jobId, budget_usd: 25, status: 'applied' });
+    const lowerStill = await rpcError(client.updateBudget(jobId, 24.5));
+    expect(lowerStill.message).toMatch(/greater than the current budget of \$25\.00/);
     const negative = await rpcError(client.updateBudget(jobId, -5));
     expect(negative.code).toBe(-32602);
     expect(negative.message).toMatch(/budget_usd/);
@@ -70,6 +72,34 @@ test('update_budget raises a running job budget; lower, negative, unauthorised a
   const finished = await rpcError(client.updateBudget(jobId, 100));
   expect(finished).toMatchObject({ code: -32021, reason: 'job_already_finished' });
   expect((await h.repos.jobs.get(jobId))!.budgetUsd).toBe(25);
+}, 120_000);
+
+test('update_budget with no worker running is reported pending, a retry joins it, and it applies once a worker runs the job', async () => {
+  const client = await api.client();
+  // No worker polls this job's queue yet, so no workflow task (and no update) can run.
+  const { job_id: jobId } = await client.startGrpo(job('steer-budget-pending', 200));
+  const pending = await client.updateBudget(jobId, 40);
+  expect(pending).toEqual({ job_id: jobId, budget_usd: 40, status: 'pending' });
+  // Not applied: the row still has the old budget.
+  const before = (await h.repos.jobs.get(jobId))!.budgetUsd;
+  expect(before).toBeLessThan(40);
+  // The same request again joins the same update (one update id per raise): pending, not an error.
+  expect(await client.updateBudget(jobId, 40)).toEqual({ job_id: jobId, budget_usd: 40, status: 'pending' });
+  const worker = await api.startWorker();
+  try {
+    await waitFor(() => h.repos.jobs.get(jobId), (row) => row!.budgetUsd === 40, 60_000);
+    expect((await client.getStatus(jobId)).budget_usd).toBe(40);
+    // A retry after it applied gets the applied answer.
+    expect(await client.updateBudget(jobId, 40)).toEqual({ job_id: jobId, budget_usd: 40, status: 'applied' });
+    // One update reached the workflow, though it was asked for twice.
+    const history = await h.client.workflow.getHandle(jobId).fetchHistory();
+    const accepted = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    expect(accepted).toHaveLength(1);
+    await client.cancel(jobId, 'pending budget test over');
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
+  } finally {
+    await worker.stop();
+  }
 }, 120_000);
 
 test('the kill switch needs an admin token and training:budget; anyone who may view can read it', async () => {
