@@ -23,7 +23,8 @@ import {
   renderPolicyUpdateEvidence,
 } from '../training/policy';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
-import type { ChatClient, ChatMessage } from './llm/chatClient';
+import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from './llm/chatClient';
+import { parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
 import type { ModelPrice } from './llm/pricing';
 import { loadInOrder } from './rewards';
 import type { TrajectoryRepository } from './db';
@@ -67,6 +68,8 @@ export interface PolicyUpdateResult {
   skipped_reason: string | null;
   /** The update was stopped by its budget allowance (`skipped_reason` says so). */
   allowance_exceeded: boolean;
+  /** Answers that failed validation (not JSON, off the schema, cut off at max_tokens), each asked again or skipped. */
+  invalid_outputs: number;
 }
 
 const NO_CHURN: LessonChurn = { added: 0, edited: 0, reweighted: 0, dropped: 0 };
@@ -84,6 +87,7 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
         withCredit || mode === 'contrastive' ? input.candidates : selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
       const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
       let costUsd = 0;
+      let invalidOutputs = 0;
       const unchanged = (reason: string, allowanceExceeded = false): PolicyUpdateResult => ({
         policy: input.policy,
         applied: 0,
@@ -93,6 +97,7 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
         cost_usd: costUsd,
         skipped_reason: reason,
         allowance_exceeded: allowanceExceeded,
+        invalid_outputs: invalidOutputs,
       });
       if (!pool.some((c) => c.advantage > 0) && !withCredit) return unchanged('no positive-advantage trajectories');
 
@@ -117,6 +122,10 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
         { role: 'user', content: `Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}` },
       ];
 
+      // A local model's answer is held to the evidence-first schema by the server's grammar; others get JSON mode.
+      const responseFormat: ChatRequest['response_format'] = isLocalModel(input.optimizer_model)
+        ? { type: 'json_schema', json_schema: { name: 'lessons', strict: true, schema: structuredAnswerJsonSchema(evidence) } }
+        : { type: 'json_object' };
       let lastProblem = '';
       for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
         let reply;
@@ -126,7 +135,7 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
             messages,
             max_tokens: input.max_tokens,
             seed: input.seed + attempt,
-            response_format: { type: 'json_object' },
+            response_format: responseFormat,
           });
         } catch (error) {
           // The guard refused the call: the policy stays as it is, and what was spent is reported.
@@ -136,7 +145,10 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
         usage.prompt_tokens += reply.usage.prompt_tokens;
         usage.completion_tokens += reply.usage.completion_tokens;
         costUsd += reply.costUsd;
-        const parsed = parseOperations(reply.message.content);
+        const parsed =
+          reply.finishReason === 'length'
+            ? { problem: `the answer reached max_tokens (${input.max_tokens}) before it was complete` }
+            : parseUpdaterAnswer(reply.message.content, evidence);
         if ('operations' in parsed) {
           const result = applyLessonOperations(input.policy, parsed.operations, evidenceAdvantages, {
             learningRate: input.learning_rate,
@@ -146,14 +158,16 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
           return {
             policy: result.policy,
             applied: result.applied.length,
-            rejected: result.rejected.map((r) => `${r.operation.op}: ${r.reason}`),
+            rejected: [...parsed.rejected, ...result.rejected.map((r) => `${r.operation.op}: ${r.reason}`)],
             churn: result.churn,
             usage,
             cost_usd: costUsd,
             skipped_reason: null,
             allowance_exceeded: false,
+            invalid_outputs: invalidOutputs,
           };
         }
+        invalidOutputs += 1;
         lastProblem = parsed.problem;
         messages.push(
           { role: 'assistant', content: reply.message.content },

@@ -10,6 +10,7 @@ import { isDeepStrictEqual } from 'node:util';
 import vm from 'node:vm';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AgentType, TrajectoryStep } from '../training/config';
+import { countInvalidOutputs, type InvalidOutputCounts } from '../training/iterationMetrics';
 import {
   DEFAULT_REWARD_STRATEGY,
   RewardContractError,
@@ -56,6 +57,8 @@ export interface ScoredGroup {
   successes: boolean[];
   step_counts: number[];
   log_probs: (number | null)[];
+  /** The group's agent steps that were invalid model outputs, by kind (issue 13). */
+  invalid_outputs?: InvalidOutputCounts;
   /** What the judge's LLM calls cost (0 for rewards that call no model). */
   cost_usd: number;
 }
@@ -150,6 +153,7 @@ export function createRewardActivities(deps: { rewards: RewardRegistry; trajecto
         successes: rows.map((row) => row.success),
         step_counts: rows.map((row) => (row.steps as unknown[]).length),
         log_probs: rows.map((row) => row.logProb),
+        invalid_outputs: countInvalidOutputs(rows.flatMap((row) => (row.steps as { error?: string | null }[]).map((step) => step.error))),
         cost_usd: chat?.spentUsd ?? 0,
       };
     },

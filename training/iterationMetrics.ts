@@ -2,6 +2,35 @@ import { z } from 'zod';
 import { surrogateLoss } from './advantages';
 import type { LessonChurn } from './policy';
 
+/**
+ * What a real model can get wrong (issue 13), each a recorded outcome rather than a crash: prose
+ * where a tool call was asked, an unknown tool, arguments off the tool's schema, max_tokens
+ * reached, and a policy-updater answer that failed validation.
+ */
+export const INVALID_OUTPUT_KINDS = ['prose', 'unknown_tool', 'arguments_off_schema', 'max_tokens', 'updater_answer'] as const;
+export type InvalidOutputKind = (typeof INVALID_OUTPUT_KINDS)[number];
+export type InvalidOutputCounts = Record<InvalidOutputKind, number>;
+
+export const InvalidOutputCountsSchema = z.object(
+  Object.fromEntries(INVALID_OUTPUT_KINDS.map((kind) => [kind, z.number().int().min(0)])) as Record<InvalidOutputKind, z.ZodNumber>,
+);
+
+/** The kind of invalid output an error string records (`invalid_output:<kind>: …`), or null. */
+export function invalidOutputKindOf(error: string | null | undefined): InvalidOutputKind | null {
+  const kind = /^invalid_output:([a-z_]+):/.exec(error ?? '')?.[1];
+  return (INVALID_OUTPUT_KINDS as readonly string[]).includes(kind ?? '') ? (kind as InvalidOutputKind) : null;
+}
+
+/** Counts the invalid outputs recorded in some steps' errors. */
+export function countInvalidOutputs(errors: readonly (string | null | undefined)[]): InvalidOutputCounts {
+  const counts = Object.fromEntries(INVALID_OUTPUT_KINDS.map((kind) => [kind, 0])) as InvalidOutputCounts;
+  for (const error of errors) {
+    const kind = invalidOutputKindOf(error);
+    if (kind) counts[kind] += 1;
+  }
+  return counts;
+}
+
 /** What one training iteration reports (status, checkpoints, the metrics table). */
 export const IterationMetricsSchema = z.object({
   trajectories: z.number().int().min(0),
@@ -13,6 +42,8 @@ export const IterationMetricsSchema = z.object({
   advantage_spread: z.number().min(0),
   /** Lessons added + edited + reweighted + dropped by this iteration's update. */
   lesson_churn: z.number().int().min(0),
+  /** The model's invalid outputs by kind (absent in iterations from before they were counted). */
+  invalid_outputs: InvalidOutputCountsSchema.optional(),
 });
 export type IterationMetrics = z.infer<typeof IterationMetricsSchema>;
 
@@ -21,13 +52,19 @@ export interface GroupOutcome {
   successes: boolean[];
   advantages: number[];
   logProbs: (number | null)[];
+  /** The group's agent steps that were invalid outputs, by kind (absent before they were counted). */
+  invalidOutputs?: Partial<InvalidOutputCounts>;
 }
 
 function average(xs: number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((sum, x) => sum + x, 0) / xs.length;
 }
 
-export function iterationMetrics(groups: GroupOutcome[], churn: LessonChurn): IterationMetrics {
+/**
+ * `updaterInvalidOutputs`: the policy update's answers that failed validation. When it is given,
+ * the metrics carry `invalid_outputs` (the groups' counts plus the updater's).
+ */
+export function iterationMetrics(groups: GroupOutcome[], churn: LessonChurn, updaterInvalidOutputs?: number): IterationMetrics {
   groups.forEach((group, index) => {
     const n = group.rewards.length;
     if (group.successes.length !== n || group.advantages.length !== n || group.logProbs.length !== n) {
@@ -45,6 +82,17 @@ export function iterationMetrics(groups: GroupOutcome[], churn: LessonChurn): It
   const spreads = groups
     .filter((group) => group.advantages.length > 0)
     .map((group) => Math.max(...group.advantages) - Math.min(...group.advantages));
+  const invalid =
+    updaterInvalidOutputs === undefined
+      ? {}
+      : {
+          invalid_outputs: Object.fromEntries(
+            INVALID_OUTPUT_KINDS.map((kind) => [
+              kind,
+              groups.reduce((sum, group) => sum + (group.invalidOutputs?.[kind] ?? 0), kind === 'updater_answer' ? updaterInvalidOutputs : 0),
+            ]),
+          ) as InvalidOutputCounts,
+        };
   return {
     trajectories: rewards.length,
     mean_reward: average(rewards),
@@ -52,5 +100,6 @@ export function iterationMetrics(groups: GroupOutcome[], churn: LessonChurn): It
     loss: surrogateLoss(lossItems),
     advantage_spread: average(spreads),
     lesson_churn: churn.added + churn.edited + churn.reweighted + churn.dropped,
+    ...invalid,
   };
 }

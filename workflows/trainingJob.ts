@@ -398,7 +398,7 @@ async function runIteration(
       // Published after every group, so status from the row is never more than a group behind.
       await acts.records.recordJobProgress({ job_id: input.job_id, iteration: state.iteration, phase: 'collecting', spend_usd: state.spendUsd });
       if (reserve) await raiseBudgetAlerts(input, state, acts);
-      const outcome: GroupOutcome = { rewards: scored.rewards, successes: scored.successes, advantages, logProbs: scored.log_probs };
+      const outcome: GroupOutcome = { rewards: scored.rewards, successes: scored.successes, advantages, logProbs: scored.log_probs, invalidOutputs: scored.invalid_outputs };
       return { task, trajectoryIds, outcome };
     }),
   );
@@ -423,7 +423,8 @@ async function runIteration(
   });
   state.addSpend(update.cost_usd);
   if (reserve) await raiseBudgetAlerts(input, state, acts);
-  const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn);
+  // Invalid model outputs (issue 13) are counted per iteration: the agents' from the reward step, the updater's here.
+  const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0);
   state.finishIteration(iteration, metrics, update.policy);
 
   await acts.records.recordIteration({
@@ -445,7 +446,7 @@ async function runIteration(
 }
 
 function keepPolicy(state: TrainingJobState) {
-  return { policy: state.policy, cost_usd: 0, churn: { added: 0, edited: 0, reweighted: 0, dropped: 0 } };
+  return { policy: state.policy, cost_usd: 0, churn: { added: 0, edited: 0, reweighted: 0, dropped: 0 }, invalid_outputs: 0 };
 }
 
 /** Every checkpoint_interval iterations and at the end; scored by the latest evaluation if any. */

@@ -46,6 +46,6 @@ export class AgentFactory {
       const { job_id, run, iteration, query_index, sample_index } = selection;
       return new HttpAgent(agent, { environment, trajectory: { job_id, run, iteration, query_index, sample_index }, allow: this.httpAgentAllow });
     }
-    return new LlmAgent(chat, this.environments[environment]);
+    return new LlmAgent(chat, this.environments[environment], { toolCalls: agent.tool_calls });
   }
 }

@@ -1,18 +1,27 @@
 import type { ToolCall, TrajectoryStep } from '../../training/config';
-import type { ChatClient, ChatMessage, ChatTool } from '../llm/chatClient';
+import { type ChatClient, type ChatMessage, type ChatTool, isLocalModel } from '../llm/chatClient';
 import type { AgentEnvironment, AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
+import { FINAL_ANSWER_TOOL, parseSchemaReply, schemaToolInstructions, toolCallResponseFormat, type ToolCallMode } from './schemaToolCalls';
 
 const STATE_CHARS = 600;
+
+export interface LlmAgentOptions {
+  /** Native `tools`, or a JSON schema in `response_format`; default `schema` for `local:*` models, else `native`. */
+  toolCalls?: ToolCallMode;
+}
 
 /** A tool-using LLM agent: the model picks tools through `portkey-ai` until it answers. */
 export class LlmAgent implements AgentRuntime {
   constructor(
     private readonly chat: ChatClient,
     private readonly environment: AgentEnvironment,
+    private readonly options: LlmAgentOptions = {},
   ) {}
 
   async run(request: AgentRunRequest): Promise<AgentRunResult> {
     const tools: ChatTool[] = this.environment.tools().map((tool) => ({ type: 'function', function: tool }));
+    const mode = this.options.toolCalls ?? (isLocalModel(request.model) ? 'schema' : 'native');
+    if (mode === 'schema') return this.runWithSchema(request, tools);
     const messages: ChatMessage[] = [
       { role: 'system', content: request.systemPrompt },
       { role: 'user', content: request.task.prompt },
@@ -65,6 +74,67 @@ export class LlmAgent implements AgentRuntime {
       });
     }
     return { finalAnswer: null, success: false, verified: false, error: `ran out of steps (max_steps=${request.maxSteps}) without a final answer` };
+  }
+
+  /**
+   * Schema-forced tool calls (schemaToolCalls.ts): every reply is `{"tool", "arguments"}` under a
+   * JSON schema of the offered tools. A reply that is not one (prose, an unknown tool, arguments
+   * off the schema, max_tokens reached) is recorded as the step's `invalid_output:` error and
+   * the model is told what was wrong; it costs a step, never the activity.
+   */
+  private async runWithSchema(request: AgentRunRequest, tools: ChatTool[]): Promise<AgentRunResult> {
+    const responseFormat = toolCallResponseFormat(tools);
+    const messages: ChatMessage[] = [
+      { role: 'system', content: `${request.systemPrompt}\n\n${schemaToolInstructions(tools)}` },
+      { role: 'user', content: request.task.prompt },
+    ];
+    const toolCalls: ToolCall[] = [];
+    let lastInvalid: string | null = null;
+    for (let index = 0; index < request.maxSteps; index++) {
+      request.signal.throwIfAborted();
+      const startedAt = new Date().toISOString();
+      const state = (messages[messages.length - 1].content ?? '').slice(0, STATE_CHARS);
+      const completion = await this.chat.complete(
+        { model: request.model, messages, max_tokens: request.maxTokens, seed: request.seed + index, logprobs: true, response_format: responseFormat },
+        request.signal,
+      );
+      const content = completion.message.content ?? '';
+      const reply = parseSchemaReply(content, completion.finishReason, tools);
+      const step = { index, state, started_at: startedAt, usage: completion.usage, cost_usd: completion.costUsd, logprob: completion.logprob };
+      messages.push({ role: 'assistant', content });
+      if ('invalid' in reply) {
+        lastInvalid = reply.invalid.toString();
+        request.onStep({ ...step, tool_calls: [], action: { type: 'tool_call', content }, result: null, error: lastInvalid, ended_at: new Date().toISOString() });
+        messages.push({ role: 'user', content: `That reply was not valid (${reply.invalid.detail}). Reply with one JSON object {"tool": ..., "arguments": {...}} only.` });
+        continue;
+      }
+      if (reply.tool === FINAL_ANSWER_TOOL) {
+        const answer = reply.arguments.answer;
+        const finalAnswer = typeof answer === 'string' ? answer : JSON.stringify(answer);
+        request.onStep({ ...step, tool_calls: [], action: { type: 'final_answer', content: finalAnswer }, result: null, error: null, ended_at: new Date().toISOString() });
+        return { finalAnswer, ...this.environment.judge(request.task, { toolCalls, finalAnswer }), error: null };
+      }
+      lastInvalid = null;
+      const call: ToolCall = { id: `call_${index}`, name: reply.tool, arguments: reply.arguments };
+      const outcome = await this.environment.executeTool(request.task, call.name, call.arguments, request.signal);
+      toolCalls.push(call);
+      request.onStep({
+        ...step,
+        tool_calls: [call],
+        action: { type: 'tool_call', content: null },
+        result: outcome.output,
+        error: outcome.error ? `${call.name}: ${outcome.error}` : null,
+        ended_at: new Date().toISOString(),
+      });
+      messages.push({ role: 'user', content: `${call.name} returned: ${outcome.error ? `error: ${outcome.error}` : outcome.output}` });
+    }
+    // Ran out of steps: when the last reply was invalid, the trajectory's error says which way (the steps are counted).
+    return {
+      finalAnswer: null,
+      success: false,
+      verified: false,
+      error: lastInvalid ?? `ran out of steps (max_steps=${request.maxSteps}) without a final answer`,
+    };
   }
 }
 

@@ -1,0 +1,117 @@
+/**
+ * The policy updater's answer, in a form a small model can follow (issue 13): evidence first.
+ * Free-form `{"op": "add", "text": …}` answers from Qwen2.5-Coder-1.5B failed every time; asked
+ * for the evidence first (which trajectories, what kind of task, which tool to use instead of
+ * which), it named the right tool in most answers, and Flow's rule "lessons change only on
+ * positive-advantage evidence" filtered the rest. So each structured lesson is
+ * `{evidence, task_kind, use_tool, instead_of}`, validated by zod, and the lesson's text is
+ * written by code from those fields. The operation form (`{"operations": [...]}`, training/policy.ts)
+ * is still accepted, so large models and the simulated optimizer keep working unchanged.
+ */
+import { z } from 'zod';
+import { describeZodError } from '../training/config';
+import { type LessonOperation, LessonOperationsAnswerSchema, MAX_EVIDENCE_REFS, MAX_OPERATIONS_PER_UPDATE, type PolicyUpdateEvidence } from '../training/policy';
+
+const Name = z.string().trim().min(1).max(80);
+
+export const StructuredLessonSchema = z.object({
+  /** Refs of the trajectories (or steps) the lesson is learned from, e.g. ["T1", "T3"]. */
+  evidence: z.array(z.string().min(1).max(40)).min(1).max(MAX_EVIDENCE_REFS),
+  /** What kind of task the lesson is for, e.g. "billing questions". */
+  task_kind: Name,
+  /** The tool to use for that kind of task. */
+  use_tool: Name,
+  /** The tool that was used instead and did worse, if any. */
+  instead_of: Name.nullable().optional(),
+});
+export type StructuredLesson = z.infer<typeof StructuredLessonSchema>;
+
+export const StructuredLessonsAnswerSchema = z.object({ lessons: z.array(StructuredLessonSchema).max(MAX_OPERATIONS_PER_UPDATE) });
+
+/** A lesson's text from its fields: short, imperative, the same words every time for the same advice. */
+export function lessonText(lesson: StructuredLesson): string {
+  const instead = lesson.instead_of && lesson.instead_of !== lesson.use_tool ? ` instead of ${lesson.instead_of}` : '';
+  return `For ${lesson.task_kind.replace(/[.\s]+$/, '')} tasks, use ${lesson.use_tool}${instead}.`;
+}
+
+/** The tools each evidence ref's trajectory called: a structured lesson must name one its evidence used. */
+export function toolsByRef(evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): Map<string, Set<string>> {
+  const byRef = new Map<string, Set<string>>();
+  for (const trajectory of evidence.trajectories) {
+    const tools = new Set(trajectory.steps.flatMap((step) => (step.tool ? [step.tool] : [])));
+    byRef.set(trajectory.ref, tools);
+    trajectory.steps.forEach((step, i) => byRef.set(`${trajectory.ref}.s${i}`, new Set(step.tool ? [step.tool] : [])));
+  }
+  return byRef;
+}
+
+export type ParsedAnswer = { operations: LessonOperation[]; rejected: string[] } | { problem: string };
+
+/**
+ * The operations in an updater answer (either form), or what is wrong with it. Tolerates a
+ * ```json fence. A structured lesson whose `use_tool` none of its evidence called is rejected
+ * (it cannot have been learned from that evidence); evidence advantages are checked later, by
+ * applyLessonOperations, as for every operation.
+ */
+export function parseUpdaterAnswer(content: string | null, evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): ParsedAnswer {
+  if (!content || content.trim() === '') return { problem: 'the answer was empty' };
+  const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, '$1');
+  let json: unknown;
+  try {
+    json = JSON.parse(unfenced);
+  } catch (error) {
+    return { problem: `not JSON (${(error as Error).message})` };
+  }
+  if (json && typeof json === 'object' && 'lessons' in json) {
+    const structured = StructuredLessonsAnswerSchema.safeParse(json);
+    if (!structured.success) return { problem: describeZodError(structured.error, json) };
+    const tools = toolsByRef(evidence);
+    const operations: LessonOperation[] = [];
+    const rejected: string[] = [];
+    for (const lesson of structured.data.lessons) {
+      const text = lessonText(lesson);
+      if (!lesson.evidence.some((ref) => tools.get(ref)?.has(lesson.use_tool))) {
+        rejected.push(`add: "${text}": none of its evidence (${lesson.evidence.join(', ')}) called ${lesson.use_tool}`);
+        continue;
+      }
+      operations.push({ op: 'add', text, evidence: lesson.evidence });
+    }
+    return { operations, rejected };
+  }
+  const answer = LessonOperationsAnswerSchema.safeParse(json);
+  if (!answer.success) return { problem: describeZodError(answer.error, json) };
+  return { operations: answer.data.operations, rejected: [] };
+}
+
+/**
+ * The JSON schema a local model's answer is held to (llama.cpp turns it into a grammar): evidence
+ * refs among those shown, tools among those the evidence called. Negative-advantage refs stay
+ * citable, so the positive-evidence rule still has something to filter.
+ */
+export function structuredAnswerJsonSchema(evidence: Pick<PolicyUpdateEvidence, 'trajectories'>, maxLessons = 3): Record<string, unknown> {
+  const refs = evidence.trajectories.map((t) => t.ref);
+  const tools = [...new Set(evidence.trajectories.flatMap((t) => t.steps.flatMap((s) => (s.tool ? [s.tool] : []))))];
+  const tool = tools.length > 0 ? { type: 'string', enum: tools } : { type: 'string', maxLength: 60 };
+  return {
+    type: 'object',
+    properties: {
+      lessons: {
+        type: 'array',
+        maxItems: maxLessons,
+        items: {
+          type: 'object',
+          properties: {
+            evidence: { type: 'array', items: { type: 'string', enum: refs }, minItems: 1, maxItems: 4 },
+            task_kind: { type: 'string', minLength: 1, maxLength: 40 },
+            use_tool: tool,
+            instead_of: { anyOf: [tool, { type: 'null' }] },
+          },
+          required: ['evidence', 'task_kind', 'use_tool', 'instead_of'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['lessons'],
+    additionalProperties: false,
+  };
+}
