@@ -1,0 +1,389 @@
+/**
+ * `npm run bench:real-model` (issue 13): the real local model (Qwen2.5-Coder-1.5B-Instruct Q4_K_M,
+ * llama.cpp through xllamacpp, 2 threads) — how fast it serves Flow's calls, and what GRPO on
+ * text teaches it. Outside `npm test` and `npm run bench`: it takes tens of minutes.
+ * `--only speed` or `--only learning` runs one stage; `--seeds N` sets the seeds per arm.
+ *
+ * Stage "speed" (keys local_model_*): one agent call is the real first step of a trajectory
+ * (the policy's system prompt with 8 lessons, the schema tool instructions, a task) under the
+ * schema-forced tool-call format. A group of 8 such calls, sent as the worker sends them (all at
+ * once, one server slot, llama.cpp's prompt cache on), against the same 8 prompts with
+ * `cache_prompt: false`: local_model_prefix_reuse_speedup = seconds without ÷ seconds with (bar
+ * ≥ 1.5). Prompt and generation tokens/s are llama.cpp's own timings of the uncached calls.
+ *
+ * Stage "learning" (keys real_model_*). ANALYSIS, DECLARED BEFORE THE FIRST RUN:
+ * - The 1.5B model is the agent (schema-forced tool calls) and the policy updater (evidence-first
+ *   schema). Environment: the simulated one's tools; task families `geography` and `weather`,
+ *   whose right tool (web_search) is not the one the untrained model reaches for (it queries the
+ *   database); `weather` also needs verify_answer before the answer.
+ * - Training split: 4 queries per family (seed-dependent); test split: 2 other queries per family
+ *   (its own task seed), never trained on, 2 samples each (8 episodes per evaluation).
+ * - A run: 4 iterations × batch 2 × group 4, max 4 steps, then the test split with the trained
+ *   policy. Arms: `trained` (GRPO advantages) and `shuffled` (each group's rewards shuffled
+ *   before advantages: the same updates on noise). Seeds 1..N (N ≥ 3) per arm; the untrained
+ *   baseline is evaluated once per seed on the same episode seeds (common random numbers).
+ * - Unit of analysis: the run. real_model_delta_success = trained run's test success − its
+ *   seed's baseline; its 95% interval is a bootstrap (10,000 resamples) over runs and, within
+ *   each resampled run, over test queries; real_model_delta_success_ci_low is its 2.5th
+ *   percentile. real_model_trained_minus_shuffled = mean test success of trained runs − of
+ *   shuffled runs (with its own bootstrap interval over runs and queries, reported beside).
+ * - Bars: real_model_delta_success_ci_low > 0 and real_model_trained_minus_shuffled > 0. Reported
+ *   whatever comes out; partial results (fewer seeds) are written after every run.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LlmAgent } from '../../activities/agents/llmAgent';
+import { schemaToolInstructions, toolCallResponseFormat } from '../../activities/agents/schemaToolCalls';
+import type { TrajectoryRepository } from '../../activities/db';
+import { ChatClient, type ChatTool } from '../../activities/llm/chatClient';
+import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
+import { groupAdvantages, shuffleWithinGroup } from '../../training/advantages';
+import { GRPOConfigSchema, type Task, type TrajectoryStep } from '../../training/config';
+import { countInvalidOutputs } from '../../training/iterationMetrics';
+import { initialPolicy, renderSystemPrompt, type Policy } from '../../training/policy';
+import { shapedReward } from '../../training/rewards';
+import { hashString, seededRandom } from '../../training/statistics';
+import { SIMULATED_TOOLS, SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
+import { LOCAL_MODEL } from '../../workers/localModelFiles';
+import { startLocalModelServer, type LocalModelServer } from '../../workers/localModelServer';
+import { machine, mergeResults } from './results';
+
+const RESULTS_JSON = path.join(__dirname, '../../docs/performance/benchmark_results.json');
+const RESULTS_MD = path.join(__dirname, '../../docs/performance/benchmark_results.md');
+const MODEL = LOCAL_MODEL.name;
+const BASE_PROMPT = 'You are a support agent. Answer the user\'s question using the tools.';
+const FAMILIES = ['geography', 'weather'];
+const RUN = { iterations: 4, batchSize: 2, groupSize: 4, maxSteps: 4, maxTokens: 96, updaterMaxTokens: 200, testSamples: 2 };
+const say = (line: string) => process.stderr.write(`bench:real-model: ${line}\n`);
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+// ---------------------------------------------------------------- speed
+
+interface Timings {
+  prompt_n: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_per_second: number;
+}
+
+async function speedStage(server: LocalModelServer): Promise<Record<string, number>> {
+  const tools: ChatTool[] = SIMULATED_TOOLS.map((tool) => ({ type: 'function', function: tool }));
+  const policy: Policy = {
+    ...initialPolicy(BASE_PROMPT),
+    lessons: Array.from({ length: 8 }, (_, i) => ({ id: `L${i + 1}`, text: `For ${['billing', 'geography', 'weather', 'shipping'][i % 4]} tasks, use ${SIMULATED_TOOLS[i % 4].name} instead of ${SIMULATED_TOOLS[(i + 1) % 4].name}; check answers with verify_answer when asked.`, weight: 0.5 })),
+  };
+  const system = `${renderSystemPrompt(policy)}\n\n${schemaToolInstructions(tools)}`;
+  const task = simulatedTaskSet({ queriesPerFamily: 1, seed: 5, families: ['geography'] })[0];
+  const body = (seed: number, cachePrompt: boolean) => ({
+    model: MODEL,
+    messages: [
+      { role: 'system', content: system },
+      { role: 'user', content: task.prompt },
+    ],
+    max_tokens: 64,
+    seed,
+    logprobs: true,
+    cache_prompt: cachePrompt,
+    response_format: toolCallResponseFormat(tools),
+  });
+  const call = async (seed: number, cachePrompt: boolean) => {
+    const started = performance.now();
+    const response = await fetch(`${server.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(seed, cachePrompt)) });
+    const json = (await response.json()) as { timings: Timings };
+    return { seconds: (performance.now() - started) / 1000, timings: json.timings };
+  };
+  const group = async (cachePrompt: boolean, offset: number) => {
+    const started = performance.now();
+    const calls = await Promise.all(Array.from({ length: 8 }, (_, i) => call(offset + i, cachePrompt)));
+    return { seconds: (performance.now() - started) / 1000, calls };
+  };
+  await call(999, false); // warm-up (page cache, threads)
+  // Uncached first, then cached, then uncached again: the two uncached groups bracket load drift.
+  const uncachedA = await group(false, 100);
+  const cached = await group(true, 200);
+  const uncachedB = await group(false, 300);
+  const uncachedSeconds = (uncachedA.seconds + uncachedB.seconds) / 2;
+  const uncachedCalls = [...uncachedA.calls, ...uncachedB.calls];
+  const sorted = cached.calls.map((c) => c.seconds).sort((a, b) => a - b);
+  const perCall = cached.calls.map((c) => c.seconds);
+  void perCall;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const figures = {
+    local_model_prompt_tokens: uncachedCalls[0].timings.prompt_n,
+    local_model_prompt_tokens_per_s: round(sum(uncachedCalls.map((c) => c.timings.prompt_n)) / sum(uncachedCalls.map((c) => c.timings.prompt_n / c.timings.prompt_per_second)), 1),
+    local_model_generation_tokens_per_s: round(sum(uncachedCalls.map((c) => c.timings.predicted_n)) / sum(uncachedCalls.map((c) => c.timings.predicted_n / c.timings.predicted_per_second)), 1),
+    // One call's own time in the cached group: queueing excluded (llama.cpp's prompt + generation ms).
+    local_model_seconds_per_call_p50: round(median(cached.calls.map((c) => (c.timings.prompt_n / c.timings.prompt_per_second + c.timings.predicted_n / c.timings.predicted_per_second)))),
+    local_model_group8_seconds: round(cached.seconds),
+    local_model_group8_uncached_seconds: round(uncachedSeconds),
+    local_model_prefix_reuse_speedup: round(uncachedSeconds / cached.seconds, 3),
+  };
+  void sorted;
+  say(`speed: ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+// ---------------------------------------------------------------- learning
+
+interface Episode {
+  id: string;
+  steps: TrajectoryStep[];
+  success: boolean;
+  verified: boolean;
+  error: string | null;
+  final_answer: string | null;
+}
+
+class Learning {
+  private readonly rows = new Map<string, Episode>();
+  private readonly environment = new SimulatedEnvironment();
+  private next = 0;
+  calls = 0;
+  invalid = 0;
+  constructor(private readonly chat: ChatClient) {}
+
+  async episode(policy: Policy, task: Task, seed: number): Promise<Episode> {
+    const steps: TrajectoryStep[] = [];
+    let result: { success: boolean; verified: boolean; error: string | null; finalAnswer: string | null };
+    try {
+      result = await new LlmAgent(this.chat, this.environment).run({
+        task,
+        systemPrompt: renderSystemPrompt(policy),
+        model: MODEL,
+        maxSteps: RUN.maxSteps,
+        maxTokens: RUN.maxTokens,
+        seed,
+        signal: AbortSignal.timeout(600_000),
+        onStep: (step) => steps.push(step),
+      });
+    } catch (error) {
+      result = { success: false, verified: false, error: (error as Error).message, finalAnswer: null };
+    }
+    this.calls += steps.length;
+    const counts = countInvalidOutputs(steps.map((s) => s.error));
+    this.invalid += Object.values(counts).reduce((a, b) => a + b, 0);
+    const episode: Episode = { id: `e${this.next++}`, steps, success: result.success, verified: result.verified, error: result.error, final_answer: result.finalAnswer };
+    this.rows.set(episode.id, episode);
+    return episode;
+  }
+
+  repository(): TrajectoryRepository {
+    return {
+      findByIds: async (ids: string[]) =>
+        ids.map((id) => {
+          const e = this.rows.get(id)!;
+          return { id, steps: e.steps, success: e.success, finalAnswer: e.final_answer, stepAdvantages: null };
+        }),
+    } as unknown as TrajectoryRepository;
+  }
+
+  /** Per test query: successes out of samples. */
+  async evaluate(policy: Policy, tasks: Task[], seed: number): Promise<number[]> {
+    const perQuery: number[] = [];
+    for (const [q, task] of tasks.entries()) {
+      let successes = 0;
+      for (let s = 0; s < RUN.testSamples; s++) if ((await this.episode(policy, task, hashString(`test:${seed}:${q}:${s}`))).success) successes += 1;
+      perQuery.push(successes / RUN.testSamples);
+    }
+    return perQuery;
+  }
+
+  async train(arm: 'trained' | 'shuffled', seed: number, tasks: Task[]): Promise<{ policy: Policy; trainSuccess: number[]; updates: string[] }> {
+    const config = GRPOConfigSchema.parse({});
+    const updater = createPolicyUpdateActivities({ chat: this.chat, trajectories: this.repository() });
+    let policy = initialPolicy(BASE_PROMPT);
+    const trainSuccess: number[] = [];
+    const updates: string[] = [];
+    for (let iteration = 0; iteration < RUN.iterations; iteration++) {
+      const candidates: { trajectory_id: string; advantage: number; query: string }[] = [];
+      let successes = 0;
+      for (let b = 0; b < RUN.batchSize; b++) {
+        const queryIndex = (iteration * RUN.batchSize + b) % tasks.length;
+        const task = tasks[queryIndex];
+        const group: Episode[] = [];
+        for (let sample = 0; sample < RUN.groupSize; sample++) group.push(await this.episode(policy, task, hashString(`${seed}:${iteration}:${queryIndex}:${sample}`)));
+        successes += group.filter((e) => e.success).length;
+        const rewards = group.map((e) => shapedReward(e));
+        const credited = arm === 'shuffled' ? shuffleWithinGroup(rewards, hashString(`${seed}:${iteration}:${queryIndex}:shuffle`)) : rewards;
+        groupAdvantages(credited).forEach((advantage, i) => candidates.push({ trajectory_id: group[i].id, advantage, query: task.prompt }));
+      }
+      trainSuccess.push(successes / (RUN.batchSize * RUN.groupSize));
+      const update = await updater.updatePolicy({
+        policy,
+        candidates,
+        learning_rate: config.learning_rate,
+        clip: config.clip,
+        max_lessons: config.max_lessons,
+        optimizer_model: MODEL,
+        max_tokens: RUN.updaterMaxTokens,
+        seed: hashString(`${seed}:${iteration}:policy`),
+      });
+      this.calls += 1;
+      this.invalid += update.invalid_outputs;
+      policy = update.policy;
+      updates.push(`it${iteration + 1}: applied ${update.applied}, rejected ${update.rejected.length}${update.skipped_reason ? `, skipped (${update.skipped_reason.slice(0, 80)})` : ''}`);
+      say(`  ${arm} seed ${seed} iteration ${iteration + 1}: train success ${(trainSuccess.at(-1)! * 100).toFixed(0)}%, ${updates.at(-1)}; lessons ${JSON.stringify(policy.lessons.map((l) => `${l.text} [${l.weight.toFixed(2)}]`))}`);
+    }
+    return { policy, trainSuccess, updates };
+  }
+}
+
+interface RunRecord {
+  arm: 'trained' | 'shuffled';
+  seed: number;
+  minutes: number;
+  test: number[];
+  baseline: number[];
+  train_success: number[];
+  lessons: { text: string; weight: number }[];
+  updates: string[];
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+/** Two-level bootstrap: resample runs, then test queries within each run; the statistic's 2.5/97.5 percentiles. */
+function bootstrap(groups: { a: RunRecord[]; b: RunRecord[] | null }, value: (run: RunRecord, queries: number[]) => number, seed = 7): [number, number] {
+  const random = seededRandom(`bootstrap:${seed}`);
+  const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)];
+  const resampleMean = (runs: RunRecord[]) =>
+    mean(
+      Array.from({ length: runs.length }, () => {
+        const run = pick(runs);
+        const queries = Array.from({ length: run.test.length }, () => Math.floor(random() * run.test.length));
+        return value(run, queries);
+      }),
+    );
+  const stats: number[] = [];
+  for (let i = 0; i < 10_000; i++) stats.push(resampleMean(groups.a) - (groups.b ? resampleMean(groups.b) : 0));
+  stats.sort((x, y) => x - y);
+  return [stats[Math.floor(0.025 * stats.length)], stats[Math.floor(0.975 * stats.length)]];
+}
+
+function learningFigures(runs: RunRecord[], calls: number, invalid: number): Record<string, number> {
+  const trained = runs.filter((r) => r.arm === 'trained');
+  const shuffled = runs.filter((r) => r.arm === 'shuffled');
+  const deltaOf = (run: RunRecord, queries: number[]) => mean(queries.map((q) => run.test[q] - run.baseline[q]));
+  const successOf = (run: RunRecord, queries: number[]) => mean(queries.map((q) => run.test[q]));
+  const figures: Record<string, number> = {
+    real_model_seeds: Math.min(trained.length, shuffled.length || trained.length),
+    real_model_runs: runs.length,
+    real_model_minutes_per_run: round(mean(runs.map((r) => r.minutes)), 1),
+    real_model_invalid_output_rate: round(calls ? invalid / calls : 0, 3),
+  };
+  if (trained.length > 0) {
+    const [low, high] = bootstrap({ a: trained, b: null }, deltaOf);
+    Object.assign(figures, {
+      real_model_baseline_success: round(mean(trained.map((r) => mean(r.baseline))), 3),
+      real_model_trained_success: round(mean(trained.map((r) => mean(r.test))), 3),
+      real_model_delta_success: round(mean(trained.map((r) => mean(r.test) - mean(r.baseline))), 3),
+      real_model_delta_success_ci_low: round(low, 3),
+      real_model_delta_success_ci_high: round(high, 3),
+    });
+  }
+  if (trained.length > 0 && shuffled.length > 0) {
+    const [low, high] = bootstrap({ a: trained, b: shuffled }, successOf);
+    Object.assign(figures, {
+      real_model_shuffled_success: round(mean(shuffled.map((r) => mean(r.test))), 3),
+      real_model_trained_minus_shuffled: round(mean(trained.map((r) => mean(r.test))) - mean(shuffled.map((r) => mean(r.test))), 3),
+      real_model_trained_minus_shuffled_ci_low: round(low, 3),
+      real_model_trained_minus_shuffled_ci_high: round(high, 3),
+    });
+  }
+  return figures;
+}
+
+// ---------------------------------------------------------------- output
+
+const MD_START = '<!-- bench:real-model start -->';
+const MD_END = '<!-- bench:real-model end -->';
+
+function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], note: string): void {
+  const lines = [
+    MD_START,
+    '## The real local model (`npm run bench:real-model`, tests/perf/realModel.ts)',
+    '',
+    `${LOCAL_MODEL.upstream} (\`${LOCAL_MODEL.file}\`, ${LOCAL_MODEL.license}) served by llama.cpp (xllamacpp 2026.10.11549, 2 threads, one slot) on ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}; other engineers' processes shared the 2 cores. ${note}`,
+    '',
+    '| Key | Value |',
+    '| --- | ---: |',
+    ...Object.entries(figures).map(([k, v]) => `| \`${k}\` | ${v} |`),
+    '',
+    ...(runs.length
+      ? [
+          'Per run (test split: 4 queries × 2 samples; baseline = the untrained policy on the same episode seeds):',
+          '',
+          '| Arm | Seed | Minutes | Baseline test success | Test success | Train success per iteration | Lessons learned |',
+          '| --- | ---: | ---: | ---: | ---: | --- | --- |',
+          ...runs.map(
+            (r) =>
+              `| ${r.arm} | ${r.seed} | ${r.minutes.toFixed(1)} | ${mean(r.baseline).toFixed(2)} | ${mean(r.test).toFixed(2)} | ${r.train_success.map((x) => x.toFixed(2)).join(', ')} | ${r.lessons.map((l) => `${l.text} (${l.weight.toFixed(2)})`).join('; ') || '(none)'} |`,
+          ),
+          '',
+        ]
+      : []),
+    MD_END,
+  ];
+  const existing = existsSync(RESULTS_MD) ? readFileSync(RESULTS_MD, 'utf8') : '# Benchmark results\n';
+  const pattern = new RegExp(`${MD_START}[\\s\\S]*?${MD_END}\\n?`);
+  const block = `${lines.join('\n')}\n`;
+  writeFileSync(RESULTS_MD, pattern.test(existing) ? existing.replace(pattern, block) : `${existing.trimEnd()}\n\n${block}`);
+}
+
+function save(figures: Record<string, number>, runs: RunRecord[], note: string, owned: string[]): void {
+  mergeResults(RESULTS_JSON, figures, owned, { machine: { ...machine(), load_avg_1m_at_start: round(os.loadavg()[0], 2) }, measured_at: new Date().toISOString() });
+  const all = JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as Record<string, unknown>;
+  const mine = Object.fromEntries(Object.entries(all).filter(([k, v]) => (k.startsWith('local_model_') || k.startsWith('real_model_')) && typeof v === 'number')) as Record<string, number>;
+  writeMarkdownBlock(mine, runs, note);
+  writeFileSync(path.join(path.dirname(RESULTS_JSON), 'real_model_runs.json'), `${JSON.stringify(runs, null, 2)}\n`);
+}
+
+async function main(): Promise<void> {
+  const only = arg('--only');
+  const seeds = Number(arg('--seeds') ?? 3);
+  const started = Date.now();
+  const server = await startLocalModelServer();
+  say(`local model server at ${server.baseURL} (${server.modelName}); load ${os.loadavg()[0].toFixed(2)}`);
+  try {
+    if (!only || only === 'speed') save(await speedStage(server), [], 'Speed stage only so far.', ['local_model_']);
+    if (!only || only === 'learning') {
+      const learning = new Learning(new ChatClient({ baseURL: server.baseURL }));
+      const runs: RunRecord[] = [];
+      const test = simulatedTaskSet({ queriesPerFamily: 2, seed: 901, families: FAMILIES });
+      for (let seed = 1; seed <= seeds; seed++) {
+        const train = simulatedTaskSet({ queriesPerFamily: 4, seed: 100 + seed, families: FAMILIES });
+        const t0 = Date.now();
+        const baseline = await learning.evaluate(initialPolicy(BASE_PROMPT), test, seed);
+        const baselineMinutes = (Date.now() - t0) / 60_000;
+        say(`seed ${seed}: baseline test success ${mean(baseline).toFixed(2)} (${baselineMinutes.toFixed(1)} min)`);
+        for (const arm of ['trained', 'shuffled'] as const) {
+          const t1 = Date.now();
+          const { policy, trainSuccess, updates } = await learning.train(arm, seed, train);
+          const tested = await learning.evaluate(policy, test, seed);
+          const record: RunRecord = { arm, seed, minutes: (Date.now() - t1) / 60_000 + baselineMinutes / 2, test: tested, baseline, train_success: trainSuccess, lessons: policy.lessons.map((l) => ({ text: l.text, weight: l.weight })), updates };
+          runs.push(record);
+          say(`${arm} seed ${seed}: test success ${mean(tested).toFixed(2)} vs baseline ${mean(baseline).toFixed(2)} (${record.minutes.toFixed(1)} min)`);
+          const figures = learningFigures(runs, learning.calls, learning.invalid);
+          save(figures, runs, `Learning stage: ${runs.length} run(s) done${runs.length < 2 * seeds ? ` of ${2 * seeds} (partial)` : ''}; bench time so far ${((Date.now() - started) / 60_000).toFixed(0)} min.`, ['real_model_']);
+          say(`figures: ${JSON.stringify(figures)}`);
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  say(`error: ${(error as Error).stack ?? String(error)}`);
+  process.exit(1);
+});
