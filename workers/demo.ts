@@ -23,6 +23,8 @@ import { simulatedTaskSet } from '../training/simulation/environment';
 import { statusQuery } from '../workflows/trainingJob';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from './devStack';
 import { startSimulatedModelServer } from './simulatedModelServer';
+import { LOCAL_MODEL } from './localModelFiles';
+import { lazyLocalModel } from './localModelServer';
 import { createTrainingWorker } from './trainingWorker';
 
 export interface DemoOptions {
@@ -88,7 +90,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
 
   let llm = llmSettingsFromEnv(env);
   let model = env.FLOW_MODEL ?? 'flow-sim-1';
-  if (!llm.baseURL && !llm.apiKey) {
+  // FLOW_LLM=local: the real local model (issue 13), served by llama.cpp on this machine.
+  const localModelDemo = env.FLOW_LLM === 'local';
+  const iterations = Number(env.FLOW_DEMO_ITERATIONS ?? (localModelDemo ? 3 : 8));
+  if (localModelDemo) {
+    say(
+      `LLM: the REAL local model ${LOCAL_MODEL.upstream} (${LOCAL_MODEL.license}) on this machine's CPU. ` +
+        `This demo takes about ${iterations * 3} minutes on 2 cores (${iterations} iterations of 2 groups of 4 trajectories, ` +
+        `~3 s per model call when the machine is otherwise idle; more when it is busy), plus ~10 s to load the model.`,
+    );
+    const local = lazyLocalModel({}, env);
+    say(`local model server (llama.cpp) at ${await local.baseURL()}`);
+    stops.push(() => local.stop());
+    llm = { ...llm, local: () => local.baseURL() };
+    model = LOCAL_MODEL.name;
+  } else if (!llm.baseURL && !llm.apiKey) {
     const simulated = await startSimulatedModelServer({ latencyMs: Number(env.FLOW_SIM_LATENCY_MS ?? 20) });
     stops.push(() => simulated.close());
     llm = { baseURL: simulated.url };
@@ -118,12 +134,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   say(`dashboard: ${apiUrl}/#token=${token}`);
   const flow = new FlowClient({ url: apiUrl, token });
 
-  const iterations = Number(env.FLOW_DEMO_ITERATIONS ?? 8);
-  const { job_id: jobId } = await flow.startGrpo({
-    agent_id: 'demo-support-agent',
-    training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1 }),
-    config: { iterations, batch_size: 6, group_size: 8, seed: 1, model, optimizer_model: model, priority: 'P1' },
-  });
+  const { job_id: jobId } = await flow.startGrpo(
+    localModelDemo
+      ? {
+          // Families whose right tool (web_search) is not the one the untrained model reaches for.
+          agent_id: 'demo-local-agent',
+          training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1, families: ['geography', 'weather'] }),
+          config: {
+            iterations,
+            batch_size: 2,
+            group_size: 4,
+            seed: 1,
+            model,
+            optimizer_model: model,
+            priority: 'P1',
+            max_steps: 4,
+            max_tokens: 200,
+            trajectory_timeout_seconds: 900,
+            checkpoint_interval: 1,
+            evaluate: false,
+          },
+        }
+      : {
+          agent_id: 'demo-support-agent',
+          training_queries: simulatedTaskSet({ queriesPerFamily: 4, seed: 1 }),
+          config: { iterations, batch_size: 6, group_size: 8, seed: 1, model, optimizer_model: model, priority: 'P1' },
+        },
+  );
   say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/default/workflows/${jobId})` : ''}`);
 
   const handle = client.workflow.getHandle(jobId);
@@ -134,6 +171,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
       const rate = status.success_rates[shown];
       const bar = '#'.repeat(Math.round(rate * 30)).padEnd(30, '.');
       say(`iteration ${String(shown + 1).padStart(2)}/${iterations}  success ${bar} ${(rate * 100).toFixed(0).padStart(3)}%  lessons ${status.lessons}  spend $${status.spend_usd.toFixed(4)}`);
+      // The real model's lessons after each iteration, from that iteration's checkpoint.
+      if (localModelDemo) {
+        const { checkpoints } = await flow.call('training.list_checkpoints', { job_id: jobId });
+        const latest = checkpoints.at(-1);
+        for (const lesson of latest?.policy?.lessons ?? []) say(`    [${lesson.weight.toFixed(2)}] ${lesson.text}`);
+      }
     }
     if (status.status !== 'running') break;
     await sleep(250);
