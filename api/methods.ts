@@ -58,6 +58,7 @@ import {
 } from './trainingJobs';
 import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
+import { agentAllowListFromEnv, agentUrlRefusal } from '../activities/agents/agentUrlPolicy';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
 export const UPDATE_BUDGET_TIMEOUT_MS = 15_000;
@@ -86,6 +87,12 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
   return {
     async 'training.start_grpo'(params: z.infer<typeof StartGrpoParamsSchema>, caller: Principal) {
       requireOwnTenant(params.tenant_id, caller, 'start jobs for another tenant');
+      // What the workers would refuse anyway (agentUrlPolicy.ts), refused before a job exists; a
+      // host name that resolves into a denied range fails its trajectories at run time.
+      if (params.agent?.type === 'http') {
+        const refusal = agentUrlRefusal(params.agent.url, agentAllowListFromEnv());
+        if (refusal) throw new FlowRpcError('INVALID_PARAMS', `agent.url: ${refusal}`);
+      }
       const tenantId = params.tenant_id ?? caller.tenantId;
       const jobId = params.idempotency_key
         ? `job-${createHash('sha256').update(`${tenantId}\0${params.idempotency_key}`).digest('hex').slice(0, 32)}`

@@ -27,6 +27,9 @@ import { LOCAL_MODEL } from './localModelFiles';
 import { lazyLocalModel } from './localModelServer';
 import { createTrainingWorker } from './trainingWorker';
 
+/** Where `npm start` lets HTTP agent services live: this machine, any port. */
+export const DEMO_AGENT_ALLOW = '127.0.0.1:*,localhost:*,[::1]:*';
+
 export interface DemoOptions {
   /**
    * Configuration (DATABASE_URL, else a database FLOW_PG_DATABASE (default "flow") on the project's
@@ -61,6 +64,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     Runtime.install({ logger: new DefaultLogger('WARN') });
   } catch (error) {
     if (!(error instanceof IllegalStateError)) throw error;
+  }
+
+  // Agent services on this machine (examples/http-agent.ts) are the demo's own; elsewhere loopback
+  // and private addresses are refused unless FLOW_HTTP_AGENT_ALLOW names them (agentUrlPolicy.ts).
+  if (!env.FLOW_HTTP_AGENT_ALLOW && !process.env.FLOW_HTTP_AGENT_ALLOW) {
+    process.env.FLOW_HTTP_AGENT_ALLOW = DEMO_AGENT_ALLOW;
+    say(`HTTP agents allowed on this machine: FLOW_HTTP_AGENT_ALLOW=${DEMO_AGENT_ALLOW}`);
   }
 
   let databaseUrl = env.DATABASE_URL;

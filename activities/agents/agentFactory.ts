@@ -23,7 +23,7 @@ export interface AgentSelection extends HttpAgentTrajectory {
 export interface AgentFactoryOptions {
   /** The HTTP fetch tool's limits; by default the allow-list is FLOW_HTTP_FETCH_ALLOW. */
   httpFetch?: HttpFetchOptions;
-  /** Hosts agent services may live on; by default FLOW_HTTP_AGENT_ALLOW, and any host when that is unset. */
+  /** Hosts agent services may live on; by default FLOW_HTTP_AGENT_ALLOW, and any public address when that is unset (agentUrlPolicy.ts). */
   httpAgentAllow?: readonly string[];
 }
 

@@ -12,13 +12,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LESSONS_HEADER } from '../../training/policy';
 import { describeZodError, type AgentSpec, type Task, type TrajectoryStep } from '../../training/config';
 import { answersMatch } from '../tools/toolsEnvironment';
-import { readCapped, refusalOf } from '../tools/httpFetch';
+import { readCapped } from '../tools/httpFetch';
+import { AgentAddressRefusedError, agentFetch, agentUrlRefusal } from './agentUrlPolicy';
 import type { AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
 import { HTTP_AGENT_PROTOCOL, HttpAgentResponseSchema, type HttpAgentRequest, type HttpAgentResponse } from './httpAgentContract';
 
 export type HttpAgentSpec = Extract<AgentSpec, { type: 'http' }>;
 
-export const HTTP_AGENT_ALLOW_ENV = 'FLOW_HTTP_AGENT_ALLOW';
+export { HTTP_AGENT_ALLOW_ENV } from './agentUrlPolicy';
 
 export interface HttpAgentTrajectory {
   job_id: string;
@@ -38,7 +39,7 @@ export interface HttpAgentOptions {
   maxResponseBytes?: number;
   /** How often a waiting run heartbeats (the worker throttles what it sends to Temporal). */
   heartbeatIntervalMs?: number;
-  /** Hosts (`host` or `host:port`) agent services may live on; absent = any (FLOW_HTTP_AGENT_ALLOW). */
+  /** Hosts (`host` or `host:port`) agent services may live on; absent = any public address (agentUrlPolicy.ts). */
   allow?: readonly string[];
 }
 
@@ -63,7 +64,7 @@ export class HttpAgent implements AgentRuntime {
 
   async run(request: AgentRunRequest): Promise<AgentRunResult> {
     // A job names its agent's URL; the worker decides which hosts it may call (no SSRF).
-    const refusal = this.options.allow ? refusalOf(new URL(this.spec.url), this.options.allow, { name: 'agent allow-list', variable: HTTP_AGENT_ALLOW_ENV }) : null;
+    const refusal = agentUrlRefusal(this.spec.url, this.options.allow);
     if (refusal) throw new Error(`http agent ${this.spec.url} refused: ${refusal}`);
     const heartbeat = request.heartbeat ? setInterval(() => request.heartbeat!(), this.options.heartbeatIntervalMs ?? 1_000) : null;
     try {
@@ -116,7 +117,8 @@ export class HttpAgent implements AgentRuntime {
     let text: string;
     let status: number;
     try {
-      const response = await fetch(this.spec.url, {
+      // Addresses checked as connected to, redirects never followed (agentUrlPolicy.ts).
+      const response = await agentFetch(this.spec.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -124,15 +126,15 @@ export class HttpAgent implements AgentRuntime {
           'idempotency-key': `${t.job_id}/${t.run}/${t.iteration}/${t.query_index}/${t.sample_index}`,
         },
         body: JSON.stringify(body),
-        redirect: 'error',
         signal: AbortSignal.any([request.signal, timeout]),
-      });
+      }, this.options.allow);
       status = response.status;
       const read = await readCapped(response, this.options.maxResponseBytes ?? 5 * 1024 * 1024);
       if (read.truncated) throw new AttemptError(`response larger than ${this.options.maxResponseBytes ?? 5 * 1024 * 1024} bytes`, false);
       text = read.text;
     } catch (error) {
       if (error instanceof AttemptError || request.signal.aborted) throw error;
+      if (error instanceof AgentAddressRefusedError) throw new AttemptError(error.message, false);
       if (timeout.aborted) throw new AttemptError(`no complete answer within timeout_seconds=${this.spec.timeout_seconds}`, true);
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       throw new AttemptError(`connection failed: ${cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))}`, true);
@@ -148,7 +150,8 @@ export class HttpAgent implements AgentRuntime {
     }
     const parsed = HttpAgentResponseSchema.safeParse(json);
     if (!parsed.success) {
-      throw new AttemptError(`the response does not match the ${HTTP_AGENT_PROTOCOL} contract: ${describeZodError(parsed.error, json)}`, false);
+      // Cut like a body excerpt: what a service answers is stored and exported with the trajectory.
+      throw new AttemptError(`the response does not match the ${HTTP_AGENT_PROTOCOL} contract: ${excerpt(describeZodError(parsed.error, json))}`, false);
     }
     if (parsed.data.steps.length > request.maxSteps) {
       throw new AttemptError(`the response has ${parsed.data.steps.length} steps, more than max_steps=${request.maxSteps}`, false);

@@ -34,7 +34,10 @@ export const DEFAULT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 3;
 
-/** "api.example.com, 127.0.0.1:8080" → ['api.example.com', '127.0.0.1:8080']; bad entries throw, naming them. */
+/**
+ * "api.example.com, 127.0.0.1:8080, localhost:*" → ['api.example.com', '127.0.0.1:8080', 'localhost:*']
+ * (`host:*` is any port of that host); bad entries throw, naming them.
+ */
 export function parseAllowList(raw: string | undefined, variable: string = HTTP_FETCH_ALLOW_ENV): string[] {
   if (!raw) return [];
   return raw
@@ -42,7 +45,7 @@ export function parseAllowList(raw: string | undefined, variable: string = HTTP_
     .map((entry) => entry.trim().toLowerCase())
     .filter((entry) => entry !== '')
     .map((entry) => {
-      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(entry)) {
+      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5}|:\*)?$/.test(entry)) {
         throw new Error(`${variable}: "${entry}" is not a host or host:port`);
       }
       return entry;
@@ -58,7 +61,7 @@ export function refusalOf(url: URL, allow: readonly string[], list = { name: 'fe
   const host = url.hostname.toLowerCase();
   const port = url.port || DEFAULT_PORTS[url.protocol];
   // A bare host allows the scheme's default port only; other ports must be listed.
-  const allowed = allow.some((entry) => entry === `${host}:${port}` || (entry === host && url.port === ''));
+  const allowed = allow.some((entry) => entry === `${host}:${port}` || entry === `${host}:*` || (entry === host && url.port === ''));
   if (!allowed) {
     return `host ${host}:${port} is not on the ${list.name} (${allow.length ? allow.join(', ') : 'empty'}; set ${list.variable})`;
   }

@@ -93,6 +93,9 @@ const blocks = DOCUMENTS.flatMap(shellBlocks);
 const skipsUsed = new Set<Skip>();
 const skipFor = (command: string) => SKIPS.find((skip) => skip.command.test(command.trim()));
 
+// examples/http-agent.ts serves its agent on loopback, as a reader's own machine would.
+process.env.FLOW_HTTP_AGENT_ALLOW = '127.0.0.1:*';
+
 let api: ApiHarness;
 let worker: Awaited<ReturnType<ApiHarness['startWorker']>>;
 let stateDir: string;

@@ -17,6 +17,9 @@ import { jobRequest, startHarness, type Harness } from '../support/harness';
 import { stopProcess } from '../support/workerProcess';
 
 const ROOT = path.resolve(__dirname, '../..');
+// The agent services here listen on loopback, which workers refuse unless the allow-list names it
+// (activities/agents/agentUrlPolicy.ts); `localhost` stays unlisted for the SSRF test below.
+process.env.FLOW_HTTP_AGENT_ALLOW = '127.0.0.1:*';
 
 async function spawnAgentService(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stats(): Promise<HttpAgentServiceStats> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tests/support/httpAgentService.ts')], {
@@ -129,6 +132,32 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
     expect(stats.faults).toMatchObject({ '500': 8, invalid_json: 4, wrong_schema: 2, slow: 4, flaky: 4 });
     // Second attempts: every 500 (4 samples), every slow answer (2 odd samples), every flaky first try (4).
     expect(stats.attempts['2']).toBe(4 + 2 + 4);
+  } finally {
+    await stopProcess(service.child);
+  }
+});
+
+test('SSRF: a job whose agent URL resolves into a denied range (localhost, not on the allow-list) fails every trajectory unsent; the job completes', async () => {
+  const service = await spawnAgentService();
+  try {
+    const url = service.url.replace('127.0.0.1', 'localhost').replace(/\/agent$/, '/internal/admin');
+    const request = jobRequest({
+      agent: { type: 'http', url, timeout_seconds: 5, max_attempts: 3 },
+      config: { iterations: 1, batch_size: 2, group_size: 2, checkpoint_interval: 10, evaluate: false },
+    });
+    const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue: h.taskQueue });
+    // A worker with no allow-list: any host at a public address, checked on what it resolves to.
+    delete process.env.FLOW_HTTP_AGENT_ALLOW;
+    const result = await h.run(h.client.workflow.getHandle(jobId).result()).finally(() => (process.env.FLOW_HTTP_AGENT_ALLOW = '127.0.0.1:*'));
+    expect(result.status).toBe('completed');
+    const rows = await h.repos.trajectories.listForJob(jobId);
+    expect(rows.length).toBeGreaterThanOrEqual(4);
+    for (const row of rows) {
+      expect(row.success).toBe(false);
+      expect(row.steps).toEqual([]);
+      expect(row.error).toMatch(/not retried: attempt 1: http:\/\/localhost:\d+\/internal\/admin refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address; agent services there are refused unless FLOW_HTTP_AGENT_ALLOW names the host/);
+    }
+    expect((await service.stats()).requests).toBe(0);
   } finally {
     await stopProcess(service.child);
   }

@@ -35,7 +35,7 @@ async function storedInput(jobId: string) {
 
 test('JSONL text and a task file become the job input, with its environment and agent', async () => {
   const client = await api.client();
-  const agent = { type: 'http' as const, url: 'http://127.0.0.1:9/agent', timeout_seconds: 5, max_attempts: 2 };
+  const agent = { type: 'http' as const, url: 'http://agents.example.test:9/agent', timeout_seconds: 5, max_attempts: 2 };
   const fromText = await client.startGrpo({ agent_id: 'tasks-agent', training_queries_jsonl: `${line(q1)}\n${line(q2)}`, evaluation_queries_jsonl: line(q2), environment: 'tools', agent, config: { iterations: 1 } });
   const input = await storedInput(fromText.job_id);
   expect(input).toMatchObject({ training_queries: [q1, q2], evaluation_queries: [q2], environment: 'tools', agent });

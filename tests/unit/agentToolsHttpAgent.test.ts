@@ -54,8 +54,10 @@ beforeEach(() => {
 const task = simulatedTaskSet({ queriesPerFamily: 1, seed: 5, families: ['arithmetic'] })[0];
 const policy = { ...initialPolicy('Be careful.'), lessons: [{ id: 'l1', text: 'For arithmetic tasks, call calculator first.', weight: 0.8 }, { id: 'l2', text: 'Say please.', weight: 0.25 }] };
 const trajectory = { job_id: 'job-1', run: 1, iteration: 2, query_index: 3, sample_index: 4 };
+/** The agent services here listen on loopback, which the agent URL policy refuses unless listed. */
+const LOCAL_SERVICES = ['127.0.0.1:*'];
 const spec = (overrides: Partial<HttpAgentSpec> = {}): HttpAgentSpec => ({ type: 'http', url, timeout_seconds: 2, max_attempts: 3, expose_expected: false, ...overrides });
-const agent = (overrides: Partial<HttpAgentSpec> = {}) => new HttpAgent(spec(overrides), { environment: 'simulated', trajectory, baseBackoffMs: 10 });
+const agent = (overrides: Partial<HttpAgentSpec> = {}) => new HttpAgent(spec(overrides), { environment: 'simulated', allow: LOCAL_SERVICES, trajectory, baseBackoffMs: 10 });
 
 function runRequest(signal: AbortSignal = new AbortController().signal) {
   const steps: TrajectoryStep[] = [];
@@ -192,7 +194,7 @@ test('a long error body is cut in the reason; an oversized response is refused',
   handler = reply(400, 'e'.repeat(1000));
   await expect(agent().run(runRequest().request)).rejects.toThrow(new RegExp(`HTTP 400: e{200}…$`));
   handler = reply(200, { steps: [], final_answer: 'x'.repeat(5000) });
-  const small = new HttpAgent(spec(), { environment: 'simulated', trajectory, maxResponseBytes: 1000 });
+  const small = new HttpAgent(spec(), { environment: 'simulated', allow: LOCAL_SERVICES, trajectory, maxResponseBytes: 1000 });
   await expect(small.run(runRequest().request)).rejects.toThrow('not retried: attempt 1: response larger than 1000 bytes');
 });
 
@@ -217,7 +219,7 @@ test('the trajectory signal stops the run at once (cancellation or the trajector
 
   handler = reply(500, 'down');
   const backingOff = new AbortController();
-  const slowBackoff = new HttpAgent(spec(), { environment: 'simulated', trajectory, baseBackoffMs: 60_000 });
+  const slowBackoff = new HttpAgent(spec(), { environment: 'simulated', allow: LOCAL_SERVICES, trajectory, baseBackoffMs: 60_000 });
   const waiting = slowBackoff.run(runRequest(backingOff.signal).request);
   setTimeout(() => backingOff.abort(new Error('trajectory timed out')), 100);
   await expect(waiting).rejects.toThrow('trajectory timed out');
@@ -227,7 +229,7 @@ test('heartbeats while waiting on a slow service', async () => {
   handler = (request, res) => void setTimeout(() => reply(200, { steps: [], final_answer: 'x', success: false })(request, res), 300);
   let beats = 0;
   const { request } = runRequest();
-  await new HttpAgent(spec(), { environment: 'simulated', trajectory, heartbeatIntervalMs: 20 }).run({ ...request, heartbeat: () => beats++ });
+  await new HttpAgent(spec(), { environment: 'simulated', allow: LOCAL_SERVICES, trajectory, heartbeatIntervalMs: 20 }).run({ ...request, heartbeat: () => beats++ });
   expect(beats).toBeGreaterThanOrEqual(2);
 });
 
@@ -244,7 +246,7 @@ describe('the test agent service (tests/support/httpAgentService.ts) in process'
     const service = await startHttpAgentService({ env: {} });
     try {
       const { request, steps } = runRequest();
-      const result = await new HttpAgent(spec({ url: service.url, expose_expected: true }), { environment: 'simulated', trajectory }).run(request);
+      const result = await new HttpAgent(spec({ url: service.url, expose_expected: true }), { environment: 'simulated', allow: LOCAL_SERVICES, trajectory }).run(request);
       expect(steps.length).toBeGreaterThanOrEqual(2);
       expect(steps[steps.length - 1].action.type).toBe('final_answer');
       expect(result.finalAnswer).toBe(steps[steps.length - 1].action.content);
@@ -254,7 +256,7 @@ describe('the test agent service (tests/support/httpAgentService.ts) in process'
       }
       const stats = (await (await fetch(service.url.replace('/agent', '/stats'))).json()) as { requests: number };
       expect(stats.requests).toBe(1);
-      const tools = await new HttpAgent(spec({ url: service.url }), { environment: 'tools', trajectory }).run(runRequest().request);
+      const tools = await new HttpAgent(spec({ url: service.url }), { environment: 'tools', allow: LOCAL_SERVICES, trajectory }).run(runRequest().request);
       expect(tools).toMatchObject({ success: false, error: 'this service plays the simulated environment only, not "tools"' });
     } finally {
       await service.close();
