@@ -2,16 +2,19 @@
  * FLOW-010, evaluation's activities: run a policy on held-out queries (episodes are not
  * training trajectories: they are never stored as such, never scored into advantages, never
  * shown to the optimizer) and record an evaluation with its statistics. The statistics are
- * pure (training/evaluationStatistics.ts); Welch's t-test comes from @stdlib.
+ * pure (training/evaluationStatistics.ts): the verdict is on task success with queries as the
+ * unit (paired t-test and bootstrap over queries); Welch's per-episode t-test is kept beside it.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Task, TrajectoryStep } from '../training/config';
 import {
   EVALUATION_KINDS,
+  taskFamily,
   type EvaluationEpisode,
+  type EvaluationSplitName,
   type EvaluationSummary,
 } from '../training/evaluation';
-import { isSignificantImprovement, SIGNIFICANCE_LEVEL, summarizeEpisodes, welchTTest } from '../training/evaluationStatistics';
+import { runLevelEvidence, SIGNIFICANCE_LEVEL, summarizeEpisodes, welchTTest } from '../training/evaluationStatistics';
 import { SIMULATED_VERIFICATION_TOOL } from '../training/simulation/environment';
 import type { AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
@@ -78,6 +81,8 @@ export interface RecordEvaluationInput {
   current: EvaluationEpisode[];
   baseline: EvaluationEpisode[];
   cost_usd: number;
+  /** Which queries these were; absent from workflows scheduled before splits: `validation`. */
+  split?: EvaluationSplitName;
 }
 
 export function createEvaluationActivities(deps: EvaluationActivityDependencies) {
@@ -124,6 +129,7 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
         );
       }
       const welch = welchTTest(rewards(input.current), rewards(input.baseline));
+      const evidence = runLevelEvidence(input.current, input.baseline, input.samples_per_query);
       const summary: EvaluationSummary = {
         job_id: input.job_id,
         run: input.run,
@@ -135,8 +141,13 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
         baseline: summarizeEpisodes(input.baseline),
         welch,
         alpha: SIGNIFICANCE_LEVEL,
-        significant_improvement: isSignificantImprovement(welch),
+        significant_improvement: evidence.significant_improvement,
         cost_usd: input.cost_usd,
+        split: input.split ?? 'validation',
+        success_test: evidence.success_test,
+        reward_test: evidence.reward_test,
+        families: evidence.families,
+        warnings: evidence.warnings,
       };
       await deps.progress.recordEvaluation({
         jobId: input.job_id,
@@ -144,7 +155,8 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
         iteration: input.iteration,
         kind: input.kind,
         summary: summary as unknown as object,
-        pValue: welch.p,
+        // The verdict's p (success, per query); 1 when there are too few queries to test.
+        pValue: evidence.success_test.p ?? 1,
         significant: summary.significant_improvement,
         costUsd: input.cost_usd,
       });
@@ -176,5 +188,7 @@ function toEpisode(
     scored_tool_calls: scored.length,
     correct_tool_calls: scored.filter((call) => call.name === expectedTool).length,
     error: outcome.error,
+    query_index: input.query_index,
+    family: taskFamily(input.task),
   };
 }

@@ -131,6 +131,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         last_metrics: metrics.success ? metrics.data : null,
         best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
         evaluation: storedEvaluation(row.evaluation),
+        test_evaluation: storedEvaluation(row.testEvaluation),
         budget_alerts: budgetAlerts(row.budgetAlerts),
       };
     },

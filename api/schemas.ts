@@ -104,8 +104,11 @@ export const JobStatusResultSchema = z.object({
   budget_used_ratio: z.number(),
   best_checkpoint: CheckpointSummarySchema.nullable(),
   evaluation: EvaluationSummarySchema.nullable().describe(
-    "The latest held-out evaluation: the trained policy against the untrained baseline, each metric with its 95% interval, and Welch's t-test of their rewards.",
+    "The latest evaluation on the validation split (it scores checkpoints), or an on-demand one: the trained policy against the untrained baseline, each metric with its 95% interval; the verdict is a paired test of per-query success rates with a bootstrap interval over queries; Welch's per-episode t-test of rewards beside it; success per family.",
   ),
+  test_evaluation: EvaluationSummarySchema.nullable()
+    .optional()
+    .describe('The test-split evaluation after the last iteration (same shape): it only reports; it never scored a checkpoint.'),
   budget_alerts: z.array(BudgetAlertSchema).describe('Budget alerts raised so far, each threshold once, oldest first.'),
   reason: z.string().nullable(),
   created_at: Timestamp,
@@ -127,7 +130,7 @@ export const ListJobsParamsSchema = z
     cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page.'),
   })
   .strict();
-export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true, budget_alerts: true, evaluation: true });
+export const JobSummarySchema = JobStatusResultSchema.omit({ best_checkpoint: true, last_metrics: true, budget_alerts: true, evaluation: true, test_evaluation: true });
 export const ListJobsResultSchema = z.object({
   jobs: z.array(JobSummarySchema),
   next_cursor: z.string().nullable(),

@@ -49,8 +49,17 @@ export const GRPOConfigSchema = z
      * (for benchmarks and tiny task sets); training.evaluate then needs evaluation_queries.
      */
     evaluate: z.boolean().default(true),
-    /** Fraction of the training queries held out for evaluation when none are given (by seed). */
+    /**
+     * Fraction of the training queries held out for validation when no evaluation_queries are
+     * given (by seed): scheduled evaluations run on it and score checkpoints ("best").
+     */
     eval_fraction: z.number().gt(0).lt(1).default(0.2),
+    /**
+     * Fraction held out as the test split (by seed, after validation; 0: none): evaluated at the
+     * end and on demand, it only reports, so the reported result is not the one that picked "best".
+     * With evaluation_queries, they are divided between validation and test in this ratio.
+     */
+    test_fraction: z.number().min(0).lt(1).default(0.2),
     /** Runs per held-out query and policy in one evaluation. */
     eval_samples: positiveInt(64).default(4),
     control: z.enum(LEARNING_CONTROLS).default('none'),
@@ -62,7 +71,7 @@ export const GRPOConfigSchema = z
     policy_update: z.enum(POLICY_UPDATE_MODES).default('positive_only'),
     /**
      * A name in the reward registry (training/rewards.ts); absent, the registry's default for
-     * the job's agent type ('shaped' for both).
+     * the job's agent type ('outcome' for both).
      */
     reward_strategy: z.string().min(1).max(100).optional(),
     /** The LLM judge of the 'llm_judge' and 'ruler' reward strategies. */

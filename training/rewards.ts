@@ -81,20 +81,34 @@ export function outcomeReward(trajectory: RewardInput): number {
 /** Small nudges towards good habits; far smaller than the outcome so they never outrank success. */
 export const SHAPING = { toolUse: 0.1, verification: 0.05, perStep: -0.01 } as const;
 
+/** The shaping terms alone: a working tool call, a verified answer, a small cost per step. */
+function shapingOf(trajectory: RewardInput): number {
+  const usedToolSuccessfully = trajectory.steps.some((step) => step.action.type === 'tool_call' && step.error === null);
+  return (usedToolSuccessfully ? SHAPING.toolUse : 0) + (trajectory.verified ? SHAPING.verification : 0) + SHAPING.perStep * trajectory.steps.length;
+}
+
 /**
- * Outcome plus shaping, defined as clamped to [0, 1]: a bonus for at least one tool call that
- * worked, a bonus for checking the answer, a small cost per step so shorter runs win ties.
+ * The old default, kept for jobs that ask for it by name: outcome plus shaping, clamped to
+ * [0, 1]. Within a group of failures, shaping alone decides who gets a positive advantage, so
+ * it can teach habits that do not solve the task (ending early, a wrong first tool). Where a
+ * job uses it, the evaluation warns when its verdict and the success verdict disagree.
  */
 export function shapedReward(trajectory: RewardInput): number {
-  const usedToolSuccessfully = trajectory.steps.some(
-    (step) => step.action.type === 'tool_call' && step.error === null,
-  );
-  const raw =
-    outcomeReward(trajectory) +
-    (usedToolSuccessfully ? SHAPING.toolUse : 0) +
-    (trajectory.verified ? SHAPING.verification : 0) +
-    SHAPING.perStep * trajectory.steps.length;
-  return Math.min(1, Math.max(0, raw));
+  return Math.min(1, Math.max(0, outcomeReward(trajectory) + shapingOf(trajectory)));
+}
+
+/** Where a success's reward sits before shaping, and the least it can fall to. */
+export const OUTCOME_SHAPED = { base: 0.85, floor: 0.5 } as const;
+
+/**
+ * Outcome first, shaping only among successes: a failure is 0 whatever it did, a success is
+ * 0.85 + shaping, clamped to [0.5, 1]. So a success always outranks a failure in its group, and
+ * failures, all equal, never get a positive advantage from shaping (in an all-failure group
+ * every advantage is 0); shaping can only order successes.
+ */
+export function outcomeShapedReward(trajectory: RewardInput): number {
+  if (!trajectory.success) return 0;
+  return Math.min(1, Math.max(OUTCOME_SHAPED.floor, OUTCOME_SHAPED.base + shapingOf(trajectory)));
 }
 
 /**
@@ -238,8 +252,11 @@ type Entry = { description: string; agentTypes: AgentType[] | null } & (
   | { kind: 'group'; fn: GroupRewardFunction }
 );
 
-/** The strategy used when a job names none, for both agent types. */
-export const DEFAULT_REWARD_STRATEGY = 'shaped';
+/**
+ * The strategy used when a job names none, for both agent types: the outcome. A shaped reward
+ * can improve while success does not; the verdict is on success, so the default rewards it.
+ */
+export const DEFAULT_REWARD_STRATEGY = 'outcome';
 
 export class RewardRegistry {
   private readonly rewards = new Map<string, Entry>();
@@ -403,7 +420,12 @@ export function createDefaultRewardRegistry(): RewardRegistry {
     .register(
       'shaped',
       shapedReward,
-      'outcome + 0.1 for a working tool call + 0.05 for verifying - 0.01 per step, clamped to [0, 1]',
+      'outcome + 0.1 for a working tool call + 0.05 for verifying - 0.01 per step, clamped to [0, 1] (legacy: shaping can reward failures; status warns when its verdict and the success verdict disagree)',
+    )
+    .register(
+      'outcome_shaped',
+      outcomeShapedReward,
+      'failure 0; success 0.85 + 0.1 for a working tool call + 0.05 for verifying - 0.01 per step, clamped to [0.5, 1]: shaping only orders successes',
     )
     .register('exact_answer', exactAnswerReward, "1 when the final answer equals the task's expected_answer (normalised), else 0")
     .register(

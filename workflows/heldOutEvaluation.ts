@@ -6,7 +6,7 @@
  */
 import type { TrainingActivities } from '../activities';
 import type { TrainingJobInput } from '../training/config';
-import type { EvaluationEpisode, EvaluationSummary } from '../training/evaluation';
+import type { EvaluationEpisode, EvaluationSplitName, EvaluationSummary } from '../training/evaluation';
 import { initialPolicy, renderSystemPrompt, type Policy } from '../training/policy';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
@@ -24,6 +24,8 @@ export interface HeldOutEvaluationRequest {
   kind: EvaluationSummary['kind'];
   policy: Policy;
   heldOut: TrainingJobInput['training_queries'];
+  /** Which split `heldOut` is (validation scores checkpoints; test only reports); absent: validation. */
+  split?: EvaluationSplitName;
   /** The baseline's episodes when already run (the baseline never changes within a run). */
   baselineEpisodes: EvaluationEpisode[] | null;
   /** USD one query's episodes of one policy may spend; absent = no cap. */
@@ -75,7 +77,7 @@ export async function evaluateOnHeldOut(
             system_prompt: systemPrompt,
             ...agentRunSettings(input),
             // The same seeds for both policies and every evaluation: only the policy differs.
-            seeds: Array.from({ length: config.eval_samples }, (_, sample) => hashString(`${config.seed}:eval:${queryIndex}:${sample}`)),
+            seeds: Array.from({ length: config.eval_samples }, (_, sample) => hashString(`${config.seed}:${request.split === 'test' ? 'test' : 'eval'}:${queryIndex}:${sample}`)),
             reward_strategy: config.reward_strategy,
             ...(request.allowancePerQueryUsd !== undefined ? { allowance_usd: request.allowancePerQueryUsd, prices: config.prices } : {}),
           }),
@@ -101,6 +103,7 @@ export async function evaluateOnHeldOut(
     current: current.episodes,
     baseline: baselineEpisodes,
     cost_usd: costUsd,
+    ...(request.split ? { split: request.split } : {}),
   });
   return { summary, baselineEpisodes, costUsd };
 }

@@ -28,7 +28,7 @@ import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
 import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
-import { evaluationDue, evaluationSplit, type EvaluationSplit } from '../training/evaluation';
+import { evaluationDue, evaluationSplit, type EvaluationSplit, type EvaluationSplitName } from '../training/evaluation';
 import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
 import {
   alertsToRaise,
@@ -68,6 +68,11 @@ const BUDGET_PATCH = 'budget-preflight-v1';
  * sizes) and the evaluation activities, absent from histories recorded before them.
  */
 const EVALUATION_PATCH = 'heldout-evaluation-v1';
+/**
+ * Guards the test split (issue 14): fewer training queries, and the test evaluation after the
+ * last iteration. Histories recorded before it keep the two-way split.
+ */
+const TEST_SPLIT_PATCH = 'test-split-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   // Jobs can be started from the `temporal` CLI, so the workflow validates its own input.
@@ -137,12 +142,14 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     if (budgeted && !state.prices) {
       state.prices = await acts.budget.resolvePrices({ model: input.config.model, optimizer_model: input.config.optimizer_model, prices: input.config.prices });
     }
-    const split = patched(EVALUATION_PATCH) && input.config.evaluate ? evaluationSplit(input) : null;
+    const split = patched(EVALUATION_PATCH) && input.config.evaluate ? evaluationSplit(input, { withTest: patched(TEST_SPLIT_PATCH) }) : null;
     const limit = new ConcurrencyLimit(input.config.max_parallel);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
       await waitWhilePaused(input, state, acts);
       const evaluates = split !== null && split.heldOut.length > 0 && evaluationDue(iteration, input.config);
-      const reserve = budgeted ? iterationReserve(input, state, split, evaluates) : null;
+      // The test split is evaluated once, after the last iteration; it only reports.
+      const tests = split !== null && split.test.length > 0 && iteration === input.config.iterations;
+      const reserve = budgeted ? iterationReserve(input, state, split, evaluates, tests) : null;
       const refusal = budgetRefusal(input, state, iteration, reserve);
       if (refusal) {
         await finish('budget_exceeded', refusal);
@@ -151,6 +158,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       const metrics = await runIteration(input, state, acts, limit, iteration, reserve, split);
       if (evaluates) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve);
       await checkpointIfDue(input, state, acts, iteration, metrics);
+      if (tests) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve, 'test');
       if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
         // No Update or signal may be lost across the switch.
         await condition(allHandlersFinished);
@@ -223,7 +231,7 @@ const OPTIMIZER_PROMPT_TOKENS = 32_768;
  * its budget guard enforces; the allowances add up to no more than what the budget has left,
  * so the job can never spend past its limit.
  */
-function iterationReserve(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean): IterationReserve {
+function iterationReserve(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean, tests = false): IterationReserve {
   const { config } = input;
   const prices = state.prices!;
   const batchSize = Math.min(config.batch_size, split ? split.trainingIndices.length : input.training_queries.length);
@@ -233,8 +241,9 @@ function iterationReserve(input: TrainingJobInput, state: TrainingJobState, spli
   // An evaluation runs every held-out query eval_samples times for the trained policy, and for
   // the baseline too the first time; each episode at most a trajectory's worst case.
   const episodeWorstCase = trajectoryWorstCaseUsd({ max_steps: config.max_steps, max_tokens: config.max_tokens, ...agent });
-  const evaluationQueries = evaluates && split ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0;
-  const perEvaluationQuery = evaluates ? config.eval_samples * episodeWorstCase : 0;
+  // The test split, after the last iteration: the trained policy and the baseline, once each.
+  const evaluationQueries = (evaluates && split ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0) + (tests && split ? split.test.length * 2 : 0);
+  const perEvaluationQuery = evaluates || tests ? config.eval_samples * episodeWorstCase : 0;
   const evaluation = evaluationQueries * perEvaluationQuery;
   const training = iterationWorstCaseUsd({
     batch_size: batchSize,
@@ -478,18 +487,21 @@ async function evaluateHeldOut(
   iteration: number,
   split: EvaluationSplit,
   reserve: IterationReserve | null,
+  on: EvaluationSplitName = 'validation',
 ) {
   state.phase = 'evaluating';
+  const test = on === 'test';
   const evaluated = await evaluateOnHeldOut(
     { runEvaluationEpisodes: acts.evaluation.runEvaluationEpisodes, recordEvaluation: acts.records.recordEvaluation },
     {
       input,
       run: input.run,
       iteration,
-      kind: 'scheduled',
+      kind: test ? 'test' : 'scheduled',
       policy: state.policy,
-      heldOut: split.heldOut,
-      baselineEpisodes: state.baselineEpisodes,
+      heldOut: test ? split.test : split.heldOut,
+      baselineEpisodes: test ? null : state.baselineEpisodes,
+      ...(split.test.length > 0 ? { split: on } : {}),
       ...(reserve ? { allowancePerQueryUsd: reserve.perEvaluationQuery } : {}),
       limit,
     },
@@ -498,6 +510,8 @@ async function evaluateHeldOut(
       if (reserve) await raiseBudgetAlerts(input, state, acts);
     },
   );
+  // The test split only reports: it neither scores checkpoints nor replaces the validation result.
+  if (test) return;
   state.baselineEpisodes = evaluated.baselineEpisodes;
   state.evaluation = evaluated.summary;
   await acts.records.recordJobProgress({ job_id: input.job_id, iteration, phase: 'evaluated', spend_usd: state.spendUsd });

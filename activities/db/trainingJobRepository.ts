@@ -23,8 +23,10 @@ type JobWithBestCheckpointRow = JobStatusRow & {
   bestIteration: number | null;
   bestScore: number | null;
   bestCreatedAt: Date | null;
-  /** The latest held-out evaluation's summary, if any. */
+  /** The latest validation (or on-demand) evaluation's summary, if any. */
   evaluation: unknown;
+  /** The latest test-split evaluation's summary, if any. */
+  testEvaluation: unknown;
 };
 
 /**
@@ -39,7 +41,7 @@ const JOB_WITH_BEST_CHECKPOINT = {
       j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.reason, j.created_at AS "createdAt",
       j.updated_at AS "updatedAt", j.started_at AS "startedAt", j.finished_at AS "finishedAt",
       c.run AS "bestRun", c.iteration AS "bestIteration", c.score AS "bestScore", c.created_at AS "bestCreatedAt",
-      e.summary AS "evaluation"
+      e.summary AS "evaluation", t.summary AS "testEvaluation"
     FROM training_jobs j
     LEFT JOIN LATERAL (
       SELECT run, iteration, score, created_at FROM policy_checkpoints
@@ -48,8 +50,11 @@ const JOB_WITH_BEST_CHECKPOINT = {
       LIMIT 1
     ) c ON true
     LEFT JOIN LATERAL (
-      SELECT summary FROM evaluations WHERE job_id = j.id ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
+      SELECT summary FROM evaluations WHERE job_id = j.id AND kind <> 'test' ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
     ) e ON true
+    LEFT JOIN LATERAL (
+      SELECT summary FROM evaluations WHERE job_id = j.id AND kind = 'test' ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
+    ) t ON true
     WHERE j.id = $1`,
 };
 
@@ -131,13 +136,13 @@ export class TrainingJobRepository {
    * shape `findUnique` gives (camelCase fields, Dates, parsed JSON) without `input` (see
    * JobStatusRow), with `checkpoints` holding the best one or none.
    */
-  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[]; evaluation: unknown }) | null> {
+  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[]; evaluation: unknown; testEvaluation: unknown }) | null> {
     this.pool ??= poolOf(this.prisma);
     const { rows } = await this.pool.query<JobWithBestCheckpointRow>({ ...JOB_WITH_BEST_CHECKPOINT, values: [id] });
     if (rows.length === 0) return null;
-    const { bestRun, bestIteration, bestScore, bestCreatedAt, evaluation, ...job } = rows[0];
+    const { bestRun, bestIteration, bestScore, bestCreatedAt, evaluation, testEvaluation, ...job } = rows[0];
     const checkpoints = bestRun === null ? [] : [{ run: bestRun, iteration: bestIteration!, score: bestScore, createdAt: bestCreatedAt! }];
-    return { ...job, checkpoints, evaluation };
+    return { ...job, checkpoints, evaluation, testEvaluation };
   }
 
   /**

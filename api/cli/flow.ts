@@ -503,6 +503,7 @@ export function describeStatus(s: JobStatusResult): string[] {
     ['best checkpoint', checkpointOf(s)],
   ];
   if (s.evaluation) rows.push(['held-out eval', describeEvaluation(s.evaluation)]);
+  if (s.test_evaluation) rows.push(['test split', describeEvaluation(s.test_evaluation)]);
   // Absent from an older server's answer.
   if (s.budget_alerts?.length) rows.push(['budget alerts', s.budget_alerts.map((a) => `${Math.round(a.threshold * 100)}% (${usd(a.spend_usd)} of ${usd(a.budget_usd)})`).join(', ')]);
   if (s.reason) rows.push(['reason', s.reason]);
@@ -510,13 +511,21 @@ export function describeStatus(s: JobStatusResult): string[] {
   return rows.map(([key, value]) => `${key.padEnd(width)}  ${value}`);
 }
 
-/** One line: trained against baseline on held-out queries, with Welch's t-test and the verdict. */
+/**
+ * One line: trained against baseline, the verdict's test (success per query: mean difference,
+ * bootstrap interval, paired p) and, beside it, Welch's per-episode t-test of the reward.
+ */
 export function describeEvaluation(e: EvaluationSummary): string {
   const rate = (m: EvaluationSummary['current']) => `success ${percent(m.success_rate.value)}, reward ${m.avg_reward.value.toFixed(3)}`;
   const t = e.welch.t === null ? 'n/a' : e.welch.t.toFixed(2);
   const df = e.welch.df === null ? 'n/a' : e.welch.df.toFixed(1);
   const verdict = e.significant_improvement ? 'significant improvement' : 'no significant improvement';
-  return `iteration ${e.iteration} (run ${e.run}): ${rate(e.current)} vs baseline ${rate(e.baseline)}; Welch t=${t}, df=${df}, p=${formatP(e.welch.p)}: ${verdict} at ${e.alpha}`;
+  const s = e.success_test;
+  const perQuery = s
+    ? `success per query ${s.mean_difference >= 0 ? '+' : ''}${s.mean_difference.toFixed(3)}${s.bootstrap ? ` [${s.bootstrap.ci_low.toFixed(3)}, ${s.bootstrap.ci_high.toFixed(3)}]` : ''} over ${s.queries} queries, paired p=${s.p === null ? 'n/a' : formatP(s.p)}; per episode `
+    : '';
+  const warnings = (e.warnings ?? []).map((w) => `; warning: ${w}`).join('');
+  return `iteration ${e.iteration} (run ${e.run}${e.split ? `, ${e.split}` : ''}): ${rate(e.current)} vs baseline ${rate(e.baseline)}; ${perQuery}Welch t=${t}, df=${df}, p=${formatP(e.welch.p)}: ${verdict} at ${e.alpha}${warnings}`;
 }
 
 function formatP(p: number): string {

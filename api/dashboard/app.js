@@ -267,19 +267,38 @@ const withInterval = (metric) => {
   return `${num(e.value)} [${num(e.ci_low)}, ${num(e.ci_high)}]`;
 };
 
-function Evaluation({ evaluation }) {
-  if (!evaluation) return html`<p class="muted" data-testid="evaluation">No held-out evaluation yet (every <code>eval_interval</code> iterations and after the last).</p>`;
+/** A run-level test (queries as the unit): mean difference, bootstrap interval, paired t. */
+const queryTest = (test) =>
+  test
+    ? `${test.mean_difference >= 0 ? '+' : ''}${num(test.mean_difference)}${test.bootstrap ? ` [${num(test.bootstrap.ci_low)}, ${num(test.bootstrap.ci_high)}]` : ''} over ${test.queries} queries, paired t = ${num(test.t)}, df = ${num(test.df, 0)}`
+    : '';
+
+function Evaluation({ evaluation, testid = 'evaluation' }) {
+  if (!evaluation) return html`<p class="muted" data-testid=${testid}>No held-out evaluation yet (every <code>eval_interval</code> iterations and after the last).</p>`;
   const current = evaluation.current ?? {};
   const baseline = evaluation.baseline ?? {};
   const keys = [...new Set([...Object.keys(current), ...Object.keys(baseline)])].filter((key) => estimate(current[key]) || estimate(baseline[key]));
   const welch = evaluation.welch ?? {};
   const significant = evaluation.significant_improvement ?? evaluation.significant;
-  return html`<div data-testid="evaluation">
-    <p>
-      Held-out evaluation of iteration ${evaluation.iteration}${evaluation.held_out_queries !== undefined ? ` on ${evaluation.held_out_queries} held-out queries × ${evaluation.samples_per_query}` : ''}:${' '}
-      <strong data-testid="p-value">p = ${pValue(welch.p)}</strong> (Welch's t = ${num(welch.t)}, df = ${num(welch.df, 1)}${evaluation.alpha !== undefined ? `, α = ${evaluation.alpha}` : ''})
-      <span class=${`badge ${significant ? 'status-completed' : 'status-queued'}`} data-testid="significance">${significant ? 'significant improvement' : 'not significant'}</span>
-    </p>
+  const success = evaluation.success_test;
+  const split = evaluation.split === 'test' ? 'test' : 'validation';
+  const badge = html`<span class=${`badge ${significant ? 'status-completed' : 'status-queued'}`} data-testid="significance">${significant ? 'significant improvement' : 'not significant'}</span>`;
+  return html`<div data-testid=${testid}>
+    ${success
+      ? html`<p>
+          Iteration ${evaluation.iteration} on ${evaluation.held_out_queries} ${split} queries × ${evaluation.samples_per_query}: task success${' '}
+          <strong data-testid="success-p-value">p = ${success.p === null ? 'n/a' : pValue(success.p)}</strong> (${queryTest(success)}) ${badge}
+        </p>
+        <p class="small">
+          The unit is the query: per query, trained minus baseline success over the same seeds; 95% interval by bootstrap over queries. Beside it, per episode
+          (episodes of a query are not independent): Welch's <span data-testid="p-value">p = ${pValue(welch.p)}</span> on the reward (t = ${num(welch.t)}, df = ${num(welch.df, 1)}); reward per query: ${queryTest(evaluation.reward_test)}.
+        </p>`
+      : html`<p>
+          Held-out evaluation of iteration ${evaluation.iteration}${evaluation.held_out_queries !== undefined ? ` on ${evaluation.held_out_queries} held-out queries × ${evaluation.samples_per_query}` : ''}:${' '}
+          <strong data-testid="p-value">p = ${pValue(welch.p)}</strong> (Welch's t = ${num(welch.t)}, df = ${num(welch.df, 1)}${evaluation.alpha !== undefined ? `, α = ${evaluation.alpha}` : ''})
+          ${badge}
+        </p>`}
+    ${(evaluation.warnings ?? []).map((warning) => html`<p class="error" data-testid="evaluation-warning">${warning}</p>`)}
     <table>
       <thead><tr><th>metric</th><th>untrained baseline [95% CI]</th><th>trained [95% CI]</th><th>change</th></tr></thead>
       <tbody>
@@ -289,6 +308,14 @@ function Evaluation({ evaluation }) {
         })}
       </tbody>
     </table>
+    ${evaluation.families?.length
+      ? html`<table data-testid="families">
+          <thead><tr><th>family</th><th>queries</th><th>baseline success</th><th>trained success</th><th>change</th></tr></thead>
+          <tbody>
+            ${evaluation.families.map((f) => html`<tr><td>${f.family}</td><td>${f.queries}</td><td>${num(f.baseline_success_rate)}</td><td>${num(f.current_success_rate)}</td><td>${num(f.difference)}</td></tr>`)}
+          </tbody>
+        </table>`
+      : ''}
   </div>`;
 }
 
@@ -399,7 +426,8 @@ function JobPage({ token, jobId, serverInfo }) {
       <div class="panel"><h3>Reward and success rate</h3><${CurvesChart} history=${history.data} /></div>
       <div class="panel"><h3>Spend over time</h3><${SpendChart} history=${history.data} status=${job} /></div>
     </section>
-    <section class="panel"><h3>Held-out evaluation</h3><${Evaluation} evaluation=${job.evaluation} /></section>
+    <section class="panel"><h3>Held-out evaluation (validation)</h3><${Evaluation} evaluation=${job.evaluation} /></section>
+    ${job.test_evaluation ? html`<section class="panel" data-testid="test-evaluation"><h3>Test split (reports only)</h3><${Evaluation} evaluation=${job.test_evaluation} testid="test-evaluation-result" /></section>` : ''}
     <section class="panel"><h3>Checkpoints</h3>
       <${ErrorLine} error=${checkpoints.error} />
       <${Checkpoints} token=${token} jobId=${jobId} checkpoints=${checkpoints.data?.checkpoints} status=${job} onResumed=${() => setNonce(nonce + 1)} />

@@ -220,12 +220,17 @@ test('a finished job: its curves, the held-out evaluation with its p-value, and 
   await page.goto(`${api.url}/#token=${await api.token()}`);
   await page.waitForURL((url) => url.hash === '#/');
   await page.goto(`${api.url}/#/jobs/${jobId}`);
-  await page.locator('[data-testid="p-value"]').waitFor();
-  // The page shows the API's numbers: the p-value of Welch's test and the verdict.
+  const evaluation = page.locator('[data-testid="evaluation"]');
+  await evaluation.locator('[data-testid="p-value"]').waitFor();
+  // The page shows the API's numbers: the verdict's p (success per query), Welch's per-episode p beside it, and the verdict.
   const p = done.evaluation!.welch.p;
-  expect(await page.locator('[data-testid="p-value"]').textContent()).toBe(`p = ${p < 0.0001 ? '< 0.0001' : p.toFixed(4)}`);
-  expect(await page.locator('[data-testid="significance"]').textContent()).toBe(done.evaluation!.significant_improvement ? 'significant improvement' : 'not significant');
-  expect(await page.locator('[data-testid="evaluation"] table').textContent()).toContain('success_rate');
+  const format = (value: number) => (value < 0.0001 ? '< 0.0001' : value.toFixed(4));
+  expect(await evaluation.locator('[data-testid="p-value"]').textContent()).toBe(`p = ${format(p)}`);
+  const successP = done.evaluation!.success_test!.p;
+  expect(await evaluation.locator('[data-testid="success-p-value"]').textContent()).toBe(`p = ${successP === null ? 'n/a' : format(successP)}`);
+  expect(await evaluation.locator('[data-testid="significance"]').textContent()).toBe(done.evaluation!.significant_improvement ? 'significant improvement' : 'not significant');
+  expect(await evaluation.locator('table').first().textContent()).toContain('success_rate');
+  expect(await evaluation.locator('[data-testid="families"]').textContent()).toContain(done.evaluation!.families![0].family);
   await waitFor(() => points('curves'), (n) => n === 6, 30_000, 100);
   // The lessons it learned appear as added between the initial policy and later checkpoints.
   await page.locator('[data-testid="lesson-diff"]').waitFor();

@@ -1,13 +1,14 @@
 /**
- * FLOW-010 on real servers: a 10-iteration job on the simulated environment is evaluated on
- * held-out queries against the untrained baseline, and reports a significant improvement in
- * status (training.get_status) and in the stored evaluation. Two controls run the same job with
- * policy updates switched off and with advantages shuffled within each group: neither may report
- * a significant improvement, which shows that the statistic discriminates and that the
- * learning comes from the advantages.
+ * FLOW-010 on real servers: a 10-iteration job on the simulated environment is evaluated on its
+ * validation queries against the untrained baseline (scoring checkpoints) and, after the last
+ * iteration, on its test queries (reporting only); it reports a significant improvement in task
+ * success with queries as the unit, in status (training.get_status) and in the stored
+ * evaluations. Controls: the shuffled-advantage job must not report an improvement, and an
+ * unchanged policy re-run on fresh episodes must not look better than itself.
  */
 import { EvaluationSummarySchema, type EvaluationSummary } from '../../training/evaluation';
 import { evaluationSplit } from '../../training/evaluation';
+import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { TrainingJobInputSchema } from '../../training/config';
 import { startHarness, type Harness } from '../support/harness';
@@ -64,38 +65,56 @@ async function runToEnd(agentId: string, control: 'none' | 'no_policy_update' | 
 }
 
 function describeEvaluation(e: EvaluationSummary): string {
-  return `trained ${e.current.avg_reward.value.toFixed(3)} vs baseline ${e.baseline.avg_reward.value.toFixed(3)}, t=${e.welch.t}, df=${e.welch.df}, p=${e.welch.p}`;
+  const s = e.success_test!;
+  return `${e.split} at ${e.iteration}: success ${e.current.success_rate.value.toFixed(3)} vs baseline ${e.baseline.success_rate.value.toFixed(3)}, per query ${s.mean_difference.toFixed(3)} p=${s.p} [${s.bootstrap?.ci_low}, ${s.bootstrap?.ci_high}]; per episode Welch p=${e.welch.p}`;
 }
 
 let trainedJobId: string | undefined;
 let trainedFinal: EvaluationSummary | undefined;
 
-test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; the two controls do not', async () => {
+test('a 10-iteration job improves task success per query on its validation and test splits; the controls do not', async () => {
   const [trained, noUpdate, shuffled] = await Promise.all([
     runToEnd('eval-trained', 'none'),
     runToEnd('eval-no-update', 'no_policy_update'),
     runToEnd('eval-shuffled', 'shuffled_advantages'),
   ]);
 
-  // The trained job: evaluations at iterations 5 and 10, stored and shown in status.
+  // The trained job: validation evaluations at iterations 5 and 10 and the test split's after
+  // the last, stored and shown in status (validation as `evaluation`, test as `test_evaluation`).
   expect(trained.status.status).toBe('completed');
-  expect(trained.stored.map(({ summary }) => summary.iteration)).toEqual([5, 10]);
+  expect(trained.stored.map(({ row, summary }) => [summary.iteration, row.kind, summary.split])).toEqual([
+    [5, 'scheduled', 'validation'],
+    [10, 'scheduled', 'validation'],
+    [10, 'test', 'test'],
+  ]);
   const final = trained.stored[1].summary;
+  const test = trained.stored[2].summary;
   trainedJobId = trained.jobId;
   trainedFinal = final;
   expect(trained.status.evaluation).toEqual(final);
+  expect(trained.status.test_evaluation).toEqual(test);
+  // The verdict: success per query, paired, with the bootstrap interval above 0; on both splits.
+  for (const summary of [final, test]) {
+    expect(summary.significant_improvement).toBe(true);
+    expect(summary.success_test!.p!).toBeLessThan(0.05);
+    expect(summary.success_test!.bootstrap!.ci_low).toBeGreaterThan(0);
+    expect(summary.success_test!.queries).toBe(summary.held_out_queries);
+    expect(summary.families!.length).toBeGreaterThan(1);
+  }
+  // Per episode (beside the verdict, not instead of it).
   expect(final.welch.p).toBeLessThan(0.01);
-  expect(final.significant_improvement).toBe(true);
   expect(final.current.avg_reward.value).toBeGreaterThan(final.baseline.avg_reward.value);
   expect(final.current.success_rate.value).toBeGreaterThan(final.baseline.success_rate.value);
-  // Stored columns agree with the summary; t and df are those of a real Welch test.
-  expect(trained.stored[1].row.pValue).toBe(final.welch.p);
+  // Stored columns agree with the summary: the p column is the verdict's; t and df are those of a real Welch test.
+  expect(trained.stored[1].row.pValue).toBe(final.success_test!.p);
   expect(trained.stored[1].row.significant).toBe(true);
   expect(final.welch.t).toBeGreaterThan(0);
   expect(final.welch.df).toBeGreaterThan(1);
   // Every metric with its interval, tool accuracy included (the simulated tasks name their tool).
-  const heldOut = evaluationSplit(TrainingJobInputSchema.parse({ job_id: 'x', agent_id: 'a', training_queries: trainingQueries, config })).heldOut;
+  const split = evaluationSplit(TrainingJobInputSchema.parse({ job_id: 'x', agent_id: 'a', training_queries: trainingQueries, config }));
+  const heldOut = split.heldOut;
   expect(final.held_out_queries).toBe(heldOut.length);
+  expect(test.held_out_queries).toBe(split.test.length);
   expect(final.current.episodes).toBe(heldOut.length * config.eval_samples);
   expect(final.baseline.episodes).toBe(heldOut.length * config.eval_samples);
   for (const metrics of [final.current, final.baseline]) {
@@ -107,34 +126,80 @@ test('a 10-iteration job beats its baseline on held-out queries with p < 0.01; t
   expect(final.current.tool_accuracy!.value).toBeGreaterThan(final.baseline.tool_accuracy!.value);
   // Evaluation is paid for like everything else: its cost is in the job's spend.
   expect(final.cost_usd).toBeGreaterThan(0);
-  // The best checkpoint is chosen by the held-out score.
+  // The best checkpoint is chosen by the validation score (never by the test split).
   const checkpoints = await h.repos.progress.checkpoints(trained.jobId);
   expect(checkpoints.map((c) => [c.iteration, c.score])).toEqual([
     [5, trained.stored[0].summary.current.avg_reward.value],
     [10, final.current.avg_reward.value],
   ]);
 
-  // Held-out queries were never trained on: no training trajectory has a held-out query.
+  // The splits are disjoint and cover the queries; neither held-out split was trained on.
   const heldOutIds = new Set(heldOut.map((task) => task.id));
+  const testIds = new Set(split.test.map((task) => task.id));
+  const trainingIds = new Set(split.trainingIndices.map((i) => trainingQueries[i].id));
+  expect(testIds.size).toBeGreaterThan(0);
+  expect([...testIds].filter((id) => heldOutIds.has(id) || trainingIds.has(id))).toEqual([]);
+  expect([...heldOutIds].filter((id) => trainingIds.has(id))).toEqual([]);
+  expect(heldOutIds.size + testIds.size + trainingIds.size).toBe(trainingQueries.length);
   const rows = await h.repos.trajectories.listForJob(trained.jobId);
   expect(rows.length).toBe(10 * 4 * 8);
-  expect(rows.filter((row) => heldOutIds.has(row.queryId))).toEqual([]);
+  expect(rows.filter((row) => heldOutIds.has(row.queryId) || testIds.has(row.queryId))).toEqual([]);
 
-  // The controls: the same job, without policy updates and with shuffled advantages.
+  // The controls: the same job, without policy updates and with shuffled advantages. Neither may
+  // claim an improvement, on validation or test. (Welch's per-episode p is not asserted: it
+  // treats a query's episodes as independent and can fall below 0.01 for a shuffled control
+  // whose per-query test is not significant; that overstatement is why the verdict is per query.)
   for (const control of [noUpdate, shuffled]) {
     expect(control.status.status).toBe('completed');
-    const last = control.stored[control.stored.length - 1].summary;
-    expect({ significant: last.significant_improvement, p_below_001: last.welch.p < 0.01 && last.welch.mean_difference > 0, why: describeEvaluation(last) }).toEqual({
-      significant: false,
-      p_below_001: false,
-      why: describeEvaluation(last),
-    });
+    for (const { summary } of control.stored) {
+      expect({ significant: summary.significant_improvement, why: describeEvaluation(summary) }).toEqual({ significant: false, why: describeEvaluation(summary) });
+    }
   }
-  // Without updates the policy is the baseline itself, run on the same seeds: no difference at all.
-  const noUpdateFinal = noUpdate.stored[noUpdate.stored.length - 1].summary;
-  expect(noUpdateFinal.welch.mean_difference).toBe(0);
-  expect(noUpdateFinal.welch.p).toBe(1);
+  // (No "difference 0, p = 1" for the no-update job: its policy is the baseline on the same
+  // seeds, so that holds by construction and could never fail. The test below re-runs it on
+  // fresh episodes instead.)
 }, 300_000);
+
+test('control that can fail: the unchanged policy on fresh episodes (other seeds) does not look better than itself', async () => {
+  // The untrained policy runs every validation query twice: once on the evaluation's seeds, once
+  // on other seeds. The episodes differ (the model samples), so the comparison is between two
+  // noisy draws of the same policy. An analysis that took per-episode noise, or one lucky query,
+  // for improvement would report one here; the run-level verdict must not. It could fail: with
+  // these fixed seeds the outcome is fixed, and a biased statistic (e.g. episodes as independent
+  // units on correlated episodes) would flag the noise.
+  const acts = createActivities({ prisma: h.prisma, llm: { baseURL: h.model.url } });
+  const queries = evaluationSplit(TrainingJobInputSchema.parse({ job_id: 'x', agent_id: 'a', training_queries: trainingQueries, config })).heldOut;
+  const run = async (seedBase: number) => {
+    const episodes = [];
+    for (const [queryIndex, task] of queries.entries()) {
+      const result = (await new MockActivityEnvironment().run(acts.runEvaluationEpisodes, {
+        job_id: 'control',
+        run: 1,
+        iteration: 0,
+        policy: 'current' as const,
+        query_index: queryIndex,
+        task,
+        system_prompt: renderSystemPrompt(initialPolicy(DEFAULT_BASE_PROMPT)),
+        model: 'flow-sim-1',
+        max_steps: 6,
+        max_tokens: 512,
+        timeout_seconds: 30,
+        seeds: Array.from({ length: config.eval_samples }, (_, sample) => seedBase + 100 * queryIndex + sample),
+      })) as EvaluationEpisodesResult;
+      episodes.push(...result.episodes);
+    }
+    return episodes;
+  };
+  const [first, second] = [await run(1_000), await run(2_000)];
+  // Different episodes (not the same run twice)...
+  expect(first.map((e) => `${e.success}:${e.steps}`)).not.toEqual(second.map((e) => `${e.success}:${e.steps}`));
+  // ...and no improvement claimed in either direction.
+  for (const [a, b] of [[first, second], [second, first]]) {
+    const evidence = runLevelEvidence(a, b, config.eval_samples);
+    expect({ significant: evidence.significant_improvement, success: evidence.success_test.mean_difference }).toEqual({ significant: false, success: evidence.success_test.mean_difference });
+    expect(evidence.success_test.bootstrap!.ci_low).toBeLessThanOrEqual(0);
+  }
+}, 120_000);
 
 function rounded(value: unknown): unknown {
   if (typeof value === 'number') return Number(value.toPrecision(12));
@@ -174,6 +239,7 @@ test('training.evaluate runs any checkpoint on demand: the same numbers as the s
   expect(stored.map((row) => [row.iteration, row.kind])).toEqual([
     [5, 'scheduled'],
     [10, 'scheduled'],
+    [10, 'test'],
     [10, 'on_demand'],
   ]);
   // Status shows the latest evaluation, now the on-demand one.
@@ -183,7 +249,7 @@ test('training.evaluate runs any checkpoint on demand: the same numbers as the s
   const line = await flow(['evaluate', jobId, '--checkpoint', '1:5']);
   expect(line).toMatchObject({ code: EXIT.OK, stderr: '' });
   expect(line.stdout).toMatch(
-    /^iteration 5 \(run 1\): success \d+\.\d%, reward \d\.\d{3} vs baseline success \d+\.\d%, reward \d\.\d{3}; Welch t=(-?\d+\.\d{2}|n\/a), df=(\d+\.\d|n\/a), p=\S+: (no )?significant improvement at 0\.05\n$/,
+    /^iteration 5 \(run 1, validation\): success \d+\.\d%, reward \d\.\d{3} vs baseline success \d+\.\d%, reward \d\.\d{3}; success per query [+-]\d\.\d{3}( \[-?\d\.\d{3}, -?\d\.\d{3}\])? over \d+ queries, paired p=\S+; per episode Welch t=(-?\d+\.\d{2}|n\/a), df=(\d+\.\d|n\/a), p=\S+: (no )?significant improvement at 0\.05(; warning: .*)?\n$/,
   );
   const json = await flow(['evaluate', jobId, '--checkpoint', 'latest', '--json']);
   expect(json.code).toBe(EXIT.OK);

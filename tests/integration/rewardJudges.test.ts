@@ -268,15 +268,15 @@ describe('the rewardGroup activity', () => {
 
   test('the agent type picks the default strategy; an unknown one is a non-retryable failure naming the registered ones', async () => {
     const ids = await recordedGroup(['Paris']);
-    expect((await activities().rewardGroup({ trajectory_ids: ids, agent_type: 'http' })).reward_strategy).toBe('shaped');
-    expect((await activities().rewardGroup({ trajectory_ids: ids })).reward_strategy).toBe('shaped');
+    expect((await activities().rewardGroup({ trajectory_ids: ids, agent_type: 'http' })).reward_strategy).toBe('outcome');
+    expect((await activities().rewardGroup({ trajectory_ids: ids })).reward_strategy).toBe('outcome');
     const error = await activities()
       .rewardGroup({ trajectory_ids: ids, reward_strategy: 'no-such-reward' })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect((error as ApplicationFailure).nonRetryable).toBe(true);
     expect((error as ApplicationFailure).type).toBe('UnknownRewardStrategy');
-    expect((error as Error).message).toContain('registered: outcome, shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler');
+    expect((error as Error).message).toContain('registered: outcome, shaped, outcome_shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler');
     // A judge strategy on a worker without LLM access is a contract error, not retried.
     const noChats = createRewardActivities({ rewards: createDefaultRewardRegistry(), trajectories: h.repos.trajectories });
     const contract = await noChats.rewardGroup({ trajectory_ids: ids, reward_strategy: 'ruler', judge: judge() }).catch((e: unknown) => e);
@@ -378,7 +378,7 @@ describe('the API', () => {
     const client = await api.client();
     const error = await rpcError(client.startGrpo({ agent_id: 'reward-agent', task_set: 'simulated-small', config: { reward_strategy: 'no-such-reward' } }));
     expect(error.code).toBe(-32602);
-    expect(error.message).toContain('config.reward_strategy: unknown reward strategy; registered: outcome, shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler');
+    expect(error.message).toContain('config.reward_strategy: unknown reward strategy; registered: outcome, shaped, outcome_shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler');
     expect(error.message).toContain('(got "no-such-reward")');
   });
 

@@ -8,6 +8,7 @@ import {
   evaluationDue,
   evaluationSplit,
   heldOutIndices,
+  splitIndices,
   type EvaluationEpisode,
 } from '../../training/evaluation';
 import {
@@ -24,13 +25,22 @@ const tasks = (n: number): Task[] => Array.from({ length: n }, (_, i) => ({ id: 
 const config = (overrides: Record<string, unknown> = {}) => GRPOConfigSchema.parse(overrides);
 
 describe('held-out split', () => {
-  it('holds out 20% by default, the same queries for the same seed, disjoint from training', () => {
+  it('holds out 20% for validation and 20% for test by default, the same queries for the same seed, the three splits disjoint', () => {
     const input = { training_queries: tasks(30), evaluation_queries: [], config: config({ seed: 11 }) };
     const split = evaluationSplit(input);
     expect(split.heldOut).toHaveLength(6);
-    expect(split.trainingIndices).toHaveLength(24);
+    expect(split.test).toHaveLength(6);
+    expect(split.trainingIndices).toHaveLength(18);
     const heldIds = new Set(split.heldOut.map((t) => t.id));
-    expect(split.trainingIndices.some((i) => heldIds.has(input.training_queries[i].id))).toBe(false);
+    const testIds = new Set(split.test.map((t) => t.id));
+    expect(split.trainingIndices.some((i) => heldIds.has(input.training_queries[i].id) || testIds.has(input.training_queries[i].id))).toBe(false);
+    expect([...testIds].some((id) => heldIds.has(id))).toBe(false);
+    expect(heldIds.size + testIds.size + split.trainingIndices.length).toBe(30);
+    // The validation split is what the two-way split held out, so old jobs keep their held-out queries.
+    const twoWay = evaluationSplit(input, { withTest: false });
+    expect(twoWay).toEqual({ trainingIndices: expect.any(Array), heldOut: split.heldOut, test: [] });
+    expect(twoWay.trainingIndices).toHaveLength(24);
+    expect(evaluationSplit({ ...input, config: config({ seed: 11, test_fraction: 0 }) })).toEqual(twoWay);
     expect(evaluationSplit(input)).toEqual(split);
     const other = evaluationSplit({ ...input, config: config({ seed: 12 }) });
     expect(other.heldOut.map((t) => t.id)).not.toEqual(split.heldOut.map((t) => t.id));
@@ -41,15 +51,28 @@ describe('held-out split', () => {
     expect(heldOutIndices(3, 0.9, 0)).toHaveLength(2);
     expect(heldOutIndices(1, 0.5, 0)).toEqual([]);
     expect(heldOutIndices(0, 0.5, 0)).toEqual([]);
+    // The test split gives way first: someone must be left to train on.
+    expect(splitIndices(2, 0.2, 0.2, 0)).toMatchObject({ test: [] });
+    expect(splitIndices(3, 0.2, 0.2, 0).test).toHaveLength(1);
+    expect(splitIndices(10, 0.5, 0.5, 0)).toMatchObject({ validation: expect.any(Array), test: expect.any(Array) });
+    expect(splitIndices(10, 0.5, 0.5, 0).test).toHaveLength(4);
+    expect(splitIndices(1, 0.2, 0.2, 0)).toEqual({ validation: [], test: [] });
     const indices = heldOutIndices(50, 0.3, 4);
     expect(indices).toHaveLength(15);
     expect([...indices].sort((a, b) => a - b)).toEqual(indices);
   });
 
-  it('uses explicit evaluation queries and trains on every training query', () => {
-    const evaluation = tasks(3).map((t) => ({ ...t, id: `e-${t.id}` }));
+  it('uses explicit evaluation queries, divided between validation and test, and trains on every training query', () => {
+    const evaluation = tasks(4).map((t) => ({ ...t, id: `e-${t.id}` }));
     const split = evaluationSplit({ training_queries: tasks(5), evaluation_queries: evaluation, config: config() });
-    expect(split).toEqual({ trainingIndices: [0, 1, 2, 3, 4], heldOut: evaluation });
+    expect(split.trainingIndices).toEqual([0, 1, 2, 3, 4]);
+    expect(split.heldOut).toHaveLength(2);
+    expect(split.test).toHaveLength(2);
+    expect([...split.heldOut, ...split.test].map((t) => t.id).sort()).toEqual(evaluation.map((t) => t.id).sort());
+    // One evaluation query, no test split, or the two-way split: all of them validate.
+    expect(evaluationSplit({ training_queries: tasks(5), evaluation_queries: evaluation.slice(0, 1), config: config() })).toEqual({ trainingIndices: [0, 1, 2, 3, 4], heldOut: evaluation.slice(0, 1), test: [] });
+    expect(evaluationSplit({ training_queries: tasks(5), evaluation_queries: evaluation, config: config({ test_fraction: 0 }) }).test).toEqual([]);
+    expect(evaluationSplit({ training_queries: tasks(5), evaluation_queries: evaluation, config: config() }, { withTest: false }).heldOut).toEqual(evaluation);
   });
 
   it('refuses a bad count or fraction with a message naming it', () => {
@@ -57,6 +80,8 @@ describe('held-out split', () => {
     expect(() => heldOutIndices(2.5, 0.2, 0)).toThrow('count must be');
     expect(() => heldOutIndices(10, 0, 0)).toThrow('fraction must be in (0, 1), got 0');
     expect(() => heldOutIndices(10, 1, 0)).toThrow('fraction must be in (0, 1), got 1');
+    expect(() => splitIndices(10, 0.2, 1, 0)).toThrow('test fraction must be in [0, 1), got 1');
+    expect(() => splitIndices(10, 0.2, -0.1, 0)).toThrow('test fraction must be in [0, 1), got -0.1');
   });
 
   it('is due every eval_interval iterations and at the last one', () => {

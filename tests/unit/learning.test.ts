@@ -2,10 +2,16 @@
  * An honest learning test: a pure GRPO loop (no servers) over the simulated environment. The
  * simulated agent knows only its lessons; the simulated optimizer writes lessons only from what
  * positive-advantage trajectories did (whether they succeeded is not what it reads). If the
- * policy improves, it is because the advantages carried the signal: the control with zeroed
- * advantages must not improve.
+ * policy improves, it is because the advantages carried the signal: the control with advantages
+ * shuffled within each group must not improve as much.
+ *
+ * The control used to zero the advantages; that gave no positive-advantage evidence, so the
+ * policy stayed the initial one by construction and the assertion could not fail. Shuffled
+ * advantages still reach the optimizer and still change the policy (lessons are written, weights
+ * move), so whether it improves is an empirical question that this test could answer either way.
+ * Across many seeds (npm run bench:learning) its per-run false-positive rate is measured.
  */
-import { groupAdvantages, selectPositiveAdvantage } from '../../training/advantages';
+import { groupAdvantages, selectPositiveAdvantage, shuffleWithinGroup } from '../../training/advantages';
 import { selectBatch } from '../../training/batches';
 import { DEFAULT_BASE_PROMPT, TrajectoryStepSchema, type Task } from '../../training/config';
 import { IterationMetricsSchema, iterationMetrics, type IterationMetrics } from '../../training/iterationMetrics';
@@ -46,7 +52,7 @@ function runEpisode(policy: Policy, task: Task, seed: number) {
   return { success: episode.success, reward, logProb, seen, finalAnswer: episode.final_answer };
 }
 
-type AdvantageMode = 'grpo' | 'zeroed';
+type AdvantageMode = 'grpo' | 'shuffled';
 
 function train(mode: AdvantageMode): { metrics: IterationMetrics[]; policy: Policy } {
   const tasks = simulatedTaskSet({ queriesPerFamily: 2, seed: SEED });
@@ -62,7 +68,7 @@ function train(mode: AdvantageMode): { metrics: IterationMetrics[]; policy: Poli
         runEpisode(policy, task, hashString(`${SEED}:${iteration}:${queryIndex}:${sample}`)),
       );
       const grpo = groupAdvantages(runs.map((run) => run.reward));
-      const advantages = mode === 'zeroed' ? grpo.map(() => 0) : grpo;
+      const advantages = mode === 'shuffled' ? shuffleWithinGroup(grpo, hashString(`${SEED}:${iteration}:${queryIndex}:shuffle`)) : grpo;
       runs.forEach((run, sample) => {
         const ref = `i${iteration}-q${queryIndex}-s${sample}`;
         advantageByRef[ref] = advantages[sample];
@@ -100,7 +106,7 @@ const successRate = (metrics: IterationMetrics[], from: number, to: number): num
 
 describe('learning in the simulated environment', () => {
   const learned = train('grpo');
-  const control = train('zeroed');
+  const control = train('shuffled');
 
   it('starts from a low baseline', () => {
     const baseline = successRate(learned.metrics, 1, 2);
@@ -117,19 +123,20 @@ describe('learning in the simulated environment', () => {
     expect(learned.metrics.every((m) => m.trajectories === GROUP_SIZE * BATCH_SIZE && m.loss !== null)).toBe(true);
   });
 
-  it('does not learn when the advantages are zeroed (control)', () => {
+  it('does not learn as much when the advantages are shuffled within each group (control)', () => {
+    // The control really updates: it is not the initial policy by construction.
+    expect(control.metrics.some((m) => m.lesson_churn > 0)).toBe(true);
+    expect(control.policy).not.toEqual(initialPolicy(DEFAULT_BASE_PROMPT));
     const early = successRate(control.metrics, 1, 2);
     const late = successRate(control.metrics, 7, 8);
-    expect(Math.abs(late - early)).toBeLessThan(0.15);
-    expect(control.policy).toEqual(initialPolicy(DEFAULT_BASE_PROMPT));
-    expect(control.metrics.every((m) => m.lesson_churn === 0 && m.advantage_spread === 0)).toBe(true);
-    expect(successRate(learned.metrics, 7, 8) - successRate(control.metrics, 7, 8)).toBeGreaterThan(0.4);
+    expect(late - early).toBeLessThan(0.2);
+    expect(successRate(learned.metrics, 7, 8) - successRate(control.metrics, 7, 8)).toBeGreaterThan(0.3);
   });
 
   it('reports the learning curve when FLOW_SHOW_LEARNING_CURVE=1', () => {
     const curve = (metrics: IterationMetrics[]) => metrics.map((m) => m.success_rate.toFixed(2)).join(' ');
     if (process.env.FLOW_SHOW_LEARNING_CURVE === '1') {
-      process.stdout.write(`success rate per iteration\n  grpo:   ${curve(learned.metrics)}\n  zeroed: ${curve(control.metrics)}\n`);
+      process.stdout.write(`success rate per iteration\n  grpo:     ${curve(learned.metrics)}\n  shuffled: ${curve(control.metrics)}\n`);
     }
     expect(learned.metrics).toHaveLength(ITERATIONS);
   });

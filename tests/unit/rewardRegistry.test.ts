@@ -20,6 +20,7 @@ import {
   exactAnswerReward,
   extractCode,
   normaliseAnswer,
+  outcomeReward,
   shapedReward,
   toolEfficiencyReward,
   validateReward,
@@ -115,7 +116,7 @@ describe('registration', () => {
 
   it('the default registry holds the built-ins, the three examples and the two judges', () => {
     const registry = createDefaultRewardRegistry();
-    expect(registry.names()).toEqual(['outcome', 'shaped', 'exact_answer', 'tool_efficiency', 'code_tests', 'llm_judge', 'ruler']);
+    expect(registry.names()).toEqual(['outcome', 'shaped', 'outcome_shaped', 'exact_answer', 'tool_efficiency', 'code_tests', 'llm_judge', 'ruler']);
     expect(registry.list().every((entry) => entry.description.length > 0)).toBe(true);
     expect(registry.get('shaped')).toBe(shapedReward);
   });
@@ -125,21 +126,22 @@ describe('registration', () => {
     expect(() => registry.get('ruler')).toThrow(new RewardContractError('reward "ruler" scores whole groups; use scoreGroup'));
     expect(() => registry.get('typo')).toThrow(UnknownRewardError);
     expect(() => registry.get('typo')).toThrow(
-      'unknown reward "typo"; known rewards: outcome, shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler',
+      'unknown reward "typo"; known rewards: outcome, shaped, outcome_shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler',
     );
     expect(() => new RewardRegistry().get('x')).toThrow('unknown reward "x"; known rewards: (none)');
   });
 });
 
 describe('choice per agent type', () => {
-  it("gives 'shaped' to both agent types by default, and whatever the job names when it names one", () => {
+  it("gives 'outcome' to both agent types by default, and whatever the job names when it names one", () => {
     const registry = createDefaultRewardRegistry();
-    expect(DEFAULT_REWARD_STRATEGY).toBe('shaped');
-    expect(registry.resolve(undefined, 'llm')).toBe('shaped');
-    expect(registry.resolve(undefined, 'http')).toBe('shaped');
+    expect(DEFAULT_REWARD_STRATEGY).toBe('outcome');
+    expect(registry.resolve(undefined, 'llm')).toBe('outcome');
+    expect(registry.resolve(undefined, 'http')).toBe('outcome');
     expect(registry.resolve('exact_answer', 'http')).toBe('exact_answer');
-    // A registry nobody set defaults on still falls back to 'shaped' (when it has one).
-    expect(new RewardRegistry().register('shaped', shapedReward).defaultFor('http')).toBe('shaped');
+    expect(registry.resolve('shaped', 'http')).toBe('shaped');
+    // A registry nobody set defaults on still falls back to 'outcome' (when it has one).
+    expect(new RewardRegistry().register('outcome', outcomeReward).defaultFor('http')).toBe('outcome');
   });
 
   it('lets code set a different default per agent type', () => {
@@ -162,7 +164,7 @@ describe('choice per agent type', () => {
   it('names the registered rewards for an unknown choice, and when no default is registered', () => {
     expect(() => createDefaultRewardRegistry().resolve('no-such-reward', 'llm')).toThrow(/unknown reward "no-such-reward"; known rewards: outcome, shaped/);
     expect(() => new RewardRegistry().register('only', () => 1).resolve(undefined, 'llm')).toThrow(
-      'unknown reward "shaped"; known rewards: only',
+      'unknown reward "outcome"; known rewards: only',
     );
   });
 });
@@ -442,14 +444,15 @@ describe('evaluationRewardOf: held-out episodes, one at a time, no judge', () =>
   it("uses the job's per-trajectory strategy, or the agent type's default", () => {
     const rewardOf = evaluationRewardOf(createDefaultRewardRegistry());
     expect(rewardOf('exact_answer', solved)).toBe(1);
-    expect(rewardOf(undefined, solved)).toBe(shapedReward(solved));
-    expect(evaluationRewardOf(createDefaultRewardRegistry().setDefault('http', 'outcome'), 'http')(undefined, solved)).toBe(1);
+    expect(rewardOf(undefined, solved)).toBe(outcomeReward(solved));
+    expect(rewardOf('shaped', solved)).toBe(shapedReward(solved));
+    expect(evaluationRewardOf(createDefaultRewardRegistry().setDefault('http', 'shaped'), 'http')(undefined, solved)).toBe(shapedReward(solved));
   });
 
-  it("scores judge and group strategies with 'shaped', and an invalid value as 0", () => {
+  it("scores judge and group strategies with the default ('outcome'), and an invalid value as 0", () => {
     const registry = createDefaultRewardRegistry().register('nan', () => Number.NaN);
     const rewardOf = evaluationRewardOf(registry);
-    for (const name of ['llm_judge', 'ruler', 'code_tests']) expect(rewardOf(name, solved)).toBe(shapedReward(solved));
+    for (const name of ['llm_judge', 'ruler', 'code_tests']) expect(rewardOf(name, solved)).toBe(outcomeReward(solved));
     expect(rewardOf('nan', solved)).toBe(0);
     expect(() => rewardOf('no-such-reward', solved)).toThrow(UnknownRewardError);
   });

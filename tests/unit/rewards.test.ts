@@ -1,11 +1,17 @@
+import fc from 'fast-check';
 import type { TrajectoryStep } from '../../training/config';
+import { groupAdvantages } from '../../training/advantages';
 import {
+  DEFAULT_REWARD_STRATEGY,
+  OUTCOME_SHAPED,
   RewardRegistry,
   RewardValidationError,
   SHAPING,
   createDefaultRewardRegistry,
   outcomeReward,
+  outcomeShapedReward,
   shapedReward,
+  type RewardFunction,
   type RewardInput,
 } from '../../training/rewards';
 
@@ -56,6 +62,65 @@ describe('shapedReward', () => {
   });
 });
 
+describe('outcomeShapedReward: shaping orders successes only', () => {
+  it('a failure is 0 whatever it did; a success is 0.85 + shaping, within [0.5, 1]', () => {
+    expect(outcomeShapedReward(run({ verified: true, steps: [step('tool_call'), step('final_answer')] }))).toBe(0);
+    // 0.85 + 0.1 + 0.05 - 0.02
+    expect(outcomeShapedReward(run({ success: true, verified: true, steps: [step('tool_call'), step('final_answer')] }))).toBeCloseTo(0.98, 12);
+    expect(outcomeShapedReward(run({ success: true, steps: [step('final_answer')] }))).toBeCloseTo(0.84, 12);
+    expect(outcomeShapedReward(run({ success: true, steps: Array.from({ length: 60 }, () => step('tool_call', 'x')) }))).toBe(OUTCOME_SHAPED.floor);
+    // The most a success can get: one working tool call, verified, 0.85 + 0.1 + 0.05 - 0.01.
+    expect(outcomeShapedReward(run({ success: true, verified: true, steps: [step('tool_call')] }))).toBeCloseTo(0.99, 12);
+  });
+
+  it('the default strategy is the outcome', () => {
+    expect(DEFAULT_REWARD_STRATEGY).toBe('outcome');
+    expect(createDefaultRewardRegistry().get('outcome_shaped')).toBe(outcomeShapedReward);
+  });
+});
+
+/**
+ * Property tests over random groups (fast-check, seeded so a failure reproduces): for the
+ * rewards a job gets by default or opts into as safe, (1) in a group with successes and
+ * failures every success's advantage is above every failure's, and (2) no failure gets a
+ * positive advantage. The legacy `shaped` reward is run through the same property to show it
+ * can fail: it finds a group where shaping alone hands a failure a positive advantage.
+ */
+describe('reward ordering properties over random groups', () => {
+  const arbitraryStep = fc.record({ tool: fc.boolean(), failed: fc.boolean() }).map(({ tool, failed }) => step(tool ? 'tool_call' : 'final_answer', failed ? 'error' : null));
+  const arbitraryRun = fc.record({ success: fc.boolean(), verified: fc.boolean(), steps: fc.array(arbitraryStep, { maxLength: 50 }) }).map((r) => run(r));
+  const arbitraryGroup = fc.array(arbitraryRun, { minLength: 2, maxLength: 16 });
+
+  const violations = (reward: RewardFunction, group: RewardInput[]) => {
+    const advantages = groupAdvantages(group.map(reward));
+    const successes = advantages.filter((_, i) => group[i].success);
+    const failures = advantages.filter((_, i) => !group[i].success);
+    const problems: string[] = [];
+    if (successes.length > 0 && failures.length > 0 && Math.min(...successes) <= Math.max(...failures)) problems.push('a failure ranks with or above a success');
+    if (failures.some((a) => a > 0)) problems.push('a failure has a positive advantage');
+    return problems;
+  };
+
+  it.each([
+    ['outcome', outcomeReward],
+    ['outcome_shaped', outcomeShapedReward],
+  ] as const)('%s: successes outrank failures and failures never get a positive advantage', (_name, reward) => {
+    fc.assert(
+      fc.property(arbitraryGroup, (group) => violations(reward, group).length === 0),
+      { seed: 14, numRuns: 2_000 },
+    );
+  });
+
+  it('shaped (legacy) breaks the second property: the check can fail', () => {
+    const found = fc.check(
+      fc.property(arbitraryGroup, (group) => violations(shapedReward, group).length === 0),
+      { seed: 14, numRuns: 2_000 },
+    );
+    expect(found.failed).toBe(true);
+    expect(violations(shapedReward, found.counterexample![0])).toContain('a failure has a positive advantage');
+  });
+});
+
 describe('RewardRegistry', () => {
   it('registers, lists and scores by name', () => {
     const registry = createDefaultRewardRegistry();
@@ -78,7 +143,7 @@ describe('RewardRegistry', () => {
 
   it('names the known rewards when asked for an unknown one', () => {
     expect(() => createDefaultRewardRegistry().get('typo')).toThrow(
-      'unknown reward "typo"; known rewards: outcome, shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler',
+      'unknown reward "typo"; known rewards: outcome, shaped, outcome_shaped, exact_answer, tool_efficiency, code_tests, llm_judge, ruler',
     );
     expect(() => new RewardRegistry().score('x', run({}))).toThrow('unknown reward "x"; known rewards: (none)');
   });

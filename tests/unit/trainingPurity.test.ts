@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from 'path';
 
 const TRAINING = resolve(__dirname, '../../training');
 // Pure-JS statistics: @stdlib's t distribution and Welch test have no I/O and no randomness.
-const ALLOWED_PACKAGES = new Set(['zod', 'simple-statistics', '@stdlib/stats-ttest2', '@stdlib/stats-base-dists-t-quantile']);
+const ALLOWED_PACKAGES = new Set(['zod', 'simple-statistics', '@stdlib/stats-ttest', '@stdlib/stats-ttest2', '@stdlib/stats-base-dists-t-quantile']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
