@@ -1,0 +1,248 @@
+/**
+ * Learning benchmark (issue 14): does training make the agent better, with the RUN as the unit,
+ * over many seeds, against controls? `npm run bench:learning` (or `npx tsx tests/perf/learningBench.ts`).
+ *
+ * ANALYSIS, DECLARED BEFORE THE FIRST RUN (this block is not edited after running; results go to
+ * docs/performance/benchmark_results.json and .md, whatever they say):
+ *
+ *   Environment: the built-in single-step simulated families (training/simulation/environment.ts,
+ *   SIMULATED_FAMILIES), run in process (training/simulation/simulatedTraining.ts: the simulated
+ *   agent, the policy updater's evidence builder, the simulated optimizer, the lesson arithmetic;
+ *   no servers). Reward: `outcome` (the product default).
+ *   Per run (seed s = 1..30, the same seeds in every arm): training queries simulatedTaskSet(3 per
+ *   family, seed s); validation queries (2 per family, seed s + 100000), only for the learning
+ *   curve, never for selection; TEST queries (2 per family, seed s + 200000), never trained on,
+ *   never used to pick anything. 10 iterations, group 8, batch 4, at most 6 turns, learning rate
+ *   0.5, clip 0.2, 20 lessons. The policy evaluated is the one the run ends with.
+ *   Arms:
+ *     trained   — GRPO advantages;
+ *     shuffled  — advantages shuffled within each group before the update (the updater still
+ *                 writes lessons, from the wrong trajectories);
+ *     no_update — the policy never changes. Two comparisons: (a) on the same seeds as the baseline
+ *                 (identical episodes: its false-positive rate is 0 by construction and is reported
+ *                 only because the issue names the key); (b) on fresh seeds (different episodes of
+ *                 the same policy), which measures the verdict's false-positive rate under pure
+ *                 episode noise and could come out either way.
+ *   Per run: the arm's policy and the untrained baseline each run every test query 4 times on the
+ *   same seeds (hash of seed, query, sample); Δ_r = mean over test queries of (policy − baseline)
+ *   success rate; the per-run verdict is the product's (training/evaluationStatistics.ts
+ *   runLevelEvidence): paired t on per-query success, p < 0.05, bootstrap interval over queries
+ *   above 0.
+ *   Across runs: mean Δ of each arm with a Student-t 95% interval over the 30 runs; Welch's
+ *   t-test of trained Δ against shuffled Δ (two-sided); the false-positive rate of each control's
+ *   per-run verdict (share of runs with significant_improvement); the trained arm's verdict rate.
+ *   Keys: learning_trained_delta_success_mean/_ci_low/_ci_high, learning_shuffled_delta_success_mean/
+ *   _ci_low/_ci_high, learning_no_update_fresh_delta_success_mean, learning_trained_vs_shuffled_p,
+ *   learning_trained_verdict_rate, learning_shuffled_false_positive_rate,
+ *   learning_no_update_false_positive_rate, learning_no_update_fresh_false_positive_rate,
+ *   learning_seeds.
+ *   Bars: learning_trained_delta_success_ci_low > 0; learning_shuffled_false_positive_rate ≤ 0.10;
+ *   learning_no_update_false_positive_rate = 0; learning_no_update_fresh_false_positive_rate ≤ 0.10.
+ *   Not measured here (not built yet): learning_argument_rule_success and
+ *   learning_untagged_success_gain need the argument-rule family and an updater that reads tool
+ *   arguments and Task.family (issue 14 item 4); they are reported as missing, not guessed.
+ */
+import path from 'node:path';
+import ttest2 from '@stdlib/stats-ttest2';
+import tQuantile from '@stdlib/stats-base-dists-t-quantile';
+import { DEFAULT_BASE_PROMPT, type Task } from '../../training/config';
+import { taskFamily, type EvaluationEpisode } from '../../training/evaluation';
+import { runLevelEvidence } from '../../training/evaluationStatistics';
+import { initialPolicy, type Policy } from '../../training/policy';
+import { outcomeReward } from '../../training/rewards';
+import { SIMULATED_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
+import { runSimulatedEpisode, runSimulatedTraining } from '../../training/simulation/simulatedTraining';
+import { hashString } from '../../training/statistics';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { machine, mergeResults, type Results } from './results';
+import { round } from './stats';
+
+export const LEARNING_SETTINGS = {
+  seeds: 30,
+  trainingPerFamily: 3,
+  validationPerFamily: 2,
+  testPerFamily: 2,
+  iterations: 10,
+  groupSize: 8,
+  batchSize: 4,
+  maxTurns: 6,
+  testSamples: 4,
+  update: { learningRate: 0.5, clip: 0.2, maxLessons: 20 },
+} as const;
+
+export type Arm = 'trained' | 'shuffled' | 'no_update' | 'no_update_fresh';
+
+export interface RunOutcome {
+  seed: number;
+  delta: number;
+  significant: boolean;
+}
+
+/** Every test query `testSamples` times; `salt` picks the seeds (same salt = same episodes for the same policy). */
+function testEpisodes(policy: Policy, tasks: readonly Task[], seed: number, salt: string): EvaluationEpisode[] {
+  const s = LEARNING_SETTINGS;
+  return tasks.flatMap((task, queryIndex) =>
+    Array.from({ length: s.testSamples }, (_, sample) => {
+      const episode = runSimulatedEpisode(policy, task, hashString(`${salt}:${seed}:${queryIndex}:${sample}`), s.maxTurns);
+      return {
+        reward: outcomeReward(episode),
+        success: episode.success,
+        steps: episode.steps.length,
+        scored_tool_calls: 0,
+        correct_tool_calls: 0,
+        error: episode.error,
+        query_index: queryIndex,
+        family: taskFamily(task),
+      };
+    }),
+  );
+}
+
+export function runArm(arm: Arm, seed: number): RunOutcome {
+  const s = LEARNING_SETTINGS;
+  const families = SIMULATED_FAMILIES;
+  const initial = initialPolicy(DEFAULT_BASE_PROMPT);
+  const test = simulatedTaskSet({ queriesPerFamily: s.testPerFamily, seed: seed + 200_000, families });
+  let policy = initial;
+  if (arm === 'trained' || arm === 'shuffled') {
+    policy = runSimulatedTraining(
+      {
+        trainingTasks: simulatedTaskSet({ queriesPerFamily: s.trainingPerFamily, seed, families }),
+        heldOutTasks: simulatedTaskSet({ queriesPerFamily: s.validationPerFamily, seed: seed + 100_000, families }),
+        iterations: s.iterations,
+        groupSize: s.groupSize,
+        batchSize: s.batchSize,
+        maxTurns: s.maxTurns,
+        seed,
+        gamma: 0.99,
+        creditAssignment: false,
+        policyUpdate: 'positive_only',
+        control: arm === 'shuffled' ? 'shuffled_advantages' : 'none',
+        reward: outcomeReward,
+        update: s.update,
+        evalSamples: 1,
+      },
+      initial,
+    ).policy;
+  }
+  const baseline = testEpisodes(initial, test, seed, 'test');
+  const current = testEpisodes(policy, test, seed, arm === 'no_update_fresh' ? 'fresh' : 'test');
+  const evidence = runLevelEvidence(current, baseline, s.testSamples);
+  return { seed, delta: evidence.success_test.mean_difference, significant: evidence.significant_improvement };
+}
+
+export interface ArmSummary {
+  runs: RunOutcome[];
+  mean: number;
+  ci_low: number;
+  ci_high: number;
+  verdict_rate: number;
+}
+
+function summarize(runs: RunOutcome[]): ArmSummary {
+  const deltas = runs.map((r) => r.delta);
+  const n = deltas.length;
+  const mean = deltas.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(deltas.reduce((sum, d) => sum + (d - mean) ** 2, 0) / (n - 1));
+  const half = tQuantile(0.975, n - 1) * (sd / Math.sqrt(n));
+  return { runs, mean, ci_low: mean - half, ci_high: mean + half, verdict_rate: runs.filter((r) => r.significant).length / n };
+}
+
+export interface LearningBenchResult {
+  arms: Record<Arm, ArmSummary>;
+  trainedVsShuffled: { t: number; df: number; p: number };
+  seconds: number;
+}
+
+export function measureLearning(): LearningBenchResult {
+  const started = performance.now();
+  const seeds = Array.from({ length: LEARNING_SETTINGS.seeds }, (_, i) => i + 1);
+  const arms = Object.fromEntries((['trained', 'shuffled', 'no_update', 'no_update_fresh'] as const).map((arm) => [arm, summarize(seeds.map((seed) => runArm(arm, seed)))])) as Record<Arm, ArmSummary>;
+  const test = ttest2(arms.trained.runs.map((r) => r.delta), arms.shuffled.runs.map((r) => r.delta), { variance: 'unequal' });
+  return { arms, trainedVsShuffled: { t: test.statistic, df: test.df, p: test.pValue }, seconds: (performance.now() - started) / 1000 };
+}
+
+export function learningFigures(r: LearningBenchResult): Record<string, number> {
+  return {
+    learning_trained_delta_success_mean: round(r.arms.trained.mean, 4),
+    learning_trained_delta_success_ci_low: round(r.arms.trained.ci_low, 4),
+    learning_trained_delta_success_ci_high: round(r.arms.trained.ci_high, 4),
+    learning_shuffled_delta_success_mean: round(r.arms.shuffled.mean, 4),
+    learning_shuffled_delta_success_ci_low: round(r.arms.shuffled.ci_low, 4),
+    learning_shuffled_delta_success_ci_high: round(r.arms.shuffled.ci_high, 4),
+    learning_no_update_fresh_delta_success_mean: round(r.arms.no_update_fresh.mean, 4),
+    learning_trained_vs_shuffled_p: Number(r.trainedVsShuffled.p.toPrecision(3)),
+    learning_trained_verdict_rate: round(r.arms.trained.verdict_rate, 4),
+    learning_shuffled_false_positive_rate: round(r.arms.shuffled.verdict_rate, 4),
+    learning_no_update_false_positive_rate: round(r.arms.no_update.verdict_rate, 4),
+    learning_no_update_fresh_false_positive_rate: round(r.arms.no_update_fresh.verdict_rate, 4),
+    learning_seeds: LEARNING_SETTINGS.seeds,
+  };
+}
+
+const MARK_START = '<!-- learning:start -->';
+const MARK_END = '<!-- learning:end -->';
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
+
+export function learningMarkdown(r: LearningBenchResult): string {
+  const s = LEARNING_SETTINGS;
+  const { trained, shuffled, no_update: noUpdate, no_update_fresh: fresh } = r.arms;
+  const bar = (ok: boolean) => (ok ? 'met' : '**MISSED**');
+  return [
+    MARK_START,
+    '## Learning across runs (issue 14)',
+    '',
+    `The run is the unit: ${s.seeds} seeds per arm; per run, Δ = the arm's policy minus the untrained baseline in task success on the run's test queries (mean over queries). The analysis was declared in tests/perf/learningBench.ts before the first run.`,
+    '',
+    '| Figure | Value | Bar |',
+    '| --- | ---: | --- |',
+    `| Trained: mean Δ success [95% interval over runs] (\`learning_trained_delta_success_*\`) | ${signed(trained.mean)} [${signed(trained.ci_low)}, ${signed(trained.ci_high)}] | ci_low > 0: ${bar(trained.ci_low > 0)} |`,
+    `| Shuffled advantages: mean Δ success (\`learning_shuffled_delta_success_*\`) | ${signed(shuffled.mean)} [${signed(shuffled.ci_low)}, ${signed(shuffled.ci_high)}] | |`,
+    `| No update, fresh episodes: mean Δ success (\`learning_no_update_fresh_delta_success_mean\`) | ${signed(fresh.mean)} | |`,
+    `| Welch t-test, trained Δ vs shuffled Δ across runs (\`learning_trained_vs_shuffled_p\`) | p = ${r.trainedVsShuffled.p.toPrecision(3)} (t = ${r.trainedVsShuffled.t.toFixed(2)}, df = ${r.trainedVsShuffled.df.toFixed(1)}) | |`,
+    `| Trained runs whose own verdict is "significant improvement" (\`learning_trained_verdict_rate\`) | ${pct(trained.verdict_rate)} | |`,
+    `| Shuffled runs with a "significant improvement" verdict (\`learning_shuffled_false_positive_rate\`) | ${pct(shuffled.verdict_rate)} | ≤ 10%: ${bar(shuffled.verdict_rate <= 0.1)} |`,
+    `| No-update runs, same seeds as the baseline (\`learning_no_update_false_positive_rate\`; 0 by construction) | ${pct(noUpdate.verdict_rate)} | = 0: ${bar(noUpdate.verdict_rate === 0)} |`,
+    `| No-update runs, fresh episodes (\`learning_no_update_fresh_false_positive_rate\`) | ${pct(fresh.verdict_rate)} | ≤ 10%: ${bar(fresh.verdict_rate <= 0.1)} |`,
+    '| Argument-rule family, trained success on test (`learning_argument_rule_success`) | not measured | ≥ 0.8: **not built** (issue 14 item 4) |',
+    '| Success gain with no `[family]` tag (`learning_untagged_success_gain`) | not measured | > 0: **not built** (issue 14 item 4) |',
+    '',
+    `Per seed (1..${s.seeds}) Δ trained: ${trained.runs.map((x) => x.delta.toFixed(2)).join(', ')}.`,
+    '',
+    `Per seed Δ shuffled: ${shuffled.runs.map((x) => x.delta.toFixed(2)).join(', ')}.`,
+    '',
+    `How: the single-step simulated families (${SIMULATED_FAMILIES.join(', ')}); ${s.trainingPerFamily} training, ${s.validationPerFamily} validation and ${s.testPerFamily} test queries per family, each from its own seed; ${s.iterations} iterations, group ${s.groupSize}, batch ${s.batchSize}, the outcome reward; ${s.testSamples} runs per test query and policy on the same seeds; the verdict is the product's (paired t on per-query success, bootstrap over queries). ${r.seconds.toFixed(1)} s.`,
+    MARK_END,
+  ].join('\n');
+}
+
+export function writeLearningResults(r: LearningBenchResult, jsonFile: string, mdFile: string): Results {
+  let existing: Results = {};
+  if (existsSync(jsonFile)) existing = JSON.parse(readFileSync(jsonFile, 'utf8')) as Results;
+  const results = mergeResults(jsonFile, learningFigures(r), ['learning_'], {
+    machine: existing.machine ?? machine(),
+    measured_at: existing.measured_at ?? new Date().toISOString(),
+  });
+  const section = learningMarkdown(r);
+  const md = existsSync(mdFile) ? readFileSync(mdFile, 'utf8') : '# Benchmark results\n';
+  const start = md.indexOf(MARK_START);
+  const end = md.indexOf(MARK_END);
+  let next: string;
+  if (start >= 0 && end > start) next = md.slice(0, start) + section + md.slice(end + MARK_END.length);
+  else if (md.includes('\n## Machine')) next = md.replace('\n## Machine', `\n${section}\n\n## Machine`);
+  else next = `${md.trimEnd()}\n\n${section}\n`;
+  writeFileSync(mdFile, next);
+  return results;
+}
+
+if (require.main === module) {
+  const dir = path.resolve(__dirname, '..', '..', 'docs', 'performance');
+  const r = measureLearning();
+  for (const [arm, summary] of Object.entries(r.arms)) {
+    process.stdout.write(`${arm.padEnd(16)} mean Δ ${signed(summary.mean)} [${signed(summary.ci_low)}, ${signed(summary.ci_high)}], verdict rate ${pct(summary.verdict_rate)}\n`);
+  }
+  process.stdout.write(`trained vs shuffled: Welch p = ${r.trainedVsShuffled.p.toPrecision(3)}; ${r.seconds.toFixed(1)} s\n`);
+  writeLearningResults(r, path.join(dir, 'benchmark_results.json'), path.join(dir, 'benchmark_results.md'));
+  process.stdout.write('wrote docs/performance/benchmark_results.json and .md\n');
+}
