@@ -111,7 +111,8 @@ export class TokenVerifier {
 
   private async verify(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw new FlowRpcError('TOKEN_MISSING', 'send `Authorization: Bearer <token>` (mint one with `flow token`)');
-    const match = /^Bearer ([A-Za-z0-9_\-.=]+)$/.exec(authorization.trim());
+    // The scheme is case-insensitive (RFC 6750 §2.1 by RFC 9110 §11.1): `bearer` and `BEARER` too.
+    const match = /^Bearer +([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
     if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
     const token = match[1];
     const remembered = this.verified.get(token);

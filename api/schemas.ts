@@ -19,6 +19,9 @@ const REWARD_STRATEGIES = createDefaultRewardRegistry().names();
 export const EXPORT_HARD_CAP = 10_000;
 
 const JobIdSchema = z.string().min(1).max(128).describe('The job id (also its Temporal workflow id).');
+/** Runs, iterations and offsets are PostgreSQL `integer` (int4) columns: nothing above 2^31 − 1 can match. */
+export const INT4_MAX = 2 ** 31 - 1;
+const int4 = (min: number) => z.number().int().min(min).max(INT4_MAX);
 const Timestamp = z.string().describe('ISO 8601 timestamp');
 
 // ---- training.start_grpo
@@ -155,11 +158,11 @@ export const ExportParamsSchema = z
     job_id: JobIdSchema,
     success_only: z.boolean().default(false),
     min_reward: z.number().min(0).max(1).optional(),
-    iteration_from: z.number().int().min(0).optional(),
-    iteration_to: z.number().int().min(0).optional().describe('Inclusive.'),
-    run: z.number().int().min(1).optional(),
-    limit: z.number().int().min(1).default(1000).describe(`At most ${EXPORT_HARD_CAP}; above that is an error, never a truncated answer.`),
-    offset: z.number().int().min(0).default(0),
+    iteration_from: int4(0).optional(),
+    iteration_to: int4(0).optional().describe('Inclusive.'),
+    run: int4(1).optional(),
+    limit: int4(1).default(1000).describe(`At most ${EXPORT_HARD_CAP}; above that is an error, never a truncated answer.`),
+    offset: int4(0).default(0),
     format: z.enum(['json', 'jsonl_chat']).default('json'),
   })
   .strict();
@@ -255,7 +258,7 @@ export const CheckpointSelectorSchema = z
   .union(
     [
       z.enum(['best', 'latest']),
-      z.object({ run: z.number().int().min(1), iteration: z.number().int().min(0) }).strict(),
+      z.object({ run: int4(1), iteration: int4(0) }).strict(),
     ],
     { error: 'must be "best", "latest" or {"run": <run from 1>, "iteration": <iteration from 0>}' },
   )

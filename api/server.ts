@@ -18,6 +18,7 @@ import { requirePermission, TokenVerifier, type AuthConfig, type Principal } fro
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
+import { findUnsafeValue } from './paramsGuard';
 import { METHODS, type MethodName } from './schemas';
 import { registerRequestTracing } from './telemetry';
 
@@ -47,6 +48,17 @@ export interface ApiOptions {
 
 export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
 
+/** A client's `x-request-id` is adopted only if it looks like an id (it ends up in logs and answers). */
+export const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * How much of a body over the limit is read and thrown away before the 413 is sent: a client
+ * still sending when the connection closes sees a reset, not the answer. Past this the socket is
+ * closed anyway (a client may send without end).
+ */
+const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+const DRAIN_TIMEOUT_MS = 10_000;
+
 interface CallContext {
   caller: Principal | FlowRpcError;
   requestId: string;
@@ -65,8 +77,11 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const app = fastify({
     logger: options.logger ?? { level: process.env.FLOW_API_LOG_LEVEL ?? 'info' },
     bodyLimit: options.bodyLimitBytes ?? API_DEFAULTS.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id'];
+      return typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
+    },
   });
   registerRequestTracing(app); // each request's span is the root of the job's trace
   const verifier = new TokenVerifier(options.auth);
@@ -81,7 +96,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     reply.header('x-request-id', request.id);
   });
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, request, reply) => {
+  app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
     const known: Record<string, [number, RpcErrorName]> = {
       FST_ERR_CTP_BODY_TOO_LARGE: [413, 'REQUEST_TOO_LARGE'],
       FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE'],
@@ -90,6 +105,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     const match = (error.code && known[error.code]) || (error.statusCode === 429 ? ([429, 'RATE_LIMITED'] as const) : null);
     if (match) {
       const [status, name] = match;
+      if (name === 'REQUEST_TOO_LARGE') await drain(request.raw);
       const detail = name === 'REQUEST_TOO_LARGE' ? `the limit is ${app.initialConfig.bodyLimit} bytes` : name === 'RATE_LIMITED' ? error.message : undefined;
       return reply.code(status).send({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail, { request_id: request.id }) });
     }
@@ -99,13 +115,14 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
 
   await app.register(rateLimit, {
     global: false,
-    // After authentication, so the limit is per token (per subject), not per address.
-    hook: 'preHandler',
+    // Keyed after authentication, so the limit is per token (per subject), not per address.
     keyGenerator: (request) => {
       const caller = request.caller;
       return caller && !(caller instanceof FlowRpcError) ? `sub:${caller.tenantId}:${caller.subject}` : `ip:${request.ip}`;
     },
   });
+  // The limit counts calls, not HTTP requests: a batch of 50 is 50 calls.
+  const takeCall = app.createRateLimit({ max: limits.max, timeWindow: limits.timeWindowMs });
 
   // The dashboard at `/`: static files only; it reads and acts through POST /rpc with the user's token.
   await app.register(dashboardRoutes);
@@ -124,14 +141,28 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   app.post(
     '/rpc',
     {
-      config: { rateLimit: { max: limits.max, timeWindow: limits.timeWindowMs } },
       onRequest: async (request) => {
         request.caller = await verifier.authenticate(request.headers.authorization);
       },
     },
     async (request, reply) => {
       const context: CallContext = { caller: request.caller!, requestId: request.id, log: request.log };
-      const response = await respond(rpc, request.body, maxBatch, context);
+      const payload = parseBody(request.body);
+      // Every call of a batch counts (an oversized one, refused whole, counts as the limit + 1).
+      const calls = Array.isArray(payload) ? Math.max(1, Math.min(payload.length, maxBatch + 1)) : 1;
+      let limit = await takeCall(request);
+      for (let i = 1; i < calls; i++) limit = await takeCall(request);
+      if (!limit.isAllowed) {
+        reply.header('x-ratelimit-limit', limit.max).header('x-ratelimit-remaining', limit.remaining).header('x-ratelimit-reset', limit.ttlInSeconds);
+        if (limit.isExceeded) {
+          const detail = `more than ${limit.max} calls in ${limits.timeWindowMs / 1000} s for this token (each call of a batch counts); retry in ${limit.ttlInSeconds} s`;
+          return reply
+            .code(429)
+            .header('retry-after', limit.ttlInSeconds)
+            .send({ jsonrpc: '2.0', id: null, error: rpcErrorBody('RATE_LIMITED', detail, { request_id: request.id }) });
+        }
+      }
+      const response = await respond(rpc, payload, maxBatch, context);
       if (response === null) return reply.code(204).send();
       return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(response);
     },
@@ -161,6 +192,9 @@ function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
         if (context.caller instanceof FlowRpcError) throw context.caller;
         requirePermission(context.caller, spec.permission, name);
         if (spec.adminOnly && !context.caller.admin) throw new FlowRpcError('PERMISSION_DENIED', `${name} needs an admin token`);
+        // What no schema may let through (NUL, lone surrogates, deep nesting), before the schema.
+        const unsafe = findUnsafeValue(params);
+        if (unsafe) throw new FlowRpcError('INVALID_PARAMS', `${unsafe.path}: ${unsafe.problem}`);
         const parsed = (spec.params as z.ZodType).safeParse(params ?? (name === 'rpc.discover' ? undefined : {}));
         if (!parsed.success) throw new FlowRpcError('INVALID_PARAMS', describeZodError(parsed.error, params));
         return await handlers[name](parsed.data as never, context.caller);
@@ -215,19 +249,47 @@ async function respondOne(rpc: JSONRPCServer<CallContext>, request: unknown, con
   return envelopeError(request) ?? (await rpc.receive(request as never, context));
 }
 
+/** The body's JSON, or NOT_JSON. */
+const NOT_JSON = Symbol('not JSON');
+function parseBody(body: unknown): unknown {
+  try {
+    return JSON.parse(typeof body === 'string' ? body : '');
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+/** Reads and discards what is left of a request body, within bounds, so an early answer is not a reset. */
+async function drain(raw: NodeJS.ReadableStream & { destroy?: () => void; readableEnded?: boolean }): Promise<void> {
+  if (raw.readableEnded) return;
+  await new Promise<void>((resolve) => {
+    let read = 0;
+    const done = () => {
+      clearTimeout(timer);
+      raw.removeListener('data', onData);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > DRAIN_LIMIT_BYTES) done();
+    };
+    const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
+    raw.on('data', onData);
+    raw.once('end', done);
+    raw.once('error', done);
+    raw.once('close', done);
+    raw.resume();
+  });
+}
+
 /** The whole HTTP answer: a response, an array of them, or null for no body (notifications only). */
 export async function respond(
   rpc: JSONRPCServer<CallContext>,
-  body: unknown,
+  payload: unknown,
   maxBatch: number,
   context: CallContext,
 ): Promise<JSONRPCResponse | JSONRPCResponse[] | null> {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(typeof body === 'string' ? body : '');
-  } catch {
-    return { jsonrpc: '2.0', id: null, error: rpcErrorBody('PARSE_ERROR', 'the body is not valid JSON') };
-  }
+  if (payload === NOT_JSON) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('PARSE_ERROR', 'the body is not valid JSON') };
   if (!Array.isArray(payload)) return respondOne(rpc, payload, context);
   if (payload.length === 0) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('INVALID_REQUEST', 'an empty batch') };
   if (payload.length > maxBatch) {

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describeZodError, TaskSchema, type Task } from '../training/config';
 import { simulatedTaskSet } from '../training/simulation/environment';
+import { findUnsafeValue } from './paramsGuard';
 
 export const TASK_SET_NAMES = ['simulated-small', 'simulated', 'tools-calculator'] as const;
 export type TaskSetName = (typeof TASK_SET_NAMES)[number];
@@ -60,6 +61,9 @@ export function parseTasksJsonl(text: string, source: string): Task[] {
     } catch (error) {
       throw new TaskSetError(`${where}: not valid JSON (${(error as Error).message})`);
     }
+    // JSON escapes can spell what the params check refused in plain strings (\u0000, lone surrogates).
+    const unsafe = findUnsafeValue(value);
+    if (unsafe) throw new TaskSetError(`${where}: ${unsafe.path}: ${unsafe.problem}`);
     const parsed = TaskSchema.safeParse(value);
     if (!parsed.success) throw new TaskSetError(`${where}: ${describeZodError(parsed.error, value)}`);
     const first = firstLineOf.get(parsed.data.id);
@@ -75,7 +79,8 @@ export function parseTasksJsonl(text: string, source: string): Task[] {
 /**
  * Tasks from a JSONL file under the task directory. The path is taken relative to it, and a
  * path that leads outside it (.., an absolute path elsewhere, a symlink out) is refused: API
- * callers must not make the server read arbitrary files.
+ * callers must not make the server read arbitrary files. Errors name the file as the caller gave
+ * it and the directory by its variable, never by where it is on the server's disk.
  */
 export async function readTaskFile(file: string, source: string, env: NodeJS.ProcessEnv = process.env): Promise<Task[]> {
   const root = path.resolve(env[TASK_DIR_ENV] || 'tasks');
@@ -83,16 +88,16 @@ export async function readTaskFile(file: string, source: string, env: NodeJS.Pro
   try {
     realRoot = await fs.realpath(root);
   } catch {
-    throw new TaskSetError(`${source}: the task directory ${root} does not exist (set ${TASK_DIR_ENV})`);
+    throw new TaskSetError(`${source}: this server has no task directory (${TASK_DIR_ENV}); send the tasks inline or as JSONL text`);
   }
-  const outside = () => new TaskSetError(`${source}: ${JSON.stringify(file)} is outside the task directory ${realRoot} (${TASK_DIR_ENV})`);
+  const outside = () => new TaskSetError(`${source}: ${JSON.stringify(file)} is outside the task directory (${TASK_DIR_ENV}); give a path relative to it`);
   const resolved = path.resolve(realRoot, file);
   if (!isInside(realRoot, resolved)) throw outside();
   let real: string;
   try {
     real = await fs.realpath(resolved);
   } catch {
-    throw new TaskSetError(`${source}: no file ${JSON.stringify(file)} in the task directory ${realRoot}`);
+    throw new TaskSetError(`${source}: no file ${JSON.stringify(file)} in the task directory (${TASK_DIR_ENV})`);
   }
   if (!isInside(realRoot, real)) throw outside();
   const stat = await fs.stat(real);

@@ -281,10 +281,19 @@ export function describeZodError(error: z.ZodError, input?: unknown): string {
     .map((issue) => {
       const path = issue.path.length ? issue.path.join('.') : '(input)';
       const got = valueAt(input, issue.path);
-      const shown = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
+      const shown = got === undefined ? '' : ` (got ${preview(got)})`;
       return `${path}: ${issue.message}${shown}`;
     })
     .join('; ');
+}
+
+/** The value's JSON, cut at 80 characters; a value too deep to serialise (stack overflow) is shown by its kind. */
+function preview(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value)?.slice(0, 80);
+  } catch {
+    return Array.isArray(value) ? '[…]' : '{…}';
+  }
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {

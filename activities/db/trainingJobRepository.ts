@@ -104,12 +104,14 @@ export class TrainingJobRepository {
   /**
    * Newest first; `cursor` is the id of the last job of the previous page (keyset paging on
    * created_at, id, so jobs created meanwhile neither repeat nor shift a page). An unknown
-   * cursor gives null, not an empty page, so callers can tell the two apart.
+   * cursor gives null, not an empty page, so callers can tell the two apart; a job of another
+   * tenant than the filter's is unknown too (a cursor must not tell whether another tenant's
+   * job id exists).
    */
   async list(filter: TrainingJobFilter, page: { limit: number; cursor?: string }): Promise<TrainingJobRow[] | null> {
     let after: Prisma.TrainingJobWhereInput = {};
     if (page.cursor) {
-      const last = await this.prisma.trainingJob.findUnique({ where: { id: page.cursor }, select: { id: true, createdAt: true } });
+      const last = await this.prisma.trainingJob.findFirst({ where: { id: page.cursor, tenantId: filter.tenantId }, select: { id: true, createdAt: true } });
       if (!last) return null;
       after = { OR: [{ createdAt: { lt: last.createdAt } }, { createdAt: last.createdAt, id: { lt: last.id } }] };
     }

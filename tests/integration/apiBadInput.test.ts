@@ -4,8 +4,12 @@
  * row for the callers' tenant, no workflow for the agent, and another tenant's job untouched.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { SignJWT } from 'jose';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, type TokenClaims } from '../../api/auth';
+import { buildApiServer } from '../../api/server';
 import { startApiHarness, type ApiHarness } from '../support/apiHarness';
 
 let api: ApiHarness;
@@ -48,9 +52,23 @@ interface Case {
   code: number;
   /** Expected words in the message. */
   message?: RegExp;
+  /** Words the message must not hold. */
+  notMessage?: RegExp;
 }
 
 const bearer = async (token: Promise<string> | string) => `Bearer ${await token}`;
+/** An admin of the callers' tenant: sees the victim's job, so checks past tenancy are reached. */
+const admin = () => bearer(callerToken({ roles: ['admin'] }));
+/** `[[[…1…]]]`, `depth` arrays deep, as JSON text (too deep for JSON.stringify here). */
+const nested = (depth: number) => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+const rawCall = (method: string, params: string) => `{"jsonrpc":"2.0","id":1,"method":"${method}","params":${params}}`;
+const INT4_MAX = 2 ** 31 - 1;
+/** The server's task directory (FLOW_TASK_DIR, set below) and working directory: never in an answer. */
+const taskDir = mkdtempSync(path.join(os.tmpdir(), 'flow-tasks-'));
+process.env.FLOW_TASK_DIR = taskDir;
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const SERVER_DIR = new RegExp(`${escape(taskDir)}|${escape(process.cwd())}|${escape(os.tmpdir())}/`);
+const httpAgent = (url: string) => start({ agent: { type: 'http', url } });
 
 const cases: Case[] = [
   // The protocol
@@ -142,6 +160,45 @@ const cases: Case[] = [
   { name: 'viewer may not resume', body: () => call('training.resume', { job_id: victimJob }), auth: () => bearer(callerToken({ roles: ['viewer'] })), code: -32010, message: /training:start/ },
   { name: "another tenant's job: resume", body: () => call('training.resume', { job_id: victimJob, checkpoint: 'best' }), code: -32020 },
   { name: 'resume an unknown job', body: () => call('training.resume', { job_id: 'job-does-not-exist' }), code: -32020 },
+  // Hostile input (issue 15): what the database cannot store is -32602 naming the field, never -32603
+  { name: 'NUL in base_prompt', body: () => start({ base_prompt: 'be\u0000nice' }), code: -32602, message: /base_prompt: contains a NUL/ },
+  { name: 'NUL in agent_id', body: () => call('training.start_grpo', { agent_id: 'a\u0000b', task_set: 'simulated-small' }), code: -32602, message: /agent_id: contains a NUL/ },
+  { name: 'NUL in a query prompt', body: () => call('training.start_grpo', { agent_id: agent, training_queries: [{ id: 'q', prompt: 'x\u0000' }] }), code: -32602, message: /training_queries\.0\.prompt: contains a NUL/ },
+  { name: 'NUL in JSONL task text', body: () => start({ task_set: undefined, training_queries_jsonl: '{"id":"q","prompt":"a\\u0000b"}' }), code: -32602, message: /training_queries_jsonl line 1: prompt: contains a NUL/ },
+  { name: 'NUL in a job id', body: () => call('training.get_status', { job_id: 'job-\u0000' }), code: -32602, message: /job_id: contains a NUL/ },
+  { name: 'NUL in a list cursor', body: () => call('training.list_jobs', { cursor: 'job-\u0000' }), code: -32602, message: /cursor: contains a NUL/ },
+  { name: 'NUL in a cancel reason', body: () => call('training.cancel', { job_id: victimJob, reason: 'a\u0000' }), auth: admin, code: -32602, message: /reason: contains a NUL/ },
+  { name: 'NUL in a field name', body: () => config({ 'x\u0000': 1 }), code: -32602, message: /config\.x\?: its name contains a NUL/ },
+  { name: 'NUL in a kill switch reason', body: () => call('training.kill_switch', { on: false, reason: 'a\u0000' }), auth: admin, code: -32602, message: /reason: contains a NUL/ },
+  { name: 'lone high surrogate in agent_id', body: () => call('training.start_grpo', { agent_id: 'a\ud800', task_set: 'simulated-small' }), code: -32602, message: /agent_id: is not well-formed Unicode/ },
+  { name: 'lone low surrogate in a prompt', body: () => call('training.start_grpo', { agent_id: agent, training_queries: [{ id: 'q', prompt: '\udc00x' }] }), code: -32602, message: /training_queries\.0\.prompt: is not well-formed Unicode/ },
+  { name: 'lone surrogate in a job id', body: () => call('training.get_status', { job_id: 'job-\udbff' }), code: -32602, message: /job_id: is not well-formed Unicode/ },
+  { name: 'iteration_from above int4', body: () => call('training.export_trajectories', { job_id: victimJob, iteration_from: INT4_MAX + 1 }), auth: admin, code: -32602, message: /iteration_from/ },
+  { name: 'iteration_to above int4', body: () => call('training.export_trajectories', { job_id: victimJob, iteration_to: INT4_MAX + 1 }), auth: admin, code: -32602, message: /iteration_to/ },
+  { name: 'export run above int4', body: () => call('training.export_trajectories', { job_id: victimJob, run: INT4_MAX + 1 }), auth: admin, code: -32602, message: /run/ },
+  { name: 'export offset above int4', body: () => call('training.export_trajectories', { job_id: victimJob, offset: INT4_MAX + 1 }), auth: admin, code: -32602, message: /offset/ },
+  { name: 'resume from a checkpoint run above int4', body: () => call('training.resume', { job_id: victimJob, checkpoint: { run: INT4_MAX + 1, iteration: 0 } }), auth: admin, code: -32602, message: /checkpoint/ },
+  { name: 'evaluate a checkpoint iteration above int4', body: () => call('training.evaluate', { job_id: victimJob, checkpoint: { run: 1, iteration: INT4_MAX + 1 } }), auth: admin, code: -32602, message: /checkpoint/ },
+  { name: 'a job id nested 5,000 deep', body: () => rawCall('training.get_status', `{"job_id":${nested(5000)}}`), code: -32602, message: /job_id\.0\.0.*nested deeper/ },
+  { name: 'a price nested 100,000 deep', body: () => rawCall('training.start_grpo', `{"agent_id":"${agent}","task_set":"simulated-small","config":{"prices":{"m":${nested(100_000)}}}}`), code: -32602, message: /config\.prices\.m\..*nested deeper/ },
+  { name: 'params nested 5,000 deep', body: () => rawCall('training.list_jobs', nested(5000)), code: -32602, message: /nested deeper/ },
+  { name: 'a checkpoint selector nested 5,000 deep', body: () => rawCall('training.resume', `{"job_id":"${victimJob}","checkpoint":{"run":${nested(5000)},"iteration":0}}`), code: -32602, message: /checkpoint\.run/ },
+  { name: 'task_file outside the task directory: no disk path', body: () => start({ task_set: undefined, task_file: '../../../etc/passwd' }), code: -32602, message: /task_file.*outside the task directory/, notMessage: SERVER_DIR },
+  { name: 'task_file that does not exist: no disk path', body: () => start({ task_set: undefined, task_file: 'missing.jsonl' }), code: -32602, message: /task_file/, notMessage: SERVER_DIR },
+  { name: "another tenant's job id as a list cursor", body: () => call('training.list_jobs', { cursor: victimJob }), code: -32602, message: /cursor: not a cursor this server issued/ },
+  // SSRF: an http agent whose URL is an address in a denied range is refused at the start
+  { name: 'http agent on loopback', body: () => httpAgent('http://127.0.0.1:9/internal/admin'), code: -32602, message: /agent\.url.*127\.0\.0\.1.*loopback.*FLOW_HTTP_AGENT_ALLOW/ },
+  { name: 'http agent on the metadata address', body: () => httpAgent('http://169.254.169.254/latest/meta-data/'), code: -32602, message: /agent\.url.*link-local/ },
+  { name: 'http agent on a private address (10/8)', body: () => httpAgent('http://10.0.0.7/agent'), code: -32602, message: /agent\.url.*private/ },
+  { name: 'http agent on a private address (192.168/16)', body: () => httpAgent('https://192.168.1.1/agent'), code: -32602, message: /agent\.url.*private/ },
+  { name: 'http agent on a private address (172.16/12)', body: () => httpAgent('http://172.31.255.1:8000/agent'), code: -32602, message: /agent\.url.*private/ },
+  { name: 'http agent on 0.0.0.0', body: () => httpAgent('http://0.0.0.0:8080/'), code: -32602, message: /agent\.url/ },
+  { name: 'http agent on a decimal loopback address', body: () => httpAgent('http://2130706433:8080/'), code: -32602, message: /agent\.url.*loopback/ },
+  { name: 'http agent on IPv6 loopback', body: () => httpAgent('http://[::1]:8080/'), code: -32602, message: /agent\.url.*loopback/ },
+  { name: 'http agent on IPv4-mapped IPv6 loopback', body: () => httpAgent('http://[::ffff:127.0.0.1]:8080/'), code: -32602, message: /agent\.url.*loopback/ },
+  { name: 'http agent on an IPv6 unique-local address', body: () => httpAgent('http://[fd00::1]/'), code: -32602, message: /agent\.url.*unique/ },
+  { name: 'http agent on carrier-grade NAT space', body: () => httpAgent('http://100.64.0.1/'), code: -32602, message: /agent\.url/ },
+  { name: 'http agent URL with credentials', body: () => httpAgent('http://user:pw@agents.example.com/'), code: -32602, message: /agent\.url.*credentials/ },
 ];
 
 test('the table has at least 40 cases', () => {
@@ -164,7 +221,90 @@ test.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
   expect(answer.result).toBeUndefined();
   expect(answer.error.code).toBe(c.code);
   if (c.message) expect(answer.error.message).toMatch(c.message);
+  if (c.notMessage) expect(answer.error.message).not.toMatch(c.notMessage);
   expect(text).not.toMatch(/\n\s+at |\.ts:\d+/);
+});
+
+const post = async (body: unknown, headers: Record<string, string> = {}, url = api.url) => {
+  const response = await fetch(`${url}/rpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: await bearer(callerToken()), ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+};
+
+test('x-request-id: an id-like value is adopted; anything else is replaced by a generated id', async () => {
+  const adopted = await post(call('training.list_jobs', { cursor: 'job-forged' }), { 'x-request-id': 'trace-4711.a:b_c' });
+  expect(adopted.headers.get('x-request-id')).toBe('trace-4711.a:b_c');
+  expect(adopted.body.error.data.request_id).toBeUndefined(); // -32602 carries none; the header does
+  for (const hostile of ['<script>alert(1)</script>', 'a'.repeat(129), 'two words', '../../etc', '"quoted"', '']) {
+    const answer = await post(call('training.list_jobs', { limit: 1 }), { 'x-request-id': hostile });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  }
+});
+
+test('the Authorization scheme is case-insensitive (RFC 6750): bearer, BEARER and Bearer all work', async () => {
+  const token = await callerToken();
+  for (const scheme of ['bearer', 'BEARER', 'Bearer', 'bEaReR']) {
+    const answer = await post(call('training.list_jobs', { limit: 1 }), { authorization: `${scheme} ${token}` });
+    expect(answer.body.error).toBeUndefined();
+    expect(answer.body.result.jobs).toEqual([]);
+  }
+});
+
+test("a list cursor answers the same for another tenant's job id as for one that does not exist", async () => {
+  const foreign = await post(call('training.list_jobs', { cursor: victimJob }));
+  const missing = await post(call('training.list_jobs', { cursor: 'job-00000000-0000-0000-0000-000000000000' }));
+  expect(foreign.body.error).toEqual(missing.body.error);
+  expect(foreign.body.error.code).toBe(-32602);
+  // The victim's own tenant pages past it as usual.
+  const own = await post(call('training.list_jobs', { cursor: victimJob }), { authorization: await bearer(api.token({ tenant: 'victim-tenant' })) });
+  expect(own.body.result.jobs.map((job: { job_id: string }) => job.job_id)).not.toContain(victimJob);
+});
+
+test('a 12 MB upload is answered 413 with the JSON-RPC error, not reset mid-body', async () => {
+  const body = JSON.stringify(start({ base_prompt: 'x'.repeat(12 * 1024 * 1024) }));
+  const answer = await post(body);
+  expect(answer.status).toBe(413);
+  expect(answer.body.error).toMatchObject({ code: -32040 });
+});
+
+test('the rate limit counts calls, not HTTP requests: batches use it up as fast as single calls would', async () => {
+  const limited = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, rateLimit: { max: 120, timeWindowMs: 60_000 } });
+  const url = await limited.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => call('training.get_kill_switch', {}, i));
+    const first = await post(batch(50), {}, url);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-ratelimit-remaining')).toBe('70');
+    expect((await post(batch(50), {}, url)).status).toBe(200);
+    // 100 calls so far: a batch of 50 would make 150 > 120.
+    const refused = await post(batch(50), {}, url);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(refused.body.error).toMatchObject({ code: -32042 });
+    expect(refused.body.error.message).toMatch(/120 calls/);
+    // Another token has its own count.
+    expect((await post(batch(50), { authorization: await bearer(api.token({ tenant, subject: 'rate-limit-other' })) }, url)).status).toBe(200);
+  } finally {
+    await limited.close();
+  }
+});
+
+test('the dashboard sends a Content-Security-Policy and X-Frame-Options with every file', async () => {
+  for (const file of ['/', '/dashboard/app.js', '/dashboard/style.css', '/vendor/preact/dist/preact.module.js']) {
+    const response = await fetch(`${api.url}${file}`);
+    expect(response.status).toBe(200);
+    const policy = response.headers.get('content-security-policy') ?? '';
+    expect(policy).toContain("default-src 'self'");
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(policy).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+    expect(policy).not.toContain('unsafe-inline');
+    expect(response.headers.get('x-frame-options')).toBe('DENY');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+  }
 });
 
 test('nothing was written or started by any bad request', async () => {

@@ -70,8 +70,10 @@ describe('readTaskFile: only files inside the task directory', () => {
     await expect(readTaskFile(file, 'task_file', env)).rejects.toThrow(message);
   });
 
-  test('a missing task directory is named, with the variable that sets it', async () => {
-    await expect(readTaskFile('train.jsonl', 'task_file', { FLOW_TASK_DIR: path.join(root, 'none') })).rejects.toThrow(`task_file: the task directory ${path.join(root, 'none')} does not exist (set FLOW_TASK_DIR)`);
+  test('a missing task directory is reported by the variable that sets it, never by its path on the server', async () => {
+    const refused = readTaskFile('train.jsonl', 'task_file', { FLOW_TASK_DIR: path.join(root, 'none') });
+    await expect(refused).rejects.toThrow('task_file: this server has no task directory (FLOW_TASK_DIR); send the tasks inline or as JSONL text');
+    await expect(refused).rejects.not.toThrow(root);
   });
 
   test('resolveTaskInput takes whichever source is given, training and evaluation', async () => {

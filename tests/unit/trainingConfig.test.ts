@@ -111,4 +111,16 @@ describe('trajectory schemas', () => {
     expect(describeZodError(result.error, 'a string, not the parsed object')).toMatch(/^group_size: [^(]*$/);
     expect(describeZodError(result.error, null)).toMatch(/^group_size: [^(]*$/);
   });
+
+  it('describeZodError describes a value nested too deep to serialise instead of overflowing the stack', () => {
+    for (const [deep, shown] of [
+      [JSON.parse(`${'['.repeat(100_000)}1${']'.repeat(100_000)}`), '[…]'],
+      [JSON.parse(`${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`), '{…}'],
+    ] as const) {
+      const input = { group_size: deep };
+      const result = GRPOConfigSchema.safeParse(input);
+      if (result.success) throw new Error('expected failure');
+      expect(describeZodError(result.error, input)).toBe(`group_size: Invalid input: expected number, received ${Array.isArray(deep) ? 'array' : 'object'} (got ${shown})`);
+    }
+  });
 });
