@@ -5,6 +5,13 @@
 import { z } from 'zod';
 import { RPC_ERRORS, type RpcErrorName } from './errors';
 import { METHODS, type MethodName } from './schemas';
+import { MAX_PARAMS_DEPTH } from './paramsGuard';
+
+/**
+ * The server's URL as the document publishes it (OpenRPC requires a URI, not a bare path):
+ * FLOW_API_PUBLIC_URL, default the address `npm run api` listens on.
+ */
+export const DEFAULT_PUBLIC_URL = 'http://127.0.0.1:8080';
 
 const AUTH_ERRORS: RpcErrorName[] = [
   'TOKEN_MISSING',
@@ -39,9 +46,11 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
       version: '0.1.0',
       description:
         'JSON-RPC 2.0 over HTTP (POST /rpc) to start, watch, steer and export GRPO training jobs. ' +
-        'Every call needs `Authorization: Bearer <jwt>`; each method names the permission it needs.',
+        'Every call needs `Authorization: Bearer <jwt>`; each method names the permission it needs. ' +
+        `Every string in params must be well-formed Unicode without NUL (\\u0000), and params nest at most ${MAX_PARAMS_DEPTH} levels; ` +
+        'otherwise the call is refused with -32602 naming the field.',
     },
-    servers: [{ name: 'flow', url: '/rpc' }],
+    servers: [{ name: 'flow', url: `${(process.env.FLOW_API_PUBLIC_URL || DEFAULT_PUBLIC_URL).replace(/\/+$/, '')}/rpc` }],
     methods: (Object.keys(METHODS) as MethodName[]).map((name) => {
       const spec = METHODS[name];
       const params = name === 'rpc.discover' ? { properties: {}, required: [] } : jsonSchema(spec.params, 'input');

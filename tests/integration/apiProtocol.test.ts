@@ -8,6 +8,8 @@ import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import { spawnSync } from 'node:child_process';
 import openRpcMetaSchema from '@open-rpc/meta-schema';
 import jsonSchemaToolsMetaSchema from '@json-schema-tools/meta-schema';
 import { exportJWK, generateKeyPair, SignJWT, type KeyLike } from 'jose';
@@ -93,9 +95,28 @@ test('healthz and readyz', async () => {
   expect(await ready.json()).toEqual({ status: 'ready', temporal: 'ok', postgres: 'ok' });
 });
 
+/**
+ * @open-rpc/schema-utils-js's validateOpenRPCDocument, in a node process of its own: it loads
+ * @open-rpc/spec-types, which is ESM-only (Node 20 can require it; jest's CommonJS runtime cannot).
+ */
+function validateOpenRPCDocument(document: unknown): string {
+  const script =
+    "const validate = require('@open-rpc/schema-utils-js').validateOpenRPCDocument;" +
+    "const result = validate(JSON.parse(require('node:fs').readFileSync(0, 'utf8')));" +
+    "process.stdout.write(result === true ? 'valid' : String(result.message));";
+  const run = spawnSync(process.execPath, ['-e', script], { input: JSON.stringify(document), encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  if (run.status !== 0) throw new Error(`the validator did not run: ${run.stderr}`);
+  return run.stdout;
+}
+
 test('rpc.discover returns an OpenRPC document that validates against the meta-schema and lists every method', async () => {
   const document = (await (await api.client({ roles: ['viewer'] })).discover()) as Record<string, any>;
-  const ajv = new Ajv({ strict: false, validateSchema: false, validateFormats: false });
+  // The official validator, formats checked (servers[0].url must be a URI).
+  expect(validateOpenRPCDocument(document)).toBe('valid');
+  expect(validateOpenRPCDocument({ ...document, servers: [{ name: 'flow', url: '/rpc' }] })).toMatch(/"dataPath": "\.servers\[0\]\.url"[\s\S]*"format": "uri"/);
+  expect(document.servers[0].url).toBe('http://127.0.0.1:8080/rpc');
+  const ajv = new Ajv({ strict: false, validateSchema: false });
+  addFormats(ajv);
   // The OpenRPC meta-schema refers to the JSON-schema-tools meta-schema under two spellings.
   const { $id: _id, $schema: _schema, ...toolsSchema } = jsonSchemaToolsMetaSchema as Record<string, unknown>;
   ajv.addSchema({ ...toolsSchema, $id: 'https://meta.json-schema.tools/' });
@@ -109,6 +130,17 @@ test('rpc.discover returns an OpenRPC document that validates against the meta-s
   expect(configParam.schema.properties.group_size).toMatchObject({ type: 'integer', minimum: 2, maximum: 64, default: 8 });
   expect(startMethod.params.find((p: { name: string }) => p.name === 'agent_id').required).toBe(true);
   expect(startMethod.errors.map((e: { code: number }) => e.code)).toEqual(expect.arrayContaining([-32022, -32602, -32001, -32010]));
+  // Every params schema compiles with formats on and says what the database can store.
+  for (const method of document.methods) for (const param of method.params) ajv.compile(param.schema);
+  const exportParams = document.methods.find((m: { name: string }) => m.name === 'training.export_trajectories').params;
+  for (const name of ['iteration_from', 'iteration_to', 'run', 'offset']) {
+    expect(exportParams.find((p: { name: string }) => p.name === name).schema.maximum).toBe(2 ** 31 - 1);
+  }
+  const listParams = document.methods.find((m: { name: string }) => m.name === 'training.list_jobs').params;
+  const createdAfter = ajv.compile(listParams.find((p: { name: string }) => p.name === 'created_after').schema);
+  expect(createdAfter('2026-01-01T00:00:00Z')).toBe(true);
+  expect(createdAfter('yesterday')).toBe(false);
+  expect(document.info.description).toMatch(/without NUL .* nest at most 32 levels/);
 });
 
 test('ten concurrent start_grpo requests with one idempotency key start exactly one workflow', async () => {
