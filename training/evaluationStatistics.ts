@@ -213,8 +213,9 @@ export interface RunLevelEvidence {
   warnings: string[];
 }
 
+/** For warnings, which only arise when one of the two tests is significant: both then have p. */
 const describeTest = (test: QueryPairedTest) =>
-  `${test.mean_difference >= 0 ? '+' : ''}${test.mean_difference.toFixed(3)} over ${test.queries} queries, p = ${test.p === null ? 'n/a' : test.p.toPrecision(2)}`;
+  `${test.mean_difference >= 0 ? '+' : ''}${test.mean_difference.toFixed(3)} over ${test.queries} queries, p = ${test.p!.toPrecision(2)}`;
 
 /**
  * The run-level evidence of an evaluation: the success test (the verdict), the reward test

@@ -24,7 +24,7 @@ import {
   perQueryMeans,
   runLevelEvidence,
 } from '../../training/evaluationStatistics';
-import { EvaluationSummarySchema, QueryPairedTestSchema, taskFamily, type EvaluationEpisode } from '../../training/evaluation';
+import { EVALUATION_SPLITS, EvaluationSummarySchema, FamilyBreakdownSchema, QueryPairedTestSchema, taskFamily, type EvaluationEpisode } from '../../training/evaluation';
 
 const cur = [0.75, 1.0, 0.5, 0.25, 1.0, 0.75, 0.5, 1.0];
 const base = [0.25, 0.5, 0.5, 0.0, 0.75, 0.25, 0.5, 0.5];
@@ -123,6 +123,14 @@ describe('run-level evidence of an evaluation', () => {
     expect(evidence.warnings).toEqual([expect.stringMatching(/^the reward improved significantly \(\+0\.090 over 6 queries, p = .*\) but task success did not \(\+0\.000 over 6 queries, p = 1\.0\)/)]);
   });
 
+  test('a reward that rises while success falls is named with the fall', () => {
+    const baseline = episodes(6, 4, (q, s) => s === 0 && q % 2 === 0, (q, s) => 0.1 + 0.01 * ((q + s) % 3));
+    const trained = episodes(6, 4, () => false, (q, s) => 0.9 + 0.01 * ((q + s) % 3));
+    const evidence = runLevelEvidence(trained, baseline, 4);
+    expect(evidence.significant_improvement).toBe(false);
+    expect(evidence.warnings).toEqual([expect.stringContaining('but task success did not (-0.125 over 6 queries, p = ')]);
+  });
+
   test('success improves on most queries: significant; per-family breakdown; a reward that does not follow is named', () => {
     const families = ['billing', 'billing', 'shipping', 'shipping', 'shipping', 'refund'];
     const baseline = episodes(6, 4, (q, s) => s === 0 && q % 2 === 0, () => 0.5, families);
@@ -134,6 +142,7 @@ describe('run-level evidence of an evaluation', () => {
     expect(evidence.families.map((f) => f.family)).toEqual(['billing', 'refund', 'shipping']);
     expect(evidence.families[0]).toEqual({ family: 'billing', queries: 2, episodes: 8, current_success_rate: 0.75, baseline_success_rate: 0.125, difference: 0.625 });
     expect(evidence.families[1]).toMatchObject({ family: 'refund', queries: 1, current_success_rate: 1, baseline_success_rate: 0 });
+    for (const family of evidence.families) expect(FamilyBreakdownSchema.parse(family)).toEqual(family);
   });
 
   test('episodes without a recorded query or family (older baselines) are placed by their order; queries only one policy ran are left out', () => {
@@ -155,6 +164,7 @@ describe('run-level evidence of an evaluation', () => {
     const old = { job_id: 'j', run: 1, iteration: 1, kind: 'scheduled', held_out_queries: 2, samples_per_query: 2, current: metrics, baseline: metrics, welch: { t: 0, df: 2, p: 1, mean_difference: 0 }, alpha: 0.05, significant_improvement: false, cost_usd: 0 };
     expect(EvaluationSummarySchema.parse(old)).toEqual(old);
     const evidence = runLevelEvidence(episodes(2, 2, () => true, () => 1), episodes(2, 2, () => false, () => 0), 2);
+    expect(EVALUATION_SPLITS).toEqual(['validation', 'test']);
     const full = { ...old, kind: 'test', split: 'test', success_test: evidence.success_test, reward_test: evidence.reward_test, families: evidence.families, warnings: evidence.warnings };
     expect(EvaluationSummarySchema.parse(full)).toEqual(full);
   });
