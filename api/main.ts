@@ -6,8 +6,25 @@ import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../activities/db';
 import { authConfigFromEnv } from './auth';
 import { startOrphanReconciler } from './orphanedJobs';
-import { buildApiServer } from './server';
+import { buildApiServer, type ApiOptions } from './server';
 import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
+
+/**
+ * The server options every API process is built with (`npm run api` and `npm start`'s demo):
+ * the JWT key, FLOW_API_LOG_LEVEL (default info) with logs to stdout or to FLOW_API_LOG_FILE,
+ * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute).
+ */
+export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
+  const perMinute = env.FLOW_RATE_LIMIT_PER_MINUTE ? Number(env.FLOW_RATE_LIMIT_PER_MINUTE) : undefined;
+  if (perMinute !== undefined && !(Number.isInteger(perMinute) && perMinute > 0)) {
+    throw new Error(`FLOW_RATE_LIMIT_PER_MINUTE must be a positive whole number, not "${env.FLOW_RATE_LIMIT_PER_MINUTE}"`);
+  }
+  return {
+    auth,
+    logger: { level: env.FLOW_API_LOG_LEVEL || 'info', ...(env.FLOW_API_LOG_FILE ? { file: env.FLOW_API_LOG_FILE } : {}) },
+    rateLimit: perMinute ? { max: perMinute, timeWindowMs: 60_000 } : undefined,
+  };
+}
 
 /** Starts the API from `env` (the process environment by default) and listens. */
 export async function startApi(env: NodeJS.ProcessEnv = process.env) {
@@ -20,11 +37,7 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   const repos = createRepositories(prisma);
   const app = await buildApiServer(
     { client, prisma, repos, taskQueue: env.FLOW_TASK_QUEUE || undefined },
-    {
-      auth,
-      logger: { level: env.FLOW_API_LOG_LEVEL ?? 'info' },
-      rateLimit: env.FLOW_RATE_LIMIT_PER_MINUTE ? { max: Number(env.FLOW_RATE_LIMIT_PER_MINUTE), timeWindowMs: 60_000 } : undefined,
-    },
+    apiOptionsFromEnv(env, auth),
   );
   const url = await app.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
   const reconciler = startOrphanReconciler(client, repos, (message) => app.log.warn(message));

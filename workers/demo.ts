@@ -19,6 +19,7 @@ import { llmSettingsFromEnv } from '../activities/llm/chatClient';
 import { authConfigFromEnv, mintToken } from '../api/auth';
 import { FlowClient } from '../api/client/flowClient';
 import { buildApiServer } from '../api/server';
+import { apiOptionsFromEnv } from '../api/main';
 import { simulatedTaskSet } from '../training/simulation/environment';
 import { statusQuery } from '../workflows/trainingJob';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from './devStack';
@@ -131,13 +132,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
 
+  // Built as `npm run api` builds it (rate limit, log level); its log goes to a file, not over the progress lines.
+  const apiLog = env.FLOW_API_LOG_FILE || path.join(home, 'logs', 'api.log');
+  mkdirSync(path.dirname(apiLog), { recursive: true });
   const api = await buildApiServer(
     { client, prisma, repos: createRepositories(prisma), ...(uiUrl ? { temporalUiUrl: uiUrl } : {}) },
-    { auth, logger: env.FLOW_API_LOG_LEVEL ? { level: env.FLOW_API_LOG_LEVEL } : false },
+    apiOptionsFromEnv({ ...env, FLOW_API_LOG_FILE: apiLog }, auth),
   );
   const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
   stops.push(() => api.close());
   say(`API (JSON-RPC) at ${apiUrl}/rpc`);
+  say(`API log (an error's request_id is there): ${apiLog}`);
   const token = await mintToken({ ...auth, secret: auth.key.secret }, { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '12h' });
   say(`development token (admin, 12 h; \`scripts/flow token\` mints more):\n${token}`);
   say('try: FLOW_TOKEN=<token> scripts/flow list');

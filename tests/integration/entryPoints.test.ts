@@ -55,8 +55,9 @@ describe('the demo (`npm start`)', () => {
   test('with DATABASE_URL and TEMPORAL_ADDRESS given: prints the API and a working token, runs the job to completion with a line per iteration, and shuts down', async () => {
     const port = await freePort();
     const lines: string[] = [];
-    let whileUp: { jobId: string; status: unknown; refused: unknown } | undefined;
-    const env = baseEnv({ FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5' });
+    let whileUp: { jobId: string; status: unknown; refused: unknown; rateLimit: string | null; requestId: string | null } | undefined;
+    // Built like `npm run api`: the rate limit it is given, and a log (to a file) with each request id.
+    const env = baseEnv({ FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5', FLOW_RATE_LIMIT_PER_MINUTE: '900' });
 
     await runDemo({
       env,
@@ -74,7 +75,12 @@ describe('the demo (`npm start`)', () => {
           { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '1h' },
         );
         const refused = await new FlowClient({ url: apiUrl, token: forged }).getStatus(jobId).catch((error: unknown) => error);
-        whileUp = { jobId, status, refused };
+        const bad = await fetch(`${apiUrl}/rpc`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'demo-log-check-1' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'training.get_status', params: { job_id: 'job-missing' } }),
+        });
+        whileUp = { jobId, status, refused, rateLimit: bad.headers.get('x-ratelimit-limit'), requestId: bad.headers.get('x-request-id') };
       },
     });
 
@@ -101,6 +107,12 @@ describe('the demo (`npm start`)', () => {
     expect(whileUp!.status).toMatchObject({ job_id: whileUp!.jobId, agent_id: 'demo-support-agent', status: 'completed', iteration: 2, iterations: 2, priority: 'P1' });
     expect(whileUp!.refused).toBeInstanceOf(FlowApiError);
     expect((whileUp!.refused as FlowApiError).code).toBe(-32004); // token signature invalid
+    expect(whileUp!.rateLimit).toBe('900');
+    expect(whileUp!.requestId).toBe('demo-log-check-1');
+    const apiLog = path.join(home, 'logs', 'api.log');
+    expect(lines).toContain(`API log (an error's request_id is there): ${apiLog}`);
+    const logged = readFileSync(apiLog, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logged).toContainEqual(expect.objectContaining({ reqId: 'demo-log-check-1', rpc_method: 'training.get_status', outcome: '-32020' }));
     // And it is down now.
     expect(await answers(`http://127.0.0.1:${port}`)).toBe(false);
   });
