@@ -85,6 +85,14 @@ describe('docker-compose.yml', () => {
   const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as Manifest;
   const services = compose.services as Record<string, Manifest>;
 
+  test('every Flow process sets the HTTP agent allow-list explicitly (empty: public addresses only)', () => {
+    const flow = Object.entries(services).filter(([, service]) => (service.environment as Record<string, unknown> | undefined)?.FLOW_TASK_QUEUE !== undefined);
+    expect(flow.map(([name]) => name)).toEqual(expect.arrayContaining(['api']));
+    for (const [, service] of flow) expect(service.environment).toHaveProperty('FLOW_HTTP_AGENT_ALLOW', expect.stringContaining('FLOW_HTTP_AGENT_ALLOW'));
+    const values = parse(readFileSync(path.join(ROOT, 'helm', 'flow', 'values.yaml'), 'utf8')) as Manifest;
+    expect(values.config).toHaveProperty('FLOW_HTTP_AGENT_ALLOW', '');
+  });
+
   test('is valid against the compose specification and passes lint and promtool', () => {
     const run = validateDeploy('compose');
     expectPass(run);
