@@ -31,7 +31,8 @@ export const StructuredLessonsAnswerSchema = z.object({ lessons: z.array(Structu
 /** A lesson's text from its fields: short, imperative, the same words every time for the same advice. */
 export function lessonText(lesson: StructuredLesson): string {
   const instead = lesson.instead_of && lesson.instead_of !== lesson.use_tool ? ` instead of ${lesson.instead_of}` : '';
-  return `For ${lesson.task_kind.replace(/[.\s]+$/, '')} tasks, use ${lesson.use_tool}${instead}.`;
+  const kind = lesson.task_kind.replace(/[.\s]+$/, '');
+  return `For ${kind}${/\b(tasks?|questions?|queries|requests?)$/i.test(kind) ? '' : ' tasks'}, use ${lesson.use_tool}${instead}.`;
 }
 
 /** The tools each evidence ref's trajectory called: a structured lesson must name one its evidence used. */

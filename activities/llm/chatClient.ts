@@ -21,6 +21,8 @@ export interface LlmSettings {
    * `baseURL` like any other (FLOW_LLM=local points `baseURL` at the local server itself).
    */
   local?: () => Promise<string>;
+  /** Calls to the local server at once (its slots; default FLOW_LOCAL_MODEL_PARALLEL or 1). */
+  localSlots?: number;
 }
 
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSettings {
@@ -92,7 +94,30 @@ interface RawCompletion {
  * Each client's Portkey connection, kept off the instance so that ChatClient's type is only
  * its `complete` method: the budget guard's client (activities/budgetGuard.ts) is one too.
  */
-const connections = new WeakMap<ChatClient, { main: Portkey | null; local: (() => Promise<Portkey>) | null }>();
+const connections = new WeakMap<ChatClient, { main: Portkey | null; local: (() => Promise<Portkey>) | null; slots: Slots }>();
+
+/**
+ * Local calls wait here, not in the server's queue: the server answers a queued request only when
+ * it is done, and fetch gives up on headers after 300 s, which eight queued calls on two busy
+ * cores exceed. One call at a time per slot also lets each call reuse the prefix the previous one
+ * left in the slot's cache.
+ */
+class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active += 1;
+    try {
+      signal?.throwIfAborted();
+      return await fn();
+    } finally {
+      this.active -= 1;
+      this.waiting.shift()?.();
+    }
+  }
+}
 
 export class ChatClient {
   constructor(settings: LlmSettings) {
@@ -121,6 +146,7 @@ export class ChatClient {
               throw error;
             }))
         : null,
+      slots: new Slots(Math.max(1, settings.localSlots ?? Number(process.env.FLOW_LOCAL_MODEL_PARALLEL ?? 1))),
     });
   }
 
@@ -132,9 +158,11 @@ export class ChatClient {
   async complete(request: ChatRequest, signal?: AbortSignal, options: CompleteOptions = {}): Promise<ChatResult> {
     if (!options.price) resolveModelPrice(request.model);
     const endpoints = connections.get(this)!;
-    const portkey = isLocalModel(request.model) && endpoints.local ? await endpoints.local() : endpoints.main;
+    const local = isLocalModel(request.model) && endpoints.local !== null;
+    const portkey = local ? await endpoints.local!() : endpoints.main;
     if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
-    const call = traceChatCall(request.model, () => portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
+    const create = () => traceChatCall(request.model, () => portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
+    const call = local ? endpoints.slots.run(create, signal) : create();
     // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
     // trajectory forever: stop waiting as soon as the signal aborts.
     let raw: RawCompletion;
@@ -169,7 +197,11 @@ export function reportedCost(usage: RawCompletion['usage']): number | null {
 }
 
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // The call may still settle (a local call waiting for its slot rejects then): nobody waits for it.
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

@@ -6,8 +6,8 @@
  *
  * Stage "speed" (keys local_model_*): one agent call is the real first step of a trajectory
  * (the policy's system prompt with 8 lessons, the schema tool instructions, a task) under the
- * schema-forced tool-call format. A group of 8 such calls, sent as the worker sends them (all at
- * once, one server slot, llama.cpp's prompt cache on), against the same 8 prompts (other seeds)
+ * schema-forced tool-call format. A group of 8 such calls, sent as the worker sends them (one at
+ * a time, one server slot, llama.cpp's prompt cache on), against the same 8 prompts (other seeds)
  * with `cache_prompt: false`, run first: local_model_prefix_reuse_speedup = seconds without ÷
  * seconds with (bar ≥ 1.5). Prompt and generation tokens/s are llama.cpp's own timings of the uncached calls.
  *
@@ -113,7 +113,9 @@ async function speedStage(server: LocalModelServer): Promise<Record<string, numb
   };
   const group = async (cachePrompt: boolean, offset: number) => {
     const started = performance.now();
-    const calls = await Promise.all(Array.from({ length: 8 }, (_, i) => call(offset + i, cachePrompt)));
+    // One after another, as the worker's ChatClient sends a group's local calls (one per server slot).
+    const calls = [];
+    for (let i = 0; i < 8; i++) calls.push(await call(offset + i, cachePrompt));
     return { seconds: (performance.now() - started) / 1000, calls };
   };
   await call(999, false); // warm-up (page cache, threads)

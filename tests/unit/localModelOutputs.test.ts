@@ -188,7 +188,7 @@ describe('the evidence-first updater answer', () => {
     });
     const parsed = parseUpdaterAnswer(answer, evidence);
     expect(parsed).toEqual({
-      operations: [{ op: 'add', text: 'For billing questions tasks, use query_database instead of lookup_docs.', evidence: ['T1'] }],
+      operations: [{ op: 'add', text: 'For billing questions, use query_database instead of lookup_docs.', evidence: ['T1'] }],
       rejected: ['add: "For billing tasks, use query_database.": none of its evidence (T2) called query_database'],
     });
     expect(lessonText({ evidence: ['T1'], task_kind: 'billing. ', use_tool: 'x', instead_of: 'x' })).toBe('For billing tasks, use x.');

@@ -36,14 +36,19 @@ function fakeSetup(name: string, behaviour: 'serve' | 'exit' | 'garbage'): NodeJ
     server,
     `const http = require('node:http');
 const behaviour = ${JSON.stringify(behaviour)};
+let inflight = 0, maxInflight = 0;
 if (behaviour === 'exit') { console.error('llama: failed to load model'); process.exit(3); }
 if (behaviour === 'garbage') { console.log('not json'); setInterval(() => {}, 1000); return; }
 const s = http.createServer((req, res) => {
   if (req.url === '/health') return res.end('{"status":"ok"}');
   let body = ''; req.on('data', (c) => body += c); req.on('end', () => {
     const request = JSON.parse(body);
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ choices: [{ finish_reason: 'stop', message: { role: 'assistant', content: 'model ' + request.model }, logprobs: { content: [{ logprob: -0.5 }, { logprob: -0.25 }] } }], usage: { prompt_tokens: 12, completion_tokens: 2 } }));
+    inflight += 1; maxInflight = Math.max(maxInflight, inflight);
+    setTimeout(() => {
+      inflight -= 1;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ choices: [{ finish_reason: 'stop', message: { role: 'assistant', content: 'model ' + request.model + ' max in flight ' + maxInflight }, logprobs: { content: [{ logprob: -0.5 }, { logprob: -0.25 }] } }], usage: { prompt_tokens: 12, completion_tokens: 2 } }));
+    }, 30);
   });
 }).listen(0, '127.0.0.1', () => console.log(JSON.stringify({ address: 'http://127.0.0.1:' + s.address().port })));
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
@@ -61,8 +66,14 @@ describe('the local model server launcher', () => {
     const lines: string[] = [];
     const local = lazyLocalModel({ log: (line) => lines.push(line) }, env);
     const chat = new ChatClient({ local: () => local.baseURL() });
-    const result = await chat.complete({ model: LOCAL_MODEL.name, messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, logprobs: true });
-    expect(result).toMatchObject({ message: { content: `model ${LOCAL_MODEL.name}` }, usage: { prompt_tokens: 12, completion_tokens: 2 }, costUsd: 0, logprob: -0.75, finishReason: 'stop' });
+    const request = { model: LOCAL_MODEL.name, messages: [{ role: 'user' as const, content: 'hi' }], max_tokens: 5, logprobs: true };
+    // A group's calls wait their turn in the client, one per server slot.
+    const aborted = new AbortController();
+    const calls = [chat.complete(request), chat.complete(request), chat.complete(request, aborted.signal).catch((e: unknown) => e), chat.complete(request)];
+    aborted.abort(new Error('stopped'));
+    const results = await Promise.all(calls);
+    expect(results[3]).toMatchObject({ message: { content: `model ${LOCAL_MODEL.name} max in flight 1` }, usage: { prompt_tokens: 12, completion_tokens: 2 }, costUsd: 0, logprob: -0.75, finishReason: 'stop' });
+    expect((results[2] as Error).message).toBe('stopped');
     // The same server for every later call.
     const first = await local.baseURL();
     expect(await local.baseURL()).toBe(first);
