@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
@@ -265,10 +266,26 @@ test("a list cursor answers the same for another tenant's job id as for one that
 });
 
 test('a 12 MB upload is answered 413 with the JSON-RPC error, not reset mid-body', async () => {
+  // A client that sends its whole body before it reads (as Python's http.client does): closed
+  // early, it failed with EPIPE/ECONNRESET and never saw the answer.
   const body = JSON.stringify(start({ base_prompt: 'x'.repeat(12 * 1024 * 1024) }));
-  const answer = await post(body);
-  expect(answer.status).toBe(413);
-  expect(answer.body.error).toMatchObject({ code: -32040 });
+  const { port } = new URL(api.url);
+  const token = await callerToken();
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(received));
+    socket.write(`POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer ${token}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`);
+    socket.end(body);
+  });
+  expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+  expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: -32040 });
+  // fetch, which reads while it sends, gets the same answer.
+  const fetched = await post(body);
+  expect(fetched.status).toBe(413);
+  expect(fetched.body.error).toMatchObject({ code: -32040 });
 });
 
 test('the rate limit counts calls, not HTTP requests: batches use it up as fast as single calls would', async () => {
