@@ -345,6 +345,8 @@ export async function evaluateJobCheckpoint(client: Client, repos: Repositories,
   const job = runnableInput(row, jobId, 'to know its held-out queries');
   const checkpoint = await chooseCheckpoint(repos, jobId, options.checkpoint ?? 'best');
   const budgetUsd = options.budgetUsd ?? row.budgetUsd - row.spendUsd;
+  // A job that ran its test evaluation held its test split out of training: evaluate there.
+  const split = (await repos.progress.evaluations(jobId)).some((evaluation) => evaluation.kind === 'test') ? 'test' : 'validation';
   if (!(budgetUsd > 0)) {
     throw new InvalidTrainingJobError(`budget_usd: the job has spent its whole budget (${formatUsd(row.spendUsd)} of ${formatUsd(row.budgetUsd)}); give a budget_usd for this evaluation`);
   }
@@ -352,7 +354,7 @@ export async function evaluateJobCheckpoint(client: Client, repos: Repositories,
     return await client.workflow.execute(evaluateCheckpoint, {
       workflowId: evaluateCheckpointWorkflowId(jobId, checkpoint),
       taskQueue: options.taskQueue ?? TRAINING_TASK_QUEUE,
-      args: [{ job, checkpoint, budget_usd: budgetUsd }],
+      args: [{ job, checkpoint, budget_usd: budgetUsd, split }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       priority: taskPriority(job.config.priority, job.tenant_id),

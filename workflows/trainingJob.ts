@@ -501,7 +501,7 @@ async function evaluateHeldOut(
       policy: state.policy,
       heldOut: test ? split.test : split.heldOut,
       baselineEpisodes: test ? null : state.baselineEpisodes,
-      ...(split.test.length > 0 ? { split: on } : {}),
+      split: on,
       ...(reserve ? { allowancePerQueryUsd: reserve.perEvaluationQuery } : {}),
       limit,
     },
@@ -511,8 +511,9 @@ async function evaluateHeldOut(
     },
   );
   // The test split only reports: it neither scores checkpoints nor replaces the validation result.
-  if (test) return;
-  state.baselineEpisodes = evaluated.baselineEpisodes;
-  state.evaluation = evaluated.summary;
+  if (!test) {
+    state.baselineEpisodes = evaluated.baselineEpisodes;
+    state.evaluation = evaluated.summary;
+  }
   await acts.records.recordJobProgress({ job_id: input.job_id, iteration, phase: 'evaluated', spend_usd: state.spendUsd });
 }

@@ -23,9 +23,9 @@ type JobWithBestCheckpointRow = JobStatusRow & {
   bestIteration: number | null;
   bestScore: number | null;
   bestCreatedAt: Date | null;
-  /** The latest validation (or on-demand) evaluation's summary, if any. */
+  /** The latest validation-split evaluation's summary (scheduled or on demand), if any. */
   evaluation: unknown;
-  /** The latest test-split evaluation's summary, if any. */
+  /** The latest test-split evaluation's summary (after the last iteration, or on demand), if any. */
   testEvaluation: unknown;
 };
 
@@ -50,10 +50,11 @@ const JOB_WITH_BEST_CHECKPOINT = {
       LIMIT 1
     ) c ON true
     LEFT JOIN LATERAL (
-      SELECT summary FROM evaluations WHERE job_id = j.id AND kind <> 'test' ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
+      SELECT summary FROM evaluations WHERE job_id = j.id AND coalesce(summary->>'split', 'validation') <> 'test'
+      ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
     ) e ON true
     LEFT JOIN LATERAL (
-      SELECT summary FROM evaluations WHERE job_id = j.id AND kind = 'test' ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
+      SELECT summary FROM evaluations WHERE job_id = j.id AND summary->>'split' = 'test' ORDER BY created_at DESC, run DESC, iteration DESC LIMIT 1
     ) t ON true
     WHERE j.id = $1`,
 };

@@ -71,6 +71,7 @@ function describeEvaluation(e: EvaluationSummary): string {
 
 let trainedJobId: string | undefined;
 let trainedFinal: EvaluationSummary | undefined;
+let trainedTest: EvaluationSummary | undefined;
 
 test('a 10-iteration job improves task success per query on its validation and test splits; the controls do not', async () => {
   const [trained, noUpdate, shuffled] = await Promise.all([
@@ -91,6 +92,7 @@ test('a 10-iteration job improves task success per query on its validation and t
   const test = trained.stored[2].summary;
   trainedJobId = trained.jobId;
   trainedFinal = final;
+  trainedTest = test;
   expect(trained.status.evaluation).toEqual(final);
   expect(trained.status.test_evaluation).toEqual(test);
   // The verdict: success per query, paired, with the bootstrap interval above 0; on both splits.
@@ -221,19 +223,21 @@ async function flow(argv: string[]) {
   return { code, stdout, stderr };
 }
 
-test('training.evaluate runs any checkpoint on demand: the same numbers as the scheduled evaluation, stored as on_demand; bad requests get clear errors', async () => {
+test('training.evaluate runs any checkpoint on demand, on the test split of a job that has one: the same numbers as the test evaluation, stored as on_demand; bad requests get clear errors', async () => {
   expect(trainedJobId).toBeDefined();
   const jobId = trainedJobId!;
   const client = await api.client();
 
-  // The best checkpoint is iteration 10 (its held-out score is the higher); same seeds, same policy: same result.
+  // The best checkpoint is iteration 10 (its validation score is the higher). The job has a test
+  // split, so the on-demand evaluation runs there (it only reports): same queries, seeds and
+  // policy as the test evaluation after the last iteration, so the same result.
   const onDemand = await client.evaluate(jobId);
-  expect(onDemand).toMatchObject({ job_id: jobId, run: 1, iteration: 10, kind: 'on_demand' });
+  expect(onDemand).toMatchObject({ job_id: jobId, run: 1, iteration: 10, kind: 'on_demand', split: 'test' });
   // (Compared to 12 significant digits: PostgreSQL's jsonb keeps numbers as decimals, so the
   // last binary digit of a stored double may differ.)
-  expect(rounded({ current: onDemand.current, baseline: onDemand.baseline, welch: onDemand.welch })).toEqual(
-    rounded({ current: trainedFinal!.current, baseline: trainedFinal!.baseline, welch: trainedFinal!.welch }),
-  );
+  const numbers = (e: EvaluationSummary) => rounded({ current: e.current, baseline: e.baseline, welch: e.welch, success_test: e.success_test, families: e.families });
+  expect(numbers(onDemand)).toEqual(numbers(trainedTest!));
+  expect(numbers(onDemand)).not.toEqual(numbers(trainedFinal!));
   expect(onDemand.cost_usd).toBeGreaterThan(0);
   const stored = await h.repos.progress.evaluations(jobId);
   expect(stored.map((row) => [row.iteration, row.kind])).toEqual([
@@ -242,14 +246,16 @@ test('training.evaluate runs any checkpoint on demand: the same numbers as the s
     [10, 'test'],
     [10, 'on_demand'],
   ]);
-  // Status shows the latest evaluation, now the on-demand one.
-  expect(rounded((await client.getStatus(jobId)).evaluation)).toEqual(rounded(onDemand));
+  // Status shows the latest of each split: validation unchanged, test now the on-demand one.
+  const status = await client.getStatus(jobId);
+  expect(rounded(status.evaluation)).toEqual(rounded(trainedFinal));
+  expect(rounded(status.test_evaluation)).toEqual(rounded(onDemand));
 
   // The CLI: a one-line verdict, or the JSON, for an explicit checkpoint.
   const line = await flow(['evaluate', jobId, '--checkpoint', '1:5']);
   expect(line).toMatchObject({ code: EXIT.OK, stderr: '' });
   expect(line.stdout).toMatch(
-    /^iteration 5 \(run 1, validation\): success \d+\.\d%, reward \d\.\d{3} vs baseline success \d+\.\d%, reward \d\.\d{3}; success per query [+-]\d\.\d{3}( \[-?\d\.\d{3}, -?\d\.\d{3}\])? over \d+ queries, paired p=\S+; per episode Welch t=(-?\d+\.\d{2}|n\/a), df=(\d+\.\d|n\/a), p=\S+: (no )?significant improvement at 0\.05(; warning: .*)?\n$/,
+    /^iteration 5 \(run 1, test\): success \d+\.\d%, reward \d\.\d{3} vs baseline success \d+\.\d%, reward \d\.\d{3}; success per query [+-]\d\.\d{3}( \[-?\d\.\d{3}, -?\d\.\d{3}\])? over \d+ queries, paired p=\S+; per episode Welch t=(-?\d+\.\d{2}|n\/a), df=(\d+\.\d|n\/a), p=\S+: (no )?significant improvement at 0\.05(; warning: .*)?\n$/,
   );
   const json = await flow(['evaluate', jobId, '--checkpoint', 'latest', '--json']);
   expect(json.code).toBe(EXIT.OK);

@@ -73,9 +73,14 @@ const agentBatch = GROUP * MAX_STEPS * agentCall;
 /** The reservation: the agent calls plus every policy-update attempt at its worst case. */
 const reservation = agentBatch + policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: MAX_TOKENS, price: OPTIMIZER_PRICE, promptTokens: 32_768 });
 
-const budgetJob = (budget: number, iterations: number) =>
+// The legacy shaped reward: every group then has a spread, so every iteration calls the policy
+// updater and its spend is in the figures below (with the default outcome reward, a group that
+// all failed or all succeeded has no positive evidence and makes no updater call).
+const budgetJob = (budget: number, iterations: number, config: Record<string, unknown> = {}) =>
   jobRequest({
     config: {
+      reward_strategy: 'shaped',
+      ...config,
       iterations,
       batch_size: 1,
       group_size: GROUP,
@@ -144,7 +149,8 @@ test('held-out evaluation is reserved and paid for like training: a budget short
 test('alerts fire once each at 75% and 90%; raising the budget through the Update lets the job finish', async () => {
   // Three batches fit, and after the third the job has spent over 90%: it would stop there.
   const budget = 3.1 * reservation;
-  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 4), { taskQueue: h.taskQueue });
+  // No test split: its evaluation after the last iteration would not fit in twice this budget.
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 4, { test_fraction: 0 }), { taskQueue: h.taskQueue });
   const handle = h.client.workflow.getHandle(jobId);
   const { result, status } = await h.run(async () => {
     // As soon as the 90% alert is on the job, raise the budget (before the next pre-flight).
