@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { RPC_ERRORS, type RpcErrorName } from './errors';
 import { METHODS, type MethodName } from './schemas';
-import { MAX_PARAMS_DEPTH } from './paramsGuard';
+import { MAX_PARAMS_DEPTH, NO_NUL_PATTERN } from './paramsGuard';
 
 /**
  * The server's URL as the document publishes it (OpenRPC requires a URI, not a bare path):
@@ -28,7 +28,24 @@ type JsonSchema = Record<string, unknown> & { properties?: Record<string, unknow
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as JsonSchema;
+  if (io === 'input') noNulStrings(rest);
   return rest;
+}
+
+/**
+ * Every free-text string a method takes says it holds no NUL (PostgreSQL text cannot store one;
+ * api/paramsGuard.ts refuses it): a pattern on each string schema without a pattern, format or
+ * fixed values of its own.
+ */
+function noNulStrings(node: unknown): void {
+  if (Array.isArray(node)) return node.forEach(noNulStrings);
+  if (node === null || typeof node !== 'object') return;
+  const schema = node as Record<string, unknown>;
+  const isString = schema.type === 'string' || (Array.isArray(schema.type) && schema.type.includes('string'));
+  if (isString && schema.pattern === undefined && schema.format === undefined && schema.enum === undefined && schema.const === undefined) {
+    schema.pattern = NO_NUL_PATTERN;
+  }
+  Object.values(schema).forEach(noNulStrings);
 }
 
 function errorObject(name: RpcErrorName) {

@@ -9,6 +9,7 @@
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { NO_NUL_PATTERN } from '../api/paramsGuard';
 
 export const API_DOCS_PATH = path.resolve(__dirname, '..', 'docs', 'api', 'training-api.md');
 
@@ -126,7 +127,8 @@ export function constraints(schema: Schema): string[] {
     notes.push(`length ${schema.minLength ?? 0}–${schema.maxLength ?? '∞'}`);
   }
   if (schema.minItems !== undefined || schema.maxItems !== undefined) notes.push(`${schema.minItems ?? 0}–${schema.maxItems ?? '∞'} items`);
-  if (schema.pattern) notes.push(`pattern ${code(schema.pattern)}`);
+  // The no-NUL pattern every free-text string carries is said once, in the header.
+  if (schema.pattern && schema.pattern !== NO_NUL_PATTERN) notes.push(`pattern ${code(schema.pattern)}`);
   if (schema.format) notes.push(`format ${schema.format}`);
   if (schema.default !== undefined) notes.push(`default ${code(JSON.stringify(schema.default))}`);
   return notes;

@@ -141,6 +141,15 @@ test('rpc.discover returns an OpenRPC document that validates against the meta-s
   expect(createdAfter('2026-01-01T00:00:00Z')).toBe(true);
   expect(createdAfter('yesterday')).toBe(false);
   expect(document.info.description).toMatch(/without NUL .* nest at most 32 levels/);
+  // Free-text strings say they hold no NUL; the validator refuses one, as the server does.
+  const agentId = startMethod.params.find((p: { name: string }) => p.name === 'agent_id').schema;
+  expect(agentId.pattern).toBe('^[^\\u0000]*$');
+  expect(ajv.compile(agentId)('support-agent')).toBe(true);
+  expect(ajv.compile(agentId)('a\u0000b')).toBe(false);
+  const prompt = ajv.compile(startMethod.params.find((p: { name: string }) => p.name === 'training_queries').schema);
+  expect(prompt([{ id: 'q', prompt: 'fine 😀' }])).toBe(true);
+  expect(prompt([{ id: 'q', prompt: 'x\u0000' }])).toBe(false);
+  expect(startMethod.params.find((p: { name: string }) => p.name === 'idempotency_key').schema.pattern).not.toBe('^[^\\u0000]*$');
 });
 
 test('ten concurrent start_grpo requests with one idempotency key start exactly one workflow', async () => {
