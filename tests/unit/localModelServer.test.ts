@@ -4,61 +4,18 @@
  * stopping and the failures a real launch can meet are all exercised. The real server runs in
  * tests/integration/localModel.test.ts.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChatClient } from '../../activities/llm/chatClient';
 import { costOf, priceOf, resolveModelPrice } from '../../activities/llm/pricing';
 import { LOCAL_MODEL } from '../../workers/localModelFiles';
 import { lazyLocalModel, startLocalModelServer, wantsLocalModel } from '../../workers/localModelServer';
+import { fakeLocalModel } from '../support/fakeLocalModel';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'flow-local-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A GGUF header good enough for the launcher (it reads the name), and a fake venv whose python runs `behaviour`. */
-function fakeSetup(name: string, behaviour: 'serve' | 'exit' | 'garbage'): NodeJS.ProcessEnv {
-  const home = path.join(dir, name);
-  mkdirSync(path.join(home, 'venv', 'bin'), { recursive: true });
-  const str = (s: string) => {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(Buffer.byteLength(s)));
-    return Buffer.concat([len, Buffer.from(s)]);
-  };
-  const u32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    return b;
-  };
-  const gguf = path.join(home, 'model.gguf');
-  writeFileSync(gguf, Buffer.concat([Buffer.from('GGUF'), u32(3), Buffer.alloc(8), Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), str('general.architecture'), u32(8), str('qwen2'), str('general.name'), u32(8), str('Fake Qwen')]));
-  const server = path.join(home, 'server.js');
-  writeFileSync(
-    server,
-    `const http = require('node:http');
-const behaviour = ${JSON.stringify(behaviour)};
-let inflight = 0, maxInflight = 0;
-if (behaviour === 'exit') { console.error('llama: failed to load model'); process.exit(3); }
-if (behaviour === 'garbage') { console.log('not json'); setInterval(() => {}, 1000); return; }
-const s = http.createServer((req, res) => {
-  if (req.url === '/health') return res.end('{"status":"ok"}');
-  let body = ''; req.on('data', (c) => body += c); req.on('end', () => {
-    const request = JSON.parse(body);
-    inflight += 1; maxInflight = Math.max(maxInflight, inflight);
-    setTimeout(() => {
-      inflight -= 1;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ choices: [{ finish_reason: 'stop', message: { role: 'assistant', content: 'model ' + request.model + ' max in flight ' + maxInflight }, logprobs: { content: [{ logprob: -0.5 }, { logprob: -0.25 }] } }], usage: { prompt_tokens: 12, completion_tokens: 2 } }));
-    }, 30);
-  });
-}).listen(0, '127.0.0.1', () => console.log(JSON.stringify({ address: 'http://127.0.0.1:' + s.address().port })));
-process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
-process.on('SIGTERM', () => process.exit(0));`,
-  );
-  const python = path.join(home, 'venv', 'bin', 'python');
-  writeFileSync(python, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(server)}\n`);
-  chmodSync(python, 0o755);
-  return { FLOW_LOCAL_MODEL_DIR: home, FLOW_LOCAL_MODEL: gguf };
-}
+const fakeSetup = (name: string, behaviour: 'serve' | 'exit' | 'garbage') => fakeLocalModel(path.join(dir, name), behaviour);
 
 describe('the local model server launcher', () => {
   it('starts the server, waits for /health, serves local:* calls through portkey-ai, and stops it', async () => {

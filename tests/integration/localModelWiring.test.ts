@@ -1,0 +1,54 @@
+/**
+ * FLOW_LLM=local wiring (issue 13) for `npm start` and `npm run worker`, with a stand-in for the
+ * model (tests/support/fakeLocalModel.ts) so it runs in seconds: the demo says how long it will
+ * take, starts the local server, trains through it and prints each iteration; the stand-in's
+ * prose replies are counted as invalid outputs in the iteration's metrics. The real model runs in
+ * tests/integration/localModel.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createPrismaClient } from '../../activities/db';
+import { runDemo } from '../../workers/demo';
+import { freePort } from '../../workers/devStack';
+import { startWorker } from '../../workers/main';
+import { requireEnv } from '../support/harness';
+import { fakeLocalModel } from '../support/fakeLocalModel';
+
+const home = mkdtempSync(path.join(os.tmpdir(), 'flow-local-wiring-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const base: NodeJS.ProcessEnv = { ...process.env, ...fakeLocalModel(path.join(home, 'model'), 'serve'), FLOW_LLM: 'local', ...extra };
+  for (const key of ['PORTKEY_API_KEY', 'FLOW_LLM_BASE_URL', 'FLOW_MODEL', 'FLOW_JWT_SECRET', 'FLOW_JWKS_URL', 'FLOW_JWKS_FILE', 'FLOW_TASK_QUEUE']) delete base[key];
+  return base;
+}
+
+test('FLOW_LLM=local npm start: says how long first, serves the job from the local server, prints each iteration and counts invalid outputs', async () => {
+  const lines: string[] = [];
+  await runDemo({ env: env({ FLOW_DEMO_ITERATIONS: '1', FLOW_DEMO_EXIT: '1', FLOW_API_PORT: String(await freePort()) }), home: path.join(home, 'demo'), say: (line) => lines.push(line) });
+  expect(lines).toContainEqual(expect.stringMatching(/^LLM: the REAL local model Qwen\/Qwen2\.5-Coder-1\.5B-Instruct-GGUF \(Apache-2\.0\) .*This demo takes about 3 minutes on 2 cores/));
+  expect(lines).toContainEqual(expect.stringMatching(/^local model server \(llama\.cpp\) at http:\/\/127\.0\.0\.1:\d+\/v1$/));
+  expect(lines.filter((line) => line.startsWith('iteration'))).toEqual([expect.stringMatching(/^iteration  1\/1  success [#.]{30} +0%  lessons 0  spend \$0\.0000$/)]);
+  expect(lines).toContainEqual(expect.stringMatching(/^job completed: success rate 0% in the first iteration → 0% in the last$/));
+
+  // Every trajectory's first reply was prose: counted per iteration, none crashed an activity.
+  const jobId = /started training job (\S+)/.exec(lines.join('\n'))![1];
+  const prisma = createPrismaClient(requireEnv('DATABASE_URL'), { poolSize: 1 });
+  try {
+    const [iteration] = await prisma.trainingIteration.findMany({ where: { jobId } });
+    expect((iteration.metrics as { invalid_outputs: Record<string, number> }).invalid_outputs).toEqual({ prose: 8, unknown_tool: 0, arguments_off_schema: 0, max_tokens: 0, updater_answer: 0 });
+  } finally {
+    await prisma.$disconnect();
+  }
+}, 120_000);
+
+test('FLOW_LLM=local npm run worker: starts the local model server before polling, and stops it with itself', async () => {
+  const lines: string[] = [];
+  const worker = await startWorker(env({ FLOW_WORKER_HEALTH_PORT: '0', FLOW_TASK_QUEUE: `local-wiring-${process.pid}` }), (line) => lines.push(line));
+  const url = /^local model server at (\S+)\/v1$/.exec(lines[0])?.[1];
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  expect((await fetch(`${url}/health`)).ok).toBe(true);
+  await worker.stop();
+  await expect(fetch(`${url}/health`)).rejects.toThrow();
+}, 60_000);
