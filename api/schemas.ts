@@ -288,7 +288,7 @@ export const EvaluateParamsSchema = z
   })
   .strict();
 export const EvaluateResultSchema = EvaluationSummarySchema.describe(
-  "The checkpoint's policy against the untrained baseline on the job's held-out queries: metrics with 95% intervals and Welch's t-test; stored as an on_demand evaluation.",
+  "The checkpoint's policy against the untrained baseline on the job's test split (validation before the job has one): metrics with 95% intervals, the verdict on task success per query (paired t-test, bootstrap over queries) and Welch's per-episode t-test beside it; stored as an on_demand evaluation.",
 );
 
 // ---- training.get_history, training.list_checkpoints, training.get_server_info (the dashboard's reads)
