@@ -34,7 +34,13 @@ class SetupError extends Error {}
 function run(command: string, args: string[]): void {
   const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
   if (result.status !== 0) {
-    const detail = (result.stderr || result.error?.message || '').trim().split('\n').filter(Boolean).pop() ?? `exit ${result.status}`;
+    const stderr = result.stderr ?? '';
+    // pip explains a hash mismatch over many lines; one says which wheel, and that is the line to show.
+    const mismatch = /THESE PACKAGES DO NOT MATCH THE HASHES/.test(stderr) ? /^\s*(\S+==\S+) from /m.exec(stderr)?.[1] : undefined;
+    if (mismatch || /DO NOT MATCH THE HASHES/.test(stderr)) {
+      throw new SetupError(`${mismatch ?? 'a downloaded wheel'} does not match its pinned sha256 (scripts/local-model-requirements.txt): refusing it`);
+    }
+    const detail = (stderr || result.error?.message || '').trim().split('\n').filter(Boolean).pop() ?? `exit ${result.status}`;
     throw new SetupError(`${path.basename(command)} ${args.slice(0, 2).join(' ')} failed: ${detail}`);
   }
 }

