@@ -5,10 +5,13 @@
  * GuardedChatFactory, whose only way to a client is `open`, which needs an allowance (or an
  * explicit `null`, no cap). So a new call site is guarded by construction.
  */
+import { randomUUID } from 'node:crypto';
+import { Context, type Info } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { callWorstCaseUsd, formatUsd } from '../training/budget';
 import type { ChatClient, ChatRequest, ChatResult } from './llm/chatClient';
 import { type ModelPrice, type ModelPrices, resolveModelPrice } from './llm/pricing';
+import type { SpendLedgerRepository } from './db/spendLedgerRepository';
 
 /** Tokens a model may count beyond the request's text: role markers, tool-definition preamble. */
 const PROMPT_OVERHEAD_TOKENS = 64;
@@ -55,22 +58,59 @@ export interface AllowanceOptions {
   allowanceUsd: number | null;
   /** The job's `config.prices`: they price worst cases and actual calls before the table does. */
   prices?: ModelPrices | null;
+  /** The job the calls are billed to in the spend ledger; by default the workflow's id (= the job id of a training job). */
+  jobId?: string;
 }
 
-/** A ChatClient under an allowance; it counts what its calls cost. */
+/** Where billed calls are written (activities/db/spendLedgerRepository.ts). */
+export type SpendLedger = Pick<SpendLedgerRepository, 'open' | 'settle' | 'spentBefore'>;
+
+/** The activity attempt a client's calls are billed to. */
+interface LedgerScope {
+  ledger: SpendLedger;
+  jobId: string;
+  activity: string;
+  attempt: number;
+}
+
+/**
+ * A ChatClient under an allowance; it counts what its calls cost. With a ledger, each call is
+ * written to it as it returns, and what the activity's earlier (killed) attempts were billed
+ * counts as spent: the allowance holds across retries, and `spentUsd` is what the activity was
+ * billed in all. One client per activity attempt.
+ */
 export class GuardedChatClient implements ChatClient {
   private spent = 0;
   private inFlight = 0;
   private started = 0;
+  private earlierAttempts: Promise<number> | null = null;
 
   constructor(
     private readonly inner: ChatClient,
     private readonly options: AllowanceOptions,
+    private readonly scope: LedgerScope | null = null,
   ) {}
 
-  /** USD the completed calls cost. */
+  /** USD the completed calls cost (with a ledger: this activity's earlier attempts included). */
   get spentUsd(): number {
     return this.spent;
+  }
+
+  /** What the ledger says this activity's earlier attempts were billed (0 without a ledger). */
+  earlierAttemptsUsd(): Promise<number> {
+    const scope = this.scope;
+    if (!scope) return Promise.resolve(0);
+    // Read once, and counted as spent from then on: the allowance holds across attempts.
+    return (this.earlierAttempts ??= scope.ledger.spentBefore(scope.activity, scope.attempt).then(
+      (usd) => {
+        this.spent += usd;
+        return usd;
+      },
+      (error: Error) => {
+        this.earlierAttempts = null;
+        throw new LedgerUnavailableError(`the spend ledger could not be read: ${error.message}`, { cause: error });
+      },
+    ));
   }
 
   /** Calls started (refused ones are not). */
@@ -79,6 +119,8 @@ export class GuardedChatClient implements ChatClient {
   }
 
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+    const scope = this.scope;
+    await this.earlierAttemptsUsd();
     const price: ModelPrice = resolveModelPrice(request.model, this.options.prices);
     const worstCase = callWorstCaseUsd(price, request.max_tokens, promptTokenUpperBound(request));
     const { allowanceUsd } = this.options;
@@ -88,10 +130,22 @@ export class GuardedChatClient implements ChatClient {
     }
     this.inFlight += worstCase;
     this.started++;
+    const callKey = randomUUID();
     try {
+      // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
+      if (scope) await ledgered(scope.ledger.open({ callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }));
       const override = this.options.prices && Object.hasOwn(this.options.prices, request.model) ? this.options.prices[request.model] : undefined;
-      const result = await this.inner.complete(request, signal, override ? { price: override } : {});
+      const result = await this.inner.complete(request, signal, override ? { price: override } : {}).catch(async (error: unknown) => {
+        // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
+        // trajectory's timeout) may be: it stays at its worst case, as a killed attempt's call does.
+        if (scope && !signal?.aborted) await ledgered(scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 }));
+        throw error;
+      });
       this.spent += result.costUsd;
+      if (scope) {
+        const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = result.usage;
+        await ledgered(scope.ledger.settle(callKey, { promptTokens, completionTokens, costUsd: result.costUsd }));
+      }
       return result;
     } finally {
       this.inFlight -= worstCase;
@@ -101,14 +155,55 @@ export class GuardedChatClient implements ChatClient {
 
 /** What activities get instead of a ChatClient: clients come only with an allowance. */
 export class GuardedChatFactory {
-  constructor(private readonly inner: ChatClient) {}
+  constructor(
+    private readonly inner: ChatClient,
+    /** Where calls are billed; without one (unit tests), nothing is written. */
+    private readonly ledger: SpendLedger | null = null,
+  ) {}
 
   open(options: AllowanceOptions): GuardedChatClient {
     const { allowanceUsd } = options;
     if (allowanceUsd !== null && !(typeof allowanceUsd === 'number' && Number.isFinite(allowanceUsd) && allowanceUsd >= 0)) {
       throw ApplicationFailure.nonRetryable(`allowance_usd must be a finite number >= 0 (got ${String(allowanceUsd)})`, 'InvalidAllowance');
     }
-    return new GuardedChatClient(this.inner, options);
+    return new GuardedChatClient(this.inner, options, this.scopeOf(options.jobId));
+  }
+
+  /**
+   * The current activity attempt, when there is a ledger and an activity. The job is the one
+   * named, else the workflow's id (a training job's workflow id is its job id).
+   */
+  private scopeOf(jobId: string | undefined): LedgerScope | null {
+    const info = this.ledger ? currentActivityInfo() : null;
+    const execution = info?.workflowExecution;
+    if (!info || !execution) return null;
+    return { ledger: this.ledger!, jobId: jobId ?? execution.workflowId, activity: `${execution.runId}/${info.activityId}`, attempt: info.attempt };
+  }
+}
+
+/**
+ * The spend ledger could not be written (its database is unreachable). Not the agent's fault:
+ * the episode rethrows it (activities/trajectories.ts), so the activity fails and is retried once
+ * the database is back, instead of recording a failed trajectory.
+ */
+export class LedgerUnavailableError extends Error {
+  override readonly name = 'LedgerUnavailableError';
+}
+
+async function ledgered(write: Promise<void>): Promise<void> {
+  try {
+    await write;
+  } catch (error) {
+    throw new LedgerUnavailableError(`the spend ledger could not be written: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The running activity's info, or null outside an activity (Context.current() throws there). */
+function currentActivityInfo(): Info | null {
+  try {
+    return Context.current().info;
+  } catch {
+    return null;
   }
 }
 

@@ -88,7 +88,7 @@ export interface RecordEvaluationInput {
 export function createEvaluationActivities(deps: EvaluationActivityDependencies) {
   return {
     async runEvaluationEpisodes(input: RunEvaluationEpisodesInput): Promise<EvaluationEpisodesResult> {
-      const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
+      const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices, jobId: input.job_id });
       const episodes: EvaluationEpisode[] = [];
       let costUsd = 0;
       for (const [sampleIndex, seed] of input.seeds.entries()) {
@@ -116,7 +116,8 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
         costUsd += steps.reduce((sum, step) => sum + step.cost_usd, 0);
         episodes.push(toEpisode(input, steps, outcome, deps.rewardOf));
       }
-      return { episodes, cost_usd: costUsd };
+      // With what killed attempts of this activity were billed (the spend ledger).
+      return { episodes, cost_usd: costUsd + (await chat.earlierAttemptsUsd()) };
     },
 
     /** Computes the statistics and stores them; what it returns is what status shows. */

@@ -40,7 +40,8 @@ export interface ActivityDependencies {
 export function createActivities(deps: ActivityDependencies) {
   const repos = createRepositories(deps.prisma);
   // Activities get LLM clients only through `chats.open`, under an allowance (FLOW-011).
-  const chats = new GuardedChatFactory(new ChatClient(deps.llm));
+  // Every call an activity makes is billed to the spend ledger as it returns.
+  const chats = new GuardedChatFactory(new ChatClient(deps.llm), repos.ledger);
   // Per trajectory: the job's agent (LLM or HTTP service) in the job's environment (simulated or tools).
   const agents = new AgentFactory({ httpFetch: deps.httpFetch });
   const rewardRegistry = deps.rewards ?? createDefaultRewardRegistry();

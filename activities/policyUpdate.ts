@@ -86,7 +86,8 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
       const pool =
         withCredit || mode === 'contrastive' ? input.candidates : selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
       const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
-      let costUsd = 0;
+      // What killed attempts of this update were billed (the spend ledger) counts too.
+      let costUsd = await chat.earlierAttemptsUsd();
       let invalidOutputs = 0;
       const unchanged = (reason: string, allowanceExceeded = false): PolicyUpdateResult => ({
         policy: input.policy,

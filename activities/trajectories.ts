@@ -7,8 +7,8 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { AgentSpec, Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
-import type { AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
-import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory } from './budgetGuard';
+import type { AgentResumePoint, AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
+import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, LedgerUnavailableError } from './budgetGuard';
 import type { TrajectoryRepository } from './db';
 import type { ChatClient } from './llm/chatClient';
 import type { ModelPrice } from './llm/pricing';
@@ -45,6 +45,11 @@ export interface TrajectorySummary {
   error: string | null;
   /** The run was stopped by its budget allowance (`error` says so). */
   allowance_exceeded: boolean;
+  /**
+   * What the provider billed for this trajectory: its steps, plus calls of earlier attempts that
+   * were killed (the spend ledger). What the job's spend counts; absent in older histories.
+   */
+  billed_usd?: number;
 }
 
 export interface TrajectoryActivityDependencies {
@@ -59,11 +64,12 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
   return {
     async runTrajectory(input: RunTrajectoryInput): Promise<TrajectorySummary> {
       const context = Context.current();
-      const agent = deps.agentFor(deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }), input);
+      const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices, jobId: input.job_id });
+      const agent = deps.agentFor(chat, input);
       const steps: TrajectoryStep[] = [];
       const startedAt = new Date().toISOString();
       context.heartbeat({ steps: 0 });
-      const { outcome, allowanceExceeded } = await runAgentEpisode(agent, {
+      const { outcome, allowanceExceeded, resumedSteps } = await runAgentEpisode(agent, {
         task: input.task,
         systemPrompt: input.system_prompt,
         model: input.model,
@@ -73,6 +79,7 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
         timeoutSeconds: input.timeout_seconds,
         steps,
         cancelledMessage: 'trajectory cancelled with its job',
+        resumable: true,
       });
       // Once the cancellation reaches this attempt (with a heartbeat), it writes nothing more.
       if (context.cancellationSignal.aborted) throw new CancelledFailure('trajectory cancelled with its job');
@@ -86,6 +93,9 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
         usage: trajectory.usage,
         error: trajectory.error,
         allowance_exceeded: allowanceExceeded,
+        // This attempt's calls are in the steps it took; earlier attempts' (the steps it resumed
+        // from, and calls of a killed attempt after its last heartbeat) are in the ledger.
+        billed_usd: stepsCostUsd(steps.slice(resumedSteps)) + (await chat.earlierAttemptsUsd()),
       };
     },
   };
@@ -93,20 +103,37 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
 
 export type AgentOutcome = { finalAnswer: string | null; success: boolean; verified: boolean; error: string | null };
 
+/** What a trajectory attempt heartbeats: its step count, and where a retry can go on from. */
+interface EpisodeProgress {
+  steps: number;
+  resume?: AgentResumePoint;
+}
+
 /**
- * Runs one agent episode inside an activity: steps go into `steps` with a heartbeat each (an
- * episode with a real model can outlast the heartbeat timeout), the run is bounded by its
- * timeout, and a run that throws, times out or is stopped by its budget allowance becomes an
- * outcome with the reason. Only the activity's cancellation is thrown (CancelledFailure).
+ * Runs one agent episode inside an activity: steps go into `steps` with a heartbeat each (and
+ * every second: an episode with a real model can outlast the heartbeat timeout), the run is
+ * bounded by its timeout, and a run that throws, times out or is stopped by its budget allowance
+ * becomes an outcome with the reason. Only the activity's cancellation is thrown (CancelledFailure).
+ * `resumable`: the heartbeat carries the agent's state after each step, and a retried attempt goes
+ * on from the last one heartbeated (an agent that gives no state starts over).
  */
 export async function runAgentEpisode(
   agent: AgentRuntime,
-  request: Omit<AgentRunRequest, 'signal' | 'onStep' | 'heartbeat'> & { timeoutSeconds: number; steps: TrajectoryStep[]; cancelledMessage: string },
-): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean }> {
+  request: Omit<AgentRunRequest, 'signal' | 'onStep' | 'heartbeat' | 'resume'> & {
+    timeoutSeconds: number;
+    steps: TrajectoryStep[];
+    cancelledMessage: string;
+    resumable?: boolean;
+  },
+): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean; resumedSteps: number }> {
   const context = Context.current();
-  const { timeoutSeconds, steps, cancelledMessage, ...run } = request;
+  const { timeoutSeconds, steps, cancelledMessage, resumable = false, ...run } = request;
   const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
-  const progress = () => ({ steps: steps.length });
+  const resume = resumable ? resumePointOf(context.info.heartbeatDetails) : undefined;
+  if (resume) steps.push(...resume.steps);
+  const resumedSteps = steps.length;
+  let state: unknown = resume?.state;
+  const progress = (): EpisodeProgress => ({ steps: steps.length, ...(resumable && state !== undefined ? { resume: { steps, state } } : {}) });
   const heartbeat = () => context.heartbeat(progress());
   try {
     // Heartbeats every second as well as every step: one step of a slow model can outlast the heartbeat timeout.
@@ -115,17 +142,21 @@ export async function runAgentEpisode(
         agent.run({
           ...run,
           signal: AbortSignal.any([context.cancellationSignal, timeout]),
-          onStep(step) {
+          onStep(step, stepState) {
             steps.push(step);
+            state = stepState;
             heartbeat();
           },
           heartbeat,
+          ...(resume ? { resume } : {}),
         }),
       progress,
     );
-    return { outcome, allowanceExceeded: false };
+    return { outcome, allowanceExceeded: false, resumedSteps };
   } catch (error) {
     if (context.cancellationSignal.aborted) throw new CancelledFailure(cancelledMessage);
+    // The infrastructure failed, not the agent: the activity is retried (workflows/activityOptions.ts).
+    if (error instanceof LedgerUnavailableError) throw error;
     // The guard refused the next call: what was spent stays in the steps and is reported.
     const allowanceExceeded = !timeout.aborted && error instanceof BudgetAllowanceExceededError;
     const reason = timeout.aborted
@@ -133,8 +164,18 @@ export async function runAgentEpisode(
       : allowanceExceeded
         ? (error as Error).message
         : `agent error: ${error instanceof Error ? error.message : String(error)}`;
-    return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded };
+    return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded, resumedSteps };
   }
+}
+
+function stepsCostUsd(steps: TrajectoryStep[]): number {
+  return steps.reduce((sum, step) => sum + step.cost_usd, 0);
+}
+
+/** The resume point an earlier attempt heartbeated, if it left one with steps. */
+function resumePointOf(details: unknown): AgentResumePoint | undefined {
+  const resume = (details as EpisodeProgress | undefined)?.resume;
+  return resume && Array.isArray(resume.steps) && resume.steps.length > 0 && resume.state !== undefined ? resume : undefined;
 }
 
 export function assembleTrajectory(
@@ -165,7 +206,7 @@ export function assembleTrajectory(
     verified: outcome.verified,
     error: outcome.error,
     usage,
-    cost_usd: steps.reduce((sum, step) => sum + step.cost_usd, 0),
+    cost_usd: stepsCostUsd(steps),
     log_prob: steps.length > 0 && logprobs.every((lp) => lp !== null) ? (logprobs as number[]).reduce((a, b) => a + b, 0) : null,
     started_at: startedAt,
     ended_at: new Date().toISOString(),

@@ -52,6 +52,8 @@ export interface SimulatedModelServer {
   /** Base URL for portkey-ai / OpenAI clients, ending in /v1. */
   url: string;
   calls(): number;
+  /** What the server billed: answered calls and their tokens, per model (as a provider's invoice would). */
+  billed(): Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>;
   setLatency(ms: number): void;
   close(): Promise<void>;
 }
@@ -61,6 +63,7 @@ const approxTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 export async function startSimulatedModelServer(options: SimulatedModelServerOptions = {}): Promise<SimulatedModelServer> {
   let latencyMs = options.latencyMs ?? 0;
   let callCount = 0;
+  const billed = new Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>();
   const hanging = new Set<http.ServerResponse>();
 
   const server = http.createServer((req, res) => {
@@ -98,6 +101,11 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
               : simulatedCompletion(body);
         const usage = scripted?.usage ?? options.usage?.(body);
         if (usage) Object.assign(completion.usage, usage);
+        const invoice = billed.get(body.model) ?? { calls: 0, prompt_tokens: 0, completion_tokens: 0 };
+        invoice.calls++;
+        invoice.prompt_tokens += completion.usage.prompt_tokens;
+        invoice.completion_tokens += completion.usage.completion_tokens;
+        billed.set(body.model, invoice);
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
       }, latencyMs);
     });
@@ -108,6 +116,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   return {
     url: `http://127.0.0.1:${port}/v1`,
     calls: () => callCount,
+    billed: () => new Map([...billed].map(([model, invoice]) => [model, { ...invoice }])),
     setLatency: (ms) => {
       latencyMs = ms;
     },

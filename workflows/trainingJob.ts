@@ -23,6 +23,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
+import type { TrajectorySummary } from '../activities/trajectories';
 import { describeZodError, TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest } from '../training/config';
 import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
@@ -387,7 +388,7 @@ async function runIteration(
         seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:judge`),
         // A judge may spend what this group's runs left of their allowances, so the reserve still holds.
         ...(reserve
-          ? { allowance_usd: Math.max(0, reserve.perTrajectory * summaries.length - summaries.reduce((sum, s) => sum + s.cost_usd, 0)), prices: config.prices }
+          ? { allowance_usd: Math.max(0, reserve.perTrajectory * summaries.length - summaries.reduce((sum, s) => sum + billedUsd(s), 0)), prices: config.prices }
           : {}),
       });
       // What the judge's LLM calls cost (absent in histories from before judges).
@@ -403,7 +404,7 @@ async function runIteration(
         control: config.control,
         seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:shuffle`),
       });
-      state.recordGroup(summaries.length, summaries.reduce((sum, s) => sum + s.cost_usd, 0));
+      state.recordGroup(summaries.length, summaries.reduce((sum, s) => sum + billedUsd(s), 0));
       // Published after every group, so status from the row is never more than a group behind.
       await acts.records.recordJobProgress({ job_id: input.job_id, iteration: state.iteration, phase: 'collecting', spend_usd: state.spendUsd });
       if (reserve) await raiseBudgetAlerts(input, state, acts);
@@ -452,6 +453,11 @@ async function runIteration(
     last_metrics: metrics,
   });
   return metrics;
+}
+
+/** What a trajectory was billed, killed attempts included (histories from before the spend ledger: its steps' cost). */
+function billedUsd(summary: TrajectorySummary): number {
+  return summary.billed_usd ?? summary.cost_usd;
 }
 
 function keepPolicy(state: TrainingJobState) {

@@ -12,10 +12,21 @@ export interface AgentRunRequest {
   seed: number;
   /** Aborted on activity cancellation or when the trajectory's time is up. */
   signal: AbortSignal;
-  /** Called after every step, so a run that later throws still leaves its steps behind. */
-  onStep(step: TrajectoryStep): void;
+  /**
+   * Called after every step, so a run that later throws still leaves its steps behind. `state`, when
+   * the agent can go on from a step, is what it needs to (plain JSON): the activity heartbeats it.
+   */
+  onStep(step: TrajectoryStep, state?: unknown): void;
+  /** Where an interrupted attempt of this run stopped: go on from there (an agent that cannot starts over). */
+  resume?: AgentResumePoint;
   /** Tells Temporal the run is alive while it waits on something slow (an external agent service). */
   heartbeat?(): void;
+}
+
+/** The steps an interrupted attempt took and the agent's state after the last of them. */
+export interface AgentResumePoint {
+  steps: TrajectoryStep[];
+  state: unknown;
 }
 
 export interface AgentRunResult {

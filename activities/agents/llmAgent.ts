@@ -22,12 +22,12 @@ export class LlmAgent implements AgentRuntime {
     const tools: ChatTool[] = this.environment.tools().map((tool) => ({ type: 'function', function: tool }));
     const mode = this.options.toolCalls ?? (isLocalModel(request.model) ? 'schema' : 'native');
     if (mode === 'schema') return this.runWithSchema(request, tools);
-    const messages: ChatMessage[] = [
+    const { conversation, firstStep } = resumedConversation(request, [
       { role: 'system', content: request.systemPrompt },
       { role: 'user', content: request.task.prompt },
-    ];
-    const toolCalls: ToolCall[] = [];
-    for (let index = 0; index < request.maxSteps; index++) {
+    ]);
+    const { messages, tool_calls: toolCalls } = conversation;
+    for (let index = firstStep; index < request.maxSteps; index++) {
       request.signal.throwIfAborted();
       const startedAt = new Date().toISOString();
       const state = (messages[messages.length - 1].content ?? '').slice(0, STATE_CHARS);
@@ -65,13 +65,16 @@ export class LlmAgent implements AgentRuntime {
         if (outcome.error) errors.push(`${call.name}: ${outcome.error}`);
         messages.push({ role: 'tool', tool_call_id: call.id, content: outcome.error ? `error: ${outcome.error}` : outcome.output });
       }
-      request.onStep({
-        ...step,
-        action: { type: 'tool_call', content: reply.content ?? null },
-        result: outputs.join('\n'),
-        error: errors.length ? errors.join('; ') : null,
-        ended_at: new Date().toISOString(),
-      });
+      request.onStep(
+        {
+          ...step,
+          action: { type: 'tool_call', content: reply.content ?? null },
+          result: outputs.join('\n'),
+          error: errors.length ? errors.join('; ') : null,
+          ended_at: new Date().toISOString(),
+        },
+        structuredClone(conversation),
+      );
     }
     return { finalAnswer: null, success: false, verified: false, error: `ran out of steps (max_steps=${request.maxSteps}) without a final answer` };
   }
@@ -84,13 +87,12 @@ export class LlmAgent implements AgentRuntime {
    */
   private async runWithSchema(request: AgentRunRequest, tools: ChatTool[]): Promise<AgentRunResult> {
     const responseFormat = toolCallResponseFormat(tools);
-    const messages: ChatMessage[] = [
+    const { conversation, firstStep } = resumedConversation(request, [
       { role: 'system', content: `${request.systemPrompt}\n\n${schemaToolInstructions(tools)}` },
       { role: 'user', content: request.task.prompt },
-    ];
-    const toolCalls: ToolCall[] = [];
-    let lastInvalid: string | null = null;
-    for (let index = 0; index < request.maxSteps; index++) {
+    ]);
+    const { messages, tool_calls: toolCalls } = conversation;
+    for (let index = firstStep; index < request.maxSteps; index++) {
       request.signal.throwIfAborted();
       const startedAt = new Date().toISOString();
       const state = (messages[messages.length - 1].content ?? '').slice(0, STATE_CHARS);
@@ -103,9 +105,12 @@ export class LlmAgent implements AgentRuntime {
       const step = { index, state, started_at: startedAt, usage: completion.usage, cost_usd: completion.costUsd, logprob: completion.logprob };
       messages.push({ role: 'assistant', content });
       if ('invalid' in reply) {
-        lastInvalid = reply.invalid.toString();
-        request.onStep({ ...step, tool_calls: [], action: { type: 'tool_call', content }, result: null, error: lastInvalid, ended_at: new Date().toISOString() });
+        conversation.last_invalid = reply.invalid.toString();
         messages.push({ role: 'user', content: `That reply was not valid (${reply.invalid.detail}). Reply with one JSON object {"tool": ..., "arguments": {...}} only.` });
+        request.onStep(
+          { ...step, tool_calls: [], action: { type: 'tool_call', content }, result: null, error: conversation.last_invalid, ended_at: new Date().toISOString() },
+          structuredClone(conversation),
+        );
         continue;
       }
       if (reply.tool === FINAL_ANSWER_TOOL) {
@@ -114,28 +119,60 @@ export class LlmAgent implements AgentRuntime {
         request.onStep({ ...step, tool_calls: [], action: { type: 'final_answer', content: finalAnswer }, result: null, error: null, ended_at: new Date().toISOString() });
         return { finalAnswer, ...this.environment.judge(request.task, { toolCalls, finalAnswer }), error: null };
       }
-      lastInvalid = null;
+      conversation.last_invalid = null;
       const call: ToolCall = { id: `call_${index}`, name: reply.tool, arguments: reply.arguments };
       const outcome = await this.environment.executeTool(request.task, call.name, call.arguments, request.signal);
       toolCalls.push(call);
-      request.onStep({
-        ...step,
-        tool_calls: [call],
-        action: { type: 'tool_call', content: null },
-        result: outcome.output,
-        error: outcome.error ? `${call.name}: ${outcome.error}` : null,
-        ended_at: new Date().toISOString(),
-      });
       messages.push({ role: 'user', content: `${call.name} returned: ${outcome.error ? `error: ${outcome.error}` : outcome.output}` });
+      request.onStep(
+        {
+          ...step,
+          tool_calls: [call],
+          action: { type: 'tool_call', content: null },
+          result: outcome.output,
+          error: outcome.error ? `${call.name}: ${outcome.error}` : null,
+          ended_at: new Date().toISOString(),
+        },
+        structuredClone(conversation),
+      );
     }
     // Ran out of steps: when the last reply was invalid, the trajectory's error says which way (the steps are counted).
     return {
       finalAnswer: null,
       success: false,
       verified: false,
-      error: lastInvalid ?? `ran out of steps (max_steps=${request.maxSteps}) without a final answer`,
+      error: conversation.last_invalid ?? `ran out of steps (max_steps=${request.maxSteps}) without a final answer`,
     };
   }
+}
+
+/**
+ * Where the agent is in its episode, handed to `onStep` after every step (the trajectory activity
+ * heartbeats it), so a retried attempt goes on from the last step instead of paying for it again.
+ */
+interface Conversation {
+  messages: ChatMessage[];
+  tool_calls: ToolCall[];
+  /** The last reply's invalid_output error (schema mode), cleared by a valid one. */
+  last_invalid: string | null;
+}
+
+/**
+ * A new conversation, or the one an interrupted attempt left if it is of this very episode; step
+ * indices go on after the steps it had taken.
+ */
+function resumedConversation(request: AgentRunRequest, opening: ChatMessage[]): { conversation: Conversation; firstStep: number } {
+  const saved = request.resume?.state as Partial<Conversation> | undefined;
+  const sameEpisode =
+    saved !== undefined &&
+    Array.isArray(saved.messages) &&
+    Array.isArray(saved.tool_calls) &&
+    opening.every((message, i) => saved.messages![i]?.role === message.role && saved.messages![i]?.content === message.content);
+  if (!sameEpisode) return { conversation: { messages: opening, tool_calls: [], last_invalid: null }, firstStep: 0 };
+  return {
+    conversation: { messages: saved.messages!, tool_calls: saved.tool_calls!, last_invalid: saved.last_invalid ?? null },
+    firstStep: request.resume!.steps.length,
+  };
 }
 
 function parseArguments(raw: string): Record<string, unknown> {

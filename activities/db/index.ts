@@ -1,6 +1,7 @@
 import { poolOf, type PrismaClient } from './prismaClient';
 import { ProgressRepository } from './progressRepository';
 import { SettingsRepository } from './settingsRepository';
+import { SpendLedgerRepository } from './spendLedgerRepository';
 import { TrainingJobRepository } from './trainingJobRepository';
 import { TrajectoryRepository } from './trajectoryRepository';
 
@@ -8,6 +9,7 @@ export { createPrismaClient, requireDatabaseUrl } from './prismaClient';
 export type { PrismaClient } from './prismaClient';
 export * from './progressRepository';
 export * from './settingsRepository';
+export * from './spendLedgerRepository';
 export * from './trainingJobRepository';
 export * from './trajectoryRepository';
 
@@ -18,6 +20,8 @@ export interface Repositories {
   progress: ProgressRepository;
   /** Global settings, e.g. the kill switch. */
   settings: SettingsRepository;
+  /** Every model call's cost, as billed (`llm_calls`). */
+  ledger: SpendLedgerRepository;
 }
 
 export function createRepositories(prisma: PrismaClient): Repositories {
@@ -26,5 +30,6 @@ export function createRepositories(prisma: PrismaClient): Repositories {
     trajectories: new TrajectoryRepository(prisma, poolOf(prisma)),
     progress: new ProgressRepository(prisma),
     settings: new SettingsRepository(prisma),
+    ledger: new SpendLedgerRepository(prisma),
   };
 }

@@ -8,18 +8,20 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
+import { costOf } from '../../activities/llm/pricing';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 
 const { PendingActivityState } = temporal.api.enums.v1;
 
+const MODEL_LATENCY_MS = 250;
 let h: Harness;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   // Slow enough calls that a group is caught part-written.
-  h = await startHarness({ model: { latencyMs: 120 } });
+  h = await startHarness({ model: { latencyMs: MODEL_LATENCY_MS } });
 });
 afterAll(async () => {
   for (const child of children) await stopProcess(child, 'SIGKILL');
@@ -44,11 +46,14 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
   // parallel trajectories can finish within milliseconds, so the row count alone may catch a
   // moment when nothing runs.
   const handle = h.client.workflow.getHandle(jobId);
+  // It must also have been running for longer than one model call, so the killed attempt leaves
+  // billed calls that only the spend ledger knows of.
   const runningTrajectory = async () =>
     ((await handle.describe()).raw.pendingActivities ?? []).some(
       (activity) =>
         activity.activityType?.name === 'runTrajectory' &&
-        [PendingActivityState.PENDING_ACTIVITY_STATE_STARTED, 'PENDING_ACTIVITY_STATE_STARTED'].includes(activity.state as never),
+        [PendingActivityState.PENDING_ACTIVITY_STATE_STARTED, 'PENDING_ACTIVITY_STATE_STARTED'].includes(activity.state as never) &&
+        Date.now() - Number(activity.lastStartedTime?.seconds ?? 0) * 1000 - Math.floor((activity.lastStartedTime?.nanos ?? 0) / 1e6) > MODEL_LATENCY_MS * 2,
     );
   let written = 0;
   for (let i = 0; i < 1500; i++) {
@@ -77,6 +82,24 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
   const history = await handle.fetchHistory();
   const retried = (history.events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
   expect(retried.length).toBeGreaterThan(0);
+
+  // Spend: every call the provider billed is in the spend ledger, the killed attempt's included,
+  // and the job's spend is the ledger's (it used to be only what surviving attempts reported).
+  // Only this job has used the harness's model server so far.
+  const invoice = h.model.billed();
+  const ledger = await h.repos.ledger.totalForJob(jobId);
+  const billedCalls = [...invoice.values()].reduce((sum, i) => sum + i.calls, 0);
+  const billedUsd = [...invoice].reduce((sum, [model, i]) => sum + costOf(model, i), 0);
+  // A call the kill caught in flight stays in the ledger, unsettled at its worst case: whether the
+  // provider billed it or never received it, the ledger is never below the invoice, and equal to
+  // it when the kill caught no call in flight.
+  expect(ledger.calls).toBeGreaterThanOrEqual(billedCalls);
+  expect(ledger.calls - ledger.unsettled).toBeLessThanOrEqual(billedCalls);
+  expect(ledger.costUsd).toBeGreaterThanOrEqual(billedUsd - 1e-12);
+  if (ledger.unsettled === 0) expect(ledger.costUsd).toBeCloseTo(billedUsd, 12);
+  expect((await h.repos.jobs.get(jobId))!.spendUsd).toBeCloseTo(ledger.costUsd, 12);
+  const stepsKept = rows.reduce((sum, row) => sum + (row.steps as unknown[]).length, 0);
+  expect(ledger.calls).toBeGreaterThan(stepsKept);
 
   // The same job, same seed, on an in-process worker that never crashes.
   const reference = jobRequest({ config });

@@ -14,6 +14,9 @@
  *  - concurrent jobs (tests/perf/concurrentJobs.ts): 200 training jobs on one dev server and two
  *    worker processes: all complete, no duplicate trajectory, throughput, latency, and P0 jobs
  *    (submitted after the P2 ones) finishing first. Standalone: `npx tsx tests/perf/concurrentJobs.ts`.
+ *  - worker kills (tests/perf/workerKills.ts): SIGKILLs of the worker running each slow activity
+ *    type, the time until the activity runs again (worker_kill_resume_p95_s, bar ≤ 30 s), and the
+ *    spend ledger against what the model server billed (provider_spend_recorded_ratio).
  *
  * Writes docs/performance/benchmark_results.json (merged with other benchmarks' keys) and
  * benchmark_results.md. Exits 0 when it ran, even with a bar missed; 1 with one line on error.
@@ -47,6 +50,7 @@ import {
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
 import { CONCURRENT_JOBS, CONCURRENT_OWNED_PREFIXES, CONCURRENT_WORKER_PROCESSES, concurrentJobsFigures, concurrentJobsSection, measureConcurrentJobs } from './concurrentJobs';
 import { runCreditAssignmentBench } from './creditAssignment';
+import { KILL_TARGETS, measureWorkerKills, WORKER_KILL_OWNED_PREFIXES, WORKER_KILLS, workerKillExtraFigures, workerKillFigures, workerKillSection } from './workerKills';
 
 const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
 const RESULTS_MD = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.md');
@@ -62,7 +66,7 @@ const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
 const STATUS_PROFILE_SECONDS = 5;
 const STATUS_P95_BAR_MS = 25;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -199,6 +203,10 @@ async function main(): Promise<void> {
     measureConcurrentJobs({ temporalAddress: temporal.address, temporalPid: temporal.process.pid, databaseUrl, log }),
   );
 
+  log();
+  log(`worker kills: ${WORKER_KILLS} SIGKILLs of the worker running ${KILL_TARGETS.join(', ')} in turn, two worker processes (load average ${os.loadavg()[0].toFixed(2)})`);
+  const kills = await timed('worker kills', () => measureWorkerKills({ temporalAddress: temporal.address, databaseUrl, log }));
+
   const figures: Figure[] = [
     { key: 'group8_vs_single_ratio', label: 'Group of 8 vs one trajectory, p50', value: group.ratioP50, unit: '×', bar: { op: '<=', value: 1.2 } },
     { key: 'group8_vs_single_ratio_p95', label: 'Group of 8 vs one trajectory, p95', value: group.ratioP95, unit: '×', bar: { op: '<=', value: 1.2 } },
@@ -219,6 +227,7 @@ async function main(): Promise<void> {
     { key: 'get_status_requests_per_s', label: 'get_status calls answered per second under that load', value: sl.requestsPerSecond, unit: 'req/s' },
     { key: 'get_status_api_cpu_ms', label: 'API process CPU per get_status call', value: sl.apiCpuMsPerRequest, unit: 'ms' },
     ...concurrentJobsFigures(concurrent),
+    ...workerKillFigures(kills),
   ];
 
   let diagnostics: WriteDiagnostics | null = null;
@@ -251,6 +260,7 @@ async function main(): Promise<void> {
   const numbers: Record<string, number> = Object.fromEntries(
     [...figures, ...diagnosticFigures].map((f) => [f.key, round(f.value, f.unit === 'writes/s' || f.unit === 'req/s' ? 0 : 3)]),
   );
+  Object.assign(numbers, workerKillExtraFigures(kills));
   numbers.bench_seconds = round(benchSeconds, 1);
   const results = mergeResults(RESULTS_JSON, numbers, OWNED_PREFIXES, {
     machine: { ...machine(), load_avg_1m_at_start: round(loadAtStart, 2) },
@@ -292,8 +302,9 @@ async function main(): Promise<void> {
       : []),
     ...(status.profile ? [{ title: 'Where get_status time goes', lines: getStatusFindings(status, statusMissed) }] : []),
     concurrentJobsSection(concurrent),
+    workerKillSection(kills),
   ];
-  writeMarkdown(RESULTS_MD, results, figures, sections, ['bench_seconds', ...diagnosticFigures.map((f) => f.key)]);
+  writeMarkdown(RESULTS_MD, results, figures, sections, ['bench_seconds', ...diagnosticFigures.map((f) => f.key), ...Object.keys(workerKillExtraFigures(kills))]);
 
   // In process, no servers; after writeMarkdown, which it adds its own section to.
   log();
