@@ -13,7 +13,7 @@ import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
 import { lessonText, parseUpdaterAnswer, structuredAnswerJsonSchema } from '../../activities/policyUpdateAnswer';
 import type { TrajectoryRepository } from '../../activities/db';
 import type { TrajectoryStep } from '../../training/config';
-import { countInvalidOutputs, invalidOutputKindOf, iterationMetrics } from '../../training/iterationMetrics';
+import { countInvalidOutputs, INVALID_OUTPUT_KINDS, InvalidOutputCountsSchema, invalidOutputKindOf, iterationMetrics } from '../../training/iterationMetrics';
 import { initialPolicy, type PolicyUpdateEvidence } from '../../training/policy';
 import { SIMULATED_TOOLS, SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
 
@@ -221,6 +221,8 @@ describe('invalid outputs per iteration', () => {
       3,
     );
     expect(metrics.invalid_outputs).toEqual({ prose: 2, unknown_tool: 1, arguments_off_schema: 0, max_tokens: 1, updater_answer: 3 });
+    expect(Object.keys(InvalidOutputCountsSchema.parse(metrics.invalid_outputs))).toEqual([...INVALID_OUTPUT_KINDS]);
+    expect(InvalidOutputCountsSchema.safeParse({ ...metrics.invalid_outputs, prose: -1 }).success).toBe(false);
     expect(iterationMetrics([group], { added: 0, edited: 0, reweighted: 0, dropped: 0 })).not.toHaveProperty('invalid_outputs');
     expect(invalidOutputKindOf('invalid_output:nonsense: x')).toBeNull();
     expect(invalidOutputKindOf(null)).toBeNull();
