@@ -18,6 +18,12 @@ const ALERT_MARKS = [0.75, 0.9];
 // ---- formatting
 const usd = (value) => `$${Number(value).toFixed(value !== 0 && Math.abs(value) < 1 ? 4 : 2)}`;
 const pct = (value) => (value === null || value === undefined ? '–' : `${(value * 100).toFixed(0)}%`);
+
+/** A real model's invalid outputs in the iteration (issue 13), by kind, when there were any. */
+const invalidOutputs = (metrics) => {
+  const counts = Object.entries(metrics.invalid_outputs ?? {}).filter(([, n]) => n > 0);
+  return counts.length ? `, invalid outputs: ${counts.map(([kind, n]) => `${n} ${kind.replace(/_/g, ' ')}`).join(', ')}` : '';
+};
 const num = (value, digits = 3) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '–');
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
 const pValue = (p) => (typeof p !== 'number' ? '–' : p < 0.0001 ? '< 0.0001' : p.toFixed(4));
@@ -410,7 +416,7 @@ function JobPage({ token, jobId, serverInfo }) {
       <dt>priority</dt><dd>${job.priority}</dd>
       <dt>progress</dt><dd data-testid="progress">iteration ${job.iteration} of ${job.iterations}${job.run > 1 ? `, run ${job.run}` : ''}${job.phase && !finished ? ` (${job.phase})` : ''}</dd>
       <dt>spend</dt><dd><${Bar} ratio=${job.budget_used_ratio} marks=${ALERT_MARKS} testid="budget-bar" /> ${usd(job.spend_usd)} of ${usd(job.budget_usd)}</dd>
-      <dt>last metrics</dt><dd>${job.last_metrics ? `reward ${num(job.last_metrics.mean_reward)}, success ${pct(job.last_metrics.success_rate)}, ${job.last_metrics.trajectories} trajectories` : '–'}</dd>
+      <dt>last metrics</dt><dd>${job.last_metrics ? `reward ${num(job.last_metrics.mean_reward)}, success ${pct(job.last_metrics.success_rate)}, ${job.last_metrics.trajectories} trajectories${invalidOutputs(job.last_metrics)}` : '–'}</dd>
       ${job.reason ? html`<dt>reason</dt><dd>${job.reason}</dd>` : null}
     </dl>
     <div class="actions">
