@@ -158,8 +158,9 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       }
       const metrics = await runIteration(input, state, acts, limit, iteration, reserve, split);
       if (evaluates) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve);
-      await checkpointIfDue(input, state, acts, iteration, metrics);
+      // Before the checkpoint, so the last checkpoint holds the whole spend; it cannot move the score.
       if (tests) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve, 'test');
+      await checkpointIfDue(input, state, acts, iteration, metrics);
       if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
         // No Update or signal may be lost across the switch.
         await condition(allHandlersFinished);
