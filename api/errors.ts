@@ -38,6 +38,12 @@ export const RPC_ERRORS = {
   RATE_LIMITED: { code: -32042, message: 'Rate limit exceeded', description: 'Too many requests for this token; retry after the indicated time.' },
   UNSUPPORTED_MEDIA_TYPE: { code: -32043, message: 'Unsupported media type', description: 'The body must be sent as application/json.' },
   UNAVAILABLE: { code: -32050, message: 'Service unavailable', description: 'Temporal or PostgreSQL cannot be reached; retry later.' },
+  NAMESPACE_NOT_READY: {
+    code: -32051,
+    message: 'Temporal namespace not ready',
+    description:
+      "The API's Temporal namespace does not exist or lacks Flow's search attributes (FlowAgentId, FlowJobStatus, FlowPriority); data names the missing ones and the command that registers them. Nothing was written.",
+  },
 } as const;
 
 export type RpcErrorName = keyof typeof RPC_ERRORS;

@@ -58,6 +58,7 @@ import {
 } from './trainingJobs';
 import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
+import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../activities/agents/agentUrlPolicy';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
@@ -111,6 +112,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         ...(params.base_prompt ? { base_prompt: params.base_prompt } : {}),
         ...(params.config ? { config: params.config } : {}),
       };
+      await requireFlowNamespace(client); // before anything is written
       try {
         const started = await startTrainingJob(client, repos, request, { taskQueue: deps.taskQueue, idempotent: Boolean(params.idempotency_key) });
         const row = await repos.jobs.get(started.jobId);
@@ -238,6 +240,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
 
     async 'training.resume'(params: z.infer<typeof ResumeParamsSchema>, caller: Principal) {
       const row = await visibleJob(params.job_id, caller);
+      await requireFlowNamespace(client);
       try {
         const resumed = await resumeTrainingJob(client, repos, row.id, { checkpoint: params.checkpoint, budgetUsd: params.budget_usd, taskQueue: deps.taskQueue });
         return { job_id: resumed.jobId, run: resumed.run, from: resumed.from, status: resumed.status };

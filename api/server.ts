@@ -14,6 +14,7 @@ import type { z } from 'zod';
 import type { PrismaClient, Repositories } from '../activities/db';
 import type { BlobStore } from '../activities/checkpoints/blobStore';
 import { describeZodError } from '../training/config';
+import { checkFlowNamespace, NamespaceNotReadyError } from '../deploy/registerSearchAttributes';
 import { requirePermission, TokenVerifier, type AuthConfig, type Principal } from './auth';
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
@@ -130,12 +131,14 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
-    const [temporal, postgres] = await Promise.all([
+    const [temporal, postgres, namespace] = await Promise.all([
       probe(() => deps.client.workflowService.getSystemInfo({})),
       probe(() => deps.prisma.$queryRaw`SELECT 1`),
+      // Reachable is not enough: jobs cannot start on a namespace without Flow's search attributes.
+      probe(() => checkFlowNamespace(deps.client.connection, deps.client.options.namespace)),
     ]);
-    const ready = temporal === 'ok' && postgres === 'ok';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', temporal, postgres });
+    const ready = temporal === 'ok' && postgres === 'ok' && namespace === 'ok';
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', temporal, postgres, namespace });
   });
 
   app.post(
@@ -176,6 +179,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
     await Promise.race([check(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref())]);
     return 'ok';
   } catch (error) {
+    if (error instanceof NamespaceNotReadyError) return `not ready: ${error.message}`;
     return `unreachable: ${(error as Error).message.split('\n')[0]}`;
   }
 }

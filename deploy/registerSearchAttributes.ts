@@ -31,6 +31,55 @@ export interface RegistrationResult {
   existing: string[];
 }
 
+/** What `missingSearchAttributes` finds wrong with a namespace, worded for an operator. */
+export class NamespaceNotReadyError extends Error {
+  constructor(
+    readonly namespace: string,
+    /** Flow's attributes the namespace lacks (empty when the namespace itself is missing). */
+    readonly missing: string[],
+    readonly namespaceExists: boolean,
+    readonly command: string,
+  ) {
+    super(
+      namespaceExists
+        ? `Temporal namespace ${namespace} has no search attribute ${missing.join(', ')}, which Flow's jobs set; register them with: ${command}`
+        : `Temporal namespace ${namespace} does not exist; create it (temporal operator namespace create --namespace ${namespace}) and register Flow's search attributes with: ${command}`,
+    );
+    this.name = 'NamespaceNotReadyError';
+  }
+}
+
+/**
+ * The Temporal CLI commands that register `names` (Flow's are all Keyword) on `namespace`, one
+ * per attribute: the CLI takes one --type for all its --name flags and registered only the first.
+ */
+export function registerCommand(namespace: string, address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233', names: string[] = FLOW_SEARCH_ATTRIBUTES.map((key) => key.name)): string {
+  return names.map((name) => `temporal operator search-attribute create --address ${address} --namespace ${namespace} --name ${name} --type Keyword`).join(' && ');
+}
+
+/** The part of a connection the check reads (a client Connection and a worker NativeConnection both have it). */
+export interface OperatorServiceHolder {
+  operatorService: Pick<Connection['operatorService'], 'listSearchAttributes'>;
+}
+
+/**
+ * Flow's search attributes `namespace` lacks (or has with another type); throws
+ * NamespaceNotReadyError when any is missing or the namespace does not exist. Other errors
+ * (Temporal unreachable) are thrown as they come.
+ */
+export async function checkFlowNamespace(connection: OperatorServiceHolder, namespace: string, address?: string): Promise<void> {
+  let customAttributes: Record<string, unknown>;
+  try {
+    ({ customAttributes = {} } = await connection.operatorService.listSearchAttributes({ namespace }));
+  } catch (error) {
+    // NOT_FOUND: the namespace is not there (or not yet in the frontend's cache).
+    if ((error as { code?: number }).code === 5) throw new NamespaceNotReadyError(namespace, FLOW_SEARCH_ATTRIBUTES.map((k) => k.name), false, registerCommand(namespace, address));
+    throw error;
+  }
+  const missing = FLOW_SEARCH_ATTRIBUTES.filter((key) => customAttributes[key.name] !== INDEXED_TYPE[key.type]).map((key) => key.name);
+  if (missing.length > 0) throw new NamespaceNotReadyError(namespace, missing, true, registerCommand(namespace, address, missing));
+}
+
 /** Adds the missing attributes; throws when one exists with another type. */
 export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<RegistrationResult> {
   const { customAttributes = {} } = await connection.operatorService.listSearchAttributes({ namespace });

@@ -9,6 +9,7 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../activities/db';
+import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../activities/llm/chatClient';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
 import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
@@ -49,6 +50,11 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
           await connection.workflowService.getSystemInfo({});
         },
         postgres: () => prisma.$queryRaw`SELECT 1`,
+        // Workflows this worker runs set Flow's search attributes; without them every job fails.
+        namespace: async () => {
+          if (!connection) throw new Error('not connected yet');
+          await checkFlowNamespace(connection, env.TEMPORAL_NAMESPACE || 'default', env.TEMPORAL_ADDRESS);
+        },
       },
     },
   }).catch(async (error: unknown) => {

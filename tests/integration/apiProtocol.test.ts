@@ -92,7 +92,7 @@ test('healthz and readyz', async () => {
   expect(await (await fetch(`${api.url}/healthz`)).json()).toEqual({ status: 'ok' });
   const ready = await fetch(`${api.url}/readyz`);
   expect(ready.status).toBe(200);
-  expect(await ready.json()).toEqual({ status: 'ready', temporal: 'ok', postgres: 'ok' });
+  expect(await ready.json()).toEqual({ status: 'ready', temporal: 'ok', postgres: 'ok', namespace: 'ok' });
 });
 
 /**

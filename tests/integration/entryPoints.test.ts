@@ -199,7 +199,7 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
       const health = await fetch(`${api.url}/healthz`);
       expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
       const ready = await fetch(`${api.url}/readyz`);
-      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', temporal: 'ok', postgres: 'ok' }]);
+      expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', temporal: 'ok', postgres: 'ok', namespace: 'ok' }]);
 
       const token = await mintToken(
         { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, tenantClaim: 'tenant', secret },

@@ -124,7 +124,7 @@ describe('pools in separate processes', () => {
 
     for (const [pool, port] of Object.entries(ports)) {
       expect(await getJson(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
-      expect(await getJson(`http://127.0.0.1:${port}/readyz`)).toEqual({ status: 200, body: { status: 'ready', workers: { [pool]: 'RUNNING' }, temporal: 'ok', postgres: 'ok' } });
+      expect(await getJson(`http://127.0.0.1:${port}/readyz`)).toEqual({ status: 200, body: { status: 'ready', workers: { [pool]: 'RUNNING' }, temporal: 'ok', postgres: 'ok', namespace: 'ok' } });
     }
 
     const { jobId } = await startTrainingJob(h.client, h.repos, trajectoryJob({ config: { iterations: 1 } }), { taskQueue });
@@ -232,7 +232,7 @@ describe('health, readiness and settings', () => {
     expect(await getJson(`${url}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await getJson(`${url}/readyz`)).toEqual({
       status: 200,
-      body: { status: 'ready', workers: { workflow: 'RUNNING', trajectory: 'RUNNING', cpu: 'RUNNING' }, temporal: 'ok', postgres: 'ok' },
+      body: { status: 'ready', workers: { workflow: 'RUNNING', trajectory: 'RUNNING', cpu: 'RUNNING' }, temporal: 'ok', postgres: 'ok', namespace: 'ok' },
     });
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect((await fetch(`${url}/readyz`, { method: 'POST' })).status).toBe(405);

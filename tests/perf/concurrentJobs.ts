@@ -49,6 +49,10 @@ export interface ConcurrentJobsOptions {
   temporalPid?: number;
   databaseUrl: string;
   log: (line: string) => void;
+  /** Temporal namespace (default `default`). */
+  namespace?: string;
+  /** Runs beside the wait once every job is submitted (the cluster bench kills services); awaited before the figures. */
+  midRun?: (run: { t0: number; jobIds: string[]; trajectoriesPerJob: number }) => Promise<void>;
 }
 
 export interface CpuCores {
@@ -104,7 +108,7 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
   const prisma = createPrismaClient(options.databaseUrl, { poolSize: 10 });
   const repos = createRepositories(prisma);
   const connection = await Connection.connect({ address: options.temporalAddress });
-  const client = new Client({ connection });
+  const client = new Client({ connection, namespace: options.namespace });
   const taskQueue = `bench-concurrent-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workers: (ChildProcess & { output(): string })[] = [];
   try {
@@ -115,7 +119,7 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
           temporalAddress: options.temporalAddress,
           databaseUrl: options.databaseUrl,
           llmBaseUrl: model.url,
-          env: { FLOW_DB_POOL_SIZE: '10' },
+          env: { FLOW_DB_POOL_SIZE: '10', ...(options.namespace ? { TEMPORAL_NAMESPACE: options.namespace } : {}) },
         }),
       );
     }
@@ -151,6 +155,7 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
     const submitSeconds = (Date.now() - t0) / 1000;
     const ids = [...submittedAt.keys()];
     log(`    ${ids.length} jobs started in ${submitSeconds.toFixed(1)} s (${startFailures} refused); waiting for them to end`);
+    const midRun = options.midRun?.({ t0, jobIds: ids, trajectoriesPerJob: TRAJECTORIES_PER_JOB });
 
     type Row = { id: string; status: string; priority: string; finishedAt: Date | null };
     let rows: Row[] = [];
@@ -171,6 +176,7 @@ export async function measureConcurrentJobs(options: ConcurrentJobsOptions): Pro
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
+    await midRun;
     const cpuAfter = cpuSnapshot(workers, options.temporalPid, await backendPids());
     const ended = rows.filter((r) => isTerminalJobStatus(r.status as never) && r.finishedAt);
     const lastFinish = Math.max(...ended.map((r) => r.finishedAt!.getTime()), t0);

@@ -2,6 +2,8 @@
  * Jest global setup for integration tests: real PostgreSQL (a fresh, migrated database per
  * run) and a real Temporal dev server (the official CLI, in memory), plus the workflow bundle
  * built once for every test file. Nothing is downloaded: scripts/install-infra.sh installed it.
+ * FLOW_TEST_TEMPORAL=cluster runs them against a multi-service Temporal cluster on PostgreSQL
+ * instead (scripts/temporal-cluster.ts; `npm run test:cluster` runs the declared subset).
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,11 +11,36 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import type { Config } from '@jest/types';
 import { prepareCoverageDir } from './workflowCoverage';
-import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/devStack';
+import { freeBasePort, startCluster } from '../../scripts/temporal-cluster';
 
 declare global {
   // eslint-disable-next-line no-var
-  var __flowTemporal: TemporalServer | undefined;
+  var __flowTemporal: { address: string; stop(): Promise<void> } | undefined;
+}
+
+// One partition per task queue, so priority order across a whole queue is observable
+// (tests/integration/priority.test.ts); with several, each partition orders only its own.
+const ONE_PARTITION = { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 };
+
+/** The suite's Temporal: the dev server, or with FLOW_TEST_TEMPORAL=cluster a cluster of its own (fresh databases, dropped after). */
+async function startSuiteTemporal(workDir: string, adminUrl: string): Promise<{ address: string; stop(): Promise<void> }> {
+  const mode = process.env.FLOW_TEST_TEMPORAL ?? 'dev';
+  if (mode === 'dev') return startTemporal({ headless: true, logFile: path.join(workDir, 'temporal.log'), dynamicConfig: ONE_PARTITION });
+  if (mode !== 'cluster') throw new Error(`FLOW_TEST_TEMPORAL must be "dev" (the default) or "cluster", got ${JSON.stringify(mode)}`);
+  const name = `test-${process.pid}`;
+  const database = `temporal_test_${process.pid}`;
+  const started = Date.now();
+  const cluster = await startCluster({ name, database, fresh: true, basePort: await freeBasePort(), namespace: 'default', dynamicConfig: ONE_PARTITION });
+  console.log(`\nintegration tests against the Temporal cluster at ${cluster.address} (4 services, PostgreSQL; up in ${Math.round((Date.now() - started) / 1000)} s; logs in ${cluster.dir})`);
+  return {
+    address: cluster.address,
+    async stop() {
+      await cluster.stop();
+      await dropDatabase(adminUrl, database);
+      await dropDatabase(adminUrl, `${database}_visibility`);
+    },
+  };
 }
 
 export default async function globalSetup(globalConfig: Config.GlobalConfig): Promise<void> {
@@ -24,13 +51,7 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   const databaseUrl = await createDatabase(postgres.adminUrl, databaseName, { fresh: true });
   migrateDatabase(databaseUrl);
 
-  const temporal = await startTemporal({
-    headless: true,
-    logFile: path.join(workDir, 'temporal.log'),
-    // One partition per task queue, so priority order across a whole queue is observable
-    // (tests/integration/priority.test.ts); with several, each partition orders only its own.
-    dynamicConfig: { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 },
-  });
+  const temporal = await startSuiteTemporal(workDir, postgres.adminUrl);
   globalThis.__flowTemporal = temporal;
 
   const bundle = await bundleWorkflowCode(workflowBundleOptions(globalConfig.collectCoverage)).finally(forgetCoverageGlobal);

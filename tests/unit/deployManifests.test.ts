@@ -108,7 +108,7 @@ describe('docker-compose.yml', () => {
 
   test('brings up PostgreSQL, Temporal with its Web UI, the migrations, the API, one service per worker pool, Prometheus and Grafana', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['api', 'grafana', 'migrate', 'postgres', 'prometheus', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-trajectory', 'worker-workflow'].sort(),
+      ['api', 'grafana', 'migrate', 'postgres', 'prometheus', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-setup', 'temporal-ui', 'worker-cpu', 'worker-trajectory', 'worker-workflow'].sort(),
     );
     for (const pool of POOLS) {
       const worker = services[`worker-${pool}`];
@@ -130,7 +130,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('every long-running service has a healthcheck and restarts unless stopped; one-shot jobs retry on failure', () => {
-    const oneShot = ['migrate', 'temporal-setup'];
+    const oneShot = ['migrate', 'temporal-schema', 'temporal-namespace', 'temporal-setup'];
     for (const [name, service] of Object.entries(services)) {
       if (oneShot.includes(name)) {
         expect({ name, restart: service.restart }).toEqual({ name, restart: 'on-failure' });
