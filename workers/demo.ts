@@ -9,7 +9,7 @@
  * built-in simulated model server; with one set, the agent is a real LLM (FLOW_MODEL).
  */
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { IllegalStateError } from '@temporalio/common';
@@ -27,6 +27,8 @@ import { startSimulatedModelServer } from './simulatedModelServer';
 import { LOCAL_MODEL } from './localModelFiles';
 import { lazyLocalModel } from './localModelServer';
 import { createTrainingWorker } from './trainingWorker';
+import { foreignPollers, SharedTaskQueueError } from './taskQueueOwnership';
+import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
 
 /** Where `npm start` lets HTTP agent services live: this machine, any port. */
 export const DEMO_AGENT_ALLOW = '127.0.0.1:*,localhost:*,[::1]:*';
@@ -34,7 +36,8 @@ export const DEMO_AGENT_ALLOW = '127.0.0.1:*,localhost:*,[::1]:*';
 export interface DemoOptions {
   /**
    * Configuration (DATABASE_URL, else a database FLOW_PG_DATABASE (default "flow") on the project's
-   * cluster; TEMPORAL_ADDRESS, FLOW_DEMO_*, FLOW_API_*, FLOW_TEMPORAL_*, the LLM and JWT settings);
+   * cluster; TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, FLOW_TASK_QUEUE as the worker and API read them,
+   * FLOW_DEMO_SHARE_TASK_QUEUE=1 to poll a queue other workers poll too, FLOW_DEMO_*, FLOW_API_*, FLOW_TEMPORAL_*, the LLM and JWT settings);
    * default process.env. The dev stack itself reads FLOW_PG_PORT,
    * FLOW_HOME and TEMPORAL_CLI_PATH from process.env.
    */
@@ -125,18 +128,35 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     say(`LLM: ${model} through portkey-ai${llm.baseURL ? ` at ${llm.baseURL}` : ''}`);
   }
 
+  // The same settings as `npm run worker` and `npm run api`.
+  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  const taskQueue = env.FLOW_TASK_QUEUE || TRAINING_TASK_QUEUE;
+  // Pollers of this install (this database) carry this prefix; a restarted demo is not a stranger.
+  const ownPrefix = `flow-demo-${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 8)}-`;
+  const connection = await Connection.connect({ address });
+  if (env.TEMPORAL_ADDRESS && env.FLOW_DEMO_SHARE_TASK_QUEUE !== '1') {
+    const strangers = await foreignPollers(connection, namespace, taskQueue, ownPrefix).catch(async (error: unknown) => {
+      await connection.close();
+      throw error;
+    });
+    if (strangers.length > 0) {
+      await connection.close();
+      for (const stop of stops.reverse()) await stop();
+      throw new SharedTaskQueueError(namespace, taskQueue, strangers);
+    }
+  }
+  const client = new Client({ connection, namespace });
   const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
   const nativeConnection = await NativeConnection.connect({ address });
-  const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, identity: `flow-demo-${process.pid}` });
+  const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, namespace, taskQueue, identity: `${ownPrefix}${process.pid}` });
   const workerRun = worker.run();
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  say(`worker polling task queue ${taskQueue} in namespace ${namespace}`);
 
   // Built as `npm run api` builds it (rate limit, log level); its log goes to a file, not over the progress lines.
   const apiLog = env.FLOW_API_LOG_FILE || path.join(home, 'logs', 'api.log');
   mkdirSync(path.dirname(apiLog), { recursive: true });
   const api = await buildApiServer(
-    { client, prisma, repos: createRepositories(prisma), ...(uiUrl ? { temporalUiUrl: uiUrl } : {}) },
+    { client, prisma, repos: createRepositories(prisma), taskQueue, ...(uiUrl ? { temporalUiUrl: uiUrl } : {}) },
     apiOptionsFromEnv({ ...env, FLOW_API_LOG_FILE: apiLog }, auth),
   );
   const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
@@ -176,7 +196,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
           config: { iterations, batch_size: 6, group_size: 8, seed: 1, model, optimizer_model: model, priority: 'P1' },
         },
   );
-  say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/default/workflows/${jobId})` : ''}`);
+  say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/${namespace}/workflows/${jobId})` : ''}`);
 
   const handle = client.workflow.getHandle(jobId);
   let shown = 0;
