@@ -338,7 +338,7 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
     '',
     ...(runs.length
       ? [
-          'Per run (test split: 4 queries × 2 samples; baseline = the untrained policy on the same episode seeds):',
+          `Per run (${RUN.iterations} iterations × batch ${RUN.batchSize} × group ${RUN.groupSize}; test split: 4 queries × ${RUN.testSamples} sample(s); baseline = the untrained policy on the same episode seeds):`,
           '',
           '| Arm | Seed | Minutes | Baseline test success | Test success | Train success per iteration | Lessons learned |',
           '| --- | ---: | ---: | ---: | ---: | --- | --- |',
