@@ -3,7 +3,8 @@
 #  - helm, built from its Go module (helm.sh/helm/v3, pinned) into .flow/tools/go/bin;
 #  - kubernetes-validate and its dependencies, and hadolint (pinned in deploy/requirements.txt)
 #    into .flow/tools/deploy-venv.
-# Called by scripts/install-infra.sh; a second run only compares two stamp files.
+# Run by `npm run validate:deploy` and `npm test` (so CI; the deployment tests need them), not by
+# `npm start`, which does not need them; a second run only compares two stamp files.
 # The compose check needs nothing here: dclint is a devDependency (node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."

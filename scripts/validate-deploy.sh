@@ -12,7 +12,7 @@
 # usage: scripts/validate-deploy.sh [all|docker|compose|helm|k8s] [FILE...]
 #   With FILEs, `docker`, `compose` and `k8s` check those files instead of the project's own, which is
 #   how tests show that a broken file fails. Exits non-zero when any check fails.
-# Tools: scripts/install-deploy-tools.sh (called by scripts/install-infra.sh) installs helm and
+# Tools: scripts/install-deploy-tools.sh (run by `npm run validate:deploy` and `npm test`) installs helm and
 # kubernetes-validate and hadolint into .flow/tools; dclint comes with `npm ci`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -22,7 +22,8 @@ import { buildApiServer } from '../api/server';
 import { apiOptionsFromEnv } from '../api/main';
 import { simulatedTaskSet } from '../training/simulation/environment';
 import { statusQuery } from '../workflows/trainingJob';
-import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from './devStack';
+import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, resolveTemporalCli, sleep, startTemporal, stopPostgres } from './devStack';
+import { poolLogFunction } from './poolLogging';
 import { startSimulatedModelServer } from './simulatedModelServer';
 import { LOCAL_MODEL } from './localModelFiles';
 import { lazyLocalModel } from './localModelServer';
@@ -42,7 +43,7 @@ export interface DemoOptions {
    * FLOW_HOME and TEMPORAL_CLI_PATH from process.env.
    */
   env?: NodeJS.ProcessEnv;
-  /** The demo's state: Temporal's db and log, the development JWT secret; default <project>/.flow. */
+  /** The demo's state: Temporal's db and log, the development JWT secret; default $FLOW_HOME, else <project>/.flow. */
   home?: string;
   /** Where each progress line goes; default stdout, prefixed `flow: `. */
   say?: (line: string) => void;
@@ -50,12 +51,15 @@ export interface DemoOptions {
   stayUpUntil?: () => Promise<void>;
 }
 
+/** Where the SDK's per-pool start-up lines go (a process installs its Temporal Runtime, and so its logger, once). */
+let poolSay: (line: string) => void = (line) => console.log(`flow: ${line}`);
+let poolBaseQueue = TRAINING_TASK_QUEUE;
+
 /** Brings the stack up, runs the demo job through the API, and resolves once the stack is down again. */
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
-  const home = options.home ?? path.join(PROJECT_ROOT, '.flow');
+  const home = options.home ?? env.FLOW_HOME ?? path.join(PROJECT_ROOT, '.flow');
   const say = options.say ?? ((line: string) => console.log(`flow: ${line}`));
-  const stayUpUntil = options.stayUpUntil ?? untilSignal;
   mkdirSync(home, { recursive: true });
   // Before anything starts: the demo mints its own token, so it needs an HS256 key.
   const auth = authConfigFromEnv(env, developmentSecret(env, home));
@@ -65,10 +69,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   // The demo's own lines are the progress report; the SDK speaks up only for problems. A host
   // process that installed its own runtime first keeps it (Temporal allows one per process).
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    // Each pool's worker polls one kind of task; the SDK's "No activities/workflows registered"
+    // warnings about that become a line naming the pool and what it polls.
+    Runtime.install({ logger: new DefaultLogger('WARN', poolLogFunction(() => poolSay, () => poolBaseQueue)) });
   } catch (error) {
     if (!(error instanceof IllegalStateError)) throw error;
   }
+  poolSay = say;
+
+  // Ctrl-C (SIGINT to the process group) or SIGTERM, at any point: what this run started is stopped
+  // in reverse order, PostgreSQL included, each with a line. The SDK drains the worker itself.
+  let interrupted = false;
+  let onSignal: () => void = () => undefined;
+  const signalled = new Promise<void>((resolve) => {
+    onSignal = () => {
+      if (!interrupted) say('interrupted (Ctrl-C or SIGTERM): stopping everything this run started');
+      interrupted = true;
+      resolve();
+    };
+  });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const stayUpUntil = options.stayUpUntil ?? (() => signalled);
+  const stops: (() => Promise<void>)[] = [];
+  const stopping = (what: string, stop: () => Promise<void> | void) => async () => {
+    await stop();
+    say(`stopped ${what}`);
+  };
 
   // Agent services on this machine (examples/http-agent.ts) are the demo's own; elsewhere loopback
   // and private addresses are refused unless FLOW_HTTP_AGENT_ALLOW names them (agentUrlPolicy.ts).
@@ -80,6 +107,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     const postgres = await ensurePostgres();
+    // Only a cluster this run started is stopped at the end; one that was running stays up.
+    if (postgres.started) stops.push(stopping(`PostgreSQL (127.0.0.1:${postgres.port})`, () => stopPostgres(postgres.port)));
     const name = env.FLOW_PG_DATABASE || 'flow';
     databaseUrl = await createDatabase(postgres.adminUrl, name);
     say(`PostgreSQL on 127.0.0.1:${postgres.port} (database "${name}")`);
@@ -88,15 +117,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
 
   let address = env.TEMPORAL_ADDRESS;
   let uiUrl: string | null = null;
-  const stops: (() => Promise<void>)[] = [];
   if (!address) {
     const temporal = await startTemporal({
       port: Number(env.FLOW_TEMPORAL_PORT ?? 7233),
       uiPort: Number(env.FLOW_TEMPORAL_UI_PORT ?? 8233),
       dbFile: path.join(home, 'temporal.db'),
       logFile: path.join(home, 'temporal.log'),
+      ownProcessGroup: true, // Ctrl-C must not stop it before the worker has drained
     });
-    stops.push(() => temporal.stop());
+    stops.push(stopping('the Temporal dev server', () => temporal.stop()));
     address = temporal.address;
     uiUrl = temporal.uiUrl;
   }
@@ -115,12 +144,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     );
     const local = lazyLocalModel({}, env);
     say(`local model server (llama.cpp) at ${await local.baseURL()}`);
-    stops.push(() => local.stop());
+    stops.push(stopping('the local model server', () => local.stop()));
     llm = { ...llm, local: () => local.baseURL() };
     model = LOCAL_MODEL.name;
   } else if (!llm.baseURL && !llm.apiKey) {
     const simulated = await startSimulatedModelServer({ latencyMs: Number(env.FLOW_SIM_LATENCY_MS ?? 20) });
-    stops.push(() => simulated.close());
+    stops.push(stopping('the simulated model server', () => simulated.close()));
     llm = { baseURL: simulated.url };
     model = 'flow-sim-1';
     say(`LLM: the built-in SIMULATED model at ${simulated.url} (set PORTKEY_API_KEY or FLOW_LLM_BASE_URL to train a real LLM)`);
@@ -148,6 +177,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const client = new Client({ connection, namespace });
   const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
   const nativeConnection = await NativeConnection.connect({ address });
+  poolBaseQueue = taskQueue;
   const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, namespace, taskQueue, identity: `${ownPrefix}${process.pid}` });
   const workerRun = worker.run();
   say(`worker polling task queue ${taskQueue} in namespace ${namespace}`);
@@ -160,12 +190,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     apiOptionsFromEnv({ ...env, FLOW_API_LOG_FILE: apiLog }, auth),
   );
   const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
-  stops.push(() => api.close());
+  stops.push(stopping('the API', () => api.close()));
   say(`API (JSON-RPC) at ${apiUrl}/rpc`);
   say(`API log (an error's request_id is there): ${apiLog}`);
   const token = await mintToken({ ...auth, secret: auth.key.secret }, { subject: 'developer', tenant: 'default', roles: ['admin'], expiresIn: '12h' });
   say(`development token (admin, 12 h; \`scripts/flow token\` mints more):\n${token}`);
-  say('try: FLOW_TOKEN=<token> scripts/flow list');
+  // The exact commands for this stack: its API's address and token, its Temporal server's address.
+  say(`try: FLOW_API_URL=${apiUrl} FLOW_TOKEN=${token} scripts/flow list`);
   say(`dashboard: ${apiUrl}/#token=${token}`);
   const flow = new FlowClient({ url: apiUrl, token });
 
@@ -197,11 +228,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
         },
   );
   say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/${namespace}/workflows/${jobId})` : ''}`);
+  const temporalCommand = `${temporalCliForHint()} workflow describe --address ${address}${namespace === 'default' ? '' : ` --namespace ${namespace}`}`;
+  say(`try: ${temporalCommand} --workflow-id ${jobId}`);
 
   const handle = client.workflow.getHandle(jobId);
   let shown = 0;
+  // An interrupt aborts the status query in flight (its retries would outlive the connection).
+  const queryAbort = new AbortController();
+  void signalled.then(() => queryAbort.abort());
   for (;;) {
-    const status = await handle.query(statusQuery);
+    const status = await connection.withAbortSignal(queryAbort.signal, () => handle.query(statusQuery)).catch((error: unknown) => {
+      if (interrupted) return null;
+      throw error;
+    });
+    if (status === null) break;
     for (; shown < status.success_rates.length; shown++) {
       const rate = status.success_rates[shown];
       const bar = '#'.repeat(Math.round(rate * 30)).padEnd(30, '.');
@@ -216,31 +256,42 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     if (status.status !== 'running') break;
     await sleep(250);
   }
-  const result = await handle.result();
-  const first = result.success_rates[0];
-  const last = result.success_rates[result.success_rates.length - 1];
-  say(`job ${result.status}: success rate ${(first * 100).toFixed(0)}% in the first iteration → ${(last * 100).toFixed(0)}% in the last`);
-  say('lessons learned:');
-  for (const lesson of [...result.policy.lessons].sort((a, b) => b.weight - a.weight)) say(`  [${lesson.weight.toFixed(2)}] ${lesson.text}`);
+  const result = interrupted ? null : await handle.result();
+  if (result) {
+    const first = result.success_rates[0];
+    const last = result.success_rates[result.success_rates.length - 1];
+    say(`job ${result.status}: success rate ${(first * 100).toFixed(0)}% in the first iteration → ${(last * 100).toFixed(0)}% in the last`);
+    say('lessons learned:');
+    for (const lesson of [...result.policy.lessons].sort((a, b) => b.weight - a.weight)) say(`  [${lesson.weight.toFixed(2)}] ${lesson.text}`);
+  } else {
+    say(`job ${jobId} is left as it is (its workflow resumes on the next start)`);
+  }
 
-  if (env.FLOW_DEMO_EXIT !== '1') {
+  if (env.FLOW_DEMO_EXIT !== '1' && !interrupted) {
     say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
     await stayUpUntil();
   }
   // Ctrl-C also reaches the SDK, which then drains the worker itself.
   if (worker.getState() === 'RUNNING') worker.shutdown();
   await workerRun;
+  say('stopped the worker');
   await connection.close();
   await nativeConnection.close();
   await prisma.$disconnect();
   for (const stop of stops.reverse()) await stop();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  if (interrupted) say('everything this run started is stopped');
 }
 
-function untilSignal(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+/** The Temporal CLI as a reader types it: relative to the project when it lives there. */
+function temporalCliForHint(): string {
+  try {
+    const cli = resolveTemporalCli();
+    return cli.startsWith(`${PROJECT_ROOT}${path.sep}`) ? path.relative(PROJECT_ROOT, cli) : cli;
+  } catch {
+    return 'temporal';
+  }
 }
 
 /** FLOW_JWT_SECRET, else a random secret kept in <home>/jwt-secret (what `flow token` reads). */

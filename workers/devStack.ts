@@ -39,6 +39,8 @@ export interface PostgresServer {
   /** URL of the `postgres` maintenance database, for creating and dropping databases. */
   adminUrl: string;
   port: number;
+  /** This call started the cluster (it was not running), so the caller stops it when done (`npm start` does). */
+  started: boolean;
 }
 
 /**
@@ -47,7 +49,7 @@ export interface PostgresServer {
  */
 export async function ensurePostgres(port = Number(process.env.FLOW_PG_PORT ?? 54329)): Promise<PostgresServer> {
   const adminUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`;
-  if (await canConnect(adminUrl)) return { adminUrl, port };
+  if (await canConnect(adminUrl)) return { adminUrl, port, started: false };
 
   const bin = postgresBinDir();
   const dataDir = path.join(flowHome(), 'pg', String(port));
@@ -70,7 +72,7 @@ export async function ensurePostgres(port = Number(process.env.FLOW_PG_PORT ?? 5
   ].join(' ');
   runAsPostgresUser(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
   if (!(await canConnect(adminUrl))) throw new Error(`PostgreSQL did not accept connections on 127.0.0.1:${port}; see ${dataDir}/server.log`);
-  return { adminUrl, port };
+  return { adminUrl, port, started: true };
 }
 
 /** Stops the project-local cluster on `port` (fast shutdown: open sessions are disconnected). */
@@ -164,6 +166,11 @@ export interface TemporalServerOptions {
   logFile?: string;
   /** Extra `--dynamic-config-value` pairs, e.g. for tests that need one task-queue partition. */
   dynamicConfig?: Record<string, unknown>;
+  /**
+   * Run the server in a process group of its own, so Ctrl-C in a terminal (SIGINT to the caller's
+   * group) does not stop it before the caller's workers have drained; `stop()` ends it (`npm start`).
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** Starts `temporal server start-dev` with Flow's search attributes and waits until it serves. */
@@ -184,7 +191,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   const logFd = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
-  const child = spawn(resolveTemporalCli(), args, { stdio: ['ignore', logFd, logFd], detached: false });
+  const child = spawn(resolveTemporalCli(), args, { stdio: ['ignore', logFd, logFd], detached: options.ownProcessGroup ?? false });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;

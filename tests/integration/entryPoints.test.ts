@@ -7,7 +7,10 @@
  * this one file (run in order), never side by side. The demo goes first: it installs the
  * Temporal runtime with its quiet logger, which a process may do only once.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -16,13 +19,15 @@ import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/demo';
-import { databaseUrl, dropDatabase, freePort } from '../../workers/devStack';
+import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/devStack';
 import { createPrismaClient } from '../../activities/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
 import { requireEnv } from '../support/harness';
 import { waitFor } from '../support/apiHarness';
+
+const execFileAsync = promisify(execFile);
 
 /** The suite's servers, with no LLM, JWT or demo settings a developer's shell may carry. */
 function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -55,7 +60,7 @@ describe('the demo (`npm start`)', () => {
   test('with DATABASE_URL and TEMPORAL_ADDRESS given: prints the API and a working token, runs the job to completion with a line per iteration, and shuts down', async () => {
     const port = await freePort();
     const lines: string[] = [];
-    let whileUp: { jobId: string; status: unknown; refused: unknown; rateLimit: string | null; requestId: string | null } | undefined;
+    let whileUp: { jobId: string; status: unknown; refused: unknown; rateLimit: string | null; requestId: string | null; hints: { command: string; code: number | null; output: string }[] } | undefined;
     // Built like `npm run api`: the rate limit it is given, and a log (to a file) with each request id.
     const env = baseEnv({ FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5', FLOW_RATE_LIMIT_PER_MINUTE: '900' });
 
@@ -80,7 +85,19 @@ describe('the demo (`npm start`)', () => {
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'demo-log-check-1' },
           body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'training.get_status', params: { job_id: 'job-missing' } }),
         });
-        whileUp = { jobId, status, refused, rateLimit: bad.headers.get('x-ratelimit-limit'), requestId: bad.headers.get('x-request-id') };
+        // The printed commands work as printed, in a shell that knows nothing of this stack.
+        const shell = { ...baseEnv({}) };
+        for (const key of ['FLOW_API_URL', 'FLOW_TOKEN', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE']) delete shell[key];
+        const hints = [];
+        for (const command of lines.filter((line) => line.startsWith('try: ')).map((line) => line.slice('try: '.length))) {
+          // Not spawnSync: the API answering the command runs in this process.
+          const run = await execFileAsync('bash', ['-c', command], { cwd: PROJECT_ROOT, env: shell, timeout: 60_000 }).then(
+            ({ stdout, stderr }) => ({ code: 0, output: `${stdout}${stderr}` }),
+            (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? 1, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
+          );
+          hints.push({ command, ...run });
+        }
+        whileUp = { jobId, status, refused, rateLimit: bad.headers.get('x-ratelimit-limit'), requestId: bad.headers.get('x-request-id'), hints };
       },
     });
 
@@ -102,12 +119,35 @@ describe('the demo (`npm start`)', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^job completed: success rate \d+% in the first iteration → \d+% in the last$/));
     expect(lines).toContain('lessons learned:');
     expect(lines).toContain('the stack stays up; press Ctrl-C to stop');
+    // The SDK's "No activities/workflows registered" warnings become one line per pool, naming what it polls.
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        `worker pool "workflow" polls task queue ${TRAINING_TASK_QUEUE}: workflow tasks (the jobs' workflow code)`,
+        `worker pool "trajectory" polls task queue ${TRAINING_TASK_QUEUE}-trajectories: LLM-bound activities (trajectories, evaluation episodes, the policy updater)`,
+        `worker pool "cpu" polls task queue ${TRAINING_TASK_QUEUE}-cpu: CPU and database activities (rewards, advantages, records, checkpoints)`,
+      ]),
+    );
+    expect(output).not.toMatch(/No (activities|workflows) registered/);
 
     // While it stayed up, its token worked against its API (and a forged one did not).
     expect(whileUp!.status).toMatchObject({ job_id: whileUp!.jobId, agent_id: 'demo-support-agent', status: 'completed', iteration: 2, iterations: 2, priority: 'P1' });
     expect(whileUp!.refused).toBeInstanceOf(FlowApiError);
     expect((whileUp!.refused as FlowApiError).code).toBe(-32004); // token signature invalid
     expect(whileUp!.rateLimit).toBe('900');
+    // The hints name this stack's API (not on the default port) and Temporal server, and work as printed.
+    const token = /development token[^\n]*:\n(\S+)/.exec(output)![1];
+    expect(whileUp!.hints.map((hint) => hint.command)).toEqual([
+      `FLOW_API_URL=http://127.0.0.1:${port} FLOW_TOKEN=${token} scripts/flow list`,
+      expect.stringMatching(new RegExp(`^\\S*temporal workflow describe --address ${requireEnv('TEMPORAL_ADDRESS').replaceAll('.', '\\.')} --workflow-id ${whileUp!.jobId}$`)),
+    ]);
+    for (const hint of whileUp!.hints) {
+      expect({ command: hint.command, code: hint.code, mentionsJob: hint.output.includes(whileUp!.jobId), output: hint.output.slice(-2000) }).toEqual({
+        command: hint.command,
+        code: 0,
+        mentionsJob: true,
+        output: expect.any(String),
+      });
+    }
     expect(whileUp!.requestId).toBe('demo-log-check-1');
     const apiLog = path.join(home, 'logs', 'api.log');
     expect(lines).toContain(`API log (an error's request_id is there): ${apiLog}`);
@@ -168,6 +208,85 @@ describe('the demo (`npm start`)', () => {
       rmSync(freshHome, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('`npm start` as a process, on a machine with nothing running', () => {
+  /** Whether something accepts TCP connections on 127.0.0.1:port. */
+  const listening = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+
+  /** Runs `npm start` in a process group of its own; `until` decides when to press Ctrl-C (SIGINT to the group). */
+  async function npmStart(env: NodeJS.ProcessEnv, until: RegExp | null, timeoutMs: number): Promise<{ code: number | null; output: string }> {
+    const child = spawn('bash', ['-c', 'npm start'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+    try {
+      if (until) {
+        await waitFor(async () => output, (text) => until.test(text) || child.exitCode !== null, timeoutMs, 100);
+        if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
+      }
+      return { code: await closed, output };
+    } finally {
+      clearTimeout(killer);
+    }
+  }
+
+  test('Ctrl-C mid-job stops everything it started, PostgreSQL included, and says so; a second `npm start` works straight after', async () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'flow-start-'));
+    chmodSync(home, 0o755); // PostgreSQL runs as the postgres user and must reach its data directory
+    const [pgPort, temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const env = baseEnv({
+      FLOW_HOME: home,
+      FLOW_PG_PORT: String(pgPort),
+      FLOW_TEMPORAL_PORT: String(temporalPort),
+      FLOW_TEMPORAL_UI_PORT: String(uiPort),
+      FLOW_API_PORT: String(apiPort),
+      FLOW_SIM_LATENCY_MS: '5',
+      FLOW_SKIP_LOCAL_MODEL: '1',
+      // FLOW_HOME moves the dev stack's state; the CLI stays where install-infra.sh put it.
+      TEMPORAL_CLI_PATH: resolveTemporalCli(),
+    });
+    for (const key of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'FLOW_API_LOG_FILE', 'NODE_OPTIONS']) delete env[key];
+    for (const key of Object.keys(env)) if (key.startsWith('JEST_')) delete env[key];
+    const postmasterPid = path.join(home, 'pg', String(pgPort), 'postmaster.pid');
+    try {
+      // A long job, interrupted after its first iteration.
+      const first = await npmStart({ ...env, FLOW_DEMO_ITERATIONS: '40' }, /flow: iteration {2}1\/40/, 240_000);
+      expect(first.output).toContain(`flow: PostgreSQL on 127.0.0.1:${pgPort} (database "flow")`);
+      expect(first.output).toContain('flow: interrupted (Ctrl-C or SIGTERM): stopping everything this run started');
+      for (const line of ['stopped the worker', 'stopped the API', 'stopped the simulated model server', 'stopped the Temporal dev server', `stopped PostgreSQL (127.0.0.1:${pgPort})`, 'everything this run started is stopped']) {
+        expect({ line, shown: first.output.includes(`flow: ${line}\n`), tail: first.output.slice(-3000) }).toEqual({ line, shown: true, tail: expect.any(String) });
+      }
+      expect(first.output).not.toMatch(/No (activities|workflows) registered/);
+      expect({ pg: await listening(pgPort), temporal: await listening(temporalPort), ui: await listening(uiPort), api: await listening(apiPort) }).toEqual({ pg: false, temporal: false, ui: false, api: false });
+      expect(existsSync(postmasterPid)).toBe(false);
+
+      // Straight after: the same ports, the same state; this time it runs its job to the end and exits.
+      const second = await npmStart({ ...env, FLOW_DEMO_ITERATIONS: '1', FLOW_DEMO_EXIT: '1' }, null, 240_000);
+      expect({ code: second.code, tail: second.output.slice(-1500) }).toEqual({ code: 0, tail: expect.stringMatching(/flow: job completed: success rate/) });
+      expect(second.output).toContain(`flow: stopped PostgreSQL (127.0.0.1:${pgPort})`);
+      expect(existsSync(postmasterPid)).toBe(false);
+    } finally {
+      // Whatever a failed run left behind.
+      if (existsSync(postmasterPid)) {
+        const pid = Number(readFileSync(postmasterPid, 'utf8').split('\n')[0]);
+        try {
+          process.kill(pid, 'SIGINT'); // PostgreSQL's fast shutdown
+        } catch {
+          // already gone
+        }
+        await waitFor(async () => existsSync(postmasterPid), (exists) => !exists, 30_000, 200).catch(() => undefined);
+      }
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
 
 describe('the worker (`npm run worker`) and API (`npm run api`) processes', () => {

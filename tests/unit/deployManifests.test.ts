@@ -5,7 +5,7 @@
  * schemas kubernetes-validate ships (plus deploy/schemas/ for KEDA's ScaledObject). Deliberately
  * broken files must fail each check, so none of them passes by checking nothing.
  *
- * The tools are installed by scripts/install-deploy-tools.sh (from scripts/install-infra.sh).
+ * The tools are installed by scripts/install-deploy-tools.sh (run by `npm run validate:deploy` and `npm test`, so CI).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -50,7 +50,7 @@ function envOf(container: Manifest): Record<string, string> {
 
 beforeAll(() => {
   const missing = ['.flow/tools/go/bin/helm', '.flow/tools/deploy-venv/bin/python'].filter((tool) => !existsSync(path.join(ROOT, tool)));
-  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run scripts/install-deploy-tools.sh (scripts/install-infra.sh does)`);
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run scripts/install-deploy-tools.sh (npm run validate:deploy and npm test do)`);
 });
 
 describe('Dockerfile', () => {
