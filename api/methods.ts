@@ -127,10 +127,11 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
     async 'training.get_status'(params: z.infer<typeof GetStatusParamsSchema>, caller: Principal): Promise<JobStatusResult> {
       const row = requireVisible(await repos.jobs.getWithBestCheckpoint(params.job_id), params.job_id, caller);
       const best = row.checkpoints[0];
-      const metrics = IterationMetricsSchema.safeParse(row.lastMetrics);
+      // A row without metrics (before the first iteration) or evaluations is common: no parse, no ZodError to build.
+      const metrics = row.lastMetrics == null ? null : IterationMetricsSchema.safeParse(row.lastMetrics);
       return {
         ...jobSummary(row),
-        last_metrics: metrics.success ? metrics.data : null,
+        last_metrics: metrics?.success ? metrics.data : null,
         best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
         evaluation: storedEvaluation(row.evaluation),
         test_evaluation: storedEvaluation(row.testEvaluation),
@@ -365,6 +366,7 @@ function jobSummary(row: JobStatusRow) {
 
 /** The stored evaluation summary, or null when there is none (or it is not one this code wrote). */
 function storedEvaluation(value: unknown) {
+  if (value == null) return null;
   const parsed = EvaluationSummarySchema.safeParse(value);
   return parsed.success ? parsed.data : null;
 }

@@ -6,7 +6,7 @@
  * and tests/integration/apiProtocol.test.ts holds each correction in place.
  */
 import { randomUUID } from 'node:crypto';
-import fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import { JSONRPCErrorException, JSONRPCServer, type JSONRPCResponse } from 'json-rpc-2.0';
@@ -64,11 +64,21 @@ interface CallContext {
   caller: Principal | FlowRpcError;
   requestId: string;
   log: FastifyRequest['log'];
+  /** The request's calls, logged with it when it completes. */
+  calls: RpcCallRecord[];
+}
+
+/** One JSON-RPC call of a request, as its log line carries it. */
+interface RpcCallRecord {
+  rpc_method: string;
+  outcome: string;
+  ms: number;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     caller?: Principal | FlowRpcError;
+    rpcCalls?: RpcCallRecord[];
   }
 }
 
@@ -78,6 +88,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const app = fastify({
     logger: options.logger ?? { level: process.env.FLOW_API_LOG_LEVEL ?? 'info' },
     bodyLimit: options.bodyLimitBytes ?? API_DEFAULTS.bodyLimitBytes,
+    logController: new OneLinePerRequest(),
     requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id'];
@@ -93,8 +104,9 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
 
   app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
@@ -149,7 +161,8 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
       },
     },
     async (request, reply) => {
-      const context: CallContext = { caller: request.caller!, requestId: request.id, log: request.log };
+      const context: CallContext = { caller: request.caller!, requestId: request.id, log: request.log, calls: [] };
+      request.rpcCalls = context.calls;
       const payload = parseBody(request.body);
       // Every call of a batch counts (an oversized one, refused whole, counts as the limit + 1).
       const calls = Array.isArray(payload) ? Math.max(1, Math.min(payload.length, maxBatch + 1)) : 1;
@@ -172,6 +185,22 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   );
 
   return app;
+}
+
+/**
+ * One log line per request, not fastify's two plus one per JSON-RPC call: its "request completed"
+ * (or "request errored") line carries the request's calls, one call's fields at the top level.
+ */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const calls = request.rpcCalls;
+    const rpc = calls === undefined || calls.length === 0 ? undefined : calls.length === 1 ? calls[0] : { calls };
+    const line = { method: request.method, url: request.url, res: reply, responseTime: Math.round(reply.elapsedTime * 10) / 10, ...rpc };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
 }
 
 async function probe(check: () => Promise<unknown>): Promise<string> {
@@ -207,7 +236,7 @@ function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
         outcome = String(mapped.code);
         throw mapped;
       } finally {
-        context.log.info({ rpc_method: name, outcome, ms: Math.round((performance.now() - started) * 10) / 10 }, 'rpc call');
+        context.calls.push({ rpc_method: name, outcome, ms: Math.round((performance.now() - started) * 10) / 10 });
       }
     });
   }

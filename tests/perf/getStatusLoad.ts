@@ -14,8 +14,17 @@
  * process, so the load generator's event loop is not the worker's. All of them, PostgreSQL and
  * the Temporal dev server share the machine's CPUs.
  *
- * Latency is each request's send → complete response as autocannon times it, over the measured
- * window only (after a warm-up window).
+ * Two kinds of load, after a warm-up window:
+ *  - open loop (the figures with bars): STATUS_OPEN_LOOP_RATE (400) requests a second offered
+ *    whatever the answers' latency (autocannon's overallRate over 100 connections), giving
+ *    get_status_p95_ms_at_400rps (bar < 25 ms) and get_status_cpu_ms_per_call, the API process's
+ *    CPU time over the window ÷ calls answered (bar ≤ 0.25 ms);
+ *  - closed loop (information): 50 connections each with one request out, giving throughput;
+ *    its latency is 50 ÷ throughput (Little's law), the CPU share the API gets, not latency.
+ * Latency is each request's send → complete response as autocannon times it.
+ *
+ * Standalone, the get_status stage alone on its own PostgreSQL database and Temporal dev server:
+ * `npx tsx tests/perf/getStatusLoad.ts [--runs N] [--profile] [--write]`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +41,7 @@ import { JobStatusResultSchema } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { createTrainingWorker } from '../../workers/trainingWorker';
+import type { Figure } from './results';
 import { quantile } from './stats';
 
 export const STATUS_JOBS = 20;
@@ -45,6 +55,14 @@ export const STATUS_RATE_LIMIT_PER_MINUTE = 100_000_000;
 /** Iterations configured per job: far more than run during the measurement (they are cancelled). */
 export const STATUS_JOB_ITERATIONS = 10_000;
 export const STATUS_API_DB_POOL = 10;
+/**
+ * The open-loop figure: requests offered per second in all, whatever the answers' latency (autocannon's
+ * overallRate), so latency is what a caller waits at that rate, not connections ÷ throughput.
+ */
+export const STATUS_OPEN_LOOP_RATE = 400;
+/** Connections the open-loop rate is spread over: enough that none is still waiting when its next request is due. */
+export const STATUS_OPEN_LOOP_CONNECTIONS = 100;
+const CLOSED_LOOP: LoadShape = { connections: STATUS_CONNECTIONS };
 const TENANT = 'bench-tenant';
 
 export interface GetStatusLoadOptions {
@@ -54,11 +72,14 @@ export interface GetStatusLoadOptions {
   databaseUrl: string;
   workflowBundle: WorkflowBundleWithSourceMap;
   warmupSeconds: number;
+  /** The closed-loop window (information: its latency is connections ÷ throughput). */
   seconds: number;
+  /** The open-loop window at STATUS_OPEN_LOOP_RATE requests a second (the latency and CPU-per-call figures). */
+  openLoopSeconds: number;
   /** The API process's request log. */
   apiLogFile: string;
-  /** A further window of the same load with the API process CPU-profiled, when `when` says so (diagnostics). */
-  profile?: { seconds: number; when: (measured: LoadWindow) => boolean };
+  /** A further open-loop window with the API process CPU-profiled, when `when` (given the open-loop window) says so (diagnostics). */
+  profile?: { seconds: number; when: (openLoop: LoadWindow) => boolean };
   log: (line: string) => void;
 }
 
@@ -132,7 +153,10 @@ export interface ApiCpuBreakdown {
 
 export interface GetStatusLoadResult {
   warmup: LoadWindow;
+  /** Closed loop, STATUS_CONNECTIONS connections each with one request out: throughput, and latency by Little's law. */
   measured: LoadWindow;
+  /** Open loop, STATUS_OPEN_LOOP_RATE requests a second offered: latency at that rate and the API's CPU per call. */
+  openLoop: LoadWindow;
   /** Sampled results that passed JobStatusResultSchema (and were for the requested job and tenant). */
   samplesValid: number;
   samplesChecked: number;
@@ -153,7 +177,7 @@ export interface GetStatusLoadResult {
 const LOAD_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const autocannon = require(workerData.autocannonPath);
-const { url, jobIds, tokens, connections, seconds } = workerData;
+const { url, jobIds, tokens, connections, seconds, rate } = workerData;
 let sent = 0;
 let responses = 0;
 let rpcFailures = 0;
@@ -171,6 +195,8 @@ const instance = autocannon({
   connections,
   pipelining: 1,
   duration: seconds,
+  // Open loop: this many requests a second in all, whatever the answers' latency (closed loop when absent).
+  ...(rate ? { overallRate: rate } : {}),
   timeout: 10,
   headers: { 'content-type': 'application/json' },
   requests: [{
@@ -236,11 +262,17 @@ interface ThreadResult {
   loopUtilisation: number;
 }
 
-function runLoadThread(url: string, jobIds: string[], tokens: string[], seconds: number): Promise<ThreadResult> {
+/** Closed loop: `connections` each keep one request out. Open loop: `rate` requests a second offered over them. */
+interface LoadShape {
+  connections: number;
+  rate?: number;
+}
+
+function runLoadThread(url: string, jobIds: string[], tokens: string[], seconds: number, shape: LoadShape): Promise<ThreadResult> {
   return new Promise<ThreadResult>((resolve, reject) => {
     const thread = new Thread(LOAD_THREAD, {
       eval: true,
-      workerData: { autocannonPath: require.resolve('autocannon'), url, jobIds, tokens, connections: STATUS_CONNECTIONS, seconds },
+      workerData: { autocannonPath: require.resolve('autocannon'), url, jobIds, tokens, connections: shape.connections, seconds, rate: shape.rate },
     });
     thread.once('message', (message: ThreadResult & { error?: string }) => {
       void thread.terminate();
@@ -446,11 +478,11 @@ function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit | null {
 }
 
 /** One window of load, with the API process's CPU and event-loop use and the machine's CPU split around it. */
-async function loadWindow(acct: Accounting, jobIds: string[], tokens: string[], seconds: number): Promise<LoadWindow> {
+async function loadWindow(acct: Accounting, jobIds: string[], tokens: string[], seconds: number, shape: LoadShape = CLOSED_LOOP): Promise<LoadWindow> {
   const api = acct.api;
   const cpuBefore = await cpuSnapshot(acct);
   const workerLoop = performance.eventLoopUtilization();
-  const result = await runLoadThread(api.url, jobIds, tokens, seconds);
+  const result = await runLoadThread(api.url, jobIds, tokens, seconds, shape);
   const cpuAfter = await cpuSnapshot(acct);
   const [before, after] = [cpuBefore.apiUsage, cpuAfter.apiUsage];
   const latencies = Array.from(result.latencies);
@@ -529,24 +561,31 @@ export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promi
 
       const warmup = await loadWindow(acct, jobIds, tokens, options.warmupSeconds);
       log(`  warm-up ${options.warmupSeconds} s: ${Math.round(warmup.requestsPerSecond)} req/s, p95 ${warmup.p95Ms.toFixed(1)} ms (not counted)`);
+      const openLoop = await loadWindow(acct, jobIds, tokens, options.openLoopSeconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
+      log(
+        `  open loop, ${STATUS_OPEN_LOOP_RATE} req/s offered for ${options.openLoopSeconds} s: ${Math.round(openLoop.requestsPerSecond)} req/s answered, ` +
+          `p50 ${openLoop.p50Ms.toFixed(1)} ms, p95 ${openLoop.p95Ms.toFixed(1)} ms, p99 ${openLoop.p99Ms.toFixed(1)} ms; API ${openLoop.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`,
+      );
       const measured = await loadWindow(acct, jobIds, tokens, options.seconds);
+      log(`  closed loop, ${STATUS_CONNECTIONS} connections for ${options.seconds} s: ${Math.round(measured.requestsPerSecond)} req/s, p95 ${measured.p95Ms.toFixed(1)} ms; API ${measured.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`);
       const after = await statuses(trainer, jobIds);
       const runningAfter = after.filter((s) => s.status === 'running').length;
       const iterationsFinished = after.reduce((sum, s) => sum + s.iteration, 0);
       const trajectoriesWritten = await workerPrisma.trajectory.count({ where: { jobId: { in: jobIds } } });
 
       let profile: GetStatusLoadResult['profile'] = null;
-      if (options.profile?.when(measured)) {
-        log(`  profiling the API process over a further ${options.profile.seconds} s of the same load`);
+      if (options.profile?.when(openLoop)) {
+        log(`  profiling the API process over a further ${options.profile.seconds} s of the open-loop load`);
         await apiProcess.call('profile-start');
-        const window = await loadWindow(acct, jobIds, tokens, options.profile.seconds);
+        const window = await loadWindow(acct, jobIds, tokens, options.profile.seconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
         const { breakdown } = await apiProcess.call<{ breakdown: ApiCpuBreakdown }>('profile-stop');
         profile = { window, breakdown };
       }
 
       const sampledStatuses: Record<string, number> = {};
       let samplesValid = 0;
-      for (const sample of measured.samples) {
+      const checked = [...openLoop.samples, ...measured.samples];
+      for (const sample of checked) {
         const parsed = JobStatusResultSchema.safeParse(sample.body);
         if (parsed.success && parsed.data.job_id === sample.requestedJobId && parsed.data.tenant_id === TENANT) samplesValid++;
         const status = (sample.body as { status?: string }).status ?? '?';
@@ -558,8 +597,9 @@ export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promi
       return {
         warmup,
         measured,
+        openLoop,
         samplesValid,
-        samplesChecked: measured.samples.length,
+        samplesChecked: checked.length,
         sampledStatuses,
         runningAfter,
         iterationsFinished,
@@ -642,9 +682,117 @@ function summariseApiProfile(profile: CpuProfile): ApiCpuBreakdown {
   return { busyMs: busy / 1000, shares };
 }
 
+export const STATUS_CPU_MS_BAR = 0.25;
+export const STATUS_P95_AT_RATE_BAR_MS = 25;
+
+/** The get_status figures: the two with bars from the open-loop window, the closed loop's as information. */
+export function getStatusFigures(status: GetStatusLoadResult): Figure[] {
+  const o = status.openLoop;
+  const c = status.measured;
+  const rate = STATUS_OPEN_LOOP_RATE;
+  return [
+    { key: `get_status_p95_ms_at_${rate}rps`, label: `get_status latency at ${rate} req/s offered (open loop) on ${STATUS_JOBS} running jobs, p95`, value: o.p95Ms, unit: 'ms', bar: { op: '<=', value: STATUS_P95_AT_RATE_BAR_MS } },
+    { key: 'get_status_cpu_ms_per_call', label: `API process CPU per get_status call at ${rate} req/s`, value: o.apiCpuMsPerRequest, unit: 'ms', bar: { op: '<=', value: STATUS_CPU_MS_BAR } },
+    { key: `get_status_p50_ms_at_${rate}rps`, label: `get_status latency at ${rate} req/s offered, p50`, value: o.p50Ms, unit: 'ms' },
+    { key: `get_status_p99_ms_at_${rate}rps`, label: `get_status latency at ${rate} req/s offered, p99`, value: o.p99Ms, unit: 'ms' },
+    { key: `get_status_answered_per_s_at_${rate}rps`, label: `get_status calls answered per second at ${rate} req/s offered`, value: o.requestsPerSecond, unit: 'req/s' },
+    { key: 'get_status_closed_loop_p50_ms', label: `get_status latency, closed loop (${STATUS_CONNECTIONS} connections, each one request out), p50 (information: ${STATUS_CONNECTIONS} ÷ throughput)`, value: c.p50Ms, unit: 'ms' },
+    { key: 'get_status_closed_loop_p95_ms', label: 'get_status latency, closed loop, p95 (information)', value: c.p95Ms, unit: 'ms' },
+    { key: 'get_status_closed_loop_requests_per_s', label: 'get_status calls answered per second, closed loop (information)', value: c.requestsPerSecond, unit: 'req/s' },
+    { key: 'get_status_closed_loop_cpu_ms_per_call', label: 'API process CPU per get_status call, closed loop (information)', value: c.apiCpuMsPerRequest, unit: 'ms' },
+  ];
+}
+
+/** The load must have been what it claims, and every answer a real result; else no figure is written. */
+export function checkGetStatusLoad(status: GetStatusLoadResult): void {
+  for (const [name, m] of [['open loop', status.openLoop], ['closed loop', status.measured]] as const) {
+    if (windowFailures(m) > 0) {
+      throw new Error(`get_status load (${name}): ${m.errors} errors, ${m.non2xx} non-2xx, ${m.rpcFailures} JSON-RPC errors or wrong answers (first: ${m.firstFailures[0] ?? 'none recorded'})`);
+    }
+    if (m.jobsAnswered !== STATUS_JOBS) throw new Error(`get_status load (${name}): answers for ${m.jobsAnswered} jobs, expected ${STATUS_JOBS}`);
+  }
+  if (status.samplesChecked === 0 || status.samplesValid !== status.samplesChecked) {
+    throw new Error(`get_status load: ${status.samplesValid} of ${status.samplesChecked} sampled bodies are valid JobStatusResults for the requested job`);
+  }
+  if (status.runningAfter !== STATUS_JOBS) throw new Error(`get_status load: only ${status.runningAfter} of ${STATUS_JOBS} jobs were still running after the window`);
+}
+
 if (require.main === module && process.argv.includes('--serve-api')) {
   serveApi().catch((error: Error) => {
     console.error(`bench API process: ${error.stack ?? error.message}`);
     process.exit(1);
   });
+} else if (require.main === module) {
+  // The get_status stage alone, `--runs N` times on one stack (the machine may be busy: several
+  // runs show the spread); `--profile` profiles the API under the open-loop load and keeps the raw
+  // profile in .flow/get-status.cpuprofile; `--write` merges the last run's figures into
+  // docs/performance/benchmark_results.json.
+  void (async () => {
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { bundleWorkflowCode, DefaultLogger, Runtime } = await import('@temporalio/worker');
+    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/devStack');
+    const { WORKFLOWS_PATH } = await import('../../workers/trainingWorker');
+    const { formatValue, machine, meetsBar, mergeResults } = await import('./results');
+    const { round } = await import('./stats');
+    const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+    const runs = Number(arg('--runs') ?? 1);
+    const profile = process.argv.includes('--profile');
+    if (profile) process.env.BENCH_STATUS_CPU_PROFILE ??= path.join(PROJECT_ROOT, '.flow', 'get-status.cpuprofile');
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    const postgres = await ensurePostgres();
+    const databaseName = `flow_bench_status_${process.pid}`;
+    const databaseUrl = await createDatabase(postgres.adminUrl, databaseName, { fresh: true });
+    migrateDatabase(databaseUrl);
+    const temporal = await startTemporal({ headless: true, logFile: path.join(PROJECT_ROOT, '.flow', 'bench-status-temporal.log') });
+    let code = 0;
+    try {
+      const noop = () => undefined;
+      const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop } });
+      let last: Figure[] = [];
+      let lastLoad = 0;
+      for (let run = 1; run <= runs; run++) {
+        lastLoad = os.loadavg()[0];
+        const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+        console.log(`get_status run ${run}/${runs} (load average ${load} on ${os.cpus().length} CPUs at start)`);
+        const status = await measureGetStatusLoad({
+          temporalAddress: temporal.address,
+          temporalPid: temporal.process.pid,
+          databaseUrl,
+          workflowBundle,
+          warmupSeconds: 3,
+          seconds: Number(process.env.BENCH_STATUS_SECONDS ?? 15),
+          openLoopSeconds: Number(process.env.BENCH_STATUS_OPEN_SECONDS ?? 20),
+          apiLogFile: path.join(PROJECT_ROOT, '.flow', 'bench-status-api.log'),
+          profile: { seconds: 10, when: () => profile },
+          log: (line) => console.log(line),
+        });
+        checkGetStatusLoad(status);
+        last = getStatusFigures(status);
+        // autocannon holds a request back while its connection still waits, so a server that falls behind is offered less.
+        if (status.openLoop.requestsPerSecond < STATUS_OPEN_LOOP_RATE * 0.95) console.log(`  the server fell behind: ${Math.round(status.openLoop.requestsPerSecond)} of the ${STATUS_OPEN_LOOP_RATE} req/s offered were answered`);
+        for (const f of last) console.log(`  ${f.key.padEnd(42)} ${formatValue(f.value, f.unit).padStart(12)}${f.bar ? (meetsBar(f) ? '  ok' : '  MISSED') : ''}`);
+        if (status.openLoop.cores) console.log(`  CPU in the open-loop window, cores: API ${status.openLoop.cores.api.toFixed(2)}, bench process ${status.openLoop.cores.benchProcess.toFixed(2)}, Temporal ${status.openLoop.cores.temporal?.toFixed(2) ?? '?'}, PostgreSQL ${status.openLoop.cores.postgres.toFixed(2)}, other processes ${status.openLoop.cores.rest.toFixed(2)}; machine ${status.openLoop.cores.machine.toFixed(2)}`);
+        if (status.profile) {
+          console.log(`  profile (${status.profile.window.seconds.toFixed(0)} s at ${STATUS_OPEN_LOOP_RATE} req/s, ${status.profile.window.apiCpuMsPerRequest.toFixed(3)} ms CPU per call while profiled), share of the API thread's busy time:`);
+          for (const [category, share] of Object.entries(status.profile.breakdown.shares)) console.log(`    ${(share * 100).toFixed(1).padStart(5)}% ${category}`);
+        }
+        console.log(`  load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+      }
+      if (process.argv.includes('--write')) {
+        const file = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
+        // The machine's load when these ran, beside them: the stage may run alone, long after the rest.
+        const figures = { ...Object.fromEntries(last.map((f) => [f.key, round(f.value, f.unit === 'req/s' ? 0 : 3)])), get_status_load_avg_1m: round(lastLoad, 2) };
+        mergeResults(file, figures, ['get_status_'], { machine: { ...machine(), load_avg_1m_at_start: round(os.loadavg()[0], 2) }, measured_at: new Date().toISOString() });
+        console.log(`merged into ${file}`);
+      }
+    } catch (error) {
+      console.error(`get_status bench failed: ${error instanceof Error ? error.stack : String(error)}`);
+      code = 1;
+    } finally {
+      await temporal.stop();
+      await dropDatabase(postgres.adminUrl, databaseName).catch(() => undefined);
+    }
+    process.exit(code);
+  })();
 }
