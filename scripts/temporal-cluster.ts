@@ -450,7 +450,7 @@ export async function ensureNamespace(address: string, namespace: string, retent
 }
 
 /*
- * The command line: `npm run temporal:cluster -- start|stop|status`: a multi-service Temporal cluster on this
+ * The command line: `npm run temporal:cluster -- start|stop|status|build`: a multi-service Temporal cluster on this
  * machine (workers/temporalCluster.ts): temporal-server built once from its Go module, PostgreSQL
  * persistence and visibility, frontend/history/matching/worker as separate processes, the
  * namespace (TEMPORAL_NAMESPACE, default `default`) with Flow's search attributes.
@@ -473,6 +473,13 @@ async function main(command: string | undefined): Promise<number> {
       log(`logs and configs: ${cluster.dir}; stop with: npm run temporal:cluster -- stop`);
       return 0;
     }
+    case 'build': {
+      // Only the binaries (CI builds them before the tests, so the time shows on its own line).
+      const started = Date.now();
+      const { server, sqlTool } = ensureServerBinaries(log);
+      log(`${server} and ${sqlTool} ready in ${Math.round((Date.now() - started) / 1000)} s`);
+      return 0;
+    }
     case 'stop': {
       const stopped = await stopClusterIn(clusterDir(name));
       log(stopped.length > 0 ? `stopped ${stopped.join(', ')}` : 'nothing was running');
@@ -489,7 +496,7 @@ async function main(command: string | undefined): Promise<number> {
       return up ? 0 : 1;
     }
     default:
-      console.error('usage: npm run temporal:cluster -- start|stop|status');
+      console.error('usage: npm run temporal:cluster -- start|stop|status|build');
       return 2;
   }
 }
