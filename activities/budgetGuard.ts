@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { callWorstCaseUsd, formatUsd } from '../training/budget';
 import type { ChatClient, ChatRequest, ChatResult } from './llm/chatClient';
 import { type ModelPrice, type ModelPrices, resolveModelPrice } from './llm/pricing';
-import type { SpendLedgerRepository } from './db/spendLedgerRepository';
+import type { BudgetRefusal, SpendLedgerRepository } from './db/spendLedgerRepository';
 
 /** Tokens a model may count beyond the request's text: role markers, tool-definition preamble. */
 const PROMPT_OVERHEAD_TOKENS = 64;
@@ -41,10 +41,11 @@ export class BudgetAllowanceExceededError extends ApplicationFailure {
     /** What the activity had spent (and had in flight) when the call was refused. */
     readonly spentUsd: number,
     readonly callWorstCaseUsd: number,
+    message = `budget allowance exceeded: a ${model} call could cost up to $${callWorstCaseUsd.toFixed(6)}, and $${spentUsd.toFixed(6)} ` +
+      `of this activity's ${formatUsd(allowanceUsd)} allowance ($${allowanceUsd.toFixed(6)}) is spent`,
   ) {
     super(
-      `budget allowance exceeded: a ${model} call could cost up to $${callWorstCaseUsd.toFixed(6)}, and $${spentUsd.toFixed(6)} ` +
-        `of this activity's ${formatUsd(allowanceUsd)} allowance ($${allowanceUsd.toFixed(6)}) is spent`,
+      message,
       BudgetAllowanceExceededError.TYPE,
       true,
       [{ model, allowance_usd: allowanceUsd, spent_usd: spentUsd, call_worst_case_usd: callWorstCaseUsd }],
@@ -52,6 +53,25 @@ export class BudgetAllowanceExceededError extends ApplicationFailure {
   }
 }
 Object.defineProperty(BudgetAllowanceExceededError.prototype, 'name', { value: 'BudgetAllowanceExceededError', enumerable: true });
+
+/**
+ * No call was started: with it, the job's calls (those in flight at their worst case) could cost
+ * more than the job's budget. The training job's own guard, held in the spend ledger across every
+ * activity and worker of the job; handled like an allowance refusal.
+ */
+export class JobBudgetExhaustedError extends BudgetAllowanceExceededError {
+  constructor(model: string, refusal: BudgetRefusal, callWorstCaseUsd: number) {
+    super(
+      model,
+      refusal.budgetUsd,
+      refusal.committedUsd,
+      callWorstCaseUsd,
+      `the job's budget is spent: its calls have cost or may still cost $${refusal.committedUsd.toFixed(6)} of ${formatUsd(refusal.budgetUsd)}, ` +
+        `and a ${model} call could cost up to $${callWorstCaseUsd.toFixed(6)} more`,
+    );
+  }
+}
+Object.defineProperty(JobBudgetExhaustedError.prototype, 'name', { value: 'JobBudgetExhaustedError', enumerable: true });
 
 export interface AllowanceOptions {
   /** USD this activity may spend on LLM calls; `null` says, explicitly, no cap. */
@@ -71,6 +91,8 @@ interface LedgerScope {
   jobId: string;
   activity: string;
   attempt: number;
+  /** Calls of a training job are admitted against its budget (on-demand evaluations have their own). */
+  budgeted: boolean;
 }
 
 /**
@@ -133,7 +155,7 @@ export class GuardedChatClient implements ChatClient {
     const callKey = randomUUID();
     try {
       // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
-      if (scope) await ledgered(scope.ledger.open({ callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }));
+      if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal);
       const override = this.options.prices && Object.hasOwn(this.options.prices, request.model) ? this.options.prices[request.model] : undefined;
       const result = await this.inner.complete(request, signal, override ? { price: override } : {}).catch(async (error: unknown) => {
         // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
@@ -177,7 +199,13 @@ export class GuardedChatFactory {
     const info = this.ledger ? currentActivityInfo() : null;
     const execution = info?.workflowExecution;
     if (!info || !execution) return null;
-    return { ledger: this.ledger!, jobId: jobId ?? execution.workflowId, activity: `${execution.runId}/${info.activityId}`, attempt: info.attempt };
+    return {
+      ledger: this.ledger!,
+      jobId: jobId ?? execution.workflowId,
+      activity: `${execution.runId}/${info.activityId}`,
+      attempt: info.attempt,
+      budgeted: info.workflowType === 'trainingJob',
+    };
   }
 }
 
@@ -190,11 +218,32 @@ export class LedgerUnavailableError extends Error {
   override readonly name = 'LedgerUnavailableError';
 }
 
-async function ledgered(write: Promise<void>): Promise<void> {
+async function ledgered<T>(write: Promise<T>): Promise<T> {
   try {
-    await write;
+    return await write;
   } catch (error) {
     throw new LedgerUnavailableError(`the spend ledger could not be written: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** How long a call waits for the job's calls in flight to return and free budget before it is refused. */
+export const ADMISSION_WAIT_MS = 30_000;
+const ADMISSION_POLL_MS = 100;
+
+/**
+ * Opens the call in the ledger, admitted against the job's budget. While the budget cannot hold
+ * its worst case only because other calls of the job are in flight (at their worst case; they
+ * settle at what they cost), it waits for them, up to ADMISSION_WAIT_MS: so a job spends its
+ * budget nearly to the end instead of stopping when the in-flight worst cases first touch it.
+ */
+async function admit(scope: LedgerScope, entry: Parameters<SpendLedger['open']>[0], signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + ADMISSION_WAIT_MS;
+  for (;;) {
+    const refusal = await ledgered(scope.ledger.open(entry, { budgeted: scope.budgeted }));
+    if (!refusal) return;
+    const wouldFitWhenSettled = refusal.committedUsd - refusal.inFlightUsd + entry.costUsd <= refusal.budgetUsd;
+    if (!wouldFitWhenSettled || Date.now() >= deadline || signal?.aborted) throw new JobBudgetExhaustedError(entry.model, refusal, entry.costUsd);
+    await new Promise((resolve) => setTimeout(resolve, ADMISSION_POLL_MS));
   }
 }
 

@@ -181,6 +181,8 @@ export const JobCarryOverSchema = z
     /** The untrained policy's held-out episodes (run once per run, then compared against). */
     baseline_episodes: z.array(EvaluationEpisodeSchema).nullable().optional(),
     evaluation: EvaluationSummarySchema.nullable().optional(),
+    /** What the costliest trajectory so far was billed: an evaluation's estimate under call admission; absent in older carry-overs. */
+    costliest_trajectory_usd: z.number().min(0).optional(),
   })
   .strict();
 export type JobCarryOver = z.infer<typeof JobCarryOverSchema>;

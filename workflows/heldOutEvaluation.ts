@@ -79,7 +79,9 @@ export async function evaluateOnHeldOut(
             // The same seeds for both policies and every evaluation: only the policy differs.
             seeds: Array.from({ length: config.eval_samples }, (_, sample) => hashString(`${config.seed}:${request.split === 'test' ? 'test' : 'eval'}:${queryIndex}:${sample}`)),
             reward_strategy: config.reward_strategy,
-            ...(request.allowancePerQueryUsd !== undefined ? { allowance_usd: request.allowancePerQueryUsd, prices: config.prices } : {}),
+            ...(request.allowancePerQueryUsd !== undefined ? { allowance_usd: request.allowancePerQueryUsd } : {}),
+            // The job's own prices price every call, with or without an allowance.
+            ...(config.prices ? { prices: config.prices } : {}),
           }),
         ),
       ),

@@ -74,6 +74,12 @@ const EVALUATION_PATCH = 'heldout-evaluation-v1';
  * last iteration. Histories recorded before it keep the two-way split.
  */
 const TEST_SPLIT_PATCH = 'test-split-v1';
+/**
+ * Guards budget admission per call (issue 15): each model call is admitted against the job's
+ * budget in the spend ledger, so the worst-case reserve of a whole iteration, its allowances and
+ * its pre-flight go; an iteration is started when what the costliest one so far cost still fits.
+ */
+const CALL_ADMISSION_PATCH = 'budget-call-admission-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   // Jobs can be started from the `temporal` CLI, so the workflow validates its own input.
@@ -145,21 +151,32 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
     }
     const split = patched(EVALUATION_PATCH) && input.config.evaluate ? evaluationSplit(input, { withTest: patched(TEST_SPLIT_PATCH) }) : null;
     const limit = new ConcurrencyLimit(input.config.max_parallel);
+    const admission = budgeted && patched(CALL_ADMISSION_PATCH);
     for (let iteration = state.iteration + 1; iteration <= input.config.iterations; iteration++) {
       await waitWhilePaused(input, state, acts);
       const evaluates = split !== null && split.heldOut.length > 0 && evaluationDue(iteration, input.config);
       // The test split is evaluated once, after the last iteration; it only reports.
       const tests = split !== null && split.test.length > 0 && iteration === input.config.iterations;
-      const reserve = budgeted ? iterationReserve(input, state, split, evaluates, tests) : null;
-      const refusal = budgetRefusal(input, state, iteration, reserve);
+      const reserve = budgeted && !admission ? iterationReserve(input, state, split, evaluates, tests) : null;
+      const refusal = admission
+        ? admissionRefusal(state, iteration, evaluationEpisodes(input, state, split, evaluates, tests))
+        : budgetRefusal(input, state, iteration, reserve);
       if (refusal) {
         await finish('budget_exceeded', refusal);
         return state.result();
       }
-      const metrics = await runIteration(input, state, acts, limit, iteration, reserve, split);
-      if (evaluates) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve);
+      const budget: IterationBudget = { reserve, admission };
+      const metrics = await runIteration(input, state, acts, limit, iteration, budget, split);
+      if (metrics === null) {
+        await finish(
+          'budget_exceeded',
+          `the ${formatUsd(state.budgetUsd)} budget ran out during iteration ${iteration} (spent ${formatUsd(state.spendUsd)}): its model calls were refused, so the policy was not updated`,
+        );
+        return state.result();
+      }
+      if (evaluates) await evaluateHeldOut(input, state, acts, limit, iteration, split, budget);
       // Before the checkpoint, so the last checkpoint holds the whole spend; it cannot move the score.
-      if (tests) await evaluateHeldOut(input, state, acts, limit, iteration, split, reserve, 'test');
+      if (tests) await evaluateHeldOut(input, state, acts, limit, iteration, split, budget, 'test');
       await checkpointIfDue(input, state, acts, iteration, metrics);
       if (workflowInfo().continueAsNewSuggested && iteration < input.config.iterations) {
         // No Update or signal may be lost across the switch.
@@ -197,6 +214,28 @@ function budgetRefusal(input: TrainingJobInput, state: TrainingJobState, iterati
   );
 }
 
+/**
+ * Under call admission, why iteration `iteration` must not start, or null: the budget is spent, or
+ * the evaluation due with it (its episodes at the costliest trajectory's cost so far) would not
+ * fit in what is left: an evaluation cut short would report on the episodes that had money, not
+ * on the policy. Training itself is admitted call by call (the spend ledger), so the job spends
+ * its budget nearly to the end, and an iteration that runs out stops there.
+ */
+function admissionRefusal(state: TrainingJobState, iteration: number, episodes: number): string | null {
+  const evaluation = episodes * state.costliestTrajectoryUsd;
+  if (state.spendUsd < state.budgetUsd && preflight(state.spendUsd, evaluation, state.budgetUsd).ok) return null;
+  return evaluation > 0
+    ? `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; the evaluation due with iteration ${iteration} would cost about ${formatUsd(evaluation)}, so the iteration was not started`
+    : `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget before iteration ${iteration}`;
+}
+
+/** The evaluation episodes an iteration runs: held-out (with the baseline the first time) and, after the last, the test split. */
+function evaluationEpisodes(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean, tests: boolean): number {
+  if (!split) return 0;
+  const queries = (evaluates ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0) + (tests ? split.test.length * 2 : 0);
+  return queries * input.config.eval_samples;
+}
+
 /** At a batch boundary: while the kill switch is on, the job is `paused` and spends nothing. */
 async function waitWhilePaused(input: TrainingJobInput, state: TrainingJobState, acts: Activities): Promise<void> {
   if (!state.paused) return;
@@ -223,6 +262,22 @@ interface IterationReserve {
   perTrajectory: number;
   /** The most the policy update may spend (all its attempts at their worst case). */
   policyUpdate: number;
+}
+
+/**
+ * How an iteration is held to its budget: the worst-case reserve and its allowances (jobs started
+ * before CALL_ADMISSION_PATCH), or admission of each call in the spend ledger. Neither: histories
+ * from before BUDGET_PATCH.
+ */
+interface IterationBudget {
+  reserve: IterationReserve | null;
+  admission: boolean;
+}
+
+/** The budget fields of an activity's input: its allowance under a reserve; the job's prices whenever spend is guarded. */
+function budgetFields(config: TrainingJobInput['config'], budget: IterationBudget, allowanceUsd: (reserve: IterationReserve) => number) {
+  if (budget.reserve) return { allowance_usd: allowanceUsd(budget.reserve), prices: config.prices };
+  return budget.admission ? { prices: config.prices } : {};
 }
 
 /** Optimizer prompts carry whole trajectories, so their bound is larger than an agent's. */
@@ -343,10 +398,11 @@ async function runIteration(
   acts: Activities,
   limit: ConcurrencyLimit,
   iteration: number,
-  reserve: IterationReserve | null,
+  budget: IterationBudget,
   split: EvaluationSplit | null,
-): Promise<IterationMetrics> {
+): Promise<IterationMetrics | null> {
   const { config } = input;
+  const alerts = budget.reserve !== null || budget.admission;
   // With a held-out split, batches come from the training part only (indices into training_queries).
   const batch = split
     ? selectBatch(split.trainingIndices.length, iteration, config.batch_size, config.seed).map((i) => split.trainingIndices[i])
@@ -372,7 +428,7 @@ async function runIteration(
               ...agentRunSettings(input),
               // The job id is left out on purpose: two jobs with the same seed and input train alike.
               seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:${sampleIndex}`),
-              ...(reserve ? { allowance_usd: reserve.perTrajectory, prices: config.prices } : {}),
+              ...budgetFields(config, budget, (reserve) => reserve.perTrajectory),
             }),
           ),
         ),
@@ -388,9 +444,7 @@ async function runIteration(
         max_tokens: config.max_tokens,
         seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:judge`),
         // A judge may spend what this group's runs left of their allowances, so the reserve still holds.
-        ...(reserve
-          ? { allowance_usd: Math.max(0, reserve.perTrajectory * summaries.length - summaries.reduce((sum, s) => sum + billedUsd(s), 0)), prices: config.prices }
-          : {}),
+        ...budgetFields(config, budget, (reserve) => Math.max(0, reserve.perTrajectory * summaries.length - summaries.reduce((sum, s) => sum + billedUsd(s), 0))),
       });
       // What the judge's LLM calls cost (absent in histories from before judges).
       state.addSpend(scored.cost_usd ?? 0);
@@ -406,13 +460,17 @@ async function runIteration(
         seed: hashString(`${config.seed}:${input.run}:${iteration}:${queryIndex}:shuffle`),
       });
       state.recordGroup(summaries.length, summaries.reduce((sum, s) => sum + billedUsd(s), 0));
+      state.noteTrajectoryCosts(summaries.map(billedUsd));
       // Published after every group, so status from the row is never more than a group behind.
       await acts.records.recordJobProgress({ job_id: input.job_id, iteration: state.iteration, phase: 'collecting', spend_usd: state.spendUsd });
-      if (reserve) await raiseBudgetAlerts(input, state, acts);
+      if (alerts) await raiseBudgetAlerts(input, state, acts);
       const outcome: GroupOutcome = { rewards: scored.rewards, successes: scored.successes, advantages, logProbs: scored.log_probs, invalidOutputs: scored.invalid_outputs };
-      return { task, trajectoryIds, outcome };
+      return { task, trajectoryIds, outcome, budgetStopped: summaries.some((s) => s.allowance_exceeded) };
     }),
   );
+  // Under call admission a trajectory stopped by the budget failed for want of money, not skill:
+  // no update learns from that iteration, and the job ends.
+  if (budget.admission && groups.some((group) => group.budgetStopped)) return null;
 
   state.phase = 'updating_policy';
   // The `no_policy_update` control keeps the untrained policy: it must show no improvement.
@@ -430,10 +488,10 @@ async function runIteration(
     credit_assignment: config.credit_assignment,
     policy_update: config.policy_update,
     // What the groups left of the budget, never more than the update's worst case.
-    ...(reserve ? { allowance_usd: Math.max(0, Math.min(reserve.policyUpdate, state.budgetUsd - state.spendUsd)), prices: config.prices } : {}),
+    ...budgetFields(config, budget, (reserve) => Math.max(0, Math.min(reserve.policyUpdate, state.budgetUsd - state.spendUsd))),
   });
   state.addSpend(update.cost_usd);
-  if (reserve) await raiseBudgetAlerts(input, state, acts);
+  if (alerts) await raiseBudgetAlerts(input, state, acts);
   // Invalid model outputs (issue 13) are counted per iteration: the agents' from the reward step, the updater's here.
   const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0);
   state.finishIteration(iteration, metrics, update.policy);
@@ -493,9 +551,10 @@ async function evaluateHeldOut(
   limit: ConcurrencyLimit,
   iteration: number,
   split: EvaluationSplit,
-  reserve: IterationReserve | null,
+  budget: IterationBudget,
   on: EvaluationSplitName = 'validation',
 ) {
+  const { reserve } = budget;
   state.phase = 'evaluating';
   const test = on === 'test';
   const evaluated = await evaluateOnHeldOut(
@@ -514,7 +573,7 @@ async function evaluateHeldOut(
     },
     async (costUsd) => {
       state.addSpend(costUsd);
-      if (reserve) await raiseBudgetAlerts(input, state, acts);
+      if (reserve || budget.admission) await raiseBudgetAlerts(input, state, acts);
     },
   );
   // The test split only reports: it neither scores checkpoints nor replaces the validation result.

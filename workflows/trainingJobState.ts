@@ -76,6 +76,8 @@ export class TrainingJobState {
   /** The untrained policy's held-out episodes, run once per run. */
   baselineEpisodes: EvaluationEpisode[] | null = null;
   evaluation: EvaluationSummary | null = null;
+  /** What the costliest trajectory so far was billed: an evaluation episode's estimate. */
+  costliestTrajectoryUsd = 0;
 
   constructor(private readonly input: TrainingJobInput) {
     this.policy = initialPolicy(input.base_prompt);
@@ -83,6 +85,10 @@ export class TrainingJobState {
     this.spendUsd = input.prior_spend_usd;
     this.paused = input.start_paused;
     if (input.carry_over) this.restore(input.carry_over);
+  }
+
+  noteTrajectoryCosts(usd: number[]): void {
+    this.costliestTrajectoryUsd = Math.max(this.costliestTrajectoryUsd, ...usd);
   }
 
   /** Everything the next workflow run needs to go on exactly here (continue-as-new). */
@@ -100,6 +106,7 @@ export class TrainingJobState {
       prices: this.prices,
       baseline_episodes: this.baselineEpisodes,
       evaluation: this.evaluation,
+      costliest_trajectory_usd: this.costliestTrajectoryUsd,
     };
   }
 
@@ -116,6 +123,7 @@ export class TrainingJobState {
     this.prices = carried.prices;
     this.baselineEpisodes = carried.baseline_episodes ?? null;
     this.evaluation = carried.evaluation ?? null;
+    this.costliestTrajectoryUsd = carried.costliest_trajectory_usd ?? 0;
   }
 
   /** A resumed run starts from a checkpoint of an earlier run. */

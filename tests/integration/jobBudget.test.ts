@@ -1,6 +1,8 @@
 /**
- * Budgets on the real server: the pre-flight check reserves each iteration's worst case (agent
- * and policy-update calls) and never starts one that could cross the limit; alerts at 75% and
+ * Budgets on the real server: every model call is admitted against the job's budget in the spend
+ * ledger, and an iteration starts only while what the costliest one so far cost still fits, so
+ * the job never crosses its limit (tests/integration/budgetAdmission.test.ts shows it spending
+ * most of it with realistic usage); alerts at 75% and
  * 90% are raised once each, recorded on the job and sent to a webhook; the update_budget Update
  * raises a running job's limit (its validator refuses anything else); the kill switch signal
  * pauses a job at the next batch boundary and resumes it.
@@ -13,10 +15,9 @@ import type { AddressInfo } from 'node:net';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { resolveModelPrice } from '../../activities/llm/pricing';
-import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND, policyUpdateWorstCaseUsd } from '../../training/budget';
-import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
-import { evaluationSplit, EvaluationSummarySchema } from '../../training/evaluation';
-import { TrainingJobInputSchema } from '../../training/config';
+import { promptTokenUpperBound } from '../../activities/budgetGuard';
+import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND } from '../../training/budget';
+import { EvaluationSummarySchema } from '../../training/evaluation';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { killSwitchSignal, updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
 import { withKillSwitchLock } from '../support/apiHarness';
@@ -54,9 +55,11 @@ beforeAll(async () => {
         if (!tools?.length) return undefined;
         return { kind: 'tool_call', name: (seed ?? 0) % 2 === 0 ? 'lookup_docs' : 'no_such_tool', arguments: { query: 'rules' } };
       },
+      // Every agent call at the worst case the guard admits it with: its prompt's token bound and
+      // max_tokens out. (A provider cannot count more tokens than that bound.)
       usage: (body) =>
         (body as { tools?: unknown[] }).tools?.length
-          ? { prompt_tokens: DEFAULT_PROMPT_TOKEN_BOUND, completion_tokens: MAX_TOKENS }
+          ? { prompt_tokens: promptTokenUpperBound(body as never), completion_tokens: MAX_TOKENS }
           : { prompt_tokens: 2000, completion_tokens: 200 },
     },
   });
@@ -67,11 +70,8 @@ afterAll(async () => {
   webhook?.close();
 });
 
+/** A bound of one agent call here: a prompt of DEFAULT_PROMPT_TOKEN_BOUND tokens (more than any here) and max_tokens out. */
 const agentCall = callWorstCaseUsd(resolveModelPrice('flow-sim-1'), MAX_TOKENS, DEFAULT_PROMPT_TOKEN_BOUND);
-/** What one iteration of one group actually costs in agent calls: each at its worst case. */
-const agentBatch = GROUP * MAX_STEPS * agentCall;
-/** The reservation: the agent calls plus every policy-update attempt at its worst case. */
-const reservation = agentBatch + policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: MAX_TOKENS, price: OPTIMIZER_PRICE, promptTokens: 32_768 });
 
 // The legacy shaped reward: every group then has a spread, so every iteration calls the policy
 // updater and its spend is in the figures below (with the default outcome reward, a group that
@@ -93,52 +93,67 @@ const budgetJob = (budget: number, iterations: number, config: Record<string, un
     },
   });
 
-test('a budget that covers 2.5 batches ends budget_exceeded after 2, never above the limit, counting policy updates', async () => {
-  const budget = 2.5 * reservation;
-  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 10), { taskQueue: h.taskQueue });
+/**
+ * What the same job costs with money to spare: the spend after each iteration (the iteration
+ * rows) and what its evaluations cost. Same seed, same prompts: a budgeted run costs the same.
+ */
+async function probe(iterations: number, config: Record<string, unknown> = {}) {
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(1000, iterations, config), { taskQueue: h.taskQueue });
+  const result: TrainingJobResult = await h.run(h.client.workflow.getHandle(jobId).result());
+  expect(result.status).toBe('completed');
+  const spendAfter = (await h.repos.progress.iterations(jobId)).sort((a, b) => a.iteration - b.iteration).map((row) => row.spendUsd);
+  const evaluations = (await h.repos.progress.evaluations(jobId)).map((stored) => EvaluationSummarySchema.parse(stored.summary));
+  return { spendAfter, evaluationUsd: evaluations.reduce((sum, evaluation) => sum + evaluation.cost_usd, 0), totalUsd: result.spend_usd };
+}
+
+test('calls at their worst case: the budget runs out during iteration 3, the job ends budget_exceeded, never above the limit, counting policy updates', async () => {
+  // Two iterations and half of the third.
+  const full = await probe(3, { evaluate: false });
+  const budget = (full.spendAfter[1] + full.spendAfter[2]) / 2;
+  const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 3, { evaluate: false }), { taskQueue: h.taskQueue });
   const result: TrainingJobResult = await h.run(h.client.workflow.getHandle(jobId).result());
   expect(result.status).toBe('budget_exceeded');
   expect(result.iterations).toBe(2);
   const row = (await h.repos.jobs.get(jobId))!;
   expect(row.status).toBe('budget_exceeded');
+  // Never above the limit, even counting calls in flight at their worst case.
   expect(row.spendUsd).toBeLessThanOrEqual(budget);
+  expect(row.committedUsd).toBeLessThanOrEqual(budget);
+  // Most of it was spent: what was left could not hold one more call at its worst case.
+  expect(row.spendUsd).toBeGreaterThan(budget - 2 * MAX_STEPS * agentCall);
   const trajectories = await h.repos.trajectories.listForJob(jobId);
-  expect(trajectories).toHaveLength(2 * GROUP);
   const agentSpend = trajectories.reduce((sum, t) => sum + t.costUsd, 0);
-  expect(agentSpend).toBeCloseTo(2 * agentBatch, 10);
-  // The recorded spend is agent calls plus the policy updates' calls, to the cent.
+  // The recorded spend is agent calls plus the policy updates' calls, to the cent; the ledger agrees.
   expect(row.spendUsd).toBeGreaterThan(agentSpend);
   expect(row.spendUsd.toFixed(2)).toBe(result.spend_usd.toFixed(2));
-  expect(row.reason).toMatch(/iteration 3 could cost up to \$/);
+  expect((await h.repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(row.spendUsd, 10);
+  expect(row.reason).toMatch(new RegExp(`budget ran out during iteration ${result.iterations + 1}`));
+  // The iteration that ran out has trajectories the ledger refused, and no policy update.
+  expect(trajectories.some((t) => t.iteration === result.iterations + 1 && /budget is spent/.test(t.error ?? ''))).toBe(true);
   expect((await h.client.workflow.getHandle(jobId).describe()).typedSearchAttributes.get(FLOW_JOB_STATUS)).toBe('budget_exceeded');
 });
 
-test('held-out evaluation is reserved and paid for like training: a budget short of it ends the job before that iteration; its cost is in the spend', async () => {
-  const request = budgetJob(1, 2);
-  const input = TrainingJobInputSchema.parse(request);
-  const split = evaluationSplit(input);
-  // Validation and, after the last iteration, test queries (issue 14's three splits).
-  const heldOut = split.heldOut.length + split.test.length;
-  expect(split.test.length).toBeGreaterThan(0);
-  // The trained policy and the baseline run every held-out query eval_samples times; every
-  // episode here makes max_steps calls at the worst case.
-  const evaluationCost = 2 * heldOut * input.config.eval_samples * MAX_STEPS * agentCall;
+test('held-out evaluation is estimated and paid for like training: a budget short of it ends the job before that iteration; its cost is in the spend', async () => {
+  const full = await probe(2);
+  const firstIteration = full.spendAfter[0];
+  expect(full.evaluationUsd).toBeGreaterThan(0);
 
-  // Enough for two iterations of training, not for the evaluation after the last one.
-  const short = budgetJob(2 * reservation + evaluationCost / 2, 2);
+  // Iteration 2 brings the validation and test evaluations: enough for its training, not for them.
+  const short = budgetJob(firstIteration + full.evaluationUsd / 2, 2);
   const { jobId: shortId } = await startTrainingJob(h.client, h.repos, short, { taskQueue: h.taskQueue });
   const refused: TrainingJobResult = await h.run(h.client.workflow.getHandle(shortId).result());
   expect(refused).toMatchObject({ status: 'budget_exceeded', iterations: 1 });
+  expect((await h.repos.jobs.get(shortId))!.reason).toMatch(/the evaluation due with iteration 2 would cost about/);
   expect(await h.repos.progress.evaluations(shortId)).toEqual([]);
 
-  const enough = budgetJob(2 * reservation + evaluationCost + 0.01, 2);
+  const enough = budgetJob(full.totalUsd * 1.01, 2);
   const { jobId } = await startTrainingJob(h.client, h.repos, enough, { taskQueue: h.taskQueue });
   const result: TrainingJobResult = await h.run(h.client.workflow.getHandle(jobId).result());
   expect(result.status).toBe('completed');
   const evaluations = (await h.repos.progress.evaluations(jobId)).map((stored) => EvaluationSummarySchema.parse(stored.summary));
   expect(evaluations.map((evaluation) => evaluation.split)).toEqual(['validation', 'test']);
   const evaluationSpend = evaluations.reduce((sum, evaluation) => sum + evaluation.cost_usd, 0);
-  expect(evaluationSpend).toBeCloseTo(evaluationCost, 10);
+  expect(evaluationSpend).toBeCloseTo(full.evaluationUsd, 10);
   const row = (await h.repos.jobs.get(jobId))!;
   const agentSpend = (await h.repos.trajectories.listForJob(jobId)).reduce((sum, t) => sum + t.costUsd, 0);
   // Spend = training trajectories + policy updates + the evaluations, and within the budget.
@@ -147,9 +162,10 @@ test('held-out evaluation is reserved and paid for like training: a budget short
 });
 
 test('alerts fire once each at 75% and 90%; raising the budget through the Update lets the job finish', async () => {
-  // Three batches fit, and after the third the job has spent over 90%: it would stop there.
-  const budget = 3.1 * reservation;
   // No test split: its evaluation after the last iteration would not fit in twice this budget.
+  const full = await probe(4, { test_fraction: 0 });
+  // Three iterations fit, and after the third the job has spent over 90%: it would stop in the fourth.
+  const budget = Number((full.spendAfter[2] * 1.02).toFixed(6));
   const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(budget, 4, { test_fraction: 0 }), { taskQueue: h.taskQueue });
   const handle = h.client.workflow.getHandle(jobId);
   const { result, status } = await h.run(async () => {
