@@ -57,6 +57,7 @@ import {
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
 import { CONCURRENT_JOBS, CONCURRENT_OWNED_PREFIXES, CONCURRENT_WORKER_PROCESSES, concurrentJobsFigures, concurrentJobsSection, measureConcurrentJobs } from './concurrentJobs';
 import { runCreditAssignmentBench } from './creditAssignment';
+import { BUDGET_SHARE_OWNED_PREFIXES, budgetShareFigures, measureBudgetShare } from './budgetShare';
 import { KILL_TARGETS, measureWorkerKills, WORKER_KILL_OWNED_PREFIXES, WORKER_KILLS, workerKillExtraFigures, workerKillFigures, workerKillSection } from './workerKills';
 
 const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json');
@@ -73,7 +74,7 @@ const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
 const STATUS_OPEN_SECONDS = Number(process.env.BENCH_STATUS_OPEN_SECONDS ?? 20);
 const STATUS_PROFILE_SECONDS = 5;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES, ...BUDGET_SHARE_OWNED_PREFIXES];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -224,6 +225,11 @@ async function main(): Promise<void> {
   log(`worker kills: ${WORKER_KILLS} SIGKILLs of the worker running ${KILL_TARGETS.join(', ')} in turn, two worker processes (load average ${os.loadavg()[0].toFixed(2)})`);
   const kills = await timed('worker kills', () => measureWorkerKills({ temporalAddress: temporal.address, databaseUrl, log }));
 
+  log();
+  log('budget share: the same job with money to spare, then with half of what it cost');
+  const share = await timed('budget share', () => measureBudgetShare({ temporalAddress: temporal.address, databaseUrl }));
+  log(`    full job $${share.fullSpendUsd.toFixed(6)}; budget $${share.budgetUsd.toFixed(6)}: spent $${share.spendUsd.toFixed(6)} (${((share.spendUsd / share.budgetUsd) * 100).toFixed(1)}%), ${share.status} after ${share.iterations} iterations, alerts ${share.alerts.join(', ') || 'none'}`);
+
   const figures: Figure[] = [
     { key: 'group8_vs_single_ratio', label: 'Group of 8 vs one trajectory, p50', value: group.ratioP50, unit: '×', bar: { op: '<=', value: 1.2 } },
     { key: 'group8_vs_single_ratio_p95', label: 'Group of 8 vs one trajectory, p95', value: group.ratioP95, unit: '×', bar: { op: '<=', value: 1.2 } },
@@ -241,6 +247,7 @@ async function main(): Promise<void> {
     ...getStatusFigures(status),
     ...concurrentJobsFigures(concurrent),
     ...workerKillFigures(kills),
+    ...budgetShareFigures(share),
   ];
 
   let diagnostics: WriteDiagnostics | null = null;
