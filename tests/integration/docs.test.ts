@@ -28,7 +28,7 @@ const SKIPS: Skip[] = [
   { command: /^docker compose\b/, reason: 'needs Docker and registry images, which these machines do not have; docker-compose.yml is validated offline by the deployment tests' },
   { command: /^(helm|kubectl)\b/, reason: 'needs a Kubernetes cluster; the chart is linted and rendered offline by the deployment tests' },
   { command: /^temporal workflow (reset|terminate)\b/, reason: "rewrites or ends a job's workflow history: incident tools, shown in the runbook, not run against a live job" },
-  { command: /^npx jest --selectProjects integration\b/, reason: 'starts a second integration suite (its own Temporal server and database) inside this one; CI runs it' },
+  { command: /^npx jest \S+ --selectProjects integration\b/, reason: 'starts a second integration suite (its own Temporal server and database) inside this one; CI runs it' },
 ];
 
 interface Server {
