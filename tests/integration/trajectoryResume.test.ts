@@ -5,14 +5,13 @@
  * attempt's calls), and the job's trajectories equal, step for step, those of the same job run
  * without a crash.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { TrajectoryStep } from '../../training/config';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
-import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
-import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
+import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { stopProcess, suiteWorkerProcesses } from '../support/workerProcess';
 
 const { PendingActivityState } = temporal.api.enums.v1;
 // Slow calls: a trajectory lasts seconds, so the worker's heartbeat (every 2 s at most) carries a
@@ -20,21 +19,15 @@ const { PendingActivityState } = temporal.api.enums.v1;
 const MODEL_LATENCY_MS = 700;
 
 let h: Harness;
-const children: ChildProcess[] = [];
+const workers = suiteWorkerProcesses(() => h.model);
 
 beforeAll(async () => {
   h = await startHarness({ model: { latencyMs: MODEL_LATENCY_MS } });
 });
 afterAll(async () => {
-  for (const child of children) await stopProcess(child, 'SIGKILL');
+  await workers.killAll();
   await h?.close();
 });
-
-async function workerProcess(taskQueue: string) {
-  const child = await spawnWorkerProcess({ taskQueue, temporalAddress: requireEnv('TEMPORAL_ADDRESS'), databaseUrl: requireEnv('DATABASE_URL'), llmBaseUrl: h.model.url });
-  children.push(child);
-  return child;
-}
 
 function decodeJson(payloads: { data?: Uint8Array | null }[] | null | undefined): unknown {
   const data = payloads?.[0]?.data;
@@ -51,7 +44,7 @@ test('a trajectory retried after a worker SIGKILL resumes from its heartbeat and
   const taskQueue = `resume-${randomUUID()}`;
   const config = { iterations: 1, batch_size: 1, group_size: 4, max_parallel: 4, seed: 17, max_steps: 6 };
   const request = jobRequest({ config });
-  const first = await workerProcess(taskQueue);
+  const first = await workers.start(taskQueue);
   const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue });
   const handle = h.client.workflow.getHandle(jobId);
 
@@ -77,7 +70,7 @@ test('a trajectory retried after a worker SIGKILL resumes from its heartbeat and
   const resumedSteps = resumePoint.resume.steps.length;
   expect(resumedSteps).toBeGreaterThanOrEqual(1);
 
-  const second = await workerProcess(taskQueue);
+  const second = await workers.start(taskQueue);
   const result: TrainingJobResult = await handle.result();
   expect(await stopProcess(second)).toBe(0);
   expect(result.status).toBe('completed');

@@ -4,42 +4,35 @@
  * in its history, exactly the expected trajectories (no duplicate, no gap), and the same final
  * policy as a job with the same seed that never crashed.
  */
-import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { costOf } from '../../activities/llm/pricing';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
-import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
-import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
+import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { stopProcess, suiteWorkerProcesses } from '../support/workerProcess';
 
 const { PendingActivityState } = temporal.api.enums.v1;
 
 const MODEL_LATENCY_MS = 250;
 let h: Harness;
-const children: ChildProcess[] = [];
+const workers = suiteWorkerProcesses(() => h.model);
 
 beforeAll(async () => {
   // Slow enough calls that a group is caught part-written.
   h = await startHarness({ model: { latencyMs: MODEL_LATENCY_MS } });
 });
 afterAll(async () => {
-  for (const child of children) await stopProcess(child, 'SIGKILL');
+  await workers.killAll();
   await h?.close();
 });
-
-async function workerProcess(taskQueue: string) {
-  const child = await spawnWorkerProcess({ taskQueue, temporalAddress: requireEnv('TEMPORAL_ADDRESS'), databaseUrl: requireEnv('DATABASE_URL'), llmBaseUrl: h.model.url });
-  children.push(child);
-  return child;
-}
 
 test('a worker killed mid-group is replaced and the job completes as if nothing happened', async () => {
   const taskQueue = `crash-${randomUUID()}`;
   const config = { iterations: 2, batch_size: 1, group_size: 8, max_parallel: 2, seed: 21 };
   const request = jobRequest({ config });
 
-  const first = await workerProcess(taskQueue);
+  const first = await workers.start(taskQueue);
   const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue });
   // Kill while the first group is part-written (between 1 and 7 of its 8 trajectories) and a
   // trajectory activity is running on the worker, so that one is certainly retried. Two
@@ -66,7 +59,7 @@ test('a worker killed mid-group is replaced and the job completes as if nothing 
   expect(written).toBeGreaterThanOrEqual(1);
   expect(written).toBeLessThanOrEqual(7);
 
-  const second = await workerProcess(taskQueue);
+  const second = await workers.start(taskQueue);
   const result: TrainingJobResult = await handle.result();
   expect(await stopProcess(second)).toBe(0);
 

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { requireEnv } from './harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -60,4 +61,27 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill(signal);
   return exited;
+}
+
+/**
+ * Worker processes of one test file on the suite's Temporal server and database, with `model` as
+ * the LLM: `start(taskQueue)` spawns one, `killAll()` (in afterAll) SIGKILLs whatever is left.
+ */
+export function suiteWorkerProcesses(model: () => { url: string }) {
+  const children: ChildProcess[] = [];
+  return {
+    async start(taskQueue: string) {
+      const child = await spawnWorkerProcess({
+        taskQueue,
+        temporalAddress: requireEnv('TEMPORAL_ADDRESS'),
+        databaseUrl: requireEnv('DATABASE_URL'),
+        llmBaseUrl: model().url,
+      });
+      children.push(child);
+      return child;
+    },
+    async killAll() {
+      for (const child of children) await stopProcess(child, 'SIGKILL');
+    },
+  };
 }
