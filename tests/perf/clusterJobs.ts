@@ -156,6 +156,8 @@ export function writeClusterSection(r: ClusterJobsResult, figures: Figure[], fil
     r.dev
       ? `Throughput side by side, same machine, same run: cluster ${r.run.jobsPerMinute.toFixed(1)} jobs/min (two kills included) against the dev server's ${r.dev.jobsPerMinute.toFixed(1)} jobs/min.`
       : 'The dev server was not run beside it in this run (add --dev-too).',
+    ...(r.run.jobs < 200 ? ['', `${r.run.jobs} jobs (\`BENCH_CONCURRENT_JOBS=${r.run.jobs}\`), not the full 200; load average at the end ${os.loadavg()[0].toFixed(1)}.`] : []),
+    'The stall figures run from the SIGKILL to the first trajectory row written after the restarted service listens again; activities already running keep writing while history is down, so they are a lower bound of what a single workflow waits.',
     MARK_END,
   ].join('\n');
   const md = existsSync(file) ? readFileSync(file, 'utf8') : '';
