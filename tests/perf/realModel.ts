@@ -52,7 +52,7 @@ import { hashString, seededRandom } from '../../training/statistics';
 import { SIMULATED_TOOLS, SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
 import { LOCAL_MODEL } from '../../workers/localModelFiles';
 import { startLocalModelServer, type LocalModelServer } from '../../workers/localModelServer';
-import { machine, mergeResults } from './results';
+import { mergeResults } from './results';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -330,7 +330,7 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
     MD_START,
     '## The real local model (`npm run bench:real-model`, tests/perf/realModel.ts)',
     '',
-    `${LOCAL_MODEL.upstream} (\`${LOCAL_MODEL.file}\`, ${LOCAL_MODEL.license}) served by llama.cpp (xllamacpp 2026.10.11549, ${process.env.FLOW_LOCAL_MODEL_THREADS ?? 2} thread(s), one slot, under \`nice\` when run as documented) on ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}; other engineers' processes shared the 2 cores. ${note}`,
+    `${LOCAL_MODEL.upstream} (\`${LOCAL_MODEL.file}\`, ${LOCAL_MODEL.license}) served by llama.cpp (xllamacpp 2026.10.11549, ${process.env.FLOW_LOCAL_MODEL_THREADS ?? 2} thread(s), one slot, under \`nice\` when run as documented) on ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, measured ${new Date().toISOString()} with a 1-minute load average of ${os.loadavg()[0].toFixed(1)}. ${note}`,
     '',
     '| Key | Value |',
     '| --- | ---: |',
@@ -358,7 +358,8 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
 }
 
 function save(figures: Record<string, number>, runs: RunRecord[], note: string, owned: string[]): void {
-  mergeResults(RESULTS_JSON, figures, owned, { machine: { ...machine(), load_avg_1m_at_start: round(os.loadavg()[0], 2) }, measured_at: new Date().toISOString() });
+  // `machine` and `measured_at` describe `npm run bench`'s run: this bench names its own machine and load in its section.
+  mergeResults(RESULTS_JSON, figures, owned, {});
   const all = JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as Record<string, unknown>;
   const mine = Object.fromEntries(Object.entries(all).filter(([k, v]) => (k.startsWith('local_model_') || k.startsWith('real_model_')) && typeof v === 'number')) as Record<string, number>;
   writeMarkdownBlock(mine, runs, note);
