@@ -33,6 +33,7 @@ import { evaluationDue, evaluationSplit, type EvaluationSplit, type EvaluationSp
 import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
 import {
   alertsToRaise,
+  callWorstCaseUsd,
   formatUsd,
   iterationWorstCaseUsd,
   policyUpdateWorstCaseUsd,
@@ -159,7 +160,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       const tests = split !== null && split.test.length > 0 && iteration === input.config.iterations;
       const reserve = budgeted && !admission ? iterationReserve(input, state, split, evaluates, tests) : null;
       const refusal = admission
-        ? admissionRefusal(state, iteration, evaluationEpisodes(input, state, split, evaluates, tests))
+        ? admissionRefusal(input, state, iteration, evaluationEpisodes(input, state, split, evaluates, tests))
         : budgetRefusal(input, state, iteration, reserve);
       if (refusal) {
         await finish('budget_exceeded', refusal);
@@ -221,12 +222,14 @@ function budgetRefusal(input: TrainingJobInput, state: TrainingJobState, iterati
  * on the policy. Training itself is admitted call by call (the spend ledger), so the job spends
  * its budget nearly to the end, and an iteration that runs out stops there.
  */
-function admissionRefusal(state: TrainingJobState, iteration: number, episodes: number): string | null {
+function admissionRefusal(input: TrainingJobInput, state: TrainingJobState, iteration: number, episodes: number): string | null {
   const evaluation = episodes * state.costliestTrajectoryUsd;
-  if (state.spendUsd < state.budgetUsd && preflight(state.spendUsd, evaluation, state.budgetUsd).ok) return null;
+  // Less than this and not even one agent call (its max_tokens out, before any prompt) can be admitted.
+  const oneCall = callWorstCaseUsd(state.prices!.agent, input.config.max_tokens, 0);
+  if (preflight(state.spendUsd, evaluation + oneCall, state.budgetUsd).ok) return null;
   return evaluation > 0
     ? `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; the evaluation due with iteration ${iteration} would cost about ${formatUsd(evaluation)}, so the iteration was not started`
-    : `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget before iteration ${iteration}`;
+    : `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget: not enough for one more model call before iteration ${iteration}`;
 }
 
 /** The evaluation episodes an iteration runs: held-out (with the baseline the first time) and, after the last, the test split. */

@@ -93,7 +93,8 @@ describe('PostgreSQL', () => {
     const adminUrl = requireEnv('FLOW_TEST_ADMIN_URL');
     const port = Number(new URL(adminUrl).port);
     const startedAt = (await query<{ t: Date }>(adminUrl, 'select pg_postmaster_start_time() as t'))[0].t;
-    await expect(ensurePostgres(port)).resolves.toEqual({ adminUrl, port });
+    // Found running, so this call did not start it (and its caller must not stop it).
+    await expect(ensurePostgres(port)).resolves.toEqual({ adminUrl, port, started: false });
     // Reused, not restarted.
     expect((await query<{ t: Date }>(adminUrl, 'select pg_postmaster_start_time() as t'))[0].t).toEqual(startedAt);
   });
@@ -119,7 +120,7 @@ describe('PostgreSQL', () => {
     await withEnv({ FLOW_HOME: home }, async () => {
       try {
         const first = await ensurePostgres(port);
-        expect(first).toEqual({ adminUrl: `postgresql://postgres@127.0.0.1:${port}/postgres`, port });
+        expect(first).toEqual({ adminUrl: `postgresql://postgres@127.0.0.1:${port}/postgres`, port, started: true });
         expect(existsSync(path.join(dataDir, 'PG_VERSION'))).toBe(true);
         const settings = await query<{ name: string; setting: string }>(
           first.adminUrl,
@@ -131,14 +132,14 @@ describe('PostgreSQL', () => {
           { name: 'port', setting: String(port) },
         ]);
         const startedAt = (await query<{ t: Date }>(first.adminUrl, 'select pg_postmaster_start_time() as t'))[0].t;
-        await expect(ensurePostgres(port)).resolves.toEqual(first);
+        await expect(ensurePostgres(port)).resolves.toEqual({ ...first, started: false });
         expect((await query<{ t: Date }>(first.adminUrl, 'select pg_postmaster_start_time() as t'))[0].t).toEqual(startedAt);
 
         // Stopped, the same cluster (its data directory already initialised) is started again.
         await query(first.adminUrl, 'create database kept_across_restarts');
         await stop();
         expect(await accepts(port)).toBe(false);
-        await expect(ensurePostgres(port)).resolves.toEqual(first);
+        await expect(ensurePostgres(port)).resolves.toEqual({ ...first, started: true });
         expect(await query(first.adminUrl, "select 1 from pg_database where datname = 'kept_across_restarts'")).toHaveLength(1);
       } finally {
         if (existsSync(path.join(dataDir, 'postmaster.pid'))) await stop();
