@@ -81,6 +81,59 @@ export function iterationWorstCaseUsd(input: IterationWorstCaseInput): number {
   );
 }
 
+/** Optimizer prompts carry whole trajectories, so their bound is larger than an agent's. */
+export const OPTIMIZER_PROMPT_TOKENS = 32_768;
+
+/** What jobs started before call admission reserve before each iteration (workflows/trainingJob.ts). */
+export interface IterationReserve {
+  /** The iteration's worst case (with its evaluation, if one is due), reserved by the pre-flight check. */
+  total: number;
+  /** The most one held-out query's evaluation episodes (one policy) may spend; 0 when none is due. */
+  perEvaluationQuery: number;
+  /** The most one trajectory may spend: its share of what the budget has left. */
+  perTrajectory: number;
+  /** The most the policy update may spend (all its attempts at their worst case). */
+  policyUpdate: number;
+}
+
+export interface IterationReserveInput {
+  batch_size: number;
+  group_size: number;
+  max_steps: number;
+  max_tokens: number;
+  eval_samples: number;
+  optimizer_attempts: number;
+  prices: { agent: ModelPrice; optimizer: ModelPrice };
+  /** Query evaluations (a query under one policy) due with the iteration; 0 when none is. */
+  evaluation_queries: number;
+  spend_usd: number;
+  budget_usd: number;
+}
+
+/**
+ * The worst case of one iteration, reserved before it starts. Each activity gets an allowance
+ * its budget guard enforces; the allowances add up to no more than what the budget has left, so
+ * the job can never spend past its limit. Every call is priced with DEFAULT_PROMPT_TOKEN_BOUND
+ * prompt tokens (OPTIMIZER_PROMPT_TOKENS for the optimizer) and max_tokens out.
+ */
+export function iterationReserve(input: IterationReserveInput): IterationReserve {
+  const agent = { price: input.prices.agent, promptTokens: promptTokenBound(null) };
+  const optimizer = { price: input.prices.optimizer, promptTokens: promptTokenBound(null, OPTIMIZER_PROMPT_TOKENS) };
+  const policyUpdate = policyUpdateWorstCaseUsd({ optimizer_attempts: input.optimizer_attempts, max_tokens: input.max_tokens, ...optimizer });
+  // Each evaluation episode at most a trajectory's worst case.
+  const perEvaluationQuery = input.evaluation_queries > 0 ? input.eval_samples * trajectoryWorstCaseUsd({ max_steps: input.max_steps, max_tokens: input.max_tokens, ...agent }) : 0;
+  const evaluation = input.evaluation_queries * perEvaluationQuery;
+  const training = iterationWorstCaseUsd({ ...input, agent, optimizer });
+  const left = Math.max(0, input.budget_usd - input.spend_usd - policyUpdate - evaluation);
+  return { total: training + evaluation, perEvaluationQuery, perTrajectory: left / (input.batch_size * input.group_size), policyUpdate };
+}
+
+/** Why a reserve-era iteration must not start (its worst case would cross the budget), or null. */
+export function reserveRefusal(spentUsd: number, budgetUsd: number, iteration: number, reserve: IterationReserve): string | null {
+  if (preflight(spentUsd, reserve.total, budgetUsd).ok) return null;
+  return `spent ${formatUsd(spentUsd)} of a ${formatUsd(budgetUsd)} budget; iteration ${iteration} could cost up to ${formatUsd(reserve.total)}, so it was not started`;
+}
+
 export interface PreflightResult {
   /** The work may start: even its worst case stays within the budget. */
   ok: boolean;

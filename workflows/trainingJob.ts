@@ -35,11 +35,10 @@ import {
   alertsToRaise,
   callWorstCaseUsd,
   formatUsd,
-  iterationWorstCaseUsd,
-  policyUpdateWorstCaseUsd,
+  iterationReserve,
+  type IterationReserve,
   preflight,
-  promptTokenBound,
-  trajectoryWorstCaseUsd,
+  reserveRefusal,
   validateBudgetRaise,
 } from '../training/budget';
 import { hashString } from '../training/statistics';
@@ -158,9 +157,10 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       const evaluates = split !== null && split.heldOut.length > 0 && evaluationDue(iteration, input.config);
       // The test split is evaluated once, after the last iteration; it only reports.
       const tests = split !== null && split.test.length > 0 && iteration === input.config.iterations;
-      const reserve = budgeted && !admission ? iterationReserve(input, state, split, evaluates, tests) : null;
+      const evaluations = evaluationQueries(state, split, evaluates, tests);
+      const reserve = budgeted && !admission ? legacyReserve(input, state, split, evaluations, evaluates || tests) : null;
       const refusal = admission
-        ? admissionRefusal(input, state, iteration, evaluationEpisodes(input, state, split, evaluates, tests))
+        ? admissionRefusal(input, state, iteration, evaluations * input.config.eval_samples)
         : budgetRefusal(input, state, iteration, reserve);
       if (refusal) {
         await finish('budget_exceeded', refusal);
@@ -208,11 +208,7 @@ function budgetRefusal(input: TrainingJobInput, state: TrainingJobState, iterati
     if (!state.budgetExhausted()) return null;
     return `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
   }
-  if (preflight(state.spendUsd, reserve.total, state.budgetUsd).ok) return null;
-  return (
-    `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget; iteration ${iteration} ` +
-    `could cost up to ${formatUsd(reserve.total)}, so it was not started`
-  );
+  return reserveRefusal(state.spendUsd, state.budgetUsd, iteration, reserve);
 }
 
 /**
@@ -232,11 +228,27 @@ function admissionRefusal(input: TrainingJobInput, state: TrainingJobState, iter
     : `spent ${formatUsd(state.spendUsd)} of a ${formatUsd(state.budgetUsd)} budget: not enough for one more model call before iteration ${iteration}`;
 }
 
-/** The evaluation episodes an iteration runs: held-out (with the baseline the first time) and, after the last, the test split. */
-function evaluationEpisodes(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean, tests: boolean): number {
+/**
+ * The query evaluations (a query under one policy) an iteration runs: held-out (with the
+ * baseline the first time) and, after the last iteration, the test split for both policies.
+ */
+function evaluationQueries(state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean, tests: boolean): number {
   if (!split) return 0;
-  const queries = (evaluates ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0) + (tests ? split.test.length * 2 : 0);
-  return queries * input.config.eval_samples;
+  return (evaluates ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0) + (tests ? split.test.length * 2 : 0);
+}
+
+/** The worst-case reserve of jobs started before call admission (training/budget.ts computes it). */
+function legacyReserve(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluations: number, evaluated: boolean): IterationReserve {
+  const { config } = input;
+  return iterationReserve({
+    ...config,
+    batch_size: Math.min(config.batch_size, split ? split.trainingIndices.length : input.training_queries.length),
+    optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS,
+    prices: state.prices!,
+    evaluation_queries: evaluated ? evaluations : 0,
+    spend_usd: state.spendUsd,
+    budget_usd: state.budgetUsd,
+  });
 }
 
 /** At a batch boundary: while the kill switch is on, the job is `paused` and spends nothing. */
@@ -256,16 +268,6 @@ async function markPaused(input: TrainingJobInput, state: TrainingJobState, acts
   await acts.records.setJobStatus({ job_id: input.job_id, status });
 }
 
-interface IterationReserve {
-  /** The iteration's worst case (with its evaluation, if one is due), reserved by the pre-flight check. */
-  total: number;
-  /** The most one held-out query's evaluation episodes (one policy) may spend; 0 when none is due. */
-  perEvaluationQuery: number;
-  /** The most one trajectory may spend: its share of what the budget has left. */
-  perTrajectory: number;
-  /** The most the policy update may spend (all its attempts at their worst case). */
-  policyUpdate: number;
-}
 
 /**
  * How an iteration is held to its budget: the worst-case reserve and its allowances (jobs started
@@ -283,40 +285,6 @@ function budgetFields(config: TrainingJobInput['config'], budget: IterationBudge
   return budget.admission ? { prices: config.prices } : {};
 }
 
-/** Optimizer prompts carry whole trajectories, so their bound is larger than an agent's. */
-const OPTIMIZER_PROMPT_TOKENS = 32_768;
-
-/**
- * The worst case of one iteration, reserved before it starts. Each activity gets an allowance
- * its budget guard enforces; the allowances add up to no more than what the budget has left,
- * so the job can never spend past its limit.
- */
-function iterationReserve(input: TrainingJobInput, state: TrainingJobState, split: EvaluationSplit | null, evaluates: boolean, tests = false): IterationReserve {
-  const { config } = input;
-  const prices = state.prices!;
-  const batchSize = Math.min(config.batch_size, split ? split.trainingIndices.length : input.training_queries.length);
-  const agent = { price: prices.agent, promptTokens: promptTokenBound(null) };
-  const optimizer = { price: prices.optimizer, promptTokens: promptTokenBound(null, OPTIMIZER_PROMPT_TOKENS) };
-  const policyUpdate = policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: config.max_tokens, ...optimizer });
-  // An evaluation runs every held-out query eval_samples times for the trained policy, and for
-  // the baseline too the first time; each episode at most a trajectory's worst case.
-  const episodeWorstCase = trajectoryWorstCaseUsd({ max_steps: config.max_steps, max_tokens: config.max_tokens, ...agent });
-  // The test split, after the last iteration: the trained policy and the baseline, once each.
-  const evaluationQueries = (evaluates && split ? split.heldOut.length * (state.baselineEpisodes ? 1 : 2) : 0) + (tests && split ? split.test.length * 2 : 0);
-  const perEvaluationQuery = evaluates || tests ? config.eval_samples * episodeWorstCase : 0;
-  const evaluation = evaluationQueries * perEvaluationQuery;
-  const training = iterationWorstCaseUsd({
-    batch_size: batchSize,
-    group_size: config.group_size,
-    max_steps: config.max_steps,
-    max_tokens: config.max_tokens,
-    optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS,
-    agent,
-    optimizer: { ...optimizer },
-  });
-  const left = Math.max(0, state.budgetUsd - state.spendUsd - policyUpdate - evaluation);
-  return { total: training + evaluation, perEvaluationQuery, perTrajectory: left / (batchSize * config.group_size), policyUpdate };
-}
 
 /** Raises each alert threshold once, as soon as spend crosses it. */
 async function raiseBudgetAlerts(input: TrainingJobInput, state: TrainingJobState, acts: Activities): Promise<void> {

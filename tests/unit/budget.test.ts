@@ -1,5 +1,8 @@
 import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
 import {
+  iterationReserve,
+  OPTIMIZER_PROMPT_TOKENS,
+  reserveRefusal,
   alertsToRaise,
   BUDGET_ALERT_THRESHOLDS,
   callWorstCaseUsd,
@@ -169,4 +172,35 @@ test('the policy-update reserve covers every attempt the updater may make', () =
   const reserve = policyUpdateWorstCaseUsd({ optimizer_attempts: MAX_OPTIMIZER_ATTEMPTS, max_tokens: 100, price, promptTokens: 1000 });
   expect(MAX_OPTIMIZER_ATTEMPTS).toBeGreaterThanOrEqual(1);
   expect(reserve).toBeCloseTo(MAX_OPTIMIZER_ATTEMPTS * callWorstCaseUsd(price, 100, 1000), 12);
+});
+
+describe('the worst-case reserve of jobs started before call admission', () => {
+  const prices = { agent: { input_usd_per_mtok: 1, output_usd_per_mtok: 2 }, optimizer: { input_usd_per_mtok: 3, output_usd_per_mtok: 4 } };
+  const base = { batch_size: 2, group_size: 4, max_steps: 3, max_tokens: 100, eval_samples: 2, optimizer_attempts: 3, prices, spend_usd: 1, budget_usd: 10 };
+  const agentCall = callWorstCaseUsd(prices.agent, 100, DEFAULT_PROMPT_TOKEN_BOUND);
+  const optimizerCall = callWorstCaseUsd(prices.optimizer, 100, OPTIMIZER_PROMPT_TOKENS);
+
+  it('reserves every agent call and every optimizer attempt at their worst case, and splits what is left over the trajectories', () => {
+    const reserve = iterationReserve({ ...base, evaluation_queries: 0 });
+    expect(reserve.policyUpdate).toBeCloseTo(3 * optimizerCall, 12);
+    expect(reserve.perEvaluationQuery).toBe(0);
+    expect(reserve.total).toBeCloseTo(2 * 4 * 3 * agentCall + 3 * optimizerCall, 12);
+    expect(reserve.perTrajectory).toBeCloseTo((10 - 1 - 3 * optimizerCall) / 8, 12);
+  });
+
+  it('adds the evaluation due: each query evaluation is eval_samples episodes at a trajectory’s worst case', () => {
+    const reserve = iterationReserve({ ...base, evaluation_queries: 5 });
+    expect(reserve.perEvaluationQuery).toBeCloseTo(2 * 3 * agentCall, 12);
+    expect(reserve.total).toBeCloseTo(2 * 4 * 3 * agentCall + 3 * optimizerCall + 5 * 2 * 3 * agentCall, 12);
+  });
+
+  it('leaves the trajectories nothing when the budget is already spent', () => {
+    expect(iterationReserve({ ...base, evaluation_queries: 0, spend_usd: 20 }).perTrajectory).toBe(0);
+  });
+
+  it('refuses an iteration whose worst case would cross the budget, saying by how much it could cost', () => {
+    const reserve = iterationReserve({ ...base, evaluation_queries: 0 });
+    expect(reserveRefusal(1, 10, 3, reserve)).toBeNull();
+    expect(reserveRefusal(9.99, 10, 3, reserve)).toBe(`spent $9.99 of a $10.00 budget; iteration 3 could cost up to ${formatUsd(reserve.total)}, so it was not started`);
+  });
 });
