@@ -128,8 +128,13 @@ export function iterationReserve(input: IterationReserveInput): IterationReserve
   return { total: training + evaluation, perEvaluationQuery, perTrajectory: left / (input.batch_size * input.group_size), policyUpdate };
 }
 
-/** Why a reserve-era iteration must not start (its worst case would cross the budget), or null. */
-export function reserveRefusal(spentUsd: number, budgetUsd: number, iteration: number, reserve: IterationReserve): string | null {
+/**
+ * Why a reserve-era iteration must not start (its worst case would cross the budget), or null.
+ * Without a reserve (histories from before the pre-flight) only a spent budget stops it, with the
+ * message those jobs were recorded with.
+ */
+export function reserveRefusal(spentUsd: number, budgetUsd: number, iteration: number, reserve: IterationReserve | null, configBudgetUsd = budgetUsd): string | null {
+  if (!reserve) return spentUsd >= budgetUsd ? `spent $${spentUsd.toFixed(4)} of a $${configBudgetUsd} budget before iteration ${iteration}` : null;
   if (preflight(spentUsd, reserve.total, budgetUsd).ok) return null;
   return `spent ${formatUsd(spentUsd)} of a ${formatUsd(budgetUsd)} budget; iteration ${iteration} could cost up to ${formatUsd(reserve.total)}, so it was not started`;
 }

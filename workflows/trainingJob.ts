@@ -161,7 +161,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       const reserve = budgeted && !admission ? legacyReserve(input, state, split, evaluations, evaluates || tests) : null;
       const refusal = admission
         ? admissionRefusal(input, state, iteration, evaluations * input.config.eval_samples)
-        : budgetRefusal(input, state, iteration, reserve);
+        : reserveRefusal(state.spendUsd, state.budgetUsd, iteration, reserve, input.config.budget_usd);
       if (refusal) {
         await finish('budget_exceeded', refusal);
         return state.result();
@@ -198,18 +198,6 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
   }
 }
 
-/**
- * Why iteration `iteration` must not start, or null. With a reserve, the pre-flight check: its
- * worst case must fit in what is left. Histories from before BUDGET_PATCH (no reserve) keep
- * the check they were recorded with: the budget is spent.
- */
-function budgetRefusal(input: TrainingJobInput, state: TrainingJobState, iteration: number, reserve: IterationReserve | null): string | null {
-  if (!reserve) {
-    if (!state.budgetExhausted()) return null;
-    return `spent $${state.spendUsd.toFixed(4)} of a $${input.config.budget_usd} budget before iteration ${iteration}`;
-  }
-  return reserveRefusal(state.spendUsd, state.budgetUsd, iteration, reserve);
-}
 
 /**
  * Under call admission, why iteration `iteration` must not start, or null: the budget is spent, or

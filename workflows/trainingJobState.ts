@@ -166,11 +166,6 @@ export class TrainingJobState {
     return this.evaluation ? this.evaluation.current.avg_reward.value : metrics.mean_reward;
   }
 
-  /** The job cannot afford another iteration once it has spent its whole budget. */
-  budgetExhausted(): boolean {
-    return this.spendUsd >= this.budgetUsd;
-  }
-
   end(status: JobStatus, reason: string | null = null): void {
     this.status = status;
     this.reason = reason;

@@ -203,4 +203,9 @@ describe('the worst-case reserve of jobs started before call admission', () => {
     expect(reserveRefusal(1, 10, 3, reserve)).toBeNull();
     expect(reserveRefusal(9.99, 10, 3, reserve)).toBe(`spent $9.99 of a $10.00 budget; iteration 3 could cost up to ${formatUsd(reserve.total)}, so it was not started`);
   });
+
+  it('without a reserve (histories from before the pre-flight) stops only a spent budget, with the message of then', () => {
+    expect(reserveRefusal(9.99, 10, 3, null)).toBeNull();
+    expect(reserveRefusal(10, 10, 3, null, 10)).toBe('spent $10.0000 of a $10 budget before iteration 3');
+  });
 });

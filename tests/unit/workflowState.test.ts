@@ -19,9 +19,8 @@ test('TrainingJobState tracks groups, spend, iterations and the end of a job', (
   const policy = { ...state.policy, version: 1, lessons: [{ id: 'L1-1', text: 'x', weight: 0.2 }] };
   state.finishIteration(1, metrics(0.5), policy);
   expect(state.snapshot()).toMatchObject({ iteration: 1, policy_version: 1, lessons: 1, success_rates: [0.5], last_metrics: metrics(0.5) });
-  expect(state.budgetExhausted()).toBe(false);
   state.addSpend(0.75);
-  expect(state.budgetExhausted()).toBe(true);
+  expect(state.snapshot()).toMatchObject({ spend_usd: 1, budget_usd: 1 });
   state.end('budget_exceeded', 'spent it all');
   expect(state.snapshot()).toMatchObject({ status: 'budget_exceeded', reason: 'spent it all', phase: 'finished' });
   expect(state.result()).toEqual({ job_id: 'job-1', status: 'budget_exceeded', iterations: 1, trajectories: 8, spend_usd: 1, policy, success_rates: [0.5] });
