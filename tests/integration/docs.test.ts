@@ -159,6 +159,9 @@ describe('npm start (README)', () => {
       FLOW_DEMO_ITERATIONS: '2',
       FLOW_SIM_LATENCY_MS: '5',
       FLOW_API_LOG_LEVEL: 'warn',
+      // A queue of its own: other files' demos and workers share the suite's Temporal server,
+      // and a demo refuses a queue that workers it did not start poll.
+      FLOW_TASK_QUEUE: `docs-${process.pid}`,
     };
     delete env.FLOW_JWT_SECRET;
     delete env.FLOW_API_URL;

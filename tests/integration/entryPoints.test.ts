@@ -23,16 +23,21 @@ import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli }
 import { createPrismaClient } from '../../activities/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
-import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
 import { requireEnv } from '../support/harness';
 import { waitFor } from '../support/apiHarness';
 
 const execFileAsync = promisify(execFile);
 
-/** The suite's servers, with no LLM, JWT or demo settings a developer's shell may carry. */
+let demoQueues = 0;
+
+/**
+ * The suite's servers, with no LLM, JWT or demo settings a developer's shell may carry, and a task
+ * queue of this run's own: other files' demos and workers share the suite's Temporal server, and a
+ * demo refuses a queue that workers it did not start poll.
+ */
 function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  for (const key of ['PORTKEY_API_KEY', 'FLOW_LLM_BASE_URL', 'FLOW_MODEL', 'FLOW_JWT_SECRET', 'FLOW_JWKS_URL', 'FLOW_JWKS_FILE', 'FLOW_DEMO_EXIT', 'FLOW_API_LOG_LEVEL', 'FLOW_TASK_QUEUE']) {
+  const env: NodeJS.ProcessEnv = { ...process.env, FLOW_TASK_QUEUE: `entry-points-${process.pid}-${++demoQueues}`, ...extra };
+  for (const key of ['PORTKEY_API_KEY', 'FLOW_LLM_BASE_URL', 'FLOW_MODEL', 'FLOW_JWT_SECRET', 'FLOW_JWKS_URL', 'FLOW_JWKS_FILE', 'FLOW_DEMO_EXIT', 'FLOW_API_LOG_LEVEL']) {
     if (!(key in extra)) delete env[key];
   }
   return env;
@@ -122,9 +127,9 @@ describe('the demo (`npm start`)', () => {
     // The SDK's "No activities/workflows registered" warnings become one line per pool, naming what it polls.
     expect(lines).toEqual(
       expect.arrayContaining([
-        `worker pool "workflow" polls task queue ${TRAINING_TASK_QUEUE}: workflow tasks (the jobs' workflow code)`,
-        `worker pool "trajectory" polls task queue ${TRAINING_TASK_QUEUE}-trajectories: LLM-bound activities (trajectories, evaluation episodes, the policy updater)`,
-        `worker pool "cpu" polls task queue ${TRAINING_TASK_QUEUE}-cpu: CPU and database activities (rewards, advantages, records, checkpoints)`,
+        `worker pool "workflow" polls task queue ${env.FLOW_TASK_QUEUE}: workflow tasks (the jobs' workflow code)`,
+        `worker pool "trajectory" polls task queue ${env.FLOW_TASK_QUEUE}-trajectories: LLM-bound activities (trajectories, evaluation episodes, the policy updater)`,
+        `worker pool "cpu" polls task queue ${env.FLOW_TASK_QUEUE}-cpu: CPU and database activities (rewards, advantages, records, checkpoints)`,
       ]),
     );
     expect(output).not.toMatch(/No (activities|workflows) registered/);
@@ -311,7 +316,7 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     const worker = await startWorker(env, (line) => logged.push(line));
     const api = await startApi(env);
     try {
-      expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${TRAINING_TASK_QUEUE}`]);
+      expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${env.FLOW_TASK_QUEUE}`]);
       expect(worker.worker.getState()).toBe('RUNNING');
       expect(api.url).toBe(`http://127.0.0.1:${env.FLOW_API_PORT}`);
 
