@@ -151,11 +151,11 @@ export class GuardedChatClient implements ChatClient {
       throw new BudgetAllowanceExceededError(request.model, allowanceUsd, this.spent + this.inFlight, worstCase);
     }
     this.inFlight += worstCase;
-    this.started++;
     const callKey = randomUUID();
     try {
       // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
       if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal);
+      this.started++;
       const override = this.options.prices && Object.hasOwn(this.options.prices, request.model) ? this.options.prices[request.model] : undefined;
       const result = await this.inner.complete(request, signal, override ? { price: override } : {}).catch(async (error: unknown) => {
         // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
