@@ -24,7 +24,7 @@ import {
 } from '../training/policy';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
 import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from './llm/chatClient';
-import { parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
+import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
 import type { ModelPrice } from './llm/pricing';
 import { loadInOrder } from './rewards';
 import type { TrajectoryRepository } from './db';
@@ -192,14 +192,9 @@ function truncateResult(step: TrajectoryStep): TrajectoryStep {
 
 /** The operations in an optimizer answer, or what is wrong with it. Tolerates a ```json fence. */
 export function parseOperations(content: string | null): { operations: LessonOperation[] } | { problem: string } {
-  if (!content || content.trim() === '') return { problem: 'the answer was empty' };
-  const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, '$1');
-  let json: unknown;
-  try {
-    json = JSON.parse(unfenced);
-  } catch (error) {
-    return { problem: `not JSON (${(error as Error).message})` };
-  }
+  const parsed = parseAnswerJson(content);
+  if ('problem' in parsed) return parsed;
+  const { json } = parsed;
   const answer = LessonOperationsAnswerSchema.safeParse(json);
   if (!answer.success) return { problem: describeZodError(answer.error, json) };
   return { operations: answer.data.operations };

@@ -54,15 +54,21 @@ export type ParsedAnswer = { operations: LessonOperation[]; rejected: string[] }
  * (it cannot have been learned from that evidence); evidence advantages are checked later, by
  * applyLessonOperations, as for every operation.
  */
-export function parseUpdaterAnswer(content: string | null, evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): ParsedAnswer {
+/** The JSON of an optimizer answer, or what is wrong with it. Tolerates a ```json fence. */
+export function parseAnswerJson(content: string | null): { json: unknown } | { problem: string } {
   if (!content || content.trim() === '') return { problem: 'the answer was empty' };
   const unfenced = content.trim().replace(/^```(?:json)?\s*\n?([\s\S]*?)\n?```$/, '$1');
-  let json: unknown;
   try {
-    json = JSON.parse(unfenced);
+    return { json: JSON.parse(unfenced) as unknown };
   } catch (error) {
     return { problem: `not JSON (${(error as Error).message})` };
   }
+}
+
+export function parseUpdaterAnswer(content: string | null, evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): ParsedAnswer {
+  const parsed = parseAnswerJson(content);
+  if ('problem' in parsed) return parsed;
+  const { json } = parsed;
   if (json && typeof json === 'object' && 'lessons' in json) {
     const structured = StructuredLessonsAnswerSchema.safeParse(json);
     if (!structured.success) return { problem: describeZodError(structured.error, json) };

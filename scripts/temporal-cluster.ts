@@ -12,12 +12,11 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { registerSearchAttributes } from '../deploy/registerSearchAttributes';
-import { createDatabase, ensurePostgres, PROJECT_ROOT, sleep, type PostgresServer } from '../workers/devStack';
+import { createDatabase, ensurePostgres, listening, PROJECT_ROOT, sleep, type PostgresServer } from '../workers/devStack';
 
 /** The server version the cluster, compose and the Helm docs use. */
 export const TEMPORAL_SERVER_VERSION = 'v1.31.2';
@@ -266,17 +265,6 @@ const alive = (pid: number | undefined): pid is number => {
     return false;
   }
 };
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, failFast?: () => string | null): Promise<void> {
   const deadline = Date.now() + timeoutMs;

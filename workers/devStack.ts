@@ -195,7 +195,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
-  while (!(await canReachFrontend(port))) {
+  while (!(await listening(port))) {
     if (child.exitCode !== null) throw new Error(`temporal server start-dev exited with code ${child.exitCode}${options.logFile ? `; see ${options.logFile}` : ''}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -240,7 +240,8 @@ async function waitForNamespace(address: string): Promise<void> {
   }
 }
 
-function canReachFrontend(port: number): Promise<boolean> {
+/** Something accepts TCP connections on 127.0.0.1:`port`. */
+export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
