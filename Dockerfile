@@ -41,6 +41,7 @@ COPY --chown=root:root prisma ./prisma
 COPY --chown=root:root training ./training
 COPY --chown=root:root workflows ./workflows
 COPY --chown=root:root activities ./activities
+COPY --chown=root:root adapters ./adapters
 COPY --chown=root:root workers ./workers
 COPY --chown=root:root api ./api
 COPY --chown=root:root scripts/flow ./scripts/flow

@@ -4,7 +4,7 @@
  * native engines are downloaded at run time and that fails on these machines).
  *
  * The three workarounds below concern the CLI's schema engine only; the running service
- * uses a plain PrismaPg adapter (activities/db/prismaClient.ts).
+ * uses a plain PrismaPg adapter (adapters/db/prismaClient.ts).
  */
 import { PrismaPg } from '@prisma/adapter-pg';
 import { parse as parsePostgresArray } from 'postgres-array';

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { formatUsd } from '../training/budget';
-import { type ModelPrice, type ModelPrices, resolveModelPrice, UnknownModelPriceError } from './llm/pricing';
+import { type ModelPrice, type ModelPrices, resolveModelPrice, UnknownModelPriceError } from '../adapters/llm/pricing';
 
 export interface ResolvePricesInput {
   model: string;

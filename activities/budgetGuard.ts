@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { Context, type Info } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { callWorstCaseUsd, formatUsd } from '../training/budget';
-import type { ChatClient, ChatRequest, ChatResult } from './llm/chatClient';
-import { type ModelPrice, type ModelPrices, resolveModelPrice } from './llm/pricing';
-import type { BudgetRefusal, SpendLedgerRepository } from './db/spendLedgerRepository';
+import type { ChatClient, ChatRequest, ChatResult } from '../adapters/llm/chatClient';
+import { type ModelPrice, type ModelPrices, resolveModelPrice } from '../adapters/llm/pricing';
+import type { BudgetRefusal, SpendLedgerRepository } from '../adapters/db/spendLedgerRepository';
 
 /** Tokens a model may count beyond the request's text: role markers, tool-definition preamble. */
 const PROMPT_OVERHEAD_TOKENS = 64;
@@ -82,7 +82,7 @@ export interface AllowanceOptions {
   jobId?: string;
 }
 
-/** Where billed calls are written (activities/db/spendLedgerRepository.ts). */
+/** Where billed calls are written (adapters/db/spendLedgerRepository.ts). */
 export type SpendLedger = Pick<SpendLedgerRepository, 'open' | 'settle' | 'spentBefore'>;
 
 /** The activity attempt a client's calls are billed to. */

@@ -20,8 +20,8 @@ import type { AgentSelection } from './agents/agentFactory';
 import type { AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, type GuardedChatFactory } from './budgetGuard';
 import { runAgentEpisode, type AgentOutcome, type RunTrajectoryInput } from './trajectories';
-import type { ProgressRepository } from './db';
-import type { ChatClient } from './llm/chatClient';
+import type { ProgressRepository } from '../adapters/db';
+import type { ChatClient } from '../adapters/llm/chatClient';
 
 /** A trajectory's settings, for one held-out query; one episode per seed instead of one run. */
 export interface RunEvaluationEpisodesInput

@@ -5,7 +5,7 @@
  */
 import { groupAdvantages, shuffleWithinGroup, stepActionKey, stepCredits } from '../training/advantages';
 import type { LearningControl, TrajectoryStep } from '../training/config';
-import type { TrajectoryRepository } from './db';
+import type { TrajectoryRepository } from '../adapters/db';
 import { loadInOrder } from './rewards';
 
 export interface GroupAdvantagesInput {

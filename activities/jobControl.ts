@@ -3,7 +3,7 @@
  * through the update_budget Update, budget alerts raised. Idempotent, as Temporal retries need.
  */
 import type { BudgetAlertInput } from './budget';
-import type { Repositories } from './db';
+import type { Repositories } from '../adapters/db';
 
 export function createJobControlActivities(repos: Repositories) {
   return {

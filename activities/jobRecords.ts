@@ -1,7 +1,7 @@
 /**
  * The job's durable record in PostgreSQL, written by the workflow through these activities:
  * the row that status and listing read once the workflow is gone, per-iteration metrics and
- * policy checkpoints (payloads in the blob store, through activities/checkpoints/checkpointStore.ts).
+ * policy checkpoints (payloads in the blob store, through adapters/checkpoints/checkpointStore.ts).
  * Every write is idempotent, so Temporal may retry any of them.
  */
 import { ApplicationFailure } from '@temporalio/common';
@@ -14,9 +14,9 @@ import {
   type CheckpointSelector,
   type CheckpointStore,
   type LoadedCheckpoint,
-} from './checkpoints/checkpointStore';
-import type { Repositories } from './db';
-import { countJobFinished, recordBudgetUsage } from './telemetry/metrics';
+} from '../adapters/checkpoints/checkpointStore';
+import type { Repositories } from '../adapters/db';
+import { countJobFinished, recordBudgetUsage } from '../adapters/telemetry/metrics';
 
 export interface StartJobRunInput {
   job_id: string;

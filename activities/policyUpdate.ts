@@ -23,11 +23,11 @@ import {
   renderPolicyUpdateEvidence,
 } from '../training/policy';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
-import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from './llm/chatClient';
+import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from '../adapters/llm/chatClient';
 import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
-import type { ModelPrice } from './llm/pricing';
+import type { ModelPrice } from '../adapters/llm/pricing';
 import { loadInOrder } from './rewards';
-import type { TrajectoryRepository } from './db';
+import type { TrajectoryRepository } from '../adapters/db';
 
 const prompt = (name: string) => readFileSync(path.join(__dirname, 'prompts', name), 'utf8').trim();
 const SYSTEM_PROMPT = prompt('policyUpdate.md');

@@ -23,9 +23,9 @@ import {
   type RewardTask,
 } from '../training/rewards';
 import { allowanceOf, type GuardedChatFactory } from './budgetGuard';
-import type { TrajectoryRepository, TrajectoryRow } from './db';
+import type { TrajectoryRepository, TrajectoryRow } from '../adapters/db';
 import { LlmJudge } from './llm/judge';
-import type { ModelPrices } from './llm/pricing';
+import type { ModelPrices } from '../adapters/llm/pricing';
 
 export interface RewardGroupInput {
   trajectory_ids: string[];

@@ -9,9 +9,9 @@ import { CancelledFailure } from '@temporalio/common';
 import type { AgentSpec, Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
 import type { AgentResumePoint, AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, LedgerUnavailableError } from './budgetGuard';
-import type { TrajectoryRepository } from './db';
-import type { ChatClient } from './llm/chatClient';
-import type { ModelPrice } from './llm/pricing';
+import type { TrajectoryRepository } from '../adapters/db';
+import type { ChatClient } from '../adapters/llm/chatClient';
+import type { ModelPrice } from '../adapters/llm/pricing';
 import { keepAlive } from './keepAlive';
 
 export interface RunTrajectoryInput {

@@ -3,7 +3,7 @@
  * 127.0.0.1:7233) and a JWT key (FLOW_JWT_SECRET, or FLOW_JWKS_URL / FLOW_JWKS_FILE).
  */
 import { Client, Connection } from '@temporalio/client';
-import { createPrismaClient, createRepositories } from '../activities/db';
+import { createPrismaClient, createRepositories } from '../adapters/db';
 import { authConfigFromEnv } from './auth';
 import { startOrphanReconciler } from './orphanedJobs';
 import { buildApiServer, type ApiOptions } from './server';

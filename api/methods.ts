@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EvaluationSummarySchema } from '../training/evaluation';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import type { z } from 'zod';
-import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../activities/db';
+import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
 import type { Prisma } from '../generated/prisma/client';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
@@ -15,8 +15,8 @@ import type { Priority, TrajectoryStep } from '../training/config';
 import type { Principal } from './auth';
 import { FlowRpcError } from './errors';
 import { buildOpenRpcDocument } from './openrpc';
-import { CheckpointStore } from '../activities/checkpoints/checkpointStore';
-import { blobStoreFromEnv, type BlobStore } from '../activities/checkpoints/blobStore';
+import { CheckpointStore } from '../adapters/checkpoints/checkpointStore';
+import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobStore';
 import { PolicySchema } from '../training/policy';
 import {
   BudgetAlertSchema,
@@ -59,7 +59,7 @@ import {
 import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
-import { agentAllowListFromEnv, agentUrlRefusal } from '../activities/agents/agentUrlPolicy';
+import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
 export const UPDATE_BUDGET_TIMEOUT_MS = 15_000;

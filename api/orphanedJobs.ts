@@ -4,7 +4,7 @@
  * as `failed` with a reason once they are older than a grace period, and a cancel ends one at once.
  */
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import type { Repositories } from '../activities/db';
+import type { Repositories } from '../adapters/db';
 import type { JobStatus } from '../training/jobStatus';
 
 /** A row is written milliseconds before its workflow starts; one still alone after this is orphaned. */

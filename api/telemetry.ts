@@ -9,8 +9,8 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Context, ty
 import type { WorkflowClientInterceptor } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { FastifyInstance } from 'fastify';
-import { portFromEnv, startProcessTelemetry, type ProcessTelemetry } from '../activities/telemetry/processTelemetry';
-import { TRACER_NAME } from '../activities/telemetry/tracing';
+import { portFromEnv, startProcessTelemetry, type ProcessTelemetry } from '../adapters/telemetry/processTelemetry';
+import { TRACER_NAME } from '../adapters/telemetry/tracing';
 
 export const DEFAULT_API_METRICS_PORT = 9464;
 

@@ -9,12 +9,12 @@ import { ApplicationFailure, Client, WorkflowExecutionAlreadyStartedError, Workf
 import { describeZodError, TrainingJobInputSchema, type TrainingJobInput } from '../training/config';
 import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
 import { formatUsd } from '../training/budget';
-import { countJobCreated } from '../activities/telemetry/metrics';
+import { countJobCreated } from '../adapters/telemetry/metrics';
 import { taskPriority } from '../training/priority';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import type { Prisma } from '../generated/prisma/client';
-import type { KillSwitchSetting, Repositories } from '../activities/db';
-import { resolveModelPrice, UnknownModelPriceError } from '../activities/llm/pricing';
+import type { KillSwitchSetting, Repositories } from '../adapters/db';
+import { resolveModelPrice, UnknownModelPriceError } from '../adapters/llm/pricing';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
 import { ConcurrencyLimit } from '../workflows/concurrencyLimit';
 import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';

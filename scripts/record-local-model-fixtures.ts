@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseSchemaReply, schemaToolInstructions, toolCallResponseFormat } from '../activities/agents/schemaToolCalls';
-import { ChatClient, type ChatMessage, type ChatRequest, type ChatTool } from '../activities/llm/chatClient';
+import { ChatClient, type ChatMessage, type ChatRequest, type ChatTool } from '../adapters/llm/chatClient';
 import { parseUpdaterAnswer } from '../activities/policyUpdateAnswer';
 import { buildPolicyUpdateEvidence, renderPolicyUpdateEvidence } from '../training/policy';
 import { SIMULATED_TOOLS, simulatedTaskSet } from '../training/simulation/environment';

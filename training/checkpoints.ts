@@ -1,7 +1,7 @@
 /**
  * Which checkpoints of a job matter (FLOW-012), as pure functions: the best one to resume or
  * deploy from, the latest one a resume continues from, and the rest, which the checkpoint store
- * deletes. The store (activities/checkpoints/checkpointStore.ts) and status read the same order.
+ * deletes. The store (adapters/checkpoints/checkpointStore.ts) and status read the same order.
  */
 
 /** A checkpoint's place in its job: run (a resume starts the next run), then iteration. */

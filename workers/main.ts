@@ -8,9 +8,9 @@
  * then they are handed back to Temporal for another worker), and the process exits 0.
  */
 import { NativeConnection } from '@temporalio/worker';
-import { createPrismaClient } from '../activities/db';
+import { createPrismaClient } from '../adapters/db';
 import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
-import { llmSettingsFromEnv } from '../activities/llm/chatClient';
+import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
 import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
 import { lazyLocalModel, wantsLocalModel } from './localModelServer';

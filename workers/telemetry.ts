@@ -1,6 +1,6 @@
 /**
  * A worker process's telemetry:
- * - Flow's own metrics (activities/telemetry/metrics.ts) on FLOW_METRICS_PORT (default 9464; 0 = off);
+ * - Flow's own metrics (adapters/telemetry/metrics.ts) on FLOW_METRICS_PORT (default 9464; 0 = off);
  * - Temporal's worker metrics (task slots, poll and schedule-to-start latencies...) from the SDK's
  *   Rust core on FLOW_TEMPORAL_METRICS_PORT (default 9465; 0 = off), `_total` on counters and
  *   seconds for durations, so the scrape passes `promtool check metrics`;
@@ -17,8 +17,8 @@ import {
 import { Runtime, type WorkerOptions } from '@temporalio/worker';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Resource } from '@opentelemetry/resources';
-import { activityMetricsInterceptor } from '../activities/telemetry/activityMetrics';
-import { portFromEnv, startProcessTelemetry, type ProcessTelemetry } from '../activities/telemetry/processTelemetry';
+import { activityMetricsInterceptor } from './activityMetrics';
+import { portFromEnv, startProcessTelemetry, type ProcessTelemetry } from '../adapters/telemetry/processTelemetry';
 
 export const DEFAULT_WORKER_METRICS_PORT = 9464;
 export const DEFAULT_TEMPORAL_METRICS_PORT = 9465;

@@ -5,7 +5,7 @@
  */
 import type { AgentSpec } from '../../training/config';
 import { SimulatedEnvironment } from '../../training/simulation/environment';
-import type { ChatClient } from '../llm/chatClient';
+import type { ChatClient } from '../../adapters/llm/chatClient';
 import { HTTP_FETCH_ALLOW_ENV, parseAllowList, type HttpFetchOptions } from '../tools/httpFetch';
 import { ToolsEnvironment } from '../tools/toolsEnvironment';
 import type { AgentEnvironment, AgentRuntime } from './agentRuntime';

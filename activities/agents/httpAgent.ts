@@ -13,13 +13,13 @@ import { LESSONS_HEADER } from '../../training/policy';
 import { describeZodError, type AgentSpec, type Task, type TrajectoryStep } from '../../training/config';
 import { answersMatch } from '../tools/toolsEnvironment';
 import { readCapped } from '../tools/httpFetch';
-import { AgentAddressRefusedError, agentFetch, agentUrlRefusal } from './agentUrlPolicy';
+import { AgentAddressRefusedError, agentFetch, agentUrlRefusal } from '../../adapters/net/agentUrlPolicy';
 import type { AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
 import { HTTP_AGENT_PROTOCOL, HttpAgentResponseSchema, type HttpAgentRequest, type HttpAgentResponse } from './httpAgentContract';
 
 export type HttpAgentSpec = Extract<AgentSpec, { type: 'http' }>;
 
-export { HTTP_AGENT_ALLOW_ENV } from './agentUrlPolicy';
+export { HTTP_AGENT_ALLOW_ENV } from '../../adapters/net/agentUrlPolicy';
 
 export interface HttpAgentTrajectory {
   job_id: string;

@@ -1,5 +1,5 @@
 import type { ToolCall, TrajectoryStep } from '../../training/config';
-import { type ChatClient, type ChatMessage, type ChatTool, isLocalModel } from '../llm/chatClient';
+import { type ChatClient, type ChatMessage, type ChatTool, isLocalModel } from '../../adapters/llm/chatClient';
 import type { AgentEnvironment, AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
 import { FINAL_ANSWER_TOOL, parseSchemaReply, schemaToolInstructions, toolCallResponseFormat, type ToolCallMode } from './schemaToolCalls';
 

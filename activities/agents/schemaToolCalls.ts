@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { InvalidOutputKind } from '../../training/iterationMetrics';
-import type { ChatTool, JsonSchemaFormat } from '../llm/chatClient';
+import type { ChatTool, JsonSchemaFormat } from '../../adapters/llm/chatClient';
 
 export const FINAL_ANSWER_TOOL = 'final_answer';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { RewardFailure, type JudgeVerdict, type RewardInput, type RewardJudge } from '../../training/rewards';
 import { BudgetAllowanceExceededError } from '../budgetGuard';
-import type { ChatClient, ChatMessage } from './chatClient';
+import type { ChatClient, ChatMessage } from '../../adapters/llm/chatClient';
 
 /** Start of the judges' system prompts: how a model server (and a reader of logs) tells them apart. */
 export const JUDGE_MARKER = '[flow-judge:one]';

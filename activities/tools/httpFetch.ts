@@ -6,6 +6,7 @@
  * limit and the whole fetch at a time limit.
  */
 import type { ToolOutcome } from '../agents/agentRuntime';
+import { hostRefusal, parseHostAllowList } from '../../adapters/net/hostAllowList';
 
 export const HTTP_FETCH_TOOL = 'http_fetch';
 export const HTTP_FETCH_ALLOW_ENV = 'FLOW_HTTP_FETCH_ALLOW';
@@ -34,38 +35,14 @@ export const DEFAULT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_REDIRECTS = 3;
 
-/**
- * "api.example.com, 127.0.0.1:8080, localhost:*" → ['api.example.com', '127.0.0.1:8080', 'localhost:*']
- * (`host:*` is any port of that host); bad entries throw, naming them.
- */
+/** The fetch tool's allow-list (FLOW_HTTP_FETCH_ALLOW): see parseHostAllowList. */
 export function parseAllowList(raw: string | undefined, variable: string = HTTP_FETCH_ALLOW_ENV): string[] {
-  if (!raw) return [];
-  return raw
-    .split(',')
-    .map((entry) => entry.trim().toLowerCase())
-    .filter((entry) => entry !== '')
-    .map((entry) => {
-      if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5}|:\*)?$/.test(entry)) {
-        throw new Error(`${variable}: "${entry}" is not a host or host:port`);
-      }
-      return entry;
-    });
+  return parseHostAllowList(raw, variable);
 }
 
-const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
-
-/** Why `url` may not be fetched, or null when it may; `list` names the allow-list and its variable. */
+/** Why the fetch tool may not fetch `url`, or null when it may: see hostRefusal. */
 export function refusalOf(url: URL, allow: readonly string[], list = { name: 'fetch allow-list', variable: HTTP_FETCH_ALLOW_ENV }): string | null {
-  if (!(url.protocol in DEFAULT_PORTS)) return `only http and https URLs can be fetched, not ${url.protocol}`;
-  if (url.username || url.password) return 'URLs with credentials are refused';
-  const host = url.hostname.toLowerCase();
-  const port = url.port || DEFAULT_PORTS[url.protocol];
-  // A bare host allows the scheme's default port only; other ports must be listed.
-  const allowed = allow.some((entry) => entry === `${host}:${port}` || entry === `${host}:*` || (entry === host && url.port === ''));
-  if (!allowed) {
-    return `host ${host}:${port} is not on the ${list.name} (${allow.length ? allow.join(', ') : 'empty'}; set ${list.variable})`;
-  }
-  return null;
+  return hostRefusal(url, allow, list);
 }
 
 export async function httpFetch(rawUrl: unknown, options: HttpFetchOptions, signal?: AbortSignal): Promise<ToolOutcome> {

@@ -17,7 +17,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES } from '../../api/auth'
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { METHODS } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
-import { createPrismaClient, createRepositories } from '../../activities/db';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { startApiHarness, type ApiHarness } from '../support/apiHarness';
 
 let api: ApiHarness;

@@ -6,8 +6,8 @@
  * job, a job with no stored input, a checkpoint with nothing left after it.
  */
 import { FlowApiError } from '../../api/client/flowClient';
-import { CheckpointStore } from '../../activities/checkpoints/checkpointStore';
-import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
+import { CheckpointStore } from '../../adapters/checkpoints/checkpointStore';
+import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 import { renderSystemPrompt, type Policy } from '../../training/policy';
 import { TrainingJobInputSchema } from '../../training/config';
 import { startHarness, type Harness } from '../support/harness';

@@ -20,7 +20,7 @@ import {
   S3BlobStore,
   blobStoreFromEnv,
   type BlobStore,
-} from '../../activities/checkpoints/blobStore';
+} from '../../adapters/checkpoints/blobStore';
 import {
   CheckpointIntegrityError,
   CheckpointNotFoundError,
@@ -29,8 +29,8 @@ import {
   checkpointBlobKey,
   sha256Hex,
   type SaveCheckpointInput,
-} from '../../activities/checkpoints/checkpointStore';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
+} from '../../adapters/checkpoints/checkpointStore';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import { createJobRecordActivities } from '../../activities/jobRecords';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { PolicySchema } from '../../training/policy';

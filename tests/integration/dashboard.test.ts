@@ -13,7 +13,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
-import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
+import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.join(PROJECT_ROOT, '.flow', 'test');

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { createPrismaClient, createRepositories, type PrismaClient } from '../../activities/db';
+import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { createDatabase, ensurePostgres, freePort, migrateDatabase, PROJECT_ROOT, stopPostgres } from '../../workers/devStack';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';

@@ -20,7 +20,7 @@ import { startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/demo';
 import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/devStack';
-import { createPrismaClient } from '../../activities/db';
+import { createPrismaClient } from '../../adapters/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { requireEnv } from '../support/harness';

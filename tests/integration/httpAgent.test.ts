@@ -18,7 +18,7 @@ import { stopProcess } from '../support/workerProcess';
 
 const ROOT = path.resolve(__dirname, '../..');
 // The agent services here listen on loopback, which workers refuse unless the allow-list names it
-// (activities/agents/agentUrlPolicy.ts); `localhost` stays unlisted for the SSRF test below.
+// (adapters/net/agentUrlPolicy.ts); `localhost` stays unlisted for the SSRF test below.
 process.env.FLOW_HTTP_AGENT_ALLOW = '127.0.0.1:*';
 
 async function spawnAgentService(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; stats(): Promise<HttpAgentServiceStats> }> {

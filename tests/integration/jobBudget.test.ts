@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { resolveModelPrice } from '../../activities/llm/pricing';
+import { resolveModelPrice } from '../../adapters/llm/pricing';
 import { promptTokenUpperBound } from '../../activities/budgetGuard';
 import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND } from '../../training/budget';
 import { EvaluationSummarySchema } from '../../training/evaluation';

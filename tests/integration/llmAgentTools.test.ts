@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { LlmAgent } from '../../activities/agents/llmAgent';
-import { ChatClient, type LlmSettings } from '../../activities/llm/chatClient';
+import { ChatClient, type LlmSettings } from '../../adapters/llm/chatClient';
 import { ToolsEnvironment } from '../../activities/tools/toolsEnvironment';
 import { LlmJudge } from '../../activities/llm/judge';
 import { RewardFailure } from '../../training/rewards';

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPrismaClient } from '../../activities/db';
+import { createPrismaClient } from '../../adapters/db';
 import { runDemo } from '../../workers/demo';
 import { freePort } from '../../workers/devStack';
 import { startWorker } from '../../workers/main';

@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../../workers/devStack';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MERMAID_BUNDLE = path.join(path.dirname(require.resolve('mermaid')), 'mermaid.min.js');
-const SOURCE_FOLDERS = ['training', 'workflows', 'activities', 'workers', 'api', 'prisma'];
+const SOURCE_FOLDERS = ['training', 'workflows', 'activities', 'adapters', 'workers', 'api', 'prisma'];
 
 function markdownFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {

@@ -4,8 +4,8 @@
  * advantage and clipped, malformed answers retried then skipped with the policy unchanged.
  */
 import { randomUUID } from 'node:crypto';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
-import { ChatClient } from '../../activities/llm/chatClient';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
+import { ChatClient } from '../../adapters/llm/chatClient';
 import { createPolicyUpdateActivities, MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
 import type { Trajectory } from '../../training/config';
 import { initialPolicy, type Policy } from '../../training/policy';

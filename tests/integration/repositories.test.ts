@@ -1,6 +1,6 @@
 /** The repository layer against real PostgreSQL (FLOW-002). */
 import { randomUUID } from 'node:crypto';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import type { Trajectory } from '../../training/config';
 import { requireEnv } from '../support/harness';
 

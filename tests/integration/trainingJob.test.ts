@@ -2,8 +2,8 @@
  * The vertical slice on real servers: a training job created through api/trainingJobs.ts
  * runs as a Temporal workflow on the dev server, writes to PostgreSQL and completes.
  */
-import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
-import { CheckpointStore } from '../../activities/checkpoints/checkpointStore';
+import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
+import { CheckpointStore } from '../../adapters/checkpoints/checkpointStore';
 import { TrajectoryStepSchema } from '../../training/config';
 import { PolicySchema } from '../../training/policy';
 import { startTrainingJob } from '../../api/trainingJobs';

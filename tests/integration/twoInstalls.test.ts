@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { createPrismaClient } from '../../activities/db';
+import { createPrismaClient } from '../../adapters/db';
 import { registerSearchAttributes } from '../../deploy/registerSearchAttributes';
 import { runDemo } from '../../workers/demo';
 import { createDatabase, dropDatabase, freePort, migrateDatabase } from '../../workers/devStack';

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { costOf } from '../../activities/llm/pricing';
+import { costOf } from '../../adapters/llm/pricing';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 import { stopProcess, suiteWorkerProcesses } from '../support/workerProcess';

@@ -11,7 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { createPrismaClient, createRepositories } from '../../activities/db';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';

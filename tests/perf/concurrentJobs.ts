@@ -21,7 +21,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
-import { createPrismaClient, createRepositories } from '../../activities/db';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { Priority, TrainingJobRequest } from '../../training/config';
 import { isTerminalJobStatus } from '../../training/jobStatus';

@@ -34,7 +34,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createPrismaClient, createRepositories } from '../../activities/db';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { JobStatusResultSchema } from '../../api/schemas';

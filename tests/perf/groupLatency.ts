@@ -15,7 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, tsToMs } from '@temporalio/common';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { createPrismaClient, createRepositories } from '../../activities/db';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
 import type { TrainingJobRequest } from '../../training/config';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse } from '../../workers/simulatedModelServer';

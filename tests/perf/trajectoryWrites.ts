@@ -4,7 +4,7 @@
  * concurrent writers sharing one Prisma client, as a worker's activities would.
  */
 import { readFileSync } from 'node:fs';
-import { createPrismaClient, createRepositories, type PrismaClient } from '../../activities/db';
+import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
 import { TrajectorySchema, type Trajectory, type TrajectoryStep } from '../../training/config';
 import { quantile } from './stats';
 

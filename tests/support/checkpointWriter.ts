@@ -7,9 +7,9 @@
  *
  * Prints the saved checkpoint's summary as JSON on stdout.
  */
-import { blobStoreFromEnv } from '../../activities/checkpoints/blobStore';
-import { CheckpointStore, type SaveCheckpointInput } from '../../activities/checkpoints/checkpointStore';
-import { createPrismaClient, createRepositories, requireDatabaseUrl } from '../../activities/db';
+import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
+import { CheckpointStore, type SaveCheckpointInput } from '../../adapters/checkpoints/checkpointStore';
+import { createPrismaClient, createRepositories, requireDatabaseUrl } from '../../adapters/db';
 
 async function main() {
   const input = JSON.parse(process.argv[2] ?? '') as SaveCheckpointInput;

@@ -22,6 +22,7 @@ const ROOT = path.resolve(__dirname, '../..');
  */
 export const LINE_COVERAGE_THRESHOLDS: Record<string, number> = {
   'activities/': 95,
+  'adapters/': 95,
   'workers/': 95,
   'workflows/': 95,
   'api/': 90,
@@ -54,7 +55,7 @@ export async function readProcessCoverage(dir: string): Promise<CoverageMap | nu
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const createReport = require('c8/lib/report') as (options: object) => { getCoverageMapFromAllCoverageFiles(): Promise<CoverageMap> };
   const report = createReport({
-    include: ['activities/**', 'api/**', 'training/**', 'workers/**'],
+    include: ['activities/**', 'adapters/**', 'api/**', 'training/**', 'workers/**'],
     exclude: [],
     extension: ['.ts'],
     reporter: [],

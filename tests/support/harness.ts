@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../activities/db';
+import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/config';
 import { simulatedTaskSet } from '../../training/simulation/environment';

@@ -11,7 +11,7 @@ import type { AgentRunRequest } from '../../activities/agents/agentRuntime';
 import { HttpAgent, lessonsOf, type HttpAgentSpec } from '../../activities/agents/httpAgent';
 import { HttpAgentRequestSchema, type HttpAgentRequest } from '../../activities/agents/httpAgentContract';
 import { LlmAgent } from '../../activities/agents/llmAgent';
-import { ChatClient } from '../../activities/llm/chatClient';
+import { ChatClient } from '../../adapters/llm/chatClient';
 import { AgentSpecSchema, type TrajectoryStep } from '../../training/config';
 import { initialPolicy, renderSystemPrompt } from '../../training/policy';
 import { simulatedTaskSet } from '../../training/simulation/environment';

@@ -1,12 +1,12 @@
 /**
- * The HTTP agent's SSRF policy (activities/agents/agentUrlPolicy.ts): without FLOW_HTTP_AGENT_ALLOW
+ * The HTTP agent's SSRF policy (adapters/net/agentUrlPolicy.ts): without FLOW_HTTP_AGENT_ALLOW
  * only public addresses, checked on the resolver's answer as the connection is made; with it,
  * only the hosts it names. Real loopback servers; a name that resolves into a denied range comes
  * from the system resolver (`localhost`) or an injected one.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { agentAllowListFromEnv, agentFetch, agentUrlRefusal, deniedRangeOf, guardedLookup } from '../../activities/agents/agentUrlPolicy';
+import { agentAllowListFromEnv, agentFetch, agentUrlRefusal, deniedRangeOf, guardedLookup } from '../../adapters/net/agentUrlPolicy';
 import { HttpAgent } from '../../activities/agents/httpAgent';
 import type { AgentRunRequest } from '../../activities/agents/agentRuntime';
 

@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ChatClient } from '../../activities/llm/chatClient';
-import { costOf, priceOf, resolveModelPrice } from '../../activities/llm/pricing';
+import { ChatClient } from '../../adapters/llm/chatClient';
+import { costOf, priceOf, resolveModelPrice } from '../../adapters/llm/pricing';
 import { LOCAL_MODEL } from '../../workers/localModelFiles';
 import { lazyLocalModel, startLocalModelServer, wantsLocalModel } from '../../workers/localModelServer';
 import { fakeLocalModel } from '../support/fakeLocalModel';

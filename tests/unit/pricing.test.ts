@@ -3,8 +3,8 @@
  * fetched), Flow's entry for the simulated model, a job's config.prices, and the provider's own
  * figure of a call's cost when it gives one.
  */
-import { reportedCost } from '../../activities/llm/chatClient';
-import { costOf, priceOf, resolveModelPrice, UnknownModelPriceError } from '../../activities/llm/pricing';
+import { reportedCost } from '../../adapters/llm/chatClient';
+import { costOf, priceOf, resolveModelPrice, UnknownModelPriceError } from '../../adapters/llm/pricing';
 
 const fetchSpy = jest.spyOn(globalThis, 'fetch').mockRejectedValue(new Error('no network in unit tests'));
 afterAll(() => fetchSpy.mockRestore());

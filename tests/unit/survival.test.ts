@@ -5,7 +5,7 @@
  *   scipy.stats.logrank(a, b) -> statistic -1.3729877741629828 (a signed z; z² = 1.885095428001022),
  *                                pvalue 0.16975614747118384
  */
-import { logRankTest, type SurvivalSample } from './../perf/survival';
+import { logRankTest, type SurvivalSample } from '../perf/survival';
 
 const samples = (times: number[], events: number[]): SurvivalSample[] => times.map((time, i) => ({ time, event: events[i] === 1 }));
 const a = samples([3, 5, 5, 8, 12, 40, 40, 7, 9, 15], [1, 1, 1, 1, 1, 0, 0, 1, 1, 1]);

@@ -1,15 +1,15 @@
 /**
- * Flow's metrics and spans in one process with the real OpenTelemetry SDK (activities/telemetry):
+ * Flow's metrics and spans in one process with the real OpenTelemetry SDK (adapters/telemetry):
  * names, labels, seconds buckets and values on the Prometheus endpoint; the LLM chat span over
  * OTLP/HTTP to a local receiver; the duration interceptor's outcomes; port settings.
  */
 import net from 'node:net';
 import { CancelledFailure } from '@temporalio/common';
 import type { Context } from '@temporalio/activity';
-import { activityMetricsInterceptor, priorityLabel } from '../../activities/telemetry/activityMetrics';
-import { countJobCreated, countJobFinished, recordBudgetUsage } from '../../activities/telemetry/metrics';
-import { portFromEnv, startProcessTelemetry, tracesUrlFromEnv, type ProcessTelemetry } from '../../activities/telemetry/processTelemetry';
-import { traceChatCall } from '../../activities/telemetry/tracing';
+import { activityMetricsInterceptor, priorityLabel } from '../../workers/activityMetrics';
+import { countJobCreated, countJobFinished, recordBudgetUsage } from '../../adapters/telemetry/metrics';
+import { portFromEnv, startProcessTelemetry, tracesUrlFromEnv, type ProcessTelemetry } from '../../adapters/telemetry/processTelemetry';
+import { traceChatCall } from '../../adapters/telemetry/tracing';
 import { startOtlpReceiver, type OtlpReceiver } from '../support/otlpReceiver';
 
 function freePort(): Promise<number> {

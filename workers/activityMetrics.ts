@@ -6,10 +6,10 @@
 import type { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
-import { PRIORITY_KEYS } from '../../training/priority';
-import type { RunTrajectoryInput, TrajectorySummary } from '../trajectories';
-import type { PolicyUpdateResult } from '../policyUpdate';
-import { recordPolicyUpdateDuration, recordTrajectoryDuration } from './metrics';
+import { PRIORITY_KEYS } from '../training/priority';
+import type { RunTrajectoryInput, TrajectorySummary } from '../activities/trajectories';
+import type { PolicyUpdateResult } from '../activities/policyUpdate';
+import { recordPolicyUpdateDuration, recordTrajectoryDuration } from '../adapters/telemetry/metrics';
 
 const PRIORITY_BY_KEY = new Map(Object.entries(PRIORITY_KEYS).map(([name, key]) => [key, name]));
 

@@ -9,7 +9,7 @@ export interface IterationRecord {
   spendUsd: number;
 }
 
-/** A checkpoint's row; the payload itself is a blob (activities/checkpoints/checkpointStore.ts). */
+/** A checkpoint's row; the payload itself is a blob (adapters/checkpoints/checkpointStore.ts). */
 export interface CheckpointRecord {
   jobId: string;
   run: number;

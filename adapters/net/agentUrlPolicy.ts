@@ -13,7 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import { parseAllowList, refusalOf } from '../tools/httpFetch';
+import { hostRefusal, parseHostAllowList } from './hostAllowList';
 
 export const HTTP_AGENT_ALLOW_ENV = 'FLOW_HTTP_AGENT_ALLOW';
 
@@ -70,7 +70,7 @@ function ipv4Mapped(ip: string): string | null {
 
 /** The agent allow-list from the environment: the hosts listed, or undefined when none is set. */
 export function agentAllowListFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
-  return env[HTTP_AGENT_ALLOW_ENV] ? parseAllowList(env[HTTP_AGENT_ALLOW_ENV], HTTP_AGENT_ALLOW_ENV) : undefined;
+  return env[HTTP_AGENT_ALLOW_ENV] ? parseHostAllowList(env[HTTP_AGENT_ALLOW_ENV], HTTP_AGENT_ALLOW_ENV) : undefined;
 }
 
 const LIST = { name: 'agent allow-list', variable: HTTP_AGENT_ALLOW_ENV };
@@ -87,8 +87,8 @@ export function agentUrlRefusal(rawUrl: string, allow: readonly string[] | undef
   } catch {
     return 'not a valid URL';
   }
-  if (allow) return refusalOf(url, allow, LIST);
-  const general = refusalOf(url, [`${url.hostname.toLowerCase()}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`], LIST);
+  if (allow) return hostRefusal(url, allow, LIST);
+  const general = hostRefusal(url, [`${url.hostname.toLowerCase()}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`], LIST);
   if (general) return general;
   const host = url.hostname.toLowerCase();
   const range = deniedRangeOf(host);
