@@ -1,9 +1,12 @@
 /**
- * The API process: `npm run api`. Needs DATABASE_URL, TEMPORAL_ADDRESS (default
- * 127.0.0.1:7233) and a JWT key (FLOW_JWT_SECRET, or FLOW_JWKS_URL / FLOW_JWKS_FILE).
+ * The API process: `npm run api`. Needs DATABASE_URL, Temporal's connection settings
+ * (TEMPORAL_ADDRESS, default 127.0.0.1:7233, TEMPORAL_NAMESPACE, and for Temporal Cloud
+ * TEMPORAL_API_KEY or TEMPORAL_TLS_*: adapters/temporalConnection.ts) and a JWT key
+ * (FLOW_JWT_SECRET, or FLOW_JWKS_URL / FLOW_JWKS_FILE).
  */
 import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../adapters/db';
+import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { authConfigFromEnv } from './auth';
 import { startOrphanReconciler } from './orphanedJobs';
 import { buildApiServer, type ApiOptions } from './server';
@@ -31,9 +34,10 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   // Configuration errors first, before anything is opened.
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
   const auth = authConfigFromEnv(env);
+  const temporal = temporalConnectionFromEnv(env);
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE ?? 'default', interceptors: { workflow: tracingClientInterceptors() } });
+  const connection = await Connection.connect(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace, interceptors: { workflow: tracingClientInterceptors() } });
   const repos = createRepositories(prisma);
   const app = await buildApiServer(
     { client, prisma, repos, taskQueue: env.FLOW_TASK_QUEUE || undefined },

@@ -11,6 +11,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { FLOW_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
 const { IndexedValueType } = temporal.api.enums.v1;
@@ -106,12 +107,20 @@ export async function main(env: NodeJS.ProcessEnv = process.env, log: (line: str
     log('register-search-attributes: TEMPORAL_ADDRESS is not set (host:port of the Temporal frontend)');
     return 1;
   }
-  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  // The API key or mTLS settings of Temporal Cloud come with the rest (adapters/temporalConnection.ts).
+  let settings: ReturnType<typeof temporalConnectionFromEnv>;
+  try {
+    settings = temporalConnectionFromEnv(env);
+  } catch (error) {
+    log(`register-search-attributes: ${(error as Error).message}`);
+    return 1;
+  }
+  const { namespace, connectionOptions } = settings;
   const deadline = Date.now() + Number(env.FLOW_SETUP_TIMEOUT_MS ?? 120_000);
   for (;;) {
     let connection: Connection | undefined;
     try {
-      connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      connection = await Connection.connect({ ...connectionOptions, connectTimeout: 2_000 });
       const { added, existing } = await registerSearchAttributes(connection, namespace);
       log(`register-search-attributes: namespace ${namespace}: added [${added.join(', ')}], already there [${existing.join(', ')}]`);
       return 0;

@@ -2,7 +2,9 @@
  * Health endpoints of a worker process, for Kubernetes probes and compose healthchecks:
  *  - GET /healthz: the process is alive and its event loop answers (liveness);
  *  - GET /readyz:  every pool's Worker is RUNNING and Temporal and PostgreSQL answer
- *                  (readiness: 503 with what is wrong otherwise, e.g. while draining).
+ *                  (readiness: 503 with what is wrong otherwise, e.g. while draining); the body
+ *                  also names the namespace and the task queue each pool polls, so an operator
+ *                  sees at a glance which install a worker serves.
  * A bare node:http server: two routes need no framework.
  */
 import http from 'node:http';
@@ -17,6 +19,8 @@ export interface ReadinessProbe {
   workerStates(): Record<string, string>;
   /** Named dependency checks (e.g. temporal, postgres); each resolves or throws. */
   dependencies: Record<string, () => Promise<unknown>>;
+  /** What the worker serves, shown as is (e.g. its namespace and task queues). */
+  serving?: () => Record<string, unknown>;
 }
 
 export interface HealthServer {
@@ -51,7 +55,7 @@ export async function readiness(probe: ReadinessProbe, checkTimeoutMs = 2000): P
   );
   const dependencies = Object.fromEntries(entries);
   const ready = Object.values(workers).every((state) => state === 'RUNNING') && entries.every(([, result]) => result === 'ok');
-  return { ready, body: { status: ready ? 'ready' : 'not_ready', workers, ...dependencies } };
+  return { ready, body: { status: ready ? 'ready' : 'not_ready', workers, ...dependencies, ...probe.serving?.() } };
 }
 
 async function withTimeout(check: () => Promise<unknown>, ms: number): Promise<CheckResult> {

@@ -1,6 +1,7 @@
 /**
  * `npm run worker` / `flow worker`: a training worker process. Configuration comes from the
- * environment: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, FLOW_TASK_QUEUE,
+ * environment: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE (and for Temporal
+ * Cloud TEMPORAL_API_KEY or TEMPORAL_TLS_*: adapters/temporalConnection.ts), FLOW_TASK_QUEUE,
  * DATABASE_URL, the LLM endpoint (FLOW_LLM_BASE_URL or PORTKEY_API_KEY), FLOW_WORKER_POOL
  * (all | workflow | trajectory | cpu, or a comma-separated list), the pools' concurrency
  * (workers/pools.ts POOL_ENV) and FLOW_WORKER_HEALTH_PORT (default 8081; /healthz, /readyz).
@@ -9,6 +10,7 @@
  */
 import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../adapters/db';
+import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
@@ -35,6 +37,7 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const pools = parsePoolSelection(env.FLOW_WORKER_POOL);
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
+  const temporalSettings = temporalConnectionFromEnv(env);
   // The port first: a taken port fails before anything connects.
   let group: TrainingWorker | undefined;
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_DB_POOL_SIZE ?? 10) });
@@ -44,6 +47,11 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
     host: env.FLOW_WORKER_HEALTH_HOST || undefined,
     probe: {
       workerStates: () => (group ? Object.fromEntries(group.members.map((m) => [m.pool, m.worker.getState()])) : Object.fromEntries(pools.map((pool) => [pool, 'STARTING']))),
+      // The queues the running Workers poll (not the configuration they were built from).
+      serving: () => ({
+        temporal_namespace: temporalSettings.namespace,
+        task_queues: group ? Object.fromEntries(group.members.map((m) => [m.pool, m.worker.options.taskQueue])) : {},
+      }),
       dependencies: {
         temporal: async () => {
           if (!connection) throw new Error('not connected yet');
@@ -53,7 +61,7 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
         // Workflows this worker runs set Flow's search attributes; without them every job fails.
         namespace: async () => {
           if (!connection) throw new Error('not connected yet');
-          await checkFlowNamespace(connection, env.TEMPORAL_NAMESPACE || 'default', env.TEMPORAL_ADDRESS);
+          await checkFlowNamespace(connection, temporalSettings.namespace, temporalSettings.address);
         },
       },
     },
@@ -66,10 +74,10 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const localModel = lazyLocalModel({ log: env.FLOW_LOCAL_MODEL_LOG === '1' ? (line) => log(`local model: ${line}`) : undefined }, env);
   try {
     if (wantsLocalModel(env)) log(`local model server at ${await localModel.baseURL()}`);
-    connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' });
+    connection = await NativeConnection.connect(temporalSettings.connectionOptions);
     group = await createTrainingWorker({
       connection,
-      namespace: env.TEMPORAL_NAMESPACE,
+      namespace: temporalSettings.namespace,
       taskQueue: env.FLOW_TASK_QUEUE || undefined,
       pools,
       poolSettings,

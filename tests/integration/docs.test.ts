@@ -1,6 +1,6 @@
 /**
  * The docs are run, so they cannot rot: every ```bash / ```sh block of the README, the guides
- * (docs/guides/*.md) and the training runbook runs here, in order, against a real stack — the
+ * (docs/guides/*.md), the training runbook and the deployment guide runs here, in order, against a real stack — the
  * API (with a training worker) on this suite's Temporal server and PostgreSQL — and must exit 0.
  * `npm start` runs for real until its demo job completes. What cannot run on these machines is in
  * SKIPS, each with its reason; a skip that matches no command fails the test, so the list stays
@@ -25,6 +25,7 @@ interface Skip {
 const SKIPS: Skip[] = [
   { command: /^npm start\b/, reason: 'run once, for real, by the "npm start" test at the top of this file, until its first job completes' },
   { command: /^npm test\b/, reason: 'runs the whole suite, this file included; CI runs it (.ci/run)' },
+  { command: /^docker build\b/, reason: 'needs a Docker daemon, which these machines do not have; the Dockerfile is linted offline by the deployment tests' },
   { command: /^docker compose\b/, reason: 'needs Docker and registry images, which these machines do not have; docker-compose.yml is validated offline by the deployment tests' },
   { command: /^(helm|kubectl)\b/, reason: 'needs a Kubernetes cluster; the chart is linted and rendered offline by the deployment tests' },
   { command: /^temporal workflow (reset|terminate)\b/, reason: "rewrites or ends a job's workflow history: incident tools, shown in the runbook, not run against a live job" },
@@ -56,6 +57,7 @@ const DOCUMENTS = [
     .sort()
     .map((name) => `docs/guides/${name}`),
   'docs/ops/training-runbook.md',
+  'docs/ops/deployment.md',
 ].filter((file) => existsSync(path.join(PROJECT_ROOT, file)));
 
 interface Block {

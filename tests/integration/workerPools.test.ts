@@ -16,6 +16,7 @@ import { startWorker } from '../../workers/main';
 import { readiness } from '../../workers/health';
 import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS, WorkerGroup } from '../../workers/pools';
 import { createTrainingWorker } from '../../workers/trainingWorker';
+import { poolTaskQueue, type WorkerPoolName } from '../../workflows/taskQueues';
 import { waitFor } from '../support/apiHarness';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { superviseWorker, type Supervisor } from '../support/supervisor';
@@ -124,7 +125,19 @@ describe('pools in separate processes', () => {
 
     for (const [pool, port] of Object.entries(ports)) {
       expect(await getJson(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
-      expect(await getJson(`http://127.0.0.1:${port}/readyz`)).toEqual({ status: 200, body: { status: 'ready', workers: { [pool]: 'RUNNING' }, temporal: 'ok', postgres: 'ok', namespace: 'ok' } });
+      // Each process names the queue it polls, so an operator sees which install it serves.
+      expect(await getJson(`http://127.0.0.1:${port}/readyz`)).toEqual({
+        status: 200,
+        body: {
+          status: 'ready',
+          workers: { [pool]: 'RUNNING' },
+          temporal: 'ok',
+          postgres: 'ok',
+          namespace: 'ok',
+          temporal_namespace: process.env.TEMPORAL_NAMESPACE || 'default',
+          task_queues: { [pool]: poolTaskQueue(pool as WorkerPoolName, taskQueue) },
+        },
+      });
     }
 
     const { jobId } = await startTrainingJob(h.client, h.repos, trajectoryJob({ config: { iterations: 1 } }), { taskQueue });
@@ -232,7 +245,15 @@ describe('health, readiness and settings', () => {
     expect(await getJson(`${url}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await getJson(`${url}/readyz`)).toEqual({
       status: 200,
-      body: { status: 'ready', workers: { workflow: 'RUNNING', trajectory: 'RUNNING', cpu: 'RUNNING' }, temporal: 'ok', postgres: 'ok', namespace: 'ok' },
+      body: {
+        status: 'ready',
+        workers: { workflow: 'RUNNING', trajectory: 'RUNNING', cpu: 'RUNNING' },
+        temporal: 'ok',
+        postgres: 'ok',
+        namespace: 'ok',
+        temporal_namespace: process.env.TEMPORAL_NAMESPACE || 'default',
+        task_queues: { workflow: taskQueue, trajectory: `${taskQueue}-trajectories`, cpu: `${taskQueue}-cpu` },
+      },
     });
     expect((await fetch(`${url}/nope`)).status).toBe(404);
     expect((await fetch(`${url}/readyz`, { method: 'POST' })).status).toBe(405);
