@@ -44,7 +44,7 @@ COPY --chown=root:root activities ./activities
 COPY --chown=root:root adapters ./adapters
 COPY --chown=root:root workers ./workers
 COPY --chown=root:root api ./api
-COPY --chown=root:root scripts/flow ./scripts/flow
+COPY --chown=root:root scripts/flow scripts/flow.ts ./scripts/
 COPY --chown=root:root deploy/registerSearchAttributes.ts ./deploy/registerSearchAttributes.ts
 # The code is owned by root and read-only to the process; only the blob directory is writable.
 RUN mkdir -p /data/blobs && chown 1000:1000 /data/blobs

@@ -1,0 +1,46 @@
+/**
+ * Parsers of the `flow` command line's option and argument values, for commander: each throws
+ * commander's InvalidArgumentError, which commander reports as a usage error naming the option.
+ */
+import { InvalidArgumentError } from 'commander';
+import type { CheckpointSelector } from '../schemas';
+
+export function positiveInt(name: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return Number(value);
+  };
+}
+
+export function nonNegativeInt(name: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be an integer >= 0.`);
+    return Number(value);
+  };
+}
+
+/** A positive amount of US dollars, with or without a leading `$`. */
+export function positiveUsd(name: string) {
+  return (value: string) => {
+    const text = value.trim().replace(/^\$/, '');
+    const number = Number(text);
+    if (text === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
+    return number;
+  };
+}
+
+/** `best`, `latest` or `<run>:<iteration>` (run from 1, iteration from 0). */
+export function checkpointSelector(value: string): CheckpointSelector {
+  if (value === 'best' || value === 'latest') return value;
+  const match = /^(\d+):(\d+)$/.exec(value.trim());
+  if (!match || Number(match[1]) < 1) throw new InvalidArgumentError('--checkpoint must be best, latest or <run>:<iteration> (e.g. 1:3).');
+  return { run: Number(match[1]), iteration: Number(match[2]) };
+}
+
+export function finiteNumber(name: string) {
+  return (value: string) => {
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number)) throw new InvalidArgumentError(`${name} must be a number.`);
+    return number;
+  };
+}

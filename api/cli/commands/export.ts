@@ -1,0 +1,90 @@
+/** `flow export <job> --out <file>`: a job's trajectories, one JSON line each, to a file or stdout. */
+import { once } from 'node:events';
+import { open, rename, rm } from 'node:fs/promises';
+import { Option } from 'commander';
+import type { FlowClient } from '../../client/flowClient';
+import { finiteNumber, nonNegativeInt, positiveInt } from '../arguments';
+import type { RegisterCommand } from '../command';
+import { usage } from '../errors';
+import type { CliIo } from '../io';
+
+interface ExportOptions {
+  out: string;
+  format: 'json' | 'jsonl_chat';
+  successOnly?: boolean;
+  minReward?: number;
+  iterationFrom?: number;
+  iterationTo?: number;
+  run?: number;
+}
+
+export const registerExport: RegisterCommand = (program, { io, client }) => {
+  program
+    .command('export')
+    .description("write a job's trajectories to a file, one JSON line each")
+    .argument('<job>', 'the job id')
+    .requiredOption('-o, --out <file>', 'the output file ("-" for stdout)')
+    .addOption(new Option('--format <format>', 'json: the trajectories; jsonl_chat: chat fine-tuning lines of the successful ones').choices(['json', 'jsonl_chat']).default('json'))
+    .option('--success-only', 'only successful trajectories')
+    .option('--min-reward <x>', 'only trajectories with reward >= x (0-1)', finiteNumber('--min-reward'))
+    .option('--iteration-from <n>', 'from this iteration (0-based)', nonNegativeInt('--iteration-from'))
+    .option('--iteration-to <n>', 'up to this iteration, inclusive', nonNegativeInt('--iteration-to'))
+    .option('--run <n>', 'only this run', positiveInt('--run'))
+    .action(async (jobId: string, options: ExportOptions) => {
+      const written = await exportTrajectories(client(), jobId, options, io);
+      const what = options.format === 'jsonl_chat' ? 'chat lines' : 'trajectories';
+      (options.out === '-' ? io.stderr : io.stdout).write(`wrote ${written} ${what} to ${options.out === '-' ? 'stdout' : options.out}\n`);
+    });
+};
+
+function exportParams(jobId: string, options: ExportOptions) {
+  return {
+    job_id: jobId,
+    format: options.format,
+    ...(options.successOnly ? { success_only: true } : {}),
+    ...(options.minReward !== undefined ? { min_reward: options.minReward } : {}),
+    ...(options.iterationFrom !== undefined ? { iteration_from: options.iterationFrom } : {}),
+    ...(options.iterationTo !== undefined ? { iteration_to: options.iterationTo } : {}),
+    ...(options.run !== undefined ? { run: options.run } : {}),
+  };
+}
+
+/** Pages through the export (1000 per call) into a `.partial` file, renamed into place at the end. */
+async function exportTrajectories(api: FlowClient, jobId: string, options: ExportOptions, io: CliIo): Promise<number> {
+  const toStdout = options.out === '-';
+  const partial = `${options.out}.partial-${process.pid}`;
+  let file: Awaited<ReturnType<typeof open>> | undefined;
+  if (!toStdout) {
+    try {
+      file = await open(partial, 'w');
+    } catch (error) {
+      throw usage(`cannot write ${options.out}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
+    }
+  }
+  let written = 0;
+  let total: number | undefined;
+  try {
+    for await (const page of api.exportAll(exportParams(jobId, options), 1000)) {
+      total ??= page.total;
+      const lines = options.format === 'jsonl_chat' ? page.lines ?? [] : (page.trajectories ?? []).map((t) => JSON.stringify(t));
+      if (lines.length === 0) continue;
+      const chunk = `${lines.join('\n')}\n`;
+      if (file) await file.write(chunk);
+      else if (!io.stdout.write(chunk)) await once(io.stdout as NodeJS.EventEmitter, 'drain');
+      written += lines.length;
+    }
+    if (file) {
+      await file.close();
+      file = undefined;
+      await rename(partial, options.out);
+    }
+  } catch (error) {
+    await file?.close().catch(() => undefined);
+    if (!toStdout) await rm(partial, { force: true });
+    throw error;
+  }
+  if (total !== undefined && written !== total) {
+    io.stderr.write(`(the job had ${total} matching trajectories when the export began and ${written} were written; it is still running)\n`);
+  }
+  return written;
+}
