@@ -1,6 +1,6 @@
 /**
  * FLOW-006, the policy updater: an LLM (through portkey-ai) reads the positive-advantage
- * trajectories and proposes lesson operations; pure code (training/policy.ts) validates,
+ * trajectories and proposes lesson operations; pure code (training/lessonOperations.ts) validates,
  * weights by advantage, clips and applies them. A malformed answer is asked again, then
  * skipped, leaving the policy byte-identical. So is an update stopped by its budget allowance.
  */
@@ -9,19 +9,21 @@ import path from 'node:path';
 import type { PolicyUpdateMode, TokenUsage, TrajectoryStep } from '../training/config';
 import { selectPositiveAdvantage } from '../training/advantages';
 import { describeZodError } from '../training/config';
+import { type Policy } from '../training/policy';
 import {
   applyLessonOperations,
-  buildPolicyUpdateEvidence,
-  evidenceCredits,
-  type EvidenceCandidate,
   type LessonChurn,
   type LessonOperation,
   LessonOperationsAnswerSchema,
-  MAX_EVIDENCE_TRAJECTORIES,
   MAX_OPTIMIZER_ATTEMPTS,
-  type Policy,
+} from '../training/lessonOperations';
+import {
+  buildPolicyUpdateEvidence,
+  evidenceCredits,
+  type EvidenceCandidate,
+  MAX_EVIDENCE_TRAJECTORIES,
   renderPolicyUpdateEvidence,
-} from '../training/policy';
+} from '../training/policyEvidence';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
 import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from '../adapters/llm/chatClient';
 import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';

@@ -5,12 +5,13 @@
  * which), it named the right tool in most answers, and Flow's rule "lessons change only on
  * positive-advantage evidence" filtered the rest. So each structured lesson is
  * `{evidence, task_kind, use_tool, instead_of}`, validated by zod, and the lesson's text is
- * written by code from those fields. The operation form (`{"operations": [...]}`, training/policy.ts)
+ * written by code from those fields. The operation form (`{"operations": [...]}`, training/lessonOperations.ts)
  * is still accepted, so large models and the simulated optimizer keep working unchanged.
  */
 import { z } from 'zod';
 import { describeZodError } from '../training/config';
-import { type LessonOperation, LessonOperationsAnswerSchema, MAX_EVIDENCE_REFS, MAX_OPERATIONS_PER_UPDATE, type PolicyUpdateEvidence } from '../training/policy';
+import { type LessonOperation, LessonOperationsAnswerSchema, MAX_EVIDENCE_REFS, MAX_OPERATIONS_PER_UPDATE } from '../training/lessonOperations';
+import { type PolicyUpdateEvidence } from '../training/policyEvidence';
 
 const Name = z.string().trim().min(1).max(80);
 

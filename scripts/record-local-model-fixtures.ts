@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseSchemaReply, schemaToolInstructions, toolCallResponseFormat } from '../activities/agents/schemaToolCalls';
 import { ChatClient, type ChatMessage, type ChatRequest, type ChatTool } from '../adapters/llm/chatClient';
 import { parseUpdaterAnswer } from '../activities/policyUpdateAnswer';
-import { buildPolicyUpdateEvidence, renderPolicyUpdateEvidence } from '../training/policy';
+import { buildPolicyUpdateEvidence, renderPolicyUpdateEvidence } from '../training/policyEvidence';
 import { SIMULATED_TOOLS, simulatedTaskSet } from '../training/simulation/environment';
 import { LOCAL_MODEL } from '../workers/localModelFiles';
 import { startLocalModelServer } from '../workers/localModelServer';

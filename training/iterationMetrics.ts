@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { surrogateLoss } from './advantages';
-import type { LessonChurn } from './policy';
+import type { LessonChurn } from './lessonOperations';
 
 /**
  * What a real model can get wrong (issue 13), each a recorded outcome rather than a crash: prose

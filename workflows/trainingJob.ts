@@ -28,7 +28,8 @@ import { describeZodError, TrainingJobInputSchema, type TrainingJobInput, type T
 import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
-import { MAX_OPTIMIZER_ATTEMPTS, renderSystemPrompt } from '../training/policy';
+import { renderSystemPrompt } from '../training/policy';
+import { MAX_OPTIMIZER_ATTEMPTS } from '../training/lessonOperations';
 import { evaluationDue, evaluationSplit, type EvaluationSplit, type EvaluationSplitName } from '../training/evaluation';
 import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
 import {

@@ -8,7 +8,7 @@
  */
 import { groupAdvantages, stepActionKey, stepCredits } from '../../training/advantages';
 import { TrajectoryStepSchema } from '../../training/config';
-import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policy';
+import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { SIMULATED_MULTI_STEP_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
 import { trainingJob } from '../../workflows/trainingJob';
 import type { ChatCompletionRequestBody } from '../../workers/simulatedModelServer';

@@ -1,4 +1,4 @@
-import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/policy';
+import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/lessonOperations';
 import {
   iterationReserve,
   OPTIMIZER_PROMPT_TOKENS,

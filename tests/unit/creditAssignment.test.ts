@@ -7,16 +7,16 @@
  */
 import { shuffleWithinGroup, stepActionKey, stepCredits, stepRewards } from '../../training/advantages';
 import { DEFAULT_BASE_PROMPT, GRPOConfigSchema, LEARNING_CONTROLS, POLICY_UPDATE_MODES, type TrajectoryStep } from '../../training/config';
+import { initialPolicy, type Policy } from '../../training/policy';
+import { applyLessonOperations } from '../../training/lessonOperations';
 import {
   CONTRAST_PER_SIDE,
   ContrastSchema,
   DecisionSchema,
   MAX_EVIDENCE_TRAJECTORIES,
-  applyLessonOperations,
   buildPolicyUpdateEvidence,
   contrastGroup,
   evidenceCredits,
-  initialPolicy,
   parsePolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
   stepRef,
@@ -24,9 +24,8 @@ import {
   trajectoryDecisions,
   type EvidenceCandidate,
   type EvidenceTrajectory,
-  type Policy,
   type PolicyUpdateEvidence,
-} from '../../training/policy';
+} from '../../training/policyEvidence';
 import { outcomeReward } from '../../training/rewards';
 import {
   LEAD_PREFIX,

@@ -15,13 +15,9 @@ import { groupAdvantages, selectPositiveAdvantage, shuffleWithinGroup } from '..
 import { selectBatch } from '../../training/batches';
 import { DEFAULT_BASE_PROMPT, TrajectoryStepSchema, type Task } from '../../training/config';
 import { IterationMetricsSchema, iterationMetrics, type IterationMetrics } from '../../training/iterationMetrics';
-import {
-  applyLessonOperations,
-  initialPolicy,
-  renderPolicyUpdateEvidence,
-  type Policy,
-  type PolicyUpdateEvidence,
-} from '../../training/policy';
+import { initialPolicy, type Policy } from '../../training/policy';
+import { applyLessonOperations } from '../../training/lessonOperations';
+import { renderPolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { shapedReward } from '../../training/rewards';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { simulatedOptimizerTurn } from '../../training/simulation/simulatedModel';

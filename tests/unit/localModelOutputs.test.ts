@@ -14,7 +14,8 @@ import { lessonText, parseUpdaterAnswer, structuredAnswerJsonSchema } from '../.
 import type { TrajectoryRepository } from '../../adapters/db';
 import type { TrajectoryStep } from '../../training/config';
 import { countInvalidOutputs, INVALID_OUTPUT_KINDS, InvalidOutputCountsSchema, invalidOutputKindOf, iterationMetrics } from '../../training/iterationMetrics';
-import { initialPolicy, type PolicyUpdateEvidence } from '../../training/policy';
+import { initialPolicy } from '../../training/policy';
+import { type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { SIMULATED_TOOLS, SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
 
 interface Recorded {

@@ -2,22 +2,26 @@ import {
   LESSONS_HEADER,
   LESSON_TEXT_MAX_CHARS,
   LessonSchema,
+  PolicySchema,
+  initialPolicy,
+  renderSystemPrompt,
+  type Policy,
+} from '../../training/policy';
+import {
   MAX_EVIDENCE_REFS,
   MAX_OPERATIONS_PER_UPDATE,
-  PolicyUpdateEvidenceSchema,
   LessonOperationSchema,
   LessonOperationsAnswerSchema,
-  PolicySchema,
   applyLessonOperations,
-  initialPolicy,
+  type LessonOperation,
+} from '../../training/lessonOperations';
+import {
+  PolicyUpdateEvidenceSchema,
   parsePolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
-  renderSystemPrompt,
   toEvidenceTrajectory,
-  type LessonOperation,
-  type Policy,
   type PolicyUpdateEvidence,
-} from '../../training/policy';
+} from '../../training/policyEvidence';
 
 const OPTS = { learningRate: 0.5, clip: 0.3, maxLessons: 20 };
 

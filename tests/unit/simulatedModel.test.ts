@@ -1,6 +1,7 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
-import { renderSystemPrompt, renderPolicyUpdateEvidence as renderFromPolicy, type Policy, type PolicyUpdateEvidence } from '../../training/policy';
+import { renderSystemPrompt, type Policy } from '../../training/policy';
+import { renderPolicyUpdateEvidence as renderFromPolicy, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import {
   GIVE_UP_ANSWER,
   UNPROMPTED_VERIFY_PROBABILITY,
@@ -199,7 +200,7 @@ function optimize(evidence: PolicyUpdateEvidence) {
 }
 
 describe('simulatedOptimizerTurn', () => {
-  it('shares the evidence renderer with policy.ts', () => {
+  it('shares the evidence renderer with policyEvidence.ts', () => {
     expect(renderPolicyUpdateEvidence).toBe(renderFromPolicy);
   });
 

@@ -1,14 +1,12 @@
+import { MAX_EVIDENCE_REFS, MAX_OPERATIONS_PER_UPDATE, type LessonOperation } from '../lessonOperations';
 import {
   type Decision,
-  MAX_EVIDENCE_REFS,
-  MAX_OPERATIONS_PER_UPDATE,
   parsePolicyUpdateEvidence,
   type PolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
   stepRef,
   trajectoryDecisions,
-  type LessonOperation,
-} from '../policy';
+} from '../policyEvidence';
 import { hashString, seededRandom } from '../statistics';
 
 /**
@@ -192,7 +190,7 @@ function sameText(a: string, b: string): boolean {
 /**
  * Votes for one decision in one family: how many pieces of positive evidence back it, and their
  * refs. Evidence counts only when its advantage (or step credit) is positive; how far a lesson
- * moves is then set by those advantages (training/policy.ts applyLessonOperations).
+ * moves is then set by those advantages (training/lessonOperations.ts applyLessonOperations).
  */
 interface DecisionVotes {
   decision: Decision;

@@ -1,16 +1,9 @@
 import { groupAdvantages, shuffleWithinGroup, stepActionKey, stepCredits } from '../advantages';
 import { selectBatch } from '../batches';
 import { type PolicyUpdateMode, type Task, type TrajectoryStep } from '../config';
-import {
-  applyLessonOperations,
-  buildPolicyUpdateEvidence,
-  evidenceCredits,
-  renderPolicyUpdateEvidence,
-  renderSystemPrompt,
-  type EvidenceCandidate,
-  type LessonUpdateOptions,
-  type Policy,
-} from '../policy';
+import { renderSystemPrompt, type Policy } from '../policy';
+import { applyLessonOperations, type LessonUpdateOptions } from '../lessonOperations';
+import { buildPolicyUpdateEvidence, evidenceCredits, renderPolicyUpdateEvidence, type EvidenceCandidate } from '../policyEvidence';
 import type { RewardInput } from '../rewards';
 import { hashString } from '../statistics';
 import { SimulatedEnvironment } from './environment';
