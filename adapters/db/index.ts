@@ -1,4 +1,5 @@
 import { poolOf, type PrismaClient } from './prismaClient';
+import { PolicyVersionRepository } from './policyVersionRepository';
 import { ProgressRepository } from './progressRepository';
 import { SettingsRepository } from './settingsRepository';
 import { SpendLedgerRepository } from './spendLedgerRepository';
@@ -7,6 +8,7 @@ import { TrajectoryRepository } from './trajectoryRepository';
 
 export { createPrismaClient, requireDatabaseUrl } from './prismaClient';
 export type { PrismaClient } from './prismaClient';
+export * from './policyVersionRepository';
 export * from './progressRepository';
 export * from './settingsRepository';
 export * from './spendLedgerRepository';
@@ -22,6 +24,8 @@ export interface Repositories {
   settings: SettingsRepository;
   /** Every model call's cost, as billed (`llm_calls`). */
   ledger: SpendLedgerRepository;
+  /** The policy registry: each agent's policy versions (`policy_versions`). */
+  policyVersions: PolicyVersionRepository;
 }
 
 export function createRepositories(prisma: PrismaClient): Repositories {
@@ -31,5 +35,6 @@ export function createRepositories(prisma: PrismaClient): Repositories {
     progress: new ProgressRepository(prisma),
     settings: new SettingsRepository(prisma),
     ledger: new SpendLedgerRepository(prisma),
+    policyVersions: new PolicyVersionRepository(prisma),
   };
 }
