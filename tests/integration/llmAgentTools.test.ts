@@ -1,6 +1,6 @@
 /**
  * The tool-using LLM agent with real tools, calling a real local OpenAI-compatible server
- * (workers/simulatedModelServer.ts) through portkey-ai: directly, and through a local Portkey
+ * (workers/dev/simulatedModelServer.ts) through portkey-ai: directly, and through a local Portkey
  * gateway (@portkey-ai/gateway, started here as its own process and pointed at the server as a
  * custom OpenAI-compatible host). The calculator answers, the HTTP fetch tool reaches a local
  * server on the allow-list and is refused one off it (which never sees a request). Each step
