@@ -6,7 +6,8 @@
  * unit (paired t-test and bootstrap over queries); Welch's per-episode t-test is kept beside it.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Task, TrajectoryStep } from '../training/config';
+import type { Task } from '../training/task';
+import type { TrajectoryStep } from '../training/trajectory';
 import {
   EVALUATION_KINDS,
   taskFamily,

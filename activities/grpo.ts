@@ -4,7 +4,8 @@
  * with the rewards on each trajectory row. The arithmetic is pure (training/advantages.ts).
  */
 import { groupAdvantages, shuffleWithinGroup, stepActionKey, stepCredits } from '../training/advantages';
-import type { LearningControl, TrajectoryStep } from '../training/config';
+import type { LearningControl } from '../training/grpoConfig';
+import type { TrajectoryStep } from '../training/trajectory';
 import type { TrajectoryRepository } from '../adapters/db';
 import { loadInOrder } from './rewards';
 

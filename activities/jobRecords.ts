@@ -11,10 +11,10 @@ import {
   CheckpointIntegrityError,
   CheckpointNotFoundError,
   InvalidCheckpointSelectorError,
-  type CheckpointSelector,
   type CheckpointStore,
   type LoadedCheckpoint,
 } from '../adapters/checkpoints/checkpointStore';
+import type { CheckpointSelector } from '../training/checkpoints';
 import type { Repositories } from '../adapters/db';
 import { countJobFinished, recordBudgetUsage } from '../adapters/telemetry/metrics';
 

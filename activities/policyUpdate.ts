@@ -6,9 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { PolicyUpdateMode, TokenUsage, TrajectoryStep } from '../training/config';
+import type { PolicyUpdateMode } from '../training/grpoConfig';
+import type { TokenUsage, TrajectoryStep } from '../training/trajectory';
 import { selectPositiveAdvantage } from '../training/advantages';
-import { describeZodError } from '../training/config';
+import { describeZodError } from '../training/zodErrors';
 import { type Policy } from '../training/policy';
 import {
   applyLessonOperations,

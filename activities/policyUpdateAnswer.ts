@@ -9,7 +9,7 @@
  * is still accepted, so large models and the simulated optimizer keep working unchanged.
  */
 import { z } from 'zod';
-import { describeZodError } from '../training/config';
+import { describeZodError } from '../training/zodErrors';
 import { type LessonOperation, LessonOperationsAnswerSchema, MAX_EVIDENCE_REFS, MAX_OPERATIONS_PER_UPDATE } from '../training/lessonOperations';
 import { type PolicyUpdateEvidence } from '../training/policyEvidence';
 

@@ -9,7 +9,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import vm from 'node:vm';
 import { ApplicationFailure } from '@temporalio/common';
-import type { AgentType, TrajectoryStep } from '../training/config';
+import type { AgentType } from '../training/task';
+import type { TrajectoryStep } from '../training/trajectory';
 import { countInvalidOutputs, type InvalidOutputCounts } from '../training/iterationMetrics';
 import {
   DEFAULT_REWARD_STRATEGY,

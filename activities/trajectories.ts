@@ -6,7 +6,8 @@
  */
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
-import type { AgentSpec, Task, TokenUsage, Trajectory, TrajectoryStep } from '../training/config';
+import type { AgentSpec, Task } from '../training/task';
+import type { TokenUsage, Trajectory, TrajectoryStep } from '../training/trajectory';
 import type { AgentResumePoint, AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, LedgerUnavailableError } from './budgetGuard';
 import type { TrajectoryRepository } from '../adapters/db';

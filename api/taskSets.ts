@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { describeZodError, TaskSchema, type Task } from '../training/config';
+import { TaskSchema, type Task } from '../training/task';
+import { describeZodError } from '../training/zodErrors';
 import { simulatedTaskSet } from '../training/simulation/environment';
 import { findUnsafeValue } from './paramsGuard';
 

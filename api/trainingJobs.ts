@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
-import { describeZodError, TrainingJobInputSchema, type TrainingJobInput } from '../training/config';
-import { bestCheckpoint, latestCheckpoint, type CheckpointPosition } from '../training/checkpoints';
+import { TrainingJobInputSchema, type TrainingJobInput } from '../training/jobInput';
+import { describeZodError } from '../training/zodErrors';
+import { describeCheckpointSelector, selectCheckpoint, type CheckpointPosition, type CheckpointSelector } from '../training/checkpoints';
 import { formatUsd } from '../training/budget';
 import { countJobCreated } from '../adapters/telemetry/metrics';
 import { taskPriority } from '../training/priority';
@@ -227,10 +228,8 @@ export class JobNotFoundError extends Error {
   }
 }
 
-export type CheckpointChoice = 'best' | 'latest' | CheckpointPosition;
-
 export interface ResumeOptions {
-  checkpoint?: CheckpointChoice;
+  checkpoint?: CheckpointSelector;
   /** The new run's budget (default the job's current one). */
   budgetUsd?: number;
   taskQueue?: string;
@@ -309,16 +308,11 @@ function runnableInput(row: { input: unknown }, jobId: string, purpose: string):
 }
 
 /** The checkpoint a selector names, or NoCheckpointError listing the ones the job has. */
-async function chooseCheckpoint(repos: Repositories, jobId: string, which: CheckpointChoice): Promise<CheckpointPosition> {
+async function chooseCheckpoint(repos: Repositories, jobId: string, which: CheckpointSelector): Promise<CheckpointPosition> {
   const checkpoints = await repos.progress.checkpoints(jobId);
-  const chosen =
-    which === 'best'
-      ? bestCheckpoint(checkpoints)
-      : which === 'latest'
-        ? latestCheckpoint(checkpoints)
-        : checkpoints.find((c) => c.run === which.run && c.iteration === which.iteration);
+  const chosen = selectCheckpoint(checkpoints, which);
   if (!chosen) {
-    const what = typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
+    const what = describeCheckpointSelector(which);
     const has = checkpoints.length ? `it has ${checkpoints.map((c) => `${c.run}:${c.iteration}`).join(', ')} (run:iteration)` : 'it has none';
     throw new NoCheckpointError(`job "${jobId}" has no ${what}; ${has}`);
   }
@@ -326,7 +320,7 @@ async function chooseCheckpoint(repos: Repositories, jobId: string, which: Check
 }
 
 export interface EvaluateOptions {
-  checkpoint?: CheckpointChoice;
+  checkpoint?: CheckpointSelector;
   /** The most the evaluation may spend (default: what is left of the job's budget). */
   budgetUsd?: number;
   taskQueue?: string;

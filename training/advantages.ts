@@ -1,5 +1,5 @@
 import { shuffle } from 'simple-statistics';
-import type { TrajectoryStep } from './config';
+import type { TrajectoryStep } from './trajectory';
 import { mean, populationStd, seededRandom } from './statistics';
 
 /**

@@ -1,13 +1,34 @@
+import { z } from 'zod';
+import type { Policy } from './policy';
+
 /**
  * Which checkpoints of a job matter (FLOW-012), as pure functions: the best one to resume or
  * deploy from, the latest one a resume continues from, and the rest, which the checkpoint store
- * deletes. The store (adapters/checkpoints/checkpointStore.ts) and status read the same order.
+ * deletes. The store (adapters/checkpoints/checkpointStore.ts) and the API (api/trainingJobs.ts)
+ * pick a checkpoint with the one `selectCheckpoint` here.
  */
 
 /** A checkpoint's place in its job: run (a resume starts the next run), then iteration. */
-export interface CheckpointPosition {
-  run: number;
-  iteration: number;
+export const CheckpointPositionSchema = z.object({ run: z.number().int().min(0), iteration: z.number().int().min(0) });
+export type CheckpointPosition = z.infer<typeof CheckpointPositionSchema>;
+
+/** Which checkpoint to use: the best (see `compareBestFirst`), the latest, or one by position. */
+export const CheckpointNameSchema = z.enum(['best', 'latest']);
+export const CheckpointSelectorSchema = z.union([CheckpointNameSchema, CheckpointPositionSchema]);
+export type CheckpointSelector = z.infer<typeof CheckpointSelectorSchema>;
+
+/** What the workflow keeps of its optimizer beside the policy (fields absent in older checkpoints). */
+export interface OptimizerState {
+  spend_usd?: number;
+  success_rates?: number[];
+  trajectories?: number;
+}
+
+/** A checkpoint's blob: the policy, the optimizer's state, the iteration's metrics (with its evaluation, if one ran). */
+export interface CheckpointPayload {
+  policy: Policy;
+  optimizer_state: OptimizerState;
+  metrics: Record<string, unknown>;
 }
 
 /**
@@ -73,4 +94,16 @@ export function checkpointsToDelete<T extends ScoredCheckpoint>(checkpoints: rea
   const latest = latestCheckpoint(checkpoints);
   if (latest) keep.add(latest);
   return checkpoints.filter((checkpoint) => !keep.has(checkpoint)).sort(comparePositions);
+}
+
+/** The checkpoint `which` names among a job's checkpoints, or undefined when it has none such. */
+export function selectCheckpoint<T extends ScoredCheckpoint>(checkpoints: readonly T[], which: CheckpointSelector): T | undefined {
+  if (which === 'best') return bestCheckpoint(checkpoints);
+  if (which === 'latest') return latestCheckpoint(checkpoints);
+  return checkpoints.find((checkpoint) => checkpoint.run === which.run && checkpoint.iteration === which.iteration);
+}
+
+/** "best checkpoint", "checkpoint at run 2, iteration 3": for messages that say which was missing. */
+export function describeCheckpointSelector(which: CheckpointSelector): string {
+  return typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
 }

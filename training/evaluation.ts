@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { Task, TrainingJobInput } from './config';
+import type { Task } from './task';
+import type { GRPOConfig } from './grpoConfig';
 import { seededRandom } from './statistics';
 
 /**
@@ -200,7 +201,14 @@ export interface EvaluationSplit {
  * the ratio eval_fraction : test_fraction (by seed, at least one validation query).
  * `withTest: false` is the two-way split of workflows started before the test split existed.
  */
-export function evaluationSplit(input: Pick<TrainingJobInput, 'training_queries' | 'evaluation_queries' | 'config'>, options: { withTest?: boolean } = {}): EvaluationSplit {
+/** What evaluationSplit reads of a job's input (TrainingJobInput has it). */
+export interface EvaluationSplitInput {
+  training_queries: Task[];
+  evaluation_queries: Task[];
+  config: Pick<GRPOConfig, 'eval_fraction' | 'test_fraction' | 'seed'>;
+}
+
+export function evaluationSplit(input: EvaluationSplitInput, options: { withTest?: boolean } = {}): EvaluationSplit {
   const { config } = input;
   const testFraction = options.withTest === false ? 0 : config.test_fraction;
   const all = input.training_queries.map((_, i) => i);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeZodError } from './config';
+import { describeZodError } from './zodErrors';
 import { LESSON_TEXT_MAX_CHARS, PolicySchema, type Lesson, type Policy } from './policy';
 import { mean } from './statistics';
 

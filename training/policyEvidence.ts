@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { describeZodError, type Trajectory } from './config';
+import type { Trajectory } from './trajectory';
+import { describeZodError } from './zodErrors';
 import { LessonSchema, type Lesson } from './policy';
 
 /**

@@ -4,7 +4,12 @@
  * shares each priority level between `fairnessKey`s (here the tenant), so one tenant's backlog
  * cannot starve another's. Set on the workflow start; the workflow's activities inherit it.
  */
-import type { Priority } from './config';
+import { z } from 'zod';
+
+/** A job's priority, in its config: P0 is served first, P1 is the default. */
+export const PRIORITIES = ['P0', 'P1', 'P2'] as const;
+export const PrioritySchema = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof PrioritySchema>;
 
 /** The same shape as @temporalio/common's Priority (training/ imports no Temporal package). */
 export interface TaskPriority {

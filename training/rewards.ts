@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { AgentType, Task, Trajectory } from './config';
+import type { AgentType, Task } from './task';
+import type { Trajectory } from './trajectory';
 
 /**
  * FLOW-004 / FLOW-017: reward functions and their registry. A reward maps a finished trajectory

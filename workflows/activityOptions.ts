@@ -6,7 +6,7 @@
  * seconds instead of a start-to-close timeout of minutes.
  */
 import { ActivityCancellationType, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
-import type { TrainingJobInput } from '../training/config';
+import type { TrainingJobInput } from '../training/jobInput';
 import { trajectoryTaskQueue } from './taskQueues';
 
 /** A live activity heartbeats every second (activities/keepAlive.ts); one silent this long is lost. */

@@ -8,9 +8,9 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
 import { formatUsd, promptTokenBound, trajectoryWorstCaseUsd } from '../training/budget';
-import { TrainingJobInputSchema, describeZodError, type TrainingJobRequest } from '../training/config';
+import { TrainingJobInputSchema, type TrainingJobRequest } from '../training/jobInput';
+import { describeZodError } from '../training/zodErrors';
 import { evaluationSplit, type EvaluationSummary } from '../training/evaluation';
-import type { Policy } from '../training/policy';
 import { ConcurrencyLimit } from './concurrencyLimit';
 import { evaluateOnHeldOut } from './heldOutEvaluation';
 import { cpuTaskQueue } from './taskQueues';
@@ -68,7 +68,7 @@ export async function evaluateCheckpoint(request: EvaluateCheckpointInput): Prom
       { worst_case_usd: worstCase },
     );
   }
-  const checkpoint = (await records.loadCheckpoint({ job_id: input.job_id, which: request.checkpoint })) as unknown as { policy: Policy };
+  const checkpoint = await records.loadCheckpoint({ job_id: input.job_id, which: request.checkpoint });
   const { summary } = await evaluateOnHeldOut(
     { runEvaluationEpisodes: episodes.runEvaluationEpisodes, recordEvaluation: records.recordEvaluation },
     {

@@ -5,10 +5,9 @@
  * `evaluateCheckpoint` (training.evaluate). Deterministic: seeds come from the config.
  */
 import type { TrainingActivities } from '../activities';
-import type { TrainingJobInput } from '../training/config';
+import type { TrainingJobInput } from '../training/jobInput';
 import type { EvaluationEpisode, EvaluationSplitName, EvaluationSummary } from '../training/evaluation';
-import { renderSystemPrompt, type Policy } from '../training/policy';
-import { startingPolicy } from '../training/startingPolicy';
+import { initialPolicy, renderSystemPrompt, type Policy } from '../training/policy';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 
@@ -91,7 +90,7 @@ export async function evaluateOnHeldOut(
   };
   const [current, baseline] = (await settleAll([
     runPolicy('current', renderSystemPrompt(request.policy)),
-    request.baselineEpisodes ? Promise.resolve(null) : runPolicy('baseline', renderSystemPrompt(startingPolicy(input))),
+    request.baselineEpisodes ? Promise.resolve(null) : runPolicy('baseline', renderSystemPrompt(initialPolicy(input.base_prompt))),
   ])) as [PolicyEpisodes, PolicyEpisodes | null];
   const baselineEpisodes = baseline ? baseline.episodes : request.baselineEpisodes!;
   const costUsd = current.costUsd + (baseline?.costUsd ?? 0);

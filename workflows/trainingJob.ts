@@ -24,7 +24,8 @@ import {
 } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
 import type { TrajectorySummary } from '../activities/trajectories';
-import { describeZodError, TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest } from '../training/config';
+import { TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest } from '../training/jobInput';
+import { describeZodError } from '../training/zodErrors';
 import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
@@ -143,7 +144,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       });
       if (input.resume_from) {
         const checkpoint = await acts.records.loadCheckpoint({ job_id: input.job_id, which: input.resume_from });
-        state.restoreCheckpoint(checkpoint as unknown as Parameters<TrainingJobState['restoreCheckpoint']>[0]);
+        state.restoreCheckpoint(checkpoint);
       }
     }
     const budgeted = patched(BUDGET_PATCH);

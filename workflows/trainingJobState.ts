@@ -2,12 +2,14 @@
  * The state of one training job inside its workflow, as a plain object: what the status query
  * returns, what an iteration changes. No Temporal API here, so it is unit-tested directly.
  */
-import type { GRPOConfig, JobCarryOver, TrainingJobInput } from '../training/config';
+import type { GRPOConfig } from '../training/grpoConfig';
+import type { TrainingJobInput } from '../training/jobInput';
+import type { JobCarryOver } from '../training/carryOver';
+import type { CheckpointPayload, CheckpointPosition } from '../training/checkpoints';
 import type { EvaluationEpisode, EvaluationSummary } from '../training/evaluation';
 import type { IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
-import { type Policy } from '../training/policy';
-import { startingPolicy } from '../training/startingPolicy';
+import { initialPolicy, type Policy } from '../training/policy';
 
 export type JobPhase =
   | 'starting'
@@ -81,7 +83,7 @@ export class TrainingJobState {
   costliestTrajectoryUsd = 0;
 
   constructor(private readonly input: TrainingJobInput) {
-    this.policy = startingPolicy(input);
+    this.policy = initialPolicy(input.base_prompt);
     this.budgetUsd = input.config.budget_usd;
     this.spendUsd = input.prior_spend_usd;
     this.paused = input.start_paused;
@@ -96,12 +98,12 @@ export class TrainingJobState {
   carryOver(): JobCarryOver {
     return {
       iteration: this.iteration,
-      policy: this.policy as unknown as Record<string, unknown>,
+      policy: this.policy,
       spend_usd: this.spendUsd,
       budget_usd: this.budgetUsd,
       trajectories: this.trajectories,
       success_rates: [...this.successRates],
-      last_metrics: this.lastMetrics as unknown as Record<string, unknown> | null,
+      last_metrics: this.lastMetrics,
       alerts_raised: [...this.alertsRaised],
       paused: this.paused,
       prices: this.prices,
@@ -113,12 +115,12 @@ export class TrainingJobState {
 
   private restore(carried: JobCarryOver): void {
     this.iteration = carried.iteration;
-    this.policy = carried.policy as unknown as Policy;
+    this.policy = carried.policy;
     this.spendUsd = carried.spend_usd;
     this.budgetUsd = carried.budget_usd;
     this.trajectories = carried.trajectories;
     this.successRates = [...carried.success_rates];
-    this.lastMetrics = carried.last_metrics as unknown as IterationMetrics | null;
+    this.lastMetrics = carried.last_metrics;
     this.alertsRaised = [...carried.alerts_raised];
     this.paused = carried.paused;
     this.prices = carried.prices;
@@ -128,7 +130,7 @@ export class TrainingJobState {
   }
 
   /** A resumed run starts from a checkpoint of an earlier run. */
-  restoreCheckpoint(checkpoint: { iteration: number; policy: Policy; optimizer_state: { success_rates?: number[]; trajectories?: number } }): void {
+  restoreCheckpoint(checkpoint: Pick<CheckpointPosition, 'iteration'> & Pick<CheckpointPayload, 'policy' | 'optimizer_state'>): void {
     this.iteration = checkpoint.iteration;
     this.policy = checkpoint.policy;
     this.successRates = [...(checkpoint.optimizer_state.success_rates ?? [])];

@@ -3,7 +3,7 @@
  * agent in the simulated environment or among real tools, or the HTTP adapter to an external
  * agent service. Built per trajectory, around that trajectory's budget-guarded LLM client.
  */
-import type { AgentSpec } from '../../training/config';
+import type { AgentSpec } from '../../training/task';
 import { SimulatedEnvironment } from '../../training/simulation/environment';
 import type { ChatClient } from '../../adapters/llm/chatClient';
 import { HTTP_FETCH_ALLOW_ENV, parseAllowList, type HttpFetchOptions } from '../tools/httpFetch';

@@ -1,4 +1,5 @@
-import type { Task, TrajectoryStep } from '../../training/config';
+import type { Task } from '../../training/task';
+import type { TrajectoryStep } from '../../training/trajectory';
 
 /** What an agent is asked to do once: one task, under the current policy. */
 export interface AgentRunRequest {

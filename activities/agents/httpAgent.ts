@@ -10,7 +10,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LESSONS_HEADER } from '../../training/policy';
-import { describeZodError, type AgentSpec, type Task, type TrajectoryStep } from '../../training/config';
+import type { AgentSpec, Task } from '../../training/task';
+import type { TrajectoryStep } from '../../training/trajectory';
+import { describeZodError } from '../../training/zodErrors';
 import { answersMatch } from '../tools/toolsEnvironment';
 import { readCapped } from '../tools/httpFetch';
 import { AgentAddressRefusedError, agentFetch, agentUrlRefusal } from '../../adapters/net/agentUrlPolicy';

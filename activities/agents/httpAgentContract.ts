@@ -5,7 +5,8 @@
  * and a service written in TypeScript can import the same types.
  */
 import { z } from 'zod';
-import { TaskSchema, TokenUsageSchema } from '../../training/config';
+import { TaskSchema } from '../../training/task';
+import { TokenUsageSchema } from '../../training/trajectory';
 
 /**
  * Version 2: the task carries `expected_answer` and `expected_tool` only when the job sets

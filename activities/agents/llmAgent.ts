@@ -1,4 +1,4 @@
-import type { ToolCall, TrajectoryStep } from '../../training/config';
+import type { ToolCall, TrajectoryStep } from '../../training/trajectory';
 import { type ChatClient, type ChatMessage, type ChatTool, isLocalModel } from '../../adapters/llm/chatClient';
 import type { AgentEnvironment, AgentRunRequest, AgentRunResult, AgentRuntime } from './agentRuntime';
 import { FINAL_ANSWER_TOOL, parseSchemaReply, schemaToolInstructions, toolCallResponseFormat, type ToolCallMode } from './schemaToolCalls';

@@ -3,7 +3,7 @@
  * compares the final answer with the task's `expected_answer`, normalised. Which tool a task
  * should use is its `expected_tool` (evaluation's tool accuracy); success is the answer alone.
  */
-import type { Task } from '../../training/config';
+import type { Task } from '../../training/task';
 import type { AgentEnvironment, ToolOutcome } from '../agents/agentRuntime';
 import { calculate, CALCULATOR_TOOL, CALCULATOR_TOOL_DEFINITION } from './calculator';
 import { httpFetch, HTTP_FETCH_TOOL, HTTP_FETCH_TOOL_DEFINITION, type HttpFetchOptions } from './httpFetch';

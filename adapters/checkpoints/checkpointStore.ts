@@ -11,7 +11,18 @@
  */
 import { createHash } from 'node:crypto';
 import type { PolicyCheckpoint, Prisma } from '../../generated/prisma/client';
-import { bestCheckpoint, checkpointScore, checkpointsToDelete, DEFAULT_KEEP_BEST, latestCheckpoint } from '../../training/checkpoints';
+import {
+  checkpointScore,
+  checkpointsToDelete,
+  CheckpointSelectorSchema,
+  DEFAULT_KEEP_BEST,
+  describeCheckpointSelector,
+  selectCheckpoint,
+  type CheckpointPayload,
+  type CheckpointPosition,
+  type CheckpointSelector,
+} from '../../training/checkpoints';
+import type { Policy } from '../../training/policy';
 import type { ProgressRepository } from '../db/progressRepository';
 import { BlobNotFoundError, type BlobStore } from './blobStore';
 
@@ -30,15 +41,7 @@ export interface SaveCheckpointInput {
   eval_score?: number | null;
 }
 
-/** Which checkpoint to load: the best (training/checkpoints.ts), the latest, or one by position. */
-export type CheckpointSelector = 'best' | 'latest' | { run: number; iteration: number };
-
-export interface LoadedCheckpoint {
-  run: number;
-  iteration: number;
-  policy: JsonObject;
-  optimizer_state: JsonObject;
-  metrics: JsonObject;
+export interface LoadedCheckpoint extends CheckpointPosition, CheckpointPayload {
   /** The score the checkpoint is ranked by (evaluation score, else mean training reward). */
   score: number | null;
 }
@@ -84,7 +87,7 @@ export class CheckpointNotFoundError extends Error {
     readonly jobId: string,
     readonly which: CheckpointSelector,
   ) {
-    super(`job ${jobId} has no ${typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`}`);
+    super(`job ${jobId} has no ${describeCheckpointSelector(which)}`);
     this.name = 'CheckpointNotFoundError';
   }
 }
@@ -113,9 +116,7 @@ const isPosition = (n: unknown): n is number => typeof n === 'number' && Number.
 const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function assertSelector(which: unknown): asserts which is CheckpointSelector {
-  if (which === 'best' || which === 'latest') return;
-  if (isObject(which) && isPosition(which.run) && isPosition(which.iteration)) return;
-  throw new InvalidCheckpointSelectorError(which);
+  if (!CheckpointSelectorSchema.safeParse(which).success) throw new InvalidCheckpointSelectorError(which);
 }
 
 function summary(row: PolicyCheckpoint): CheckpointSummary {
@@ -216,7 +217,9 @@ export class CheckpointStore {
     if (!isObject(payload) || !isObject(payload.policy) || !isObject(payload.optimizer_state) || !isObject(payload.metrics)) {
       throw integrityError(actualHash, `blob "${row.blobKey}" is not a checkpoint payload {policy, optimizer_state, metrics}`);
     }
-    return { run: row.run, iteration: row.iteration, policy: payload.policy, optimizer_state: payload.optimizer_state, metrics: payload.metrics, score: row.score };
+    // The hash matched the bytes this store wrote from a CheckpointPayload, so the policy is one.
+    const policy = payload.policy as Policy;
+    return { run: row.run, iteration: row.iteration, policy, optimizer_state: payload.optimizer_state, metrics: payload.metrics, score: row.score };
   }
 
   /** The job's checkpoints in (run, iteration) order, without payloads. */
@@ -225,8 +228,6 @@ export class CheckpointStore {
   }
 
   private async find(jobId: string, which: CheckpointSelector): Promise<PolicyCheckpoint | undefined> {
-    if (typeof which === 'object') return (await this.progress.checkpoint(jobId, which)) ?? undefined;
-    const rows = await this.progress.checkpoints(jobId);
-    return which === 'best' ? bestCheckpoint(rows) : latestCheckpoint(rows);
+    return selectCheckpoint(await this.progress.checkpoints(jobId), which);
   }
 }

@@ -1,6 +1,6 @@
 import type { Prisma, PrismaClient, Trajectory as TrajectoryRow } from '../../generated/prisma/client';
 import type { Pool } from 'pg';
-import type { Trajectory } from '../../training/config';
+import type { Trajectory } from '../../training/trajectory';
 
 export type { TrajectoryRow };
 

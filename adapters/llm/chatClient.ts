@@ -1,5 +1,5 @@
 import { Portkey } from 'portkey-ai';
-import type { TokenUsage } from '../../training/config';
+import type { TokenUsage } from '../../training/trajectory';
 import { costOf, type ModelPrice, resolveModelPrice } from './pricing';
 import { traceChatCall } from '../telemetry/tracing';
 

@@ -6,7 +6,7 @@
  * uses it is refused at start.
  */
 import { calcPrice, findProvider, type ModelPrice as TablePrice, type PriceCalculation } from '@pydantic/genai-prices';
-import type { TokenUsage } from '../../training/config';
+import type { TokenUsage } from '../../training/trajectory';
 import type { ModelPrice } from '../../training/budget';
 
 export type { ModelPrice };

@@ -9,7 +9,7 @@ import { FlowApiError } from '../../api/client/flowClient';
 import { CheckpointStore } from '../../adapters/checkpoints/checkpointStore';
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 import { renderSystemPrompt, type Policy } from '../../training/policy';
-import { TrainingJobInputSchema } from '../../training/config';
+import { TrainingJobInputSchema } from '../../training/jobInput';
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, tinyJob, waitFor, type ApiHarness } from '../support/apiHarness';
 

@@ -7,11 +7,11 @@
  * shuffled_advantages control the stored advantages are the group's, shuffled.
  */
 import { groupAdvantages, stepActionKey, stepCredits } from '../../training/advantages';
-import { TrajectoryStepSchema } from '../../training/config';
+import { TrajectoryStepSchema } from '../../training/trajectory';
 import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { SIMULATED_MULTI_STEP_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
 import { trainingJob } from '../../workflows/trainingJob';
-import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
+import type { ChatCompletionRequestBody } from '../../workers/simulatedModelServer';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 
 let h: Harness;

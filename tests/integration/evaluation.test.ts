@@ -10,7 +10,7 @@ import { EvaluationSummarySchema, type EvaluationSummary } from '../../training/
 import { evaluationSplit } from '../../training/evaluation';
 import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { TrainingJobInputSchema } from '../../training/config';
+import { TrainingJobInputSchema } from '../../training/jobInput';
 import { startHarness, type Harness } from '../support/harness';
 import { PassThrough, Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -18,7 +18,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../activities';
 import type { EvaluationEpisodesResult } from '../../activities/evaluation';
 import { initialPolicy, renderSystemPrompt } from '../../training/policy';
-import { DEFAULT_BASE_PROMPT } from '../../training/config';
+import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
 import { evaluateCheckpoint } from '../../workflows/evaluateCheckpoint';
 import { EXIT, main } from '../../api/cli/flow';
 import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';

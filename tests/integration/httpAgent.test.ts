@@ -9,7 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { TrajectoryStepSchema, type Task } from '../../training/config';
+import type { Task } from '../../training/task';
+import { TrajectoryStepSchema } from '../../training/trajectory';
 import { PolicySchema } from '../../training/policy';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import type { HttpAgentServiceStats } from '../support/httpAgentService';

@@ -6,7 +6,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { cancelTrainingJob, startTrainingJob } from '../../api/trainingJobs';
-import type { Task } from '../../training/config';
+import type { Task } from '../../training/task';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { jobRequest, startHarness, type Harness } from '../support/harness';

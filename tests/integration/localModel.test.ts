@@ -16,7 +16,7 @@ import { createPrismaClient, createRepositories, type PrismaClient } from '../..
 import { ChatClient } from '../../adapters/llm/chatClient';
 import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { TrajectoryStepSchema } from '../../training/config';
+import { TrajectoryStepSchema } from '../../training/trajectory';
 import { initialPolicy } from '../../training/policy';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { LOCAL_MODEL, localModelUnavailable } from '../../workers/localModelFiles';

@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import { ChatClient } from '../../adapters/llm/chatClient';
 import { createPolicyUpdateActivities, MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
-import type { Trajectory } from '../../training/config';
+import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, type Policy } from '../../training/policy';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/simulatedModelServer';
 import { requireEnv } from '../support/harness';
 
 let prisma: PrismaClient;

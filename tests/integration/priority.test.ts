@@ -8,7 +8,7 @@ import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
-import type { Priority } from '../../training/config';
+import type { Priority } from '../../training/priority';
 import { PRIORITY_KEYS, taskPriority } from '../../training/priority';
 import { createTrainingWorker, type TrainingWorker } from '../../workers/trainingWorker';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';

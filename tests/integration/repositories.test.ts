@@ -1,7 +1,7 @@
 /** The repository layer against real PostgreSQL (FLOW-002). */
 import { randomUUID } from 'node:crypto';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
-import type { Trajectory } from '../../training/config';
+import type { Trajectory } from '../../training/trajectory';
 import { requireEnv } from '../support/harness';
 
 let prisma: PrismaClient;

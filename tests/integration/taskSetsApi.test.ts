@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TrainingJobInputSchema } from '../../training/config';
+import { TrainingJobInputSchema } from '../../training/jobInput';
 import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarness';
 
 const line = (task: object) => JSON.stringify(task);

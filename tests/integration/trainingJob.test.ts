@@ -4,7 +4,7 @@
  */
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 import { CheckpointStore } from '../../adapters/checkpoints/checkpointStore';
-import { TrajectoryStepSchema } from '../../training/config';
+import { TrajectoryStepSchema } from '../../training/trajectory';
 import { PolicySchema } from '../../training/policy';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { statusQuery, trainingJob } from '../../workflows/trainingJob';

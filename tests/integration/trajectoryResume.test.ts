@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startTrainingJob } from '../../api/trainingJobs';
-import type { TrajectoryStep } from '../../training/config';
+import type { TrajectoryStep } from '../../training/trajectory';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 import { stopProcess, suiteWorkerProcesses } from '../support/workerProcess';

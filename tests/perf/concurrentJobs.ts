@@ -23,11 +23,12 @@ import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { startTrainingJob } from '../../api/trainingJobs';
-import type { Priority, TrainingJobRequest } from '../../training/config';
+import type { Priority } from '../../training/priority';
+import type { TrainingJobRequest } from '../../training/jobInput';
 import { isTerminalJobStatus } from '../../training/jobStatus';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { ConcurrencyLimit } from '../../workflows/concurrencyLimit';
-import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure, MarkdownSection } from './results';
 import { median, quantile, round } from './stats';
@@ -374,7 +375,7 @@ export function concurrentJobsSection(r: ConcurrentJobsResult): MarkdownSection 
 // Standalone: its own database and dev server.
 if (require.main === module) {
   void (async () => {
-    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/dev/devStack');
+    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/devStack');
     const { DefaultLogger, Runtime } = await import('@temporalio/worker');
     const { mergeResults, machine, formatValue, meetsBar } = await import('./results');
     Runtime.install({ logger: new DefaultLogger('ERROR') });

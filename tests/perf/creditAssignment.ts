@@ -27,7 +27,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ttest2 from '@stdlib/stats-ttest2';
-import { DEFAULT_BASE_PROMPT } from '../../training/config';
+import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
 import { initialPolicy } from '../../training/policy';
 import { outcomeReward } from '../../training/rewards';
 import { SIMULATED_MULTI_STEP_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';

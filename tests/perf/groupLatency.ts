@@ -16,9 +16,9 @@ import { defaultPayloadConverter, tsToMs } from '@temporalio/common';
 import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { createPrismaClient, createRepositories } from '../../adapters/db';
-import type { TrainingJobRequest } from '../../training/config';
+import type { TrainingJobRequest } from '../../training/jobInput';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse } from '../../workers/dev/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse } from '../../workers/simulatedModelServer';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { median, quantile } from './stats';
 

@@ -45,7 +45,8 @@
 import path from 'node:path';
 import ttest2 from '@stdlib/stats-ttest2';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
-import { DEFAULT_BASE_PROMPT, type Task } from '../../training/config';
+import type { Task } from '../../training/task';
+import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
 import { taskFamily, type EvaluationEpisode } from '../../training/evaluation';
 import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { initialPolicy, type Policy } from '../../training/policy';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
-import { TrajectorySchema, type Trajectory, type TrajectoryStep } from '../../training/config';
+import { TrajectorySchema, type Trajectory, type TrajectoryStep } from '../../training/trajectory';
 import { quantile } from './stats';
 
 export interface WriteRunResult {

@@ -7,7 +7,7 @@
 import { Pool } from 'pg';
 import { Prisma } from '../../generated/prisma/client';
 import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
-import type { Trajectory } from '../../training/config';
+import type { Trajectory } from '../../training/trajectory';
 import { CPU_CATEGORY_LABELS, profiled, type CpuBreakdown, type CpuCategory } from './cpuProfile';
 import { ensureJob, runWriters, TrajectoryFactory, type RecordFn, type WriteRunResult } from './trajectoryWrites';
 

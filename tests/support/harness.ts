@@ -10,9 +10,9 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
-import type { TrainingJobRequest } from '../../training/config';
+import type { TrainingJobRequest } from '../../training/jobInput';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/dev/simulatedModelServer';
+import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/simulatedModelServer';
 import { createTrainingWorker, type TrainingWorker as Worker } from '../../workers/trainingWorker';
 import { saveWorkflowCoverage } from './workflowCoverage';
 

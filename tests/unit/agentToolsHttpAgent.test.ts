@@ -12,7 +12,8 @@ import { HttpAgent, lessonsOf, type HttpAgentSpec } from '../../activities/agent
 import { HttpAgentRequestSchema, type HttpAgentRequest } from '../../activities/agents/httpAgentContract';
 import { LlmAgent } from '../../activities/agents/llmAgent';
 import { ChatClient } from '../../adapters/llm/chatClient';
-import { AgentSpecSchema, type TrajectoryStep } from '../../training/config';
+import { AgentSpecSchema } from '../../training/task';
+import type { TrajectoryStep } from '../../training/trajectory';
 import { initialPolicy, renderSystemPrompt } from '../../training/policy';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { faultFor, playSimulatedAgent, startHttpAgentService } from '../support/httpAgentService';

@@ -20,7 +20,7 @@ import {
   trajectoryWorstCaseUsd,
   validateBudgetRaise,
 } from '../../training/budget';
-import { GRPOConfigSchema } from '../../training/config';
+import { GRPOConfigSchema } from '../../training/grpoConfig';
 
 const sim: ModelPrice = { input_usd_per_mtok: 0.5, output_usd_per_mtok: 1.5 };
 const big: ModelPrice = { input_usd_per_mtok: 2.5, output_usd_per_mtok: 10 };

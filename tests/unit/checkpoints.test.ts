@@ -1,11 +1,14 @@
 import {
   DEFAULT_KEEP_BEST,
   bestCheckpoint,
+  CheckpointSelectorSchema,
   checkpointScore,
   checkpointsToDelete,
   compareBestFirst,
   comparePositions,
+  describeCheckpointSelector,
   latestCheckpoint,
+  selectCheckpoint,
   type ScoredCheckpoint,
 } from '../../training/checkpoints';
 
@@ -114,5 +117,28 @@ describe('checkpointsToDelete', () => {
 
   it.each([-1, 1.5, Number.NaN])('rejects keepBest = %p', (keepBest) => {
     expect(() => checkpointsToDelete([at(1, 1, 0.1)], keepBest)).toThrow(`keepBest must be a non-negative integer, got ${keepBest}`);
+  });
+});
+
+describe('selectCheckpoint: the one selection the API and the checkpoint store use', () => {
+  const kept = [at(1, 2, 0.9), at(1, 4, 0.3), at(2, 5, 0.5)];
+
+  it('best, latest, or one by position; undefined when the job has none such', () => {
+    expect(selectCheckpoint(kept, 'best')).toBe(kept[0]);
+    expect(selectCheckpoint(kept, 'latest')).toBe(kept[2]);
+    expect(selectCheckpoint(kept, { run: 1, iteration: 4 })).toBe(kept[1]);
+    expect(selectCheckpoint(kept, { run: 2, iteration: 4 })).toBeUndefined();
+    expect(selectCheckpoint([], 'best')).toBeUndefined();
+    expect(selectCheckpoint([], 'latest')).toBeUndefined();
+  });
+
+  it('describes a selector for messages', () => {
+    expect(describeCheckpointSelector('best')).toBe('best checkpoint');
+    expect(describeCheckpointSelector({ run: 2, iteration: 3 })).toBe('checkpoint at run 2, iteration 3');
+  });
+
+  it('CheckpointSelectorSchema takes "best", "latest" or a position of non-negative integers', () => {
+    for (const which of ['best', 'latest', { run: 0, iteration: 0 }, { run: 3, iteration: 7 }]) expect(CheckpointSelectorSchema.safeParse(which).success).toBe(true);
+    for (const which of ['first', { run: -1, iteration: 0 }, { run: 1.5, iteration: 0 }, { run: 1 }, null]) expect(CheckpointSelectorSchema.safeParse(which).success).toBe(false);
   });
 });

@@ -6,7 +6,9 @@
  * in-process training loop the benchmark uses.
  */
 import { shuffleWithinGroup, stepActionKey, stepCredits, stepRewards } from '../../training/advantages';
-import { DEFAULT_BASE_PROMPT, GRPOConfigSchema, LEARNING_CONTROLS, POLICY_UPDATE_MODES, type TrajectoryStep } from '../../training/config';
+import { GRPOConfigSchema, LEARNING_CONTROLS, POLICY_UPDATE_MODES } from '../../training/grpoConfig';
+import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
+import type { TrajectoryStep } from '../../training/trajectory';
 import { initialPolicy, type Policy } from '../../training/policy';
 import { applyLessonOperations } from '../../training/lessonOperations';
 import {
@@ -132,7 +134,7 @@ describe('config.policy_update', () => {
 });
 
 const NOW = '2024-01-01T00:00:00.000Z';
-function recorded(tools: string[], answer = 'ans'): Pick<import('../../training/config').Trajectory, 'steps' | 'success' | 'final_answer'> {
+function recorded(tools: string[], answer = 'ans'): Pick<import('../../training/trajectory').Trajectory, 'steps' | 'success' | 'final_answer'> {
   const base = { state: 's', started_at: NOW, ended_at: NOW, usage: { prompt_tokens: 0, completion_tokens: 0 }, cost_usd: 0, logprob: null, error: null };
   return {
     steps: [

@@ -19,7 +19,8 @@ import {
   summarizeEpisodes,
   welchTTest,
 } from '../../training/evaluationStatistics';
-import { GRPOConfigSchema, type Task } from '../../training/config';
+import { GRPOConfigSchema } from '../../training/grpoConfig';
+import type { Task } from '../../training/task';
 
 const tasks = (n: number): Task[] => Array.from({ length: n }, (_, i) => ({ id: `q${i}`, prompt: `question ${i}` }));
 const config = (overrides: Record<string, unknown> = {}) => GRPOConfigSchema.parse(overrides);

@@ -13,7 +13,9 @@
  */
 import { groupAdvantages, selectPositiveAdvantage, shuffleWithinGroup } from '../../training/advantages';
 import { selectBatch } from '../../training/batches';
-import { DEFAULT_BASE_PROMPT, TrajectoryStepSchema, type Task } from '../../training/config';
+import type { Task } from '../../training/task';
+import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
+import { TrajectoryStepSchema } from '../../training/trajectory';
 import { IterationMetricsSchema, iterationMetrics, type IterationMetrics } from '../../training/iterationMetrics';
 import { initialPolicy, type Policy } from '../../training/policy';
 import { applyLessonOperations } from '../../training/lessonOperations';

@@ -12,7 +12,7 @@ import type { ChatClient, ChatRequest, ChatResult, ChatTool } from '../../adapte
 import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
 import { lessonText, parseUpdaterAnswer, structuredAnswerJsonSchema } from '../../activities/policyUpdateAnswer';
 import type { TrajectoryRepository } from '../../adapters/db';
-import type { TrajectoryStep } from '../../training/config';
+import type { TrajectoryStep } from '../../training/trajectory';
 import { countInvalidOutputs, INVALID_OUTPUT_KINDS, InvalidOutputCountsSchema, invalidOutputKindOf, iterationMetrics } from '../../training/iterationMetrics';
 import { initialPolicy } from '../../training/policy';
 import { type PolicyUpdateEvidence } from '../../training/policyEvidence';

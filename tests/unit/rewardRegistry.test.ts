@@ -5,7 +5,7 @@
  * example runs in the real node:vm sandbox of activities/rewards.ts.
  */
 import { evaluationRewardOf, runCodeTests } from '../../activities/rewards';
-import type { TrajectoryStep } from '../../training/config';
+import type { TrajectoryStep } from '../../training/trajectory';
 import {
   CodeTestsSpecSchema,
   DEFAULT_REWARD_STRATEGY,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { TrajectoryStep } from '../../training/config';
+import type { TrajectoryStep } from '../../training/trajectory';
 import { groupAdvantages } from '../../training/advantages';
 import {
   DEFAULT_REWARD_STRATEGY,

@@ -9,7 +9,7 @@ import {
   VERIFIED_INCORRECT,
   simulatedTaskSet,
 } from '../../training/simulation/environment';
-import { TaskSchema } from '../../training/config';
+import { TaskSchema } from '../../training/task';
 
 const env = new SimulatedEnvironment();
 const SEARCH_TOOLS = ['lookup_docs', 'calculator', 'query_database', 'web_search'];

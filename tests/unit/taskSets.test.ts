@@ -13,7 +13,7 @@ import { main } from '../../api/cli/flow';
 import { StartGrpoParamsSchema } from '../../api/schemas';
 import { builtInTaskSet, MAX_TASKS, parseTasksJsonl, readTaskFile, resolveTaskInput, TASK_SET_NAMES, TaskSetError } from '../../api/taskSets';
 import { calculate } from '../../activities/tools/calculator';
-import { TaskSchema } from '../../training/config';
+import { TaskSchema } from '../../training/task';
 
 const line = (task: object) => JSON.stringify(task);
 const q1 = { id: 'q1', prompt: 'What is 2+2?', expected_answer: '4', expected_tool: 'calculator' };

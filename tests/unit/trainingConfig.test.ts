@@ -1,16 +1,9 @@
-import {
-  DEFAULT_BASE_PROMPT,
-  GRPOConfigSchema,
-  PRIORITIES,
-  PrioritySchema,
-  TaskSchema,
-  TokenUsageSchema,
-  ToolCallSchema,
-  TrainingJobInputSchema,
-  TrajectorySchema,
-  TrajectoryStepSchema,
-  describeZodError,
-} from '../../training/config';
+import { PRIORITIES, PrioritySchema } from '../../training/priority';
+import { GRPOConfigSchema } from '../../training/grpoConfig';
+import { TaskSchema } from '../../training/task';
+import { DEFAULT_BASE_PROMPT, TrainingJobInputSchema } from '../../training/jobInput';
+import { TokenUsageSchema, ToolCallSchema, TrajectorySchema, TrajectoryStepSchema } from '../../training/trajectory';
+import { describeZodError } from '../../training/zodErrors';
 import { JOB_STATUSES, JobStatusSchema, isTerminalJobStatus } from '../../training/jobStatus';
 
 describe('describeZodError', () => {

@@ -1,4 +1,5 @@
-import { JobCarryOverSchema, TrainingJobInputSchema } from '../../training/config';
+import { TrainingJobInputSchema } from '../../training/jobInput';
+import { JobCarryOverSchema } from '../../training/carryOver';
 import { ConcurrencyLimit, settleAll } from '../../workflows/concurrencyLimit';
 import { TrainingJobState } from '../../workflows/trainingJobState';
 

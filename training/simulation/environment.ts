@@ -1,4 +1,4 @@
-import type { Task } from '../config';
+import type { Task } from '../task';
 import { hashString, seededRandom } from '../statistics';
 
 /**

@@ -1,6 +1,8 @@
 import { groupAdvantages, shuffleWithinGroup, stepActionKey, stepCredits } from '../advantages';
 import { selectBatch } from '../batches';
-import { type PolicyUpdateMode, type Task, type TrajectoryStep } from '../config';
+import type { PolicyUpdateMode } from '../grpoConfig';
+import type { Task } from '../task';
+import type { TrajectoryStep } from '../trajectory';
 import { renderSystemPrompt, type Policy } from '../policy';
 import { applyLessonOperations, type LessonUpdateOptions } from '../lessonOperations';
 import { buildPolicyUpdateEvidence, evidenceCredits, renderPolicyUpdateEvidence, type EvidenceCandidate } from '../policyEvidence';
