@@ -22,8 +22,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 COPY . .
 # `prisma generate` never connects; the schema names DATABASE_URL, so give it a placeholder.
+# Then the dev-only tooling (workers/dev/: dev stack, demo, simulated model server) is dropped:
+# nothing the image runs imports it (tests/unit/importBoundaries.test.ts).
 RUN DATABASE_URL=postgresql://localhost/unused npx prisma generate \
- && npx tsc --noEmit
+ && npx tsc --noEmit \
+ && rm -rf workers/dev
 
 # --- Runtime: sources, production modules, the generated client; runs as the unprivileged `node` user.
 FROM ${NODE_IMAGE} AS runtime
@@ -42,7 +45,7 @@ COPY --chown=root:root training ./training
 COPY --chown=root:root workflows ./workflows
 COPY --chown=root:root activities ./activities
 COPY --chown=root:root adapters ./adapters
-COPY --chown=root:root workers ./workers
+COPY --from=build --chown=root:root /app/workers ./workers
 COPY --chown=root:root api ./api
 COPY --chown=root:root scripts/flow scripts/flow.ts ./scripts/
 COPY --chown=root:root deploy/registerSearchAttributes.ts ./deploy/registerSearchAttributes.ts

@@ -13,7 +13,7 @@ die() { say "error: $*"; exit 1; }
 
 find_initdb() { ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1; }
 
-# --- PostgreSQL (Debian's package; started later by workers/devStack.ts as the postgres user)
+# --- PostgreSQL (Debian's package; started later by workers/dev/devStack.ts as the postgres user)
 if [ -z "${DATABASE_URL:-}" ] && [ -z "$(find_initdb)" ]; then
   [ "$(id -u)" = 0 ] || die "PostgreSQL is not installed; run 'sudo apt-get install -y postgresql' or set DATABASE_URL"
   say "installing PostgreSQL from Debian's packages"

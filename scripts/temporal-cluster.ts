@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { registerSearchAttributes } from '../deploy/registerSearchAttributes';
-import { createDatabase, ensurePostgres, listening, PROJECT_ROOT, sleep, type PostgresServer } from '../workers/devStack';
+import { createDatabase, ensurePostgres, listening, PROJECT_ROOT, sleep, type PostgresServer } from '../workers/dev/devStack';
 
 /** The server version the cluster, compose and the Helm docs use. */
 export const TEMPORAL_SERVER_VERSION = 'v1.31.2';

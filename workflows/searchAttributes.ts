@@ -3,7 +3,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 /**
  * Search attributes every training job carries, so operators can list and filter jobs in the
  * Temporal Web UI and with `temporal workflow list --query "FlowAgentId='...'"`.
- * Registered on the dev server by workers/devStack.ts.
+ * Registered on the dev server by workers/dev/devStack.ts.
  */
 export const FLOW_AGENT_ID = defineSearchAttributeKey('FlowAgentId', 'KEYWORD');
 export const FLOW_JOB_STATUS = defineSearchAttributeKey('FlowJobStatus', 'KEYWORD');

@@ -23,7 +23,7 @@ import { createTrajectoryActivities, type RunTrajectoryInput } from '../../activ
 import { callWorstCaseUsd } from '../../training/budget';
 import { initialPolicy } from '../../training/policy';
 import { SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { jobRequest, requireEnv } from '../support/harness';
 
 let prisma: PrismaClient;

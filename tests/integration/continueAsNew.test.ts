@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { startTemporal, type TemporalServer } from '../../workers/devStack';
+import { startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';

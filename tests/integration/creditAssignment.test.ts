@@ -11,7 +11,7 @@ import { TrajectoryStepSchema } from '../../training/trajectory';
 import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { SIMULATED_MULTI_STEP_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
 import { trainingJob } from '../../workflows/trainingJob';
-import type { ChatCompletionRequestBody } from '../../workers/simulatedModelServer';
+import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 
 let h: Harness;

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/devStack';
+import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
-import { createDatabase, ensurePostgres, freePort, migrateDatabase, PROJECT_ROOT, stopPostgres } from '../../workers/devStack';
+import { createDatabase, ensurePostgres, freePort, migrateDatabase, PROJECT_ROOT, stopPostgres } from '../../workers/dev/devStack';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 

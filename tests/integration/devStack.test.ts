@@ -1,5 +1,5 @@
 /**
- * The dev stack (workers/devStack.ts) that `npm start`, jest's global setup and the benchmarks
+ * The dev stack (workers/dev/devStack.ts) that `npm start`, jest's global setup and the benchmarks
  * stand on, run here in jest's sight: PostgreSQL clusters and databases, migrations, the
  * Temporal CLI's dev server, free ports, and the errors an operator sees when a piece is missing.
  */
@@ -21,7 +21,7 @@ import {
   resolveTemporalCli,
   startTemporal,
   type TemporalServer,
-} from '../../workers/devStack';
+} from '../../workers/dev/devStack';
 import { requireEnv } from '../support/harness';
 
 const scratch: string[] = [];

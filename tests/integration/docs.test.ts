@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, PROJECT_ROOT } from '../../workers/devStack';
+import { freePort, PROJECT_ROOT } from '../../workers/dev/devStack';
 import { requireEnv } from '../support/harness';
 import { startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 

@@ -1,6 +1,6 @@
 /**
  * The process entry points, run in-process against the suite's PostgreSQL and Temporal: the
- * demo behind `npm start` (workers/demo.ts), the worker process (`npm run worker`,
+ * demo behind `npm start` (workers/dev/demo.ts), the worker process (`npm run worker`,
  * workers/main.ts) and the API process (`npm run api`, api/main.ts).
  *
  * Both the demo and the worker process poll the default training task queue, so they live in
@@ -18,11 +18,11 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintToken } from '../../api/auth';
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { runDemo } from '../../workers/demo';
-import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/devStack';
+import { runDemo } from '../../workers/dev/demo';
+import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/dev/devStack';
 import { createPrismaClient } from '../../adapters/db';
 import { startWorker } from '../../workers/main';
-import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { requireEnv } from '../support/harness';
 import { waitFor } from '../support/apiHarness';
 

@@ -1,6 +1,6 @@
 /**
  * The tool-using LLM agent with real tools, calling a real local OpenAI-compatible server
- * (workers/simulatedModelServer.ts) through portkey-ai: directly, and through a local Portkey
+ * (workers/dev/simulatedModelServer.ts) through portkey-ai: directly, and through a local Portkey
  * gateway (@portkey-ai/gateway, started here as its own process and pointed at the server as a
  * custom OpenAI-compatible host). The calculator answers, the HTTP fetch tool reaches a local
  * server on the allow-list and is refused one off it (which never sees a request). Each step
@@ -19,7 +19,7 @@ import { RewardFailure } from '../../training/rewards';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { Task } from '../../training/task';
 import { TrajectoryStepSchema, type TrajectoryStep } from '../../training/trajectory';
-import { startSimulatedModelServer, type SimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { jobRequest, startHarness } from '../support/harness';
 import { stopProcess } from '../support/workerProcess';
 

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../workers/devStack';
+import { PROJECT_ROOT } from '../../workers/dev/devStack';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const MERMAID_BUNDLE = path.join(path.dirname(require.resolve('mermaid')), 'mermaid.min.js');

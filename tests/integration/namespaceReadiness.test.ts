@@ -11,7 +11,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { FlowApiError } from '../../api/client/flowClient';
 import { RPC_ERRORS } from '../../api/errors';
-import { resolveTemporalCli } from '../../workers/devStack';
+import { resolveTemporalCli } from '../../workers/dev/devStack';
 import { startWorker } from '../../workers/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startApiHarness, type ApiHarness } from '../support/apiHarness';

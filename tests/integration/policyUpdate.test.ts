@@ -9,7 +9,7 @@ import { ChatClient } from '../../adapters/llm/chatClient';
 import { createPolicyUpdateActivities, MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
 import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, type Policy } from '../../training/policy';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { requireEnv } from '../support/harness';
 
 let prisma: PrismaClient;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../workers/devStack';
+import { PROJECT_ROOT } from '../../workers/dev/devStack';
 import { startApiHarness, type ApiHarness } from '../support/apiHarness';
 
 const run = promisify(execFile);

@@ -19,7 +19,7 @@ import { startTrainingJob } from '../../api/trainingJobs';
 import { groupAdvantages } from '../../training/advantages';
 import type { Trajectory, TrajectoryStep } from '../../training/trajectory';
 import { RewardFailure, createDefaultRewardRegistry, type JudgeVerdict, type RewardInput } from '../../training/rewards';
-import type { ChatCompletionRequestBody, ScriptedResponse, ScriptedUsage } from '../../workers/simulatedModelServer';
+import type { ChatCompletionRequestBody, ScriptedResponse, ScriptedUsage } from '../../workers/dev/simulatedModelServer';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarness';

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { freePort, startTemporal, type TemporalServer } from '../../workers/devStack';
+import { freePort, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';

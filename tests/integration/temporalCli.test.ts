@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { resolveTemporalCli } from '../../workers/devStack';
+import { resolveTemporalCli } from '../../workers/dev/devStack';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 
 const run = promisify(execFile);

@@ -12,8 +12,8 @@ import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { createPrismaClient } from '../../adapters/db';
 import { registerSearchAttributes } from '../../deploy/registerSearchAttributes';
-import { runDemo } from '../../workers/demo';
-import { createDatabase, dropDatabase, freePort, migrateDatabase } from '../../workers/devStack';
+import { runDemo } from '../../workers/dev/demo';
+import { createDatabase, dropDatabase, freePort, migrateDatabase } from '../../workers/dev/devStack';
 import { waitFor } from '../support/apiHarness';
 import { requireEnv } from '../support/harness';
 

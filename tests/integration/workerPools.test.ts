@@ -11,7 +11,7 @@ import { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { main as flowCli } from '../../api/cli/flow';
-import { freePort } from '../../workers/devStack';
+import { freePort } from '../../workers/dev/devStack';
 import { startWorker } from '../../workers/main';
 import { readiness } from '../../workers/health';
 import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS, WorkerGroup } from '../../workers/pools';

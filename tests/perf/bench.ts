@@ -27,7 +27,7 @@ import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
-import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/dev/devStack';
 import { WORKFLOWS_PATH } from '../../workers/trainingWorker';
 import { GROUP_SIZE, measureGroupLatency, MODEL_CALLS_PER_TRAJECTORY, MODEL_LATENCY_MS } from './groupLatency';
 import { formatValue, machine, meetsBar, mergeResults, writeMarkdown, type Figure } from './results';

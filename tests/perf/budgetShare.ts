@@ -15,7 +15,7 @@ import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
-import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure } from './results';
 import { round } from './stats';

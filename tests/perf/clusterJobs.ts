@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createPrismaClient } from '../../adapters/db';
-import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from '../../workers/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal } from '../../workers/dev/devStack';
 import { freeBasePort, startCluster, TEMPORAL_SERVER_VERSION, type ClusterService, type TemporalCluster } from '../../scripts/temporal-cluster';
 import { CONCURRENT_JOBS, measureConcurrentJobs, type ConcurrentJobsResult } from './concurrentJobs';
 import { formatValue, machine, meetsBar, mergeResults, type Figure } from './results';

@@ -28,7 +28,7 @@ import type { TrainingJobRequest } from '../../training/jobInput';
 import { isTerminalJobStatus } from '../../training/jobStatus';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { ConcurrencyLimit } from '../../workflows/concurrencyLimit';
-import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure, MarkdownSection } from './results';
 import { median, quantile, round } from './stats';
@@ -375,7 +375,7 @@ export function concurrentJobsSection(r: ConcurrentJobsResult): MarkdownSection 
 // Standalone: its own database and dev server.
 if (require.main === module) {
   void (async () => {
-    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/devStack');
+    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/dev/devStack');
     const { DefaultLogger, Runtime } = await import('@temporalio/worker');
     const { mergeResults, machine, formatValue, meetsBar } = await import('./results');
     Runtime.install({ logger: new DefaultLogger('ERROR') });

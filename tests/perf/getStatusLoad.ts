@@ -39,7 +39,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthCo
 import { FlowClient } from '../../api/client/flowClient';
 import { JobStatusResultSchema } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
-import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import type { Figure } from './results';
 import { quantile } from './stats';
@@ -731,7 +731,7 @@ if (require.main === module && process.argv.includes('--serve-api')) {
     const os = await import('node:os');
     const path = await import('node:path');
     const { bundleWorkflowCode, DefaultLogger, Runtime } = await import('@temporalio/worker');
-    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/devStack');
+    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/dev/devStack');
     const { WORKFLOWS_PATH } = await import('../../workers/trainingWorker');
     const { formatValue, machine, meetsBar, mergeResults } = await import('./results');
     const { round } = await import('./stats');

@@ -18,7 +18,7 @@ import { startTrainingJob } from '../../api/trainingJobs';
 import { createPrismaClient, createRepositories } from '../../adapters/db';
 import type { TrainingJobRequest } from '../../training/jobInput';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse } from '../../workers/dev/simulatedModelServer';
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { median, quantile } from './stats';
 

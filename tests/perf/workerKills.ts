@@ -30,7 +30,7 @@ import { costOf } from '../../adapters/llm/pricing';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { isTerminalJobStatus } from '../../training/jobStatus';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure, MarkdownSection } from './results';
 import { quantile, round } from './stats';
@@ -244,7 +244,7 @@ export function workerKillSection(result: WorkerKillResult): MarkdownSection {
 
 if (require.main === module) {
   void (async () => {
-    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, startTemporal } = await import('../../workers/devStack');
+    const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, startTemporal } = await import('../../workers/dev/devStack');
     const { DefaultLogger, Runtime } = await import('@temporalio/worker');
     Runtime.install({ logger: new DefaultLogger('ERROR') });
     const postgres = await ensurePostgres();
@@ -259,7 +259,7 @@ if (require.main === module) {
       if (process.argv.includes('--write')) {
         const { mergeResults, machine } = await import('./results');
         const path = await import('node:path');
-        const { PROJECT_ROOT } = await import('../../workers/devStack');
+        const { PROJECT_ROOT } = await import('../../workers/dev/devStack');
         const figures = Object.fromEntries(workerKillFigures(result).map((f) => [f.key, f.value]));
         mergeResults(path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.json'), { ...figures, ...workerKillExtraFigures(result) }, [], {
           machine: machine(),

@@ -1,7 +1,7 @@
 /**
  * Records the workflow histories the replay tests (tests/replay/*.test.ts) replay against the
  * current workflow code. Run with `npm run record-histories`; it starts its own PostgreSQL
- * database and headless Temporal dev server (workers/devStack.ts), runs two small jobs through
+ * database and headless Temporal dev server (workers/dev/devStack.ts), runs two small jobs through
  * the real training worker on the simulated model, writes
  *
  *   tests/replay/histories/completed-job.json   a job that runs to completion
@@ -17,7 +17,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { cancelTrainingJob, startTrainingJob } from '../../api/trainingJobs';
 import { statusQuery } from '../../workflows/trainingJob';
-import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal, type TemporalServer } from '../../workers/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 import { HISTORIES_DIR, RECORDED_HISTORIES } from './recordedHistories';
 

@@ -11,7 +11,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import type { Config } from '@jest/types';
 import { prepareCoverageDir } from './workflowCoverage';
-import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/dev/devStack';
 import { freeBasePort, startCluster } from '../../scripts/temporal-cluster';
 
 declare global {

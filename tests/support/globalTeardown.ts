@@ -2,7 +2,7 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import libCoverage from 'istanbul-lib-coverage';
 import type { Config } from '@jest/types';
-import { dropDatabase } from '../../workers/devStack';
+import { dropDatabase } from '../../workers/dev/devStack';
 import { checkCoverage } from './coverageReport';
 
 export default async function globalTeardown(globalConfig: Config.GlobalConfig): Promise<void> {

@@ -12,7 +12,7 @@ import { createPrismaClient, createRepositories, type PrismaClient, type Reposit
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/jobInput';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/simulatedModelServer';
+import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/dev/simulatedModelServer';
 import { createTrainingWorker, type TrainingWorker as Worker } from '../../workers/trainingWorker';
 import { saveWorkflowCoverage } from './workflowCoverage';
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculate, formatNumber, MAX_EXPRESSION_CHARS } from '../../activities/tools/calculator';
 import { httpFetch, parseAllowList, refusalOf } from '../../activities/tools/httpFetch';
-import { simulatedToolUserTurn, TOOLS_GIVE_UP_ANSWER } from '../../activities/tools/simulatedToolUser';
+import { simulatedToolUserTurn, TOOLS_GIVE_UP_ANSWER } from '../../workers/dev/simulatedToolUser';
 import { answersMatch, normaliseAnswer, ToolsEnvironment } from '../../activities/tools/toolsEnvironment';
 
 describe('calculator', () => {

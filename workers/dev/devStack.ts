@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, readdirSync, chownSync, openSync, statSync } fro
 import net from 'node:net';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
-import { FLOW_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
+import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
 
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** Where the dev stack keeps its state: $FLOW_HOME, else <project>/.flow (read at each use). */
 const flowHome = () => process.env.FLOW_HOME ?? path.join(PROJECT_ROOT, '.flow');
 

@@ -6,7 +6,7 @@
  */
 import { temporal } from '@temporalio/proto';
 import type { Connection } from '@temporalio/client';
-import { poolTaskQueue, WORKER_POOLS } from '../workflows/taskQueues';
+import { poolTaskQueue, WORKER_POOLS } from '../../workflows/taskQueues';
 
 const { TaskQueueType } = temporal.api.enums.v1;
 

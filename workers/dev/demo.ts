@@ -14,22 +14,23 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { IllegalStateError } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { createPrismaClient, createRepositories } from '../adapters/db';
-import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
-import { authConfigFromEnv, mintToken } from '../api/auth';
-import { FlowClient } from '../api/client/flowClient';
-import { buildApiServer } from '../api/server';
-import { apiOptionsFromEnv } from '../api/main';
-import { simulatedTaskSet } from '../training/simulation/environment';
-import { statusQuery } from '../workflows/trainingJob';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
+import { temporalConnectionFromEnv } from '../../adapters/temporalConnection';
+import { llmSettingsFromEnv } from '../../adapters/llm/chatClient';
+import { authConfigFromEnv, mintToken } from '../../api/auth';
+import { FlowClient } from '../../api/client/flowClient';
+import { buildApiServer } from '../../api/server';
+import { apiOptionsFromEnv } from '../../api/main';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { statusQuery } from '../../workflows/trainingJob';
 import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, resolveTemporalCli, sleep, startTemporal, stopPostgres } from './devStack';
 import { poolLogFunction } from './poolLogging';
 import { startSimulatedModelServer } from './simulatedModelServer';
-import { LOCAL_MODEL } from './localModelFiles';
-import { lazyLocalModel } from './localModelServer';
-import { createTrainingWorker } from './trainingWorker';
+import { LOCAL_MODEL } from '../localModelFiles';
+import { lazyLocalModel } from '../localModelServer';
+import { createTrainingWorker } from '../trainingWorker';
 import { foreignPollers, SharedTaskQueueError } from './taskQueueOwnership';
-import { TRAINING_TASK_QUEUE } from '../workflows/taskQueues';
+import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
 
 /** Where `npm start` lets HTTP agent services live: this machine, any port. */
 export const DEMO_AGENT_ALLOW = '127.0.0.1:*,localhost:*,[::1]:*';
@@ -115,7 +116,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   }
   migrateDatabase(databaseUrl);
 
-  let address = env.TEMPORAL_ADDRESS;
+  // An external Temporal (TEMPORAL_ADDRESS set) is reached as the worker and API reach it, TLS or
+  // API key included (adapters/temporalConnection.ts); without it the demo starts a dev server.
+  const temporalSettings = temporalConnectionFromEnv(env);
+  let connectionOptions = temporalSettings.connectionOptions;
+  let address = env.TEMPORAL_ADDRESS ? temporalSettings.address : undefined;
   let uiUrl: string | null = null;
   if (!address) {
     const temporal = await startTemporal({
@@ -127,6 +132,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
     });
     stops.push(stopping('the Temporal dev server', () => temporal.stop()));
     address = temporal.address;
+    connectionOptions = { address };
     uiUrl = temporal.uiUrl;
   }
   say(`Temporal at ${address}${uiUrl ? `, Web UI at ${uiUrl}` : ''}`);
@@ -158,11 +164,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   }
 
   // The same settings as `npm run worker` and `npm run api`.
-  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  const namespace = temporalSettings.namespace;
   const taskQueue = env.FLOW_TASK_QUEUE || TRAINING_TASK_QUEUE;
   // Pollers of this install (this database) carry this prefix; a restarted demo is not a stranger.
   const ownPrefix = `flow-demo-${createHash('sha256').update(databaseUrl).digest('hex').slice(0, 8)}-`;
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect(connectionOptions);
   if (env.TEMPORAL_ADDRESS && env.FLOW_DEMO_SHARE_TASK_QUEUE !== '1') {
     const strangers = await foreignPollers(connection, namespace, taskQueue, ownPrefix).catch(async (error: unknown) => {
       await connection.close();
@@ -176,7 +182,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<void> {
   }
   const client = new Client({ connection, namespace });
   const prisma = createPrismaClient(databaseUrl, { poolSize: 20 });
-  const nativeConnection = await NativeConnection.connect({ address });
+  const nativeConnection = await NativeConnection.connect(connectionOptions);
   poolBaseQueue = taskQueue;
   const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, namespace, taskQueue, identity: `${ownPrefix}${process.pid}` });
   const workerRun = worker.run();

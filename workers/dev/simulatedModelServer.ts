@@ -9,10 +9,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { simulatedAgentTurn, simulatedOptimizerTurn } from '../training/simulation/simulatedModel';
-import { hashString as hash } from '../training/statistics';
-import { simulatedToolUserTurn } from '../activities/tools/simulatedToolUser';
-import { simulatedJudgeAnswer } from '../activities/llm/judgeSimulated';
+import { simulatedAgentTurn, simulatedOptimizerTurn } from '../../training/simulation/simulatedModel';
+import { hashString as hash } from '../../training/statistics';
+import { simulatedToolUserTurn } from './simulatedToolUser';
+import { simulatedJudgeAnswer } from './simulatedJudge';
 
 export interface ChatCompletionRequestBody {
   model: string;

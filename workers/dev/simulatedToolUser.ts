@@ -1,11 +1,11 @@
 /**
- * How the built-in simulated model (workers/simulatedModelServer.ts) acts when it is offered
+ * How the built-in simulated model (workers/dev/simulatedModelServer.ts) acts when it is offered
  * Flow's real tools instead of the simulated environment's: it fetches a URL named in the task,
  * or evaluates the arithmetic in it (in backticks, or the longest arithmetic run), then answers
  * with what the tool returned. Pure, so the server stays a thin HTTP shell.
  */
-import { CALCULATOR_TOOL } from './calculator';
-import { HTTP_FETCH_TOOL } from './httpFetch';
+import { CALCULATOR_TOOL } from '../../activities/tools/calculator';
+import { HTTP_FETCH_TOOL } from '../../activities/tools/httpFetch';
 
 export const TOOLS_GIVE_UP_ANSWER = 'I could not find the answer.';
 

@@ -1,5 +1,5 @@
 /**
- * The simulated model server's judge (workers/simulatedModelServer.ts): deterministic answers
+ * The simulated model server's judge (workers/dev/simulatedModelServer.ts): deterministic answers
  * to the LLM judge's and the group judge's requests, so reward tests run offline. It scores
  * only from what the prompt shows: a final answer equal to the quoted reference answer is
  * right; among right answers, fewer steps is better (relative to the group).
@@ -9,7 +9,7 @@
  * answers a score of 1.5.
  */
 import { normaliseAnswer } from '../../training/rewards';
-import { GROUP_JUDGE_MARKER, JUDGE_MARKER } from './judge';
+import { GROUP_JUDGE_MARKER, JUDGE_MARKER } from '../../activities/llm/judge';
 
 interface Message {
   role: string;

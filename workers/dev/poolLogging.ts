@@ -7,7 +7,7 @@
  */
 import { inspect } from 'node:util';
 import type { LogEntry } from '@temporalio/worker';
-import { WORKER_POOLS, poolTaskQueue, type WorkerPoolName } from '../workflows/taskQueues';
+import { WORKER_POOLS, poolTaskQueue, type WorkerPoolName } from '../../workflows/taskQueues';
 
 /** What each pool's worker runs (workflows/taskQueues.ts). */
 export const POOL_WORK: Record<WorkerPoolName, string> = {
