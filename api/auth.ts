@@ -18,9 +18,11 @@ export interface RoleSpec {
 
 export const DEFAULT_ROLES: Record<string, RoleSpec> = {
   admin: { permissions: PERMISSIONS, admin: true },
-  trainer: { permissions: ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export'] },
-  viewer: { permissions: ['training:view'] },
+  trainer: { permissions: ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export', 'policy:promote', 'policy:read'] },
+  viewer: { permissions: ['training:view', 'policy:read'] },
   exporter: { permissions: ['training:view', 'data_export'] },
+  /** A running agent: reads its tenant's active policies (GET /agents/{agent_id}/policy), nothing else. */
+  agent: { permissions: ['policy:read'] },
 };
 
 export type VerificationKey =

@@ -31,6 +31,14 @@ export const RPC_ERRORS = {
     description:
       'The job has no stored input to start a new run from, or to know its held-out queries for an evaluation (started before inputs were stored, or outside the API).',
   },
+  POLICY_NOT_FOUND: { code: -32026, message: 'No such policy version', description: 'The agent has no policy version (none promoted yet), or not the one named, in this tenant.' },
+  PROMOTION_REFUSED: {
+    code: -32027,
+    message: 'Promotion refused',
+    description:
+      "The checkpoint's test-split evaluation does not show a significant improvement over the active version (or there is no such evaluation); the message says what is missing. An admin may force it with a reason.",
+  },
+  POLICY_VERSION_CONFLICT: { code: -32028, message: 'Policy version conflict', description: "Another promotion or rollback of the agent landed meanwhile; read the versions and decide again." },
   EXPORT_LIMIT_EXCEEDED: { code: -32030, message: 'Export limit exceeded', description: 'More than 10,000 trajectories asked for in one call; page with limit/offset.' },
 
   REQUEST_TOO_LARGE: { code: -32040, message: 'Request body too large', description: 'The HTTP body exceeds the configured size limit.' },

@@ -61,6 +61,7 @@ import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
+import { policyMethodHandlers, PolicyRegistry } from './policyRegistry';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
 export const UPDATE_BUDGET_TIMEOUT_MS = 15_000;
@@ -74,6 +75,8 @@ export interface MethodDependencies {
   blobs?: BlobStore;
   /** The Temporal Web UI's base URL for links to jobs; default FLOW_TEMPORAL_UI_URL, else none. */
   temporalUiUrl?: string | null;
+  /** The policy registry and its read cache, shared with GET /agents/{agent_id}/policy; default a new one. */
+  policyRegistry?: PolicyRegistry;
 }
 
 type Handler = (params: never, caller: Principal) => Promise<unknown>;
@@ -81,6 +84,7 @@ type Handler = (params: never, caller: Principal) => Promise<unknown>;
 export function createMethodHandlers(deps: MethodDependencies): Record<MethodName, Handler> {
   const { client, repos } = deps;
   let checkpointStore: CheckpointStore | undefined;
+  const registry = deps.policyRegistry ?? new PolicyRegistry(repos, { blobs: deps.blobs });
 
   async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
     return requireVisible(await repos.jobs.get(jobId), jobId, caller);
@@ -111,6 +115,8 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         ...(params.environment ? { environment: params.environment } : {}),
         ...(params.agent ? { agent: params.agent } : {}),
         ...(params.base_prompt ? { base_prompt: params.base_prompt } : {}),
+        // Resolved once, here: the workflow input carries the policy, so replays never read the registry.
+        ...(params.base === 'active' ? await startingFromActive(registry, tenantId, params.agent_id) : {}),
         ...(params.config ? { config: params.config } : {}),
       };
       await requireFlowNamespace(client); // before anything is written
@@ -322,9 +328,20 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       return { temporal_ui_url: configured ? configured.replace(/\/+$/, '') : null, temporal_namespace: client.options.namespace };
     },
 
+    ...policyMethodHandlers(registry),
+
     async 'rpc.discover'() {
       return buildOpenRpcDocument();
     },
+  };
+}
+
+/** A start_grpo request's base prompt and initial policy for `base: "active"`: the agent's active version, its counter reset. */
+async function startingFromActive(registry: PolicyRegistry, tenantId: string, agentId: string) {
+  const active = await registry.activeForJob(tenantId, agentId);
+  return {
+    base_prompt: active.policy.base_prompt,
+    initial_policy: { version: active.version, content_hash: active.content_hash, policy: { ...active.policy, version: 0 } },
   };
 }
 

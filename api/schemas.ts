@@ -51,6 +51,10 @@ export const StartGrpoParamsSchema = z
     environment: z.enum(['simulated', 'tools']).optional().describe('`simulated` (default): the built-in environment; `tools`: calculator and allow-listed HTTP fetch.'),
     agent: AgentSpecSchema.optional().describe('`{type: "llm"}` (default) or `{type: "http", url, timeout_seconds, max_attempts, expose_expected}`: an external agent service (it is sent `expected_answer`/`expected_tool` only with `expose_expected: true`).'),
     base_prompt: z.string().min(1).max(20_000).optional(),
+    base: z
+      .literal('active')
+      .optional()
+      .describe("`active`: start from the agent's active policy version (agents.promote_policy), resolved now; its held-out evaluations compare against that version. Not with base_prompt."),
     config: GRPOConfigSchema.optional(),
     idempotency_key: z
       .string()
@@ -63,6 +67,10 @@ export const StartGrpoParamsSchema = z
   .refine((p) => TRAINING_TASK_SOURCES.filter((key) => p[key] !== undefined).length === 1, {
     message: `give exactly one of ${TRAINING_TASK_SOURCES.join(', ')}`,
     path: ['training_queries'],
+  })
+  .refine((p) => p.base === undefined || p.base_prompt === undefined, {
+    message: 'give base_prompt or base: "active", not both (the active version brings its own base prompt)',
+    path: ['base'],
   })
   .refine((p) => EVALUATION_TASK_SOURCES.filter((key) => p[key] !== undefined).length <= 1, {
     message: `give at most one of ${EVALUATION_TASK_SOURCES.join(', ')}`,
@@ -337,11 +345,97 @@ export const ServerInfoSchema = z.object({
   temporal_namespace: z.string(),
 });
 
+// ---- training.get_policy and the policy registry (agents.*): issue 16
+const AgentIdSchema = z.string().min(1).max(200).describe("The agent's id (the agent_id its jobs train).");
+const RegistryTenantSchema = z.string().min(1).max(200).optional().describe("Admin tokens only: the agent of this tenant instead of the token's.");
+/** A lesson as stored: id, text, weight, and whatever provenance the checkpoint holds beside them. */
+export const PolicyLessonSchema = z.looseObject({ id: z.string(), text: z.string(), weight: z.number() });
+export const PolicyBodySchema = z.object({
+  version: z.number().int().describe('Policy updates applied since its job started.'),
+  base_prompt: z.string(),
+  lessons: z.array(PolicyLessonSchema),
+});
+export const PolicySourceSchema = z.object({
+  job_id: JobIdSchema,
+  run: z.number().int(),
+  iteration: z.number().int(),
+});
+export const GetPolicyParamsSchema = z
+  .object({
+    job_id: JobIdSchema,
+    checkpoint: CheckpointSelectorSchema.default('best'),
+    format: z.enum(['json', 'text']).default('json').describe('`json`: the policy (lessons with ids and weights); `text`: the system prompt exactly as the agent is sent it.'),
+  })
+  .strict();
+export const GetPolicyResultSchema = z.object({
+  job_id: JobIdSchema,
+  agent_id: z.string(),
+  format: z.enum(['json', 'text']),
+  checkpoint: CheckpointSummarySchema,
+  content_hash: z.string().describe('sha256 of the base prompt and lessons: equal content, equal hash.'),
+  policy: PolicyBodySchema.optional().describe('format json.'),
+  system_prompt: z.string().optional().describe('format text: the rendered system prompt (training/policy.ts renderSystemPrompt).'),
+});
+export const PolicyVersionKindSchema = z.enum(['promote', 'force', 'rollback']);
+export const PolicyVersionSchema = z.object({
+  agent_id: z.string(),
+  tenant_id: z.string(),
+  version: z.number().int().describe('1, 2, … per agent; never rewritten.'),
+  kind: PolicyVersionKindSchema.describe('`promote`: its evaluation showed a significant improvement; `force`: an admin overrode the refusal; `rollback`: the content of `rollback_of`.'),
+  active: z.boolean(),
+  etag: z.string().describe('The ETag GET /agents/{agent_id}/policy answers with while this version is active.'),
+  content_hash: z.string(),
+  policy: PolicyBodySchema,
+  source: PolicySourceSchema.describe('The checkpoint the content came from.'),
+  evaluation: EvaluationSummarySchema.nullable().describe('The test-split evaluation that justified it (null for a rollback, or a forced promotion without one).'),
+  rollback_of: z.number().int().nullable(),
+  reason: z.string().nullable(),
+  refusal: z.string().nullable().describe('What a forced promotion overrode: why it would have been refused.'),
+  created_by: z.string(),
+  created_at: Timestamp,
+});
+export const PromotePolicyParamsSchema = z
+  .object({
+    agent_id: AgentIdSchema,
+    job_id: JobIdSchema,
+    checkpoint: CheckpointSelectorSchema,
+    reason: z.string().min(1).max(1000).optional(),
+    force: z.boolean().default(false).describe('Admin tokens only, with a reason: promote although the evidence does not allow it; the refusal is recorded.'),
+    tenant_id: RegistryTenantSchema,
+  })
+  .strict();
+export const RollbackParamsSchema = z
+  .object({ agent_id: AgentIdSchema, to_version: int4(1), reason: z.string().min(1).max(1000).optional(), tenant_id: RegistryTenantSchema })
+  .strict();
+export const ListPolicyVersionsParamsSchema = z.object({ agent_id: AgentIdSchema, tenant_id: RegistryTenantSchema }).strict();
+export const ListPolicyVersionsResultSchema = z.object({
+  agent_id: z.string(),
+  tenant_id: z.string(),
+  active_version: z.number().int().nullable(),
+  versions: z.array(PolicyVersionSchema).describe('Newest first.'),
+  can_promote: z.boolean().describe('The caller may promote and roll back (policy:promote).'),
+  can_force: z.boolean().describe('The caller may force a promotion (an admin token).'),
+});
+export const GetActivePolicyParamsSchema = z.object({ agent_id: AgentIdSchema, tenant_id: RegistryTenantSchema }).strict();
+export const ActivePolicySchema = z.object({
+  agent_id: z.string(),
+  tenant_id: z.string(),
+  version: z.number().int(),
+  kind: PolicyVersionKindSchema,
+  etag: z.string(),
+  content_hash: z.string(),
+  policy: PolicyBodySchema,
+  system_prompt: z.string().describe('The policy rendered as the agent should be sent it.'),
+  source: PolicySourceSchema,
+  promoted_by: z.string(),
+  promoted_at: Timestamp,
+});
+
 // ---- rpc.discover
 export const DiscoverParamsSchema = z.union([z.object({}).strict(), z.array(z.never()).max(0)]).optional();
 export const DiscoverResultSchema = z.looseObject({ openrpc: z.string(), info: z.looseObject({}), methods: z.array(z.looseObject({})) });
 
-export const PERMISSIONS = ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export'] as const;
+export const PERMISSIONS = ['training:start', 'training:view', 'training:cancel', 'training:budget', 'data_export', 'policy:promote', 'policy:read'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
@@ -452,6 +546,42 @@ export const METHODS = {
     permission: 'training:view',
     errors: [],
   }),
+  'training.get_policy': method({
+    summary: "A checkpoint's policy (default the best): lessons with ids and weights as JSON, or the system prompt exactly as the agent is sent it.",
+    params: GetPolicyParamsSchema,
+    result: GetPolicyResultSchema,
+    permission: 'training:view',
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT'],
+  }),
+  'agents.promote_policy': method({
+    summary:
+      "Make a checkpoint the agent's active policy version (v1, v2, …), if its test-split evaluation shows a significant improvement over the active version (for v1: over the job's untrained start); force (admin, with a reason) overrides and is recorded.",
+    params: PromotePolicyParamsSchema,
+    result: PolicyVersionSchema,
+    permission: 'policy:promote',
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'PROMOTION_REFUSED', 'POLICY_VERSION_CONFLICT'],
+  }),
+  'agents.rollback': method({
+    summary: "Make an earlier version's content active again, as a new version that records the rollback.",
+    params: RollbackParamsSchema,
+    result: PolicyVersionSchema,
+    permission: 'policy:promote',
+    errors: ['POLICY_NOT_FOUND', 'POLICY_VERSION_CONFLICT'],
+  }),
+  'agents.list_policy_versions': method({
+    summary: "An agent's policy versions, newest first, with who made each, when, why and on what evaluation; which is active.",
+    params: ListPolicyVersionsParamsSchema,
+    result: ListPolicyVersionsResultSchema,
+    permission: 'training:view',
+    errors: [],
+  }),
+  'agents.get_active_policy': method({
+    summary: "The agent's active policy version (what GET /agents/{agent_id}/policy answers, without the ETag round trip).",
+    params: GetActivePolicyParamsSchema,
+    result: ActivePolicySchema,
+    permission: 'policy:read',
+    errors: ['POLICY_NOT_FOUND'],
+  }),
   'rpc.discover': method({
     summary: 'This service described as an OpenRPC 1.x document.',
     params: DiscoverParamsSchema,
@@ -475,3 +605,7 @@ export type KillSwitchState = z.infer<typeof KillSwitchStateSchema>;
 export type GetHistoryResult = z.infer<typeof GetHistoryResultSchema>;
 export type ListCheckpointsResult = z.infer<typeof ListCheckpointsResultSchema>;
 export type ServerInfo = z.infer<typeof ServerInfoSchema>;
+export type GetPolicyResult = z.infer<typeof GetPolicyResultSchema>;
+export type PolicyVersionResult = z.infer<typeof PolicyVersionSchema>;
+export type ActivePolicy = z.infer<typeof ActivePolicySchema>;
+export type ListPolicyVersionsResult = z.infer<typeof ListPolicyVersionsResultSchema>;

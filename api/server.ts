@@ -19,6 +19,7 @@ import { requirePermission, TokenVerifier, type AuthConfig, type Principal } fro
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
+import { PolicyRegistry, registerPolicyRoutes } from './policyRegistry';
 import { findUnsafeValue } from './paramsGuard';
 import { METHODS, type MethodName } from './schemas';
 import { registerRequestTracing } from './telemetry';
@@ -97,7 +98,8 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   });
   registerRequestTracing(app); // each request's span is the root of the job's trace
   const verifier = new TokenVerifier(options.auth);
-  const rpc = createRpcServer(deps);
+  const registry = new PolicyRegistry(deps.repos, { blobs: deps.blobs });
+  const rpc = createRpcServer({ ...deps, policyRegistry: registry });
 
   // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
   // other media type is refused (415).
@@ -141,6 +143,9 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   await app.register(dashboardRoutes);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // What running agents poll: the active policy version, with an ETag (api/policyRegistry.ts).
+  registerPolicyRoutes(app, { verifier, registry });
 
   app.get('/readyz', async (_request, reply) => {
     const [temporal, postgres, namespace] = await Promise.all([
@@ -213,7 +218,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
   }
 }
 
-function createRpcServer(deps: ApiDependencies): JSONRPCServer<CallContext> {
+function createRpcServer(deps: ApiDependencies & { policyRegistry: PolicyRegistry }): JSONRPCServer<CallContext> {
   const handlers = createMethodHandlers(deps);
   const server = new JSONRPCServer<CallContext>({ errorListener: () => undefined });
   for (const name of Object.keys(METHODS) as MethodName[]) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { JobCarryOverSchema } from './carryOver';
 import { GRPOConfigSchema } from './grpoConfig';
 import { AgentSpecSchema, TaskSchema } from './task';
+import { InitialPolicySchema } from './startingPolicy';
 
 /**
  * The `trainingJob` workflow's input, which the API validates and stores and the workflow
@@ -29,6 +30,8 @@ export const TrainingJobInputSchema = z
     training_queries: z.array(TaskSchema).min(1).max(2000),
     evaluation_queries: z.array(TaskSchema).max(2000).default([]),
     config: GRPOConfigSchema.default(() => GRPOConfigSchema.parse({})),
+    /** `base: "active"`: the agent's active policy version the job starts from (training/startingPolicy.ts). */
+    initial_policy: InitialPolicySchema.optional(),
     /** A resumed run starts from this checkpoint of an earlier run of the same job. */
     resume_from: z.object({ run: positiveInt(1_000_000), iteration: z.number().int().min(0) }).strict().optional(),
     /** Spend of the job's earlier runs, which a resumed run keeps counting against the budget. */

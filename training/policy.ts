@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LessonProvenanceFields } from './lessonProvenance';
 
 /**
  * FLOW-006: the policy is text. A policy is a base system prompt plus a library of lessons, each
@@ -14,6 +15,8 @@ export const LessonSchema = z.object({
   id: z.string().min(1).max(100),
   text: z.string().min(1).max(LESSON_TEXT_MAX_CHARS),
   weight: z.number().min(0).max(1),
+  /** Where the lesson came from and how it has done since (training/lessonProvenance.ts); absent on older policies. */
+  ...LessonProvenanceFields,
 });
 export type Lesson = z.infer<typeof LessonSchema>;
 

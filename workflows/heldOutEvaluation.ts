@@ -7,7 +7,8 @@
 import type { TrainingActivities } from '../activities';
 import type { TrainingJobInput } from '../training/jobInput';
 import type { EvaluationEpisode, EvaluationSplitName, EvaluationSummary } from '../training/evaluation';
-import { initialPolicy, renderSystemPrompt, type Policy } from '../training/policy';
+import { renderSystemPrompt, type Policy } from '../training/policy';
+import { startingPolicy } from '../training/startingPolicy';
 import { hashString } from '../training/statistics';
 import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 
@@ -90,7 +91,7 @@ export async function evaluateOnHeldOut(
   };
   const [current, baseline] = (await settleAll([
     runPolicy('current', renderSystemPrompt(request.policy)),
-    request.baselineEpisodes ? Promise.resolve(null) : runPolicy('baseline', renderSystemPrompt(initialPolicy(input.base_prompt))),
+    request.baselineEpisodes ? Promise.resolve(null) : runPolicy('baseline', renderSystemPrompt(startingPolicy(input))),
   ])) as [PolicyEpisodes, PolicyEpisodes | null];
   const baselineEpisodes = baseline ? baseline.episodes : request.baselineEpisodes!;
   const costUsd = current.costUsd + (baseline?.costUsd ?? 0);

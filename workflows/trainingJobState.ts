@@ -9,7 +9,8 @@ import type { CheckpointPayload, CheckpointPosition } from '../training/checkpoi
 import type { EvaluationEpisode, EvaluationSummary } from '../training/evaluation';
 import type { IterationMetrics } from '../training/iterationMetrics';
 import type { JobStatus } from '../training/jobStatus';
-import { initialPolicy, type Policy } from '../training/policy';
+import { type Policy } from '../training/policy';
+import { startingPolicy } from '../training/startingPolicy';
 
 export type JobPhase =
   | 'starting'
@@ -83,7 +84,7 @@ export class TrainingJobState {
   costliestTrajectoryUsd = 0;
 
   constructor(private readonly input: TrainingJobInput) {
-    this.policy = initialPolicy(input.base_prompt);
+    this.policy = startingPolicy(input);
     this.budgetUsd = input.config.budget_usd;
     this.spendUsd = input.prior_spend_usd;
     this.paused = input.start_paused;

@@ -119,6 +119,29 @@ export class FlowClient {
     });
   }
 
+  /** A checkpoint's policy (default the best) as JSON, or as the system prompt the agent is sent (`text`). */
+  getPolicy(jobId: string, options: { checkpoint?: MethodParams<'training.get_policy'>['checkpoint']; format?: 'json' | 'text' } = {}) {
+    return this.call('training.get_policy', { job_id: jobId, ...options });
+  }
+
+  /** Makes a checkpoint the agent's active policy version, if its test-split evaluation allows it. */
+  promotePolicy(params: MethodParams<'agents.promote_policy'>) {
+    return this.call('agents.promote_policy', params);
+  }
+
+  /** Makes an earlier version's content active again (as a new version). */
+  rollbackPolicy(agentId: string, toVersion: number, reason?: string) {
+    return this.call('agents.rollback', { agent_id: agentId, to_version: toVersion, ...(reason ? { reason } : {}) });
+  }
+
+  listPolicyVersions(agentId: string) {
+    return this.call('agents.list_policy_versions', { agent_id: agentId });
+  }
+
+  getActivePolicy(agentId: string) {
+    return this.call('agents.get_active_policy', { agent_id: agentId });
+  }
+
   discover() {
     return this.call('rpc.discover', {});
   }

@@ -1,0 +1,69 @@
+import { promotionRefusal, type PromotionCase } from '../../training/promotion';
+import { etagMatches, policyContentHash, policyEtag } from '../../api/policyRegistry';
+import type { EvaluationSummary } from '../../training/evaluation';
+
+const metrics = { value: 0.5, ci_low: 0.4, ci_high: 0.6, n: 8 };
+const summary = (significant: boolean, meanDifference = 0.25): EvaluationSummary => ({
+  job_id: 'job-1',
+  run: 1,
+  iteration: 10,
+  kind: 'test',
+  held_out_queries: 8,
+  samples_per_query: 8,
+  current: { success_rate: metrics, avg_reward: metrics, avg_steps: metrics, tool_accuracy: null, episodes: 64, failed_episodes: 0 },
+  baseline: { success_rate: metrics, avg_reward: metrics, avg_steps: metrics, tool_accuracy: null, episodes: 64, failed_episodes: 0 },
+  welch: { t: 1, df: 10, p: 0.3, mean_difference: 0.1 },
+  alpha: 0.05,
+  significant_improvement: significant,
+  cost_usd: 0,
+  split: 'test',
+  success_test: { metric: 'success', queries: 8, mean_difference: meanDifference, t: 1.2, df: 7, p: significant ? 0.01 : 0.26, bootstrap: { ci_low: -0.05, ci_high: 0.4, resamples: 1000, seed: 1 } },
+});
+const base: PromotionCase = { job_id: 'job-1', checkpoint: { run: 1, iteration: 10 }, evaluation: summary(true), active: null, job_base: null };
+const hashA = 'a'.repeat(64);
+const hashB = 'b'.repeat(64);
+
+describe('promotionRefusal', () => {
+  test('v1: a significant test-split improvement over the untrained start is enough', () => {
+    expect(promotionRefusal(base)).toBeNull();
+  });
+
+  test('no test-split evaluation: refused, saying how to get one', () => {
+    expect(promotionRefusal({ ...base, evaluation: null })).toMatch(/has no test-split evaluation; run training\.evaluate \{job_id: "job-1", checkpoint: \{run: 1, iteration: 10\}\}/);
+  });
+
+  test('not significant: refused with the numbers', () => {
+    const refusal = promotionRefusal({ ...base, evaluation: summary(false, 0.031) });
+    expect(refusal).toContain("no significant improvement over the job's untrained base prompt at alpha 0.05");
+    expect(refusal).toContain('success per query +0.031 over 8 queries, paired p=0.260, bootstrap 95% [-0.050, +0.400]');
+  });
+
+  test('with an active version, only an evaluation against that version counts', () => {
+    const active = { version: 3, content_hash: hashA };
+    expect(promotionRefusal({ ...base, active })).toMatch(/compares against the job's untrained base prompt, not against the active v3; start a job with base: "active"/);
+    expect(promotionRefusal({ ...base, active, job_base: { version: 2, content_hash: hashB } })).toMatch(/compares against v2 \(the job started from it\), not against the active v3/);
+    expect(promotionRefusal({ ...base, active, job_base: { version: 3, content_hash: hashA } })).toBeNull();
+    // A rollback's version has an older version's content: a job started from that content speaks for it.
+    expect(promotionRefusal({ ...base, active, job_base: { version: 1, content_hash: hashA } })).toBeNull();
+    expect(promotionRefusal({ ...base, active, job_base: { version: 3, content_hash: hashA }, evaluation: summary(false) })).toContain('no significant improvement over v3');
+  });
+});
+
+describe('policy content hash and ETag', () => {
+  const policy = { base_prompt: 'Be careful.', lessons: [{ id: 'l1', text: 'Use the calculator.', weight: 0.5 }] };
+  test('equal content, equal hash; any change, another', () => {
+    expect(policyContentHash(policy)).toMatch(/^[0-9a-f]{64}$/);
+    expect(policyContentHash({ ...policy })).toBe(policyContentHash(policy));
+    expect(policyContentHash({ ...policy, lessons: [{ ...policy.lessons[0], weight: 0.6 }] })).not.toBe(policyContentHash(policy));
+  });
+  test('If-None-Match: exact, weak, in a list, or *', () => {
+    const etag = policyEtag(2, hashA);
+    expect(etag).toBe(`"v2-${'a'.repeat(16)}"`);
+    expect(etagMatches(etag, etag)).toBe(true);
+    expect(etagMatches(`W/${etag}`, etag)).toBe(true);
+    expect(etagMatches(`"x", ${etag}`, etag)).toBe(true);
+    expect(etagMatches('*', etag)).toBe(true);
+    expect(etagMatches(undefined, etag)).toBe(false);
+    expect(etagMatches(policyEtag(3, hashA), etag)).toBe(false);
+  });
+});
