@@ -180,6 +180,7 @@ const step = (index: number, tool: string | null): TrajectoryStep => ({
   ended_at: '2024-01-01T00:00:00.000Z',
   usage: { prompt_tokens: 0, completion_tokens: 0 },
   cost_usd: 0,
+  logprob: null,
 });
 
 describe('group proposals cite trajectory ids', () => {
