@@ -7,7 +7,7 @@ import { groupAdvantages, shuffleWithinGroup, stepActionKey, stepCredits } from 
 import type { LearningControl } from '../training/grpoConfig';
 import type { TrajectoryStep } from '../training/trajectory';
 import type { TrajectoryRepository } from '../adapters/db';
-import { loadInOrder } from './rewards';
+import { loadInOrder } from './trajectoryRows';
 
 export interface GroupAdvantagesInput {
   trajectory_ids: string[];

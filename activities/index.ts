@@ -16,7 +16,9 @@ import { createJobControlActivities } from './jobControl';
 import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from '../adapters/llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
-import { createRewardActivities, evaluationRewardOf, excludingMarkedTrajectories } from './rewards';
+import { createRewardActivities } from './rewards';
+import { evaluationRewardOf } from './evaluationReward';
+import { excludingMarkedTrajectories } from './markedTrajectories';
 import { createTrajectoryActivities } from './trajectories';
 import { keepAlive } from './keepAlive';
 import type { HttpFetchOptions } from './tools/httpFetch';
@@ -58,8 +60,8 @@ export function createActivities(deps: ActivityDependencies) {
     ...createJobControlActivities(repos),
     ...createEvaluationActivities({
       chats,
-      agentFor: (chat, selection) => deps.agent ?? agents.runtimeFor(chat, selection),
-      // Judge and group strategies are scored 'shaped' in evaluation (activities/rewards.ts).
+      agentFor,
+      // Judge and group strategies are scored 'shaped' in evaluation (activities/evaluationReward.ts).
       rewardOf: evaluationRewardOf(rewardRegistry),
       progress: repos.progress,
     }),

@@ -4,8 +4,6 @@
  * weights by advantage, clips and applies them. A malformed answer is asked again, then
  * skipped, leaving the policy byte-identical. So is an update stopped by its budget allowance.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { PolicyUpdateMode } from '../training/grpoConfig';
 import type { TokenUsage, TrajectoryStep } from '../training/trajectory';
 import { selectPositiveAdvantage } from '../training/advantages';
@@ -29,14 +27,14 @@ import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, gua
 import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from '../adapters/llm/chatClient';
 import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
 import type { ModelPrice } from '../adapters/llm/pricing';
-import { loadInOrder } from './rewards';
+import { loadInOrder } from './trajectoryRows';
 import type { TrajectoryRepository } from '../adapters/db';
+import { loadPrompt } from './prompts';
 
-const prompt = (name: string) => readFileSync(path.join(__dirname, 'prompts', name), 'utf8').trim();
-const SYSTEM_PROMPT = prompt('policyUpdate.md');
+const SYSTEM_PROMPT = loadPrompt('policyUpdate.md');
 /** Appended when steps carry credit (FLOW-015) and when the evidence is contrastive. */
-const STEP_CREDIT_PROMPT = prompt('policyUpdateStepCredit.md');
-const CONTRASTIVE_PROMPT = prompt('policyUpdateContrastive.md');
+const STEP_CREDIT_PROMPT = loadPrompt('policyUpdateStepCredit.md');
+const CONTRASTIVE_PROMPT = loadPrompt('policyUpdateContrastive.md');
 /** Trajectories shown to the optimizer at most (the best evidence). */
 export { MAX_EVIDENCE_TRAJECTORIES, MAX_OPTIMIZER_ATTEMPTS };
 const RESULT_CHARS = 200;

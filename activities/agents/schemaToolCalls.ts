@@ -8,10 +8,9 @@
  * What a real model still gets wrong (no grammar, a provider that ignores response_format,
  * max_tokens reached) is classified as an invalid output, never thrown.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { InvalidOutputKind } from '../../training/iterationMetrics';
 import type { ChatTool, JsonSchemaFormat } from '../../adapters/llm/chatClient';
+import { loadPrompt } from '../prompts';
 
 export const FINAL_ANSWER_TOOL = 'final_answer';
 
@@ -31,7 +30,7 @@ export class InvalidOutput {
 }
 
 
-const INSTRUCTIONS = readFileSync(path.join(__dirname, '..', 'prompts', 'schemaToolCalls.md'), 'utf8').trim();
+const INSTRUCTIONS = loadPrompt('schemaToolCalls.md');
 
 const FINAL_ANSWER_PARAMETERS = {
   type: 'object',

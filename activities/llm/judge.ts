@@ -5,12 +5,11 @@
  * given a made-up score. Calls go through the activity's budget-guarded Portkey client, so
  * what the judge costs is counted in the job's spend.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { z } from 'zod';
 import { RewardFailure, type JudgeVerdict, type RewardInput, type RewardJudge } from '../../training/rewards';
 import { BudgetAllowanceExceededError } from '../budgetGuard';
 import type { ChatClient, ChatMessage } from '../../adapters/llm/chatClient';
+import { loadPrompt } from '../prompts';
 
 /** Start of the judges' system prompts: how a model server (and a reader of logs) tells them apart. */
 export const JUDGE_MARKER = '[flow-judge:one]';
@@ -19,10 +18,9 @@ export const GROUP_JUDGE_MARKER = '[flow-judge:group]';
 /** One answer, then one more with the problem pointed out; then the trajectory is marked. */
 export const JUDGE_MAX_ATTEMPTS = 2;
 
-const prompt = (name: string) => readFileSync(path.join(__dirname, '..', 'prompts', name), 'utf8').trim();
-const ONE_PROMPT = prompt('judge.md');
-const GROUP_PROMPT = prompt('judgeGroup.md');
-export const DEFAULT_RUBRIC = prompt('judgeRubric.md');
+const ONE_PROMPT = loadPrompt('judge.md');
+const GROUP_PROMPT = loadPrompt('judgeGroup.md');
+export const DEFAULT_RUBRIC = loadPrompt('judgeRubric.md');
 
 const ScoreSchema = z.number().min(0).max(1);
 const ReasonSchema = z.string().trim().min(1).max(2000);

@@ -2,9 +2,10 @@
  * FLOW-017, the reward registry (training/rewards.ts): registration, per-agent-type choice,
  * validation of every value to [0, 1] (a failure marks the trajectory, naming the function),
  * the worked examples on good and bad inputs, and the group rewards' contract. The code
- * example runs in the real node:vm sandbox of activities/rewards.ts.
+ * example runs in the real node:vm sandbox of activities/codeSandbox.ts.
  */
-import { evaluationRewardOf, runCodeTests } from '../../activities/rewards';
+import { runCodeTests } from '../../activities/codeSandbox';
+import { evaluationRewardOf } from '../../activities/evaluationReward';
 import type { TrajectoryStep } from '../../training/trajectory';
 import {
   CodeTestsSpecSchema,
