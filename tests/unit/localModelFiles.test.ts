@@ -15,9 +15,8 @@ import {
   localModelUnavailable,
   ModelVerificationError,
   readGgufHeader,
-  verifyModelFile,
-  writeVerifiedStamp,
 } from '../../workers/localModelFiles';
+import { verifyModelFile, writeVerifiedStamp } from '../../workers/dev/localModelSetup';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'flow-gguf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
