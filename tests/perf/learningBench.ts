@@ -41,6 +41,33 @@
  *   Not measured here (not built yet): learning_argument_rule_success and
  *   learning_untagged_success_gain need the argument-rule family and an updater that reads tool
  *   arguments and Task.family (issue 14 item 4); they are reported as missing, not guessed.
+ *
+ * POLICY HYGIENE (issue 16 items 4-7), DECLARED BEFORE ITS FIRST RUN (same rule: not edited after):
+ *
+ *   Arms added, on the same 30 seeds, tasks, settings and test episodes as above:
+ *     hygiene         — per-group proposals and one consolidation per iteration (training/
+ *                       consolidation.ts), helpful/harmful counters with the worst harmful lesson
+ *                       dropped, near-duplicates merged (Jaccard 0.8), the collapse guard (30% of the
+ *                       library's lesson tokens), max_policy_tokens 2000, and the cheap gate (4
+ *                       validation queries x 2 runs per policy, same seeds for parent and candidate;
+ *                       the validation split is used for this acceptance, the test split never);
+ *     hygiene_no_gate — the same without the gate (says whether the gate earns its episodes).
+ *   "off" is the trained arm above (GRPO advantages, one update per iteration, no hygiene).
+ *   Tokens: the rendered system prompt the run ends with, counted with o200k_base (the simulated
+ *   model is not an OpenAI family, so o200k is the documented stand-in; adapters/llm/tokenCounter.ts).
+ *   Per seed: success difference = Δ_hygiene − Δ_off (both against the same baseline episodes, so
+ *   it is the difference of their test-split success). Across seeds: mean with a Student-t 95%
+ *   interval over the 30 paired differences.
+ *   Keys: policy_hygiene_success_delta (+ _ci_low, _ci_high); policy_hygiene_no_gate_success_delta
+ *   (+ _ci_low, _ci_high); policy_hygiene_tokens_ratio = (sum over seeds of the hygiene arm's end
+ *   tokens) ÷ (the same sum for off); policy_hygiene_tokens_on_mean, policy_hygiene_tokens_off_mean;
+ *   policy_token_budget_violations = updates, over every run of both hygiene arms, after which the
+ *   rendered policy was over max_policy_tokens (the off arm has no budget; its largest end size is
+ *   reported as policy_hygiene_tokens_off_max); policy_collapse_refusals, policy_gate_refusals,
+ *   policy_harmful_dropped, policy_lesson_merges: totals over both hygiene arms' runs.
+ *   Bars: policy_hygiene_success_delta >= -0.02 (the mean; its interval is reported beside it);
+ *   policy_hygiene_tokens_ratio <= 0.7; policy_token_budget_violations = 0; refusals are counted,
+ *   no bar. The gate stays off by default unless hygiene (with gate) beats hygiene_no_gate.
  */
 import path from 'node:path';
 import ttest2 from '@stdlib/stats-ttest2';
@@ -56,6 +83,11 @@ import { runSimulatedEpisode, runSimulatedTraining } from '../../training/simula
 import { hashString } from '../../training/statistics';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { machine, mergeResults, type Results } from './results';
+import { tokenCounterFor } from '../../adapters/llm/tokenCounter';
+import { renderSystemPrompt } from '../../training/policy';
+import { emptyTally, type HygieneTally, type SimulatedHygiene } from '../../training/simulation/hygienicUpdate';
+import { DEFAULT_MAX_POLICY_TOKENS, DEFAULT_MAX_UPDATE_REMOVAL_SHARE } from '../../training/tokenBudget';
+import { DEFAULT_MERGE_SIMILARITY } from '../../training/lessonDedup';
 import { round } from './stats';
 
 export const LEARNING_SETTINGS = {
@@ -71,12 +103,26 @@ export const LEARNING_SETTINGS = {
   update: { learningRate: 0.5, clip: 0.2, maxLessons: 20 },
 } as const;
 
-export type Arm = 'trained' | 'shuffled' | 'no_update' | 'no_update_fresh';
+export type Arm = 'trained' | 'shuffled' | 'no_update' | 'no_update_fresh' | 'hygiene' | 'hygiene_no_gate';
 
 export interface RunOutcome {
   seed: number;
   delta: number;
   significant: boolean;
+  /** Tokens of the rendered policy the run ends with (o200k_base). */
+  tokens: number;
+  hygiene?: HygieneTally;
+}
+
+/** The simulated model is not an OpenAI family: o200k_base stands in (adapters/llm/tokenCounter.ts). */
+const countTokens = tokenCounterFor('flow-sim-1').count;
+
+export function hygieneSettings(gate: boolean): SimulatedHygiene {
+  return {
+    options: { maxPolicyTokens: DEFAULT_MAX_POLICY_TOKENS, maxUpdateRemovalShare: DEFAULT_MAX_UPDATE_REMOVAL_SHARE, mergeSimilarity: DEFAULT_MERGE_SIMILARITY },
+    count: countTokens,
+    gate: gate ? { queries: 4, samples: 2 } : null,
+  };
 }
 
 /** Every test query `testSamples` times; `salt` picks the seeds (same salt = same episodes for the same policy). */
@@ -105,8 +151,9 @@ export function runArm(arm: Arm, seed: number): RunOutcome {
   const initial = initialPolicy(DEFAULT_BASE_PROMPT);
   const test = simulatedTaskSet({ queriesPerFamily: s.testPerFamily, seed: seed + 200_000, families });
   let policy = initial;
-  if (arm === 'trained' || arm === 'shuffled') {
-    policy = runSimulatedTraining(
+  let hygiene: HygieneTally | undefined;
+  if (arm === 'trained' || arm === 'shuffled' || arm === 'hygiene' || arm === 'hygiene_no_gate') {
+    const trained = runSimulatedTraining(
       {
         trainingTasks: simulatedTaskSet({ queriesPerFamily: s.trainingPerFamily, seed, families }),
         heldOutTasks: simulatedTaskSet({ queriesPerFamily: s.validationPerFamily, seed: seed + 100_000, families }),
@@ -122,14 +169,23 @@ export function runArm(arm: Arm, seed: number): RunOutcome {
         reward: outcomeReward,
         update: s.update,
         evalSamples: 1,
+        ...(arm === 'hygiene' || arm === 'hygiene_no_gate' ? { hygiene: hygieneSettings(arm === 'hygiene') } : {}),
       },
       initial,
-    ).policy;
+    );
+    policy = trained.policy;
+    hygiene = trained.hygiene;
   }
   const baseline = testEpisodes(initial, test, seed, 'test');
   const current = testEpisodes(policy, test, seed, arm === 'no_update_fresh' ? 'fresh' : 'test');
   const evidence = runLevelEvidence(current, baseline, s.testSamples);
-  return { seed, delta: evidence.success_test.mean_difference, significant: evidence.significant_improvement };
+  return {
+    seed,
+    delta: evidence.success_test.mean_difference,
+    significant: evidence.significant_improvement,
+    tokens: countTokens(renderSystemPrompt(policy)),
+    ...(hygiene ? { hygiene } : {}),
+  };
 }
 
 export interface ArmSummary {
@@ -149,18 +205,63 @@ function summarize(runs: RunOutcome[]): ArmSummary {
   return { runs, mean, ci_low: mean - half, ci_high: mean + half, verdict_rate: runs.filter((r) => r.significant).length / n };
 }
 
+export interface PairedSummary {
+  mean: number;
+  ci_low: number;
+  ci_high: number;
+}
+
+/** Mean and Student-t 95% interval of per-seed differences. */
+function paired(a: RunOutcome[], b: RunOutcome[]): PairedSummary {
+  const diffs = a.map((run, i) => run.delta - b[i].delta);
+  const n = diffs.length;
+  const mean = diffs.reduce((x, y) => x + y, 0) / n;
+  const sd = Math.sqrt(diffs.reduce((sum, d) => sum + (d - mean) ** 2, 0) / (n - 1));
+  const half = tQuantile(0.975, n - 1) * (sd / Math.sqrt(n));
+  return { mean, ci_low: mean - half, ci_high: mean + half };
+}
+
+export interface HygieneSummary {
+  success: PairedSummary;
+  successNoGate: PairedSummary;
+  tokensOnMean: number;
+  tokensOffMean: number;
+  tokensOffMax: number;
+  tokensRatio: number;
+  tally: HygieneTally;
+}
+
+function summarizeHygiene(arms: Record<Arm, ArmSummary>): HygieneSummary {
+  const sum = (runs: RunOutcome[]) => runs.reduce((total, run) => total + run.tokens, 0);
+  const tally = emptyTally();
+  for (const run of [...arms.hygiene.runs, ...arms.hygiene_no_gate.runs]) {
+    for (const key of Object.keys(tally) as (keyof HygieneTally)[]) tally[key] += run.hygiene![key];
+  }
+  return {
+    success: paired(arms.hygiene.runs, arms.trained.runs),
+    successNoGate: paired(arms.hygiene_no_gate.runs, arms.trained.runs),
+    tokensOnMean: sum(arms.hygiene.runs) / arms.hygiene.runs.length,
+    tokensOffMean: sum(arms.trained.runs) / arms.trained.runs.length,
+    tokensOffMax: Math.max(...arms.trained.runs.map((run) => run.tokens)),
+    tokensRatio: sum(arms.hygiene.runs) / sum(arms.trained.runs),
+    tally,
+  };
+}
+
 export interface LearningBenchResult {
   arms: Record<Arm, ArmSummary>;
   trainedVsShuffled: { t: number; df: number; p: number };
+  hygiene: HygieneSummary;
   seconds: number;
 }
 
 export function measureLearning(): LearningBenchResult {
   const started = performance.now();
   const seeds = Array.from({ length: LEARNING_SETTINGS.seeds }, (_, i) => i + 1);
-  const arms = Object.fromEntries((['trained', 'shuffled', 'no_update', 'no_update_fresh'] as const).map((arm) => [arm, summarize(seeds.map((seed) => runArm(arm, seed)))])) as Record<Arm, ArmSummary>;
+  const armNames = ['trained', 'shuffled', 'no_update', 'no_update_fresh', 'hygiene', 'hygiene_no_gate'] as const;
+  const arms = Object.fromEntries(armNames.map((arm) => [arm, summarize(seeds.map((seed) => runArm(arm, seed)))])) as Record<Arm, ArmSummary>;
   const test = ttest2(arms.trained.runs.map((r) => r.delta), arms.shuffled.runs.map((r) => r.delta), { variance: 'unequal' });
-  return { arms, trainedVsShuffled: { t: test.statistic, df: test.df, p: test.pValue }, seconds: (performance.now() - started) / 1000 };
+  return { arms, trainedVsShuffled: { t: test.statistic, df: test.df, p: test.pValue }, hygiene: summarizeHygiene(arms), seconds: (performance.now() - started) / 1000 };
 }
 
 export function learningFigures(r: LearningBenchResult): Record<string, number> {
@@ -178,8 +279,33 @@ export function learningFigures(r: LearningBenchResult): Record<string, number> 
     learning_no_update_false_positive_rate: round(r.arms.no_update.verdict_rate, 4),
     learning_no_update_fresh_false_positive_rate: round(r.arms.no_update_fresh.verdict_rate, 4),
     learning_seeds: LEARNING_SETTINGS.seeds,
+    ...hygieneFigures(r.hygiene),
   };
 }
+
+export function hygieneFigures(h: HygieneSummary): Record<string, number> {
+  return {
+    policy_hygiene_success_delta: round(h.success.mean, 4),
+    policy_hygiene_success_delta_ci_low: round(h.success.ci_low, 4),
+    policy_hygiene_success_delta_ci_high: round(h.success.ci_high, 4),
+    policy_hygiene_no_gate_success_delta: round(h.successNoGate.mean, 4),
+    policy_hygiene_no_gate_success_delta_ci_low: round(h.successNoGate.ci_low, 4),
+    policy_hygiene_no_gate_success_delta_ci_high: round(h.successNoGate.ci_high, 4),
+    policy_hygiene_tokens_ratio: round(h.tokensRatio, 4),
+    policy_hygiene_tokens_on_mean: round(h.tokensOnMean, 1),
+    policy_hygiene_tokens_off_mean: round(h.tokensOffMean, 1),
+    policy_hygiene_tokens_off_max: h.tokensOffMax,
+    policy_token_budget_violations: h.tally.budget_violations,
+    policy_collapse_refusals: h.tally.collapse_refusals,
+    policy_gate_refusals: h.tally.gate_refusals,
+    policy_harmful_dropped: h.tally.harmful_dropped,
+    policy_lesson_merges: h.tally.merges,
+    policy_hygiene_updates: h.tally.updates,
+  };
+}
+
+/** The keys this benchmark owns in benchmark_results.json. */
+export const LEARNING_KEY_PREFIXES = ['learning_', 'policy_hygiene_', 'policy_token_budget_', 'policy_collapse_', 'policy_gate_', 'policy_harmful_', 'policy_lesson_merges'];
 
 const MARK_START = '<!-- learning:start -->';
 const MARK_END = '<!-- learning:end -->';
@@ -213,15 +339,38 @@ export function learningMarkdown(r: LearningBenchResult): string {
     '',
     `Per seed Δ shuffled: ${shuffled.runs.map((x) => x.delta.toFixed(2)).join(', ')}.`,
     '',
+    ...hygieneMarkdown(r),
+    '',
     `How: the single-step simulated families (${SIMULATED_FAMILIES.join(', ')}); ${s.trainingPerFamily} training, ${s.validationPerFamily} validation and ${s.testPerFamily} test queries per family, each from its own seed; ${s.iterations} iterations, group ${s.groupSize}, batch ${s.batchSize}, the outcome reward; ${s.testSamples} runs per test query and policy on the same seeds; the verdict is the product's (paired t on per-query success, bootstrap over queries). ${r.seconds.toFixed(1)} s.`,
     MARK_END,
   ].join('\n');
 }
 
+function hygieneMarkdown(r: LearningBenchResult): string[] {
+  const h = r.hygiene;
+  const bar = (ok: boolean) => (ok ? 'met' : '**MISSED**');
+  const interval = (p: PairedSummary) => `${signed(p.mean)} [${signed(p.ci_low)}, ${signed(p.ci_high)}]`;
+  return [
+    '### Policy hygiene (issue 16 items 4-7)',
+    '',
+    `Hygiene on (per-group proposals with one consolidation per iteration, counters and harmful-lesson drops, near-duplicate merges, the collapse guard, max_policy_tokens ${DEFAULT_MAX_POLICY_TOKENS}, the cheap gate) against off (the trained arm), same ${LEARNING_SETTINGS.seeds} seeds; per seed the difference of test-split success. Declared in tests/perf/learningBench.ts before the first run.`,
+    '',
+    '| Figure | Value | Bar |',
+    '| --- | ---: | --- |',
+    `| Test success, hygiene on − off [95% interval over seeds] (\`policy_hygiene_success_delta*\`) | ${interval(h.success)} | ≥ −0.02: ${bar(h.success.mean >= -0.02)} |`,
+    `| Test success, hygiene without the gate − off (\`policy_hygiene_no_gate_success_delta*\`) | ${interval(h.successNoGate)} | |`,
+    `| Rendered policy tokens at the end, on ÷ off (\`policy_hygiene_tokens_ratio\`) | ${h.tokensRatio.toFixed(3)} (${h.tokensOnMean.toFixed(0)} vs ${h.tokensOffMean.toFixed(0)} tokens on average; off at most ${h.tokensOffMax}) | ≤ 0.7: ${bar(h.tokensRatio <= 0.7)} |`,
+    `| Updates over max_policy_tokens, all hygiene runs (\`policy_token_budget_violations\`) | ${h.tally.budget_violations} of ${h.tally.updates} | = 0: ${bar(h.tally.budget_violations === 0)} |`,
+    `| Updates refused by the collapse guard (\`policy_collapse_refusals\`) | ${h.tally.collapse_refusals} | counted |`,
+    `| Updates refused by the gate (\`policy_gate_refusals\`) | ${h.tally.gate_refusals} | counted |`,
+    `| Harmful lessons dropped, near-duplicate merges (\`policy_harmful_dropped\`, \`policy_lesson_merges\`) | ${h.tally.harmful_dropped}, ${h.tally.merges} | |`,
+  ];
+}
+
 export function writeLearningResults(r: LearningBenchResult, jsonFile: string, mdFile: string): Results {
   let existing: Results = {};
   if (existsSync(jsonFile)) existing = JSON.parse(readFileSync(jsonFile, 'utf8')) as Results;
-  const results = mergeResults(jsonFile, learningFigures(r), ['learning_'], {
+  const results = mergeResults(jsonFile, learningFigures(r), LEARNING_KEY_PREFIXES, {
     machine: existing.machine ?? machine(),
     measured_at: existing.measured_at ?? new Date().toISOString(),
   });

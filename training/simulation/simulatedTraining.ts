@@ -10,6 +10,8 @@ import type { RewardInput } from '../rewards';
 import { hashString } from '../statistics';
 import { SimulatedEnvironment } from './environment';
 import { simulatedAgentTurn, simulatedOptimizerTurn, type AgentMessage } from './simulatedModel';
+import type { IdentifiedCandidate } from '../groupProposals';
+import { emptyTally, hygienicUpdate, type HygieneTally, type SimulatedHygiene } from './hygienicUpdate';
 
 /**
  * The whole GRPO loop in one process, with no servers: the simulated agent runs groups, the
@@ -86,6 +88,8 @@ export interface SimulatedTrainingOptions {
   evalSamples: number;
   /** Stop after the first update whose held-out success rate reaches this. */
   targetSuccess?: number;
+  /** Policy hygiene (issue 16): per-group proposals, one consolidation, budget, guard, counters, the gate. */
+  hygiene?: SimulatedHygiene;
 }
 
 export interface SimulatedTrainingResult {
@@ -94,6 +98,8 @@ export interface SimulatedTrainingResult {
   /** The first iteration after which held-out success reached the target, else null. */
   iterationsToTarget: number | null;
   policy: Policy;
+  /** With hygiene: what it did over the run. */
+  hygiene?: HygieneTally;
 }
 
 export function heldOutSuccessRate(policy: Policy, tasks: readonly Task[], samples: number, seed: number, maxTurns: number): number {
@@ -115,8 +121,10 @@ export function runSimulatedTraining(options: SimulatedTrainingOptions, initial:
   let policy = initial;
   const heldOutSuccess = [evaluate(policy)];
   let iterationsToTarget: number | null = null;
+  const tally = emptyTally();
   for (let iteration = 1; iteration <= options.iterations && iterationsToTarget === null; iteration++) {
     const candidates: EvidenceCandidate[] = [];
+    const groups: IdentifiedCandidate[][] = [];
     for (const queryIndex of selectBatch(trainingTasks.length, iteration, options.batchSize, seed)) {
       const task = trainingTasks[queryIndex];
       const runs = Array.from({ length: options.groupSize }, (_, sample) =>
@@ -128,17 +136,39 @@ export function runSimulatedTraining(options: SimulatedTrainingOptions, initial:
       const credits = options.creditAssignment
         ? stepCredits(runs.map((run, i) => ({ reward: credited[i], actions: run.steps.map(stepActionKey) })), options.gamma)
         : null;
-      runs.forEach((run, i) =>
-        candidates.push({ trajectory: run, advantage: advantages[i], query: task.prompt, stepCredits: credits ? credits[i] : null }),
-      );
+      const group = runs.map((run, i) => ({
+        trajectory_id: `${iteration}:${queryIndex}:${i}`,
+        trajectory: run,
+        advantage: advantages[i],
+        query: task.prompt,
+        stepCredits: credits ? credits[i] : null,
+      }));
+      candidates.push(...group);
+      groups.push(group);
     }
     const evidence = buildPolicyUpdateEvidence(policy.lessons, candidates, options.policyUpdate);
-    if (evidence.trajectories.length > 0) {
+    if (options.hygiene) {
+      const { hygiene } = options;
+      policy = hygienicUpdate(
+        {
+          policy,
+          groups,
+          iteration,
+          seed,
+          mode: options.policyUpdate,
+          update: options.update,
+          hygiene,
+          validation: options.heldOutTasks,
+          succeeds: (candidate, task, episodeSeed) => runSimulatedEpisode(candidate, task, episodeSeed, options.maxTurns).success,
+        },
+        tally,
+      );
+    } else if (evidence.trajectories.length > 0) {
       const { operations } = simulatedOptimizerTurn(`Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}`);
       policy = applyLessonOperations(policy, operations, evidenceCredits(evidence), options.update).policy;
     }
     heldOutSuccess.push(evaluate(policy));
     if (options.targetSuccess !== undefined && heldOutSuccess[iteration] >= options.targetSuccess) iterationsToTarget = iteration;
   }
-  return { heldOutSuccess, iterationsToTarget, policy };
+  return { heldOutSuccess, iterationsToTarget, policy, ...(options.hygiene ? { hygiene: tally } : {}) };
 }
