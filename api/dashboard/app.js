@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
 import { rpc } from './rpc.js';
 import { diffLessons, summarizeDiff } from './lessonDiff.js';
+import { PromoteButton, RegistryPage, useRegistry } from './registry.js';
 
 const TOKEN_KEY = 'flow.dashboard.token';
 const search = new URLSearchParams(location.search);
@@ -45,6 +46,8 @@ function useRoute() {
     return () => removeEventListener('hashchange', changed);
   }, []);
   const job = /^#\/jobs\/(.+)$/.exec(hash);
+  const agent = /^#\/agents\/(.+)$/.exec(hash);
+  if (agent) return { page: 'agent', agentId: decodeURIComponent(agent[1]) };
   return job ? { page: 'job', jobId: decodeURIComponent(job[1]) } : { page: 'jobs' };
 }
 
@@ -345,7 +348,7 @@ function LessonDiff({ from, to }) {
   </div>`;
 }
 
-function Checkpoints({ token, jobId, checkpoints, status, onResumed }) {
+function Checkpoints({ token, jobId, checkpoints, status, onResumed, registry, onPromoted }) {
   const list = checkpoints ?? [];
   const [pick, setPick] = useState(null);
   const [message, setMessage] = useState(null);
@@ -366,7 +369,7 @@ function Checkpoints({ token, jobId, checkpoints, status, onResumed }) {
   };
   return html`<div>
     <table data-testid="checkpoints">
-      <thead><tr><th>run</th><th>iteration</th><th>score</th><th>lessons</th><th>saved</th><th></th><th></th></tr></thead>
+      <thead><tr><th>run</th><th>iteration</th><th>score</th><th>lessons</th><th>saved</th><th></th><th></th><th></th></tr></thead>
       <tbody>
         ${list.map(
           (checkpoint, index) => html`<tr data-testid="checkpoint-row" class=${index === toIndex ? 'selected' : ''}>
@@ -375,6 +378,7 @@ function Checkpoints({ token, jobId, checkpoints, status, onResumed }) {
             <td class="small">${when(checkpoint.created_at)}</td>
             <td><button class="link" onClick=${() => setPick(index)}>show changes</button></td>
             <td><button data-testid="resume" disabled=${!finished} title=${finished ? 'start a new run from this checkpoint' : 'a job can be resumed once it has ended'} onClick=${() => resume(checkpoint)}>Resume from here</button></td>
+            <td><${PromoteButton} token=${token} agentId=${status?.agent_id} jobId=${jobId} checkpoint=${checkpoint} registry=${registry} onPromoted=${onPromoted} /></td>
           </tr>`,
         )}
       </tbody>
@@ -395,6 +399,8 @@ function JobPage({ token, jobId, serverInfo }) {
   const checkpoints = usePoll(() => rpc(token, 'training.list_checkpoints', { job_id: jobId }), [token, jobId, nonce, status.data?.iteration, status.data?.status], false);
   const [confirming, setConfirming] = useState(false);
   const [cancelError, setCancelError] = useState(null);
+  const [promoted, setPromoted] = useState(null);
+  const registry = useRegistry(token, status.data?.agent_id ?? '', promoted?.version ?? 0);
   const cancel = async () => {
     setCancelError(null);
     try {
@@ -412,7 +418,7 @@ function JobPage({ token, jobId, serverInfo }) {
     <h2 class="job-title"><span data-testid="job-id">${job.job_id}</span> <${StatusBadge} status=${job.status} /></h2>
     <${ErrorLine} error=${status.error} />
     <dl class="facts">
-      <dt>agent</dt><dd>${job.agent_id}</dd>
+      <dt>agent</dt><dd>${job.agent_id} <a class="small" data-testid="registry-link" href=${`#/agents/${encodeURIComponent(job.agent_id)}`}>policy registry${registry.data?.active_version ? ` (v${registry.data.active_version} active)` : ''}</a></dd>
       <dt>priority</dt><dd>${job.priority}</dd>
       <dt>progress</dt><dd data-testid="progress">iteration ${job.iteration} of ${job.iterations}${job.run > 1 ? `, run ${job.run}` : ''}${job.phase && !finished ? ` (${job.phase})` : ''}</dd>
       <dt>spend</dt><dd><${Bar} ratio=${job.budget_used_ratio} marks=${ALERT_MARKS} testid="budget-bar" /> ${usd(job.spend_usd)} of ${usd(job.budget_usd)}</dd>
@@ -436,7 +442,8 @@ function JobPage({ token, jobId, serverInfo }) {
     ${job.test_evaluation ? html`<section class="panel" data-testid="test-evaluation"><h3>Test split (reports only)</h3><${Evaluation} evaluation=${job.test_evaluation} testid="test-evaluation-result" /></section>` : ''}
     <section class="panel"><h3>Checkpoints</h3>
       <${ErrorLine} error=${checkpoints.error} />
-      <${Checkpoints} token=${token} jobId=${jobId} checkpoints=${checkpoints.data?.checkpoints} status=${job} onResumed=${() => setNonce(nonce + 1)} />
+      ${promoted ? html`<p class="ok" data-testid="promote-message">v${promoted.version} of ${promoted.agent_id} is active (${promoted.kind})</p>` : null}
+      <${Checkpoints} token=${token} jobId=${jobId} checkpoints=${checkpoints.data?.checkpoints} status=${job} onResumed=${() => setNonce(nonce + 1)} registry=${registry.data} onPromoted=${setPromoted} />
     </section>
   </main>`;
 }
@@ -492,7 +499,11 @@ function App() {
       <button class="link right" onClick=${() => signOut()}>sign out</button>
     </header>
     <${KillSwitchBanner} token=${token} />
-    ${route.page === 'job' ? html`<${JobPage} token=${token} jobId=${route.jobId} serverInfo=${serverInfo} />` : html`<${JobsPage} token=${token} taskSets=${taskSets} />`}
+    ${route.page === 'job'
+      ? html`<${JobPage} token=${token} jobId=${route.jobId} serverInfo=${serverInfo} />`
+      : route.page === 'agent'
+        ? html`<${RegistryPage} token=${token} agentId=${route.agentId} />`
+        : html`<${JobsPage} token=${token} taskSets=${taskSets} />`}
   </div>`;
 }
 

@@ -4,7 +4,8 @@
  * this file's own WITH its Web UI (the suite's shared server is headless). A user opens the
  * dashboard with a token, starts a job from the page, watches its curves grow, cancels it, sees
  * it `cancelled`, resumes it from a checkpoint, and follows the link into the Temporal Web UI,
- * where the same workflow shows Flow's search attributes. Screenshots go to .flow/test/;
+ * where the same workflow shows Flow's search attributes; and an agent's policy registry, with its
+ * buttons only for those allowed. Screenshots go to .flow/test/;
  * FLOW_UPDATE_SCREENSHOTS=1 also replaces docs/images/dashboard.png (the README's picture).
  */
 import { existsSync, mkdirSync } from 'node:fs';
@@ -247,6 +248,76 @@ test('a finished job: its curves, the held-out evaluation with its p-value, and 
   if (process.env.FLOW_UPDATE_SCREENSHOTS === '1' || !existsSync(README_PICTURE)) await page.screenshot({ path: README_PICTURE, fullPage: false });
   expect(pageErrors).toEqual([]);
 }, 180_000);
+
+test('the policy registry: promote and rollback buttons only for those allowed, a refusal shown, a forced promotion with its reason, the versions with the active one', async () => {
+  harness.model.setLatency(0);
+  pageErrors.length = 0;
+  const agent = 'registry-dash-agent';
+  const flow = await api.client();
+  // An unchanged policy (no_policy_update) cannot show a significant improvement: its promotion is refused.
+  const { job_id: jobId } = await flow.startGrpo({
+    agent_id: agent,
+    task_set: 'simulated-small',
+    config: { iterations: 2, batch_size: 1, group_size: 4, checkpoint_interval: 1, eval_interval: 1, seed: 3, control: 'no_policy_update' },
+  });
+  await waitFor(() => flow.getStatus(jobId), (status) => status.status === 'completed', 120_000, 250);
+  const open = async (roles: string[], hash: string) => {
+    await page.goto('about:blank'); // a fresh load, so the page takes the new token from the fragment
+    await page.goto(`${api.url}/#token=${await api.token({ subject: roles[0], roles })}`);
+    await page.waitForURL((url) => url.hash === '#/');
+    await page.goto(`${api.url}/${hash}`);
+  };
+
+  // A viewer sees the registry link and no buttons.
+  await open(['viewer'], `#/jobs/${jobId}`);
+  await page.locator('[data-testid="checkpoint-row"]').first().waitFor();
+  await page.locator('[data-testid="registry-link"]').waitFor();
+  expect(await page.locator('[data-testid="promote"]').count()).toBe(0);
+  await page.locator('[data-testid="registry-link"]').click();
+  await page.locator('[data-testid="registry-empty"]').waitFor();
+
+  // A trainer may promote: refused, with the reason; forcing is not offered.
+  await open(['trainer'], `#/jobs/${jobId}`);
+  await page.locator('[data-testid="promote"]').last().waitFor();
+  await page.locator('[data-testid="promote"]').last().click();
+  await page.locator('[data-testid="promote-error"]').waitFor();
+  expect(await page.locator('[data-testid="promote-error"]').textContent()).toContain('Promotion refused');
+  expect(await page.locator('[data-testid="force-open"]').count()).toBe(0);
+
+  // An admin may force it with a reason, which the version records.
+  await open(['admin'], `#/jobs/${jobId}`);
+  await page.locator('[data-testid="promote"]').last().waitFor();
+  await page.locator('[data-testid="promote"]').last().click();
+  await page.locator('[data-testid="force-open"]').click();
+  expect(await page.locator('[data-testid="force-promote"]').isDisabled()).toBe(true);
+  await page.locator('[data-testid="force-reason"]').fill('dashboard test: forced on purpose');
+  await page.locator('[data-testid="force-promote"]').click();
+  expect(await page.locator('[data-testid="promote-message"]').textContent()).toBe(`v1 of ${agent} is active (force)`);
+  await page.locator('[data-testid="registry-link"]', { hasText: 'v1 active' }).waitFor();
+  // A second version (through the API), then a rollback to v1 from the registry page.
+  await (await api.client({ roles: ['admin'] })).promotePolicy({ agent_id: agent, job_id: jobId, checkpoint: { run: 1, iteration: 1 }, force: true, reason: 'a second version' });
+  await page.locator('[data-testid="registry-link"]').click();
+  await page.locator('[data-testid="version-row"][data-version="2"] [data-testid="active"]').waitFor();
+  expect(await page.locator('[data-testid="version-row"][data-version="1"]').textContent()).toContain('dashboard test: forced on purpose');
+  expect(await page.locator('[data-testid="version-row"][data-version="2"] [data-testid="rollback"]').count()).toBe(0);
+  await page.locator('[data-testid="version-row"][data-version="1"] [data-testid="rollback"]').click();
+  await page.locator('[data-testid="version-row"][data-version="3"] [data-testid="active"]').waitFor();
+  expect(await page.locator('[data-testid="version-row"][data-version="3"]').textContent()).toContain('content of v1');
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-registry.png'), fullPage: true });
+  const versions = await flow.listPolicyVersions(agent);
+  expect(versions.versions.map((v) => [v.version, v.kind, v.created_by, v.active])).toEqual([
+    [3, 'rollback', 'admin', true],
+    [2, 'force', 'alice', false],
+    [1, 'force', 'admin', false],
+  ]);
+
+  // A viewer sees the versions, not the rollback buttons.
+  await open(['viewer'], `#/agents/${agent}`);
+  await page.locator('[data-testid="version-row"]').first().waitFor();
+  expect(await page.locator('[data-testid="version-row"]').count()).toBe(3);
+  expect(await page.locator('[data-testid="rollback"]').count()).toBe(0);
+  expect(pageErrors).toEqual([]);
+}, 240_000);
 
 test('a banner says when the global kill switch is on, with its reason, and goes when it is off', async () => {
   await page.goto(`${api.url}/?refresh_ms=200#token=${await api.token()}`);
