@@ -80,6 +80,31 @@ export const GRPOConfigSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Issue 16: the rendered policy (base prompt and lessons) never exceeds this many tokens of the
+     * agent model's tokenizer (adapters/llm/tokenCounter.ts); the weakest lessons go first.
+     */
+    max_policy_tokens: z.number().int().min(16).max(200_000).default(2000),
+    /**
+     * Policy hygiene (issue 16 items 4-6): the updater proposes per group and one consolidation
+     * per iteration merges the proposals (order-free); lessons keep provenance and helpful/harmful
+     * counters, a lesson that keeps hurting is dropped, near-duplicates are merged and no update
+     * may remove more than `max_update_removal_share` of the library's lesson tokens.
+     */
+    policy_hygiene: z.boolean().default(false),
+    /** With policy_hygiene: lessons at least this similar (word-set Jaccard) are merged. */
+    lesson_merge_similarity: z.number().gt(0).max(1).default(0.8),
+    /** With policy_hygiene: the collapse guard's bound on one update's removal. */
+    max_update_removal_share: z.number().gt(0).max(1).default(0.3),
+    /**
+     * With policy_hygiene, the cheap gate (issue 16 item 7): the updated policy runs `queries`
+     * validation queries `samples` times each beside its parent, same seeds, and is kept only if
+     * not worse. Absent: off (docs/performance: the learning benchmark measures whether it pays).
+     */
+    update_gate: z
+      .object({ queries: positiveInt(64).default(4), samples: positiveInt(16).default(2) })
+      .strict()
+      .optional(),
     priority: PrioritySchema.default('P1'),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
     /** The agent's model, as named to Portkey. */

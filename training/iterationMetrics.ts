@@ -44,6 +44,21 @@ export const IterationMetricsSchema = z.object({
   lesson_churn: z.number().int().min(0),
   /** The model's invalid outputs by kind (absent in iterations from before they were counted). */
   invalid_outputs: InvalidOutputCountsSchema.optional(),
+  /**
+   * With policy hygiene (issue 16): what the consolidation did beside the operations. A refusal
+   * (the collapse guard, the gate) is recorded here with its reason, never silently skipped.
+   */
+  policy_hygiene: z
+    .object({
+      collapse_refusal: z.string().nullable(),
+      gate_refusal: z.string().nullable(),
+      harmful_dropped: z.array(z.object({ lesson_id: z.string(), text: z.string(), reason: z.string() })),
+      merged: z.array(z.object({ kept: z.string(), merged: z.string(), similarity: z.number() })),
+      trimmed: z.array(z.object({ lesson_id: z.string(), text: z.string() })),
+      conflicts: z.array(z.string()),
+      policy_tokens: z.number().int().min(0),
+    })
+    .optional(),
 });
 export type IterationMetrics = z.infer<typeof IterationMetricsSchema>;
 
