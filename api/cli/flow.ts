@@ -22,6 +22,7 @@ import { registerEvaluate } from './commands/evaluate';
 import { registerExport } from './commands/export';
 import { registerKillSwitch } from './commands/killSwitch';
 import { registerList } from './commands/list';
+import { registerPolicy } from './commands/policy';
 import { registerResume } from './commands/resume';
 import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
@@ -45,6 +46,7 @@ const COMMANDS: RegisterCommand[] = [
   registerBudget,
   registerKillSwitch,
   registerExport,
+  registerPolicy,
   registerToken,
   registerWorker,
 ];

@@ -16,6 +16,7 @@ import { mintToken } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { EXIT, main } from '../../api/cli/flow';
 import { simulatedTaskSet } from '../../training/simulation/environment';
+import { renderSystemPrompt, type Policy } from '../../training/policy';
 import { startApiHarness, withKillSwitchLock, type ApiHarness, waitFor } from '../support/apiHarness';
 
 const FLOW = path.resolve(__dirname, '../../scripts/flow');
@@ -314,6 +315,35 @@ test('budget and resume: a raise, refusals with exit 1, bad arguments with exit 
     await worker.stop();
     api.h.model.setLatency(0);
   }
+}, 180_000);
+
+test('policy: the system prompt the agent is sent, or the policy as JSON to a file; refusals', async () => {
+  const { job_id: jobId } = await client().startGrpo(tinyJob('cli-policy'));
+  const worker = await api.startWorker();
+  try {
+    await waitFor(() => client().getStatus(jobId), (s) => s.status === 'completed', 120_000);
+  } finally {
+    await worker.stop();
+  }
+  const [text, json, checkpoint1] = await Promise.all([
+    flow(['policy', jobId, '--checkpoint', 'latest']),
+    client().getPolicy(jobId, { checkpoint: 'latest' }),
+    flow(['policy', jobId, '--checkpoint', '1:1']),
+  ]);
+  // Byte for byte the rendered prompt (training/policy.ts renderSystemPrompt), no trailing newline added.
+  expect(text).toEqual({ code: EXIT.OK, stdout: renderSystemPrompt(json.policy as Policy), stderr: '' });
+  expect(text.stdout).toBe((await client().getPolicy(jobId, { checkpoint: 'latest', format: 'text' })).system_prompt);
+  expect(checkpoint1).toEqual({ code: EXIT.OK, stdout: (await client().getPolicy(jobId, { checkpoint: { run: 1, iteration: 1 }, format: 'text' })).system_prompt, stderr: '' });
+  const out = path.join(tmp, 'policy.json');
+  const written = await flow(['policy', jobId, '--checkpoint', 'latest', '--format', 'json', '--out', out]);
+  expect(written).toEqual({ code: EXIT.OK, stdout: '', stderr: `wrote the policy of job ${jobId}, run 1 iteration 2, to ${out}\n` });
+  expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(json);
+  const missing = await flow(['policy', jobId, '--checkpoint', '1:99']);
+  expect(missing).toMatchObject({ code: EXIT.API_ERROR, stdout: '' });
+  expect(missing.stderr).toMatch(new RegExp(`^flow: No such checkpoint: job "${jobId}" has no checkpoint at run 1, iteration 99; it has `));
+  const badFormat = await flow(['policy', jobId, '--format', 'yaml']);
+  expect(badFormat).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+  expect(badFormat.stderr).toContain('yaml');
 }, 180_000);
 
 test('kill-switch: shows the state, refuses a non-admin (exit 1) and bad arguments (exit 2), an admin turns it on and off', async () => {
