@@ -80,15 +80,15 @@ export function createJobRecordActivities(repos: Repositories, checkpoints: Chec
       );
     },
 
+    /** One statement per report (no read of the row first); the spend metric counts what this report adds. */
     async recordJobProgress(input: JobProgressInput): Promise<void> {
-      const spentBeforeUsd = (await repos.jobs.get(input.job_id))?.spendUsd ?? 0; // the spend metric counts what this report adds
-      const row = await repos.jobs.recordProgress(input.job_id, {
+      const recorded = await repos.jobs.recordProgress(input.job_id, {
         iteration: input.iteration,
         phase: input.phase,
         spendUsd: input.spend_usd,
         lastMetrics: input.last_metrics ? json(input.last_metrics) : undefined,
       });
-      recordBudgetUsage(row, spentBeforeUsd);
+      recordBudgetUsage(recorded, recorded.spentBeforeUsd);
     },
 
     async recordIteration(input: IterationInput): Promise<void> {

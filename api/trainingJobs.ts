@@ -113,8 +113,9 @@ export async function startTrainingJob(
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError && idempotent) return { jobId: input.job_id, input, created: false };
     if (!(error instanceof WorkflowExecutionAlreadyStartedError) && created) {
-      // No workflow will ever update this row: record why the job never ran.
-      await repos.jobs.finish(input.job_id, 'failed', `could not start the workflow: ${(error as Error).message}`);
+      // No workflow will ever update this row: record why the job never ran. Only while it is
+      // still queued: a start that failed after Temporal took it leaves the row to the workflow.
+      await repos.jobs.finishIfQueued(input.job_id, 'failed', `could not start the workflow: ${(error as Error).message}`);
     }
     throw error;
   }

@@ -71,6 +71,30 @@ export interface NewTrainingJob {
   input?: Prisma.InputJsonValue;
 }
 
+/** A job's identity, priority, config and budget in wire names (the API's start, the startJobRun activity's input). */
+export interface JobIdentity {
+  job_id: string;
+  agent_id: string;
+  tenant_id: string;
+  owner_id: string;
+  priority: string;
+  config: Record<string, unknown>;
+  budget_usd: number;
+}
+
+/** The one mapping of a job's identity onto its `training_jobs` columns (the API's insert, the workflow's startJobRun). */
+export function newJobRow(job: JobIdentity): Omit<NewTrainingJob, 'input'> {
+  return {
+    id: job.job_id,
+    agentId: job.agent_id,
+    tenantId: job.tenant_id,
+    ownerId: job.owner_id,
+    priority: job.priority,
+    config: job.config as Prisma.InputJsonValue,
+    budgetUsd: job.budget_usd,
+  };
+}
+
 export interface TrainingJobFilter {
   tenantId?: string;
   agentId?: string;
@@ -87,7 +111,22 @@ export interface JobProgress {
   lastMetrics?: Prisma.InputJsonValue;
 }
 
-/** CRUD on `training_jobs`: the durable record of a job once its workflow is gone. */
+/** What a progress report wrote, with the spend the row held before it (for the spend metric). */
+export interface RecordedProgress {
+  id: string;
+  agentId: string;
+  priority: string;
+  spendUsd: number;
+  budgetUsd: number;
+  spentBeforeUsd: number;
+}
+
+/**
+ * CRUD on `training_jobs`, the durable record of a job once its workflow is gone. Who writes
+ * which column: docs/architecture.md, "Who writes training_jobs". The API inserts the row and
+ * moves it only between runs, by conditional updates (finishIfQueued, markResumed); a run's
+ * workflow writes it through activities while it runs.
+ */
 export class TrainingJobRepository {
   /** The node-postgres pool under `prisma`, for `getWithBestCheckpoint` (taken on first use). */
   private pool: Pool | undefined;
@@ -172,8 +211,24 @@ export class TrainingJobRepository {
     });
   }
 
-  recordProgress(id: string, progress: JobProgress): Promise<TrainingJobRow> {
-    return this.prisma.trainingJob.update({ where: { id }, data: progress });
+  /**
+   * Records where the job is (iteration, phase, spend, and the last iteration's metrics when
+   * given; the stored ones stay otherwise) in one statement that locks the row, writes those
+   * columns only and returns, besides what the spend metric needs, the spend the row held before,
+   * so two reports never count the same dollars. `input` (up to 2,000 queries) is neither read
+   * nor returned. Throws when the job has no row, as an update of a missing row does.
+   */
+  async recordProgress(id: string, progress: JobProgress): Promise<RecordedProgress> {
+    const lastMetrics = progress.lastMetrics === undefined ? null : JSON.stringify(progress.lastMetrics);
+    const rows = await this.prisma.$queryRaw<RecordedProgress[]>`
+      WITH before AS (SELECT spend_usd FROM training_jobs WHERE id = ${id} FOR UPDATE)
+      UPDATE training_jobs j
+      SET iteration = ${progress.iteration}::int, phase = ${progress.phase}::text, spend_usd = ${progress.spendUsd}::float8,
+        last_metrics = coalesce(${lastMetrics}::jsonb, j.last_metrics), updated_at = now()
+      FROM before WHERE j.id = ${id}
+      RETURNING j.id, j.agent_id AS "agentId", j.priority, j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", before.spend_usd AS "spentBeforeUsd"`;
+    if (rows.length === 0) throw new Error(`recordProgress: no training_jobs row with id ${JSON.stringify(id)}`);
+    return rows[0];
   }
 
   /** Paused by the kill switch, or running again (non-terminal moves only). */

@@ -102,9 +102,9 @@ export function countJobFinished(row: JobLabels & { id: string; status: string }
 }
 
 /**
- * A progress report: the spend added since the previous report (`spentBeforeUsd`, read from
- * the row before this write, so two workers never count the same dollars) and the job's
- * budget usage now.
+ * A progress report: the spend added since the previous report (`spentBeforeUsd`, the row's
+ * spend before this write, returned by the same locking statement, so two workers never count
+ * the same dollars) and the job's budget usage now.
  */
 export function recordBudgetUsage(row: JobLabels & { id: string; spendUsd: number; budgetUsd: number }, spentBeforeUsd: number): void {
   const labels = { agent: row.agentId, priority: row.priority };

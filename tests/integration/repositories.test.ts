@@ -53,6 +53,55 @@ test('jobs: create queued, start a run (idempotently), record progress, finish w
   expect(finished.finishedAt).not.toBeNull();
 });
 
+test('jobs: a progress report writes its columns in one statement and returns the spend before it', async () => {
+  const job = newJob();
+  await repos.jobs.create({ ...job, input: { training_queries: Array.from({ length: 50 }, (_, i) => ({ prompt: `q${i}` })) } });
+  await repos.jobs.startRun(job, 1);
+  const before = (await repos.jobs.get(job.id))!;
+  const first = await repos.jobs.recordProgress(job.id, { iteration: 1, phase: 'iteration_done', spendUsd: 0.5, lastMetrics: { success_rate: 0.25 } });
+  // What the spend metric needs, nothing more (no `input`).
+  expect(first).toEqual({ id: job.id, agentId: 'agent-r', priority: 'P1', spendUsd: 0.5, budgetUsd: 5, spentBeforeUsd: 0 });
+  const second = await repos.jobs.recordProgress(job.id, { iteration: 1, phase: 'collecting', spendUsd: 0.75 });
+  expect(second.spentBeforeUsd).toBe(0.5);
+  const row = (await repos.jobs.get(job.id))!;
+  // A report without metrics keeps the last iteration's; the columns no report owns stay as they were.
+  expect(row).toMatchObject({ iteration: 1, phase: 'collecting', spendUsd: 0.75, lastMetrics: { success_rate: 0.25 }, status: 'running', budgetUsd: 5, input: before.input });
+  expect(row.updatedAt.getTime()).toBeGreaterThanOrEqual(before.updatedAt.getTime());
+  await expect(repos.jobs.recordProgress(`repo-missing-${randomUUID()}`, { iteration: 1, phase: 'collecting', spendUsd: 1 })).rejects.toThrow(/no training_jobs row/);
+});
+
+test('jobs: concurrent progress reports each count the spend the other had not', async () => {
+  const job = newJob();
+  await repos.jobs.create(job);
+  const spends = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8];
+  const reports = await Promise.all(spends.map((spendUsd) => repos.jobs.recordProgress(job.id, { iteration: 1, phase: 'collecting', spendUsd })));
+  // Serialised by the row lock: every report's "before" is some other report's value (or 0), each used once.
+  const befores = reports.map((r) => r.spentBeforeUsd);
+  const afters = [0, ...reports.map((r) => r.spendUsd)].sort((a, b) => a - b);
+  const last = (await repos.jobs.get(job.id))!.spendUsd;
+  expect([...befores, last].sort((a, b) => a - b)).toEqual(afters);
+});
+
+test('jobs: the API moves a row only between runs, by conditional updates', async () => {
+  const job = newJob();
+  await repos.jobs.create(job);
+  await repos.jobs.startRun(job, 1);
+  // A row a run has taken over is not ended as never started, nor re-queued for a run it has already passed.
+  expect(await repos.jobs.finishIfQueued(job.id, 'failed', 'could not start the workflow: test')).toBe(false);
+  await repos.jobs.markResumed(job.id, 1, 0);
+  expect(await repos.jobs.get(job.id)).toMatchObject({ status: 'running', currentRun: 1, reason: null });
+  await repos.jobs.finish(job.id, 'cancelled', 'stopped by test');
+  await repos.jobs.markResumed(job.id, 2, 1);
+  expect(await repos.jobs.get(job.id)).toMatchObject({ status: 'queued', currentRun: 2, iteration: 1, phase: null, reason: null, finishedAt: null });
+  await repos.jobs.startRun(job, 2);
+  await repos.jobs.markResumed(job.id, 2, 1);
+  expect(await repos.jobs.get(job.id)).toMatchObject({ status: 'running', currentRun: 2 });
+  const queued = newJob();
+  await repos.jobs.create(queued);
+  expect(await repos.jobs.finishIfQueued(queued.id, 'failed', 'could not start the workflow: test')).toBe(true);
+  expect(await repos.jobs.get(queued.id)).toMatchObject({ status: 'failed', reason: 'could not start the workflow: test' });
+});
+
 test('jobs: startRun creates the row of a job started outside the API', async () => {
   const job = newJob();
   const row = await repos.jobs.startRun(job, 2);
