@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
 import { CheckpointStore } from '../adapters/checkpoints/checkpointStore';
 import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobStore';
@@ -46,6 +47,8 @@ export function policyEtag(version: number, contentHash: string): string {
 }
 
 export const DEFAULT_POLICY_CACHE_TTL_MS = 1_000;
+/** Agents whose active version (or its absence) is remembered: a bound, since any id can be asked for. */
+export const POLICY_CACHE_MAX_AGENTS = 10_000;
 
 /** An agent's active version as the read path serves it; `json` is the body, serialised once. */
 interface ActiveEntry {
@@ -69,7 +72,9 @@ export interface PolicyRegistryOptions {
 }
 
 export class PolicyRegistry {
-  private readonly cache = new Map<string, CacheSlot>();
+  private readonly cache = new LRUCache<string, CacheSlot>({ max: POLICY_CACHE_MAX_AGENTS });
+  /** Bumped by every invalidation: a refresh that started before it must not store what it read. */
+  private generation = 0;
   private readonly ttlMs: number;
   private checkpointStore?: CheckpointStore;
 
@@ -93,9 +98,12 @@ export class PolicyRegistry {
     const now = Date.now();
     if (slot && now - slot.checkedAt < this.ttlMs) return slot.entry;
     if (slot?.refreshing) return slot.refreshing;
+    const generation = this.generation;
     const refreshing = this.refresh(tenantId, agentId, slot?.entry ?? null).then(
       (entry) => {
-        this.cache.set(key, { entry, checkedAt: Date.now() });
+        // A promotion or rollback here meanwhile: what was read may be older than it; the next reader reads again.
+        if (generation === this.generation) this.cache.set(key, { entry, checkedAt: Date.now() });
+        else this.cache.delete(key);
         return entry;
       },
       (error: unknown) => {
@@ -123,6 +131,7 @@ export class PolicyRegistry {
 
   /** Forgets an agent's entry: the next read loads the new active version. */
   invalidate(tenantId: string, agentId: string): void {
+    this.generation++;
     this.cache.delete(`${tenantId}\0${agentId}`);
   }
 
@@ -389,6 +398,7 @@ export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry 
     const agentId = request.params.agent_id;
     if (!AGENT_ID.test(agentId)) return fail('INVALID_PARAMS', 'agent_id: 1-200 characters, no control characters');
     const named = request.query.tenant_id;
+    if (named !== undefined && (typeof named !== 'string' || named.length === 0 || named.length > 200)) return fail('INVALID_PARAMS', 'tenant_id: one tenant id, 1-200 characters');
     if (named !== undefined && named !== caller.tenantId && !caller.admin) return fail('PERMISSION_DENIED', "only an admin token may read another tenant's agents");
     let entry: ActiveEntry | null;
     try {

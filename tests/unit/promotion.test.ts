@@ -1,5 +1,6 @@
 import { promotionRefusal, type PromotionCase } from '../../training/promotion';
-import { etagMatches, policyContentHash, policyEtag } from '../../api/policyRegistry';
+import { etagMatches, policyContentHash, policyEtag, PolicyRegistry } from '../../api/policyRegistry';
+import type { Repositories } from '../../adapters/db';
 import type { EvaluationSummary } from '../../training/evaluation';
 
 const metrics = { value: 0.5, ci_low: 0.4, ci_high: 0.6, n: 8 };
@@ -65,5 +66,84 @@ describe('policy content hash and ETag', () => {
     expect(etagMatches('*', etag)).toBe(true);
     expect(etagMatches(undefined, etag)).toBe(false);
     expect(etagMatches(policyEtag(3, hashA), etag)).toBe(false);
+  });
+});
+
+describe('PolicyRegistry read cache', () => {
+  const row = (version: number) => ({
+    id: `id-${version}`,
+    tenantId: 't',
+    agentId: 'a',
+    version,
+    kind: 'promote',
+    policy: { version: 3, base_prompt: `Base v${version}.`, lessons: [] },
+    contentHash: String(version).repeat(64).slice(0, 64),
+    sourceJobId: 'job-1',
+    sourceRun: 1,
+    sourceIteration: 2,
+    evaluation: null,
+    rollbackOf: null,
+    reason: null,
+    refusal: null,
+    createdBy: 'alice',
+    createdAt: new Date('2026-12-06T00:00:00Z'),
+  });
+  /** An in-memory stand-in for the policy_versions repository that counts its queries. */
+  function fakeRepos() {
+    const state = { version: 1, rowReads: 0, versionReads: 0, hold: null as Promise<void> | null };
+    const policyVersions = {
+      async active() {
+        state.rowReads++;
+        const read = state.version;
+        if (state.hold) await state.hold;
+        return read ? row(read) : null;
+      },
+      async activeVersion() {
+        state.versionReads++;
+        return state.version;
+      },
+    };
+    return { state, repos: { policyVersions } as unknown as Repositories };
+  }
+
+  test('within the TTL from memory; after it one version-number query; the row only when the version changed', async () => {
+    const { state, repos } = fakeRepos();
+    const registry = new PolicyRegistry(repos, { cacheTtlMs: 50 });
+    const first = await registry.active('t', 'a');
+    expect(first).toMatchObject({ version: 1, etag: policyEtag(1, row(1).contentHash) });
+    expect(JSON.parse(first!.json)).toEqual(first!.body);
+    await Promise.all([registry.active('t', 'a'), registry.active('t', 'a')]);
+    expect(state).toMatchObject({ rowReads: 1, versionReads: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await Promise.all([registry.active('t', 'a'), registry.active('t', 'a')]);
+    expect(state).toMatchObject({ rowReads: 1, versionReads: 1 });
+    state.version = 2; // another replica promoted
+    expect((await registry.active('t', 'a'))?.version).toBe(1); // still within the TTL
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect((await registry.active('t', 'a'))?.version).toBe(2);
+    expect(state).toMatchObject({ rowReads: 2, versionReads: 2 });
+  });
+
+  test('a promotion here is seen at once, even by a read that started before it', async () => {
+    const { state, repos } = fakeRepos();
+    const registry = new PolicyRegistry(repos, { cacheTtlMs: 60_000 });
+    let release!: () => void;
+    state.hold = new Promise((resolve) => (release = resolve));
+    const slow = registry.active('t', 'a'); // reads v1, then waits
+    state.version = 2;
+    registry.invalidate('t', 'a'); // this process promoted v2 meanwhile
+    state.hold = null;
+    release();
+    expect((await slow)?.version).toBe(1);
+    expect((await registry.active('t', 'a'))?.version).toBe(2);
+  });
+
+  test('an agent without versions is remembered as such, too', async () => {
+    const { state, repos } = fakeRepos();
+    state.version = 0;
+    const registry = new PolicyRegistry(repos, { cacheTtlMs: 60_000 });
+    expect(await registry.active('t', 'a')).toBeNull();
+    expect(await registry.active('t', 'a')).toBeNull();
+    expect(state.rowReads).toBe(1);
   });
 });
