@@ -16,6 +16,7 @@ import {
 } from '../adapters/checkpoints/checkpointStore';
 import type { CheckpointSelector } from '../training/checkpoints';
 import type { Repositories } from '../adapters/db';
+import { newJobRow } from '../adapters/db/trainingJobRepository';
 import { countJobFinished, recordBudgetUsage } from '../adapters/telemetry/metrics';
 
 export interface StartJobRunInput {
@@ -66,18 +67,7 @@ export interface LoadCheckpointInput {
 export function createJobRecordActivities(repos: Repositories, checkpoints: CheckpointStore) {
   return {
     async startJobRun(input: StartJobRunInput): Promise<void> {
-      await repos.jobs.startRun(
-        {
-          id: input.job_id,
-          agentId: input.agent_id,
-          tenantId: input.tenant_id,
-          ownerId: input.owner_id,
-          priority: input.priority,
-          config: json(input.config),
-          budgetUsd: input.budget_usd,
-        },
-        input.run,
-      );
+      await repos.jobs.startRun(newJobRow(input), input.run);
     },
 
     /** One statement per report (no read of the row first); the spend metric counts what this report adds. */

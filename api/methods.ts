@@ -33,6 +33,7 @@ import {
   type ServerInfo,
   type GetStatusParamsSchema,
   type JobStatusResult,
+  type JobSummary,
   type KillSwitchParamsSchema,
   type KillSwitchState,
   type ListJobsParamsSchema,
@@ -358,7 +359,8 @@ function requireOwnTenant(tenantId: string | undefined, caller: Principal, actio
   }
 }
 
-function jobSummary(row: JobStatusRow) {
+/** A row as training.list_jobs shows it (JobSummarySchema); get_status adds the rest. */
+function jobSummary(row: JobStatusRow): JobSummary {
   const config = row.config as { iterations?: number };
   return {
     job_id: row.id,

@@ -11,7 +11,7 @@ import { GRPOConfigSchema } from '../training/grpoConfig';
 import { AgentSpecSchema, TaskSchema } from '../training/task';
 import { TrajectoryStepSchema } from '../training/trajectory';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
-import { JobStatusSchema } from '../training/jobStatus';
+import { JobStatusReportSchema, JobStatusSchema } from '../training/jobStatus';
 import { MAX_BUDGET_USD } from '../training/budget';
 import { EVALUATION_TASK_SOURCES, MAX_TASK_BYTES, TASK_SET_NAMES, TRAINING_TASK_SOURCES } from './taskSets';
 import { createDefaultRewardRegistry } from '../training/rewards';
@@ -102,30 +102,36 @@ export const BudgetAlertSchema = z.object({
   budget_usd: z.number(),
   at: Timestamp,
 });
+/**
+ * training/jobStatus.ts's status report on the wire, with what the `training_jobs` row adds. The
+ * shared fields are taken from the report's shape one by one, in the documented order.
+ */
+const report = JobStatusReportSchema.shape;
 export const JobStatusResultSchema = z.object({
   job_id: JobIdSchema,
-  agent_id: z.string(),
+  agent_id: report.agent_id,
   tenant_id: z.string(),
   owner_id: z.string(),
-  status: JobStatusSchema,
+  status: report.status,
   priority: PrioritySchema,
-  run: z.number().int(),
-  iteration: z.number().int().describe('Iterations finished.'),
-  iterations: z.number().int().describe('Iterations configured.'),
+  run: report.run,
+  iteration: report.iteration,
+  iterations: report.iterations,
+  /** The row's phase: null before the workflow's first progress report. */
   phase: z.string().nullable(),
-  last_metrics: IterationMetricsSchema.nullable(),
-  spend_usd: z.number(),
-  budget_usd: z.number(),
+  last_metrics: report.last_metrics,
+  spend_usd: report.spend_usd,
+  budget_usd: report.budget_usd,
   budget_used_ratio: z.number(),
   best_checkpoint: CheckpointSummarySchema.nullable(),
-  evaluation: EvaluationSummarySchema.nullable().describe(
+  evaluation: report.evaluation.describe(
     "The latest evaluation on the validation split (it scores checkpoints), or an on-demand one: the trained policy against the untrained baseline, each metric with its 95% interval; the verdict is a paired test of per-query success rates with a bootstrap interval over queries; Welch's per-episode t-test of rewards beside it; success per family.",
   ),
   test_evaluation: EvaluationSummarySchema.nullable()
     .optional()
     .describe('The test-split evaluation after the last iteration (same shape): it only reports; it never scored a checkpoint.'),
   budget_alerts: z.array(BudgetAlertSchema).describe('Budget alerts raised so far, each threshold once, oldest first.'),
-  reason: z.string().nullable(),
+  reason: report.reason,
   created_at: Timestamp,
   updated_at: Timestamp,
   started_at: Timestamp.nullable(),
@@ -597,6 +603,7 @@ export type MethodResult<M extends MethodName> = z.infer<(typeof METHODS)[M]['re
 
 export type StartGrpoParams = z.input<typeof StartGrpoParamsSchema>;
 export type JobStatusResult = z.infer<typeof JobStatusResultSchema>;
+export type JobSummary = z.infer<typeof JobSummarySchema>;
 export type ListJobsResult = z.infer<typeof ListJobsResultSchema>;
 export type ExportResult = z.infer<typeof ExportResultSchema>;
 export type ExportedTrajectory = z.infer<typeof ExportedTrajectorySchema>;

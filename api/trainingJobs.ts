@@ -15,6 +15,7 @@ import { taskPriority } from '../training/priority';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import type { Prisma } from '../generated/prisma/client';
 import type { KillSwitchSetting, Repositories } from '../adapters/db';
+import { newJobRow } from '../adapters/db/trainingJobRepository';
 import { resolveModelPrice, UnknownModelPriceError } from '../adapters/llm/pricing';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from '../workflows/searchAttributes';
 import { ConcurrencyLimit } from '../workflows/concurrencyLimit';
@@ -83,16 +84,7 @@ export async function startTrainingJob(
   { taskQueue = TRAINING_TASK_QUEUE, idempotent = false }: StartOptions = {},
 ): Promise<{ jobId: string; input: TrainingJobInput; created: boolean }> {
   const input = validateTrainingJob(request);
-  const row = {
-    id: input.job_id,
-    agentId: input.agent_id,
-    tenantId: input.tenant_id,
-    ownerId: input.owner_id,
-    priority: input.config.priority,
-    config: input.config,
-    budgetUsd: input.config.budget_usd,
-    input: storedInput(input),
-  };
+  const row = { ...newJobRow({ ...input, priority: input.config.priority, budget_usd: input.config.budget_usd }), input: storedInput(input) };
   let created = true;
   if (idempotent) {
     const existing = await repos.jobs.createIfAbsent(row);

@@ -28,7 +28,7 @@ import { TrainingJobInputSchema, type TrainingJobInput, type TrainingJobRequest 
 import { describeZodError } from '../training/zodErrors';
 import { selectBatch } from '../training/batches';
 import { iterationMetrics, type GroupOutcome, type IterationMetrics } from '../training/iterationMetrics';
-import type { JobStatus } from '../training/jobStatus';
+import type { JobStatus, TrainingJobStatus } from '../training/jobStatus';
 import { renderSystemPrompt } from '../training/policy';
 import { MAX_OPTIMIZER_ATTEMPTS } from '../training/lessonOperations';
 import { evaluationDue, evaluationSplit, type EvaluationSplit, type EvaluationSplitName } from '../training/evaluation';
@@ -48,7 +48,7 @@ import { ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { FLOW_AGENT_ID, FLOW_JOB_STATUS, FLOW_PRIORITY } from './searchAttributes';
 import { cpuTaskQueue, trajectoryTaskQueue } from './taskQueues';
 import { evaluationEpisodeOptions, HEARTBEAT_TIMEOUT, infrastructureRetry } from './activityOptions';
-import { TrainingJobState, type TrainingJobResult, type TrainingJobStatus } from './trainingJobState';
+import { TrainingJobState, type TrainingJobResult } from './trainingJobState';
 
 export type { TrainingJobResult, TrainingJobStatus };
 

@@ -8,45 +8,9 @@ import type { JobCarryOver } from '../training/carryOver';
 import type { CheckpointPayload, CheckpointPosition } from '../training/checkpoints';
 import type { EvaluationEpisode, EvaluationSummary } from '../training/evaluation';
 import type { IterationMetrics } from '../training/iterationMetrics';
-import type { JobStatus } from '../training/jobStatus';
+import type { JobPhase, JobStatus, TrainingJobStatus } from '../training/jobStatus';
 import { type Policy } from '../training/policy';
 import { startingPolicy } from '../training/startingPolicy';
-
-export type JobPhase =
-  | 'starting'
-  | 'collecting'
-  | 'updating_policy'
-  | 'evaluating'
-  | 'checkpointing'
-  | 'paused'
-  | 'finished';
-
-export interface TrainingJobStatus {
-  job_id: string;
-  agent_id: string;
-  status: JobStatus;
-  run: number;
-  phase: JobPhase;
-  /** Iterations finished so far. */
-  iteration: number;
-  iterations: number;
-  /** Groups finished in the iteration under way. */
-  groups_done: number;
-  groups_total: number;
-  trajectories: number;
-  spend_usd: number;
-  budget_usd: number;
-  /** Budget alert thresholds (fractions of the budget) raised so far, each once. */
-  budget_alerts: number[];
-  policy_version: number;
-  lessons: number;
-  last_metrics: IterationMetrics | null;
-  /** Success rate per finished iteration, oldest first. */
-  success_rates: number[];
-  /** The latest held-out evaluation: trained against baseline, with Welch's t-test. */
-  evaluation: EvaluationSummary | null;
-  reason: string | null;
-}
 
 export interface TrainingJobResult {
   job_id: string;

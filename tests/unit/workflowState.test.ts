@@ -1,5 +1,6 @@
 import { TrainingJobInputSchema } from '../../training/jobInput';
 import { JobCarryOverSchema } from '../../training/carryOver';
+import { TrainingJobStatusSchema } from '../../training/jobStatus';
 import { ConcurrencyLimit, settleAll } from '../../workflows/concurrencyLimit';
 import { TrainingJobState } from '../../workflows/trainingJobState';
 
@@ -24,6 +25,8 @@ test('TrainingJobState tracks groups, spend, iterations and the end of a job', (
   expect(state.snapshot()).toMatchObject({ spend_usd: 1, budget_usd: 1 });
   state.end('budget_exceeded', 'spent it all');
   expect(state.snapshot()).toMatchObject({ status: 'budget_exceeded', reason: 'spent it all', phase: 'finished' });
+  // The status query answers exactly the schema's fields (training/jobStatus.ts), no more.
+  expect(TrainingJobStatusSchema.strict().parse(state.snapshot())).toEqual(state.snapshot());
   expect(state.result()).toEqual({ job_id: 'job-1', status: 'budget_exceeded', iterations: 1, trajectories: 8, spend_usd: 1, policy, success_rates: [0.5] });
 });
 
