@@ -68,6 +68,48 @@
  *   Bars: policy_hygiene_success_delta >= -0.02 (the mean; its interval is reported beside it);
  *   policy_hygiene_tokens_ratio <= 0.7; policy_token_budget_violations = 0; refusals are counted,
  *   no bar. The gate stays off by default unless hygiene (with gate) beats hygiene_no_gate.
+ *
+ * THE UPDATER'S EVIDENCE (issue 14 items 4, 5), DECLARED BEFORE ITS FIRST RUN (same rule: not
+ * edited after; the arms live in tests/perf/learningUpdaterArms.ts):
+ *
+ *   Same seeds s = 1..30, settings, reward (outcome), updater mode (positive_only), test episodes
+ *   (4 per test query, the same episode seeds for the baseline and the arm's policy) as above;
+ *   avoid lessons off unless the arm says on.
+ *   Ledger set: training/simulation/ledgerFamilies.ts (invoice_total and expense_claim: the tool
+ *   convert, right only with currency EUR resp. GBP; ledger_close: fetch_statement, then reconcile),
+ *   its own tools, no [family] tag, Task.family set; 3 training, 2 validation, 2 test queries per
+ *   family from seeds s, s + 100000, s + 200000.
+ *   Arms:
+ *     argument         — trained on the ledger set. learning_argument_rule_success = mean over the
+ *                        30 runs of the trained policy's test success rate on the argument-value
+ *                        families' test queries (invoice_total, expense_claim; 16 episodes a run).
+ *                        Reported beside it: its Student-t 95% interval over runs (_ci_low,
+ *                        _ci_high), the untrained baseline's rate on the same episodes
+ *                        (learning_argument_rule_baseline_success), and the ordering family's
+ *                        trained and baseline rates (learning_ordering_rule_success,
+ *                        learning_ordering_rule_baseline_success).
+ *     untagged         — trained on the built-in single-step families with neither a [family] tag
+ *                        nor Task.family (simulatedTaskSet tagged: false, withFamily: false): the
+ *                        updater can group only by the words the queries share. Per run Δ_r = test
+ *                        success of the trained policy − the untrained baseline (as the trained arm).
+ *                        learning_untagged_success_gain = mean Δ_r over the 30 runs (+ _ci_low,
+ *                        _ci_high: Student-t 95%), learning_untagged_verdict_rate = share of runs
+ *                        whose product verdict is a significant improvement.
+ *     untagged_family  — the same with Task.family set (still no tag): information only,
+ *                        learning_untagged_family_success_gain (+ _ci_low, _ci_high).
+ *     avoid_on         — the trained arm (built-in tagged families) and the argument arm (ledger
+ *                        set) again with avoid lessons on (failure patterns shown to the optimizer).
+ *   Avoid on vs off: per seed, d_s = test success rate with avoid lessons on − off (same seeds, same
+ *   test episodes); mean over the 30 seeds with a Student-t 95% interval, separately on the built-in
+ *   families (learning_avoid_delta_success, _ci_low, _ci_high; "off" is the trained arm) and on the
+ *   ledger set (learning_avoid_ledger_delta_success, _ci_low, _ci_high; "off" is the argument arm);
+ *   beside them learning_avoid_on_delta_success_mean (the on arm's Δ against the baseline on the
+ *   built-in families), learning_avoid_argument_rule_success (the argument-rule rate with avoid on)
+ *   and learning_avoid_lessons_mean (avoid lessons in the policies the on arm ends with, built-in).
+ *   Bars: learning_argument_rule_success >= 0.8; learning_untagged_success_gain > 0 (the mean; its
+ *   interval is reported beside it). Decision: avoid_lessons becomes the product default only if
+ *   both mean paired differences (built-in and ledger) are >= 0; otherwise it stays off. Reported
+ *   whatever the figures are.
  */
 import path from 'node:path';
 import ttest2 from '@stdlib/stats-ttest2';
