@@ -16,6 +16,7 @@ import { createJobControlActivities } from './jobControl';
 import { createJobRecordActivities } from './jobRecords';
 import { ChatClient, type LlmSettings } from '../adapters/llm/chatClient';
 import { createPolicyUpdateActivities } from './policyUpdate';
+import { createPolicyConsolidationActivities } from './policyConsolidation';
 import { createRewardActivities } from './rewards';
 import { evaluationRewardOf } from './evaluationReward';
 import { excludingMarkedTrajectories } from './markedTrajectories';
@@ -56,6 +57,7 @@ export function createActivities(deps: ActivityDependencies) {
     // Trajectories the reward step marked (reward_error) are left out of their group's advantages.
     ...keptAlive(excludingMarkedTrajectories(createGrpoActivities({ trajectories: repos.trajectories }), repos.trajectories)),
     ...keptAlive(createPolicyUpdateActivities({ chat: chats, trajectories: repos.trajectories })),
+    ...createPolicyConsolidationActivities({ trajectories: repos.trajectories }),
     ...createJobRecordActivities(repos, new CheckpointStore(repos.progress, deps.blobStore ?? blobStoreFromEnv())),
     ...createJobControlActivities(repos),
     ...createEvaluationActivities({

@@ -19,11 +19,14 @@ import {
 import {
   buildPolicyUpdateEvidence,
   evidenceCredits,
-  type EvidenceCandidate,
   MAX_EVIDENCE_TRAJECTORIES,
+  type PolicyUpdateEvidence,
   renderPolicyUpdateEvidence,
 } from '../training/policyEvidence';
-import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, guardedChats } from './budgetGuard';
+import { creditsByTrajectory, evidenceSources, type IdentifiedCandidate, withTrajectoryRefs } from '../training/groupProposals';
+import { fitToTokenBudget } from '../training/tokenBudget';
+import { tokenCounterFor } from '../adapters/llm/tokenCounter';
+import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatClient, type GuardedChatFactory, guardedChats } from './budgetGuard';
 import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from '../adapters/llm/chatClient';
 import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
 import type { ModelPrice } from '../adapters/llm/pricing';
@@ -41,7 +44,8 @@ const RESULT_CHARS = 200;
 
 export interface UpdatePolicyInput {
   policy: Policy;
-  candidates: { trajectory_id: string; advantage: number; query: string }[];
+  /** `family`: the task's Task.family (absent in older histories and for tasks without one). */
+  candidates: { trajectory_id: string; advantage: number; query: string; family?: string }[];
   learning_rate: number;
   clip: number;
   max_lessons: number;
@@ -56,6 +60,11 @@ export interface UpdatePolicyInput {
   credit_assignment?: boolean;
   /** `contrastive`: per group, what the best trajectories did that the worst did not. */
   policy_update?: PolicyUpdateMode;
+  /** Show failure patterns, from which the optimizer may write "do not call" lessons (issue 14 item 5). */
+  avoid_lessons?: boolean;
+  /** The job's max_policy_tokens (issue 16), counted with the agent `model`'s tokenizer; absent in older histories. */
+  max_policy_tokens?: number;
+  model?: string;
 }
 
 export interface PolicyUpdateResult {
@@ -75,108 +84,171 @@ export interface PolicyUpdateResult {
 
 const NO_CHURN: LessonChurn = { added: 0, edited: 0, reweighted: 0, dropped: 0 };
 
+/** What an update spent asking, and how many answers failed validation. */
+interface AskSpend {
+  usage: TokenUsage;
+  costUsd: number;
+  invalidOutputs: number;
+}
+
+/** The optimizer's valid answer with the evidence it answered, or why there is none. */
+type OptimizerAnswer =
+  | { skipped: string; allowanceExceeded: boolean }
+  | { operations: LessonOperation[]; rejected: string[]; evidence: PolicyUpdateEvidence; candidates: IdentifiedCandidate[] };
+
+/** Shown to the optimizer when lessons carry helpful/harmful counters (policy hygiene, issue 16). */
+const COUNTERS_PROMPT = loadPrompt('policyUpdateCounters.md');
+
+/**
+ * Shows the optimizer the evidence of `input.candidates` and asks for operations, again when an
+ * answer is malformed, at most MAX_OPTIMIZER_ATTEMPTS times. Lessons are shown with their
+ * counters, not their provenance (ids of trajectories the optimizer cannot see).
+ */
+async function askOptimizer(chat: GuardedChatClient, trajectories: TrajectoryRepository, input: UpdatePolicyInput, spend: AskSpend): Promise<OptimizerAnswer> {
+  const mode = input.policy_update ?? 'positive_only';
+  const withCredit = input.credit_assignment === true;
+  const avoid = input.avoid_lessons === true;
+  // Step credits, contrasts and failure patterns need every trajectory; otherwise the best positive ones suffice.
+  const pool =
+    withCredit || mode === 'contrastive' || avoid ? input.candidates : selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
+  if (!pool.some((c) => c.advantage > 0) && !withCredit) return { skipped: 'no positive-advantage trajectories', allowanceExceeded: false };
+
+  const rows = await loadInOrder(trajectories, pool.map((c) => c.trajectory_id));
+  const candidates: IdentifiedCandidate[] = rows.map((row, i) => {
+    const steps = (row.steps as unknown as TrajectoryStep[]).map(truncateResult);
+    return {
+      trajectory_id: pool[i].trajectory_id,
+      trajectory: { steps, success: row.success, final_answer: row.finalAnswer },
+      advantage: pool[i].advantage,
+      query: pool[i].query,
+      family: pool[i].family ?? null,
+      stepCredits: withCredit ? storedStepCredits(row.stepAdvantages, steps.length) : null,
+    };
+  });
+  const shownLessons = input.policy.lessons.map(({ provenance: _provenance, ...lesson }) => lesson);
+  const evidence = buildPolicyUpdateEvidence(shownLessons, candidates, mode, MAX_EVIDENCE_TRAJECTORIES, { failurePatterns: avoid });
+  if (evidence.trajectories.length === 0) {
+    return {
+      skipped: mode === 'contrastive' ? 'no group with both better and worse trajectories' : 'no positive-advantage trajectories or steps',
+      allowanceExceeded: false,
+    };
+  }
+  const withCounters = shownLessons.some((lesson) => lesson.counters !== undefined);
+  const system = [
+    SYSTEM_PROMPT,
+    ...(withCredit ? [STEP_CREDIT_PROMPT] : []),
+    ...(mode === 'contrastive' ? [CONTRASTIVE_PROMPT] : []),
+    ...(withCounters ? [COUNTERS_PROMPT] : []),
+  ].join('\n\n');
+  const messages: ChatMessage[] = [
+    { role: 'system', content: system },
+    { role: 'user', content: `Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}` },
+  ];
+
+  // A local model's answer is held to the evidence-first schema by the server's grammar; others get JSON mode.
+  const responseFormat: ChatRequest['response_format'] = isLocalModel(input.optimizer_model)
+    ? { type: 'json_schema', json_schema: { name: 'lessons', strict: true, schema: structuredAnswerJsonSchema(evidence) } }
+    : { type: 'json_object' };
+  let lastProblem = '';
+  for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
+    let reply;
+    try {
+      reply = await chat.complete({
+        model: input.optimizer_model,
+        messages,
+        max_tokens: input.max_tokens,
+        seed: input.seed + attempt,
+        response_format: responseFormat,
+      });
+    } catch (error) {
+      // The guard refused the call: the policy stays as it is, and what was spent is reported.
+      if (error instanceof BudgetAllowanceExceededError) return { skipped: error.message, allowanceExceeded: true };
+      throw error;
+    }
+    spend.usage.prompt_tokens += reply.usage.prompt_tokens;
+    spend.usage.completion_tokens += reply.usage.completion_tokens;
+    spend.costUsd += reply.costUsd;
+    const parsed =
+      reply.finishReason === 'length'
+        ? { problem: `the answer reached max_tokens (${input.max_tokens}) before it was complete` }
+        : parseUpdaterAnswer(reply.message.content, evidence);
+    if ('operations' in parsed) return { operations: parsed.operations, rejected: parsed.rejected, evidence, candidates };
+    spend.invalidOutputs += 1;
+    lastProblem = parsed.problem;
+    messages.push(
+      { role: 'assistant', content: reply.message.content },
+      { role: 'user', content: `That answer was not valid: ${parsed.problem}. Answer again with the JSON object only.` },
+    );
+  }
+  return { skipped: `malformed optimizer answer after ${MAX_OPTIMIZER_ATTEMPTS} attempts: ${lastProblem}`, allowanceExceeded: false };
+}
+
+/** One group's proposal (policy hygiene): operations citing trajectory ids, and what those earned. */
+export interface GroupProposalResult {
+  operations: LessonOperation[];
+  credits: Record<string, number>;
+  rejected: string[];
+  usage: TokenUsage;
+  cost_usd: number;
+  skipped_reason: string | null;
+  allowance_exceeded: boolean;
+  invalid_outputs: number;
+}
+
 /** `chat` is a guarded factory (the worker's); a bare client is guarded the same way. */
 export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | ChatClient; trajectories: TrajectoryRepository }) {
   const chats = guardedChats(deps.chat);
   return {
     async updatePolicy(input: UpdatePolicyInput): Promise<PolicyUpdateResult> {
       const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
-      const mode = input.policy_update ?? 'positive_only';
-      const withCredit = input.credit_assignment === true;
-      // Step credits and contrasts need every trajectory; otherwise the best positive ones suffice.
-      const pool =
-        withCredit || mode === 'contrastive' ? input.candidates : selectPositiveAdvantage(input.candidates).slice(0, MAX_EVIDENCE_TRAJECTORIES);
-      const usage: TokenUsage = { prompt_tokens: 0, completion_tokens: 0 };
       // What killed attempts of this update were billed (the spend ledger) counts too.
-      let costUsd = await chat.earlierAttemptsUsd();
-      let invalidOutputs = 0;
-      const unchanged = (reason: string, allowanceExceeded = false): PolicyUpdateResult => ({
-        policy: input.policy,
-        applied: 0,
-        rejected: [],
-        churn: NO_CHURN,
-        usage,
-        cost_usd: costUsd,
-        skipped_reason: reason,
-        allowance_exceeded: allowanceExceeded,
-        invalid_outputs: invalidOutputs,
-      });
-      if (!pool.some((c) => c.advantage > 0) && !withCredit) return unchanged('no positive-advantage trajectories');
-
-      const rows = await loadInOrder(deps.trajectories, pool.map((c) => c.trajectory_id));
-      const candidates: EvidenceCandidate[] = rows.map((row, i) => {
-        const steps = (row.steps as unknown as TrajectoryStep[]).map(truncateResult);
-        return {
-          trajectory: { steps, success: row.success, final_answer: row.finalAnswer },
-          advantage: pool[i].advantage,
-          query: pool[i].query,
-          stepCredits: withCredit ? storedStepCredits(row.stepAdvantages, steps.length) : null,
-        };
-      });
-      const evidence = buildPolicyUpdateEvidence(input.policy.lessons, candidates, mode);
-      if (evidence.trajectories.length === 0) {
-        return unchanged(mode === 'contrastive' ? 'no group with both better and worse trajectories' : 'no positive-advantage trajectories or steps');
+      const spend: AskSpend = { usage: { prompt_tokens: 0, completion_tokens: 0 }, costUsd: await chat.earlierAttemptsUsd(), invalidOutputs: 0 };
+      const answer = await askOptimizer(chat, deps.trajectories, input, spend);
+      const done = { usage: spend.usage, cost_usd: spend.costUsd, invalid_outputs: spend.invalidOutputs };
+      if ('skipped' in answer) {
+        return { policy: input.policy, applied: 0, rejected: [], churn: NO_CHURN, ...done, skipped_reason: answer.skipped, allowance_exceeded: answer.allowanceExceeded };
       }
-      const evidenceAdvantages = evidenceCredits(evidence);
-      const system = [SYSTEM_PROMPT, ...(withCredit ? [STEP_CREDIT_PROMPT] : []), ...(mode === 'contrastive' ? [CONTRASTIVE_PROMPT] : [])].join('\n\n');
-      const messages: ChatMessage[] = [
-        { role: 'system', content: system },
-        { role: 'user', content: `Current lessons and trajectories:\n\n${renderPolicyUpdateEvidence(evidence)}` },
-      ];
+      const result = applyLessonOperations(input.policy, answer.operations, evidenceCredits(answer.evidence), {
+        learningRate: input.learning_rate,
+        clip: input.clip,
+        maxLessons: input.max_lessons,
+      });
+      // The token budget holds for every job that has one (issue 16): the weakest lessons go until the policy fits.
+      const fitted = input.max_policy_tokens !== undefined ? fitToTokenBudget(result.policy, input.max_policy_tokens, tokenCounterFor(input.model ?? input.optimizer_model).count) : null;
+      const policy = fitted && fitted.trimmed.length > 0 ? { ...fitted.policy, version: input.policy.version + 1 } : result.policy;
+      return {
+        policy,
+        applied: result.applied.length,
+        rejected: [...answer.rejected, ...result.rejected.map((r) => `${r.operation.op}: ${r.reason}`)],
+        churn: fitted ? { ...result.churn, dropped: result.churn.dropped + fitted.trimmed.length } : result.churn,
+        ...done,
+        skipped_reason: null,
+        allowance_exceeded: false,
+      };
+    },
 
-      // A local model's answer is held to the evidence-first schema by the server's grammar; others get JSON mode.
-      const responseFormat: ChatRequest['response_format'] = isLocalModel(input.optimizer_model)
-        ? { type: 'json_schema', json_schema: { name: 'lessons', strict: true, schema: structuredAnswerJsonSchema(evidence) } }
-        : { type: 'json_object' };
-      let lastProblem = '';
-      for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
-        let reply;
-        try {
-          reply = await chat.complete({
-            model: input.optimizer_model,
-            messages,
-            max_tokens: input.max_tokens,
-            seed: input.seed + attempt,
-            response_format: responseFormat,
-          });
-        } catch (error) {
-          // The guard refused the call: the policy stays as it is, and what was spent is reported.
-          if (error instanceof BudgetAllowanceExceededError) return unchanged(error.message, true);
-          throw error;
-        }
-        usage.prompt_tokens += reply.usage.prompt_tokens;
-        usage.completion_tokens += reply.usage.completion_tokens;
-        costUsd += reply.costUsd;
-        const parsed =
-          reply.finishReason === 'length'
-            ? { problem: `the answer reached max_tokens (${input.max_tokens}) before it was complete` }
-            : parseUpdaterAnswer(reply.message.content, evidence);
-        if ('operations' in parsed) {
-          const result = applyLessonOperations(input.policy, parsed.operations, evidenceAdvantages, {
-            learningRate: input.learning_rate,
-            clip: input.clip,
-            maxLessons: input.max_lessons,
-          });
-          return {
-            policy: result.policy,
-            applied: result.applied.length,
-            rejected: [...parsed.rejected, ...result.rejected.map((r) => `${r.operation.op}: ${r.reason}`)],
-            churn: result.churn,
-            usage,
-            cost_usd: costUsd,
-            skipped_reason: null,
-            allowance_exceeded: false,
-            invalid_outputs: invalidOutputs,
-          };
-        }
-        invalidOutputs += 1;
-        lastProblem = parsed.problem;
-        messages.push(
-          { role: 'assistant', content: reply.message.content },
-          { role: 'user', content: `That answer was not valid: ${parsed.problem}. Answer again with the JSON object only.` },
-        );
+    /**
+     * Policy hygiene, level one (issue 16 item 6): one group's proposed operations against the
+     * iteration's policy, evidence cited by trajectory id (training/groupProposals.ts), nothing
+     * applied: consolidatePolicy applies every group's proposals at once.
+     */
+    async proposeLessonOperations(input: UpdatePolicyInput): Promise<GroupProposalResult> {
+      const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
+      const spend: AskSpend = { usage: { prompt_tokens: 0, completion_tokens: 0 }, costUsd: await chat.earlierAttemptsUsd(), invalidOutputs: 0 };
+      const answer = await askOptimizer(chat, deps.trajectories, input, spend);
+      const done = { usage: spend.usage, cost_usd: spend.costUsd, invalid_outputs: spend.invalidOutputs };
+      if ('skipped' in answer) {
+        return { operations: [], credits: {}, rejected: [], ...done, skipped_reason: answer.skipped, allowance_exceeded: answer.allowanceExceeded };
       }
-      return unchanged(`malformed optimizer answer after ${MAX_OPTIMIZER_ATTEMPTS} attempts: ${lastProblem}`);
+      const sources = evidenceSources(answer.evidence, answer.candidates);
+      return {
+        operations: withTrajectoryRefs(answer.operations, sources),
+        credits: creditsByTrajectory(answer.evidence, sources),
+        rejected: answer.rejected,
+        ...done,
+        skipped_reason: null,
+        allowance_exceeded: false,
+      };
     },
   };
 }

@@ -12,6 +12,7 @@ export type PromptName =
   | 'judgeRubric.md'
   | 'policyUpdate.md'
   | 'policyUpdateContrastive.md'
+  | 'policyUpdateCounters.md'
   | 'policyUpdateStepCredit.md'
   | 'schemaToolCalls.md';
 
