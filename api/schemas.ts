@@ -9,7 +9,8 @@ import { EvaluationSummarySchema } from '../training/evaluation';
 import { PrioritySchema } from '../training/priority';
 import { GRPOConfigSchema } from '../training/grpoConfig';
 import { AgentSpecSchema, TaskSchema } from '../training/task';
-import { TrajectoryStepSchema } from '../training/trajectory';
+import { TokenUsageSchema, TrajectorySchema } from '../training/trajectory';
+import { LessonSchema } from '../training/policy';
 import { IterationMetricsSchema } from '../training/iterationMetrics';
 import { JobStatusReportSchema, JobStatusSchema } from '../training/jobStatus';
 import { MAX_BUDGET_USD } from '../training/budget';
@@ -184,26 +185,17 @@ export const ExportParamsSchema = z
     format: z.enum(['json', 'jsonl_chat']).default('json'),
   })
   .strict();
-export const ExportedTrajectorySchema = z.object({
+/**
+ * A stored trajectory as exported: training/trajectory.ts's TrajectorySchema with its row id,
+ * reward and advantages added, token usage as two counts and job_id left out (the call names it).
+ */
+export const ExportedTrajectorySchema = TrajectorySchema.omit({ job_id: true, usage: true }).extend({
   id: z.string(),
-  run: z.number().int(),
-  iteration: z.number().int(),
-  query_index: z.number().int(),
-  sample_index: z.number().int(),
-  query_id: z.string(),
-  agent_id: z.string(),
-  success: z.boolean(),
-  verified: z.boolean(),
   reward: z.number().nullable(),
   advantage: z.number().nullable(),
   step_advantages: z.array(z.number()).nullable(),
-  steps: z.array(TrajectoryStepSchema),
-  final_answer: z.string().nullable(),
-  error: z.string().nullable(),
-  prompt_tokens: z.number().int(),
-  completion_tokens: z.number().int(),
-  cost_usd: z.number(),
-  log_prob: z.number().nullable(),
+  prompt_tokens: TokenUsageSchema.shape.prompt_tokens,
+  completion_tokens: TokenUsageSchema.shape.completion_tokens,
   started_at: Timestamp,
   ended_at: Timestamp,
 });
@@ -328,7 +320,8 @@ export const GetHistoryResultSchema = z.object({
   budget_alerts: z.array(BudgetAlertSchema),
 });
 export const ListCheckpointsParamsSchema = z.object({ job_id: JobIdSchema }).strict();
-export const CheckpointLessonSchema = z.object({ id: z.string(), text: z.string(), weight: z.number() });
+/** A checkpoint's lesson: training/policy.ts's LessonSchema (id, text, weight). */
+export const CheckpointLessonSchema = LessonSchema.pick({ id: true, text: true, weight: true });
 export const CheckpointDetailSchema = z.object({
   run: z.number().int(),
   iteration: z.number().int(),
