@@ -84,6 +84,11 @@ export const EXAMPLE_PARAMS: Record<string, Record<string, unknown>> = {
   'training.get_history': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10' },
   'training.list_checkpoints': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10' },
   'training.get_server_info': {},
+  'training.get_policy': { job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10', checkpoint: 'best', format: 'text' },
+  'agents.promote_policy': { agent_id: 'support-agent', job_id: 'job-0c5e7d4e-8c1b-4a3e-9f63-2f1d5a7b9e10', checkpoint: { run: 1, iteration: 8 }, reason: 'test split +0.19 success, p = 0.003' },
+  'agents.rollback': { agent_id: 'support-agent', to_version: 2, reason: 'v3 answers in the wrong language' },
+  'agents.list_policy_versions': { agent_id: 'support-agent' },
+  'agents.get_active_policy': { agent_id: 'support-agent' },
   'rpc.discover': {},
 };
 
