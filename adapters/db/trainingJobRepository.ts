@@ -137,8 +137,8 @@ export class TrainingJobRepository {
     return this.prisma.trainingJob.create({ data: { ...job, status: 'queued' } });
   }
 
-  get(id: string): Promise<TrainingJobRow | null> {
-    return this.prisma.trainingJob.findUnique({ where: { id } });
+  get(jobId: string): Promise<TrainingJobRow | null> {
+    return this.prisma.trainingJob.findUnique({ where: { id: jobId } });
   }
 
   /**
@@ -178,9 +178,9 @@ export class TrainingJobRepository {
    * shape `findUnique` gives (camelCase fields, Dates, parsed JSON) without `input` (see
    * JobStatusRow), with `checkpoints` holding the best one or none.
    */
-  async getWithBestCheckpoint(id: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[]; evaluation: unknown; testEvaluation: unknown }) | null> {
+  async getWithBestCheckpoint(jobId: string): Promise<(JobStatusRow & { checkpoints: BestCheckpoint[]; evaluation: unknown; testEvaluation: unknown }) | null> {
     this.pool ??= poolOf(this.prisma);
-    const { rows } = await this.pool.query<JobWithBestCheckpointRow>({ ...JOB_WITH_BEST_CHECKPOINT, values: [id] });
+    const { rows } = await this.pool.query<JobWithBestCheckpointRow>({ ...JOB_WITH_BEST_CHECKPOINT, values: [jobId] });
     if (rows.length === 0) return null;
     const { bestRun, bestIteration, bestScore, bestCreatedAt, evaluation, testEvaluation, ...job } = rows[0];
     const checkpoints = bestRun === null ? [] : [{ run: bestRun, iteration: bestIteration!, score: bestScore, createdAt: bestCreatedAt! }];
@@ -218,36 +218,36 @@ export class TrainingJobRepository {
    * so two reports never count the same dollars. `input` (up to 2,000 queries) is neither read
    * nor returned. Throws when the job has no row, as an update of a missing row does.
    */
-  async recordProgress(id: string, progress: JobProgress): Promise<RecordedProgress> {
+  async recordProgress(jobId: string, progress: JobProgress): Promise<RecordedProgress> {
     const lastMetrics = progress.lastMetrics === undefined ? null : JSON.stringify(progress.lastMetrics);
     const rows = await this.prisma.$queryRaw<RecordedProgress[]>`
-      WITH before AS (SELECT spend_usd FROM training_jobs WHERE id = ${id} FOR UPDATE)
+      WITH before AS (SELECT spend_usd FROM training_jobs WHERE id = ${jobId} FOR UPDATE)
       UPDATE training_jobs j
       SET iteration = ${progress.iteration}::int, phase = ${progress.phase}::text, spend_usd = ${progress.spendUsd}::float8,
         last_metrics = coalesce(${lastMetrics}::jsonb, j.last_metrics), updated_at = now()
-      FROM before WHERE j.id = ${id}
+      FROM before WHERE j.id = ${jobId}
       RETURNING j.id, j.agent_id AS "agentId", j.priority, j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", before.spend_usd AS "spentBeforeUsd"`;
-    if (rows.length === 0) throw new Error(`recordProgress: no training_jobs row with id ${JSON.stringify(id)}`);
+    if (rows.length === 0) throw new Error(`recordProgress: no training_jobs row with id ${JSON.stringify(jobId)}`);
     return rows[0];
   }
 
   /** Paused by the kill switch, or running again (non-terminal moves only). */
-  setStatus(id: string, status: Extract<JobStatus, 'paused' | 'running'>): Promise<TrainingJobRow> {
-    return this.prisma.trainingJob.update({ where: { id }, data: { status, ...(status === 'paused' ? { phase: 'paused' } : {}) } });
+  setStatus(jobId: string, status: Extract<JobStatus, 'paused' | 'running'>): Promise<TrainingJobRow> {
+    return this.prisma.trainingJob.update({ where: { id: jobId }, data: { status, ...(status === 'paused' ? { phase: 'paused' } : {}) } });
   }
 
-  setBudget(id: string, budgetUsd: number): Promise<TrainingJobRow> {
-    return this.prisma.trainingJob.update({ where: { id }, data: { budgetUsd } });
+  setBudget(jobId: string, budgetUsd: number): Promise<TrainingJobRow> {
+    return this.prisma.trainingJob.update({ where: { id: jobId }, data: { budgetUsd } });
   }
 
   /**
    * Appends a budget alert unless one with this threshold is there already, in one statement,
    * so a retried activity records it once.
    */
-  async appendBudgetAlert(id: string, alert: { threshold: number; spend_usd: number; budget_usd: number; at: string }): Promise<void> {
+  async appendBudgetAlert(jobId: string, alert: { threshold: number; spend_usd: number; budget_usd: number; at: string }): Promise<void> {
     await this.prisma.$executeRaw`
       UPDATE training_jobs SET budget_alerts = budget_alerts || ${JSON.stringify([alert])}::jsonb, updated_at = now()
-      WHERE id = ${id} AND NOT budget_alerts @> ${JSON.stringify([{ threshold: alert.threshold }])}::jsonb`;
+      WHERE id = ${jobId} AND NOT budget_alerts @> ${JSON.stringify([{ threshold: alert.threshold }])}::jsonb`;
   }
 
   /** Ids of jobs whose workflow may be running (for the kill switch's broadcast). */
@@ -261,9 +261,9 @@ export class TrainingJobRepository {
    * the checkpoint's iteration, until the new workflow run marks it running. Only a row whose
    * current run is earlier moves, so this never undoes what the new run has already recorded.
    */
-  async markResumed(id: string, run: number, iteration: number): Promise<void> {
+  async markResumed(jobId: string, run: number, iteration: number): Promise<void> {
     await this.prisma.trainingJob.updateMany({
-      where: { id, currentRun: { lt: run } },
+      where: { id: jobId, currentRun: { lt: run } },
       data: { status: 'queued', currentRun: run, iteration, phase: null, reason: null, finishedAt: null },
     });
   }
@@ -275,16 +275,16 @@ export class TrainingJobRepository {
   }
 
   /** Ends a job that is still `queued` (no run ever started); false when it had moved on meanwhile. */
-  async finishIfQueued(id: string, status: JobStatus, reason: string): Promise<boolean> {
+  async finishIfQueued(jobId: string, status: JobStatus, reason: string): Promise<boolean> {
     const { count } = await this.prisma.trainingJob.updateMany({
-      where: { id, status: 'queued' },
+      where: { id: jobId, status: 'queued' },
       data: { status, reason, phase: null, finishedAt: new Date() },
     });
     return count === 1;
   }
 
   /** Moves a job to a terminal status, recording why when it did not complete. */
-  finish(id: string, status: JobStatus, reason: string | null = null): Promise<TrainingJobRow> {
-    return this.prisma.trainingJob.update({ where: { id }, data: { status, reason, phase: null, finishedAt: new Date() } });
+  finish(jobId: string, status: JobStatus, reason: string | null = null): Promise<TrainingJobRow> {
+    return this.prisma.trainingJob.update({ where: { id: jobId }, data: { status, reason, phase: null, finishedAt: new Date() } });
   }
 }
