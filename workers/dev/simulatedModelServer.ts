@@ -17,7 +17,7 @@ import { simulatedJudgeAnswer } from './simulatedJudge';
 export interface ChatCompletionRequestBody {
   model: string;
   messages: { role: 'system' | 'user' | 'assistant' | 'tool'; content: string | null; tool_calls?: { function: { name: string } }[] }[];
-  tools?: { function: { name: string } }[];
+  tools?: { function: { name: string; parameters?: Record<string, unknown> } }[];
   seed?: number;
   logprobs?: boolean;
   max_tokens?: number;
@@ -38,6 +38,9 @@ export type ScriptedResponse =
   | { kind: 'http_error'; status: number; body?: string }
   | { kind: 'hang' }
   | undefined;
+
+/** A scripted response that is answered with a completion (or none: the simulated model answers). */
+type ScriptedAnswer = Exclude<ScriptedResponse, { kind: 'http_error' } | { kind: 'hang' }>;
 
 export interface SimulatedModelServerOptions {
   port?: number;
@@ -93,14 +96,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
           res.writeHead(scripted.status, { 'content-type': 'application/json' }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
           return;
         }
-        const completion =
-          scripted?.kind === 'tool_call'
-            ? scriptedToolCall(body, scripted.name, scripted.arguments, scripted.logprobs)
-            : scripted
-              ? scriptedCompletion(body, scripted.content, scripted.logprobs)
-              : simulatedCompletion(body);
-        const usage = scripted?.usage ?? options.usage?.(body);
-        if (usage) Object.assign(completion.usage, usage);
+        const completion = completionFor(body, scripted, options.usage);
         const invoice = billed.get(body.model) ?? { calls: 0, prompt_tokens: 0, completion_tokens: 0 };
         invoice.calls++;
         invoice.prompt_tokens += completion.usage.prompt_tokens;
@@ -128,6 +124,19 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   };
 }
 
+/** The answer to a request: the scripted one, else the simulated model's; with the scripted or fixed token usage. */
+function completionFor(body: ChatCompletionRequestBody, scripted: ScriptedAnswer, usageOf: SimulatedModelServerOptions['usage']) {
+  const completion =
+    scripted?.kind === 'tool_call'
+      ? scriptedToolCall(body, scripted.name, scripted.arguments, scripted.logprobs)
+      : scripted
+        ? scriptedCompletion(body, scripted.content, scripted.logprobs)
+        : simulatedCompletion(body);
+  const usage = scripted?.usage ?? usageOf?.(body);
+  if (usage) Object.assign(completion.usage, usage);
+  return completion;
+}
+
 function simulatedCompletion(body: ChatCompletionRequestBody) {
   const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
   // The reward judges (activities/llm/judge.ts) mark their system prompts; they get verdicts.
@@ -150,6 +159,7 @@ function simulatedCompletion(body: ChatCompletionRequestBody) {
         tool_calls: m.tool_calls?.map((call) => ({ name: call.function.name })),
       })),
       toolNames: body.tools.map((tool) => tool.function.name),
+      tools: body.tools.map((tool) => ({ name: tool.function.name, parameters: tool.function.parameters })),
       seed: body.seed ?? 0,
     });
     const logprob = Math.log(action.probability);
