@@ -13,6 +13,9 @@
  *    the API in a process of its own (bars < 25 ms and ≤ 0.25 ms of API CPU per call); the closed
  *    loop (50 connections) as information. When a bar is missed (or BENCH_DIAGNOSE=1), a CPU
  *    profile of the API process shows where the time goes. Standalone: `npx tsx tests/perf/getStatusLoad.ts`.
+ *  - policy_fetch_p95_ms and policy_fetch_cpu_ms_per_call: GET /agents/{agent_id}/policy at 500
+ *    requests a second offered (open loop), half of them conditional (304), the API in a process of
+ *    its own (bars < 5 ms and ≤ 0.1 ms of API CPU per call). Standalone: `npx tsx tests/perf/policyFetch.ts`.
  *  - concurrent jobs (tests/perf/concurrentJobs.ts): 200 training jobs on one dev server and two
  *    worker processes: all complete, no duplicate trajectory, throughput, latency, and P0 jobs
  *    (submitted after the P2 ones) finishing first. Standalone: `npx tsx tests/perf/concurrentJobs.ts`.
@@ -54,6 +57,7 @@ import {
   type CpuSplit,
   type GetStatusLoadResult,
 } from './getStatusLoad';
+import { checkPolicyFetch, measurePolicyFetch, POLICY_FETCH_CALLERS, POLICY_FETCH_CONNECTIONS, POLICY_FETCH_LESSONS, POLICY_FETCH_RATE, policyFetchFigures } from './policyFetch';
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
 import { CONCURRENT_JOBS, CONCURRENT_OWNED_PREFIXES, CONCURRENT_WORKER_PROCESSES, concurrentJobsFigures, concurrentJobsSection, measureConcurrentJobs } from './concurrentJobs';
 import { runCreditAssignmentBench } from './creditAssignment';
@@ -64,6 +68,7 @@ const RESULTS_JSON = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_r
 const RESULTS_MD = path.join(PROJECT_ROOT, 'docs', 'performance', 'benchmark_results.md');
 const TEMPORAL_LOG = path.join(PROJECT_ROOT, '.flow', 'bench-temporal.log');
 const API_LOG = path.join(PROJECT_ROOT, '.flow', 'bench-api.log');
+const POLICY_API_LOG = path.join(PROJECT_ROOT, '.flow', 'bench-policy-api.log');
 
 const MEASURED_GROUPS = Number(process.env.BENCH_GROUPS ?? 12);
 // The worker's default pool (workers/main.ts): on 2 cores, more connections only add contention.
@@ -74,7 +79,7 @@ const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
 const STATUS_OPEN_SECONDS = Number(process.env.BENCH_STATUS_OPEN_SECONDS ?? 20);
 const STATUS_PROFILE_SECONDS = 5;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES, ...BUDGET_SHARE_OWNED_PREFIXES];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'policy_fetch_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES, ...BUDGET_SHARE_OWNED_PREFIXES];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -216,6 +221,16 @@ async function main(): Promise<void> {
   }
 
   log();
+  const policyLoad = os.loadavg()[0];
+  log(`policy fetch: GET /agents/{agent_id}/policy, ${POLICY_FETCH_RATE} req/s offered (open loop) over ${POLICY_FETCH_CONNECTIONS} connections, half with If-None-Match (load average ${policyLoad.toFixed(2)})`);
+  const policyFetch = await timed('policy fetch', () => measurePolicyFetch({ databaseUrl, seconds: 20, apiLogFile: POLICY_API_LOG, log: (line) => log(`  ${line}`) }));
+  checkPolicyFetch(policyFetch);
+  log(
+    `    ${policyFetch.window.ok200} answers with the policy and ${policyFetch.window.ok304} 304s in ${policyFetch.window.seconds.toFixed(1)} s: p50 ${policyFetch.p50Ms.toFixed(1)} ms, ` +
+      `p95 ${policyFetch.p95Ms.toFixed(1)} ms, p99 ${policyFetch.p99Ms.toFixed(1)} ms; API ${policyFetch.apiCpuMsPerCall.toFixed(4)} ms CPU per call`,
+  );
+
+  log();
   log(`concurrent jobs: ${CONCURRENT_JOBS} training jobs (P2 submitted first, then P0) on one dev server and ${CONCURRENT_WORKER_PROCESSES} worker processes (load average ${os.loadavg()[0].toFixed(2)})`);
   const concurrent = await timed('concurrent jobs', () =>
     measureConcurrentJobs({ temporalAddress: temporal.address, temporalPid: temporal.process.pid, databaseUrl, log }),
@@ -245,6 +260,7 @@ async function main(): Promise<void> {
       ? [{ key: 'trajectory_write_postgres_cpu_ms', label: 'PostgreSQL backend CPU per trajectory write', value: writes.postgresCpuMsPerWrite, unit: 'ms' }]
       : []),
     ...getStatusFigures(status),
+    ...policyFetchFigures(policyFetch),
     ...concurrentJobsFigures(concurrent),
     ...workerKillFigures(kills),
     ...budgetShareFigures(share),
@@ -283,6 +299,8 @@ async function main(): Promise<void> {
   Object.assign(numbers, workerKillExtraFigures(kills));
   numbers.bench_seconds = round(benchSeconds, 1);
   numbers.get_status_load_avg_1m = round(statusLoad, 2);
+  numbers.policy_fetch_load_avg_1m = round(policyLoad, 2);
+  numbers.policy_fetch_cpu_ms_per_call = round(policyFetch.apiCpuMsPerCall, 4);
   const results = mergeResults(RESULTS_JSON, numbers, OWNED_PREFIXES, {
     machine: { ...machine(), load_avg_1m_at_start: round(loadAtStart, 2) },
     measured_at: new Date().toISOString(),
@@ -295,6 +313,7 @@ async function main(): Promise<void> {
         `- **group8_vs_single_ratio**: the real \`trainingJob\` workflow on a real worker (Temporal dev server, PostgreSQL, the LLM agent over HTTP to the simulated model server). Every model call takes ${MODEL_LATENCY_MS} ms and every trajectory makes exactly ${MODEL_CALLS_PER_TRAJECTORY} calls (scripted: two tool calls, then the answer). One job of ${MEASURED_GROUPS} iterations × 1 query × group_size ${GROUP_SIZE}, max_parallel ${GROUP_SIZE}, after a 1-iteration warm-up job. Per group: (max ended_at − min started_at) of its 8 rows ÷ the median (ended_at − started_at) of the same rows; p50/p95 over the groups. The activity-level figures take the same ratio from the workflow history (first runTrajectory scheduled → last completed, ÷ median started → completed), so they include Temporal dispatch and the row write.`,
         `- **trajectory_writes_per_s**: ${size.steps}-step trajectories (${size.bytes} bytes of JSON, valid per TrajectorySchema) written through \`TrajectoryRepository.record\` by ${WRITE_CONCURRENCY} concurrent writers sharing one Prisma client with a pool of ${WRITE_POOL_SIZE} connections, after 500 warm-up writes; ${writes.rows} rows in ${writes.seconds.toFixed(1)} s. CPU per write is this Node process's CPU time and that of the PostgreSQL backends serving the bench database (/proc), divided by the rows.`,
         getStatusMethod(status),
+        `- **policy_fetch_p95_ms** and **policy_fetch_cpu_ms_per_call**: \`GET /agents/{agent_id}/policy\` (issue 16) at ${POLICY_FETCH_RATE} requests a second offered, open loop (autocannon overallRate over ${POLICY_FETCH_CONNECTIONS} connections), for ${policyFetch.window.seconds.toFixed(1)} s after a 3 s warm-up; one active version of ${POLICY_FETCH_LESSONS} lessons written through the repository; ${POLICY_FETCH_CALLERS} \`agent\` tokens; every other request sends the current ETag (${policyFetch.window.ok304} answered 304 with no body, ${policyFetch.window.ok200} with the policy), every answer checked (status, ETag, body). The API runs in a process of its own as for get_status (request logging at \`info\` to a file; this route logs at warn and above), with a Temporal client that never connects (the path does not use Temporal). CPU per call is the API process's CPU time over the window ÷ responses; the load average was ${policyLoad.toFixed(2)} when the stage started.`,
       ],
     },
     ...(diagnostics
