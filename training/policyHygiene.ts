@@ -3,7 +3,7 @@ import { applyLessonOperations, type LessonChurn, type LessonOperation, type Les
 import { consolidateProposals, type GroupProposal } from './consolidation';
 import { countLessonOutcomes, DEFAULT_HARM_RULE, type HarmRule, type LessonObservation, mostHarmful, originOf, type UpdateContext, withOrigin } from './lessonProvenance';
 import { mergeNearDuplicates, type LessonMerge } from './lessonDedup';
-import { collapseRefusal, type CountTokens, fitToTokenBudget, measureRemoval } from './tokenBudget';
+import { collapseRefusal, type CountTokens, fitToTokenBudget, measureRemoval, renderedPolicyTokens } from './tokenBudget';
 
 /**
  * Policy hygiene (issue 16 items 4–6): one iteration's update of the library, in this order.
@@ -59,6 +59,12 @@ export interface HygieneReport {
   trimmed: { lesson_id: string; text: string }[];
   /** Tokens of the rendered policy the update ends with. */
   tokens: number;
+  /**
+   * The parent with this iteration's counts: what stays if a later step (the gate) refuses the
+   * update, so the iteration's trajectories are still counted once.
+   */
+  counted_parent: Policy;
+  parent_tokens: number;
 }
 
 const NO_CHURN: LessonChurn = { added: 0, edited: 0, reweighted: 0, dropped: 0 };
@@ -117,5 +123,7 @@ export function revisePolicy(input: HygieneInput, count: CountTokens): HygieneRe
     merged: dedup.merges,
     trimmed: fit.trimmed.map((lesson) => ({ lesson_id: lesson.id, text: lesson.text })),
     tokens: fit.tokens,
+    counted_parent: counted,
+    parent_tokens: renderedPolicyTokens(parent, count),
   };
 }

@@ -33,6 +33,7 @@ import { renderSystemPrompt } from '../training/policy';
 import { MAX_OPTIMIZER_ATTEMPTS } from '../training/lessonOperations';
 import { evaluationDue, evaluationSplit, type EvaluationSplit, type EvaluationSplitName } from '../training/evaluation';
 import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
+import { hygienicPolicyUpdate, type HygieneStepResult } from './policyHygieneStep';
 import {
   alertsToRaise,
   callWorstCaseUsd,
@@ -82,6 +83,11 @@ const TEST_SPLIT_PATCH = 'test-split-v1';
  * its pre-flight go; an iteration is started when what the costliest one so far cost still fits.
  */
 const CALL_ADMISSION_PATCH = 'budget-call-admission-v1';
+/**
+ * Guards policy hygiene (issue 16): with `policy_hygiene` on, a proposal activity per group and
+ * one consolidation activity (and the gate's episodes) replace the single policy update.
+ */
+const HYGIENE_PATCH = 'policy-hygiene-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   // Jobs can be started from the `temporal` CLI, so the workflow validates its own input.
@@ -316,7 +322,7 @@ function activitiesFor(input: TrainingJobInput) {
     heartbeatTimeout: HEARTBEAT_TIMEOUT,
     ...retried,
   });
-  const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy'>>({
+  const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy' | 'proposeLessonOperations'>>({
     // LLM-bound (the optimizer model distils lessons), so with the trajectories.
     taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '5m',
@@ -350,7 +356,13 @@ function activitiesFor(input: TrainingJobInput) {
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },
   });
   const evaluation = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>(evaluationEpisodeOptions(input));
-  return { trajectories, scoring, policy, records, budget, evaluation };
+  // Policy hygiene's consolidation: pure arithmetic and a tokenizer over one iteration's rows.
+  const consolidation = proxyActivities<Pick<TrainingActivities, 'consolidatePolicy'>>({
+    taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: '2m',
+    ...retried,
+  });
+  return { trajectories, scoring, policy, records, budget, evaluation, consolidation };
 }
 
 async function runIteration(
@@ -435,7 +447,23 @@ async function runIteration(
 
   state.phase = 'updating_policy';
   // The `no_policy_update` control keeps the untrained policy: it must show no improvement.
-  const update = config.control === 'no_policy_update' ? keepPolicy(state) : await acts.policy.updatePolicy({
+  const hygienic = config.control !== 'no_policy_update' && config.policy_hygiene && patched(HYGIENE_PATCH);
+  const update = config.control === 'no_policy_update' ? keepPolicy(state) : hygienic ? await hygienicPolicyUpdate(
+    // Named one by one: an activity proxy has no keys to spread.
+    {
+      proposeLessonOperations: acts.policy.proposeLessonOperations,
+      consolidatePolicy: acts.consolidation.consolidatePolicy,
+      runEvaluationEpisodes: acts.evaluation.runEvaluationEpisodes,
+    },
+    {
+      input,
+      policy: state.policy,
+      iteration,
+      groups: groups.map((group, i) => ({ queryIndex: batch[i], task: group.task, trajectoryIds: group.trajectoryIds, advantages: group.outcome.advantages })),
+      validation: split ? split.heldOut : [],
+      limit,
+    },
+  ) : await acts.policy.updatePolicy({
     policy: state.policy,
     candidates: groups.flatMap((group) =>
       group.trajectoryIds.map((id, i) => ({ trajectory_id: id, advantage: group.outcome.advantages[i], query: group.task.prompt })),
@@ -448,13 +476,20 @@ async function runIteration(
     seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
     credit_assignment: config.credit_assignment,
     policy_update: config.policy_update,
+    // The token budget holds for every job (issue 16), counted with the agent model's tokenizer.
+    max_policy_tokens: config.max_policy_tokens,
+    model: config.model,
     // What the groups left of the budget, never more than the update's worst case.
     ...budgetFields(config, budget, (reserve) => Math.max(0, Math.min(reserve.policyUpdate, state.budgetUsd - state.spendUsd))),
   });
   state.addSpend(update.cost_usd);
   if (alerts) await raiseBudgetAlerts(input, state, acts);
   // Invalid model outputs (issue 13) are counted per iteration: the agents' from the reward step, the updater's here.
-  const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0);
+  const metrics: IterationMetrics = {
+    ...iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0),
+    // Policy hygiene's refusals and removals are recorded with the iteration, never skipped silently.
+    ...('hygiene' in update ? { policy_hygiene: (update as HygieneStepResult).hygiene } : {}),
+  };
   state.finishIteration(iteration, metrics, update.policy);
 
   await acts.records.recordIteration({

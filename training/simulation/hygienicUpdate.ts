@@ -1,6 +1,6 @@
 import type { PolicyUpdateMode } from '../grpoConfig';
 import type { LessonUpdateOptions } from '../lessonOperations';
-import { countLessonOutcomes, type LessonObservation } from '../lessonProvenance';
+import type { LessonObservation } from '../lessonProvenance';
 import { renderSystemPrompt, type Policy } from '../policy';
 import { buildPolicyUpdateEvidence, renderPolicyUpdateEvidence } from '../policyEvidence';
 import { creditsByTrajectory, evidenceSources, type IdentifiedCandidate, withTrajectoryRefs } from '../groupProposals';
@@ -95,7 +95,7 @@ export function hygienicUpdate(step: HygieneStep, tally: HygieneTally): Policy {
     if (!verdict.accepted) {
       tally.gate_refusals += 1;
       // The parent stays, its counters counted.
-      next = { ...policy, lessons: countLessonOutcomes(policy.lessons, observations, context) };
+      next = report.counted_parent;
     }
   }
   // Cannot happen (revisePolicy fits the budget, a refused update keeps a parent that fitted): counted, not assumed.

@@ -1,0 +1,63 @@
+/**
+ * Issue 16 items 4-7 through a whole job on real servers: with `policy_hygiene` on, each group
+ * proposes, one consolidation per iteration applies, lessons carry provenance (trajectories of
+ * this job) and counters, the iteration record holds what hygiene did (refusals with reasons),
+ * the gate runs its episodes, and the rendered policy never exceeds max_policy_tokens.
+ */
+import { tokenCounterFor } from '../../adapters/llm/tokenCounter';
+import { startTrainingJob } from '../../api/trainingJobs';
+import { IterationMetricsSchema } from '../../training/iterationMetrics';
+import { renderSystemPrompt, type Lesson } from '../../training/policy';
+import { jobRequest, startHarness, type Harness } from '../support/harness';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h.close();
+});
+
+test('a job with policy hygiene and the gate: provenance, counters, recorded hygiene, the budget held', async () => {
+  const maxPolicyTokens = 120;
+  const request = jobRequest({
+    config: {
+      iterations: 3,
+      batch_size: 2,
+      group_size: 4,
+      checkpoint_interval: 10,
+      eval_interval: 10,
+      policy_hygiene: true,
+      max_policy_tokens: maxPolicyTokens,
+      update_gate: { queries: 2, samples: 1 },
+    },
+  });
+  const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue: h.taskQueue });
+  const result = await h.run(h.client.workflow.getHandle(jobId).result());
+  expect(result.status).toBe('completed');
+
+  const count = tokenCounterFor(request.config?.model ?? 'flow-sim-1').count;
+  expect(count(renderSystemPrompt(result.policy))).toBeLessThanOrEqual(maxPolicyTokens);
+  expect(result.policy.lessons.length).toBeGreaterThan(0);
+  const trajectoryIds = new Set((await h.repos.trajectories.listForJob(jobId)).map((row) => row.id));
+  for (const lesson of result.policy.lessons) {
+    const origin = lesson.provenance![0];
+    expect(origin).toMatchObject({ job_id: jobId, run: 1 });
+    for (const id of origin.trajectory_ids) expect(trajectoryIds.has(id)).toBe(true);
+  }
+
+  const iterations = await h.repos.progress.iterations(jobId);
+  expect(iterations).toHaveLength(3);
+  for (const it of iterations) {
+    const metrics = IterationMetricsSchema.parse(it.metrics);
+    expect(metrics.policy_hygiene).toBeDefined();
+    expect(metrics.policy_hygiene!.policy_tokens).toBeLessThanOrEqual(maxPolicyTokens);
+    const { gate_refusal: gateRefusal, collapse_refusal: collapseRefusal } = metrics.policy_hygiene!;
+    if (gateRefusal !== null) expect(gateRefusal).toMatch(/did worse than its parent/);
+    if (collapseRefusal !== null) expect(collapseRefusal).toMatch(/^the update would remove/);
+  }
+  // Lessons that were in a later iteration's prompt have been counted.
+  if (result.policy.lessons.some((lesson: Lesson) => (lesson.provenance?.[0].iteration ?? 3) < 3)) {
+    expect(result.policy.lessons.some((lesson: Lesson) => lesson.counters !== undefined)).toBe(true);
+  }
+});
