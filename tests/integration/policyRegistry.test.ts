@@ -131,6 +131,10 @@ test('get_policy, promotion on evidence, forced promotion, rollback, the ETag re
 
   // 3. The read path: the agent role reads its tenant's active version with an ETag; 304 on a match.
   const read = await getPolicy(AGENT, agentToken);
+  // A second API replica on the same database, which caches v1 now.
+  const replica = await startApiHarness({ harness: h });
+  const replicaAgentToken = await replica.token({ subject: 'agent-runtime', roles: ['agent'] });
+  expect((await fetch(`${replica.url}/agents/${AGENT}/policy`, { headers: { authorization: `Bearer ${replicaAgentToken}` } })).headers.get('etag')).toBe(v1.etag);
   expect(read.status).toBe(200);
   expect(read.etag).toBe(v1.etag);
   expect(read.body).toMatchObject({ agent_id: AGENT, version: 1, etag: v1.etag, content_hash: v1.content_hash, system_prompt: v1Text, promoted_by: 'alice' });
@@ -184,6 +188,14 @@ test('get_policy, promotion on evidence, forced promotion, rollback, the ETag re
   expect(afterForce.status).toBe(200);
   expect(afterForce.etag).toBe(v2.etag);
   expect(afterForce.body.version).toBe(2);
+  // Another API replica (its own cache) that had served v1 learns of v2 within its cache TTL (1 s).
+  const replicaV2 = await waitFor(
+    async () => (await fetch(`${replica.url}/agents/${AGENT}/policy`, { headers: { authorization: `Bearer ${replicaAgentToken}` } })).headers.get('etag'),
+    (etag) => etag === v2.etag,
+    5_000,
+    50,
+  );
+  expect(replicaV2).toBe(v2.etag);
 
   // Rollback: a new version with v1's content.
   expect(await rpcError(trainer.rollbackPolicy(AGENT, 2))).toMatchObject({ code: -32602 });
@@ -205,4 +217,5 @@ test('get_policy, promotion on evidence, forced promotion, rollback, the ETag re
   expect(listed.versions[2]).toEqual({ ...v1, active: false });
   expect(await viewer.listPolicyVersions(AGENT)).toMatchObject({ can_promote: false, can_force: false });
   expect((await otherTenant.listPolicyVersions(AGENT)).versions).toEqual([]);
+  await replica.close();
 }, 1_500_000);
