@@ -47,7 +47,12 @@ function useRoute() {
   }, []);
   const job = /^#\/jobs\/(.+)$/.exec(hash);
   const agent = /^#\/agents\/(.+)$/.exec(hash);
+  const trajectory = /^#\/jobs\/([^/]+)\/runs\/(\d+)\/iterations\/(\d+)\/trajectories\/(.+)$/.exec(hash);
   if (agent) return { page: 'agent', agentId: decodeURIComponent(agent[1]) };
+  if (trajectory) {
+    const [, jobId, run, iteration, id] = trajectory;
+    return { page: 'trajectory', jobId: decodeURIComponent(jobId), run: Number(run), iteration: Number(iteration), trajectoryId: decodeURIComponent(id) };
+  }
   return job ? { page: 'job', jobId: decodeURIComponent(job[1]) } : { page: 'jobs' };
 }
 
@@ -342,10 +347,72 @@ function LessonDiff({ from, to }) {
           <span class="kind">${row.kind}</span>
           <span class="weight">${row.before && row.after && row.before.weight !== row.after.weight ? `${num(row.before.weight, 2)} → ${num(row.after.weight, 2)}` : num((row.after ?? row.before).weight, 2)}</span>
           ${row.kind === 'edited' ? html`<span class="text"><del>${row.before.text}</del> <ins>${row.after.text}</ins></span>` : html`<span class="text">${(row.after ?? row.before).text}</span>`}
+          <${LessonOrigin} lesson=${row.after ?? row.before} />
         </li>`,
       )}
     </ul>
   </div>`;
+}
+
+const trajectoryHref = (jobId, run, iteration, id) =>
+  `#/jobs/${encodeURIComponent(jobId)}/runs/${run}/iterations/${iteration}/trajectories/${encodeURIComponent(id)}`;
+
+/** Where a lesson came from (links to the trajectories whose evidence produced it) and how it has done since. */
+function LessonOrigin({ lesson }) {
+  const origins = lesson.provenance ?? [];
+  const counters = lesson.counters;
+  if (!counters && origins.length === 0) return null;
+  return html`<div class="small lesson-origin" data-testid="lesson-provenance">
+    ${counters
+      ? html`<span data-testid="lesson-counters" title="later trajectories that followed the lesson: how many succeeded (helpful) and failed (harmful)"
+          >helpful ${counters.helpful} · harmful ${counters.harmful}</span
+        >`
+      : null}
+    ${origins.map(
+      (origin) => html`<span class="origin" data-testid="lesson-origin"
+        >${origin.operation}${origin.merged_lesson_id ? ` of ${origin.merged_lesson_id}` : ''} in run ${origin.run}, iteration ${origin.iteration}${origin.trajectory_ids.length > 0 ? ', from ' : ''}${origin.trajectory_ids.map(
+          (id, i) => html`${i > 0 ? ', ' : ''}<a data-testid="provenance-link" href=${trajectoryHref(origin.job_id, origin.run, origin.iteration, id)} title=${id}>${id.slice(0, 8)}</a>`,
+        )}</span
+      >`,
+    )}
+  </div>`;
+}
+
+/** One stored trajectory, as a lesson's provenance links to it. */
+function TrajectoryPage({ token, jobId, run, iteration, trajectoryId }) {
+  const [state, setState] = useState({ trajectory: null, error: null, loaded: false });
+  useEffect(() => {
+    let stopped = false;
+    rpc(token, 'training.export_trajectories', { job_id: jobId, run, iteration_from: iteration, iteration_to: iteration, limit: 1000 })
+      .then((page) => !stopped && setState({ trajectory: (page.trajectories ?? []).find((t) => t.id === trajectoryId) ?? null, error: null, loaded: true }))
+      .catch((error) => !stopped && setState({ trajectory: null, error, loaded: true }));
+    return () => {
+      stopped = true;
+    };
+  }, [token, jobId, run, iteration, trajectoryId]);
+  const t = state.trajectory;
+  return html`<main data-testid="trajectory-page">
+    <p><a href=${`#/jobs/${encodeURIComponent(jobId)}`}>← job ${jobId}</a></p>
+    <h2>Trajectory <span data-testid="trajectory-id">${trajectoryId}</span></h2>
+    <${ErrorLine} error=${state.error} />
+    ${!state.loaded
+      ? html`<p class="muted">Loading…</p>`
+      : !t
+        ? state.error ? null : html`<p class="error">No trajectory ${trajectoryId} in run ${run}, iteration ${iteration} of this job.</p>`
+        : html`<p data-testid="trajectory-summary">
+              Run ${t.run}, iteration ${t.iteration}, query ${t.query_index}, sample ${t.sample_index}:
+              <strong>${t.success ? 'succeeded' : 'failed'}</strong>, reward ${num(t.reward)}, advantage ${num(t.advantage)}
+            </p>
+            <ol class="steps">
+              ${t.steps.map(
+                (step) => html`<li data-testid="trajectory-step">
+                  ${step.action.type === 'tool_call'
+                    ? html`<code>${step.tool_calls.map((call) => `${call.name}(${JSON.stringify(call.arguments)})`).join(', ')}</code> → <span>${step.error ?? step.result}</span>`
+                    : html`answer: <span>${step.action.content}</span>`}
+                </li>`,
+              )}
+            </ol>`}
+  </main>`;
 }
 
 function Checkpoints({ token, jobId, checkpoints, status, onResumed, registry, onPromoted }) {
@@ -499,7 +566,9 @@ function App() {
       <button class="link right" onClick=${() => signOut()}>sign out</button>
     </header>
     <${KillSwitchBanner} token=${token} />
-    ${route.page === 'job'
+    ${route.page === 'trajectory'
+      ? html`<${TrajectoryPage} token=${token} jobId=${route.jobId} run=${route.run} iteration=${route.iteration} trajectoryId=${route.trajectoryId} />`
+      : route.page === 'job'
       ? html`<${JobPage} token=${token} jobId=${route.jobId} serverInfo=${serverInfo} />`
       : route.page === 'agent'
         ? html`<${RegistryPage} token=${token} agentId=${route.agentId} />`

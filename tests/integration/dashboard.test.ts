@@ -249,6 +249,48 @@ test('a finished job: its curves, the held-out evaluation with its p-value, and 
   expect(pageErrors).toEqual([]);
 }, 180_000);
 
+test('a job with policy hygiene: each lesson shows its provenance, linking to the trajectories it was learned from, and its counters', async () => {
+  harness.model.setLatency(0);
+  pageErrors.length = 0;
+  const flow = await api.client();
+  const { job_id: jobId } = await flow.startGrpo({
+    agent_id: 'support-agent',
+    task_set: 'simulated',
+    config: { iterations: 5, batch_size: 4, group_size: 6, checkpoint_interval: 1, eval_interval: 10, seed: 2, policy_hygiene: true },
+  });
+  const done = await waitFor(() => flow.getStatus(jobId), (status) => !['queued', 'running'].includes(status.status), 120_000, 250);
+  expect(done.status).toBe('completed');
+  const checkpoints = await api.post({ jsonrpc: '2.0', id: 1, method: 'training.list_checkpoints', params: { job_id: jobId } });
+  type Shown = { id: string; provenance?: { run: number; iteration: number; trajectory_ids: string[] }[]; counters?: { helpful: number; harmful: number } };
+  const kept = checkpoints.body.result.checkpoints as { policy: { lessons: Shown[] } }[];
+  const lessons = kept[kept.length - 1].policy.lessons;
+  const withOrigin = lessons.filter((lesson) => (lesson.provenance?.[0]?.trajectory_ids.length ?? 0) > 0);
+  expect(withOrigin.length).toBeGreaterThan(0);
+
+  await page.goto(`${api.url}/#token=${await api.token()}`);
+  await page.waitForURL((url) => url.hash === '#/');
+  await page.goto(`${api.url}/#/jobs/${jobId}`);
+  await page.locator('[data-testid="lesson-diff"]').waitFor();
+  await waitFor(() => page.locator('[data-testid="checkpoint-row"]').count(), (n) => n === kept.length, 30_000, 100);
+  const shown = page.locator('[data-testid="lesson-diff"] [data-testid="lesson-provenance"]');
+  await shown.first().waitFor();
+  const counted = lessons.find((lesson) => lesson.counters !== undefined);
+  if (counted) {
+    expect(await page.locator('[data-testid="lesson-counters"]').allTextContents()).toContain(`helpful ${counted.counters!.helpful} · harmful ${counted.counters!.harmful}`);
+  }
+  const origin = withOrigin[0].provenance![0];
+  const link = page.locator(`[data-testid="provenance-link"][title="${origin.trajectory_ids[0]}"]`).first();
+  expect(await link.getAttribute('href')).toBe(`#/jobs/${encodeURIComponent(jobId)}/runs/${origin.run}/iterations/${origin.iteration}/trajectories/${encodeURIComponent(origin.trajectory_ids[0])}`);
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-lesson-provenance.png'), fullPage: true });
+  await link.click();
+  // The trajectory the lesson was learned from, with its steps.
+  await page.locator('[data-testid="trajectory-summary"]').waitFor();
+  expect(await page.locator('[data-testid="trajectory-id"]').textContent()).toBe(origin.trajectory_ids[0]);
+  expect(await page.locator('[data-testid="trajectory-summary"]').textContent()).toContain(`iteration ${origin.iteration}`);
+  expect(await page.locator('[data-testid="trajectory-step"]').count()).toBeGreaterThan(0);
+  expect(pageErrors).toEqual([]);
+}, 180_000);
+
 test('the policy registry: promote and rollback buttons only for those allowed, a refusal shown, a forced promotion with its reason, the versions with the active one', async () => {
   harness.model.setLatency(0);
   pageErrors.length = 0;
