@@ -139,6 +139,60 @@ export function reserveRefusal(spentUsd: number, budgetUsd: number, iteration: n
   return `spent ${formatUsd(spentUsd)} of a ${formatUsd(budgetUsd)} budget; iteration ${iteration} could cost up to ${formatUsd(reserve.total)}, so it was not started`;
 }
 
+/**
+ * The query evaluations (a query under one policy) an iteration runs, for its budget: held-out
+ * (with the baseline the first time) and, after the last iteration, the test split for both
+ * policies. One count serves the reserve of older jobs and the admission check.
+ */
+export function iterationEvaluationQueries(due: { heldOut: number; test: number; baselineDone: boolean; validation: boolean; testing: boolean }): number {
+  return (due.validation ? due.heldOut * (due.baselineDone ? 1 : 2) : 0) + (due.testing ? due.test * 2 : 0);
+}
+
+export interface AdmissionCheck {
+  spentUsd: number;
+  budgetUsd: number;
+  iteration: number;
+  /** Evaluation episodes due with the iteration (query evaluations × eval_samples). */
+  evaluationEpisodes: number;
+  /** What the costliest trajectory so far was billed: an evaluation episode's estimate. */
+  costliestTrajectoryUsd: number;
+  agentPrice: ModelPrice;
+  maxTokens: number;
+}
+
+/**
+ * Under call admission, why iteration `iteration` must not start, or null: the budget is spent, or
+ * the evaluation due with it (its episodes at the costliest trajectory's cost so far) would not
+ * fit in what is left: an evaluation cut short would report on the episodes that had money, not
+ * on the policy. Training itself is admitted call by call (the spend ledger), so the job spends
+ * its budget nearly to the end, and an iteration that runs out stops there.
+ */
+export function admissionRefusal(check: AdmissionCheck): string | null {
+  const evaluation = check.evaluationEpisodes * check.costliestTrajectoryUsd;
+  // Less than this and not even one agent call (its max_tokens out, before any prompt) can be admitted.
+  const oneCall = callWorstCaseUsd(check.agentPrice, check.maxTokens, 0);
+  if (preflight(check.spentUsd, evaluation + oneCall, check.budgetUsd).ok) return null;
+  const spent = `spent ${formatUsd(check.spentUsd)} of a ${formatUsd(check.budgetUsd)} budget`;
+  return evaluation > 0
+    ? `${spent}; the evaluation due with iteration ${check.iteration} would cost about ${formatUsd(evaluation)}, so the iteration was not started`
+    : `${spent}: not enough for one more model call before iteration ${check.iteration}`;
+}
+
+/** Why a job stops when calls of an iteration under way were refused (call admission). */
+export function budgetRanOutReason(budgetUsd: number, spentUsd: number, iteration: number): string {
+  return `the ${formatUsd(budgetUsd)} budget ran out during iteration ${iteration} (spent ${formatUsd(spentUsd)}): its model calls were refused, so the policy was not updated`;
+}
+
+/** Under a reserve: what a group's reward judge may spend, i.e. what its trajectories left of their allowances. */
+export function judgeAllowanceUsd(reserve: IterationReserve, billedUsd: readonly number[]): number {
+  return Math.max(0, reserve.perTrajectory * billedUsd.length - billedUsd.reduce((sum, usd) => sum + usd, 0));
+}
+
+/** Under a reserve: what the policy update may spend, i.e. what the groups left of the budget, never more than its worst case. */
+export function policyUpdateAllowanceUsd(reserve: IterationReserve, spentUsd: number, budgetUsd: number): number {
+  return Math.max(0, Math.min(reserve.policyUpdate, budgetUsd - spentUsd));
+}
+
 export interface PreflightResult {
   /** The work may start: even its worst case stays within the budget. */
   ok: boolean;

@@ -1,5 +1,10 @@
 import { MAX_OPTIMIZER_ATTEMPTS } from '../../training/lessonOperations';
 import {
+  admissionRefusal,
+  budgetRanOutReason,
+  iterationEvaluationQueries,
+  judgeAllowanceUsd,
+  policyUpdateAllowanceUsd,
   iterationReserve,
   OPTIMIZER_PROMPT_TOKENS,
   reserveRefusal,
@@ -207,5 +212,44 @@ describe('the worst-case reserve of jobs started before call admission', () => {
   it('without a reserve (histories from before the pre-flight) stops only a spent budget, with the message of then', () => {
     expect(reserveRefusal(9.99, 10, 3, null)).toBeNull();
     expect(reserveRefusal(10, 10, 3, null, 10)).toBe('spent $10.0000 of a $10 budget before iteration 3');
+  });
+});
+
+describe('the budget of one iteration, as the workflow asks for it', () => {
+  const agentPrice = { input_usd_per_mtok: 1, output_usd_per_mtok: 2 };
+  const oneCall = callWorstCaseUsd(agentPrice, 100, 0);
+  const check = { spentUsd: 1, budgetUsd: 10, iteration: 4, evaluationEpisodes: 0, costliestTrajectoryUsd: 0.5, agentPrice, maxTokens: 100 };
+
+  it('counts the query evaluations due: held-out with the baseline the first time, the test split for both policies', () => {
+    const due = { heldOut: 5, test: 3, baselineDone: false, validation: false, testing: false };
+    expect(iterationEvaluationQueries(due)).toBe(0);
+    expect(iterationEvaluationQueries({ ...due, validation: true })).toBe(10);
+    expect(iterationEvaluationQueries({ ...due, validation: true, baselineDone: true })).toBe(5);
+    expect(iterationEvaluationQueries({ ...due, testing: true })).toBe(6);
+    expect(iterationEvaluationQueries({ ...due, validation: true, baselineDone: true, testing: true })).toBe(11);
+  });
+
+  it('under call admission starts an iteration while one more call and the evaluation due fit, and says why not otherwise', () => {
+    expect(admissionRefusal(check)).toBeNull();
+    expect(admissionRefusal({ ...check, spentUsd: 10 - oneCall })).toBeNull();
+    expect(admissionRefusal({ ...check, spentUsd: 10 - oneCall / 2 })).toBe(`spent ${formatUsd(10 - oneCall / 2)} of a $10.00 budget: not enough for one more model call before iteration 4`);
+    // 16 episodes at the costliest trajectory so far: $8 with $9 left fits, with $7 left it does not.
+    expect(admissionRefusal({ ...check, evaluationEpisodes: 16 })).toBeNull();
+    expect(admissionRefusal({ ...check, spentUsd: 3, evaluationEpisodes: 16 })).toBe(
+      'spent $3.00 of a $10.00 budget; the evaluation due with iteration 4 would cost about $8.00, so the iteration was not started',
+    );
+  });
+
+  it('says why a job stopped when its calls were refused mid-iteration', () => {
+    expect(budgetRanOutReason(10, 9.996, 3)).toBe('the $10.00 budget ran out during iteration 3 (spent $10.00): its model calls were refused, so the policy was not updated');
+  });
+
+  it('under a reserve, gives a judge what its group left of the allowances and the update what the groups left, never below 0', () => {
+    const reserve = { total: 5, perEvaluationQuery: 0, perTrajectory: 0.25, policyUpdate: 1 };
+    expect(judgeAllowanceUsd(reserve, [0.1, 0.2, 0.05, 0.15])).toBeCloseTo(0.5, 12);
+    expect(judgeAllowanceUsd(reserve, [0.5, 0.5])).toBe(0);
+    expect(policyUpdateAllowanceUsd(reserve, 2, 10)).toBe(1);
+    expect(policyUpdateAllowanceUsd(reserve, 9.5, 10)).toBe(0.5);
+    expect(policyUpdateAllowanceUsd(reserve, 11, 10)).toBe(0);
   });
 });
