@@ -5,6 +5,7 @@
  * activity input is built by a plain function; the awaits stay where they always were, so the
  * command sequence (and its interleaving across concurrent groups) is unchanged.
  */
+import { patched } from '@temporalio/workflow';
 import type { TrajectorySummary } from '../activities/trajectories';
 import { selectBatch } from '../training/batches';
 import { judgeAllowanceUsd, policyUpdateAllowanceUsd } from '../training/budget';
@@ -14,10 +15,17 @@ import { renderSystemPrompt } from '../training/policy';
 import { hashString } from '../training/statistics';
 import { settleAll } from './concurrencyLimit';
 import { agentRunSettings, evaluateOnHeldOut } from './heldOutEvaluation';
+import { hygienicPolicyUpdate, type HygieneStepResult } from './policyHygieneStep';
 import { budgetFields, type IterationBudget, raiseBudgetAlerts, spendGuarded } from './jobBudget';
 import type { Job } from './trainingJobActivities';
 
 type Task = Job['input']['training_queries'][number];
+
+/**
+ * Guards policy hygiene (issue 16): with `policy_hygiene` on, a proposal activity per group and
+ * one consolidation activity (and the gate's episodes) replace the single policy update.
+ */
+const HYGIENE_PATCH = 'policy-hygiene-v1';
 
 /** What one group (one query, group_size trajectories) left for the policy update. */
 interface GroupResult {
@@ -40,12 +48,23 @@ export async function runIteration(job: Job, iteration: number, budget: Iteratio
   if (budget.admission && groups.some((group) => group.budgetStopped)) return null;
 
   state.phase = 'updating_policy';
+  const { config } = input;
+  const hygienic = config.control !== 'no_policy_update' && config.policy_hygiene && patched(HYGIENE_PATCH);
   // The `no_policy_update` control keeps the untrained policy: it must show no improvement.
-  const update = input.config.control === 'no_policy_update' ? keepPolicy(job) : await acts.policy.updatePolicy(policyUpdateInput(job, iteration, groups, budget));
+  const update =
+    config.control === 'no_policy_update'
+      ? keepPolicy(job)
+      : hygienic
+        ? await hygienicPolicyUpdate(hygieneActivities(job), hygieneRequest(job, iteration, batch, groups, split))
+        : await acts.policy.updatePolicy(policyUpdateInput(job, iteration, groups, budget));
   state.addSpend(update.cost_usd);
   if (spendGuarded(budget)) await raiseBudgetAlerts(job);
-  // Invalid model outputs (issue 13) are counted per iteration: the agents' from the reward step, the updater's here.
-  const metrics = iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0);
+  const metrics: IterationMetrics = {
+    // Invalid model outputs (issue 13) are counted per iteration: the agents' from the reward step, the updater's here.
+    ...iterationMetrics(groups.map((group) => group.outcome), update.churn, update.invalid_outputs ?? 0),
+    // Policy hygiene's refusals and removals are recorded with the iteration, never skipped silently.
+    ...('hygiene' in update ? { policy_hygiene: (update as HygieneStepResult).hygiene } : {}),
+  };
   state.finishIteration(iteration, metrics, update.policy);
   await acts.records.recordIteration({ job_id: input.job_id, run: input.run, iteration, metrics, policy_version: update.policy.version, spend_usd: state.spendUsd });
   await acts.records.recordJobProgress({ job_id: input.job_id, iteration, phase: 'iteration_done', spend_usd: state.spendUsd, last_metrics: metrics });
@@ -156,8 +175,31 @@ function policyUpdateInput(job: Job, iteration: number, groups: GroupResult[], b
     seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
     credit_assignment: config.credit_assignment,
     policy_update: config.policy_update,
+    // The token budget holds for every job (issue 16), counted with the agent model's tokenizer.
+    max_policy_tokens: config.max_policy_tokens,
+    model: config.model,
     // What the groups left of the budget, never more than the update's worst case.
     ...budgetFields(job, budget, (reserve) => policyUpdateAllowanceUsd(reserve, state.spendUsd, state.budgetUsd)),
+  };
+}
+
+/** Policy hygiene's activities, named one by one: an activity proxy has no keys to spread. */
+function hygieneActivities({ acts }: Job) {
+  return {
+    proposeLessonOperations: acts.policy.proposeLessonOperations,
+    consolidatePolicy: acts.consolidation.consolidatePolicy,
+    runEvaluationEpisodes: acts.evaluation.runEvaluationEpisodes,
+  };
+}
+
+function hygieneRequest({ input, state, limit }: Job, iteration: number, batch: number[], groups: GroupResult[], split: EvaluationSplit | null) {
+  return {
+    input,
+    policy: state.policy,
+    iteration,
+    groups: groups.map((group, i) => ({ queryIndex: batch[i], task: group.task, trajectoryIds: group.trajectoryIds, advantages: group.outcome.advantages })),
+    validation: split ? split.heldOut : [],
+    limit,
   };
 }
 

@@ -40,7 +40,7 @@ export function activitiesFor(input: TrainingJobInput) {
     heartbeatTimeout: HEARTBEAT_TIMEOUT,
     ...retried,
   });
-  const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy'>>({
+  const policy = proxyActivities<Pick<TrainingActivities, 'updatePolicy' | 'proposeLessonOperations'>>({
     // LLM-bound (the optimizer model distils lessons), so with the trajectories.
     taskQueue: trajectoryTaskQueue(workflowInfo().taskQueue),
     startToCloseTimeout: '5m',
@@ -74,5 +74,11 @@ export function activitiesFor(input: TrainingJobInput) {
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 8 },
   });
   const evaluation = proxyActivities<Pick<TrainingActivities, 'runEvaluationEpisodes'>>(evaluationEpisodeOptions(input));
-  return { trajectories, scoring, policy, records, budget, evaluation };
+  // Policy hygiene's consolidation: pure arithmetic and a tokenizer over one iteration's rows.
+  const consolidation = proxyActivities<Pick<TrainingActivities, 'consolidatePolicy'>>({
+    taskQueue: cpuTaskQueue(workflowInfo().taskQueue),
+    startToCloseTimeout: '2m',
+    ...retried,
+  });
+  return { trajectories, scoring, policy, records, budget, evaluation, consolidation };
 }
