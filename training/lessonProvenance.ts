@@ -6,11 +6,14 @@ import { z } from 'zod';
  * policies written before them, and jobs without policy hygiene, carry neither.
  *
  * "Followed", for the counters: the lesson was in the system prompt the trajectory ran with (the
- * policy of that iteration: every lesson is rendered) AND the trajectory called every tool the
- * lesson prescribes: the tool names of that iteration's calls that the lesson's text names,
- * except those named after "instead of" (which it advises against). A lesson that names no tool
- * called that iteration is not counted: nothing says whether the agent followed it. A followed
- * trajectory that succeeded counts as helpful, one that failed as harmful.
+ * policy of that iteration: every lesson is rendered), the lesson speaks of the trajectory's
+ * query (a lesson whose text names a scope, "For billing tasks, …", counts only queries that
+ * share one of its scope words: its words other than tool names and the function words of
+ * FUNCTION_WORDS; a lesson with no scope word counts every query), AND the trajectory called
+ * every tool the lesson prescribes: the tool names of that iteration's calls that the lesson's
+ * text names, except those named after "instead of" (which it advises against). A lesson that
+ * names no tool called that iteration is not counted: nothing says whether the agent followed
+ * it. A followed trajectory that succeeded counts as helpful, one that failed as harmful.
  */
 
 /** Origins kept per lesson (the first and the latest ones): the policy travels in workflow history. */
@@ -115,6 +118,28 @@ export interface LessonObservation {
   success: boolean;
   /** The tools it called, in any order. */
   tools: readonly string[];
+  /** The query it answered; absent: every lesson's scope is taken to match. */
+  query?: string;
+}
+
+/** Words that say how to act, not what about: never a lesson's scope. */
+export const FUNCTION_WORDS = new Set(
+  'a an the and or of to for in on at by with as is are be it its this that these those then than when where which while first last next after before instead use using call calling calls tool tools task tasks query queries question questions request requests like such kind kinds type types answer answers answering always never do does not no yes if'.split(' '),
+);
+
+const wordsOf = (text: string) => text.toLowerCase().match(/[a-z0-9_]+/g) ?? [];
+
+/** The words of a lesson that name what it is about: not tool names, not function words, not numbers. */
+export function scopeWords(text: string, tools: ReadonlySet<string>): string[] {
+  const lowerTools = new Set([...tools].map((tool) => tool.toLowerCase()));
+  return [...new Set(wordsOf(text).filter((word) => !FUNCTION_WORDS.has(word) && !lowerTools.has(word) && !/^\d+$/.test(word)))].sort();
+}
+
+/** Whether a lesson with these scope words speaks of the query. */
+function inScope(scope: readonly string[], query: string | undefined): boolean {
+  if (scope.length === 0 || query === undefined) return true;
+  const words = new Set(wordsOf(query));
+  return scope.some((word) => words.has(word));
 }
 
 function countedAt(counters: LessonCounters | undefined, context: UpdateContext): boolean {
@@ -136,11 +161,12 @@ export function countLessonOutcomes<L extends TrackedLesson>(lessons: readonly L
   return lessons.map((lesson) => {
     if (countedAt(lesson.counters, context)) return lesson;
     const prescribed = prescribedTools(lesson.text, vocabulary);
+    const scope = scopeWords(lesson.text, vocabulary);
     let helpful = lesson.counters?.helpful ?? 0;
     let harmful = lesson.counters?.harmful ?? 0;
     if (prescribed.length > 0) {
       for (const observation of unique) {
-        if (!prescribed.every((tool) => observation.tools.includes(tool))) continue;
+        if (!prescribed.every((tool) => observation.tools.includes(tool)) || !inScope(scope, observation.query)) continue;
         if (observation.success) helpful += 1;
         else harmful += 1;
       }

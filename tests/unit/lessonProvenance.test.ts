@@ -13,6 +13,8 @@ import {
   mostHarmful,
   originOf,
   prescribedTools,
+  scopeWords,
+  FUNCTION_WORDS,
   trajectoryOfRef,
   withOrigin,
 } from '../../training/lessonProvenance';
@@ -38,7 +40,7 @@ describe('provenance', () => {
     expect(kept).toHaveLength(MAX_LESSON_ORIGINS);
     expect(kept.map((o) => o.iteration)).toEqual([0, 4, 5, 6, 7, 8]);
     expect(boundedOrigins(origins.slice(0, 2))).toEqual(origins.slice(0, 2));
-    const lesson = withOrigin({ id: 'a', text: 'x', weight: 0.5 }, origins[0]);
+    const lesson = withOrigin<Lesson>({ id: 'a', text: 'x', weight: 0.5 }, origins[0]);
     expect(withOrigin(lesson, origins[1]).provenance).toEqual(origins.slice(0, 2));
     expect(lesson).toEqual({ id: 'a', text: 'x', weight: 0.5, provenance: [origins[0]] });
   });
@@ -66,6 +68,37 @@ describe('which tools a lesson prescribes', () => {
     // "lookup" inside "lookup_invoice" and "xsearch" are not the tools "lookup" and "search".
     expect(prescribedTools('xsearch then lookup_invoice', ['lookup', 'search'])).toEqual([]);
     expect(prescribedTools('lookup_invoice or lookup', ['lookup'])).toEqual(['lookup']);
+  });
+});
+
+describe('the scope of a lesson', () => {
+  it('is its words other than tool names, function words and numbers', () => {
+    expect(scopeWords('For billing tasks, call lookup_invoice first.', new Set(['lookup_invoice']))).toEqual(['billing']);
+    expect(scopeWords('For tasks like "billing outstanding balance", call LOOKUP first.', new Set(['lookup']))).toEqual(['balance', 'billing', 'outstanding']);
+    expect(scopeWords('Call verify_answer before answering, 2 times.', new Set(['verify_answer']))).toEqual(['times']);
+    expect(scopeWords('Always call the tool first.', new Set())).toEqual([]);
+    expect(scopeWords('!!!', new Set())).toEqual([]);
+    expect(FUNCTION_WORDS.has('instead')).toBe(true);
+  });
+
+  it('limits the counters to the queries the lesson speaks of', () => {
+    const scoped: Lesson[] = [
+      { id: 's', text: 'For billing tasks, call lookup first.', weight: 0.5 },
+      { id: 'g', text: 'Always call lookup first.', weight: 0.5 },
+    ];
+    const counted = countLessonOutcomes(
+      scoped,
+      [
+        { trajectory_id: 'b', success: true, tools: ['lookup'], query: '[billing] What is my balance?' },
+        { trajectory_id: 'w', success: false, tools: ['lookup'], query: '[weather] Rain tomorrow?' },
+        { trajectory_id: 'n', success: false, tools: ['lookup'] },
+      ],
+      CONTEXT,
+    );
+    expect(counted.map((l) => [l.id, l.counters!.helpful, l.counters!.harmful])).toEqual([
+      ['s', 1, 1],
+      ['g', 1, 2],
+    ]);
   });
 });
 

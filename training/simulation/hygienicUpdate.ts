@@ -60,6 +60,7 @@ function observe(candidate: IdentifiedCandidate): LessonObservation {
     trajectory_id: candidate.trajectory_id,
     success: candidate.trajectory.success,
     tools: candidate.trajectory.steps.flatMap((step) => step.tool_calls.map((call) => call.name)),
+    query: candidate.query,
   };
 }
 
