@@ -28,6 +28,8 @@ export interface ConsolidatePolicyInput {
   credits: Record<string, number>;
   /** Every trajectory of the iteration, for the helpful/harmful counters. */
   trajectory_ids: string[];
+  /** The query of each of `trajectory_ids` (same order): a lesson counts only queries in its scope. */
+  queries?: string[];
   learning_rate: number;
   clip: number;
   max_lessons: number;
@@ -44,7 +46,8 @@ export function createPolicyConsolidationActivities(deps: { trajectories: Trajec
   return {
     async consolidatePolicy(input: ConsolidatePolicyInput): Promise<ConsolidatePolicyResult> {
       const rows = await loadInOrder(deps.trajectories, input.trajectory_ids);
-      const observations = rows.map((row) => ({
+      const observations = rows.map((row, i) => ({
+        ...(input.queries ? { query: input.queries[i] } : {}),
         trajectory_id: row.id,
         success: row.success,
         tools: (row.steps as unknown as TrajectoryStep[]).flatMap((step) => step.tool_calls.map((call) => call.name)),

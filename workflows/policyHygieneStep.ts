@@ -82,6 +82,7 @@ export async function hygienicPolicyUpdate(acts: HygieneActivities, request: Hyg
     proposals: proposals.map((proposal) => ({ operations: proposal.operations })),
     credits: Object.assign({}, ...proposals.map((proposal) => proposal.credits)) as Record<string, number>,
     trajectory_ids: request.groups.flatMap((group) => group.trajectoryIds),
+    queries: request.groups.flatMap((group) => group.trajectoryIds.map(() => group.task.prompt)),
     learning_rate: config.learning_rate,
     clip: config.clip,
     max_lessons: config.max_lessons,

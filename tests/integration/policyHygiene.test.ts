@@ -114,7 +114,7 @@ test('counters count each trajectory once, however often the consolidation is re
   const candidates = await group(jobId, 0, [1, 1, -1, -1], ['lookup_invoice', 'lookup_invoice', 'lookup_invoice', 'search']);
   const policy: Policy = { base_prompt: 'base', lessons: [{ id: 'L1-1', text: 'For billing tasks, call lookup_invoice first.', weight: 0.4 }], version: 1 };
   const ids = candidates.map((c) => c.trajectory_id);
-  const input = { ...consolidateInput(jobId, policy, [], {}, [...ids, ids[0]]), iteration: 2 };
+  const input = { ...consolidateInput(jobId, policy, [], {}, [...ids, ids[0]]), iteration: 2, queries: [...ids, ids[0]].map(() => '[billing] question 0') };
   const once = await consolidation().consolidatePolicy(input);
   const retried = await consolidation().consolidatePolicy(input);
   expect(retried).toEqual(once);
