@@ -66,6 +66,12 @@ export const GRPOConfigSchema = z
      */
     policy_update: z.enum(POLICY_UPDATE_MODES).default('positive_only'),
     /**
+     * Failures as evidence (issue 14 item 5): the updater is also shown, per kind of task, the tool
+     * choices common to its negative-advantage trajectories and absent from its positive ones, and
+     * may write "do not call" lessons from them (cited by those positive ones).
+     */
+    avoid_lessons: z.boolean().default(false),
+    /**
      * A name in the reward registry (training/rewards.ts); absent, the registry's default for
      * the job's agent type ('outcome' for both).
      */

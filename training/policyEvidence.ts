@@ -2,14 +2,21 @@ import { z } from 'zod';
 import type { Trajectory } from './trajectory';
 import { describeZodError } from './zodErrors';
 import { LessonSchema, type Lesson } from './policy';
+import { groupTaskKinds } from './taskKinds';
+import { boundedArguments, MAX_ARGUMENT_CHARS } from './toolArguments';
+import { failurePatterns } from './failurePatterns';
 
 /**
  * What the optimizer is shown to update the policy (the one definition, used by the policy-update
  * activity and by the pure training loops): the current lessons and the trajectories it may
  * cite, each with the ref to cite it by and its group-relative advantage (with credit
  * assignment, each step's credit too), and, contrastive, per group the best and the worst
- * trajectories and the tool choices only one side made. The optimizer prompt carries it as one
- * fenced JSON block (renderPolicyUpdateEvidence; parsePolicyUpdateEvidence reads it back).
+ * trajectories and the tool choices only one side made. Each step shows its tool call's arguments
+ * (bounded, training/toolArguments.ts); the trajectories are grouped into task kinds, by
+ * `Task.family` or else by the words their queries share (training/taskKinds.ts); with failure
+ * patterns on, the choices common to a kind's failures and absent from its successes
+ * (training/failurePatterns.ts). The optimizer prompt carries it as one fenced JSON block
+ * (renderPolicyUpdateEvidence; parsePolicyUpdateEvidence reads it back).
  */
 
 /** A tool choice: `tool` called first (`after` null) or right after the tool `after`. */
@@ -29,6 +36,24 @@ export const ContrastSchema = z.object({
 });
 export type Contrast = z.infer<typeof ContrastSchema>;
 
+/** Trajectories shown that are about the same kind of task: a family, or the words their queries share. */
+export const TaskKindEvidenceSchema = z.object({
+  id: z.string().min(1),
+  family: z.string().nullable(),
+  words: z.array(z.string().min(1)),
+  refs: z.array(z.string().min(1)),
+});
+export type TaskKindEvidence = z.infer<typeof TaskKindEvidenceSchema>;
+
+/** A choice common to a kind's failures and absent from its successes, cited by those successes. */
+export const FailurePatternSchema = z.object({
+  task_kind: z.string().min(1),
+  after: z.string().nullable(),
+  tool: z.string(),
+  failures: z.number().int().min(1),
+  evidence: z.array(z.string().min(1)).min(1),
+});
+
 export const PolicyUpdateEvidenceSchema = z.object({
   lessons: z.array(LessonSchema),
   trajectories: z.array(
@@ -41,6 +66,8 @@ export const PolicyUpdateEvidenceSchema = z.object({
         z.object({
           action: z.enum(['tool_call', 'final_answer']),
           tool: z.string().nullable(),
+          /** The call's arguments as JSON, at most MAX_ARGUMENT_CHARS (training/toolArguments.ts). */
+          arguments: z.string().max(MAX_ARGUMENT_CHARS).nullable().optional(),
           result: z.string().nullable(),
           /** With credit assignment: the step's own advantage (training/advantages.ts stepCredits). */
           credit: z.number().optional(),
@@ -50,6 +77,8 @@ export const PolicyUpdateEvidenceSchema = z.object({
     }),
   ),
   contrasts: z.array(ContrastSchema).optional(),
+  task_kinds: z.array(TaskKindEvidenceSchema).optional(),
+  failure_patterns: z.array(FailurePatternSchema).optional(),
 });
 export type PolicyUpdateEvidence = z.infer<typeof PolicyUpdateEvidenceSchema>;
 
@@ -77,6 +106,7 @@ export function toEvidenceTrajectory(
     steps: trajectory.steps.map((step, i) => ({
       action: step.action.type,
       tool: step.action.type === 'tool_call' ? (step.tool_calls[0]?.name ?? null) : null,
+      arguments: step.action.type === 'tool_call' && step.tool_calls[0] !== undefined ? boundedArguments(step.tool_calls[0].arguments) : null,
       result: step.result,
       ...(stepCredits !== null ? { credit: stepCredits[i] } : {}),
     })),
@@ -187,6 +217,8 @@ export interface EvidenceCandidate {
   advantage: number;
   query: string;
   stepCredits: readonly number[] | null;
+  /** The task's `Task.family`, when it names one: evidence is grouped by it. */
+  family?: string | null;
 }
 
 /** The most a candidate earned anywhere: its advantage or, with credit assignment, its best step. */
@@ -194,14 +226,20 @@ function bestCredit(candidate: EvidenceCandidate): number {
   return Math.max(candidate.advantage, ...(candidate.stepCredits ?? []));
 }
 
+/** A shown trajectory and the index of the candidate it shows. */
+interface Shown {
+  index: number;
+  trajectory: EvidenceTrajectory;
+}
+
 /** The candidates that earned positive credit, best first (ties in candidate order), refs T1, T2, …. */
-function positiveOnlyEvidence(candidates: readonly EvidenceCandidate[], maxTrajectories: number): EvidenceTrajectory[] {
+function positiveOnlyEvidence(candidates: readonly EvidenceCandidate[], maxTrajectories: number): Shown[] {
   return candidates
     .map((candidate, index) => ({ candidate, index, credit: bestCredit(candidate) }))
     .filter(({ credit }) => credit > 0)
     .sort((a, b) => b.credit - a.credit || a.index - b.index)
     .slice(0, maxTrajectories)
-    .map(({ candidate }, i) => showCandidate(candidate, `T${i + 1}`));
+    .map(({ candidate, index }, i) => ({ index, trajectory: showCandidate(candidate, `T${i + 1}`) }));
 }
 
 function showCandidate(candidate: EvidenceCandidate, ref: string): EvidenceTrajectory {
@@ -212,49 +250,87 @@ function showCandidate(candidate: EvidenceCandidate, ref: string): EvidenceTraje
  * Per group (same query), its contrast, groups with the best winner first, as many whole groups
  * as fit in `maxTrajectories`; each group's members are renumbered T1, T2, … in the order shown.
  */
-function contrastiveEvidence(candidates: readonly EvidenceCandidate[], maxTrajectories: number): Pick<PolicyUpdateEvidence, 'trajectories' | 'contrasts'> {
-  const groups = new Map<string, EvidenceCandidate[]>();
-  for (const candidate of candidates) groups.set(candidate.query, [...(groups.get(candidate.query) ?? []), candidate]);
+function contrastiveEvidence(candidates: readonly EvidenceCandidate[], maxTrajectories: number): { shown: Shown[]; contrasts: Contrast[] } {
+  const groups = new Map<string, number[]>();
+  candidates.forEach((candidate, index) => groups.set(candidate.query, [...(groups.get(candidate.query) ?? []), index]));
   const contrasted = [...groups.values()]
     .map((group) => {
-      const draft = group.map((candidate, i) => showCandidate(candidate, `c${i}`));
+      const draft = group.map((index, i) => showCandidate(candidates[index], `c${i}`));
       return { group, contrast: contrastGroup(draft, CONTRAST_PER_SIDE) };
     })
-    .filter((entry): entry is { group: EvidenceCandidate[]; contrast: Contrast } => entry.contrast !== null)
-    .map((entry) => ({ ...entry, top: Math.max(...entry.group.map((candidate) => candidate.advantage)) }))
+    .filter((entry): entry is { group: number[]; contrast: Contrast } => entry.contrast !== null)
+    .map((entry) => ({ ...entry, top: Math.max(...entry.group.map((index) => candidates[index].advantage)) }))
     .sort((a, b) => b.top - a.top);
 
-  const trajectories: EvidenceTrajectory[] = [];
+  const shown: Shown[] = [];
   const contrasts: Contrast[] = [];
   for (const { group, contrast } of contrasted) {
     const members = [...contrast.best, ...contrast.worst];
-    if (trajectories.length + members.length > maxTrajectories) break;
-    const refs = new Map(members.map((draftRef, i) => [draftRef, `T${trajectories.length + i + 1}`]));
-    for (const draftRef of members) trajectories.push(showCandidate(group[Number(draftRef.slice(1))], refs.get(draftRef)!));
+    if (shown.length + members.length > maxTrajectories) break;
+    const refs = new Map(members.map((draftRef, i) => [draftRef, `T${shown.length + i + 1}`]));
+    for (const draftRef of members) {
+      const index = group[Number(draftRef.slice(1))];
+      shown.push({ index, trajectory: showCandidate(candidates[index], refs.get(draftRef)!) });
+    }
     contrasts.push({
       ...contrast,
       best: contrast.best.map((draftRef) => refs.get(draftRef)!),
       worst: contrast.worst.map((draftRef) => refs.get(draftRef)!),
     });
   }
-  return { trajectories, contrasts };
+  return { shown, contrasts };
+}
+
+/**
+ * The kinds of task the shown trajectories are about (K1, K2, … in order of first shown ref),
+ * grouped over every candidate (training/taskKinds.ts); with `failurePatterns`, the choices
+ * common to a kind's negative-advantage candidates and absent from its positive ones.
+ */
+function kindEvidence(candidates: readonly EvidenceCandidate[], shown: readonly Shown[], withPatterns: boolean): Pick<PolicyUpdateEvidence, 'task_kinds' | 'failure_patterns'> {
+  const kinds = groupTaskKinds(candidates);
+  const kindOf: number[] = [];
+  kinds.forEach((kind, k) => kind.members.forEach((index) => (kindOf[index] = k)));
+  const ids = new Map<number, TaskKindEvidence>();
+  for (const { index, trajectory } of shown) {
+    const k = kindOf[index];
+    const entry = ids.get(k) ?? { id: `K${ids.size + 1}`, family: kinds[k].family, words: kinds[k].words, refs: [] };
+    entry.refs.push(trajectory.ref);
+    ids.set(k, entry);
+  }
+  const task_kinds = [...ids.values()];
+  if (!withPatterns) return { task_kinds };
+  const refOf = new Map(shown.map(({ index, trajectory }) => [index, trajectory.ref]));
+  const members = candidates.flatMap((candidate, index) => {
+    const kind = ids.get(kindOf[index]);
+    if (kind === undefined) return [];
+    const decisions = trajectoryDecisions(showCandidate(candidate, 'c').steps).map(({ after, tool }) => ({ after, tool }));
+    return [{ kind: kind.id, advantage: candidate.advantage, decisions, ref: refOf.get(index) ?? null }];
+  });
+  return { task_kinds, failure_patterns: failurePatterns(task_kinds.map((kind) => kind.id), members) };
 }
 
 /**
  * What the optimizer is shown. `positive_only`: the candidates that earned positive credit, best
  * first: a positive advantage or, with credit assignment, a step with positive credit (a failed
  * run's correct steps). `contrastive`: per group (same query), the best and the worst
- * trajectories and the decisions only one side made, groups with the best winner first.
+ * trajectories and the decisions only one side made, groups with the best winner first. Either
+ * way, the task kinds of what is shown and, with `failurePatterns`, the kinds' failure patterns.
  */
 export function buildPolicyUpdateEvidence(
   lessons: readonly Lesson[],
   candidates: readonly EvidenceCandidate[],
   mode: 'positive_only' | 'contrastive',
   maxTrajectories: number = MAX_EVIDENCE_TRAJECTORIES,
+  options: { failurePatterns?: boolean } = {},
 ): PolicyUpdateEvidence {
   if (!(Number.isInteger(maxTrajectories) && maxTrajectories >= 1)) {
     throw new Error(`buildPolicyUpdateEvidence: maxTrajectories must be a positive integer, got ${maxTrajectories}`);
   }
-  if (mode === 'positive_only') return { lessons: [...lessons], trajectories: positiveOnlyEvidence(candidates, maxTrajectories) };
-  return { lessons: [...lessons], ...contrastiveEvidence(candidates, maxTrajectories) };
+  const withPatterns = options.failurePatterns === true;
+  if (mode === 'positive_only') {
+    const shown = positiveOnlyEvidence(candidates, maxTrajectories);
+    return { lessons: [...lessons], trajectories: shown.map((s) => s.trajectory), ...kindEvidence(candidates, shown, withPatterns) };
+  }
+  const { shown, contrasts } = contrastiveEvidence(candidates, maxTrajectories);
+  return { lessons: [...lessons], trajectories: shown.map((s) => s.trajectory), contrasts, ...kindEvidence(candidates, shown, withPatterns) };
 }

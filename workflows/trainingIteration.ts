@@ -165,7 +165,13 @@ function policyUpdateInput(job: Job, iteration: number, groups: GroupResult[], b
   return {
     policy: state.policy,
     candidates: groups.flatMap((group) =>
-      group.trajectoryIds.map((id, i) => ({ trajectory_id: id, advantage: group.outcome.advantages[i], query: group.task.prompt })),
+      group.trajectoryIds.map((id, i) => ({
+        trajectory_id: id,
+        advantage: group.outcome.advantages[i],
+        query: group.task.prompt,
+        // The updater groups evidence by family (absent: by what the queries share).
+        ...(group.task.family !== undefined ? { family: group.task.family } : {}),
+      })),
     ),
     learning_rate: config.learning_rate,
     clip: config.clip,
@@ -175,6 +181,7 @@ function policyUpdateInput(job: Job, iteration: number, groups: GroupResult[], b
     seed: hashString(`${config.seed}:${input.run}:${iteration}:policy`),
     credit_assignment: config.credit_assignment,
     policy_update: config.policy_update,
+    avoid_lessons: config.avoid_lessons,
     // The token budget holds for every job (issue 16), counted with the agent model's tokenizer.
     max_policy_tokens: config.max_policy_tokens,
     model: config.model,

@@ -58,7 +58,8 @@ export interface ToolOutcome {
  * asynchronous (real HTTP); `signal` stops them with the trajectory.
  */
 export interface AgentEnvironment {
-  tools(): { name: string; description: string; parameters: Record<string, unknown> }[];
+  /** The tools offered for `task` (an environment may offer each kind of task its own). */
+  tools(task?: Task): { name: string; description: string; parameters: Record<string, unknown> }[];
   executeTool(task: Task, name: string, args: Record<string, unknown>, signal?: AbortSignal): ToolOutcome | Promise<ToolOutcome>;
   judge(task: Task, run: { toolCalls: { name: string; arguments: Record<string, unknown> }[]; finalAnswer: string | null }): {
     success: boolean;

@@ -19,7 +19,7 @@ export class LlmAgent implements AgentRuntime {
   ) {}
 
   async run(request: AgentRunRequest): Promise<AgentRunResult> {
-    const tools: ChatTool[] = this.environment.tools().map((tool) => ({ type: 'function', function: tool }));
+    const tools: ChatTool[] = this.environment.tools(request.task).map((tool) => ({ type: 'function', function: tool }));
     const mode = this.options.toolCalls ?? (isLocalModel(request.model) ? 'schema' : 'native');
     if (mode === 'schema') return this.runWithSchema(request, tools);
     const { conversation, firstStep } = resumedConversation(request, [

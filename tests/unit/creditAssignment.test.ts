@@ -38,15 +38,13 @@ import {
   simulatedTaskSet,
 } from '../../training/simulation/environment';
 import {
-  followUpLessonText,
   LEAD_PREFIX as MODEL_LEAD_PREFIX,
   NOTHING_FOUND,
   simulatedAgentTurn,
   simulatedOptimizerTurn,
-  toolLessonText,
-  verifyLessonText,
   type AgentMessage,
 } from '../../training/simulation/simulatedModel';
+import { followUpLessonText, toolLessonText, verifyLessonText } from '../../training/simulation/lessonForms';
 import { heldOutSuccessRate, runSimulatedEpisode, runSimulatedTraining } from '../../training/simulation/simulatedTraining';
 
 describe('stepCredits: which steps earned the outcome (Q - V over the group)', () => {

@@ -160,9 +160,9 @@ describe('toEvidenceTrajectory', () => {
       query: '[billing] What?',
       success: true,
       steps: [
-        { action: 'tool_call', tool: 'query_database', result: '$1.00' },
-        { action: 'tool_call', tool: null, result: null },
-        { action: 'final_answer', tool: null, result: null },
+        { action: 'tool_call', tool: 'query_database', arguments: '{}', result: '$1.00' },
+        { action: 'tool_call', tool: null, arguments: null, result: null },
+        { action: 'final_answer', tool: null, arguments: null, result: null },
       ],
       final_answer: '$1.00',
     });

@@ -8,11 +8,10 @@ import {
   renderPolicyUpdateEvidence,
   simulatedAgentTurn,
   simulatedOptimizerTurn,
-  toolLessonText,
-  verifyLessonText,
   type AgentMessage,
   type SimulatedAgentRequest,
 } from '../../training/simulation/simulatedModel';
+import { toolLessonText, verifyLessonText } from '../../training/simulation/lessonForms';
 
 const TOOLS = ['lookup_docs', 'calculator', 'query_database', 'web_search', 'verify_answer'];
 const BASE = 'You are careful.';
@@ -211,24 +210,26 @@ describe('simulatedOptimizerTurn', () => {
         trajectory('t1', 'billing', ['query_database']),
         trajectory('t2', 'billing', ['query_database', 'verify_answer']),
         trajectory('t3', 'billing', ['calculator']),
-        // Ignored: negative or zero advantage (even when it succeeded), no family tag.
+        // Ignored: negative or zero advantage (even when it succeeded).
         trajectory('t4', 'billing', ['calculator'], { advantage: -0.5 }),
         trajectory('t5', 'billing', ['calculator'], { advantage: 0 }),
-        trajectory('t6', 'billing', ['calculator'], { query: 'untagged' }),
+        // A query of another kind (no word in common): a lesson of its own, scoped by its words.
+        trajectory('t6', 'billing', ['calculator'], { query: 'untagged question' }),
       ],
     });
     expect(operations).toEqual([
-      { op: 'add', text: 'For billing tasks, call query_database first.', evidence: ['t1', 't2'] },
+      { op: 'add', text: 'For tasks like "billing", call query_database first.', evidence: ['t1', 't2'] },
+      { op: 'add', text: 'For tasks like "untagged question", call calculator first.', evidence: ['t6'] },
     ]);
   });
 
   it('adds a verify lesson when most winners verified, and reweights existing lessons instead of duplicating', () => {
     const operations = optimize({
       lessons: [
-        { id: 'L1-1', text: 'For weather tasks, call web_search first.', weight: 0.3 },
-        { id: 'L1-2', text: 'For weather tasks, call calculator first.', weight: 0.2 },
-        { id: 'L1-3', text: 'for WEATHER tasks, call verify_answer before answering.', weight: 0.2 },
-        { id: 'L1-4', text: 'For billing tasks, call calculator first.', weight: 0.2 },
+        { id: 'L1-1', text: toolLessonText('weather', 'web_search'), weight: 0.3 },
+        { id: 'L1-2', text: toolLessonText('weather', 'calculator'), weight: 0.2 },
+        { id: 'L1-3', text: 'for tasks like "WEATHER", call verify_answer before answering.', weight: 0.2 },
+        { id: 'L1-4', text: toolLessonText('billing', 'calculator'), weight: 0.2 },
       ],
       trajectories: [
         trajectory('w1', 'weather', ['web_search', 'verify_answer']),
@@ -238,11 +239,11 @@ describe('simulatedOptimizerTurn', () => {
       ],
     });
     expect(operations).toEqual([
-      { op: 'add', text: 'For arithmetic tasks, call calculator first.', evidence: ['a1'] },
-      { op: 'add', text: 'For arithmetic tasks, call verify_answer before answering.', evidence: ['a1'] },
       { op: 'reweight', lesson_id: 'L1-1', direction: 'up', evidence: ['w1', 'w2'] },
       { op: 'reweight', lesson_id: 'L1-2', direction: 'down', evidence: ['w1', 'w2'] },
       { op: 'reweight', lesson_id: 'L1-3', direction: 'up', evidence: ['w1', 'w2'] },
+      { op: 'add', text: toolLessonText('arithmetic', 'calculator'), evidence: ['a1'] },
+      { op: 'add', text: verifyLessonText('arithmetic'), evidence: ['a1'] },
     ]);
   });
 
@@ -259,20 +260,21 @@ describe('simulatedOptimizerTurn', () => {
       ],
     });
     expect(operations).toEqual([
-      { op: 'add', text: 'For geography tasks, call calculator first.', evidence: ['g3', 'g4'] },
+      { op: 'add', text: toolLessonText('geography', 'calculator'), evidence: ['g3', 'g4'] },
     ]);
   });
 
   it('learns from the advantage, not from success: a failed run that beat its group counts, a success that did not does not', () => {
     expect(optimize({ lessons: [], trajectories: [trajectory('x', 'billing', ['calculator'], { success: false, advantage: 0.4 })] })).toEqual([
-      { op: 'add', text: 'For billing tasks, call calculator first.', evidence: ['x'] },
+      { op: 'add', text: toolLessonText('billing', 'calculator'), evidence: ['x'] },
     ]);
     expect(optimize({ lessons: [], trajectories: [trajectory('y', 'billing', ['calculator'], { success: true, advantage: 0 })] })).toEqual([]);
   });
 
   it('returns no operations when no trajectory has a positive advantage, and at most 20', () => {
     expect(optimize({ lessons: [], trajectories: [trajectory('x', 'billing', ['calculator'], { advantage: -1 })] })).toEqual([]);
-    const families = Array.from({ length: 15 }, (_, i) => `family${String(i).padStart(2, '0')}`);
+    // Words with digits say nothing about the kind of task, so these families are named by letters.
+    const families = Array.from({ length: 15 }, (_, i) => `family${String.fromCharCode(97 + i)}`);
     const many = optimize({
       lessons: [],
       trajectories: families.map((family, i) => trajectory(`t${i}`, family, ['calculator', 'verify_answer'])),

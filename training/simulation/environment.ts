@@ -1,5 +1,13 @@
 import type { Task } from '../task';
 import { hashString, seededRandom } from '../statistics';
+import {
+  type ArgumentFamilyRule,
+  convertAmount,
+  LEDGER_ARGUMENT_FAMILY_RULES,
+  LEDGER_FAMILIES,
+  LEDGER_ORDER_FAMILY_RULES,
+  LEDGER_TOOLS,
+} from './ledgerFamilies';
 
 /**
  * The built-in simulated environment. Each task family has HIDDEN rules: one tool that knows the
@@ -152,21 +160,44 @@ export interface SimulatedTaskSetOptions {
   queriesPerFamily: number;
   seed: number;
   families?: readonly string[];
+  /** Prefix prompts with `[family]` (default true); the ledger families (ledgerFamilies.ts) never are. */
+  tagged?: boolean;
+  /** Set `Task.family` (default true). Without it and without a tag, only the query's words say what kind of task it is. */
+  withFamily?: boolean;
 }
 
-type AnyRule = { kind: 'single'; rule: Readonly<FamilyRule> } | { kind: 'chain'; rule: Readonly<MultiStepFamilyRule> };
+type ChainRule = Readonly<{ chain: readonly string[]; question: (random: () => number) => string; answer: (random: () => number) => string }>;
+
+type AnyRule =
+  | { kind: 'single'; rule: Readonly<FamilyRule> }
+  | { kind: 'chain'; rule: ChainRule; ledger: boolean }
+  | { kind: 'argument'; rule: Readonly<ArgumentFamilyRule> };
 
 const has = (rules: object, family: string) => Object.prototype.hasOwnProperty.call(rules, family);
 
 function ruleFor(family: string): AnyRule {
   if (has(SIMULATED_FAMILY_RULES, family)) return { kind: 'single', rule: SIMULATED_FAMILY_RULES[family] };
-  if (has(SIMULATED_MULTI_STEP_FAMILY_RULES, family)) return { kind: 'chain', rule: SIMULATED_MULTI_STEP_FAMILY_RULES[family] };
+  if (has(SIMULATED_MULTI_STEP_FAMILY_RULES, family)) return { kind: 'chain', rule: SIMULATED_MULTI_STEP_FAMILY_RULES[family], ledger: false };
+  if (has(LEDGER_ARGUMENT_FAMILY_RULES, family)) return { kind: 'argument', rule: LEDGER_ARGUMENT_FAMILY_RULES[family] };
+  if (has(LEDGER_ORDER_FAMILY_RULES, family)) return { kind: 'chain', rule: LEDGER_ORDER_FAMILY_RULES[family], ledger: true };
   throw new Error(
-    `unknown simulated task family "${family}"; known families: ${[...SIMULATED_FAMILIES, ...SIMULATED_MULTI_STEP_FAMILIES].join(', ')}`,
+    `unknown simulated task family "${family}"; known families: ${[...SIMULATED_FAMILIES, ...SIMULATED_MULTI_STEP_FAMILIES, ...LEDGER_FAMILIES].join(', ')}`,
   );
 }
 
-/** Tasks interleaved by family: `[family] question`, with the expected answer fixed by the seed. */
+/** The tool a task's family needs, where one tool decides (tool accuracy is not defined for a chain). */
+function expectedTool(rule: AnyRule): string | undefined {
+  if (rule.kind === 'single') return rule.rule.requiredTool;
+  if (rule.kind === 'argument') return rule.rule.tool;
+  return undefined;
+}
+
+const usesLedgerTools = (rule: AnyRule) => rule.kind === 'argument' || (rule.kind === 'chain' && rule.ledger);
+
+/**
+ * Tasks interleaved by family: `[family] question` (the ledger families and `tagged: false`: the
+ * question alone), with the expected answer fixed by the seed.
+ */
 export function simulatedTaskSet(options: SimulatedTaskSetOptions): Task[] {
   const { queriesPerFamily, seed } = options;
   if (!(Number.isInteger(queriesPerFamily) && queriesPerFamily >= 1)) {
@@ -179,13 +210,14 @@ export function simulatedTaskSet(options: SimulatedTaskSetOptions): Task[] {
     for (const { family, rule } of rules) {
       const random = seededRandom(`task:${seed}:${family}:${index}`);
       const question = rule.rule.question(random);
+      const tool = expectedTool(rule);
       tasks.push({
+        // The environment finds a task's rules from its family, its tag, or else this id.
         id: `sim-${seed}-${family}-${index}`,
-        prompt: `[${family}] ${question}`,
-        family,
+        prompt: options.tagged !== false && !usesLedgerTools(rule) ? `[${family}] ${question}` : question,
+        ...(options.withFamily !== false ? { family } : {}),
         expected_answer: rule.rule.answer(random),
-        // A chain has no one correct tool, so tool accuracy is not defined for it.
-        ...(rule.kind === 'single' ? { expected_tool: rule.rule.requiredTool } : {}),
+        ...(tool !== undefined ? { expected_tool: tool } : {}),
       });
     }
   }
@@ -203,14 +235,21 @@ export interface EpisodeRecord {
 }
 
 const FAMILY_TAG = /^\s*\[([^\]]+)\]/;
+const TASK_ID = /^sim-\d+-(.+)-\d+$/;
+
+const VERIFICATION_TOOL = SIMULATED_TOOLS.find((tool) => tool.name === SIMULATED_VERIFICATION_TOOL)!;
 
 export class SimulatedEnvironment {
-  tools(): SimulatedTool[] {
-    return SIMULATED_TOOLS.map((tool) => ({ ...tool }));
+  /** The tools a task is offered: its family set's (the ledger families have their own), and verification. */
+  tools(task?: Task): SimulatedTool[] {
+    const family = task === undefined ? undefined : familyOf(task);
+    const ledger = family !== undefined && LEDGER_FAMILIES.includes(family);
+    return (ledger ? [...LEDGER_TOOLS, VERIFICATION_TOOL] : SIMULATED_TOOLS).map((tool) => ({ ...tool }));
   }
 
   executeTool(task: Task, name: string, args: Record<string, unknown>): ToolResult {
     const { rule: anyRule, expected } = this.hiddenStateOf(task);
+    const offered = this.tools(task);
     if (name === SIMULATED_VERIFICATION_TOOL) {
       const answer = args.answer;
       if (typeof answer !== 'string') {
@@ -218,13 +257,14 @@ export class SimulatedEnvironment {
       }
       return { output: answer.trim() === expected ? VERIFIED_CORRECT : VERIFIED_INCORRECT, error: null };
     }
-    if (!SIMULATED_TOOLS.some((tool) => tool.name === name)) {
+    if (!offered.some((tool) => tool.name === name)) {
       return {
         output: '',
-        error: `unknown tool "${name}"; available tools: ${SIMULATED_TOOLS.map((tool) => tool.name).join(', ')}`,
+        error: `unknown tool "${name}"; available tools: ${offered.map((tool) => tool.name).join(', ')}`,
       };
     }
     if (anyRule.kind === 'chain') return { output: this.chainOutput(task, anyRule.rule, name, args, expected), error: null };
+    if (anyRule.kind === 'argument') return this.argumentOutput(task, anyRule.rule, name, args, expected);
     const rule = anyRule.rule;
     if (name === rule.requiredTool) return { output: expected, error: null };
     return { output: this.wrongOutput(task, rule, name, expected), error: null };
@@ -235,7 +275,19 @@ export class SimulatedEnvironment {
     return `reference R${stage + 1}-${int(seededRandom(`lead:${task.id}:${stage}`), 10_000, 99_999)}`;
   }
 
-  private chainOutput(task: Task, rule: Readonly<MultiStepFamilyRule>, name: string, args: Record<string, unknown>, expected: string): string {
+  /** The family's tool answers with the right value of its argument; another value converts to a wrong amount. */
+  private argumentOutput(task: Task, rule: Readonly<ArgumentFamilyRule>, name: string, args: Record<string, unknown>, expected: string): ToolResult {
+    if (name !== rule.tool) return { output: this.wrongOutput(task, rule, name, expected), error: null };
+    const value = args[rule.argument];
+    const property = (LEDGER_TOOLS.find((tool) => tool.name === name)!.parameters.properties as Record<string, { enum: string[] }>)[rule.argument];
+    if (typeof value !== 'string' || !property.enum.includes(value)) {
+      return { output: '', error: `${name} needs "${rule.argument}", one of ${property.enum.join(', ')}; got ${JSON.stringify(value)}` };
+    }
+    // The right amount, in the currency asked for: any other currency reads as another number.
+    return { output: value === rule.value ? expected : convertAmount(expected, rule.value, value), error: null };
+  }
+
+  private chainOutput(task: Task, rule: ChainRule, name: string, args: Record<string, unknown>, expected: string): string {
     const query = typeof args.query === 'string' ? args.query : '';
     // Stage k is reached with the lead of stage k - 1 in the query (the furthest lead counts).
     let stage = rule.chain.length - 1;
@@ -254,10 +306,10 @@ export class SimulatedEnvironment {
   }
 
   private hiddenStateOf(task: Task): { rule: AnyRule; expected: string } {
-    const family = task.family ?? FAMILY_TAG.exec(task.prompt)?.[1];
+    const family = familyOf(task);
     if (family === undefined || task.expected_answer === undefined) {
       throw new Error(
-        `task "${task.id}" is not a simulated task: it needs a family (or a [family] tag) and an expected_answer`,
+        `task "${task.id}" is not a simulated task: it needs a family (or a [family] tag, or a simulated task's id) and an expected_answer`,
       );
     }
     return { rule: ruleFor(family), expected: task.expected_answer };
@@ -271,4 +323,9 @@ export class SimulatedEnvironment {
     // A wrong tool must never hand out the right answer by chance.
     return candidate === expected ? NO_RELEVANT_RESULT : candidate;
   }
+}
+
+/** A task's family: `Task.family`, its `[family]` tag, or the family in a simulated task's id. */
+function familyOf(task: Task): string | undefined {
+  return task.family ?? FAMILY_TAG.exec(task.prompt)?.[1] ?? TASK_ID.exec(task.id)?.[1];
 }

@@ -30,7 +30,8 @@ export interface SimulatedEpisode extends RewardInput {
 /** One run of the simulated agent on a simulated task, recorded as a trajectory's steps. */
 export function runSimulatedEpisode(policy: Policy, task: Task, seed: number, maxTurns: number): SimulatedEpisode {
   const environment = new SimulatedEnvironment();
-  const toolNames = environment.tools().map((tool) => tool.name);
+  const tools = environment.tools(task);
+  const toolNames = tools.map((tool) => tool.name);
   const system = renderSystemPrompt(policy);
   const messages: AgentMessage[] = [
     { role: 'system', content: system },
@@ -40,7 +41,7 @@ export function runSimulatedEpisode(policy: Policy, task: Task, seed: number, ma
   const toolCalls: { name: string; arguments: Record<string, unknown> }[] = [];
   let finalAnswer: string | null = null;
   for (let turn = 0; turn < maxTurns && finalAnswer === null; turn++) {
-    const action = simulatedAgentTurn({ system, messages, toolNames, seed });
+    const action = simulatedAgentTurn({ system, messages, toolNames, tools, seed });
     const base = {
       index: turn,
       state: JSON.stringify(messages[messages.length - 1]),
@@ -90,6 +91,8 @@ export interface SimulatedTrainingOptions {
   targetSuccess?: number;
   /** Policy hygiene (issue 16): per-group proposals, one consolidation, budget, guard, counters, the gate. */
   hygiene?: SimulatedHygiene;
+  /** Show the optimizer failure patterns, from which it may write "do not call" lessons (issue 14 item 5). */
+  avoidLessons?: boolean;
 }
 
 export interface SimulatedTrainingResult {
@@ -142,11 +145,12 @@ export function runSimulatedTraining(options: SimulatedTrainingOptions, initial:
         advantage: advantages[i],
         query: task.prompt,
         stepCredits: credits ? credits[i] : null,
+        family: task.family ?? null,
       }));
       candidates.push(...group);
       groups.push(group);
     }
-    const evidence = buildPolicyUpdateEvidence(policy.lessons, candidates, options.policyUpdate);
+    const evidence = buildPolicyUpdateEvidence(policy.lessons, candidates, options.policyUpdate, undefined, { failurePatterns: options.avoidLessons === true });
     if (options.hygiene) {
       const { hygiene } = options;
       policy = hygienicUpdate(
