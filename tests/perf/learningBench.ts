@@ -131,6 +131,7 @@ import { emptyTally, type HygieneTally, type SimulatedHygiene } from '../../trai
 import { DEFAULT_MAX_POLICY_TOKENS, DEFAULT_MAX_UPDATE_REMOVAL_SHARE } from '../../training/tokenBudget';
 import { DEFAULT_MERGE_SIMILARITY } from '../../training/lessonDedup';
 import { round } from './stats';
+import { measureUpdaterArms, updaterFigures, updaterMarkdownNotes, updaterMarkdownRows, type UpdaterResult } from './learningUpdaterArms';
 
 export const LEARNING_SETTINGS = {
   seeds: 30,
@@ -294,6 +295,8 @@ export interface LearningBenchResult {
   arms: Record<Arm, ArmSummary>;
   trainedVsShuffled: { t: number; df: number; p: number };
   hygiene: HygieneSummary;
+  /** The updater-evidence arms (issue 14 items 4, 5; tests/perf/learningUpdaterArms.ts). */
+  updater?: UpdaterResult;
   seconds: number;
 }
 
@@ -303,7 +306,7 @@ export function measureLearning(): LearningBenchResult {
   const armNames = ['trained', 'shuffled', 'no_update', 'no_update_fresh', 'hygiene', 'hygiene_no_gate'] as const;
   const arms = Object.fromEntries(armNames.map((arm) => [arm, summarize(seeds.map((seed) => runArm(arm, seed)))])) as Record<Arm, ArmSummary>;
   const test = ttest2(arms.trained.runs.map((r) => r.delta), arms.shuffled.runs.map((r) => r.delta), { variance: 'unequal' });
-  return { arms, trainedVsShuffled: { t: test.statistic, df: test.df, p: test.pValue }, hygiene: summarizeHygiene(arms), seconds: (performance.now() - started) / 1000 };
+  return { arms, trainedVsShuffled: { t: test.statistic, df: test.df, p: test.pValue }, hygiene: summarizeHygiene(arms), updater: measureUpdaterArms(LEARNING_SETTINGS.seeds), seconds: (performance.now() - started) / 1000 };
 }
 
 export function learningFigures(r: LearningBenchResult): Record<string, number> {
@@ -322,6 +325,7 @@ export function learningFigures(r: LearningBenchResult): Record<string, number> 
     learning_no_update_fresh_false_positive_rate: round(r.arms.no_update_fresh.verdict_rate, 4),
     learning_seeds: LEARNING_SETTINGS.seeds,
     ...hygieneFigures(r.hygiene),
+    ...(r.updater ? updaterFigures(r.updater) : {}),
   };
 }
 
@@ -374,8 +378,9 @@ export function learningMarkdown(r: LearningBenchResult): string {
     `| Shuffled runs with a "significant improvement" verdict (\`learning_shuffled_false_positive_rate\`) | ${pct(shuffled.verdict_rate)} | ≤ 10%: ${bar(shuffled.verdict_rate <= 0.1)} |`,
     `| No-update runs, same seeds as the baseline (\`learning_no_update_false_positive_rate\`; 0 by construction) | ${pct(noUpdate.verdict_rate)} | = 0: ${bar(noUpdate.verdict_rate === 0)} |`,
     `| No-update runs, fresh episodes (\`learning_no_update_fresh_false_positive_rate\`) | ${pct(fresh.verdict_rate)} | ≤ 10%: ${bar(fresh.verdict_rate <= 0.1)} |`,
-    '| Argument-rule family, trained success on test (`learning_argument_rule_success`) | not measured | ≥ 0.8: **not built** (issue 14 item 4) |',
-    '| Success gain with no `[family]` tag (`learning_untagged_success_gain`) | not measured | > 0: **not built** (issue 14 item 4) |',
+    ...(r.updater
+      ? updaterMarkdownRows(r.updater)
+      : ['| Argument-rule family (`learning_argument_rule_success`), no-tag gain (`learning_untagged_success_gain`) | not measured in this run | |']),
     '',
     `Per seed (1..${s.seeds}) Δ trained: ${trained.runs.map((x) => x.delta.toFixed(2)).join(', ')}.`,
     '',
@@ -383,6 +388,7 @@ export function learningMarkdown(r: LearningBenchResult): string {
     '',
     ...hygieneMarkdown(r),
     '',
+    ...(r.updater ? [...updaterMarkdownNotes(r.updater), ''] : []),
     `How: the single-step simulated families (${SIMULATED_FAMILIES.join(', ')}); ${s.trainingPerFamily} training, ${s.validationPerFamily} validation and ${s.testPerFamily} test queries per family, each from its own seed; ${s.iterations} iterations, group ${s.groupSize}, batch ${s.batchSize}, the outcome reward; ${s.testSamples} runs per test query and policy on the same seeds; the verdict is the product's (paired t on per-query success, bootstrap over queries). ${r.seconds.toFixed(1)} s.`,
     MARK_END,
   ].join('\n');
