@@ -80,6 +80,9 @@ function parseRoles(json: string): Record<string, RoleSpec> {
   return roles;
 }
 
+/** `Bearer <jwt>`; the scheme is case-insensitive (RFC 6750 §2.1 by RFC 9110 §11.1): `bearer` and `BEARER` too. */
+const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+)$/i;
+
 /** How long a verified token's caller is remembered (never past the token's `exp`). */
 export const VERIFIED_TOKEN_TTL_MS = 5_000;
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
@@ -102,6 +105,16 @@ export class TokenVerifier {
     else this.getKey = createLocalJWKSet(key.jwks as never);
   }
 
+  /**
+   * The caller of a token that verified within the last few seconds (the same one
+   * `authenticate` would return), without any other work; undefined for anything else, which
+   * `authenticate` then answers. For hot paths that must not wait (GET /agents/{id}/policy).
+   */
+  remembered(authorization: string | undefined): Principal | undefined {
+    const match = authorization === undefined ? null : BEARER.exec(authorization.trim());
+    return match ? this.verified.get(match[1]) : undefined;
+  }
+
   /** The caller, or the error every method of the request answers with. */
   async authenticate(authorization: string | undefined): Promise<Principal | FlowRpcError> {
     try {
@@ -113,8 +126,7 @@ export class TokenVerifier {
 
   private async verify(authorization: string | undefined): Promise<Principal> {
     if (!authorization) throw new FlowRpcError('TOKEN_MISSING', 'send `Authorization: Bearer <token>` (mint one with `flow token`)');
-    // The scheme is case-insensitive (RFC 6750 §2.1 by RFC 9110 §11.1): `bearer` and `BEARER` too.
-    const match = /^Bearer +([A-Za-z0-9_\-.=]+)$/i.exec(authorization.trim());
+    const match = BEARER.exec(authorization.trim());
     if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
     const token = match[1];
     const remembered = this.verified.get(token);

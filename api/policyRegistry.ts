@@ -12,6 +12,7 @@
  * version for at most that long after another replica's promotion, and never an unknown one.
  */
 import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
@@ -55,6 +56,8 @@ interface ActiveEntry {
   version: number;
   etag: string;
   json: string;
+  /** `json` as UTF-8, what the fast path writes. */
+  bytes: Buffer;
   body: ActivePolicy;
 }
 
@@ -126,7 +129,14 @@ export class PolicyRegistry {
     const row = await this.repos.policyVersions.active(tenantId, agentId);
     if (!row) return null;
     const body = activeBody(row);
-    return { version: row.version, etag: body.etag, json: JSON.stringify(body), body };
+    const json = JSON.stringify(body);
+    return { version: row.version, etag: body.etag, json, bytes: Buffer.from(json), body };
+  }
+
+  /** The agent's entry when it is fresh (checked within the TTL), else undefined: no I/O, no waiting. */
+  fresh(tenantId: string, agentId: string): ActiveEntry | null | undefined {
+    const slot = this.cache.get(`${tenantId}\0${agentId}`);
+    return slot && Date.now() - slot.checkedAt < this.ttlMs ? slot.entry : undefined;
   }
 
   /** Forgets an agent's entry: the next read loads the new active version. */
@@ -415,3 +425,62 @@ export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry 
 }
 
 const RPC_TOKEN_ERRORS = new Set<RpcErrorName>(['TOKEN_MISSING', 'TOKEN_MALFORMED', 'TOKEN_EXPIRED', 'TOKEN_BAD_SIGNATURE', 'TOKEN_ALGORITHM_REJECTED', 'TOKEN_CLAIMS_INVALID']);
+
+/** Answers a request itself and returns true, or returns false and leaves it to fastify. */
+export type FastPath = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+const FAST_POLICY_PATH = /^\/agents\/([^/?#]+)\/policy$/;
+
+/**
+ * The common case of GET /agents/{agent_id}/policy answered before fastify sees the request: a
+ * token verified within the last few seconds (TokenVerifier.remembered) with `policy:read`, its
+ * own tenant's agent (no query string), and a fresh cache entry; then a 200 with the serialised
+ * body or a 304, the same headers as the route's. Everything else (an unknown or new token, no
+ * entry or a stale one, any error, another tenant) falls through to the fastify route, which stays
+ * the one implementation of the rules; this only skips fastify's per-request work (routing,
+ * hooks, the request's logger and trace span), which a profile at 500 requests a second put at
+ * about a quarter of the route's CPU. Unlike the route it opens no trace span.
+ */
+export function policyFastPath({ verifier, registry, requestId }: { verifier: TokenVerifier; registry: PolicyRegistry; requestId: (request: IncomingMessage) => string }): FastPath {
+  return (request, response) => {
+    if (request.method !== 'GET' || request.url === undefined) return false;
+    const match = FAST_POLICY_PATH.exec(request.url);
+    if (!match) return false;
+    const caller = verifier.remembered(request.headers.authorization);
+    if (!caller || !caller.permissions.has('policy:read')) return false;
+    let agentId: string;
+    try {
+      agentId = decodeURIComponent(match[1]);
+    } catch {
+      return false;
+    }
+    if (!AGENT_ID.test(agentId)) return false;
+    const entry = registry.fresh(caller.tenantId, agentId);
+    if (!entry) return false;
+    const headers = { etag: entry.etag, 'cache-control': 'no-cache', 'x-request-id': requestId(request) };
+    if (etagMatches(request.headers['if-none-match'], entry.etag)) {
+      response.writeHead(304, headers).end();
+    } else {
+      response.writeHead(200, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': entry.bytes.length }).end(entry.bytes);
+    }
+    return true;
+  };
+}
+
+/**
+ * An HTTP server for fastify's `serverFactory` that offers each request to `fastPath` first, with
+ * the timeouts fastify gives the servers it creates itself.
+ */
+export function serverWithFastPath(
+  handler: RequestListener,
+  options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number },
+  fastPath: FastPath,
+): Server {
+  const server = createServer((request, response) => {
+    if (!fastPath(request, response)) handler(request, response);
+  });
+  if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
+  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
+  server.setTimeout(options.connectionTimeout ?? 0);
+  return server;
+}

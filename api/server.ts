@@ -19,7 +19,7 @@ import { requirePermission, TokenVerifier, type AuthConfig, type Principal } fro
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
-import { PolicyRegistry, registerPolicyRoutes } from './policyRegistry';
+import { PolicyRegistry, policyFastPath, registerPolicyRoutes, serverWithFastPath } from './policyRegistry';
 import { findUnsafeValue } from './paramsGuard';
 import { METHODS, type MethodName } from './schemas';
 import { registerRequestTracing } from './telemetry';
@@ -52,6 +52,11 @@ export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLim
 
 /** A client's `x-request-id` is adopted only if it looks like an id (it ends up in logs and answers). */
 export const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+function requestId(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const offered = request.headers['x-request-id'];
+  return typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
+}
 
 /**
  * How much of a body over the limit is read and thrown away before the 413 is sent: a client
@@ -86,19 +91,19 @@ declare module 'fastify' {
 export async function buildApiServer(deps: ApiDependencies, options: ApiOptions): Promise<FastifyInstance> {
   const maxBatch = options.maxBatch ?? API_DEFAULTS.maxBatch;
   const limits = options.rateLimit ?? API_DEFAULTS.rateLimit;
+  const verifier = new TokenVerifier(options.auth);
+  const registry = new PolicyRegistry(deps.repos, { blobs: deps.blobs });
+  // Agents' policy polls answered from memory before fastify when they can (api/policyRegistry.ts).
+  const fastPath = policyFastPath({ verifier, registry, requestId });
   const app = fastify({
     logger: options.logger ?? { level: process.env.FLOW_API_LOG_LEVEL ?? 'info' },
     bodyLimit: options.bodyLimitBytes ?? API_DEFAULTS.bodyLimitBytes,
     logController: new OneLinePerRequest(),
     requestIdHeader: false,
-    genReqId: (request) => {
-      const offered = request.headers['x-request-id'];
-      return typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
-    },
+    genReqId: requestId,
+    serverFactory: (handler, serverOptions) => serverWithFastPath(handler, serverOptions, fastPath),
   });
   registerRequestTracing(app); // each request's span is the root of the job's trace
-  const verifier = new TokenVerifier(options.auth);
-  const registry = new PolicyRegistry(deps.repos, { blobs: deps.blobs });
   const rpc = createRpcServer({ ...deps, policyRegistry: registry });
 
   // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
