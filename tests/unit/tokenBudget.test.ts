@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { tokenCounterFor, tokenEncodingFor } from '../../adapters/llm/tokenCounter';
+import { INEXACT_MARGIN, tokenCounterFor, tokenEncodingFor } from '../../adapters/llm/tokenCounter';
 import { renderSystemPrompt, type Lesson, type Policy } from '../../training/policy';
 import {
   collapseRefusal,
@@ -38,6 +38,14 @@ describe('the token counter of a model family', () => {
     // One rare word is several tokens; 40 spaces-separated "a" are 40.
     expect(count(Array(40).fill('a').join(' '))).toBe(40);
     expect(count('')).toBe(0);
+  });
+
+  it('adds a margin to an inexact count, so a budget holds for the families o200k only approximates', () => {
+    expect(INEXACT_MARGIN).toBe(0.1);
+    const qwen = tokenCounterFor('local:qwen2.5-coder-1.5b');
+    expect(qwen.exact).toBe(false);
+    expect(qwen.count('hello world')).toBe(Math.ceil(2 * 1.1));
+    expect(qwen.count(Array(40).fill('a').join(' '))).toBe(44);
   });
 });
 
