@@ -3,6 +3,7 @@
  * tests all go through here: validation first (nothing is written or started for bad input),
  * then the `queued` row, then the workflow (workflow id = job id).
  */
+import { tokenCounterFor } from '../adapters/llm/tokenCounter';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
@@ -56,6 +57,14 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
       if (error instanceof UnknownModelPriceError) throw new InvalidTrainingJobError(`config.judge.model: ${error.message}`);
       throw error;
     }
+  }
+  // Issue 16: the rendered policy never exceeds max_policy_tokens, so the base prompt alone must fit.
+  const counter = tokenCounterFor(config.model);
+  const baseTokens = counter.count(parsed.data.base_prompt);
+  if (baseTokens > config.max_policy_tokens) {
+    throw new InvalidTrainingJobError(
+      `base_prompt: ${baseTokens} tokens (${counter.encoding}${counter.exact ? '' : ', approximate'}) alone exceed config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens or shorten the base prompt`,
+    );
   }
   return parsed.data;
 }

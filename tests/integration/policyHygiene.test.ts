@@ -14,7 +14,8 @@ import { createPolicyConsolidationActivities, type ConsolidatePolicyInput } from
 import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, renderSystemPrompt, type Policy } from '../../training/policy';
 import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
-import { requireEnv } from '../support/harness';
+import { jobRequest, requireEnv } from '../support/harness';
+import { InvalidTrainingJobError, validateTrainingJob } from '../../api/trainingJobs';
 
 let prisma: PrismaClient;
 let repos: Repositories;
@@ -178,4 +179,11 @@ test('a group with nothing to learn from proposes nothing, without asking', asyn
   const proposal = await updater().proposeLessonOperations(updateInput(initialPolicy('base'), candidates));
   expect(proposal).toMatchObject({ operations: [], credits: {}, skipped_reason: 'no positive-advantage trajectories' });
   expect(requests).toHaveLength(0);
+});
+
+test('a job whose base prompt alone is over max_policy_tokens is refused at start, naming the numbers', () => {
+  const request = jobRequest({ base_prompt: 'word '.repeat(40).trim(), config: { max_policy_tokens: 16 } });
+  expect(() => validateTrainingJob(request)).toThrow(InvalidTrainingJobError);
+  expect(() => validateTrainingJob(request)).toThrow('base_prompt: 44 tokens (o200k_base, approximate) alone exceed config.max_policy_tokens 16; raise max_policy_tokens or shorten the base prompt');
+  expect(validateTrainingJob(jobRequest({ base_prompt: 'Be brief.', config: { max_policy_tokens: 16 } })).config.max_policy_tokens).toBe(16);
 });
