@@ -200,14 +200,22 @@ export class TrainingJobRepository {
   /**
    * Marks the job running for `run`, creating its row when the job was started outside the
    * API (for example with `temporal workflow start`). Idempotent, as a retried activity needs.
+   * A run that takes the row over (the API's `queued` row, or a row still at an earlier run)
+   * writes its budget: a resumed run's may differ from the last run's, and the spend ledger
+   * admits calls against the row's. A retried start of a run already under way leaves the
+   * budget alone, so a raise recorded meanwhile stays.
    */
   startRun(job: NewTrainingJob, run: number): Promise<TrainingJobRow> {
     const { id, ...fields } = job;
     return this.prisma.$transaction(async (tx) => {
-      const existing = await tx.trainingJob.findUnique({ where: { id }, select: { startedAt: true } });
+      const existing = await tx.trainingJob.findUnique({ where: { id }, select: { startedAt: true, currentRun: true, status: true } });
       const running = { status: 'running' as const, currentRun: run, finishedAt: null, reason: null, phase: 'starting' };
       if (!existing) return tx.trainingJob.create({ data: { id, ...fields, ...running, startedAt: new Date() } });
-      return tx.trainingJob.update({ where: { id }, data: { ...running, startedAt: existing.startedAt ?? new Date() } });
+      const takesOver = existing.status === 'queued' || existing.currentRun < run;
+      return tx.trainingJob.update({
+        where: { id },
+        data: { ...running, ...(takesOver ? { budgetUsd: fields.budgetUsd } : {}), startedAt: existing.startedAt ?? new Date() },
+      });
     });
   }
 

@@ -77,13 +77,14 @@ test('a job cancelled after its first checkpoint resumes from it as run 2 and co
     expect(await rpcError(client.resume(jobId, checkpoint, { budgetUsd: ended.spend_usd / 2 }))).toMatchObject({ code: -32602 });
 
     const resumedAt = Date.now();
-    const resumed = await client.resume(jobId, checkpoint);
+    // With a new budget, which the row (status, the spend ledger's admission) says from the new run on.
+    const resumed = await client.resume(jobId, checkpoint, { budgetUsd: 25 });
     expect(resumed).toEqual({ job_id: jobId, run: 2, from: checkpoint, status: expect.stringMatching(/^(queued|running)$/) });
     // A second resume while run 2 runs is refused.
     expect(await rpcError(client.resume(jobId, 'latest'))).toMatchObject({ code: -32023 });
 
     const done = await waitFor(() => client.getStatus(jobId), (s) => s.status === 'completed' && s.run === 2, 90_000);
-    expect(done).toMatchObject({ run: 2, iteration: 4, iterations: 4, reason: null, budget_alerts: [] });
+    expect(done).toMatchObject({ run: 2, iteration: 4, iterations: 4, reason: null, budget_alerts: [], budget_usd: 25 });
     // Spend of run 1 still counts.
     expect(done.spend_usd).toBeGreaterThan(ended.spend_usd);
 

@@ -102,6 +102,22 @@ test('jobs: the API moves a row only between runs, by conditional updates', asyn
   expect(await repos.jobs.get(queued.id)).toMatchObject({ status: 'failed', reason: 'could not start the workflow: test' });
 });
 
+test("jobs: a run that takes the row over writes its budget; a retried start keeps a raise", async () => {
+  const job = newJob({ budgetUsd: 5 });
+  await repos.jobs.create(job);
+  await repos.jobs.startRun(job, 1);
+  await repos.jobs.setBudget(job.id, 7);
+  // A retried startJobRun of run 1 (its input still says 5) does not undo the raise.
+  expect(await repos.jobs.startRun(job, 1)).toMatchObject({ status: 'running', currentRun: 1, budgetUsd: 7 });
+  await repos.jobs.finish(job.id, 'budget_exceeded', 'spent');
+  // training.resume with a new budget: whether the new run starts before or after the API's
+  // hand-off, the row says the new run's budget.
+  expect(await repos.jobs.startRun({ ...job, budgetUsd: 12 }, 2)).toMatchObject({ currentRun: 2, budgetUsd: 12 });
+  await repos.jobs.finish(job.id, 'cancelled', 'stopped');
+  await repos.jobs.markResumed(job.id, 3, 1);
+  expect(await repos.jobs.startRun({ ...job, budgetUsd: 20 }, 3)).toMatchObject({ status: 'running', currentRun: 3, budgetUsd: 20 });
+});
+
 test('jobs: startRun creates the row of a job started outside the API', async () => {
   const job = newJob();
   const row = await repos.jobs.startRun(job, 2);
