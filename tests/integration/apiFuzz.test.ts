@@ -60,6 +60,11 @@ const TEMPLATES: [string, Record<string, unknown> | undefined][] = [
   ['training.get_kill_switch', {}],
   ['training.kill_switch', { on: true, reason: 'fuzz (a trainer may not)' }],
   ['training.get_server_info', {}],
+  ['training.get_policy', { job_id: JOB, checkpoint: { run: 1, iteration: 2 }, format: 'text' }],
+  ['agents.promote_policy', { agent_id: agent, job_id: JOB, checkpoint: 'latest', reason: 'fuzz', force: false }],
+  ['agents.rollback', { agent_id: agent, to_version: 1, reason: 'fuzz' }],
+  ['agents.list_policy_versions', { agent_id: agent }],
+  ['agents.get_active_policy', { agent_id: agent, tenant_id: 'fuzz-tenant' }],
   ['rpc.discover', undefined],
 ];
 
