@@ -4,10 +4,16 @@
  * (choices common to a kind's failures and absent from its successes) when avoid lessons are on.
  */
 import type { TrajectoryStep } from '../../training/trajectory';
-import { buildPolicyUpdateEvidence, type EvidenceCandidate, PolicyUpdateEvidenceSchema } from '../../training/policyEvidence';
+import {
+  buildPolicyUpdateEvidence,
+  type EvidenceCandidate,
+  FailurePatternSchema,
+  PolicyUpdateEvidenceSchema,
+  TaskKindEvidenceSchema,
+} from '../../training/policyEvidence';
 import { boundedArguments, MAX_ARGUMENT_CHARS, MAX_ARGUMENT_VALUE_CHARS, parseShownArguments } from '../../training/toolArguments';
-import { groupTaskKinds, MAX_SCOPE_WORDS, queryWords, scopeMatches } from '../../training/taskKinds';
-import { failurePatterns, MIN_PATTERN_FAILURES } from '../../training/failurePatterns';
+import { groupTaskKinds, MAX_SCOPE_WORDS, queryWords, SAME_KIND_OVERLAP, scopeMatches } from '../../training/taskKinds';
+import { failurePatterns, MAX_PATTERN_EVIDENCE, MIN_PATTERN_FAILURES } from '../../training/failurePatterns';
 
 function step(tool: string | null, args: Record<string, unknown> = {}, result: string | null = 'r'): TrajectoryStep {
   return {
@@ -96,6 +102,10 @@ describe('task kinds', () => {
     const wordy = groupTaskKinds([{ query: 'alpha beta gamma delta epsilon zeta eta theta' }]);
     expect(wordy[0].words).toHaveLength(MAX_SCOPE_WORDS);
     expect(groupTaskKinds([{ query: '42' }, { query: '7' }])).toEqual([{ family: null, words: [], members: [0, 1] }]);
+    // Half the words in common joins a kind; less starts another.
+    expect(SAME_KIND_OVERLAP).toBe(0.5);
+    expect(groupTaskKinds([{ query: 'alpha beta gamma' }, { query: 'alpha beta delta' }])).toHaveLength(1);
+    expect(groupTaskKinds([{ query: 'alpha beta gamma' }, { query: 'alpha delta epsilon' }])).toHaveLength(2);
   });
 
   it('the evidence lists the kinds of what it shows, by family or by words, in both modes', () => {
@@ -141,6 +151,13 @@ describe('failure patterns (avoid lessons on)', () => {
     ]);
     expect(PolicyUpdateEvidenceSchema.parse(evidence)).toEqual(evidence);
     expect(MIN_PATTERN_FAILURES).toBe(2);
+    expect(TaskKindEvidenceSchema.array().parse(evidence.task_kinds)).toEqual(evidence.task_kinds);
+    // A pattern must cite something.
+    expect(FailurePatternSchema.safeParse({ ...evidence.failure_patterns![0], evidence: [] }).success).toBe(false);
+    // At most MAX_PATTERN_EVIDENCE refs are cited.
+    const many = Array.from({ length: 6 }, (_, i) => ({ kind: 'K1', advantage: 1, decisions: [], ref: `T${i + 1}` }));
+    const failing = [0, 1].map(() => ({ kind: 'K1', advantage: -1, decisions: [{ after: null, tool: 'a' }], ref: null }));
+    expect(failurePatterns(['K1'], [...many, ...failing])[0].evidence).toHaveLength(MAX_PATTERN_EVIDENCE);
   });
 
   it('a kind without a shown success has nothing to cite; ties go by tool, then by the tool before', () => {
