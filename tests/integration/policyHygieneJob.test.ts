@@ -8,7 +8,8 @@ import { tokenCounterFor } from '../../adapters/llm/tokenCounter';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { IterationMetricsSchema } from '../../training/iterationMetrics';
 import { renderSystemPrompt, type Lesson } from '../../training/policy';
-import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { Worker } from '@temporalio/worker';
+import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -56,6 +57,9 @@ test('a job with policy hygiene and the gate: provenance, counters, recorded hyg
     if (gateRefusal !== null) expect(gateRefusal).toMatch(/did worse than its parent/);
     if (collapseRefusal !== null) expect(collapseRefusal).toMatch(/^the update would remove/);
   }
+  // The hygiene path replays deterministically (its patch marker, proposals, consolidation, gate episodes).
+  const history = await h.client.workflow.getHandle(jobId).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') } }, history, jobId);
   // Lessons that were in a later iteration's prompt have been counted.
   if (result.policy.lessons.some((lesson: Lesson) => (lesson.provenance?.[0].iteration ?? 3) < 3)) {
     expect(result.policy.lessons.some((lesson: Lesson) => lesson.counters !== undefined)).toBe(true);
