@@ -50,16 +50,18 @@ export function playSimulatedAgent(request: HttpAgentRequest): HttpAgentResponse
     return { steps: [], final_answer: null, error: 'this service grades itself and needs the answer key: start the job with agent.expose_expected: true' };
   }
   const environment = new SimulatedEnvironment();
-  const toolNames = environment.tools().map((tool) => tool.name);
-  const system = request.policy.system_prompt;
   const task = { ...request.task, prompt: request.task.prompt.replace(FAULT_MARKER, '').trim() };
+  // The task's own tools (the ledger families have theirs), with their parameters for enum arguments.
+  const tools = environment.tools(task);
+  const toolNames = tools.map((tool) => tool.name);
+  const system = request.policy.system_prompt;
   const messages: AgentMessage[] = [{ role: 'system', content: system }, { role: 'user', content: task.prompt }];
   const steps: NonNullable<HttpAgentResponseInput['steps']> = [];
   const toolCalls: { name: string; arguments: Record<string, unknown> }[] = [];
   for (let index = 0; index < request.max_steps; index++) {
     const startedAt = new Date().toISOString();
     const state = messages[messages.length - 1].content ?? '';
-    const action = simulatedAgentTurn({ system, messages, toolNames, seed: request.seed });
+    const action = simulatedAgentTurn({ system, messages, toolNames, tools, seed: request.seed });
     const promptTokens = approxTokens(messages.map((m) => m.content ?? '').join('\n'));
     const completionTokens = approxTokens(JSON.stringify(action));
     const cost = { usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens }, cost_usd: (promptTokens + completionTokens) * USD_PER_TOKEN, logprob: Math.log(action.probability) };
