@@ -4,6 +4,8 @@
  * then the `queued` row, then the workflow (workflow id = job id).
  */
 import { tokenCounterFor } from '../adapters/llm/tokenCounter';
+import { renderedPolicyTokens } from '../training/tokenBudget';
+import { startingPolicy } from '../training/startingPolicy';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
@@ -58,12 +60,21 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
       throw error;
     }
   }
-  // Issue 16: the rendered policy never exceeds max_policy_tokens, so the base prompt alone must fit.
+  // Issue 16: the rendered policy never exceeds max_policy_tokens, from the first iteration on:
+  // the base prompt alone must fit, and so must a starting policy taken from the registry.
   const counter = tokenCounterFor(config.model);
+  const measured = `${counter.encoding}${counter.exact ? '' : ', approximate'}`;
   const baseTokens = counter.count(parsed.data.base_prompt);
   if (baseTokens > config.max_policy_tokens) {
     throw new InvalidTrainingJobError(
-      `base_prompt: ${baseTokens} tokens (${counter.encoding}${counter.exact ? '' : ', approximate'}) alone exceed config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens or shorten the base prompt`,
+      `base_prompt: ${baseTokens} tokens (${measured}) alone exceed config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens or shorten the base prompt`,
+    );
+  }
+  const initial = parsed.data.initial_policy;
+  const startTokens = initial ? renderedPolicyTokens(startingPolicy(parsed.data), counter.count) : baseTokens;
+  if (initial && startTokens > config.max_policy_tokens) {
+    throw new InvalidTrainingJobError(
+      `base: the active policy version ${initial.version} renders to ${startTokens} tokens (${measured}), over config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens`,
     );
   }
   return parsed.data;

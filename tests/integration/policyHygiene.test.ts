@@ -186,4 +186,11 @@ test('a job whose base prompt alone is over max_policy_tokens is refused at star
   expect(() => validateTrainingJob(request)).toThrow(InvalidTrainingJobError);
   expect(() => validateTrainingJob(request)).toThrow('base_prompt: 44 tokens (o200k_base, approximate) alone exceed config.max_policy_tokens 16; raise max_policy_tokens or shorten the base prompt');
   expect(validateTrainingJob(jobRequest({ base_prompt: 'Be brief.', config: { max_policy_tokens: 16 } })).config.max_policy_tokens).toBe(16);
+  // A starting policy from the registry must fit too.
+  const lessons = Array.from({ length: 3 }, (_, i) => ({ id: `L${i}`, text: `Lesson number ${i} says check the balance first.`, weight: 0.5 }));
+  const active = { version: 2, content_hash: 'a'.repeat(64), policy: { base_prompt: 'Be brief.', lessons, version: 0 } };
+  expect(() => validateTrainingJob({ ...jobRequest({ base_prompt: 'Be brief.', config: { max_policy_tokens: 16 } }), initial_policy: active })).toThrow(
+    /^base: the active policy version 2 renders to \d+ tokens \(o200k_base, approximate\), over config.max_policy_tokens 16; raise max_policy_tokens$/,
+  );
+  expect(validateTrainingJob({ ...jobRequest({ base_prompt: 'Be brief.' }), initial_policy: active }).initial_policy?.version).toBe(2);
 });
