@@ -11,11 +11,12 @@
  * behaviour — never to make an incompatible change pass — and keep the old files too if
  * workflows started before the change may still be running.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { RECORDED_HISTORIES } from './recordedHistories';
+import { PATCHED_HISTORIES_DIR, RECORDED_HISTORIES } from './recordedHistories';
 
 interface HistoryJSON {
   events: { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
@@ -93,4 +94,32 @@ test('an incompatible change (dropping startJobRun) is reported as a Determinism
   await expect(replay).rejects.toBeInstanceOf(DeterminismViolationError);
   // Caught for the intended reason: the first activity differs, not some other mismatch.
   await expect(replay).rejects.toThrow(/scheduled event 'startJobRun' does not match .*'runTrajectory'/);
+});
+
+/** A patch marker's id (`patched()` records one per patch a run takes). */
+const patchIds = (json: HistoryJSON) =>
+  (json.events as { markerRecordedEventAttributes?: { markerName: string; details: Record<string, { payloads: { data: string }[] }> } }[]).flatMap((event) => {
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') return [];
+    return [(JSON.parse(Buffer.from(marker.details['patch-data'].payloads[0].data, 'base64').toString('utf8')) as { id: string }).id];
+  });
+
+/**
+ * Histories recorded at 0e215a2 (tests/replay/recordPatchedHistories.ts) that took every patch of
+ * today's workflow, on the paths the two histories above (older than every patch) never reach:
+ * evaluation with a test split, a resumed run, a budget that runs out mid-iteration, the kill
+ * switch with a budget raise, the no_policy_update control, a cancel.
+ */
+describe('histories that took every patch replay', () => {
+  const files = readdirSync(PATCHED_HISTORIES_DIR).filter((file) => file.endsWith('.json')).sort();
+
+  test('there are seven, each with the call-admission patch', () => {
+    expect(files).toHaveLength(7);
+    for (const file of files) expect(patchIds(loadJSON(path.join(PATCHED_HISTORIES_DIR, file)))).toEqual(expect.arrayContaining(['budget-preflight-v1', 'heldout-evaluation-v1', 'budget-call-admission-v1']));
+  });
+
+  test.each(files)('%s', async (file) => {
+    const json = loadJSON(path.join(PATCHED_HISTORIES_DIR, file));
+    await Worker.runReplayHistory({ workflowBundle }, historyFromJSON(json), `patched-${file}`);
+  });
 });
