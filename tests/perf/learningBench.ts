@@ -110,12 +110,30 @@
  *   interval is reported beside it). Decision: avoid_lessons becomes the product default only if
  *   both mean paired differences (built-in and ledger) are >= 0; otherwise it stays off. Reported
  *   whatever the figures are.
+ *
+ * AMENDMENT, DECLARED 2026-12-06 07:15 UTC BEFORE THE NEXT RUN (the blocks above stay as declared):
+ *
+ *   The run at 8c61ffc measured learning_shuffled_false_positive_rate 0.367 (bar 0.10), and on
+ *   seeds outside this benchmark's (1001-1200) the positive-only updater's shuffled control was
+ *   called "improved" in 16-19% of runs before and after the issue-14 changes: positive-only
+ *   updates lock in whatever tool the policy already favours, right or wrong, because the
+ *   positive-advantage trajectories of a group mostly follow the current lessons. An exploration
+ *   on seeds 1001-1060 (not seeds 1-30, so the declared seeds stay unseen for this question):
+ *   shuffled control "improved" in 0.217 of runs with positive_only and 0.017 with contrastive
+ *   (lessons only from what a group's better runs did and its worse runs did not); trained runs
+ *   significant in 1.000 of runs both ways (mean Δ 0.726 vs 0.664).
+ *   Change: the product's default updater mode (config.policy_update) becomes `contrastive`, and
+ *   the trained, shuffled, no_update and hygiene arms use the product default (not a fixed mode),
+ *   so the benchmark measures what a job gets. The updater-evidence arms keep positive_only, as
+ *   declared for them. Seeds, settings, keys, bars and the analysis are unchanged; seeds 1-30 are
+ *   then run once and reported whatever they show.
  */
 import path from 'node:path';
 import ttest2 from '@stdlib/stats-ttest2';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import type { Task } from '../../training/task';
 import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
+import { GRPOConfigSchema } from '../../training/grpoConfig';
 import { taskFamily, type EvaluationEpisode } from '../../training/evaluation';
 import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { initialPolicy, type Policy } from '../../training/policy';
@@ -145,6 +163,9 @@ export const LEARNING_SETTINGS = {
   testSamples: 4,
   update: { learningRate: 0.5, clip: 0.2, maxLessons: 20 },
 } as const;
+
+/** What a job's updater does unless its config says otherwise. */
+const DEFAULT_POLICY_UPDATE = GRPOConfigSchema.parse({}).policy_update;
 
 export type Arm = 'trained' | 'shuffled' | 'no_update' | 'no_update_fresh' | 'hygiene' | 'hygiene_no_gate';
 
@@ -207,7 +228,8 @@ export function runArm(arm: Arm, seed: number): RunOutcome {
         seed,
         gamma: 0.99,
         creditAssignment: false,
-        policyUpdate: 'positive_only',
+        // The product's default updater mode (the amendment above): what a job gets.
+        policyUpdate: DEFAULT_POLICY_UPDATE,
         control: arm === 'shuffled' ? 'shuffled_advantages' : 'none',
         reward: outcomeReward,
         update: s.update,

@@ -120,11 +120,11 @@ describe('shuffleWithinGroup (the shuffled_advantages control)', () => {
 });
 
 describe('config.policy_update', () => {
-  it('defaults to positive_only, accepts contrastive, names a bad value', () => {
+  it('defaults to contrastive, accepts positive_only, names a bad value', () => {
     expect(POLICY_UPDATE_MODES).toEqual(['positive_only', 'contrastive']);
     expect(LEARNING_CONTROLS).toContain('shuffled_advantages');
-    expect(GRPOConfigSchema.parse({}).policy_update).toBe('positive_only');
-    expect(GRPOConfigSchema.parse({ policy_update: 'contrastive' }).policy_update).toBe('contrastive');
+    expect(GRPOConfigSchema.parse({}).policy_update).toBe('contrastive');
+    expect(GRPOConfigSchema.parse({ policy_update: 'positive_only' }).policy_update).toBe('positive_only');
     const bad = GRPOConfigSchema.safeParse({ policy_update: 'negative' });
     expect(bad.success).toBe(false);
     expect(bad.error?.issues[0].path).toEqual(['policy_update']);
