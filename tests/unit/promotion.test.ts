@@ -1,4 +1,6 @@
 import { promotionRefusal, type PromotionCase } from '../../training/promotion';
+import { initialPolicy } from '../../training/policy';
+import { startingPolicy } from '../../training/startingPolicy';
 import { etagMatches, policyContentHash, policyEtag, PolicyRegistry } from '../../api/policyRegistry';
 import type { Repositories } from '../../adapters/db';
 import type { EvaluationSummary } from '../../training/evaluation';
@@ -47,6 +49,24 @@ describe('promotionRefusal', () => {
     // A rollback's version has an older version's content: a job started from that content speaks for it.
     expect(promotionRefusal({ ...base, active, job_base: { version: 1, content_hash: hashA } })).toBeNull();
     expect(promotionRefusal({ ...base, active, job_base: { version: 3, content_hash: hashA }, evaluation: summary(false) })).toContain('no significant improvement over v3');
+  });
+
+  test('an evaluation without a per-query success test (older summaries) or without its p and interval: refused with what it has', () => {
+    const { success_test: _omitted, ...older } = summary(false);
+    expect(promotionRefusal({ ...base, evaluation: older as EvaluationSummary })).toContain('reward +0.100, Welch p=0.300');
+    const bare = summary(false, -0.125);
+    bare.success_test = { ...bare.success_test!, p: null, bootstrap: null } as never;
+    const refusal = promotionRefusal({ ...base, evaluation: bare });
+    expect(refusal).toContain('success per query -0.125 over 8 queries, paired p=n/a');
+    expect(refusal).not.toContain('bootstrap');
+  });
+});
+
+describe('startingPolicy', () => {
+  test('the base prompt with no lessons, or the active version the API resolved into the input', () => {
+    expect(startingPolicy({ base_prompt: 'Be helpful.' })).toEqual(initialPolicy('Be helpful.'));
+    const active = { ...initialPolicy('Tuned.'), lessons: [{ id: 'L1', text: 'For billing tasks, call query_database first.', weight: 0.6 }] };
+    expect(startingPolicy({ base_prompt: 'Be helpful.', initial_policy: { version: 2, content_hash: 'c'.repeat(64), policy: active } })).toBe(active);
   });
 });
 
