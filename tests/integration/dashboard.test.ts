@@ -267,6 +267,9 @@ test('a job with policy hygiene: each lesson shows its provenance, linking to th
   const withOrigin = lessons.filter((lesson) => (lesson.provenance?.[0]?.trajectory_ids.length ?? 0) > 0);
   expect(withOrigin.length).toBeGreaterThan(0);
 
+  // A fresh load, so the page takes the token from the fragment (from the previous test's page a
+  // fragment-only goto is a same-document navigation, and the page never loads again).
+  await page.goto('about:blank');
   await page.goto(`${api.url}/#token=${await api.token()}`);
   await page.waitForURL((url) => url.hash === '#/');
   await page.goto(`${api.url}/#/jobs/${jobId}`);
