@@ -53,7 +53,9 @@ const evidenceOf = (body: ChatCompletionRequestBody): PolicyUpdateEvidence =>
 test('credit assignment: per-step credits are stored for every step and the optimizer sees them', async () => {
   const request = jobRequest({
     training_queries: simulatedTaskSet({ queriesPerFamily: 2, seed: 4, families: SIMULATED_MULTI_STEP_FAMILIES }),
-    config: { iterations: 2, batch_size: 2, group_size: 8, seed: 5, credit_assignment: true, gamma: 0.9, checkpoint_interval: 10 },
+    // Positive-only evidence (not the contrastive default, which also shows each group's worst):
+    // every trajectory the optimizer is shown must have earned positive credit somewhere.
+    config: { iterations: 2, batch_size: 2, group_size: 8, seed: 5, credit_assignment: true, gamma: 0.9, checkpoint_interval: 10, policy_update: 'positive_only' },
   });
   const { rows } = await runJob(request);
   expect(rows).toHaveLength(2 * 2 * 8);
