@@ -16,17 +16,11 @@ import {
 } from '../adapters/checkpoints/checkpointStore';
 import type { CheckpointSelector } from '../training/checkpoints';
 import type { Repositories } from '../adapters/db';
-import { newJobRow } from '../adapters/db/trainingJobRepository';
+import { newJobRow, type JobIdentity } from '../adapters/db/trainingJobRepository';
 import { countJobFinished, recordBudgetUsage } from '../adapters/telemetry/metrics';
 
-export interface StartJobRunInput {
-  job_id: string;
-  agent_id: string;
-  tenant_id: string;
-  owner_id: string;
-  priority: string;
-  config: Record<string, unknown>;
-  budget_usd: number;
+/** The job's identity (one shape with the API's insert) and the run the workflow starts. */
+export interface StartJobRunInput extends JobIdentity {
   run: number;
 }
 
