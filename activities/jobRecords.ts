@@ -13,6 +13,7 @@ import {
   InvalidCheckpointSelectorError,
   type CheckpointStore,
   type LoadedCheckpoint,
+  type SaveCheckpointInput,
 } from '../adapters/checkpoints/checkpointStore';
 import type { CheckpointSelector } from '../training/checkpoints';
 import type { Repositories } from '../adapters/db';
@@ -41,15 +42,8 @@ export interface IterationInput {
   spend_usd: number;
 }
 
-export interface CheckpointInput {
-  job_id: string;
-  run: number;
-  iteration: number;
-  policy: Record<string, unknown>;
-  optimizer_state: Record<string, unknown>;
-  metrics: Record<string, unknown>;
-  score: number | null;
-}
+/** What the workflow checkpoints: the store's input (no evaluation score: the store reads it). */
+export type CheckpointInput = Omit<SaveCheckpointInput, 'eval_score'>;
 
 const json = (value: Record<string, unknown>) => value as Prisma.InputJsonValue;
 

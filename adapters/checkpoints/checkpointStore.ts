@@ -28,13 +28,11 @@ import { BlobNotFoundError, type BlobStore } from './blobStore';
 
 type JsonObject = Record<string, unknown>;
 
-export interface SaveCheckpointInput {
+/** A checkpoint to keep: its position, its payload (one shape with what a load returns) and its scores. */
+export interface SaveCheckpointInput extends CheckpointPayload {
   job_id: string;
   run: number;
   iteration: number;
-  policy: JsonObject;
-  optimizer_state: JsonObject;
-  metrics: JsonObject;
   /** Mean training reward. */
   score: number | null;
   /** Latest held-out evaluation score; ranks the checkpoint instead of `score` when present. */

@@ -213,7 +213,7 @@ const checkpoint = (job_id: string, iteration: number, score: number | null, ext
   job_id,
   run: 1,
   iteration,
-  policy: { version: iteration, base_prompt: 'Be helpful.', lessons: [{ text: `lesson ${iteration}`, weight: 0.5 }] },
+  policy: { version: iteration, base_prompt: 'Be helpful.', lessons: [{ id: `L${iteration}`, text: `lesson ${iteration}`, weight: 0.5 }] },
   optimizer_state: { spend_usd: iteration / 10, success_rates: Array.from({ length: iteration }, (_, i) => i / 10), trajectories: iteration * 8 },
   metrics: { mean_reward: score, success_rate: 0.5 },
   score,
