@@ -348,11 +348,11 @@ export const ServerInfoSchema = z.object({
 const AgentIdSchema = z.string().min(1).max(200).describe("The agent's id (the agent_id its jobs train).");
 const RegistryTenantSchema = z.string().min(1).max(200).optional().describe("Admin tokens only: the agent of this tenant instead of the token's.");
 /** A lesson as stored: id, text, weight, and whatever provenance the checkpoint holds beside them. */
-export const PolicyLessonSchema = z.looseObject({ id: z.string(), text: z.string(), weight: z.number() });
 export const PolicyBodySchema = z.object({
   version: z.number().int().describe('Policy updates applied since its job started.'),
   base_prompt: z.string(),
-  lessons: z.array(PolicyLessonSchema),
+  /** The lessons as the policy holds them (with provenance and counters when the job kept them). */
+  lessons: z.array(LessonSchema),
 });
 export const PolicySourceSchema = z.object({
   job_id: JobIdSchema,
