@@ -198,13 +198,17 @@ export interface GroupProposalResult {
 /** `chat` is a guarded factory (the worker's); a bare client is guarded the same way. */
 export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | ChatClient; trajectories: TrajectoryRepository }) {
   const chats = guardedChats(deps.chat);
+  /** One ask of the optimizer under the input's allowance, and what it used and cost in the result's fields. */
+  const ask = async (input: UpdatePolicyInput) => {
+    const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
+    // What killed attempts of this activity were billed (the spend ledger) counts too.
+    const spend: AskSpend = { usage: { prompt_tokens: 0, completion_tokens: 0 }, costUsd: await chat.earlierAttemptsUsd(), invalidOutputs: 0 };
+    const answer = await askOptimizer(chat, deps.trajectories, input, spend);
+    return { answer, done: { usage: spend.usage, cost_usd: spend.costUsd, invalid_outputs: spend.invalidOutputs } };
+  };
   return {
     async updatePolicy(input: UpdatePolicyInput): Promise<PolicyUpdateResult> {
-      const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
-      // What killed attempts of this update were billed (the spend ledger) counts too.
-      const spend: AskSpend = { usage: { prompt_tokens: 0, completion_tokens: 0 }, costUsd: await chat.earlierAttemptsUsd(), invalidOutputs: 0 };
-      const answer = await askOptimizer(chat, deps.trajectories, input, spend);
-      const done = { usage: spend.usage, cost_usd: spend.costUsd, invalid_outputs: spend.invalidOutputs };
+      const { answer, done } = await ask(input);
       if ('skipped' in answer) {
         return { policy: input.policy, applied: 0, rejected: [], churn: NO_CHURN, ...done, skipped_reason: answer.skipped, allowance_exceeded: answer.allowanceExceeded };
       }
@@ -233,10 +237,7 @@ export function createPolicyUpdateActivities(deps: { chat: GuardedChatFactory | 
      * applied: consolidatePolicy applies every group's proposals at once.
      */
     async proposeLessonOperations(input: UpdatePolicyInput): Promise<GroupProposalResult> {
-      const chat = chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices });
-      const spend: AskSpend = { usage: { prompt_tokens: 0, completion_tokens: 0 }, costUsd: await chat.earlierAttemptsUsd(), invalidOutputs: 0 };
-      const answer = await askOptimizer(chat, deps.trajectories, input, spend);
-      const done = { usage: spend.usage, cost_usd: spend.costUsd, invalid_outputs: spend.invalidOutputs };
+      const { answer, done } = await ask(input);
       if ('skipped' in answer) {
         return { operations: [], credits: {}, rejected: [], ...done, skipped_reason: answer.skipped, allowance_exceeded: answer.allowanceExceeded };
       }
