@@ -48,6 +48,10 @@ fi
 
 # --- Node modules and the Prisma client (query compiler: no native engine is downloaded).
 if [ ! -d node_modules/@temporalio/worker ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # npm ci empties node_modules first: through a symlink that is another checkout's folder.
+  if [ -L node_modules ]; then
+    die "node_modules is a symlink to $(readlink node_modules) and package-lock.json is newer than it: run npm ci in that checkout (or remove the link) instead"
+  fi
   say "installing node modules"
   npm ci --no-audit --no-fund --loglevel=error
 fi
