@@ -34,6 +34,11 @@
  *   the declared run would take over an hour): `--iterations`, `--group`, `--test-samples` shrink
  *   a run; the design used is written with the results (real_model_design_*), and the analysis is
  *   the same.
+ * - Amendment 2, made before its run (2026-12-06): the product's defaults changed under issue 14,
+ *   so the bench follows them: the reward is the default `outcome` (1 when solved, else 0; the
+ *   shaped reward used until now can improve while success does not), the update is
+ *   `config.policy_update`'s default (`contrastive`), and candidates carry their task's family as
+ *   the workflow passes it. Arms, unit, intervals and bars are unchanged.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -49,7 +54,7 @@ import type { Task } from '../../training/task';
 import type { TrajectoryStep } from '../../training/trajectory';
 import { countInvalidOutputs } from '../../training/iterationMetrics';
 import { initialPolicy, renderSystemPrompt, type Policy } from '../../training/policy';
-import { shapedReward } from '../../training/rewards';
+import { DEFAULT_REWARD_STRATEGY, outcomeReward } from '../../training/rewards';
 import { hashString, seededRandom } from '../../training/statistics';
 import { SIMULATED_TOOLS, SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
 import { LOCAL_MODEL } from '../../workers/localModelFiles';
@@ -217,7 +222,7 @@ class Learning {
     const trainSuccess: number[] = [];
     const updates: string[] = [];
     for (let iteration = 0; iteration < RUN.iterations; iteration++) {
-      const candidates: { trajectory_id: string; advantage: number; query: string }[] = [];
+      const candidates: { trajectory_id: string; advantage: number; query: string; family?: string }[] = [];
       let successes = 0;
       for (let b = 0; b < RUN.batchSize; b++) {
         const queryIndex = (iteration * RUN.batchSize + b) % tasks.length;
@@ -225,9 +230,10 @@ class Learning {
         const group: Episode[] = [];
         for (let sample = 0; sample < RUN.groupSize; sample++) group.push(await this.episode(policy, task, hashString(`${seed}:${iteration}:${queryIndex}:${sample}`)));
         successes += group.filter((e) => e.success).length;
-        const rewards = group.map((e) => shapedReward(e));
+        // The product's default reward (checked below against DEFAULT_REWARD_STRATEGY).
+        const rewards = group.map((e) => outcomeReward(e));
         const credited = arm === 'shuffled' ? shuffleWithinGroup(rewards, hashString(`${seed}:${iteration}:${queryIndex}:shuffle`)) : rewards;
-        groupAdvantages(credited).forEach((advantage, i) => candidates.push({ trajectory_id: group[i].id, advantage, query: task.prompt }));
+        groupAdvantages(credited).forEach((advantage, i) => candidates.push({ trajectory_id: group[i].id, advantage, query: task.prompt, family: task.family }));
       }
       trainSuccess.push(successes / (RUN.batchSize * RUN.groupSize));
       const update = await updater.updatePolicy({
@@ -236,6 +242,7 @@ class Learning {
         learning_rate: config.learning_rate,
         clip: config.clip,
         max_lessons: config.max_lessons,
+        policy_update: config.policy_update,
         optimizer_model: MODEL,
         max_tokens: RUN.updaterMaxTokens,
         seed: hashString(`${seed}:${iteration}:policy`),
@@ -369,6 +376,7 @@ function save(figures: Record<string, number>, runs: RunRecord[], note: string, 
 }
 
 async function main(): Promise<void> {
+  if (DEFAULT_REWARD_STRATEGY !== 'outcome') throw new Error(`the declared analysis uses the outcome reward; the product default is now ${DEFAULT_REWARD_STRATEGY}: amend the header first`);
   const only = arg('--only');
   const seeds = Number(arg('--seeds') ?? 3);
   const started = Date.now();
