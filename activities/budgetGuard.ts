@@ -103,6 +103,8 @@ interface LedgerScope {
  */
 export class GuardedChatClient implements ChatClient {
   private spent = 0;
+  /** What this attempt's own calls cost (`spent` also counts earlier attempts once read). */
+  private spentThisAttempt = 0;
   private inFlight = 0;
   private started = 0;
   private earlierAttempts: Promise<number> | null = null;
@@ -135,6 +137,22 @@ export class GuardedChatClient implements ChatClient {
     ));
   }
 
+  /**
+   * What the activity was billed in all, as it returns: this attempt's completed calls (a step
+   * cut short still billed its call) plus its earlier attempts' calls, read from the ledger now.
+   * Read again, not the first read: an attempt that timed out may have gone on calling after this
+   * one started, and its calls are billed to the job as well.
+   */
+  async billedUsd(): Promise<number> {
+    const scope = this.scope;
+    if (!scope || scope.attempt <= 1) return this.spentThisAttempt;
+    try {
+      return this.spentThisAttempt + (await scope.ledger.spentBefore(scope.activity, scope.attempt));
+    } catch (error) {
+      throw new LedgerUnavailableError(`the spend ledger could not be read: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   /** Calls started (refused ones are not). */
   get calls(): number {
     return this.started;
@@ -164,6 +182,7 @@ export class GuardedChatClient implements ChatClient {
         throw error;
       });
       this.spent += result.costUsd;
+      this.spentThisAttempt += result.costUsd;
       if (scope) {
         const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = result.usage;
         await ledgered(scope.ledger.settle(callKey, { promptTokens, completionTokens, costUsd: result.costUsd }));

@@ -91,7 +91,6 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
     async runEvaluationEpisodes(input: RunEvaluationEpisodesInput): Promise<EvaluationEpisodesResult> {
       const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices, jobId: input.job_id });
       const episodes: EvaluationEpisode[] = [];
-      let costUsd = 0;
       for (const [sampleIndex, seed] of input.seeds.entries()) {
         const agent = deps.agentFor(chat, {
           environment: input.environment,
@@ -114,11 +113,10 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
           steps,
           cancelledMessage: 'evaluation cancelled with its job',
         });
-        costUsd += steps.reduce((sum, step) => sum + step.cost_usd, 0);
         episodes.push(toEpisode(input, steps, outcome, deps.rewardOf));
       }
-      // With what killed attempts of this activity were billed (the spend ledger).
-      return { episodes, cost_usd: costUsd + (await chat.earlierAttemptsUsd()) };
+      // Every call billed, killed attempts' included (the spend ledger).
+      return { episodes, cost_usd: await chat.billedUsd() };
     },
 
     /** Computes the statistics and stores them; what it returns is what status shows. */

@@ -114,7 +114,7 @@ export function createRewardActivities(deps: { rewards: RewardRegistry; trajecto
         step_counts: rows.map((row) => (row.steps as unknown[]).length),
         log_probs: rows.map((row) => row.logProb),
         invalid_outputs: countInvalidOutputs(rows.flatMap((row) => (row.steps as { error?: string | null }[]).map((step) => step.error))),
-        cost_usd: chat?.spentUsd ?? 0,
+        cost_usd: chat ? await chat.billedUsd() : 0,
       };
     },
   };

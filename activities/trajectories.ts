@@ -70,7 +70,7 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
       const steps: TrajectoryStep[] = [];
       const startedAt = new Date().toISOString();
       context.heartbeat({ steps: 0 });
-      const { outcome, allowanceExceeded, resumedSteps } = await runAgentEpisode(agent, {
+      const { outcome, allowanceExceeded } = await runAgentEpisode(agent, {
         task: input.task,
         systemPrompt: input.system_prompt,
         model: input.model,
@@ -94,9 +94,10 @@ export function createTrajectoryActivities(deps: TrajectoryActivityDependencies)
         usage: trajectory.usage,
         error: trajectory.error,
         allowance_exceeded: allowanceExceeded,
-        // This attempt's calls are in the steps it took; earlier attempts' (the steps it resumed
-        // from, and calls of a killed attempt after its last heartbeat) are in the ledger.
-        billed_usd: stepsCostUsd(steps.slice(resumedSteps)) + (await chat.earlierAttemptsUsd()),
+        // Every call this attempt's client completed (a step cut short by the budget or the
+        // timeout still billed its call) plus what the ledger billed earlier attempts: what the
+        // ledger holds for this activity, call for call.
+        billed_usd: await chat.billedUsd(),
       };
     },
   };
@@ -126,13 +127,12 @@ export async function runAgentEpisode(
     cancelledMessage: string;
     resumable?: boolean;
   },
-): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean; resumedSteps: number }> {
+): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean }> {
   const context = Context.current();
   const { timeoutSeconds, steps, cancelledMessage, resumable = false, ...run } = request;
   const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
   const resume = resumable ? resumePointOf(context.info.heartbeatDetails) : undefined;
   if (resume) steps.push(...resume.steps);
-  const resumedSteps = steps.length;
   let state: unknown = resume?.state;
   const progress = (): EpisodeProgress => ({ steps: steps.length, ...(resumable && state !== undefined ? { resume: { steps, state } } : {}) });
   const heartbeat = () => context.heartbeat(progress());
@@ -153,7 +153,7 @@ export async function runAgentEpisode(
         }),
       progress,
     );
-    return { outcome, allowanceExceeded: false, resumedSteps };
+    return { outcome, allowanceExceeded: false };
   } catch (error) {
     if (context.cancellationSignal.aborted) throw new CancelledFailure(cancelledMessage);
     // The infrastructure failed, not the agent: the activity is retried (workflows/activityOptions.ts).
@@ -165,7 +165,7 @@ export async function runAgentEpisode(
       : allowanceExceeded
         ? (error as Error).message
         : `agent error: ${error instanceof Error ? error.message : String(error)}`;
-    return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded, resumedSteps };
+    return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded };
   }
 }
 

@@ -183,6 +183,59 @@ describe('the budget guard in a trajectory', () => {
   });
 });
 
+describe('what a trajectory reports as billed is what the spend ledger holds for it', () => {
+  const prices = { 'flow-sim-1': { input_usd_per_mtok: 0, output_usd_per_mtok: 10 } };
+  /** An attempt of one trajectory activity, on a run of its own (the ledger keys calls by run, activity and attempt). */
+  const attemptOf = (jobId: string, attempt: number) => ({ attempt, activityId: 'trajectory', workflowExecution: { workflowId: jobId, runId: randomUUID() } });
+  const inAttempt = <R>(info: ReturnType<typeof attemptOf>, fn: (input: RunTrajectoryInput) => Promise<R>, input: RunTrajectoryInput): Promise<R> =>
+    new MockActivityEnvironment(info, { logger: quietLogger }).run(fn as never, input as never) as Promise<R>;
+  const ledgered = (agentFor: Parameters<typeof createTrajectoryActivities>[0]['agentFor']) =>
+    createTrajectoryActivities({ chats: new GuardedChatFactory(new ChatClient({ baseURL: server.url }), repos.ledger), agentFor, trajectories: repos.trajectories });
+
+  test('a step cut short after its call (the tool crashed) still bills the call', async () => {
+    const jobId = await newJob();
+    script = () => ({ kind: 'tool_call', name: 'lookup_docs', arguments: { query: 'refunds' }, usage: { prompt_tokens: 100, completion_tokens: 40 } });
+    // An agent whose tool throws after the model answered: no step is recorded, the call was billed.
+    const crashing = (chat: ChatClient) => ({
+      async run(request: { model: string; signal: AbortSignal }) {
+        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
+        throw new Error('the tool crashed');
+      },
+    });
+    const summary = await inAttempt(attemptOf(jobId, 1), ledgered(crashing as never).runTrajectory, trajectoryInput(jobId, { prices }));
+    expect(summary.error).toBe('agent error: the tool crashed');
+    expect(summary.cost_usd).toBe(0); // no step was recorded
+    expect(summary.billed_usd).toBeCloseTo(40 * 10 / 1e6, 12);
+    expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
+  });
+
+  test('a retry counts the calls an earlier attempt went on making after the retry started', async () => {
+    const jobId = await newJob();
+    const info = attemptOf(jobId, 2);
+    const activity = `${info.workflowExecution.runId}/${info.activityId}`;
+    const earlierCall = async (costUsd: number) => {
+      const callKey = randomUUID();
+      await repos.ledger.open({ callKey, jobId, activity, attempt: 1, model: 'flow-sim-1', costUsd: 0.01 });
+      await repos.ledger.settle(callKey, { promptTokens: 10, completionTokens: 10, costUsd });
+    };
+    // Attempt 1 was billed $0.0005 before attempt 2 started...
+    await earlierCall(0.0005);
+    script = () => ({ kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } });
+    // Attempt 2 reads the ledger before its first call; attempt 1, timed out but still running,
+    // is billed another $0.0007 after that.
+    const overlapped = (chat: ChatClient) => ({
+      async run(request: { model: string; signal: AbortSignal }) {
+        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
+        await earlierCall(0.0007);
+        return { finalAnswer: 'done', success: true, verified: false, error: null };
+      },
+    });
+    const summary = await inAttempt(info, ledgered(overlapped as never).runTrajectory, trajectoryInput(jobId, { prices }));
+    expect(summary.billed_usd).toBeCloseTo(30 * 10 / 1e6 + 0.0005 + 0.0007, 12);
+    expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
+  });
+});
+
 describe('the budget guard in a policy update', () => {
   test('the update that reaches its allowance returns the policy unchanged with the cost spent', async () => {
     const jobId = await newJob();
