@@ -43,6 +43,8 @@ function useRoute() {
   useEffect(() => {
     const changed = () => setHash(location.hash);
     addEventListener('hashchange', changed);
+    // The listener comes after the first render: a hash set in between would otherwise be missed.
+    changed();
     return () => removeEventListener('hashchange', changed);
   }, []);
   const job = /^#\/jobs\/(.+)$/.exec(hash);
