@@ -94,5 +94,13 @@ export function writeMarkdown(file: string, results: Results, figures: Figure[],
     m ? `${m.cpus} × ${m.cpu_model}, ${m.memory_gib} GiB RAM, Node ${m.node}, ${m.os}${m.load_avg_1m_at_start !== undefined ? `; 1-minute load average ${m.load_avg_1m_at_start} when the bench started` : ''}.` : 'unknown',
     '',
   ];
-  writeFileSync(file, lines.join('\n'));
+  // Other benchmarks (learning, cluster, real model, credit assignment) write their own sections
+  // between markers: they are kept, not dropped with the rest of the old file.
+  const kept = existsSync(file) ? keptSections(readFileSync(file, 'utf8')) : [];
+  writeFileSync(file, [...lines, ...kept.flatMap((section) => [section, ''])].join('\n'));
+}
+
+/** The sections between `<!-- name:start -->` (or `<!-- name start -->`) and their end marker, in file order. */
+export function keptSections(markdown: string): string[] {
+  return [...markdown.matchAll(/<!-- (.+?)[: ]start -->[\s\S]*?<!-- \1[: ]end -->/g)].map((match) => match[0]);
 }
