@@ -39,6 +39,13 @@
  *   shaped reward used until now can improve while success does not), the update is
  *   `config.policy_update`'s default (`contrastive`), and candidates carry their task's family as
  *   the workflow passes it. Arms, unit, intervals and bars are unchanged.
+ * - Amendment 3, made before the learning runs it applies to (2026-12-06): the first seed under
+ *   amendment 2 had a baseline of 0/8 and 0% then 13% train success, and the new "diagnose" stage
+ *   (the untrained policy, 2 tasks of each single-step family) found the right tool in 67% of
+ *   episodes, an answer containing the right value in 33%, the exact value (what the judge
+ *   accepts) in 8%, and 4 of 12 episodes out of steps at max 4. So a run allows 6 steps
+ *   (`--max-steps`, written as real_model_design_max_steps); the judge, families, arms, unit,
+ *   intervals and bars are unchanged.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -75,7 +82,7 @@ const RUN = {
   iterations: Number(arg('--iterations') ?? 4),
   batchSize: 2,
   groupSize: Number(arg('--group') ?? 4),
-  maxSteps: 4,
+  maxSteps: Number(arg('--max-steps') ?? 4),
   maxTokens: 96,
   updaterMaxTokens: 200,
   testSamples: Number(arg('--test-samples') ?? 2),
@@ -250,12 +257,52 @@ class Learning {
       this.calls += 1;
       this.invalid += update.invalid_outputs;
       policy = update.policy;
-      updates.push(`it${iteration + 1}: applied ${update.applied}, rejected ${update.rejected.length}${update.skipped_reason ? `, skipped (${update.skipped_reason.slice(0, 80)})` : ''}`);
+      updates.push(`it${iteration + 1}: applied ${update.applied}, rejected ${update.rejected.length}${update.rejected.length ? ` (${update.rejected.slice(0, 2).map((r) => r.slice(0, 100)).join(' | ')})` : ''}${update.skipped_reason ? `, skipped (${update.skipped_reason.slice(0, 80)})` : ''}`);
       say(`  ${arm} seed ${seed} iteration ${iteration + 1}: train success ${(trainSuccess.at(-1)! * 100).toFixed(0)}%, ${updates.at(-1)}; lessons ${JSON.stringify(policy.lessons.map((l) => `${l.text} [${l.weight.toFixed(2)}]`))}`);
     }
     return { policy, trainSuccess, updates };
   }
 }
+
+/**
+ * Stage "diagnose" (information, no bar): the untrained policy on every single-step family, to
+ * say what limits success: the tool the model reaches for, and whether its final answer is the
+ * tool's value exactly (the environment's judge), contains it, or is missing.
+ */
+async function diagnoseStage(learning: Learning, perFamily: number): Promise<Record<string, number>> {
+  const tasks = simulatedTaskSet({ queriesPerFamily: perFamily, seed: 777 });
+  const rows: { family: string; right_tool: boolean; exact: boolean; contains: boolean; answered: boolean }[] = [];
+  for (const [i, task] of tasks.entries()) {
+    const episode = await learning.episode(initialPolicy(BASE_PROMPT), task, hashString(`diagnose:${i}`));
+    const family = task.family ?? '?';
+    const calls = episode.steps.flatMap((step) => step.tool_calls.map((call) => `${call.name}(${JSON.stringify(call.arguments).slice(0, 40)})`));
+    const expected = task.expected_answer ?? '';
+    const answer = episode.final_answer;
+    const row = {
+      family,
+      right_tool: episode.steps.some((step) => step.tool_calls.some((call) => call.name === task.expected_tool)),
+      exact: answer !== null && answer.trim() === expected,
+      contains: answer !== null && answer.includes(expected),
+      answered: answer !== null,
+    };
+    rows.push(row);
+    say(`  diagnose ${family}: ${calls.join(' → ') || '(no tool)'} ⇒ ${answer === null ? `(no answer: ${episode.error?.slice(0, 80)})` : JSON.stringify(answer.slice(0, 80))} (expected ${JSON.stringify(expected)}, expected tool ${task.expected_tool}; success ${episode.success})`);
+  }
+  const share = (f: (r: (typeof rows)[number]) => boolean) => round(rows.filter(f).length / rows.length, 3);
+  const figures = {
+    real_model_diagnose_episodes: rows.length,
+    real_model_diagnose_right_tool: share((r) => r.right_tool),
+    real_model_diagnose_answered: share((r) => r.answered),
+    real_model_diagnose_answer_exact: share((r) => r.exact),
+    real_model_diagnose_answer_contains_expected: share((r) => r.contains),
+    real_model_diagnose_right_tool_and_contains: share((r) => r.right_tool && r.contains),
+  };
+  say(`diagnose: ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+/** The learning stage's keys (the diagnosis stage's `real_model_diagnose_*` are its own). */
+const LEARNING_KEYS = ['real_model_seeds', 'real_model_runs', 'real_model_minutes', 'real_model_invalid', 'real_model_design_', 'real_model_baseline', 'real_model_trained', 'real_model_delta', 'real_model_shuffled'];
 
 interface RunRecord {
   arm: 'trained' | 'shuffled';
@@ -306,6 +353,7 @@ function learningFigures(runs: RunRecord[], calls: number, invalid: number): Rec
     real_model_design_iterations: RUN.iterations,
     real_model_design_group_size: RUN.groupSize,
     real_model_design_test_samples: RUN.testSamples,
+    real_model_design_max_steps: RUN.maxSteps,
   };
   if (trained.length > 0) {
     const [low, high] = bootstrap({ a: trained, b: null }, deltaOf);
@@ -384,6 +432,10 @@ async function main(): Promise<void> {
   say(`local model server at ${server.baseURL} (${server.modelName}); load ${os.loadavg()[0].toFixed(2)}`);
   try {
     if (!only || only === 'speed') save(await speedStage(server), [], 'Speed stage only so far.', ['local_model_']);
+    if (only === 'diagnose') {
+      const figures = await diagnoseStage(new Learning(new ChatClient({ baseURL: server.baseURL })), Number(arg('--per-family') ?? 2));
+      save(figures, [], 'Diagnosis stage (the untrained policy on every single-step family).', ['real_model_diagnose_']);
+    }
     if (!only || only === 'learning') {
       const learning = new Learning(new ChatClient({ baseURL: server.baseURL }));
       const runs: RunRecord[] = [];
@@ -402,7 +454,7 @@ async function main(): Promise<void> {
           runs.push(record);
           say(`${arm} seed ${seed}: test success ${mean(tested).toFixed(2)} vs baseline ${mean(baseline).toFixed(2)} (${record.minutes.toFixed(1)} min)`);
           const figures = learningFigures(runs, learning.calls, learning.invalid);
-          save(figures, runs, `Learning stage: ${runs.length} run(s) done${runs.length < 2 * seeds ? ` of ${2 * seeds} (partial)` : ''}; bench time so far ${((Date.now() - started) / 60_000).toFixed(0)} min.`, ['real_model_']);
+          save(figures, runs, `Learning stage: ${runs.length} run(s) done${runs.length < 2 * seeds ? ` of ${2 * seeds} (partial)` : ''}; bench time so far ${((Date.now() - started) / 60_000).toFixed(0)} min.`, LEARNING_KEYS);
           say(`figures: ${JSON.stringify(figures)}`);
         }
       }
