@@ -10,7 +10,8 @@ import { Context, type Info } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { callWorstCaseUsd, formatUsd } from '../training/budget';
 import type { ChatClient, ChatRequest, ChatResult } from '../adapters/llm/chatClient';
-import { type ModelPrice, type ModelPrices, resolveModelPrice } from '../adapters/llm/pricing';
+import { costOf, type ModelPrice, type ModelPrices, resolveModelPrice } from '../adapters/llm/pricing';
+import type { StoredCallLookup } from '../adapters/llm/storedCalls';
 import type { BudgetRefusal, SpendLedgerRepository } from '../adapters/db/spendLedgerRepository';
 
 /** Tokens a model may count beyond the request's text: role markers, tool-definition preamble. */
@@ -83,7 +84,7 @@ export interface AllowanceOptions {
 }
 
 /** Where billed calls are written (adapters/db/spendLedgerRepository.ts). */
-export type SpendLedger = Pick<SpendLedgerRepository, 'open' | 'settle' | 'spentBefore'>;
+export type SpendLedger = Pick<SpendLedgerRepository, 'open' | 'settle' | 'spentBefore' | 'unsettledBefore'>;
 
 /** The activity attempt a client's calls are billed to. */
 interface LedgerScope {
@@ -113,6 +114,8 @@ export class GuardedChatClient implements ChatClient {
     private readonly inner: ChatClient,
     private readonly options: AllowanceOptions,
     private readonly scope: LedgerScope | null = null,
+    /** Where the provider says what calls cost that no attempt heard back from; null: they stay at their worst case. */
+    private readonly storedCalls: StoredCallLookup | null = null,
   ) {}
 
   /** USD the completed calls cost (with a ledger: this activity's earlier attempts included). */
@@ -125,7 +128,7 @@ export class GuardedChatClient implements ChatClient {
     const scope = this.scope;
     if (!scope) return Promise.resolve(0);
     // Read once, and counted as spent from then on: the allowance holds across attempts.
-    return (this.earlierAttempts ??= scope.ledger.spentBefore(scope.activity, scope.attempt).then(
+    return (this.earlierAttempts ??= this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)).then(
       (usd) => {
         this.spent += usd;
         return usd;
@@ -146,10 +149,29 @@ export class GuardedChatClient implements ChatClient {
   async billedUsd(): Promise<number> {
     const scope = this.scope;
     if (!scope || scope.attempt <= 1) return this.spentThisAttempt;
+    // An attempt that made no call yet settles its predecessors' open calls here.
+    await this.earlierAttemptsUsd();
     try {
       return this.spentThisAttempt + (await scope.ledger.spentBefore(scope.activity, scope.attempt));
     } catch (error) {
       throw new LedgerUnavailableError(`the spend ledger could not be read: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Calls earlier attempts left open (killed mid-call) are settled at what the provider recorded
+   * for them, when it keeps completions; a call it has no record of, or a provider that cannot be
+   * asked, stays at its worst case: never counted below what may have been billed.
+   */
+  private async settleFromProvider(scope: LedgerScope): Promise<void> {
+    const lookup = this.storedCalls;
+    if (!lookup || scope.attempt <= 1) return;
+    for (const { callKey, model } of await scope.ledger.unsettledBefore(scope.activity, scope.attempt)) {
+      const recorded = await lookup.usageOf(callKey).catch(() => null);
+      if (!recorded) continue;
+      const override = this.options.prices && Object.hasOwn(this.options.prices, model) ? this.options.prices[model] : undefined;
+      const costUsd = costOf(model, recorded.usage, { price: override, reportedCostUsd: recorded.reportedCostUsd });
+      await scope.ledger.settle(callKey, { promptTokens: recorded.usage.prompt_tokens, completionTokens: recorded.usage.completion_tokens, costUsd });
     }
   }
 
@@ -175,7 +197,7 @@ export class GuardedChatClient implements ChatClient {
       if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal);
       this.started++;
       const override = this.options.prices && Object.hasOwn(this.options.prices, request.model) ? this.options.prices[request.model] : undefined;
-      const result = await this.inner.complete(request, signal, override ? { price: override } : {}).catch(async (error: unknown) => {
+      const result = await this.inner.complete(request, signal, { ...(override ? { price: override } : {}), ...(scope ? { callKey } : {}) }).catch(async (error: unknown) => {
         // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
         // trajectory's timeout) may be: it stays at its worst case, as a killed attempt's call does.
         if (scope && !signal?.aborted) await ledgered(scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 }));
@@ -200,6 +222,8 @@ export class GuardedChatFactory {
     private readonly inner: ChatClient,
     /** Where calls are billed; without one (unit tests), nothing is written. */
     private readonly ledger: SpendLedger | null = null,
+    /** The provider's stored completions, when it keeps them (adapters/llm/storedCalls.ts). */
+    private readonly storedCalls: StoredCallLookup | null = null,
   ) {}
 
   open(options: AllowanceOptions): GuardedChatClient {
@@ -207,7 +231,7 @@ export class GuardedChatFactory {
     if (allowanceUsd !== null && !(typeof allowanceUsd === 'number' && Number.isFinite(allowanceUsd) && allowanceUsd >= 0)) {
       throw ApplicationFailure.nonRetryable(`allowance_usd must be a finite number >= 0 (got ${String(allowanceUsd)})`, 'InvalidAllowance');
     }
-    return new GuardedChatClient(this.inner, options, this.scopeOf(options.jobId));
+    return new GuardedChatClient(this.inner, options, this.scopeOf(options.jobId), this.storedCalls);
   }
 
   /**

@@ -10,6 +10,7 @@ import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobSt
 import { CheckpointStore } from '../adapters/checkpoints/checkpointStore';
 import { createBudgetActivities } from './budget';
 import { GuardedChatFactory } from './budgetGuard';
+import { StoredCallLookup } from '../adapters/llm/storedCalls';
 import { createRepositories, type PrismaClient } from '../adapters/db';
 import { createGrpoActivities } from './grpo';
 import { createJobControlActivities } from './jobControl';
@@ -44,7 +45,9 @@ export function createActivities(deps: ActivityDependencies) {
   const repos = createRepositories(deps.prisma);
   // Activities get LLM clients only through `chats.open`, under an allowance (FLOW-011).
   // Every call an activity makes is billed to the spend ledger as it returns.
-  const chats = new GuardedChatFactory(new ChatClient(deps.llm), repos.ledger);
+  // With stored calls on, a retry settles the calls a killed attempt left open at what the provider recorded.
+  const storedCalls = deps.llm.storedCalls ? new StoredCallLookup(deps.llm.storedCalls) : null;
+  const chats = new GuardedChatFactory(new ChatClient(deps.llm), repos.ledger, storedCalls);
   // Per trajectory: the job's agent (LLM or HTTP service) in the job's environment (simulated or tools).
   const agents = new AgentFactory({ httpFetch: deps.httpFetch });
   const rewardRegistry = deps.rewards ?? createDefaultRewardRegistry();

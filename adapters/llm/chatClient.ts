@@ -2,6 +2,7 @@ import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/trajectory';
 import { costOf, type ModelPrice, resolveModelPrice } from './pricing';
 import { traceChatCall } from '../telemetry/tracing';
+import { CALL_KEY_METADATA, storedCallsFromEnv, type StoredCallsSettings } from './storedCalls';
 
 /**
  * Where LLM calls go. Every call goes through `portkey-ai`: to Portkey's hosted gateway when
@@ -23,6 +24,8 @@ export interface LlmSettings {
   local?: () => Promise<string>;
   /** Calls to the local server at once (its slots; default FLOW_LOCAL_MODEL_PARALLEL or 1). */
   localSlots?: number;
+  /** Where the provider lists stored completions (adapters/llm/storedCalls.ts): calls are then stored with their ledger key. */
+  storedCalls?: StoredCallsSettings;
 }
 
 export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSettings {
@@ -32,6 +35,7 @@ export function llmSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmSet
     provider: env.PORTKEY_PROVIDER || undefined,
     virtualKey: env.PORTKEY_VIRTUAL_KEY || undefined,
     customHost: env.FLOW_LLM_CUSTOM_HOST || undefined,
+    storedCalls: storedCallsFromEnv(env),
   };
 }
 
@@ -82,6 +86,8 @@ export interface ChatResult {
 export interface CompleteOptions {
   /** The job's own price for the model (`config.prices`); else Flow's entry or the price table. */
   price?: ModelPrice;
+  /** The call's spend-ledger key: with stored calls on, the provider keeps the completion under it. */
+  callKey?: string;
 }
 
 interface RawCompletion {
@@ -94,7 +100,7 @@ interface RawCompletion {
  * Each client's Portkey connection, kept off the instance so that ChatClient's type is only
  * its `complete` method: the budget guard's client (activities/budgetGuard.ts) is one too.
  */
-const connections = new WeakMap<ChatClient, { main: Portkey | null; local: (() => Promise<Portkey>) | null; slots: Slots }>();
+const connections = new WeakMap<ChatClient, { main: Portkey | null; local: (() => Promise<Portkey>) | null; slots: Slots; storeCalls: boolean }>();
 
 /**
  * Local calls wait here, not in the server's queue: the server answers a queued request only when
@@ -147,6 +153,7 @@ export class ChatClient {
             }))
         : null,
       slots: new Slots(Math.max(1, settings.localSlots ?? Number(process.env.FLOW_LOCAL_MODEL_PARALLEL ?? 1))),
+      storeCalls: settings.storedCalls !== undefined,
     });
   }
 
@@ -161,7 +168,9 @@ export class ChatClient {
     const local = isLocalModel(request.model) && endpoints.local !== null;
     const portkey = local ? await endpoints.local!() : endpoints.main;
     if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
-    const create = () => traceChatCall(request.model, () => portkey.chat.completions.create(request as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
+    // Stored under its ledger key, so a retry can ask what a call it never heard back from cost.
+    const body = !local && endpoints.storeCalls && options.callKey ? { ...request, store: true, metadata: { [CALL_KEY_METADATA]: options.callKey } } : request;
+    const create = () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
     const call = local ? endpoints.slots.run(create, signal) : create();
     // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
     // trajectory forever: stop waiting as soon as the signal aborts.

@@ -18,6 +18,7 @@ import { createBudgetActivities } from '../../activities/budget';
 import { BudgetAllowanceExceededError, GuardedChatFactory, promptTokenUpperBound } from '../../activities/budgetGuard';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import { ChatClient } from '../../adapters/llm/chatClient';
+import { StoredCallLookup, storedCallsFromEnv } from '../../adapters/llm/storedCalls';
 import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
 import { createTrajectoryActivities, type RunTrajectoryInput } from '../../activities/trajectories';
 import { callWorstCaseUsd } from '../../training/budget';
@@ -233,6 +234,66 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     const summary = await inAttempt(info, ledgered(overlapped as never).runTrajectory, trajectoryInput(jobId, { prices }));
     expect(summary.billed_usd).toBeCloseTo(30 * 10 / 1e6 + 0.0005 + 0.0007, 12);
     expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
+  });
+});
+
+describe('calls a killed attempt left open, settled at what the provider stored (FLOW_LLM_STORED_CALLS_URL)', () => {
+  const prices = { 'flow-sim-1': { input_usd_per_mtok: 0, output_usd_per_mtok: 10 } };
+  const WORST_CASE = 0.01;
+
+  test('a retry settles a call the provider stored at its real cost; one the provider never got stays at its worst case', async () => {
+    const jobId = await newJob();
+    const info = { attempt: 2, activityId: 'trajectory', workflowExecution: { workflowId: jobId, runId: randomUUID() } };
+    const activity = `${info.workflowExecution.runId}/${info.activityId}`;
+    script = () => ({ kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } });
+    const storedCalls = { url: server.url };
+    const chat = new ChatClient({ baseURL: server.url, storedCalls });
+    // Attempt 1 opened two calls and was killed: the provider answered the first (its answer was
+    // lost with the process); the second never left the worker.
+    const answered = randomUUID();
+    const neverSent = randomUUID();
+    for (const callKey of [answered, neverSent]) await repos.ledger.open({ callKey, jobId, activity, attempt: 1, model: 'flow-sim-1', costUsd: WORST_CASE });
+    await chat.complete({ model: 'flow-sim-1', messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50 }, undefined, { price: prices['flow-sim-1'], callKey: answered });
+    expect(received.at(-1)).toMatchObject({ store: true, metadata: { flow_call_key: answered } });
+
+    const activities = createTrajectoryActivities({
+      chats: new GuardedChatFactory(chat, repos.ledger, new StoredCallLookup(storedCalls)),
+      agentFor: (guarded) => new LlmAgent(guarded, environment),
+      trajectories: repos.trajectories,
+    });
+    const summary = await new MockActivityEnvironment(info, { logger: quietLogger }).run(activities.runTrajectory as never, trajectoryInput(jobId, { prices }) as never) as Awaited<ReturnType<typeof activities.runTrajectory>>;
+
+    const calls = await prisma.llmCall.findMany({ where: { callKey: { in: [answered, neverSent] } } });
+    const byKey = new Map(calls.map((call) => [call.callKey, call]));
+    expect(byKey.get(answered)).toMatchObject({ settled: true, promptTokens: 100, completionTokens: 30 });
+    expect(byKey.get(answered)!.costUsd).toBeCloseTo(30 * 10 / 1e6, 12);
+    expect(byKey.get(neverSent)).toMatchObject({ settled: false, costUsd: WORST_CASE });
+    // This attempt's one call (30 completion tokens) and what the ledger now holds for attempt 1.
+    expect(summary.billed_usd).toBeCloseTo(30 * 10 / 1e6 + 30 * 10 / 1e6 + WORST_CASE, 12);
+    expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
+  });
+
+  test('without stored calls, requests carry no store or metadata, and an open call stays at its worst case', async () => {
+    const jobId = await newJob();
+    const info = { attempt: 2, activityId: 'trajectory', workflowExecution: { workflowId: jobId, runId: randomUUID() } };
+    const callKey = randomUUID();
+    await repos.ledger.open({ callKey, jobId, activity: `${info.workflowExecution.runId}/${info.activityId}`, attempt: 1, model: 'flow-sim-1', costUsd: WORST_CASE });
+    script = () => ({ kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } });
+    const activities = createTrajectoryActivities({
+      chats: new GuardedChatFactory(new ChatClient({ baseURL: server.url }), repos.ledger),
+      agentFor: (guarded) => new LlmAgent(guarded, environment),
+      trajectories: repos.trajectories,
+    });
+    await new MockActivityEnvironment(info, { logger: quietLogger }).run(activities.runTrajectory as never, trajectoryInput(jobId, { prices }) as never);
+    expect(received.at(-1)).not.toHaveProperty('store');
+    expect(received.at(-1)).not.toHaveProperty('metadata');
+    expect(await prisma.llmCall.findUniqueOrThrow({ where: { callKey } })).toMatchObject({ settled: false, costUsd: WORST_CASE });
+  });
+
+  test('FLOW_LLM_STORED_CALLS_URL must be an http(s) URL', () => {
+    expect(storedCallsFromEnv({})).toBeUndefined();
+    expect(storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'https://api.openai.com/v1', FLOW_LLM_STORED_CALLS_KEY: 'sk-x' })).toEqual({ url: 'https://api.openai.com/v1', apiKey: 'sk-x' });
+    expect(() => storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'api.openai.com' })).toThrow('FLOW_LLM_STORED_CALLS_URL must be an http(s) URL, not "api.openai.com"');
   });
 });
 

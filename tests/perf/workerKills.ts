@@ -14,9 +14,11 @@
  *
  *  - worker_kill_resume_p95_s (bar ≤ 30), with p50 and max, over every kill.
  *  - provider_spend_recorded_ratio: the spend ledger's total over every call the model server
- *    billed (bar = 1; a call a kill caught in flight is in the ledger at its worst case, so the
- *    ratio can only be a little above 1), beside the ratio of call counts (exactly 1) and the
- *    jobs' recorded spend over the ledger.
+ *    billed (bar = 1), beside the ratio of call counts (exactly 1) and the jobs' recorded spend
+ *    over the ledger. The workers store their calls at the provider (FLOW_LLM_STORED_CALLS_URL,
+ *    which the simulated server implements as OpenAI's stored completions): a call a kill caught
+ *    in flight is settled by the retry at what the provider recorded; one the provider never
+ *    received stays at its worst case, so the ratio can only be a little above 1.
  *
  * Standalone: `npx tsx tests/perf/workerKills.ts` (BENCH_WORKER_KILLS=8 for a quicker run;
  * --write merges the figures into docs/performance/benchmark_results.json).
@@ -84,7 +86,7 @@ export async function measureWorkerKills(options: WorkerKillOptions): Promise<Wo
   const taskQueue = `kills-${randomUUID()}`;
   const workers = new Map<number, ChildProcess>();
   const startWorker = async () => {
-    const child = await spawnWorkerProcess({ taskQueue, temporalAddress: options.temporalAddress, databaseUrl: options.databaseUrl, llmBaseUrl: model.url });
+    const child = await spawnWorkerProcess({ taskQueue, temporalAddress: options.temporalAddress, databaseUrl: options.databaseUrl, llmBaseUrl: model.url, env: { FLOW_LLM_STORED_CALLS_URL: model.url } });
     workers.set(child.pid!, child);
   };
   const jobIds: string[] = [];

@@ -21,6 +21,9 @@ export interface ChatCompletionRequestBody {
   seed?: number;
   logprobs?: boolean;
   max_tokens?: number;
+  /** OpenAI's stored completions: with `store`, the completion (and its `metadata`) can be listed later. */
+  store?: boolean;
+  metadata?: Record<string, string>;
 }
 
 /** Usage a scripted answer reports instead of the approximate one; `cost` as some gateways add it. */
@@ -68,8 +71,15 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   let callCount = 0;
   const billed = new Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>();
   const hanging = new Set<http.ServerResponse>();
+  const stored: { id: string; object: 'chat.completion'; model: string; created: number; usage: unknown; metadata: Record<string, string> }[] = [];
 
   const server = http.createServer((req, res) => {
+    // OpenAI's list of stored completions, filtered by metadata: how a client that never got an
+    // answer (its process was killed) learns what the call was billed.
+    if (req.method === 'GET' && req.url && new URL(req.url, 'http://x').pathname.endsWith('/chat/completions')) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(listStored(stored, new URL(req.url, 'http://x').searchParams)));
+      return;
+    }
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
       res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }));
       return;
@@ -102,6 +112,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
         invoice.prompt_tokens += completion.usage.prompt_tokens;
         invoice.completion_tokens += completion.usage.completion_tokens;
         billed.set(body.model, invoice);
+        if (body.store === true) stored.push({ id: completion.id, object: 'chat.completion', model: body.model, created: completion.created, usage: completion.usage, metadata: body.metadata ?? {} });
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
       }, latencyMs);
     });
@@ -125,6 +136,17 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
 }
 
 /** The answer to a request: the scripted one, else the simulated model's; with the scripted or fixed token usage. */
+/** GET /chat/completions: `metadata[key]=value` filters (all must match), `limit` (default 20, at most 100). */
+function listStored(stored: { metadata: Record<string, string> }[], query: URLSearchParams) {
+  const filters = [...query].flatMap(([name, value]) => {
+    const key = /^metadata\[(.+)\]$/.exec(name)?.[1];
+    return key === undefined ? [] : [[key, value] as const];
+  });
+  const limit = Math.min(100, Math.max(1, Number(query.get('limit') ?? 20) || 20));
+  const matching = stored.filter((completion) => filters.every(([key, value]) => completion.metadata[key] === value));
+  return { object: 'list', data: matching.slice(0, limit), has_more: matching.length > limit };
+}
+
 function completionFor(body: ChatCompletionRequestBody, scripted: ScriptedAnswer, usageOf: SimulatedModelServerOptions['usage']) {
   const completion =
     scripted?.kind === 'tool_call'
