@@ -93,13 +93,20 @@ export function parseUpdaterAnswer(content: string | null, evidence: Pick<Policy
 
 /**
  * The JSON schema a local model's answer is held to (llama.cpp turns it into a grammar): evidence
- * refs among those shown, tools among those the evidence called. Negative-advantage refs stay
- * citable, so the positive-evidence rule still has something to filter.
+ * refs among the positive-advantage trajectories shown (the only ones a lesson may rest on; the
+ * 1.5B model cited a negative one in every update of a benchmark seed when it could), tools among
+ * those the evidence called. The positive-evidence rule still checks every answer.
  */
 export function structuredAnswerJsonSchema(evidence: Pick<PolicyUpdateEvidence, 'trajectories'>, maxLessons = 3): Record<string, unknown> {
-  const refs = evidence.trajectories.map((t) => t.ref);
-  const tools = [...new Set(evidence.trajectories.flatMap((t) => t.steps.flatMap((s) => (s.tool ? [s.tool] : []))))];
-  const tool = tools.length > 0 ? { type: 'string', enum: tools } : { type: 'string', maxLength: 60 };
+  const positive = evidence.trajectories.filter((t) => t.advantage > 0);
+  // With none (an update is skipped before asking), any shown trajectory keeps the schema valid.
+  const citable = positive.length > 0 ? positive : evidence.trajectories;
+  const toolsOf = (trajectories: typeof evidence.trajectories) => [...new Set(trajectories.flatMap((t) => t.steps.flatMap((s) => (s.tool ? [s.tool] : []))))];
+  const toolSchema = (tools: string[]) => (tools.length > 0 ? { type: 'string', enum: tools } : { type: 'string', maxLength: 60 });
+  const refs = citable.map((t) => t.ref);
+  // The tool to use is one the citable evidence called; the one it replaces, any tool shown.
+  const tool = toolSchema(toolsOf(citable));
+  const replaced = toolSchema(toolsOf(evidence.trajectories));
   return {
     type: 'object',
     properties: {
@@ -112,7 +119,7 @@ export function structuredAnswerJsonSchema(evidence: Pick<PolicyUpdateEvidence, 
             evidence: { type: 'array', items: { type: 'string', enum: refs }, minItems: 1, maxItems: 4 },
             task_kind: { type: 'string', minLength: 1, maxLength: 40 },
             use_tool: tool,
-            instead_of: { anyOf: [tool, { type: 'null' }] },
+            instead_of: { anyOf: [replaced, { type: 'null' }] },
           },
           required: ['evidence', 'task_kind', 'use_tool', 'instead_of'],
           additionalProperties: false,

@@ -46,6 +46,12 @@
  *   accepts) in 8%, and 4 of 12 episodes out of steps at max 4. So a run allows 6 steps
  *   (`--max-steps`, written as real_model_design_max_steps); the judge, families, arms, unit,
  *   intervals and bars are unchanged.
+ * - Amendment 4, made before the learning runs it applies to (2026-12-06): under amendment 3 the
+ *   first seed's second update was rejected whole, both its lessons citing a negative-advantage
+ *   trajectory (which the updater's grammar allowed). The product's local-model schema now lets
+ *   the model cite only positive-advantage trajectories and use a tool they called
+ *   (activities/policyUpdateAnswer.ts); the run starts again from seed 1 with that updater.
+ *   Nothing else changes.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';

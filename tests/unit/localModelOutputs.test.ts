@@ -200,11 +200,18 @@ describe('the evidence-first updater answer', () => {
     expect(parseUpdaterAnswer('not json', evidence)).toMatchObject({ problem: expect.stringMatching(/^not JSON/) });
   });
 
-  it('holds a local answer to refs shown and tools the evidence called', () => {
-    const schema = structuredAnswerJsonSchema(evidence) as { properties: { lessons: { items: { properties: Record<string, { enum?: string[] }> } } } };
+  it('holds a local answer to the positive refs shown, a tool they called, and any tool shown as the one replaced', () => {
+    type Item = Record<string, { enum?: string[]; anyOf?: { enum?: string[] }[] }>;
+    const schema = structuredAnswerJsonSchema(evidence) as { properties: { lessons: { items: { properties: Item } } } };
     const item = schema.properties.lessons.items.properties;
-    expect(item.evidence).toMatchObject({ items: { enum: ['T1', 'T2'] } });
-    expect(new Set(item.use_tool.enum)).toEqual(new Set(['query_database', 'lookup_docs']));
+    // T1 (advantage 1) called query_database; T2 (advantage -1) lookup_docs: only T1 can be cited.
+    expect(item.evidence).toMatchObject({ items: { enum: ['T1'] } });
+    expect(item.use_tool.enum).toEqual(['query_database']);
+    expect(new Set(item.instead_of.anyOf![0].enum)).toEqual(new Set(['query_database', 'lookup_docs']));
+    // With no positive trajectory (the update is skipped before asking) every ref stays in the schema.
+    const negativeOnly = { trajectories: evidence.trajectories.map((t) => ({ ...t, advantage: -Math.abs(t.advantage) })) };
+    const fallback = (structuredAnswerJsonSchema(negativeOnly) as typeof schema).properties.lessons.items.properties;
+    expect(fallback.evidence).toMatchObject({ items: { enum: ['T1', 'T2'] } });
     expect(structuredAnswerJsonSchema({ trajectories: [] })).toMatchObject({ properties: { lessons: { items: { properties: { use_tool: { type: 'string', maxLength: 60 } } } } } });
   });
 });
