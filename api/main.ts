@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../adapters/db';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { authConfigFromEnv } from './auth';
+import { statusCacheTtlFromEnv } from './jobStatusCache';
 import { startOrphanReconciler } from './orphanedJobs';
 import { buildApiServer, type ApiOptions } from './server';
 import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
@@ -15,7 +16,8 @@ import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
 /**
  * The server options every API process is built with (`npm run api` and `npm start`'s demo):
  * the JWT key, FLOW_API_LOG_LEVEL (default info) with logs to stdout or to FLOW_API_LOG_FILE,
- * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute).
+ * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute), FLOW_STATUS_CACHE_TTL_MS (how old a
+ * job row get_status answers from may be; default 250).
  */
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
   const perMinute = env.FLOW_RATE_LIMIT_PER_MINUTE ? Number(env.FLOW_RATE_LIMIT_PER_MINUTE) : undefined;
@@ -26,6 +28,7 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth
     auth,
     logger: { level: env.FLOW_API_LOG_LEVEL || 'info', ...(env.FLOW_API_LOG_FILE ? { file: env.FLOW_API_LOG_FILE } : {}) },
     rateLimit: perMinute ? { max: perMinute, timeWindowMs: 60_000 } : undefined,
+    statusCacheTtlMs: statusCacheTtlFromEnv(env),
   };
 }
 

@@ -62,6 +62,7 @@ import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
+import { JobStatusCache } from './jobStatusCache';
 import { policyMethodHandlers, PolicyRegistry } from './policyRegistry';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
@@ -78,20 +79,26 @@ export interface MethodDependencies {
   temporalUiUrl?: string | null;
   /** The policy registry and its read cache, shared with GET /agents/{agent_id}/policy; default a new one. */
   policyRegistry?: PolicyRegistry;
+  /** How long get_status may answer from a job row read earlier (api/jobStatusCache.ts); default 250 ms, 0 for never. */
+  statusCacheTtlMs?: number;
 }
 
 type Handler = (params: never, caller: Principal) => Promise<unknown>;
+
+/** Methods that change a job's row (or start a workflow that will): get_status's copy of it is dropped. */
+const JOB_CHANGING_METHODS = ['training.cancel', 'training.update_budget', 'training.resume', 'training.evaluate'] as const satisfies readonly MethodName[];
 
 export function createMethodHandlers(deps: MethodDependencies): Record<MethodName, Handler> {
   const { client, repos } = deps;
   let checkpointStore: CheckpointStore | undefined;
   const registry = deps.policyRegistry ?? new PolicyRegistry(repos, { blobs: deps.blobs });
+  const statusRows = new JobStatusCache((jobId) => repos.jobs.getWithBestCheckpoint(jobId), deps.statusCacheTtlMs);
 
   async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
     return requireVisible(await repos.jobs.get(jobId), jobId, caller);
   }
 
-  return {
+  const handlers: Record<MethodName, Handler> = {
     async 'training.start_grpo'(params: z.infer<typeof StartGrpoParamsSchema>, caller: Principal) {
       requireOwnTenant(params.tenant_id, caller, 'start jobs for another tenant');
       // What the workers would refuse anyway (agentUrlPolicy.ts), refused before a job exists; a
@@ -133,7 +140,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
     },
 
     async 'training.get_status'(params: z.infer<typeof GetStatusParamsSchema>, caller: Principal): Promise<JobStatusResult> {
-      const row = requireVisible(await repos.jobs.getWithBestCheckpoint(params.job_id), params.job_id, caller);
+      const row = requireVisible(await statusRows.get(params.job_id), params.job_id, caller);
       const best = row.checkpoints[0];
       // A row without metrics (before the first iteration) or evaluations is common: no parse, no ZodError to build.
       const metrics = row.lastMetrics == null ? null : IterationMetricsSchema.safeParse(row.lastMetrics);
@@ -335,6 +342,12 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       return buildOpenRpcDocument();
     },
   };
+  // A change made through this process is seen by this process's next get_status at once.
+  for (const name of JOB_CHANGING_METHODS) {
+    const handler = handlers[name] as (params: { job_id: string }, caller: Principal) => Promise<unknown>;
+    handlers[name] = ((params: { job_id: string }, caller: Principal) => handler(params, caller).finally(() => statusRows.forget(params.job_id))) as Handler;
+  }
+  return handlers;
 }
 
 /** A start_grpo request's base prompt and initial policy for `base: "active"`: the agent's active version, its counter reset. */

@@ -459,7 +459,7 @@ export const METHODS = {
     errors: ['IDEMPOTENCY_CONFLICT', 'UNAVAILABLE'],
   }),
   'training.get_status': method({
-    summary: "A job's iteration, phase, last metrics, spend vs budget and best checkpoint (at most one group behind).",
+    summary: "A job's iteration, phase, last metrics, spend vs budget and best checkpoint (at most one group, plus the API's 250 ms copy, behind).",
     params: GetStatusParamsSchema,
     result: JobStatusResultSchema,
     permission: 'training:view',

@@ -46,6 +46,8 @@ export interface ApiOptions {
   rateLimit?: { max: number; timeWindowMs: number };
   /** A pino logger configuration, or false for none. */
   logger?: boolean | Record<string, unknown>;
+  /** How long get_status may answer from a job row read earlier (api/jobStatusCache.ts); 0 for never. */
+  statusCacheTtlMs?: number;
 }
 
 export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
@@ -104,7 +106,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     serverFactory: (handler, serverOptions) => serverWithFastPath(handler, serverOptions, fastPath),
   });
   registerRequestTracing(app); // each request's span is the root of the job's trace
-  const rpc = createRpcServer({ ...deps, policyRegistry: registry });
+  const rpc = createRpcServer({ ...deps, policyRegistry: registry, statusCacheTtlMs: options.statusCacheTtlMs });
 
   // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
   // other media type is refused (415).
@@ -223,7 +225,7 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
   }
 }
 
-function createRpcServer(deps: ApiDependencies & { policyRegistry: PolicyRegistry }): JSONRPCServer<CallContext> {
+function createRpcServer(deps: ApiDependencies & { policyRegistry: PolicyRegistry; statusCacheTtlMs?: number }): JSONRPCServer<CallContext> {
   const handlers = createMethodHandlers(deps);
   const server = new JSONRPCServer<CallContext>({ errorListener: () => undefined });
   for (const name of Object.keys(METHODS) as MethodName[]) {

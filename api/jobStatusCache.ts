@@ -1,0 +1,56 @@
+/**
+ * The job rows `training.get_status` answers from, kept for a moment per API process (issue 15
+ * §5). Dashboards and scripts poll status several times a second per job; each poll was one
+ * PostgreSQL round trip, and the socket writes and row parsing of those round trips were most of
+ * the API's CPU per call. Callers of one job within FLOW_STATUS_CACHE_TTL_MS (default 250 ms)
+ * share one read, and concurrent callers share the read in flight. The row itself is written by
+ * the workflow after every group, so status is at most a group plus this moment behind; a change
+ * made through this process (cancel, update_budget, resume) forgets the job's copy at once.
+ */
+import { LRUCache } from 'lru-cache';
+
+export const DEFAULT_STATUS_CACHE_TTL_MS = 250;
+/** Jobs kept at most: a copy is tiny, and a poller of more jobs than this only reads more often. */
+const STATUS_CACHE_MAX_JOBS = 10_000;
+
+export class JobStatusCache<Row extends object> {
+  private readonly rows: LRUCache<string, Promise<Row | null>> | null;
+
+  constructor(
+    private readonly load: (jobId: string) => Promise<Row | null>,
+    ttlMs: number = DEFAULT_STATUS_CACHE_TTL_MS,
+  ) {
+    this.rows = ttlMs > 0 ? new LRUCache({ max: STATUS_CACHE_MAX_JOBS, ttl: ttlMs }) : null;
+  }
+
+  get(jobId: string): Promise<Row | null> {
+    const rows = this.rows;
+    if (!rows) return this.load(jobId);
+    const cached = rows.get(jobId);
+    if (cached) return cached;
+    const read = this.load(jobId);
+    rows.set(jobId, read);
+    // A job not found (yet) or a failed read is never kept: the next caller reads again.
+    const drop = () => {
+      if (rows.peek(jobId) === read) rows.delete(jobId);
+    };
+    read.then((row) => (row === null ? drop() : undefined), drop);
+    return read;
+  }
+
+  /** After a change made through this process, the next read goes to the database. */
+  forget(jobId: string): void {
+    this.rows?.delete(jobId);
+  }
+}
+
+/** FLOW_STATUS_CACHE_TTL_MS: whole milliseconds ≥ 0 (0 turns the copies off); unset, the default. */
+export function statusCacheTtlFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env.FLOW_STATUS_CACHE_TTL_MS;
+  if (raw === undefined || raw === '') return DEFAULT_STATUS_CACHE_TTL_MS;
+  const value = Number(raw);
+  if (!(Number.isInteger(value) && value >= 0 && value <= 60_000)) {
+    throw new Error(`FLOW_STATUS_CACHE_TTL_MS must be a whole number of milliseconds from 0 to 60000, not "${raw}"`);
+  }
+  return value;
+}
