@@ -319,7 +319,15 @@ interface RunRecord {
   train_success: number[];
   lessons: { text: string; weight: number }[];
   updates: string[];
+  /** Set on runs rebuilt from the bench's log (per-query vectors lost): the means it printed. */
+  reconstructed?: { note: string; test_success: number; baseline_success: number };
 }
+
+/** A run's test and baseline success: the per-query means, or what a rebuilt run kept. */
+const runSuccess = (r: RunRecord) => ({
+  test: r.reconstructed ? r.reconstructed.test_success : mean(r.test),
+  baseline: r.reconstructed ? r.reconstructed.baseline_success : mean(r.baseline),
+});
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const median = (xs: number[]) => {
@@ -401,13 +409,14 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
     '',
     ...(runs.length
       ? [
-          `Per run (${RUN.iterations} iterations × batch ${RUN.batchSize} × group ${RUN.groupSize}; test split: 4 queries × ${RUN.testSamples} sample(s); baseline = the untrained policy on the same episode seeds):`,
+          // The design the runs were made with (a later speed-only run may have other defaults).
+          `Per run (${figures.real_model_design_iterations ?? RUN.iterations} iterations × batch ${RUN.batchSize} × group ${figures.real_model_design_group_size ?? RUN.groupSize}, at most ${figures.real_model_design_max_steps ?? RUN.maxSteps} steps; test split: 4 queries × ${figures.real_model_design_test_samples ?? RUN.testSamples} sample(s); baseline = the untrained policy on the same episode seeds)${runs.some((r) => r.reconstructed) ? `. ${runs.find((r) => r.reconstructed)!.reconstructed!.note}` : ''}:`,
           '',
           '| Arm | Seed | Minutes | Baseline test success | Test success | Train success per iteration | Lessons learned |',
           '| --- | ---: | ---: | ---: | ---: | --- | --- |',
           ...runs.map(
             (r) =>
-              `| ${r.arm} | ${r.seed} | ${r.minutes.toFixed(1)} | ${mean(r.baseline).toFixed(2)} | ${mean(r.test).toFixed(2)} | ${r.train_success.map((x) => x.toFixed(2)).join(', ')} | ${r.lessons.map((l) => `${l.text} (${l.weight.toFixed(2)})`).join('; ') || '(none)'} |`,
+              `| ${r.arm} | ${r.seed} | ${r.minutes.toFixed(1)} | ${runSuccess(r).baseline.toFixed(2)} | ${runSuccess(r).test.toFixed(2)} | ${r.train_success.map((x) => x.toFixed(2)).join(', ')} | ${r.lessons.map((l) => `${l.text} (${l.weight.toFixed(2)})`).join('; ') || '(none)'} |`,
           ),
           '',
         ]
@@ -420,13 +429,16 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
   writeFileSync(RESULTS_MD, pattern.test(existing) ? existing.replace(pattern, block) : `${existing.trimEnd()}\n\n${block}`);
 }
 
-function save(figures: Record<string, number>, runs: RunRecord[], note: string, owned: string[]): void {
+const RUNS_JSON = path.join(path.dirname(RESULTS_JSON), 'real_model_runs.json');
+
+/** `runs`: the learning stage's runs so far; null (the speed and diagnosis stages) keeps the last learning run's, file and table. */
+function save(figures: Record<string, number>, runs: RunRecord[] | null, note: string, owned: string[]): void {
   // `machine` and `measured_at` describe `npm run bench`'s run: this bench names its own machine and load in its section.
   mergeResults(RESULTS_JSON, figures, owned, {});
   const all = JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as Record<string, unknown>;
   const mine = Object.fromEntries(Object.entries(all).filter(([k, v]) => (k.startsWith('local_model_') || k.startsWith('real_model_')) && typeof v === 'number')) as Record<string, number>;
-  writeMarkdownBlock(mine, runs, note);
-  writeFileSync(path.join(path.dirname(RESULTS_JSON), 'real_model_runs.json'), `${JSON.stringify(runs, null, 2)}\n`);
+  if (runs) writeFileSync(RUNS_JSON, `${JSON.stringify(runs, null, 2)}\n`);
+  writeMarkdownBlock(mine, runs ?? (existsSync(RUNS_JSON) ? (JSON.parse(readFileSync(RUNS_JSON, 'utf8')) as RunRecord[]) : []), note);
 }
 
 async function main(): Promise<void> {
@@ -437,10 +449,10 @@ async function main(): Promise<void> {
   const server = await startLocalModelServer();
   say(`local model server at ${server.baseURL} (${server.modelName}); load ${os.loadavg()[0].toFixed(2)}`);
   try {
-    if (!only || only === 'speed') save(await speedStage(server), [], 'Speed stage only so far.', ['local_model_']);
+    if (!only || only === 'speed') save(await speedStage(server), null, 'Speed stage measured alone; the learning figures are from the last learning run.', ['local_model_']);
     if (only === 'diagnose') {
       const figures = await diagnoseStage(new Learning(new ChatClient({ baseURL: server.baseURL })), Number(arg('--per-family') ?? 2));
-      save(figures, [], 'Diagnosis stage (the untrained policy on every single-step family).', ['real_model_diagnose_']);
+      save(figures, null, 'Diagnosis stage (the untrained policy on every single-step family) measured alone.', ['real_model_diagnose_']);
     }
     if (!only || only === 'learning') {
       const learning = new Learning(new ChatClient({ baseURL: server.baseURL }));
