@@ -36,6 +36,12 @@ export function lessonText(lesson: StructuredLesson): string {
   return `For ${kind}${/\b(tasks?|questions?|queries|requests?)$/i.test(kind) ? '' : ' tasks'}, use ${lesson.use_tool}${instead}.`;
 }
 
+/** The text of the lesson that advises the opposite swap (B instead of A), or null without an `instead_of`. */
+function reversedText(lesson: StructuredLesson): string | null {
+  if (!lesson.instead_of || lesson.instead_of === lesson.use_tool) return null;
+  return lessonText({ ...lesson, use_tool: lesson.instead_of, instead_of: lesson.use_tool });
+}
+
 /** The tools each evidence ref's trajectory called: a structured lesson must name one its evidence used. */
 export function toolsByRef(evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): Map<string, Set<string>> {
   const byRef = new Map<string, Set<string>>();
@@ -66,7 +72,7 @@ export function parseAnswerJson(content: string | null): { json: unknown } | { p
   }
 }
 
-export function parseUpdaterAnswer(content: string | null, evidence: Pick<PolicyUpdateEvidence, 'trajectories'>): ParsedAnswer {
+export function parseUpdaterAnswer(content: string | null, evidence: Pick<PolicyUpdateEvidence, 'trajectories'> & Partial<Pick<PolicyUpdateEvidence, 'lessons'>>): ParsedAnswer {
   const parsed = parseAnswerJson(content);
   if ('problem' in parsed) return parsed;
   const { json } = parsed;
@@ -76,13 +82,23 @@ export function parseUpdaterAnswer(content: string | null, evidence: Pick<Policy
     const tools = toolsByRef(evidence);
     const operations: LessonOperation[] = [];
     const rejected: string[] = [];
+    const texts = new Set(structured.data.lessons.map(lessonText));
     for (const lesson of structured.data.lessons) {
       const text = lessonText(lesson);
       if (!lesson.evidence.some((ref) => tools.get(ref)?.has(lesson.use_tool))) {
         rejected.push(`add: "${text}": none of its evidence (${lesson.evidence.join(', ')}) called ${lesson.use_tool}`);
         continue;
       }
-      operations.push({ op: 'add', text, evidence: lesson.evidence });
+      // "Use A instead of B" beside "use B instead of A" for the same kind of task: the 1.5B model
+      // wrote both into one library. In one answer the two cancel out; against the library, the
+      // lesson with this update's positive evidence replaces the one it reverses.
+      const reversed = reversedText(lesson);
+      if (reversed !== null && texts.has(reversed)) {
+        rejected.push(`add: "${text}": the same answer also says "${reversed}"`);
+        continue;
+      }
+      const contradicted = reversed === null ? undefined : evidence.lessons?.find((existing) => existing.text === reversed);
+      operations.push(contradicted ? { op: 'edit', lesson_id: contradicted.id, text, evidence: lesson.evidence } : { op: 'add', text, evidence: lesson.evidence });
     }
     return { operations, rejected };
   }

@@ -200,6 +200,36 @@ describe('the evidence-first updater answer', () => {
     expect(parseUpdaterAnswer('not json', evidence)).toMatchObject({ problem: expect.stringMatching(/^not JSON/) });
   });
 
+  it('a lesson reversing another (use B instead of A): cancelled within one answer, an edit of the library lesson it reverses', () => {
+    const shown = {
+      trajectories: [
+        { ref: 'T1', advantage: 1, steps: [{ tool: 'web_search' }] },
+        { ref: 'T2', advantage: 1, steps: [{ tool: 'lookup_docs' }] },
+      ],
+      lessons: [{ id: 'L7', text: 'For weather tasks, use lookup_docs instead of web_search.', weight: 0.2 }],
+    } as unknown as PolicyUpdateEvidence;
+    const both = JSON.stringify({
+      lessons: [
+        { evidence: ['T1'], task_kind: 'weather', use_tool: 'web_search', instead_of: 'lookup_docs' },
+        { evidence: ['T2'], task_kind: 'weather', use_tool: 'lookup_docs', instead_of: 'web_search' },
+      ],
+    });
+    expect(parseUpdaterAnswer(both, { trajectories: shown.trajectories })).toEqual({
+      operations: [],
+      rejected: [
+        'add: "For weather tasks, use web_search instead of lookup_docs.": the same answer also says "For weather tasks, use lookup_docs instead of web_search."',
+        'add: "For weather tasks, use lookup_docs instead of web_search.": the same answer also says "For weather tasks, use web_search instead of lookup_docs."',
+      ],
+    });
+    const one = JSON.stringify({ lessons: [{ evidence: ['T1'], task_kind: 'weather', use_tool: 'web_search', instead_of: 'lookup_docs' }] });
+    expect(parseUpdaterAnswer(one, shown)).toEqual({
+      operations: [{ op: 'edit', lesson_id: 'L7', text: 'For weather tasks, use web_search instead of lookup_docs.', evidence: ['T1'] }],
+      rejected: [],
+    });
+    // Unrelated library lessons leave an add an add.
+    expect(parseUpdaterAnswer(one, { ...shown, lessons: [] })).toMatchObject({ operations: [{ op: 'add' }] });
+  });
+
   it('holds a local answer to the positive refs shown, a tool they called, and any tool shown as the one replaced', () => {
     type Item = Record<string, { enum?: string[]; anyOf?: { enum?: string[] }[] }>;
     const schema = structuredAnswerJsonSchema(evidence) as { properties: { lessons: { items: { properties: Item } } } };
