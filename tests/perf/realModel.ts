@@ -52,6 +52,12 @@
  *   the model cite only positive-advantage trajectories and use a tool they called
  *   (activities/policyUpdateAnswer.ts); the run starts again from seed 1 with that updater.
  *   Nothing else changes.
+ * - Amendment 5, made before the runs it applies to (2026-12-06): amendment 4's runs (3 seeds:
+ *   trained 0.083, shuffled 0.083, baseline 0.125; bars missed) had the 1.5B updater write
+ *   "use lookup_docs instead of web_search" beside "use web_search instead of lookup_docs" for
+ *   the same kind of task. The product now cancels two such lessons in one answer and lets one
+ *   reversing a library lesson edit it (activities/policyUpdateAnswer.ts); the runs start again
+ *   from seed 1 with that updater. Nothing else changes.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
