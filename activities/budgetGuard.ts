@@ -103,9 +103,10 @@ interface LedgerScope {
  * billed in all. One client per activity attempt.
  */
 export class GuardedChatClient implements ChatClient {
-  private spent = 0;
-  /** What this attempt's own calls cost (`spent` also counts earlier attempts once read). */
+  /** What this attempt's own calls cost. */
   private spentThisAttempt = 0;
+  /** What the ledger billed earlier attempts, once read (then it counts against the allowance). */
+  private earlierRead = 0;
   private inFlight = 0;
   private started = 0;
   private earlierAttempts: Promise<number> | null = null;
@@ -120,7 +121,7 @@ export class GuardedChatClient implements ChatClient {
 
   /** USD the completed calls cost (with a ledger: this activity's earlier attempts included). */
   get spentUsd(): number {
-    return this.spent;
+    return this.spentThisAttempt + this.earlierRead;
   }
 
   /** What the ledger says this activity's earlier attempts were billed (0 without a ledger). */
@@ -128,14 +129,14 @@ export class GuardedChatClient implements ChatClient {
     const scope = this.scope;
     if (!scope) return Promise.resolve(0);
     // Read once, and counted as spent from then on: the allowance holds across attempts.
-    return (this.earlierAttempts ??= this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)).then(
-      (usd) => {
-        this.spent += usd;
-        return usd;
-      },
+    return (this.earlierAttempts ??= ledgered(
+      this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)),
+      'read',
+    ).then(
+      (usd) => (this.earlierRead = usd),
       (error: Error) => {
         this.earlierAttempts = null;
-        throw new LedgerUnavailableError(`the spend ledger could not be read: ${error.message}`, { cause: error });
+        throw error;
       },
     ));
   }
@@ -149,13 +150,10 @@ export class GuardedChatClient implements ChatClient {
   async billedUsd(): Promise<number> {
     const scope = this.scope;
     if (!scope || scope.attempt <= 1) return this.spentThisAttempt;
-    // An attempt that made no call yet settles its predecessors' open calls here.
-    await this.earlierAttemptsUsd();
-    try {
-      return this.spentThisAttempt + (await scope.ledger.spentBefore(scope.activity, scope.attempt));
-    } catch (error) {
-      throw new LedgerUnavailableError(`the spend ledger could not be read: ${(error as Error).message}`, { cause: error });
-    }
+    // An attempt that made no call yet settles its predecessors' open calls here; that read is fresh.
+    const readNow = this.earlierAttempts === null;
+    const earlier = await this.earlierAttemptsUsd();
+    return this.spentThisAttempt + (readNow ? earlier : await ledgered(scope.ledger.spentBefore(scope.activity, scope.attempt), 'read'));
   }
 
   /**
@@ -169,10 +167,15 @@ export class GuardedChatClient implements ChatClient {
     for (const { callKey, model } of await scope.ledger.unsettledBefore(scope.activity, scope.attempt)) {
       const recorded = await lookup.usageOf(callKey).catch(() => null);
       if (!recorded) continue;
-      const override = this.options.prices && Object.hasOwn(this.options.prices, model) ? this.options.prices[model] : undefined;
-      const costUsd = costOf(model, recorded.usage, { price: override, reportedCostUsd: recorded.reportedCostUsd });
+      const costUsd = costOf(model, recorded.usage, { price: this.priceOverride(model), reportedCostUsd: recorded.reportedCostUsd });
       await scope.ledger.settle(callKey, { promptTokens: recorded.usage.prompt_tokens, completionTokens: recorded.usage.completion_tokens, costUsd });
     }
+  }
+
+  /** The job's own price for `model` (`config.prices`), if it gives one. */
+  private priceOverride(model: string): ModelPrice | undefined {
+    const { prices } = this.options;
+    return prices && Object.hasOwn(prices, model) ? prices[model] : undefined;
   }
 
   /** Calls started (refused ones are not). */
@@ -187,8 +190,8 @@ export class GuardedChatClient implements ChatClient {
     const worstCase = callWorstCaseUsd(price, request.max_tokens, promptTokenUpperBound(request));
     const { allowanceUsd } = this.options;
     // Concurrent calls reserve their worst case, so together they cannot cross the allowance either.
-    if (allowanceUsd !== null && this.spent + this.inFlight + worstCase > allowanceUsd) {
-      throw new BudgetAllowanceExceededError(request.model, allowanceUsd, this.spent + this.inFlight, worstCase);
+    if (allowanceUsd !== null && this.spentUsd + this.inFlight + worstCase > allowanceUsd) {
+      throw new BudgetAllowanceExceededError(request.model, allowanceUsd, this.spentUsd + this.inFlight, worstCase);
     }
     this.inFlight += worstCase;
     const callKey = randomUUID();
@@ -196,14 +199,13 @@ export class GuardedChatClient implements ChatClient {
       // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
       if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal);
       this.started++;
-      const override = this.options.prices && Object.hasOwn(this.options.prices, request.model) ? this.options.prices[request.model] : undefined;
+      const override = this.priceOverride(request.model);
       const result = await this.inner.complete(request, signal, { ...(override ? { price: override } : {}), ...(scope ? { callKey } : {}) }).catch(async (error: unknown) => {
         // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
         // trajectory's timeout) may be: it stays at its worst case, as a killed attempt's call does.
         if (scope && !signal?.aborted) await ledgered(scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 }));
         throw error;
       });
-      this.spent += result.costUsd;
       this.spentThisAttempt += result.costUsd;
       if (scope) {
         const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = result.usage;
@@ -261,11 +263,11 @@ export class LedgerUnavailableError extends Error {
   override readonly name = 'LedgerUnavailableError';
 }
 
-async function ledgered<T>(write: Promise<T>): Promise<T> {
+async function ledgered<T>(access: Promise<T>, verb: 'read' | 'written' = 'written'): Promise<T> {
   try {
-    return await write;
+    return await access;
   } catch (error) {
-    throw new LedgerUnavailableError(`the spend ledger could not be written: ${(error as Error).message}`, { cause: error });
+    throw new LedgerUnavailableError(`the spend ledger could not be ${verb}: ${(error as Error).message}`, { cause: error });
   }
 }
 
