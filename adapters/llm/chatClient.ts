@@ -1,6 +1,6 @@
 import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/trajectory';
-import { costOf, type ModelPrice, resolveModelPrice } from './pricing';
+import { costOf, type ModelPrice, reportedCost, resolveModelPrice } from './pricing';
 import { traceChatCall } from '../telemetry/tracing';
 import { CALL_KEY_METADATA, storedCallsFromEnv, type StoredCallsSettings } from './storedCalls';
 
@@ -195,14 +195,6 @@ export class ChatClient {
       finishReason: choice.finish_reason ?? null,
     };
   }
-}
-
-/** The provider's own figure of the call's cost in USD, when it gave a valid one. */
-export function reportedCost(usage: RawCompletion['usage']): number | null {
-  for (const value of [usage?.cost, usage?.cost_usd]) {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
-  }
-  return null;
 }
 
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

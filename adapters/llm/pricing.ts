@@ -83,6 +83,14 @@ export function resolveModelPrice(model: string, configPrices?: ModelPrices | nu
   return price;
 }
 
+/** The provider's own figure of the call's cost in USD (`usage.cost` or `usage.cost_usd`, as some gateways add it), when it gave a valid one. */
+export function reportedCost(usage: { cost?: unknown; cost_usd?: unknown; [field: string]: unknown } | undefined): number | null {
+  for (const value of [usage?.cost, usage?.cost_usd]) {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
+  }
+  return null;
+}
+
 export interface CostOptions {
   /** What the provider said the call cost (e.g. a gateway's `usage.cost`); preferred when valid. */
   reportedCostUsd?: number | null;

@@ -11,6 +11,7 @@
  * by HTTP: portkey-ai 3.1's `chat.completions.list` drops its query parameters.
  */
 import type { TokenUsage } from '../../training/trajectory';
+import { reportedCost } from './pricing';
 
 /** The metadata key that carries a call's ledger key. */
 export const CALL_KEY_METADATA = 'flow_call_key';
@@ -49,7 +50,6 @@ export class StoredCallLookup {
     const usage = body.data?.[0]?.usage;
     if (!usage) return null;
     const tokens = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : 0);
-    const cost = [usage.cost, usage.cost_usd].find((value) => typeof value === 'number' && Number.isFinite(value) && value >= 0) as number | undefined;
-    return { usage: { prompt_tokens: tokens(usage.prompt_tokens), completion_tokens: tokens(usage.completion_tokens) }, reportedCostUsd: cost ?? null };
+    return { usage: { prompt_tokens: tokens(usage.prompt_tokens), completion_tokens: tokens(usage.completion_tokens) }, reportedCostUsd: reportedCost(usage) };
   }
 }

@@ -3,8 +3,7 @@
  * fetched), Flow's entry for the simulated model, a job's config.prices, and the provider's own
  * figure of a call's cost when it gives one.
  */
-import { reportedCost } from '../../adapters/llm/chatClient';
-import { costOf, priceOf, resolveModelPrice, UnknownModelPriceError } from '../../adapters/llm/pricing';
+import { costOf, priceOf, reportedCost, resolveModelPrice, UnknownModelPriceError } from '../../adapters/llm/pricing';
 
 const fetchSpy = jest.spyOn(globalThis, 'fetch').mockRejectedValue(new Error('no network in unit tests'));
 afterAll(() => fetchSpy.mockRestore());
