@@ -73,12 +73,12 @@ export class SpendLedgerRepository {
       UPDATE training_jobs j SET committed_usd = j.committed_usd - s.worst_case + ${used.costUsd} FROM settled s WHERE j.id = s.job_id`;
   }
 
-  /** What the activity's earlier attempts (those before `attempt`) were billed. */
   /** The calls an activity's earlier attempts opened and never settled (a kill caught them in flight). */
   async unsettledBefore(activity: string, attempt: number): Promise<{ callKey: string; model: string }[]> {
     return this.prisma.llmCall.findMany({ where: { activity, attempt: { lt: attempt }, settled: false }, select: { callKey: true, model: true }, orderBy: { createdAt: 'asc' } });
   }
 
+  /** What the activity's earlier attempts (those before `attempt`) were billed. */
   async spentBefore(activity: string, attempt: number): Promise<number> {
     const { _sum } = await this.prisma.llmCall.aggregate({ where: { activity, attempt: { lt: attempt } }, _sum: { costUsd: true } });
     return _sum.costUsd ?? 0;

@@ -76,8 +76,9 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   const server = http.createServer((req, res) => {
     // OpenAI's list of stored completions, filtered by metadata: how a client that never got an
     // answer (its process was killed) learns what the call was billed.
-    if (req.method === 'GET' && req.url && new URL(req.url, 'http://x').pathname.endsWith('/chat/completions')) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(listStored(stored, new URL(req.url, 'http://x').searchParams)));
+    const listing = req.method === 'GET' ? new URL(req.url ?? '/', 'http://localhost') : null;
+    if (listing?.pathname.endsWith('/chat/completions')) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(listStored(stored, listing.searchParams)));
       return;
     }
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
@@ -135,7 +136,6 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   };
 }
 
-/** The answer to a request: the scripted one, else the simulated model's; with the scripted or fixed token usage. */
 /** GET /chat/completions: `metadata[key]=value` filters (all must match), `limit` (default 20, at most 100). */
 function listStored(stored: { metadata: Record<string, string> }[], query: URLSearchParams) {
   const filters = [...query].flatMap(([name, value]) => {
@@ -147,6 +147,7 @@ function listStored(stored: { metadata: Record<string, string> }[], query: URLSe
   return { object: 'list', data: matching.slice(0, limit), has_more: matching.length > limit };
 }
 
+/** The answer to a request: the scripted one, else the simulated model's; with the scripted or fixed token usage. */
 function completionFor(body: ChatCompletionRequestBody, scripted: ScriptedAnswer, usageOf: SimulatedModelServerOptions['usage']) {
   const completion =
     scripted?.kind === 'tool_call'
