@@ -325,15 +325,8 @@ interface RunRecord {
   train_success: number[];
   lessons: { text: string; weight: number }[];
   updates: string[];
-  /** Set on runs rebuilt from the bench's log (per-query vectors lost): the means it printed. */
-  reconstructed?: { note: string; test_success: number; baseline_success: number };
 }
 
-/** A run's test and baseline success: the per-query means, or what a rebuilt run kept. */
-const runSuccess = (r: RunRecord) => ({
-  test: r.reconstructed ? r.reconstructed.test_success : mean(r.test),
-  baseline: r.reconstructed ? r.reconstructed.baseline_success : mean(r.baseline),
-});
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const median = (xs: number[]) => {
@@ -416,13 +409,13 @@ function writeMarkdownBlock(figures: Record<string, number>, runs: RunRecord[], 
     ...(runs.length
       ? [
           // The design the runs were made with (a later speed-only run may have other defaults).
-          `Per run (${figures.real_model_design_iterations ?? RUN.iterations} iterations × batch ${RUN.batchSize} × group ${figures.real_model_design_group_size ?? RUN.groupSize}, at most ${figures.real_model_design_max_steps ?? RUN.maxSteps} steps; test split: 4 queries × ${figures.real_model_design_test_samples ?? RUN.testSamples} sample(s); baseline = the untrained policy on the same episode seeds)${runs.some((r) => r.reconstructed) ? `. ${runs.find((r) => r.reconstructed)!.reconstructed!.note}` : ''}:`,
+          `Per run (${figures.real_model_design_iterations ?? RUN.iterations} iterations × batch ${RUN.batchSize} × group ${figures.real_model_design_group_size ?? RUN.groupSize}, at most ${figures.real_model_design_max_steps ?? RUN.maxSteps} steps; test split: 4 queries × ${figures.real_model_design_test_samples ?? RUN.testSamples} sample(s); baseline = the untrained policy on the same episode seeds):`,
           '',
           '| Arm | Seed | Minutes | Baseline test success | Test success | Train success per iteration | Lessons learned |',
           '| --- | ---: | ---: | ---: | ---: | --- | --- |',
           ...runs.map(
             (r) =>
-              `| ${r.arm} | ${r.seed} | ${r.minutes.toFixed(1)} | ${runSuccess(r).baseline.toFixed(2)} | ${runSuccess(r).test.toFixed(2)} | ${r.train_success.map((x) => x.toFixed(2)).join(', ')} | ${r.lessons.map((l) => `${l.text} (${l.weight.toFixed(2)})`).join('; ') || '(none)'} |`,
+              `| ${r.arm} | ${r.seed} | ${r.minutes.toFixed(1)} | ${mean(r.baseline).toFixed(2)} | ${mean(r.test).toFixed(2)} | ${r.train_success.map((x) => x.toFixed(2)).join(', ')} | ${r.lessons.map((l) => `${l.text} (${l.weight.toFixed(2)})`).join('; ') || '(none)'} |`,
           ),
           '',
         ]
