@@ -153,20 +153,27 @@ export class GuardedChatClient implements ChatClient {
     // An attempt that made no call yet settles its predecessors' open calls here; that read is fresh.
     const readNow = this.earlierAttempts === null;
     const earlier = await this.earlierAttemptsUsd();
-    return this.spentThisAttempt + (readNow ? earlier : await ledgered(scope.ledger.spentBefore(scope.activity, scope.attempt), 'read'));
+    if (readNow) return this.spentThisAttempt + earlier;
+    // Calls still open when this attempt started may be settled by now (recorded, or too old to be billed).
+    return this.spentThisAttempt + (await ledgered(this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)), 'read'));
   }
 
   /**
    * Calls earlier attempts left open (killed mid-call) are settled at what the provider recorded
-   * for them, when it keeps completions; a call it has no record of, or a provider that cannot be
-   * asked, stays at its worst case: never counted below what may have been billed.
+   * for them, when it keeps completions, and at $0 when it has no record of one older than any
+   * call can run there (it never reached the provider). One it has no record of yet, or a provider
+   * that cannot be asked, stays at its worst case: never counted below what may have been billed.
    */
   private async settleFromProvider(scope: LedgerScope): Promise<void> {
     const lookup = this.storedCalls;
     if (!lookup || scope.attempt <= 1) return;
-    for (const { callKey, model } of await scope.ledger.unsettledBefore(scope.activity, scope.attempt)) {
-      const recorded = await lookup.usageOf(callKey).catch(() => null);
-      if (!recorded) continue;
+    for (const { callKey, model, ageMs } of await scope.ledger.unsettledBefore(scope.activity, scope.attempt)) {
+      const recorded = await lookup.usageOf(callKey).catch(() => undefined);
+      if (recorded === undefined) continue; // the provider did not answer: it may still say later
+      if (recorded === null) {
+        if (lookup.neverBilled(ageMs)) await scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 });
+        continue;
+      }
       const costUsd = costOf(model, recorded.usage, { price: this.priceOverride(model), reportedCostUsd: recorded.reportedCostUsd });
       await scope.ledger.settle(callKey, { promptTokens: recorded.usage.prompt_tokens, completionTokens: recorded.usage.completion_tokens, costUsd });
     }

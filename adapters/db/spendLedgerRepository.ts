@@ -73,9 +73,15 @@ export class SpendLedgerRepository {
       UPDATE training_jobs j SET committed_usd = j.committed_usd - s.worst_case + ${used.costUsd} FROM settled s WHERE j.id = s.job_id`;
   }
 
-  /** The calls an activity's earlier attempts opened and never settled (a kill caught them in flight). */
-  async unsettledBefore(activity: string, attempt: number): Promise<{ callKey: string; model: string }[]> {
-    return this.prisma.llmCall.findMany({ where: { activity, attempt: { lt: attempt }, settled: false }, select: { callKey: true, model: true }, orderBy: { createdAt: 'asc' } });
+  /**
+   * The calls an activity's earlier attempts opened and never settled (a kill caught them in
+   * flight), with how long ago each was opened by the database's clock (workers' clocks may differ).
+   */
+  async unsettledBefore(activity: string, attempt: number): Promise<{ callKey: string; model: string; ageMs: number }[]> {
+    const rows = await this.prisma.$queryRaw<{ call_key: string; model: string; age_ms: number }[]>`
+      SELECT call_key, model, (EXTRACT(EPOCH FROM clock_timestamp() - created_at) * 1000)::float8 AS age_ms
+      FROM llm_calls WHERE activity = ${activity} AND attempt < ${attempt} AND NOT settled ORDER BY created_at`;
+    return rows.map((row) => ({ callKey: row.call_key, model: row.model, ageMs: Number(row.age_ms) }));
   }
 
   /** What the activity's earlier attempts (those before `attempt`) were billed. */

@@ -5,6 +5,11 @@
  * with `metadata`, listed by `GET /chat/completions?metadata[k]=v`) can say: each call carries its
  * ledger key as metadata, and a retry of the killed activity asks for the calls it left open.
  *
+ * A call the provider has no record of may never have reached it (a kill between the ledger's
+ * row and the request) or may still be running there. Once it is older than the longest a call
+ * can run at that provider (FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S, default 600 s: the OpenAI
+ * client's request timeout), it never will be recorded: it was not billed, and settles at $0.
+ *
  * Off unless FLOW_LLM_STORED_CALLS_URL names the provider's OpenAI-compatible base URL (with
  * FLOW_LLM_STORED_CALLS_KEY as its bearer key when it needs one): storing completions keeps
  * prompts at the provider, which is the user's decision. The list goes straight to the provider
@@ -16,17 +21,23 @@ import { reportedCost } from './pricing';
 /** The metadata key that carries a call's ledger key. */
 export const CALL_KEY_METADATA = 'flow_call_key';
 const LOOKUP_TIMEOUT_MS = 5_000;
+export const DEFAULT_UNBILLED_AFTER_S = 600;
 
 export interface StoredCallsSettings {
   url: string;
   apiKey?: string;
+  /** A call the provider has not recorded this long after it was opened was never billed. */
+  unbilledAfterMs: number;
 }
 
 export function storedCallsFromEnv(env: NodeJS.ProcessEnv = process.env): StoredCallsSettings | undefined {
   const url = env.FLOW_LLM_STORED_CALLS_URL;
   if (!url) return undefined;
   if (!/^https?:\/\//.test(url)) throw new Error(`FLOW_LLM_STORED_CALLS_URL must be an http(s) URL, not "${url}"`);
-  return { url, apiKey: env.FLOW_LLM_STORED_CALLS_KEY || undefined };
+  const after = env.FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S;
+  const seconds = after === undefined || after === '' ? DEFAULT_UNBILLED_AFTER_S : Number(after);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S must be a number of seconds above 0, not "${after}"`);
+  return { url, apiKey: env.FLOW_LLM_STORED_CALLS_KEY || undefined, unbilledAfterMs: seconds * 1000 };
 }
 
 /** What the provider recorded for a call: its usage, and its own cost figure when it gives one. */
@@ -37,6 +48,11 @@ export interface StoredCallUsage {
 
 export class StoredCallLookup {
   constructor(private readonly settings: StoredCallsSettings) {}
+
+  /** True when a call opened `ageMs` ago and unknown to the provider can no longer be billed. */
+  neverBilled(ageMs: number): boolean {
+    return ageMs >= this.settings.unbilledAfterMs;
+  }
 
   /** The call's recorded usage; null when the provider has no such call (it never got, or never finished, it). */
   async usageOf(callKey: string): Promise<StoredCallUsage | null> {

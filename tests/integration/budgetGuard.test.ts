@@ -241,18 +241,21 @@ describe('calls a killed attempt left open, settled at what the provider stored 
   const prices = { 'flow-sim-1': { input_usd_per_mtok: 0, output_usd_per_mtok: 10 } };
   const WORST_CASE = 0.01;
 
-  test('a retry settles a call the provider stored at its real cost; one the provider never got stays at its worst case', async () => {
+  test('a retry settles a call the provider stored at its real cost, one it never got at $0 once no call could still be running there, and leaves a recent one at its worst case', async () => {
     const jobId = await newJob();
     const info = { attempt: 2, activityId: 'trajectory', workflowExecution: { workflowId: jobId, runId: randomUUID() } };
     const activity = `${info.workflowExecution.runId}/${info.activityId}`;
     script = () => ({ kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } });
-    const storedCalls = { url: server.url };
+    const storedCalls = { url: server.url, unbilledAfterMs: 600_000 };
     const chat = new ChatClient({ baseURL: server.url, storedCalls });
-    // Attempt 1 opened two calls and was killed: the provider answered the first (its answer was
-    // lost with the process); the second never left the worker.
+    // Attempt 1 opened three calls and was killed: the provider answered the first (its answer was
+    // lost with the process); the others never left the worker, one of them 11 minutes ago
+    // (longer than any call can run at this provider), one just now (it might still be running).
     const answered = randomUUID();
     const neverSent = randomUUID();
-    for (const callKey of [answered, neverSent]) await repos.ledger.open({ callKey, jobId, activity, attempt: 1, model: 'flow-sim-1', costUsd: WORST_CASE });
+    const neverSentLongAgo = randomUUID();
+    for (const callKey of [answered, neverSent, neverSentLongAgo]) await repos.ledger.open({ callKey, jobId, activity, attempt: 1, model: 'flow-sim-1', costUsd: WORST_CASE });
+    await prisma.$executeRaw`UPDATE llm_calls SET created_at = now() - interval '11 minutes' WHERE call_key = ${neverSentLongAgo}`;
     await chat.complete({ model: 'flow-sim-1', messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50 }, undefined, { price: prices['flow-sim-1'], callKey: answered });
     expect(received.at(-1)).toMatchObject({ store: true, metadata: { flow_call_key: answered } });
 
@@ -263,11 +266,12 @@ describe('calls a killed attempt left open, settled at what the provider stored 
     });
     const summary = await new MockActivityEnvironment(info, { logger: quietLogger }).run(activities.runTrajectory as never, trajectoryInput(jobId, { prices }) as never) as Awaited<ReturnType<typeof activities.runTrajectory>>;
 
-    const calls = await prisma.llmCall.findMany({ where: { callKey: { in: [answered, neverSent] } } });
+    const calls = await prisma.llmCall.findMany({ where: { callKey: { in: [answered, neverSent, neverSentLongAgo] } } });
     const byKey = new Map(calls.map((call) => [call.callKey, call]));
     expect(byKey.get(answered)).toMatchObject({ settled: true, promptTokens: 100, completionTokens: 30 });
     expect(byKey.get(answered)!.costUsd).toBeCloseTo(30 * 10 / 1e6, 12);
     expect(byKey.get(neverSent)).toMatchObject({ settled: false, costUsd: WORST_CASE });
+    expect(byKey.get(neverSentLongAgo)).toMatchObject({ settled: true, promptTokens: 0, completionTokens: 0, costUsd: 0 });
     // This attempt's one call (30 completion tokens) and what the ledger now holds for attempt 1.
     expect(summary.billed_usd).toBeCloseTo(30 * 10 / 1e6 + 30 * 10 / 1e6 + WORST_CASE, 12);
     expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
@@ -292,8 +296,10 @@ describe('calls a killed attempt left open, settled at what the provider stored 
 
   test('FLOW_LLM_STORED_CALLS_URL must be an http(s) URL', () => {
     expect(storedCallsFromEnv({})).toBeUndefined();
-    expect(storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'https://api.openai.com/v1', FLOW_LLM_STORED_CALLS_KEY: 'sk-x' })).toEqual({ url: 'https://api.openai.com/v1', apiKey: 'sk-x' });
+    expect(storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'https://api.openai.com/v1', FLOW_LLM_STORED_CALLS_KEY: 'sk-x' })).toEqual({ url: 'https://api.openai.com/v1', apiKey: 'sk-x', unbilledAfterMs: 600_000 });
+    expect(storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'http://127.0.0.1:1/v1', FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S: '2.5' })).toEqual({ url: 'http://127.0.0.1:1/v1', apiKey: undefined, unbilledAfterMs: 2_500 });
     expect(() => storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'api.openai.com' })).toThrow('FLOW_LLM_STORED_CALLS_URL must be an http(s) URL, not "api.openai.com"');
+    expect(() => storedCallsFromEnv({ FLOW_LLM_STORED_CALLS_URL: 'https://x/v1', FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S: '0' })).toThrow('FLOW_LLM_STORED_CALLS_UNBILLED_AFTER_S must be a number of seconds above 0, not "0"');
   });
 });
 
