@@ -30,6 +30,9 @@ const fixtures = JSON.parse(readFileSync(path.join(__dirname, '../fixtures/local
   agent_max_tokens: Recorded;
   agent_with_grammar: Recorded;
   updater_free_form: (Recorded & { evidence: PolicyUpdateEvidence })[];
+  /** The first reply, without a grammar, that named a tool it was not offered / called one off its schema (the recorder's bounded search). */
+  agent_unknown_tool: Recorded & { request: ChatRequest };
+  agent_off_schema: Recorded & { request: ChatRequest };
 };
 const tools: ChatTool[] = SIMULATED_TOOLS.map((tool) => ({ type: 'function', function: tool }));
 const MODEL = 'local:qwen2.5-coder-1.5b';
@@ -71,11 +74,28 @@ describe('schema-forced tool calls', () => {
     expect('invalid' in cut && cut.invalid.kind).toBe('max_tokens');
   });
 
-  it('names an unknown tool and arguments off the schema', () => {
-    const unknown = parseSchemaReply('{"tool": "send_email", "arguments": {"to": "bob@example.com"}}', 'stop', tools);
-    expect('invalid' in unknown && unknown.invalid.toString()).toMatch(/^invalid_output:unknown_tool: unknown tool "send_email"; offered: lookup_docs, /);
-    const off = parseSchemaReply('{"tool": "calculator", "arguments": {"expression": "0.17 * 240"}}', 'stop', tools);
-    expect('invalid' in off && off.invalid.toString()).toBe('invalid_output:arguments_off_schema: calculator: missing argument "query"');
+  it("names the real model's unknown tool and its arguments off the schema", () => {
+    // Captured without a grammar (the path of agent_without_grammar): the model named a tool it
+    // was not offered, and gave an offered tool an argument its schema does not have.
+    const unknown = parseSchemaReply(fixtures.agent_unknown_tool.content, fixtures.agent_unknown_tool.finish_reason, tools);
+    expect(fixtures.agent_unknown_tool.classified_as).toBe('unknown_tool');
+    expect(fixtures.agent_unknown_tool.request.response_format).toBeUndefined();
+    expect('invalid' in unknown && unknown.invalid.toString()).toMatch(/^invalid_output:unknown_tool: unknown tool "[^"]+"; offered: lookup_docs, calculator, query_database, web_search, verify_answer, final_answer$/);
+    expect(invalidOutputKindOf('invalid' in unknown ? unknown.invalid.toString() : null)).toBe('unknown_tool');
+    const off = parseSchemaReply(fixtures.agent_off_schema.content, fixtures.agent_off_schema.finish_reason, tools);
+    expect(fixtures.agent_off_schema.classified_as).toBe('arguments_off_schema');
+    expect(fixtures.agent_off_schema.request.response_format).toBeUndefined();
+    expect('invalid' in off && off.invalid.toString()).toMatch(/^invalid_output:arguments_off_schema: (lookup_docs|calculator|query_database|web_search|verify_answer|final_answer): /);
+    expect(invalidOutputKindOf('invalid' in off ? off.invalid.toString() : null)).toBe('arguments_off_schema');
+    // Both carry what the other captured replies carry: real token usage and a log-prob.
+    for (const reply of [fixtures.agent_unknown_tool, fixtures.agent_off_schema]) {
+      expect(reply.usage.completion_tokens).toBeGreaterThan(0);
+      expect(reply.logprob).toEqual(expect.any(Number));
+    }
+  });
+
+  it('says what is off the schema: a missing, extra or mistyped argument, a non-object, a fenced call', () => {
+    expect(parseSchemaReply('{"tool": "calculator", "arguments": {"expression": "0.17 * 240"}}', 'stop', tools)).toMatchObject({ invalid: { kind: 'arguments_off_schema', detail: 'calculator: missing argument "query"' } });
     expect(argumentsProblem({ query: 'x', extra: 1 }, SIMULATED_TOOLS[0].parameters)).toBe('unexpected argument "extra"');
     expect(argumentsProblem({ query: 3 }, SIMULATED_TOOLS[0].parameters)).toBe('argument "query" should be string, got number');
     expect(argumentsProblem({ n: 2, rest: [] }, { properties: { n: { type: 'integer' } } })).toBeNull();
@@ -85,7 +105,32 @@ describe('schema-forced tool calls', () => {
     const noTool = parseSchemaReply('[1, 2]', 'stop', tools);
     expect('invalid' in noTool && noTool.invalid.kind).toBe('prose');
     expect(parseSchemaReply('```json\n{"tool": "final_answer", "arguments": {"answer": "42"}}\n```', 'stop', tools)).toEqual({ tool: 'final_answer', arguments: { answer: '42' } });
-    expect(invalidOutputKindOf(unknown && 'invalid' in unknown ? unknown.invalid.toString() : null)).toBe('unknown_tool');
+  });
+
+  it("the agent records the real model's unknown tool and off-schema call as steps and goes on", async () => {
+    const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 1 });
+    const chat = replaying([fixtures.agent_unknown_tool, fixtures.agent_off_schema, fixtures.agent_with_grammar]);
+    const steps: TrajectoryStep[] = [];
+    const result = await new LlmAgent(chat, new SimulatedEnvironment()).run({
+      task,
+      systemPrompt: 'You are a support agent.',
+      model: MODEL,
+      maxSteps: 3,
+      maxTokens: 96,
+      seed: 1,
+      signal: new AbortController().signal,
+      onStep: (step) => steps.push(step),
+    });
+    expect(steps.map((s) => invalidOutputKindOf(s.error))).toEqual(['unknown_tool', 'arguments_off_schema', null]);
+    // The invalid steps call nothing; the reply is kept as the step's action, and the model was told what was wrong.
+    expect(steps[0]).toMatchObject({ tool_calls: [], result: null, action: { type: 'tool_call', content: fixtures.agent_unknown_tool.content }, usage: fixtures.agent_unknown_tool.usage, logprob: fixtures.agent_unknown_tool.logprob });
+    expect(steps[1]).toMatchObject({ tool_calls: [], result: null, action: { type: 'tool_call', content: fixtures.agent_off_schema.content } });
+    expect(steps[2].tool_calls).toEqual([{ id: 'call_2', name: 'query_database', arguments: expect.any(Object) }]);
+    const detail = (reply: Recorded) => (parseSchemaReply(reply.content, reply.finish_reason, tools) as { invalid: { detail: string } }).invalid.detail;
+    const told = chat.requests[2].messages.filter((m) => m.role === 'user' && /^That reply was not valid \(/.test(m.content ?? '')).map((m) => m.content);
+    expect(told).toEqual([expect.stringContaining(detail(fixtures.agent_unknown_tool)), expect.stringContaining(detail(fixtures.agent_off_schema))]);
+    expect(countInvalidOutputs(steps.map((s) => s.error))).toEqual({ prose: 0, unknown_tool: 1, arguments_off_schema: 1, max_tokens: 0, updater_answer: 0 });
+    expect(result).toMatchObject({ success: false, error: 'ran out of steps (max_steps=3) without a final answer' });
   });
 
   it("the agent records the real model's invalid replies as steps, tells the model, and never throws", async () => {
