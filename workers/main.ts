@@ -4,10 +4,12 @@
  * Cloud TEMPORAL_API_KEY or TEMPORAL_TLS_*: adapters/temporalConnection.ts), FLOW_TASK_QUEUE,
  * DATABASE_URL, the LLM endpoint (FLOW_LLM_BASE_URL or PORTKEY_API_KEY), FLOW_WORKER_POOL
  * (all | workflow | trajectory | cpu, or a comma-separated list), the pools' concurrency
- * (workers/pools.ts POOL_ENV) and FLOW_WORKER_HEALTH_PORT (default 8081; /healthz, /readyz).
+ * (workers/pools.ts POOL_ENV), FLOW_WORKER_HEALTH_PORT (default 8081; /healthz, /readyz) and
+ * FLOW_WORKER_NICE (default 10: the worker gives way to the API on shared cores, cpuPriority.ts).
  * SIGINT/SIGTERM drain it gracefully: in-flight tasks finish (up to the shutdown grace time,
  * then they are handed back to Temporal for another worker), and the process exits 0.
  */
+import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../adapters/db';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
@@ -15,6 +17,7 @@ import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
 import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
+import { lowerCpuPriority, workerNiceFromEnv } from './cpuPriority';
 import { lazyLocalModel, wantsLocalModel } from './localModelServer';
 import { parsePoolSelection, poolSettingsFromEnv } from './pools';
 import { startWorkerTelemetry } from './telemetry';
@@ -38,6 +41,8 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
   const temporalSettings = temporalConnectionFromEnv(env);
+  const nice = workerNiceFromEnv(env);
+  lowerCpuPriority(nice);
   // The port first: a taken port fails before anything connects.
   let group: TrainingWorker | undefined;
   const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_DB_POOL_SIZE ?? 10) });
@@ -94,7 +99,7 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   }
   const baseQueue = env.FLOW_TASK_QUEUE || TRAINING_TASK_QUEUE;
   const allPools = pools.length === WORKER_POOLS.length;
-  log(`flow worker ${process.pid} polling task queue ${allPools ? baseQueue : `${group.taskQueues.join(', ')} (pool ${pools.join(', ')})`}`);
+  log(`flow worker ${process.pid} polling task queue ${allPools ? baseQueue : `${group.taskQueues.join(', ')} (pool ${pools.join(', ')})`} at nice ${os.getPriority()}`);
   // Worker.run() already shuts down on SIGINT/SIGTERM, finishing in-flight work first.
   const [worker, temporal] = [group, connection];
   const finished = worker.run().finally(async () => {

@@ -311,12 +311,14 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
       FLOW_API_LOG_LEVEL: 'silent',
       FLOW_RATE_LIMIT_PER_MINUTE: '1000',
       FLOW_DB_POOL_SIZE: '4',
+      // In this (jest's) process: 0 leaves its priority as it is.
+      FLOW_WORKER_NICE: '0',
     });
     const logged: string[] = [];
     const worker = await startWorker(env, (line) => logged.push(line));
     const api = await startApi(env);
     try {
-      expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${env.FLOW_TASK_QUEUE}`]);
+      expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${env.FLOW_TASK_QUEUE} at nice ${os.getPriority()}`]);
       expect(worker.worker.getState()).toBe('RUNNING');
       expect(api.url).toBe(`http://127.0.0.1:${env.FLOW_API_PORT}`);
 

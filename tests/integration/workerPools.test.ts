@@ -5,6 +5,7 @@
  * and the job completes; health and readiness endpoints; bad settings are refused by name.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
@@ -12,6 +13,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { main as flowCli } from '../../api/cli/flow';
 import { freePort } from '../../workers/dev/devStack';
+import { DEFAULT_WORKER_NICE } from '../../workers/cpuPriority';
 import { startWorker } from '../../workers/main';
 import { readiness } from '../../workers/health';
 import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS, WorkerGroup } from '../../workers/pools';
@@ -41,6 +43,9 @@ afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await h?.close();
 });
+
+/** A worker started inside jest's own process leaves its priority alone: later test files run in it too. */
+const IN_JEST = { FLOW_WORKER_NICE: '0' };
 
 const processOptions = (taskQueue: string, extra: { pool?: string; healthPort?: number } = {}) => ({
   taskQueue,
@@ -121,7 +126,14 @@ describe('pools in separate processes', () => {
     const workflow = await spawnTracked(processOptions(taskQueue, { pool: 'workflow', healthPort: ports.workflow }));
     const trajectory = await spawnTracked(processOptions(taskQueue, { pool: 'trajectory', healthPort: ports.trajectory }));
     const cpu = await spawnTracked(processOptions(taskQueue, { pool: 'cpu', healthPort: ports.cpu }));
-    expect(trajectory.output()).toContain(`polling task queue ${taskQueue}-trajectories (pool trajectory)`);
+    expect(trajectory.output()).toContain(`polling task queue ${taskQueue}-trajectories (pool trajectory) at nice ${DEFAULT_WORKER_NICE}`);
+    // Batch work gives way to the API on shared cores: every thread of a worker process (Temporal
+    // core's, libuv's, V8's, not only the main one) runs at the default nice value.
+    for (const child of [workflow, trajectory, cpu]) {
+      const nices = readdirSync(`/proc/${child.pid}/task`).map((tid) => Number(readFileSync(`/proc/${child.pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]));
+      expect(nices.length).toBeGreaterThan(5);
+      expect(new Set(nices)).toEqual(new Set([DEFAULT_WORKER_NICE]));
+    }
 
     for (const [pool, port] of Object.entries(ports)) {
       expect(await getJson(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: { status: 'ok' } });
@@ -237,7 +249,7 @@ describe('health, readiness and settings', () => {
   test('in process: /healthz answers, /readyz is ready while every pool runs and turns 503 as soon as the worker drains; the server is gone after', async () => {
     const taskQueue = `health-${randomUUID()}`;
     const worker = await startWorker(
-      { ...process.env, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: '0', FLOW_WORKER_HEALTH_HOST: '127.0.0.1', FLOW_DB_POOL_SIZE: '2' },
+      { ...process.env, ...IN_JEST, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: '0', FLOW_WORKER_HEALTH_HOST: '127.0.0.1', FLOW_DB_POOL_SIZE: '2' },
       () => undefined,
     );
     const url = worker.health.url;
@@ -316,6 +328,8 @@ describe('health, readiness and settings', () => {
     await expect(startWorker({ ...env, FLOW_CPU_MAX_CONCURRENT_ACTIVITIES: '0' })).rejects.toThrow('FLOW_CPU_MAX_CONCURRENT_ACTIVITIES: expected a whole number ≥ 1, got "0"');
     await expect(startWorker({ ...env, FLOW_WORKFLOW_MAX_CACHED: '-1' })).rejects.toThrow('FLOW_WORKFLOW_MAX_CACHED: expected a whole number ≥ 0, got "-1"');
     await expect(startWorker({ ...env, FLOW_WORKER_HEALTH_PORT: '70000' })).rejects.toThrow('FLOW_WORKER_HEALTH_PORT: expected a port number 0-65535');
+    await expect(startWorker({ ...env, FLOW_WORKER_NICE: '20' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), not "20"');
+    await expect(startWorker({ ...env, FLOW_WORKER_NICE: 'low' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), not "low"');
 
     expect(parsePoolSelection(undefined)).toEqual(['workflow', 'trajectory', 'cpu']);
     expect(parsePoolSelection(' cpu , workflow ')).toEqual(['workflow', 'cpu']);
@@ -330,7 +344,7 @@ describe('health, readiness and settings', () => {
   test('Temporal out of reach: startWorker fails with the reason and closes its health server again', async () => {
     const port = await freePort();
     await expect(
-      startWorker({ ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '1' }, () => undefined),
+      startWorker({ ...process.env, ...IN_JEST, TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '1' }, () => undefined),
     ).rejects.toThrow(/127\.0\.0\.1:1|connect|transport/i);
     await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
@@ -366,10 +380,10 @@ describe('health, readiness and settings', () => {
   test('a health port in use is refused naming FLOW_WORKER_HEALTH_PORT, and nothing is left running', async () => {
     const port = await freePort();
     const taskQueue = `port-${randomUUID()}`;
-    const holder = await startWorker({ ...process.env, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '2' }, () => undefined);
+    const holder = await startWorker({ ...process.env, ...IN_JEST, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '2' }, () => undefined);
     try {
       await expect(
-        startWorker({ ...process.env, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '2' }, () => undefined),
+        startWorker({ ...process.env, ...IN_JEST, FLOW_TASK_QUEUE: taskQueue, FLOW_LLM_BASE_URL: h.model.url, FLOW_WORKER_HEALTH_PORT: String(port), FLOW_DB_POOL_SIZE: '2' }, () => undefined),
       ).rejects.toThrow(`FLOW_WORKER_HEALTH_PORT ${port} is in use`);
     } finally {
       await holder.stop();

@@ -31,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/dev/devStack';
+import { DEFAULT_WORKER_NICE } from '../../workers/cpuPriority';
 import { WORKFLOWS_PATH } from '../../workers/trainingWorker';
 import { GROUP_SIZE, measureGroupLatency, MODEL_CALLS_PER_TRAJECTORY, MODEL_LATENCY_MS } from './groupLatency';
 import { formatValue, machine, meetsBar, mergeResults, writeMarkdown, type Figure } from './results';
@@ -184,7 +185,6 @@ async function main(): Promise<void> {
       temporalAddress: temporal.address,
       temporalPid: temporal.process.pid,
       databaseUrl,
-      workflowBundle: bundle,
       warmupSeconds: STATUS_WARMUP_SECONDS,
       seconds: STATUS_SECONDS,
       openLoopSeconds: STATUS_OPEN_SECONDS,
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
       `${status.samplesValid}/${status.samplesChecked} sampled bodies valid JobStatusResults (statuses: ${Object.entries(status.sampledStatuses).map(([k, v]) => `${k} ${v}`).join(', ')})`,
   );
   log(
-    `    API process: ${sl.apiCpuMsPerRequest.toFixed(3)} ms CPU per call, event loop ${(sl.apiLoopUtilisation * 100).toFixed(0)}% busy; training worker's loop ${(sl.workerLoopUtilisation * 100).toFixed(0)}% busy, load generator's ${(sl.loadLoopUtilisation * 100).toFixed(0)}%; ` +
+    `    API process: ${sl.apiCpuMsPerRequest.toFixed(3)} ms CPU per call, event loop ${(sl.apiLoopUtilisation * 100).toFixed(0)}% busy; load generator's loop ${(sl.loadLoopUtilisation * 100).toFixed(0)}%; ` +
       `jobs: ${status.runningAfter}/${STATUS_JOBS} still running after the window, ${status.iterationsFinished} iterations and ${status.trajectoriesWritten} trajectories done, then cancelled`,
   );
   if (sl.cores) {
@@ -374,18 +374,18 @@ function getStatusMethod(status: GetStatusLoadResult): string {
     `Then, as information, **closed loop**: ${STATUS_CONNECTIONS} connections each keep one request out for ${m.seconds.toFixed(1)} s: ${Math.round(m.requestsPerSecond)} req/s, p95 ${m.p95Ms.toFixed(1)} ms, which by Little's law is ${STATUS_CONNECTIONS} ÷ throughput, the CPU share the API gets rather than its latency. ` +
     `The API runs in a process of its own, wired as api/main.ts wires it (\`buildApiServer\`, its own Prisma client and pool of ${STATUS_API_DB_POOL}, request logging at \`info\` to a file), ` +
     `except that the per-token rate limit is raised from 1,200 to ${STATUS_RATE_LIMIT_PER_MINUTE.toLocaleString('en-US')} calls a minute, so the figure measures the server rather than 429s. ` +
-    `The training worker and the load generator run in the bench process; all share the machine's CPUs with PostgreSQL and Temporal. ` +
+    `The training worker is a \`workers/main.ts\` process (\`npm run worker\`) at its default CPU priority, nice ${DEFAULT_WORKER_NICE} (FLOW_WORKER_NICE: batch work gives way to the API on shared cores); the simulated model server and the load generator run in the bench process; all share the machine's CPUs with PostgreSQL and Temporal. ` +
     `Every response is checked: HTTP 200, the request's JSON-RPC id, a \`result\` for the requested job and no \`error\` (errors ${o.errors + m.errors}, timeouts ${o.timeouts + m.timeouts}, non-2xx ${o.non2xx + m.non2xx}, JSON-RPC errors or wrong answers ${o.rpcFailures + m.rpcFailures}); ` +
     `${status.samplesChecked} bodies sampled across the window all parse as \`JobStatusResultSchema\` (statuses: ${Object.entries(status.sampledStatuses).map(([k, v]) => `${k} ${v}`).join(', ')}). ` +
     `At ${STATUS_OPEN_LOOP_RATE} req/s the API process used ${o.apiCpuMsPerRequest.toFixed(3)} ms of CPU per call with its event loop ${(o.apiLoopUtilisation * 100).toFixed(0)}% busy (closed loop: ${m.apiCpuMsPerRequest.toFixed(3)} ms, ${(m.apiLoopUtilisation * 100).toFixed(0)}%); ` +
-    `the training worker's event loop was ${(o.workerLoopUtilisation * 100).toFixed(0)}% busy and the load generator's ${(o.loadLoopUtilisation * 100).toFixed(0)}%.` +
+    `the load generator's event loop was ${(o.loadLoopUtilisation * 100).toFixed(0)}% busy.` +
     (o.cores ? ` Open loop: ${cpuSplitText(o.cores)}` : '')
   );
 }
 
 function cpuSplitText(c: CpuSplit): string {
   return (
-    `CPU over the window (/proc), in cores of ${os.cpus().length}: API ${c.api.toFixed(2)}, bench process (training worker, simulated model server, load generator) ${c.benchProcess.toFixed(2)}, ` +
+    `CPU over the window (/proc), in cores of ${os.cpus().length}: API ${c.api.toFixed(2)}, training worker (nice ${DEFAULT_WORKER_NICE}) ${c.worker.toFixed(2)}, bench process (simulated model server, load generator) ${c.benchProcess.toFixed(2)}, ` +
     `Temporal dev server ${c.temporal?.toFixed(2) ?? '?'}, PostgreSQL backends ${c.postgres.toFixed(2)}, everything else ${c.rest.toFixed(2)}; ${c.machine.toFixed(2)} busy in all.`
   );
 }
@@ -408,8 +408,8 @@ function getStatusFindings(status: GetStatusLoadResult, missed: boolean): string
       `so it was on a core ${(onCore * 100).toFixed(0)}% of the time it had work; the rest it waited for a core, which the sampler charges mostly to the socket write that had just woken PostgreSQL or autocannon.`,
     ...(m.cores
       ? [
-          `- ${m.cores.machine.toFixed(2)} of ${os.cpus().length} cores were busy in the open-loop window, the API getting ${m.cores.api.toFixed(2)}; the training worker's process took ${m.cores.benchProcess.toFixed(2)} and the Temporal dev server ${m.cores.temporal?.toFixed(2) ?? '?'} ` +
-            `(20 jobs × 8 trajectories in flight at ${STATUS_MODEL_LATENCY_MS} ms per model call keep the worker's event loop ${(m.workerLoopUtilisation * 100).toFixed(0)}% busy).`,
+          `- ${m.cores.machine.toFixed(2)} of ${os.cpus().length} cores were busy in the open-loop window, the API getting ${m.cores.api.toFixed(2)}; the training worker's process took ${m.cores.worker.toFixed(2)} (at nice ${DEFAULT_WORKER_NICE}) and the Temporal dev server ${m.cores.temporal?.toFixed(2) ?? '?'} ` +
+            `(20 jobs × 8 trajectories in flight at ${STATUS_MODEL_LATENCY_MS} ms per model call).`,
         ]
       : []),
     `- In the closed loop, ${STATUS_CONNECTIONS} connections each always waiting on one request, mean latency is ${STATUS_CONNECTIONS} ÷ throughput: ${Math.round(status.measured.requestsPerSecond)} req/s gives ${((STATUS_CONNECTIONS / status.measured.requestsPerSecond) * 1000).toFixed(0)} ms, whatever the server does per call.`,

@@ -9,10 +9,10 @@
  *
  * Processes, as Flow is deployed: the API server runs in a child process of its own (this module
  * with `--serve-api`, wired as api/main.ts wires it: its own Prisma client with a pool of 10,
- * its own Temporal client, request logging at `info` to a file); the training worker runs in
- * this process, as group8_vs_single_ratio's does; autocannon runs in a worker thread of this
- * process, so the load generator's event loop is not the worker's. All of them, PostgreSQL and
- * the Temporal dev server share the machine's CPUs.
+ * its own Temporal client, request logging at `info` to a file); the training worker is a
+ * `workers/main.ts` process (`npm run worker`, at its default FLOW_WORKER_NICE: batch work gives
+ * way to the API); the simulated model server and autocannon (in a worker thread) run in this
+ * process. All of them, PostgreSQL and the Temporal dev server share the machine's CPUs.
  *
  * Two kinds of load, after a warm-up window:
  *  - open loop (the figures with bars): STATUS_OPEN_LOOP_RATE (400) requests a second offered
@@ -33,14 +33,13 @@ import { Session } from 'node:inspector/promises';
 import { pathToFileURL } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createPrismaClient, createRepositories } from '../../adapters/db';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { JobStatusResultSchema } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
 import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
-import { createTrainingWorker } from '../../workers/trainingWorker';
+import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure } from './results';
 import { quantile } from './stats';
 
@@ -70,7 +69,6 @@ export interface GetStatusLoadOptions {
   /** The Temporal dev server's PID, for the CPU split (optional). */
   temporalPid?: number;
   databaseUrl: string;
-  workflowBundle: WorkflowBundleWithSourceMap;
   warmupSeconds: number;
   /** The closed-loop window (information: its latency is connections ÷ throughput). */
   seconds: number;
@@ -106,8 +104,6 @@ export interface LoadWindow {
   apiCpuMsPerRequest: number;
   /** Busy share of the API process's event loop, 0..1. */
   apiLoopUtilisation: number;
-  /** Busy share of this process's main thread (the training worker), 0..1. */
-  workerLoopUtilisation: number;
   /** Busy share of the load generator's thread, 0..1. */
   loadLoopUtilisation: number;
   /** Where the machine's CPU went during the window, in cores (CPU seconds per second); null off Linux. */
@@ -116,7 +112,9 @@ export interface LoadWindow {
 
 export interface CpuSplit {
   api: number;
-  /** This process: the training worker, the simulated model server and the load generator. */
+  /** The training worker's process (at its FLOW_WORKER_NICE). */
+  worker: number;
+  /** This process: the simulated model server and the load generator. */
   benchProcess: number;
   temporal: number | null;
   /** The PostgreSQL backends serving the bench database. */
@@ -432,6 +430,7 @@ interface CpuSnapshot {
   at: number;
   apiUsage: ApiUsage;
   api: number;
+  worker: number | null;
   bench: number;
   temporal: number | null;
   postgres: Map<number, number>;
@@ -440,6 +439,7 @@ interface CpuSnapshot {
 
 interface Accounting {
   api: ApiProcess;
+  workerPid: number;
   temporalPid?: number;
   postgresPids: () => Promise<number[]>;
 }
@@ -457,6 +457,7 @@ async function cpuSnapshot(acct: Accounting): Promise<CpuSnapshot> {
     at: performance.now(),
     apiUsage: usage,
     api: usage.cpuMs,
+    worker: procCpuMs(acct.workerPid),
     bench: (bench.user + bench.system) / 1000,
     temporal: acct.temporalPid ? procCpuMs(acct.temporalPid) : null,
     postgres,
@@ -471,17 +472,17 @@ function cpuSplit(a: CpuSnapshot, b: CpuSnapshot): CpuSplit | null {
   for (const [pid, ms] of b.postgres) postgres += ms - (a.postgres.get(pid) ?? ms);
   const temporal = a.temporal !== null && b.temporal !== null ? b.temporal - a.temporal : null;
   const api = b.api - a.api;
+  const worker = a.worker !== null && b.worker !== null ? b.worker - a.worker : 0;
   const bench = b.bench - a.bench;
   const machine = b.machine - a.machine;
-  const rest = machine - api - bench - postgres - (temporal ?? 0);
-  return { api: api / wall, benchProcess: bench / wall, temporal: temporal === null ? null : temporal / wall, postgres: postgres / wall, rest: Math.max(0, rest) / wall, machine: machine / wall };
+  const rest = machine - api - worker - bench - postgres - (temporal ?? 0);
+  return { api: api / wall, worker: worker / wall, benchProcess: bench / wall, temporal: temporal === null ? null : temporal / wall, postgres: postgres / wall, rest: Math.max(0, rest) / wall, machine: machine / wall };
 }
 
 /** One window of load, with the API process's CPU and event-loop use and the machine's CPU split around it. */
 async function loadWindow(acct: Accounting, jobIds: string[], tokens: string[], seconds: number, shape: LoadShape = CLOSED_LOOP): Promise<LoadWindow> {
   const api = acct.api;
   const cpuBefore = await cpuSnapshot(acct);
-  const workerLoop = performance.eventLoopUtilization();
   const result = await runLoadThread(api.url, jobIds, tokens, seconds, shape);
   const cpuAfter = await cpuSnapshot(acct);
   const [before, after] = [cpuBefore.apiUsage, cpuAfter.apiUsage];
@@ -506,7 +507,6 @@ async function loadWindow(acct: Accounting, jobIds: string[], tokens: string[], 
     firstFailures: result.firstFailures,
     apiCpuMsPerRequest: (after.cpuMs - before.cpuMs) / result.responses,
     apiLoopUtilisation: loopActive / (loopActive + loopIdle),
-    workerLoopUtilisation: performance.eventLoopUtilization(workerLoop).utilization,
     loadLoopUtilisation: result.loopUtilisation,
     cores: cpuSplit(cpuBefore, cpuAfter),
   };
@@ -518,12 +518,12 @@ export const windowFailures = (w: LoadWindow) => w.errors + w.non2xx + w.rpcFail
 export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promise<GetStatusLoadResult> {
   const { log } = options;
   const model = await startSimulatedModelServer({ latencyMs: STATUS_MODEL_LATENCY_MS });
-  const workerPrisma = createPrismaClient(options.databaseUrl, { poolSize: 10 });
-  const nativeConnection = await NativeConnection.connect({ address: options.temporalAddress });
+  const workerPrisma = createPrismaClient(options.databaseUrl, { poolSize: 2 });
   const taskQueue = `bench-status-${process.pid}`;
   const secret = randomBytes(32).toString('hex');
   const token = (claims: TokenClaims) => mintToken({ ...authConfig(secret), secret }, claims);
   let api: ApiProcess | null = null;
+  let worker: Awaited<ReturnType<typeof spawnWorkerProcess>> | null = null;
   try {
     api = await startApiProcess({ databaseUrl: options.databaseUrl, temporalAddress: options.temporalAddress, taskQueue, secret, logFile: options.apiLogFile });
     const apiProcess = api;
@@ -531,86 +531,80 @@ export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promi
     const tokens = await Promise.all(
       Array.from({ length: STATUS_CALLERS }, (_, i) => token({ subject: `bench-viewer-${i}`, tenant: TENANT, roles: ['viewer'], expiresIn: '1h' })),
     );
-    const worker = await createTrainingWorker({
-      connection: nativeConnection,
-      taskQueue,
-      prisma: workerPrisma,
-      llm: { baseURL: model.url },
-      workflowBundle: options.workflowBundle,
-      identity: `bench-status-worker-${process.pid}`,
-    });
+    // `npm run worker` as deployed (its pool of 10 connections, its default nice value).
+    worker = await spawnWorkerProcess({ taskQueue, temporalAddress: options.temporalAddress, databaseUrl: options.databaseUrl, llmBaseUrl: model.url, env: { FLOW_DB_POOL_SIZE: '10' } });
+    const workerPid = worker.pid!;
     const databaseName = new URL(options.databaseUrl).pathname.slice(1);
     const acct: Accounting = {
       api: apiProcess,
+      workerPid,
       temporalPid: options.temporalPid,
       postgresPids: async () =>
         (await workerPrisma.$queryRawUnsafe<{ pid: number }[]>('SELECT pid FROM pg_stat_activity WHERE datname = $1', databaseName)).map((r) => Number(r.pid)),
     };
-    return await worker.runUntil(async () => {
-      const jobIds: string[] = [];
-      for (let i = 0; i < STATUS_JOBS; i++) {
-        const started = await trainer.startGrpo({
-          agent_id: `bench-status-agent-${i}`,
-          task_set: 'simulated',
-          config: { iterations: STATUS_JOB_ITERATIONS, batch_size: 4, group_size: 8, max_parallel: 8, budget_usd: 100_000, seed: i },
-        });
-        jobIds.push(started.job_id);
-      }
-      await waitFor('all jobs running', 60_000, async () => (await statuses(trainer, jobIds)).every((s) => s.status === 'running'));
-      log(`  ${STATUS_JOBS} jobs running (${STATUS_JOB_ITERATIONS} iterations each, batch 4 × group 8, max_parallel 8, model latency ${STATUS_MODEL_LATENCY_MS} ms)`);
+    const jobIds: string[] = [];
+    for (let i = 0; i < STATUS_JOBS; i++) {
+      const started = await trainer.startGrpo({
+        agent_id: `bench-status-agent-${i}`,
+        task_set: 'simulated',
+        config: { iterations: STATUS_JOB_ITERATIONS, batch_size: 4, group_size: 8, max_parallel: 8, budget_usd: 100_000, seed: i },
+      });
+      jobIds.push(started.job_id);
+    }
+    await waitFor('all jobs running', 60_000, async () => (await statuses(trainer, jobIds)).every((s) => s.status === 'running'));
+    log(`  ${STATUS_JOBS} jobs running (${STATUS_JOB_ITERATIONS} iterations each, batch 4 × group 8, max_parallel 8, model latency ${STATUS_MODEL_LATENCY_MS} ms)`);
 
-      const warmup = await loadWindow(acct, jobIds, tokens, options.warmupSeconds);
-      log(`  warm-up ${options.warmupSeconds} s: ${Math.round(warmup.requestsPerSecond)} req/s, p95 ${warmup.p95Ms.toFixed(1)} ms (not counted)`);
-      const openLoop = await loadWindow(acct, jobIds, tokens, options.openLoopSeconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
-      log(
-        `  open loop, ${STATUS_OPEN_LOOP_RATE} req/s offered for ${options.openLoopSeconds} s: ${Math.round(openLoop.requestsPerSecond)} req/s answered, ` +
-          `p50 ${openLoop.p50Ms.toFixed(1)} ms, p95 ${openLoop.p95Ms.toFixed(1)} ms, p99 ${openLoop.p99Ms.toFixed(1)} ms; API ${openLoop.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`,
-      );
-      const measured = await loadWindow(acct, jobIds, tokens, options.seconds);
-      log(`  closed loop, ${STATUS_CONNECTIONS} connections for ${options.seconds} s: ${Math.round(measured.requestsPerSecond)} req/s, p95 ${measured.p95Ms.toFixed(1)} ms; API ${measured.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`);
-      const after = await statuses(trainer, jobIds);
-      const runningAfter = after.filter((s) => s.status === 'running').length;
-      const iterationsFinished = after.reduce((sum, s) => sum + s.iteration, 0);
-      const trajectoriesWritten = await workerPrisma.trajectory.count({ where: { jobId: { in: jobIds } } });
+    const warmup = await loadWindow(acct, jobIds, tokens, options.warmupSeconds);
+    log(`  warm-up ${options.warmupSeconds} s: ${Math.round(warmup.requestsPerSecond)} req/s, p95 ${warmup.p95Ms.toFixed(1)} ms (not counted)`);
+    const openLoop = await loadWindow(acct, jobIds, tokens, options.openLoopSeconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
+    log(
+      `  open loop, ${STATUS_OPEN_LOOP_RATE} req/s offered for ${options.openLoopSeconds} s: ${Math.round(openLoop.requestsPerSecond)} req/s answered, ` +
+        `p50 ${openLoop.p50Ms.toFixed(1)} ms, p95 ${openLoop.p95Ms.toFixed(1)} ms, p99 ${openLoop.p99Ms.toFixed(1)} ms; API ${openLoop.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`,
+    );
+    const measured = await loadWindow(acct, jobIds, tokens, options.seconds);
+    log(`  closed loop, ${STATUS_CONNECTIONS} connections for ${options.seconds} s: ${Math.round(measured.requestsPerSecond)} req/s, p95 ${measured.p95Ms.toFixed(1)} ms; API ${measured.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`);
+    const after = await statuses(trainer, jobIds);
+    const runningAfter = after.filter((s) => s.status === 'running').length;
+    const iterationsFinished = after.reduce((sum, s) => sum + s.iteration, 0);
+    const trajectoriesWritten = await workerPrisma.trajectory.count({ where: { jobId: { in: jobIds } } });
 
-      let profile: GetStatusLoadResult['profile'] = null;
-      if (options.profile?.when(openLoop)) {
-        log(`  profiling the API process over a further ${options.profile.seconds} s of the open-loop load`);
-        await apiProcess.call('profile-start');
-        const window = await loadWindow(acct, jobIds, tokens, options.profile.seconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
-        const { breakdown } = await apiProcess.call<{ breakdown: ApiCpuBreakdown }>('profile-stop');
-        profile = { window, breakdown };
-      }
+    let profile: GetStatusLoadResult['profile'] = null;
+    if (options.profile?.when(openLoop)) {
+      log(`  profiling the API process over a further ${options.profile.seconds} s of the open-loop load`);
+      await apiProcess.call('profile-start');
+      const window = await loadWindow(acct, jobIds, tokens, options.profile.seconds, { connections: STATUS_OPEN_LOOP_CONNECTIONS, rate: STATUS_OPEN_LOOP_RATE });
+      const { breakdown } = await apiProcess.call<{ breakdown: ApiCpuBreakdown }>('profile-stop');
+      profile = { window, breakdown };
+    }
 
-      const sampledStatuses: Record<string, number> = {};
-      let samplesValid = 0;
-      const checked = [...openLoop.samples, ...measured.samples];
-      for (const sample of checked) {
-        const parsed = JobStatusResultSchema.safeParse(sample.body);
-        if (parsed.success && parsed.data.job_id === sample.requestedJobId && parsed.data.tenant_id === TENANT) samplesValid++;
-        const status = (sample.body as { status?: string }).status ?? '?';
-        sampledStatuses[status] = (sampledStatuses[status] ?? 0) + 1;
-      }
+    const sampledStatuses: Record<string, number> = {};
+    let samplesValid = 0;
+    const checked = [...openLoop.samples, ...measured.samples];
+    for (const sample of checked) {
+      const parsed = JobStatusResultSchema.safeParse(sample.body);
+      if (parsed.success && parsed.data.job_id === sample.requestedJobId && parsed.data.tenant_id === TENANT) samplesValid++;
+      const status = (sample.body as { status?: string }).status ?? '?';
+      sampledStatuses[status] = (sampledStatuses[status] ?? 0) + 1;
+    }
 
-      for (const jobId of jobIds) await trainer.cancel(jobId, 'get_status benchmark done');
-      await waitFor('all jobs cancelled', 120_000, async () => (await statuses(trainer, jobIds)).every((s) => s.status === 'cancelled'));
-      return {
-        warmup,
-        measured,
-        openLoop,
-        samplesValid,
-        samplesChecked: checked.length,
-        sampledStatuses,
-        runningAfter,
-        iterationsFinished,
-        trajectoriesWritten,
-        cancelled: jobIds.length,
-        profile,
-      };
-    });
+    for (const jobId of jobIds) await trainer.cancel(jobId, 'get_status benchmark done');
+    await waitFor('all jobs cancelled', 120_000, async () => (await statuses(trainer, jobIds)).every((s) => s.status === 'cancelled'));
+    return {
+      warmup,
+      measured,
+      openLoop,
+      samplesValid,
+      samplesChecked: checked.length,
+      sampledStatuses,
+      runningAfter,
+      iterationsFinished,
+      trajectoriesWritten,
+      cancelled: jobIds.length,
+      profile,
+    };
   } finally {
     await api?.stop().catch(() => undefined);
-    await nativeConnection.close().catch(() => undefined);
+    if (worker) await stopProcess(worker, 'SIGTERM').catch(() => undefined);
     await workerPrisma.$disconnect().catch(() => undefined);
     await model.close().catch(() => undefined);
   }
@@ -730,9 +724,8 @@ if (require.main === module && process.argv.includes('--serve-api')) {
   void (async () => {
     const os = await import('node:os');
     const path = await import('node:path');
-    const { bundleWorkflowCode, DefaultLogger, Runtime } = await import('@temporalio/worker');
+    const { DefaultLogger, Runtime } = await import('@temporalio/worker');
     const { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } = await import('../../workers/dev/devStack');
-    const { WORKFLOWS_PATH } = await import('../../workers/trainingWorker');
     const { formatValue, machine, meetsBar, mergeResults } = await import('./results');
     const { round } = await import('./stats');
     const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
@@ -747,8 +740,6 @@ if (require.main === module && process.argv.includes('--serve-api')) {
     const temporal = await startTemporal({ headless: true, logFile: path.join(PROJECT_ROOT, '.flow', 'bench-status-temporal.log') });
     let code = 0;
     try {
-      const noop = () => undefined;
-      const workflowBundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop } });
       let last: Figure[] = [];
       let lastLoad = 0;
       for (let run = 1; run <= runs; run++) {
@@ -759,7 +750,6 @@ if (require.main === module && process.argv.includes('--serve-api')) {
           temporalAddress: temporal.address,
           temporalPid: temporal.process.pid,
           databaseUrl,
-          workflowBundle,
           warmupSeconds: 3,
           seconds: Number(process.env.BENCH_STATUS_SECONDS ?? 15),
           openLoopSeconds: Number(process.env.BENCH_STATUS_OPEN_SECONDS ?? 20),
@@ -772,7 +762,7 @@ if (require.main === module && process.argv.includes('--serve-api')) {
         // autocannon holds a request back while its connection still waits, so a server that falls behind is offered less.
         if (status.openLoop.requestsPerSecond < STATUS_OPEN_LOOP_RATE * 0.95) console.log(`  the server fell behind: ${Math.round(status.openLoop.requestsPerSecond)} of the ${STATUS_OPEN_LOOP_RATE} req/s offered were answered`);
         for (const f of last) console.log(`  ${f.key.padEnd(42)} ${formatValue(f.value, f.unit).padStart(12)}${f.bar ? (meetsBar(f) ? '  ok' : '  MISSED') : ''}`);
-        if (status.openLoop.cores) console.log(`  CPU in the open-loop window, cores: API ${status.openLoop.cores.api.toFixed(2)}, bench process ${status.openLoop.cores.benchProcess.toFixed(2)}, Temporal ${status.openLoop.cores.temporal?.toFixed(2) ?? '?'}, PostgreSQL ${status.openLoop.cores.postgres.toFixed(2)}, other processes ${status.openLoop.cores.rest.toFixed(2)}; machine ${status.openLoop.cores.machine.toFixed(2)}`);
+        if (status.openLoop.cores) console.log(`  CPU in the open-loop window, cores: API ${status.openLoop.cores.api.toFixed(2)}, worker ${status.openLoop.cores.worker.toFixed(2)}, bench process ${status.openLoop.cores.benchProcess.toFixed(2)}, Temporal ${status.openLoop.cores.temporal?.toFixed(2) ?? '?'}, PostgreSQL ${status.openLoop.cores.postgres.toFixed(2)}, other processes ${status.openLoop.cores.rest.toFixed(2)}; machine ${status.openLoop.cores.machine.toFixed(2)}`);
         if (status.profile) {
           console.log(`  profile (${status.profile.window.seconds.toFixed(0)} s at ${STATUS_OPEN_LOOP_RATE} req/s, ${status.profile.window.apiCpuMsPerRequest.toFixed(3)} ms CPU per call while profiled), share of the API thread's busy time:`);
           for (const [category, share] of Object.entries(status.profile.breakdown.shares)) console.log(`    ${(share * 100).toFixed(1).padStart(5)}% ${category}`);
