@@ -85,6 +85,8 @@ const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+)$/i;
 
 /** How long a verified token's caller is remembered (never past the token's `exp`). */
 export const VERIFIED_TOKEN_TTL_MS = 5_000;
+/** How far into its time a remembered token (or a cached policy, api/policyRegistry.ts) is renewed in the background. */
+export const REFRESH_AHEAD_SHARE = 0.8;
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
 /**
@@ -96,9 +98,16 @@ const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
  */
 export class TokenVerifier {
   private readonly getKey: Uint8Array | JWTVerifyGetKey;
-  private readonly verified = new LRUCache<string, Principal>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+  /** Verified tokens by their text: the caller, and until when it is remembered (`now()` time). */
+  private readonly verified = new LRUCache<string, { principal: Principal; until: number }>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+  /** Remembered tokens being verified again in the background (remembered). */
+  private readonly renewing = new Set<string>();
 
-  constructor(private readonly config: AuthConfig) {
+  constructor(
+    private readonly config: AuthConfig,
+    /** How long a verified token is remembered, and the clock (tests set both). */
+    private readonly remembering: { ms: number; now: () => number } = { ms: VERIFIED_TOKEN_TTL_MS, now: Date.now },
+  ) {
     const { key } = config;
     if (key.algorithm === 'HS256') this.getKey = new TextEncoder().encode(key.secret);
     else if ('jwksUrl' in key) this.getKey = createRemoteJWKSet(new URL(key.jwksUrl));
@@ -112,7 +121,26 @@ export class TokenVerifier {
    */
   remembered(authorization: string | undefined): Principal | undefined {
     const match = authorization === undefined ? null : BEARER.exec(authorization.trim());
-    return match ? this.verified.get(match[1]) : undefined;
+    if (!match) return undefined;
+    const token = match[1];
+    const left = this.rememberedFor(token);
+    if (left === undefined) return undefined;
+    // Verified again in the background as its time runs out, so a steady poller never waits for
+    // (or falls back to) verification; a token that no longer verifies is forgotten.
+    if (left.ms < this.remembering.ms * (1 - REFRESH_AHEAD_SHARE) && !this.renewing.has(token)) {
+      this.renewing.add(token);
+      this.verifyToken(token)
+        .catch(() => this.verified.delete(token))
+        .finally(() => this.renewing.delete(token));
+    }
+    return left.principal;
+  }
+
+  /** A remembered token's caller and how much longer it is remembered; undefined once its time is up. */
+  private rememberedFor(token: string): { principal: Principal; ms: number } | undefined {
+    const entry = this.verified.get(token);
+    const ms = entry ? entry.until - this.remembering.now() : 0;
+    return entry && ms > 0 ? { principal: entry.principal, ms } : undefined;
   }
 
   /** The caller, or the error every method of the request answers with. */
@@ -129,8 +157,11 @@ export class TokenVerifier {
     const match = BEARER.exec(authorization.trim());
     if (!match) throw new FlowRpcError('TOKEN_MALFORMED', 'the Authorization header must be `Bearer <jwt>`');
     const token = match[1];
-    const remembered = this.verified.get(token);
-    if (remembered) return remembered;
+    return this.rememberedFor(token)?.principal ?? this.verifyToken(token);
+  }
+
+  /** Checks the token's signature and claims, and remembers its caller for a few seconds. */
+  private async verifyToken(token: string): Promise<Principal> {
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -149,8 +180,9 @@ export class TokenVerifier {
     });
     const principal = this.principal(payload);
     // Remembered a few seconds, never past the token's own expiry.
-    const ttl = Math.min(VERIFIED_TOKEN_TTL_MS, payload.exp! * 1000 - Date.now());
-    if (ttl > 0) this.verified.set(token, principal, { ttl });
+    const now = this.remembering.now();
+    const until = Math.min(now + this.remembering.ms, payload.exp! * 1000);
+    if (until > now) this.verified.set(token, { principal, until });
     return principal;
   }
 

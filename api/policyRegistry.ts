@@ -10,6 +10,8 @@
  * replicas learn of a change by re-reading the active version *number* (one indexed query) once
  * an entry is older than FLOW_POLICY_CACHE_TTL_MS (default 1 s): a replica serves the previous
  * version for at most that long after another replica's promotion, and never an unknown one.
+ * The hot path renews an entry in the background once it is REFRESH_AHEAD_SHARE of that old, so
+ * under steady polling it never goes stale and no poll waits for (or falls back to) the check.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
@@ -23,7 +25,7 @@ import type { Prisma } from '../generated/prisma/client';
 import { EvaluationSummarySchema, type EvaluationSummary } from '../training/evaluation';
 import { PolicySchema, renderSystemPrompt, type Policy } from '../training/policy';
 import { promotionRefusal, type JobBase } from '../training/promotion';
-import type { Principal, TokenVerifier } from './auth';
+import { REFRESH_AHEAD_SHARE, type Principal, type TokenVerifier } from './auth';
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import type {
   ActivePolicy,
@@ -63,6 +65,7 @@ interface ActiveEntry {
 
 interface CacheSlot {
   entry: ActiveEntry | null;
+  /** When the check that produced `entry` started: what it read was current then. */
   checkedAt: number;
   /** A refresh in flight: concurrent readers of a stale slot share it. */
   refreshing?: Promise<ActiveEntry | null>;
@@ -72,6 +75,8 @@ export interface PolicyRegistryOptions {
   /** How long an entry is served before its version number is checked again; default FLOW_POLICY_CACHE_TTL_MS or 1 s. */
   cacheTtlMs?: number;
   blobs?: BlobStore;
+  /** The cache's clock (tests set it). */
+  now?: () => number;
 }
 
 export class PolicyRegistry {
@@ -89,6 +94,10 @@ export class PolicyRegistry {
     this.ttlMs = options.cacheTtlMs ?? (Number.isFinite(fromEnv) && fromEnv >= 0 && process.env.FLOW_POLICY_CACHE_TTL_MS ? fromEnv : DEFAULT_POLICY_CACHE_TTL_MS);
   }
 
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
   private checkpoints(): CheckpointStore {
     this.checkpointStore ??= new CheckpointStore(this.repos.progress, this.options.blobs ?? blobStoreFromEnv());
     return this.checkpointStore;
@@ -98,14 +107,18 @@ export class PolicyRegistry {
   async active(tenantId: string, agentId: string): Promise<ActiveEntry | null> {
     const key = `${tenantId}\0${agentId}`;
     const slot = this.cache.get(key);
-    const now = Date.now();
-    if (slot && now - slot.checkedAt < this.ttlMs) return slot.entry;
-    if (slot?.refreshing) return slot.refreshing;
+    if (slot && this.now() - slot.checkedAt < this.ttlMs) return slot.entry;
+    return slot?.refreshing ?? this.startRefresh(key, tenantId, agentId, slot);
+  }
+
+  /** Checks the agent's active version; concurrent readers share the check through the slot. */
+  private startRefresh(key: string, tenantId: string, agentId: string, slot: CacheSlot | undefined): Promise<ActiveEntry | null> {
     const generation = this.generation;
+    const startedAt = this.now();
     const refreshing = this.refresh(tenantId, agentId, slot?.entry ?? null).then(
       (entry) => {
         // A promotion or rollback here meanwhile: what was read may be older than it; the next reader reads again.
-        if (generation === this.generation) this.cache.set(key, { entry, checkedAt: Date.now() });
+        if (generation === this.generation) this.cache.set(key, { entry, checkedAt: startedAt });
         else this.cache.delete(key);
         return entry;
       },
@@ -133,10 +146,20 @@ export class PolicyRegistry {
     return { version: row.version, etag: body.etag, json, bytes: Buffer.from(json), body };
   }
 
-  /** The agent's entry when it is fresh (checked within the TTL), else undefined: no I/O, no waiting. */
+  /**
+   * The agent's entry when it is fresh (checked within the TTL), else undefined: no I/O, no
+   * waiting. One nearing the end of its TTL is renewed in the background meanwhile.
+   */
   fresh(tenantId: string, agentId: string): ActiveEntry | null | undefined {
-    const slot = this.cache.get(`${tenantId}\0${agentId}`);
-    return slot && Date.now() - slot.checkedAt < this.ttlMs ? slot.entry : undefined;
+    const key = `${tenantId}\0${agentId}`;
+    const slot = this.cache.get(key);
+    if (!slot) return undefined;
+    const age = this.now() - slot.checkedAt;
+    if (age >= this.ttlMs * REFRESH_AHEAD_SHARE && !slot.refreshing) {
+      // Its failure leaves the slot to go stale; the route's reader then retries and answers the error.
+      this.startRefresh(key, tenantId, agentId, slot).catch(() => undefined);
+    }
+    return age < this.ttlMs ? slot.entry : undefined;
   }
 
   /** Forgets an agent's entry: the next read loads the new active version. */
@@ -383,6 +406,8 @@ const HTTP_STATUS: Partial<Record<RpcErrorName, number>> = { PERMISSION_DENIED: 
 /** True when an If-None-Match header names this ETag (a list, weak tags and `*` included). */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false;
+  // What a client that stored the ETag sends back, checked before any parsing.
+  if (header === etag) return true;
   if (header.trim() === '*') return true;
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }

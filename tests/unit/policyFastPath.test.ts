@@ -109,3 +109,53 @@ test('a stale entry goes to the handler behind, which refreshes it', async () =>
   expect(quick.fresh('t', 'agent one')).toBeUndefined();
   expect(quick.fresh('t', 'nobody')).toBeUndefined();
 });
+
+test('an entry polled late in its TTL is checked again in the background, once, and stays fresh', async () => {
+  let checks = 0;
+  let version = 4;
+  const counting = {
+    policyVersions: {
+      active: async () => ({ ...row, version }),
+      activeVersion: async () => {
+        checks++;
+        return version;
+      },
+    },
+  } as unknown as Repositories;
+  let clock = 1_000_000;
+  const polled = new PolicyRegistry(counting, { cacheTtlMs: 1_000, now: () => clock });
+  await polled.active('t', 'agent one');
+  clock += 700;
+  expect(polled.fresh('t', 'agent one')?.version).toBe(4);
+  expect(checks).toBe(0);
+  // Another replica promotes v5; this one learns of it without any poll waiting or falling through.
+  version = 5;
+  clock += 150;
+  expect(polled.fresh('t', 'agent one')?.version).toBe(4);
+  expect(polled.fresh('t', 'agent one')?.version).toBe(4);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(checks).toBe(1);
+  // Past the first read's TTL: the renewed entry (read 850 ms in) is served.
+  clock += 300;
+  expect(polled.fresh('t', 'agent one')?.version).toBe(5);
+  expect(checks).toBe(1);
+});
+
+test('a token polled late in the time it is remembered is verified again in the background and stays remembered', async () => {
+  let clock = Date.now();
+  const quick = new TokenVerifier(auth, { ms: 5_000, now: () => clock });
+  const header = `Bearer ${await token(['agent'])}`;
+  expect(quick.remembered(header)).toBeUndefined();
+  const caller = await quick.authenticate(header);
+  expect(quick.remembered(header)).toBe(caller);
+  clock += 4_500;
+  expect(quick.remembered(header)).toBe(caller);
+  // The renewal verifies with jose (asynchronously): let it finish.
+  const renewing = (quick as unknown as { renewing: Set<string> }).renewing;
+  for (let waited = 0; renewing.size > 0 && waited < 5_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+  clock += 1_000;
+  // Without the renewal it would have been forgotten 5 s after the first verification.
+  expect(quick.remembered(header)).toEqual(caller);
+  clock += 5_000;
+  expect(quick.remembered(header)).toBeUndefined();
+});
