@@ -4,7 +4,10 @@
  * idempotent starts under concurrency, RS256 tokens through a JWKS endpoint, per-token rate
  * limits, request logs with request ids, health and readiness.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import Ajv from 'ajv';
@@ -286,6 +289,23 @@ test('every request is logged as structured JSON with its request id, which the 
     expect(lines.some((l) => l.reqId === 'req-42' && (l as { res?: { statusCode?: number } }).res?.statusCode === 200)).toBe(true);
   } finally {
     await logged.close();
+  }
+});
+
+test('logged to a file, lines are written in blocks and all of them are there once the server closes', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'flow-api-log-'));
+  const file = path.join(dir, 'api.log');
+  const logged = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: { level: 'info', file } });
+  try {
+    const authorization = `Bearer ${await api.token()}`;
+    const { url } = await postTo(logged, list(1), { authorization, 'x-request-id': 'block-1' });
+    for (const i of [2, 3]) await fetch(`${url}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization, 'x-request-id': `block-${i}` }, body: JSON.stringify(list(i)) });
+    await logged.close();
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { reqId?: string; rpc_method?: string });
+    expect(lines.filter((l) => l.rpc_method === 'training.list_jobs').map((l) => l.reqId)).toEqual(['block-1', 'block-2', 'block-3']);
+  } finally {
+    await logged.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
