@@ -58,7 +58,8 @@ import {
   type CpuSplit,
   type GetStatusLoadResult,
 } from './getStatusLoad';
-import { checkPolicyFetch, measurePolicyFetch, POLICY_FETCH_CALLERS, POLICY_FETCH_CONNECTIONS, POLICY_FETCH_LESSONS, POLICY_FETCH_RATE, policyFetchFigures } from './policyFetch';
+import { measureHttpFloor } from './httpFloor';
+import { checkPolicyFetch, measurePolicyFetch, POLICY_FETCH_CALLERS, POLICY_FETCH_CPU_BAR_MS, POLICY_FETCH_CONNECTIONS, POLICY_FETCH_LESSONS, POLICY_FETCH_RATE, policyFetchFigures } from './policyFetch';
 import { runWriteDiagnostics, type WriteDiagnostics } from './writeDiagnostics';
 import { CONCURRENT_JOBS, CONCURRENT_OWNED_PREFIXES, CONCURRENT_WORKER_PROCESSES, concurrentJobsFigures, concurrentJobsSection, measureConcurrentJobs } from './concurrentJobs';
 import { runCreditAssignmentBench } from './creditAssignment';
@@ -80,7 +81,7 @@ const STATUS_SECONDS = Number(process.env.BENCH_STATUS_SECONDS ?? 15);
 const STATUS_OPEN_SECONDS = Number(process.env.BENCH_STATUS_OPEN_SECONDS ?? 20);
 const STATUS_PROFILE_SECONDS = 5;
 /** The keys this benchmark owns in benchmark_results.json (stale ones are dropped). */
-const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'policy_fetch_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES, ...BUDGET_SHARE_OWNED_PREFIXES];
+const OWNED_PREFIXES = ['group8_', 'single_trajectory_', 'trajectory_write', 'get_status_', 'policy_fetch_', 'http_floor_', 'bench_seconds', ...CONCURRENT_OWNED_PREFIXES, ...WORKER_KILL_OWNED_PREFIXES, ...BUDGET_SHARE_OWNED_PREFIXES];
 
 const log = (line = '') => console.log(line);
 let stage = 'starting';
@@ -231,6 +232,16 @@ async function main(): Promise<void> {
   );
 
   log();
+  log(`the floor: a bare node:http server, no framework, at ${STATUS_OPEN_LOOP_RATE} and ${POLICY_FETCH_RATE} req/s, Poisson arrivals then autocannon's bursts`);
+  const floors = await timed('http floor', async () => [
+    await measureHttpFloor({ rate: STATUS_OPEN_LOOP_RATE, seconds: 10, connections: STATUS_OPEN_LOOP_CONNECTIONS }),
+    await measureHttpFloor({ rate: POLICY_FETCH_RATE, seconds: 10, connections: POLICY_FETCH_CONNECTIONS }),
+  ]);
+  for (const floor of floors) {
+    log(`    ${floor.rate} req/s: ${floor.poisson.cpuMsPerCall.toFixed(4)} ms CPU per call with Poisson arrivals (p95 ${floor.poisson.p95Ms.toFixed(1)} ms), ${floor.bursts.cpuMsPerCall.toFixed(4)} ms in bursts (p95 ${floor.bursts.p95Ms.toFixed(1)} ms)`);
+  }
+
+  log();
   log(`concurrent jobs: ${CONCURRENT_JOBS} training jobs (P2 submitted first, then P0) on one dev server and ${CONCURRENT_WORKER_PROCESSES} worker processes (load average ${os.loadavg()[0].toFixed(2)})`);
   const concurrent = await timed('concurrent jobs', () =>
     measureConcurrentJobs({ temporalAddress: temporal.address, temporalPid: temporal.process.pid, databaseUrl, log }),
@@ -261,6 +272,10 @@ async function main(): Promise<void> {
       : []),
     ...getStatusFigures(status),
     ...policyFetchFigures(policyFetch),
+    ...floors.flatMap((floor): Figure[] => [
+      { key: `http_floor_cpu_ms_per_call_at_${floor.rate}rps`, label: `A bare node:http server's CPU per request at ${floor.rate} req/s arriving at Poisson times (the floor under the API figures)`, value: floor.poisson.cpuMsPerCall, unit: 'ms' },
+      { key: `http_floor_bursts_cpu_ms_per_call_at_${floor.rate}rps`, label: `The same in autocannon's per-second bursts`, value: floor.bursts.cpuMsPerCall, unit: 'ms' },
+    ]),
     ...concurrentJobsFigures(concurrent),
     ...workerKillFigures(kills),
     ...budgetShareFigures(share),
@@ -314,6 +329,7 @@ async function main(): Promise<void> {
         `- **trajectory_writes_per_s**: ${size.steps}-step trajectories (${size.bytes} bytes of JSON, valid per TrajectorySchema) written through \`TrajectoryRepository.record\` by ${WRITE_CONCURRENCY} concurrent writers sharing one Prisma client with a pool of ${WRITE_POOL_SIZE} connections, after 500 warm-up writes; ${writes.rows} rows in ${writes.seconds.toFixed(1)} s. CPU per write is this Node process's CPU time and that of the PostgreSQL backends serving the bench database (/proc), divided by the rows.`,
         getStatusMethod(status),
         `- **policy_fetch_p95_ms** and **policy_fetch_cpu_ms_per_call**: \`GET /agents/{agent_id}/policy\` (issue 16) at ${POLICY_FETCH_RATE} requests a second arriving at Poisson times, open loop (tests/perf/openLoopGenerator.cjs, up to ${POLICY_FETCH_CONNECTIONS} keep-alive connections, latency from each request's arrival), for ${policyFetch.window.seconds.toFixed(1)} s after a 3 s warm-up; one active version of ${POLICY_FETCH_LESSONS} lessons written through the repository; ${POLICY_FETCH_CALLERS} \`agent\` tokens; every other request sends the current ETag (${policyFetch.window.ok304} answered 304 with no body, ${policyFetch.window.ok200} with the policy), every answer checked (status, ETag, body). The API runs in a process of its own as for get_status (request logging at \`info\` to a file; this route logs at warn and above), with a Temporal client that never connects (the path does not use Temporal). CPU per call is the API process's CPU time over the window ÷ responses; the load average was ${policyLoad.toFixed(2)} when the stage started.`,
+        `- **http_floor_***: the floor under both CPU-per-call figures, measured in the same run (tests/perf/httpFloor.ts): a bare \`node:http\` server in a process of its own (no framework, auth or logging; it answers a fixed 200 or 304) driven by the same generators: ${floors.map((f) => `at ${f.rate} req/s ${f.poisson.cpuMsPerCall.toFixed(3)} ms of CPU per request with Poisson arrivals, ${f.bursts.cpuMsPerCall.toFixed(3)} ms in autocannon's bursts`).join('; ')}. A request that arrives alone pays a whole wake-up of the process (epoll, read, write, back to sleep, with caches cooled by the training beside it); in a burst, requests share it. The CPU bars (get_status ≤ ${STATUS_CPU_MS_BAR} ms, policy fetch ≤ ${POLICY_FETCH_CPU_BAR_MS} ms) were set from burst measurements.`,
       ],
     },
     ...(diagnostics
