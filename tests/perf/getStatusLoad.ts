@@ -43,7 +43,7 @@ import { buildApiServer } from '../../api/server';
 import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 import type { Figure } from './results';
-import { quantile } from './stats';
+import { poissonArrivals, quantile } from './stats';
 
 export const STATUS_JOBS = 20;
 export const STATUS_CONNECTIONS = 50;
@@ -255,7 +255,7 @@ const OPEN_LOOP_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { runOpenLoop } = require(workerData.generatorPath);
-const { url, jobIds, tokens, connections, seconds, rate } = workerData;
+const { url, jobIds, tokens, connections, seconds, arrivals } = workerData;
 const answered = new Set();
 const samples = [];
 let nextSampleAt = 0;
@@ -263,7 +263,7 @@ let rpcFailures = 0;
 const started = Date.now();
 const loop = performance.eventLoopUtilization();
 runOpenLoop({
-  url, rate, seconds, connections, seed: 400,
+  url, arrivals, connections,
   next(n) {
     const jobId = jobIds[n % jobIds.length];
     return {
@@ -340,6 +340,8 @@ function runLoadThread(url: string, jobIds: string[], tokens: string[], seconds:
         connections: shape.connections,
         seconds,
         rate: shape.rate,
+        // The open loop's arrival times, from a fixed seed.
+        arrivals: shape.rate && !shape.bursts ? poissonArrivals(shape.rate, seconds, 400) : undefined,
       },
     });
     thread.once('message', (message: ThreadResult & { error?: string }) => {

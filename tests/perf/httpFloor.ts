@@ -12,16 +12,14 @@ import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
-import { quantile } from './stats';
+import { poissonArrivals, quantile } from './stats';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runOpenLoop } = require('./openLoopGenerator.cjs') as {
   runOpenLoop(options: {
     url: string;
-    rate: number;
-    seconds: number;
+    arrivals: Float64Array;
     connections: number;
-    seed: number;
     next(n: number): { method: string; path: string; headers: Record<string, string>; context?: unknown };
     check(status: number, headers: Record<string, string>, body: string, context: unknown): string | null;
   }): Promise<{ latencies: Float64Array; failures: number; firstFailures: string[] }>;
@@ -71,10 +69,8 @@ export async function measureHttpFloor(options: { rate: number; seconds: number;
     let before = await cpuMs();
     const poisson = await runOpenLoop({
       url,
-      rate: options.rate,
-      seconds: options.seconds,
+      arrivals: poissonArrivals(options.rate, options.seconds, 1),
       connections: options.connections,
-      seed: 1,
       next: (n) => ({ method: 'GET', path: '/policy', headers: headersOf(n) }),
       check: (status) => (status === 200 || status === 304 ? null : `HTTP ${status}`),
     });

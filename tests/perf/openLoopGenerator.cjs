@@ -9,36 +9,24 @@
  * back to back when the second starts and then idles, so 100 connections at 400 requests a second
  * are 100 bursts a second: a bare Node server answering in 0.1 ms showed p95 ~50 ms under it.
  *
- * Plain CommonJS: the perf benches run it in a worker thread, which loads it without tsx.
+ * Plain CommonJS: the perf benches run it in a worker thread, which loads it without tsx; the
+ * arrival times come from poissonArrivals (tests/perf/stats.ts) in the caller.
  */
 'use strict';
 const http = require('node:http');
 const { performance } = require('node:perf_hooks');
 
-/** mulberry32: a small seeded generator, so a run's arrival times are the same every time. */
-function seeded(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
- * options: { url, rate, seconds, connections, seed, timeoutMs,
+ * options: { url, arrivals (ms from the start, ascending), connections, timeoutMs,
  *   next(n) -> { method, path, headers, body?, context }   (the n-th request, from 0)
  *   check(status, headers, body, context) -> null | string (why the answer is wrong) }
  * Resolves { seconds, sent, latencies (ms, one per answered request), failures, firstFailures,
  *   errors, timeouts }.
  */
 function runOpenLoop(options) {
-  const { url, rate, seconds, connections, seed = 1, timeoutMs = 10_000, next, check } = options;
+  const { url, arrivals, connections, timeoutMs = 10_000, next, check } = options;
   const target = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections });
-  const random = seeded(seed);
   const latencies = [];
   const firstFailures = [];
   let failures = 0;
@@ -51,8 +39,7 @@ function runOpenLoop(options) {
     if (firstFailures.length < 5) firstFailures.push(String(why).slice(0, 300));
   };
   const start = performance.now();
-  const end = start + seconds * 1000;
-  let due = start;
+  let index = 0;
   return new Promise((resolve) => {
     let scheduling = true;
     const finish = () => {
@@ -97,16 +84,13 @@ function runOpenLoop(options) {
     const tick = () => {
       const now = performance.now();
       // Every request whose arrival time has come, late ones included (their wait counts).
-      while (due <= now && due < end) {
-        send(due);
-        due += (-Math.log(1 - random()) / rate) * 1000;
-      }
-      if (due >= end) {
+      while (index < arrivals.length && start + arrivals[index] <= now) send(start + arrivals[index++]);
+      if (index >= arrivals.length) {
         scheduling = false;
         finish();
         return;
       }
-      setTimeout(tick, Math.max(0, due - performance.now()));
+      setTimeout(tick, Math.max(0, start + arrivals[index] - performance.now()));
     };
     tick();
   });

@@ -34,7 +34,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthCo
 import { policyContentHash } from '../../api/policyRegistry';
 import { buildApiServer } from '../../api/server';
 import type { Figure } from './results';
-import { quantile } from './stats';
+import { poissonArrivals, quantile } from './stats';
 
 export const POLICY_FETCH_RATE = 500;
 export const POLICY_FETCH_CONNECTIONS = 50;
@@ -119,11 +119,11 @@ function checkAnswer(status, body, conditional, tag) {
 const OPEN_LOOP_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { runOpenLoop } = require(workerData.generatorPath);
-const { url, path, tokens, etag, agentId, connections, seconds, rate } = workerData;
+const { url, path, tokens, etag, agentId, connections, arrivals } = workerData;
 ${CHECK}
 let ok200 = 0, ok304 = 0;
 runOpenLoop({
-  url, rate, seconds, connections, seed: 500,
+  url, arrivals, connections,
   next(n) {
     const conditional = n % 2 === 0;
     return { method: 'GET', path, headers: { authorization: 'Bearer ' + tokens[n % tokens.length], ...(conditional ? { 'if-none-match': etag } : {}) }, context: conditional };
@@ -189,7 +189,7 @@ function runLoad(url: string, tokens: string[], etag: string, seconds: number, r
   return new Promise((resolve, reject) => {
     const thread = new Thread(bursts ? LOAD_THREAD : OPEN_LOOP_THREAD, {
       eval: true,
-      workerData: { autocannonPath: require.resolve('autocannon'), generatorPath: require.resolve('./openLoopGenerator.cjs'), url, path: `/agents/${AGENT}/policy`, tokens, etag, agentId: AGENT, connections: POLICY_FETCH_CONNECTIONS, seconds, rate },
+      workerData: { autocannonPath: require.resolve('autocannon'), generatorPath: require.resolve('./openLoopGenerator.cjs'), url, path: `/agents/${AGENT}/policy`, tokens, etag, agentId: AGENT, connections: POLICY_FETCH_CONNECTIONS, seconds, rate, arrivals: bursts ? undefined : poissonArrivals(rate, seconds, 500) },
     });
     thread.once('message', (message: LoadResult & { error?: string }) => {
       void thread.terminate();

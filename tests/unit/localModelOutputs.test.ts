@@ -53,6 +53,24 @@ function replaying(replies: Recorded[]): ChatClient & { requests: ChatRequest[] 
 
 const byKind = (kind: string) => fixtures.agent_without_grammar.filter((r) => r.classified_as === kind);
 
+/** The LLM agent on a simulated task, its model replaying `replies` in order (3 steps at most). */
+async function runAgentOn(replies: Recorded[]) {
+  const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 1 });
+  const chat = replaying(replies);
+  const steps: TrajectoryStep[] = [];
+  const result = await new LlmAgent(chat, new SimulatedEnvironment()).run({
+    task,
+    systemPrompt: 'You are a support agent.',
+    model: MODEL,
+    maxSteps: 3,
+    maxTokens: 96,
+    seed: 1,
+    signal: new AbortController().signal,
+    onStep: (step) => steps.push(step),
+  });
+  return { chat, steps, result };
+}
+
 describe('schema-forced tool calls', () => {
   it('asks for {"tool", "arguments"} with one anyOf branch per offered tool plus final_answer', () => {
     const format = toolCallResponseFormat(tools);
@@ -108,19 +126,7 @@ describe('schema-forced tool calls', () => {
   });
 
   it("the agent records the real model's unknown tool and off-schema call as steps and goes on", async () => {
-    const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 1 });
-    const chat = replaying([fixtures.agent_unknown_tool, fixtures.agent_off_schema, fixtures.agent_with_grammar]);
-    const steps: TrajectoryStep[] = [];
-    const result = await new LlmAgent(chat, new SimulatedEnvironment()).run({
-      task,
-      systemPrompt: 'You are a support agent.',
-      model: MODEL,
-      maxSteps: 3,
-      maxTokens: 96,
-      seed: 1,
-      signal: new AbortController().signal,
-      onStep: (step) => steps.push(step),
-    });
+    const { chat, steps, result } = await runAgentOn([fixtures.agent_unknown_tool, fixtures.agent_off_schema, fixtures.agent_with_grammar]);
     expect(steps.map((s) => invalidOutputKindOf(s.error))).toEqual(['unknown_tool', 'arguments_off_schema', null]);
     // The invalid steps call nothing; the reply is kept as the step's action, and the model was told what was wrong.
     expect(steps[0]).toMatchObject({ tool_calls: [], result: null, action: { type: 'tool_call', content: fixtures.agent_unknown_tool.content }, usage: fixtures.agent_unknown_tool.usage, logprob: fixtures.agent_unknown_tool.logprob });
@@ -134,20 +140,8 @@ describe('schema-forced tool calls', () => {
   });
 
   it("the agent records the real model's invalid replies as steps, tells the model, and never throws", async () => {
-    const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 1 });
     const replies = [...byKind('prose').slice(0, 1), fixtures.agent_max_tokens, fixtures.agent_with_grammar];
-    const chat = replaying(replies);
-    const steps: TrajectoryStep[] = [];
-    const result = await new LlmAgent(chat, new SimulatedEnvironment()).run({
-      task,
-      systemPrompt: 'You are a support agent.',
-      model: MODEL,
-      maxSteps: 3,
-      maxTokens: 96,
-      seed: 1,
-      signal: new AbortController().signal,
-      onStep: (step) => steps.push(step),
-    });
+    const { chat, steps, result } = await runAgentOn(replies);
     expect(chat.requests[0].response_format).toEqual(toolCallResponseFormat(tools));
     expect(chat.requests[0].tools).toBeUndefined();
     expect(steps.map((s) => invalidOutputKindOf(s.error))).toEqual(['prose', 'max_tokens', null]);
@@ -160,7 +154,7 @@ describe('schema-forced tool calls', () => {
 
     // Only invalid replies: the trajectory's error is the last invalid output.
     const invalidOnly = await new LlmAgent(replaying([fixtures.agent_max_tokens]), new SimulatedEnvironment()).run({
-      task,
+      task: simulatedTaskSet({ queriesPerFamily: 1, seed: 1 })[0],
       systemPrompt: 'p',
       model: MODEL,
       maxSteps: 2,
