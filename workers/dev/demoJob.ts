@@ -55,9 +55,13 @@ export async function followJob(job: FollowedJob, interrupt: Interrupt, say: Say
   const handle = job.client.workflow.getHandle(job.jobId);
   let shown = 0;
   // An interrupt aborts the status query in flight (its retries would outlive the connection).
-  const queryAbort = new AbortController();
+  // A signal per query: Temporal's connection adds an abort listener to the signal of every call
+  // and never removes it, so one signal for every poll piled them up (Node's
+  // MaxListenersExceededWarning after 11 polls).
+  let queryAbort = new AbortController();
   void interrupt.signalled.then(() => queryAbort.abort());
   for (;;) {
+    if (!interrupt.interrupted) queryAbort = new AbortController();
     const status = await job.connection.withAbortSignal(queryAbort.signal, () => handle.query(statusQuery)).catch((error: unknown) => {
       if (interrupt.interrupted) return null;
       throw error;
