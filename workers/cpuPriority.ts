@@ -2,9 +2,10 @@
  * Training is batch work; the API's answers, the Temporal server and PostgreSQL are what people
  * wait on. Where they share cores with a worker (one host, `npm start`-style, a small VM), a
  * worker at the default priority takes its full share and an API call waits for a core: on 2
- * cores with 20 jobs training, get_status's p95 was ~100 ms for 0.25 ms of CPU. So a worker
- * lowers its own CPU priority (FLOW_WORKER_NICE, 0–19, default 10): it still gets every core
- * nobody else wants, and gives way when somebody does. On a node of its own it changes nothing.
+ * cores with 20 jobs training, get_status at 400 requests a second had p95 16.8 ms with the
+ * worker at nice 0 and 7.6 ms at nice 10 (tests/perf/getStatusLoad.ts). So a worker lowers its
+ * own CPU priority (FLOW_WORKER_NICE, 0–19, default 10): it still gets every core nobody else
+ * wants, and gives way when somebody does. On a node of its own it changes nothing.
  *
  * Linux keeps a nice value per thread, and a thread starts with its creator's: every thread the
  * process has is lowered (libuv's pool, V8's, Temporal core's runtime) and those started later
