@@ -3,9 +3,11 @@
  * group's proposal (one activity per group, in parallel under the job's limit), one consolidation
  * per iteration (an activity: tokens and counters need I/O), then, with `update_gate`, the cheap
  * gate: the candidate and its parent run the same minibatch of validation episodes and the
- * parent stays if the candidate did worse. Every refusal is returned for the iteration's metrics.
- * Deterministic: seeds come from the config, the rest from activity results in history.
+ * parent stays if the candidate did worse beyond chance (training/updateGate.ts). Every refusal is
+ * returned for the iteration's metrics. Deterministic: seeds come from the config, the rest from
+ * activity results in history.
  */
+import { patched } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
 import type { TrainingJobInput } from '../training/jobInput';
 import type { Task } from '../training/task';
@@ -16,6 +18,9 @@ import { hashString } from '../training/statistics';
 import { gateMinibatch, gateVerdict } from '../training/updateGate';
 import { type ConcurrencyLimit, settleAll } from './concurrencyLimit';
 import { agentRunSettings } from './heldOutEvaluation';
+
+/** The gate's sign test (training/updateGate.ts) replaced "not fewer successes" in jobs started after it. */
+const GATE_SIGN_TEST_PATCH = 'update-gate-sign-test-v1';
 
 export interface HygieneActivities {
   proposeLessonOperations: TrainingActivities['proposeLessonOperations'];
@@ -124,7 +129,8 @@ export async function hygienicPolicyUpdate(acts: HygieneActivities, request: Hyg
     const [parentRuns, candidateRuns] = await settleAll([episodes('baseline', policy), episodes('current', next)]);
     costUsd += [...parentRuns, ...candidateRuns].reduce((sum, result) => sum + result.cost_usd, 0);
     const successes = (runs: typeof parentRuns) => runs.flatMap((result) => result.episodes.map((episode) => episode.success));
-    const verdict = gateVerdict(successes(parentRuns), successes(candidateRuns));
+    // Jobs whose gate ran before the sign test keep their first rule on replay.
+    const verdict = gateVerdict(successes(parentRuns), successes(candidateRuns), patched(GATE_SIGN_TEST_PATCH) ? 'sign_test' : 'not_fewer');
     if (!verdict.accepted) {
       gateRefusal = verdict.reason;
       next = report.counted_parent;

@@ -220,16 +220,31 @@ describe('group proposals cite trajectory ids', () => {
 });
 
 describe('the cheap gate', () => {
-  it('accepts a candidate not worse than its parent on the same episodes', () => {
-    expect(gateVerdict([true, false, false], [false, true, false])).toEqual({ accepted: true, parent_successes: 1, candidate_successes: 1, episodes: 3, reason: null });
-    expect(gateVerdict([true, true], [true, false])).toEqual({
-      accepted: false,
-      parent_successes: 2,
-      candidate_successes: 1,
-      episodes: 2,
-      reason: 'the update did worse than its parent on the gate\'s minibatch: 1 of 2 episodes succeeded against 2; the parent was kept',
-    });
+  it('refuses a candidate only when it is worse beyond chance (one-sided sign test on the episodes where they differ)', () => {
+    // Lost 1 of 1 differing episode: p = 0.5, noise; the first rule ("not fewer successes") refused it.
+    expect(gateVerdict([true, true], [true, false])).toMatchObject({ accepted: true, losses: 1, wins: 0, p_worse: expect.closeTo(0.5, 12), reason: null });
+    expect(gateVerdict([true, false, false], [false, true, false])).toMatchObject({ accepted: true, parent_successes: 1, candidate_successes: 1, episodes: 3, losses: 1, wins: 1, p_worse: expect.closeTo(0.75, 12) });
+    // Lost 3 of 3: p = 1/8, not below 0.1.
+    expect(gateVerdict([true, true, true, false], [false, false, false, false])).toMatchObject({ accepted: true, p_worse: expect.closeTo(0.125, 12) });
+    // Lost 4 of 4: p = 1/16.
+    const refused = gateVerdict([true, true, true, true, false, true, true, true], [false, false, false, false, false, true, true, true]);
+    expect(refused).toMatchObject({ accepted: false, parent_successes: 7, candidate_successes: 3, episodes: 8, losses: 4, wins: 0 });
+    expect(refused.p_worse).toBeCloseTo(1 / 16, 12);
+    expect(refused.reason).toBe(
+      "the update did worse than its parent on the gate's minibatch beyond chance: 3 of 8 episodes succeeded against 7 (lost 4, won 0 of the episodes where they differ; sign test p = 0.063 < 0.1); the parent was kept",
+    );
+    // Lost 5, won 1 of 6: p = 7/64 ≈ 0.109, kept; no difference at all: p = 1.
+    expect(gateVerdict([true, true, true, true, true, false], [false, false, false, false, false, true]).accepted).toBe(true);
+    expect(gateVerdict([true, false], [true, false])).toMatchObject({ accepted: true, losses: 0, wins: 0, p_worse: 1 });
     expect(() => gateVerdict([true], [])).toThrow('the parent ran 1 episodes and the candidate 0');
+  });
+
+  it('keeps the first rule for jobs that started with it: any loss in successes refuses', () => {
+    expect(gateVerdict([true, true], [true, false], 'not_fewer')).toMatchObject({
+      accepted: false,
+      reason: "the update did worse than its parent on the gate's minibatch: 1 of 2 episodes succeeded against 2; the parent was kept",
+    });
+    expect(gateVerdict([true, false, false], [false, true, false], 'not_fewer').accepted).toBe(true);
   });
 
   it('draws a minibatch of distinct validation queries, fresh per iteration, reproducible', () => {
