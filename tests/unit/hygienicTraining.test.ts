@@ -61,8 +61,9 @@ describe('training with policy hygiene', () => {
     expect(count(renderSystemPrompt(result.policy))).toBeLessThanOrEqual(base + 40);
   });
 
-  it('the gate keeps the parent when the candidate does worse on its minibatch', () => {
-    const result = runSimulatedTraining(options(1, hygiene(2000, true)), initialPolicy(DEFAULT_BASE_PROMPT));
+  it('the gate keeps the parent when the candidate does worse beyond chance on its minibatch', () => {
+    // A seed whose run has such an update (seeds 3, 50 and 62 of the first 80: the sign test refuses rarely).
+    const result = runSimulatedTraining(options(3, hygiene(2000, true)), initialPolicy(DEFAULT_BASE_PROMPT));
     expect(result.hygiene!.gate_refusals).toBeGreaterThan(0);
     expect(result.hygiene!.gate_refusals).toBeLessThan(result.hygiene!.updates);
   });
