@@ -129,10 +129,7 @@ export class GuardedChatClient implements ChatClient {
     const scope = this.scope;
     if (!scope) return Promise.resolve(0);
     // Read once, and counted as spent from then on: the allowance holds across attempts.
-    return (this.earlierAttempts ??= ledgered(
-      this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)),
-      'read',
-    ).then(
+    return (this.earlierAttempts ??= this.readEarlierAttempts(scope).then(
       (usd) => (this.earlierRead = usd),
       (error: Error) => {
         this.earlierAttempts = null;
@@ -155,7 +152,15 @@ export class GuardedChatClient implements ChatClient {
     const earlier = await this.earlierAttemptsUsd();
     if (readNow) return this.spentThisAttempt + earlier;
     // Calls still open when this attempt started may be settled by now (recorded, or too old to be billed).
-    return this.spentThisAttempt + (await ledgered(this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)), 'read'));
+    return this.spentThisAttempt + (await this.readEarlierAttempts(scope));
+  }
+
+  /** Settles what the provider can say of earlier attempts' open calls, then reads what they were billed. */
+  private readEarlierAttempts(scope: LedgerScope): Promise<number> {
+    return ledgered(
+      this.settleFromProvider(scope).then(() => scope.ledger.spentBefore(scope.activity, scope.attempt)),
+      'read',
+    );
   }
 
   /**

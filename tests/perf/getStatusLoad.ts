@@ -174,22 +174,56 @@ export interface GetStatusLoadResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The closed-loop load generator, run as a worker thread: autocannon's hooks are functions, and functions
-// cannot be handed to a thread, so the thread's whole program is this source.
+// The load generators, run as worker threads: their hooks are functions, and functions cannot be
+// handed to a thread, so each thread's whole program is source. Both make the same calls and
+// check the answers the same way (STATUS_CALLS).
+const STATUS_CALLS = `
+const answered = new Set();
+const samples = [];
+let nextSampleAt = 0;
+const started = Date.now();
+/** The n-th call: the job ids and the callers in turn. */
+function call(n) {
+  const jobId = jobIds[n % jobIds.length];
+  return {
+    id: n + 1,
+    jobId,
+    authorization: 'Bearer ' + tokens[Math.floor(n / jobIds.length) % tokens.length],
+    body: JSON.stringify({ jsonrpc: '2.0', id: n + 1, method: 'training.get_status', params: { job_id: jobId } }),
+  };
+}
+/** Why a 200's body is not the answer to this call, or null; answers are sampled across the window. */
+function wrongAnswer(body, context) {
+  // A success for this very request starts so (json-rpc-2.0 writes jsonrpc, id, result in this
+  // order, and a status result starts with job_id); an error response cannot. Cheaper than
+  // parsing every body in the load generator, which shares the CPUs with the server.
+  if (!body.startsWith('{"jsonrpc":"2.0","id":' + context.id + ',"result":{"job_id":' + JSON.stringify(context.jobId) + ',')) {
+    return (body.includes('"error"') ? 'JSON-RPC error: ' : 'not the answer to this request: ') + body;
+  }
+  answered.add(context.jobId);
+  const elapsed = Date.now() - started;
+  if (elapsed >= nextSampleAt && samples.length < 40) {
+    let parsed;
+    try { parsed = JSON.parse(body); } catch { return 'not JSON: ' + body; }
+    samples.push({ requestedJobId: context.jobId, body: parsed.result });
+    nextSampleAt = elapsed + (seconds * 1000) / 40;
+  }
+  return null;
+}
+`;
+
+// autocannon: the closed loop, and its per-second bursts (overallRate) as information.
 const LOAD_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const autocannon = require(workerData.autocannonPath);
 const { url, jobIds, tokens, connections, seconds, rate } = workerData;
+${STATUS_CALLS}
 let sent = 0;
 let responses = 0;
 let rpcFailures = 0;
-let nextSampleAt = 0;
 const latencies = [];
-const answered = new Set();
-const samples = [];
 const firstFailures = [];
 const fail = (why) => { rpcFailures++; if (firstFailures.length < 5) firstFailures.push(why.slice(0, 300)); };
-const started = Date.now();
 const { performance } = require('node:perf_hooks');
 const loop = performance.eventLoopUtilization();
 const instance = autocannon({
@@ -205,30 +239,15 @@ const instance = autocannon({
     method: 'POST',
     path: '/rpc',
     setupRequest(request, context) {
-      const n = sent++;
-      const jobId = jobIds[n % jobIds.length];
-      context.id = n + 1;
-      context.jobId = jobId;
-      request.headers.authorization = 'Bearer ' + tokens[Math.floor(n / jobIds.length) % tokens.length];
-      request.body = JSON.stringify({ jsonrpc: '2.0', id: n + 1, method: 'training.get_status', params: { job_id: jobId } });
+      Object.assign(context, call(sent++));
+      request.headers.authorization = context.authorization;
+      request.body = context.body;
       return request;
     },
     onResponse(status, body, context) {
       if (status !== 200) return; // autocannon counts it in non2xx
-      // A success for this very request starts so (json-rpc-2.0 writes jsonrpc, id, result in this
-      // order, and a status result starts with job_id); an error response cannot. Cheaper than
-      // parsing every body in the load generator, which shares the CPUs with the server.
-      if (!body.startsWith('{"jsonrpc":"2.0","id":' + context.id + ',"result":{"job_id":' + JSON.stringify(context.jobId) + ',')) {
-        return fail((body.includes('"error"') ? 'JSON-RPC error: ' : 'not the answer to this request: ') + body);
-      }
-      answered.add(context.jobId);
-      const elapsed = Date.now() - started;
-      if (elapsed >= nextSampleAt && samples.length < 40) {
-        let parsed;
-        try { parsed = JSON.parse(body); } catch { return fail('not JSON: ' + body); }
-        samples.push({ requestedJobId: context.jobId, body: parsed.result });
-        nextSampleAt = elapsed + (seconds * 1000) / 40;
-      }
+      const why = wrongAnswer(body, context);
+      if (why) fail(why);
     },
   }],
 }, (error, result) => {
@@ -250,45 +269,26 @@ const instance = autocannon({
 instance.on('response', (client, statusCode, bytes, responseTime) => { responses++; latencies.push(responseTime); });
 `;
 
-// The open-loop window's load generator (openLoopGenerator.cjs), the same checks as LOAD_THREAD's.
+// The open-loop window's load generator (openLoopGenerator.cjs).
 const OPEN_LOOP_THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { runOpenLoop } = require(workerData.generatorPath);
 const { url, jobIds, tokens, connections, seconds, arrivals } = workerData;
-const answered = new Set();
-const samples = [];
-let nextSampleAt = 0;
+${STATUS_CALLS}
 let rpcFailures = 0;
-const started = Date.now();
 const loop = performance.eventLoopUtilization();
 runOpenLoop({
   url, arrivals, connections,
   next(n) {
-    const jobId = jobIds[n % jobIds.length];
-    return {
-      method: 'POST',
-      path: '/rpc',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + tokens[Math.floor(n / jobIds.length) % tokens.length] },
-      body: JSON.stringify({ jsonrpc: '2.0', id: n + 1, method: 'training.get_status', params: { job_id: jobId } }),
-      context: { id: n + 1, jobId },
-    };
+    const context = call(n);
+    return { method: 'POST', path: '/rpc', headers: { 'content-type': 'application/json', authorization: context.authorization }, body: context.body, context };
   },
   check(status, headers, body, context) {
     if (status !== 200) return 'HTTP ' + status + ': ' + body;
-    if (!body.startsWith('{"jsonrpc":"2.0","id":' + context.id + ',"result":{"job_id":' + JSON.stringify(context.jobId) + ',')) {
-      rpcFailures++;
-      return (body.includes('"error"') ? 'JSON-RPC error: ' : 'not the answer to this request: ') + body;
-    }
-    answered.add(context.jobId);
-    const elapsed = Date.now() - started;
-    if (elapsed >= nextSampleAt && samples.length < 40) {
-      let parsed;
-      try { parsed = JSON.parse(body); } catch { rpcFailures++; return 'not JSON: ' + body; }
-      samples.push({ requestedJobId: context.jobId, body: parsed.result });
-      nextSampleAt = elapsed + (seconds * 1000) / 40;
-    }
-    return null;
+    const why = wrongAnswer(body, context);
+    if (why) rpcFailures++;
+    return why;
   },
 }).then((result) => parentPort.postMessage({
   seconds: result.seconds,

@@ -5,14 +5,15 @@
  * each request's arrival), each request with one of POLICY_FETCH_CALLERS `agent` tokens of the
  * agent's tenant. Then, as information, the same rate as autocannon's overallRate offers it: each
  * connection's share of a second in one burst as the second starts (requests handled in batches
- * cost the server less CPU each; the bursts queue, so their latency is higher). Every other request sends the active version's ETag in
- * If-None-Match (an agent that has the policy already: 304, no body), the others none (200 with
- * the policy), so both answers are in the figures. Every response is checked: the status, the
- * ETag header, and the body of every 200 starts with the agent's id.
+ * cost the server less CPU each; the bursts queue, so their latency is higher). Every other
+ * request sends the active version's ETag in If-None-Match (an agent that has the policy
+ * already: 304, no body), the others none (200 with the policy), so both answers are in the
+ * figures. Every response is checked: the status, the ETag header, and the body of every 200
+ * starts with the agent's id.
  *
  * Processes, as getStatusLoad.ts runs them: the API server in a child process of its own (this
  * module with `--serve-api`, its own Prisma client with a pool of 10, request logging at `info` to
- * a file), autocannon in a worker thread of this process. The policy version is a row written
+ * a file), the load generator in a worker thread of this process. The policy version is a row written
  * through the repository (a v1 with POLICY_FETCH_LESSONS lessons), on a fresh PostgreSQL
  * database; the API's Temporal client is lazy (this path never calls Temporal, and none runs).
  *
@@ -260,10 +261,13 @@ export async function measurePolicyFetch(options: { databaseUrl: string; seconds
     const burstWindow = await runLoad(api.url, tokens, etag, options.seconds, POLICY_FETCH_RATE, true);
     const burstCpu = (await api.cpuMs()) - burstCpuBefore;
     if (burstWindow.failures > 0 || burstWindow.errors > 0) throw new Error(`policy fetch (bursts): ${burstWindow.failures} wrong answers, ${burstWindow.errors} socket errors (first: ${burstWindow.firstFailures[0] ?? 'none recorded'})`);
-    const burstResponses = burstWindow.ok200 + burstWindow.ok304;
-    options.log(`  the same rate in autocannon's per-second bursts (information): p95 ${quantile(Array.from(burstWindow.latencies).sort((a, b) => a - b), 0.95).toFixed(1)} ms, API ${(burstCpu / Math.max(1, burstResponses)).toFixed(3)} ms CPU per call`);
+    const bursts = {
+      p95Ms: quantile(Array.from(burstWindow.latencies).sort((a, b) => a - b), 0.95),
+      apiCpuMsPerCall: burstCpu / Math.max(1, burstWindow.ok200 + burstWindow.ok304),
+    };
+    options.log(`  the same rate in autocannon's per-second bursts (information): p95 ${bursts.p95Ms.toFixed(1)} ms, API ${bursts.apiCpuMsPerCall.toFixed(3)} ms CPU per call`);
     return {
-      bursts: { p95Ms: quantile(Array.from(burstWindow.latencies).sort((a, b) => a - b), 0.95), apiCpuMsPerCall: burstCpu / Math.max(1, burstResponses) },
+      bursts,
       window,
       responses,
       answeredPerSecond: responses / window.seconds,
