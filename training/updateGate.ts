@@ -56,7 +56,8 @@ export function gateVerdict(parent: readonly boolean[], candidate: readonly bool
   const candidateSuccesses = candidate.filter(Boolean).length;
   const losses = parent.filter((won, i) => won && !candidate[i]).length;
   const wins = candidate.filter((won, i) => won && !parent[i]).length;
-  const pWorse = losses === 0 ? 1 : Math.min(1, (binomialDistribution(losses + wins, 0.5) ?? []).slice(losses).reduce((sum, p) => sum + p, 0));
+  // The distribution is defined for any whole number of trials >= 1 at p = 0.5, and losses >= 1 here.
+  const pWorse = losses === 0 ? 1 : Math.min(1, binomialDistribution(losses + wins, 0.5)!.slice(losses).reduce((sum, p) => sum + p, 0));
   const accepted = rule === 'sign_test' ? pWorse >= GATE_ALPHA : candidateSuccesses >= parentSuccesses;
   return {
     accepted,

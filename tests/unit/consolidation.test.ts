@@ -6,7 +6,7 @@ import type { LessonOperation } from '../../training/lessonOperations';
 import { buildPolicyUpdateEvidence } from '../../training/policyEvidence';
 import { renderSystemPrompt, type Lesson, type Policy } from '../../training/policy';
 import { revisePolicy, type HygieneInput } from '../../training/policyHygiene';
-import { gateMinibatch, gateVerdict } from '../../training/updateGate';
+import { GATE_ALPHA, gateMinibatch, gateVerdict } from '../../training/updateGate';
 import type { TrajectoryStep } from '../../training/trajectory';
 
 const count = tokenCounterFor('gpt-4o').count;
@@ -230,6 +230,9 @@ describe('the cheap gate', () => {
     const refused = gateVerdict([true, true, true, true, false, true, true, true], [false, false, false, false, false, true, true, true]);
     expect(refused).toMatchObject({ accepted: false, parent_successes: 7, candidate_successes: 3, episodes: 8, losses: 4, wins: 0 });
     expect(refused.p_worse).toBeCloseTo(1 / 16, 12);
+    // The declared level sits between the two: 1/16 < GATE_ALPHA <= 7/64 < 1/8.
+    expect(GATE_ALPHA).toBeGreaterThan(1 / 16);
+    expect(GATE_ALPHA).toBeLessThanOrEqual(7 / 64);
     expect(refused.reason).toBe(
       "the update did worse than its parent on the gate's minibatch beyond chance: 3 of 8 episodes succeeded against 7 (lost 4, won 0 of the episodes where they differ; sign test p = 0.063 < 0.1); the parent was kept",
     );
