@@ -20,7 +20,9 @@ export class JobStatusCache<Row extends object> {
     private readonly load: (jobId: string) => Promise<Row | null>,
     ttlMs: number = DEFAULT_STATUS_CACHE_TTL_MS,
   ) {
-    this.rows = ttlMs > 0 ? new LRUCache({ max: STATUS_CACHE_MAX_JOBS, ttl: ttlMs }) : null;
+    // ttlResolution 0: read the clock on every lookup. lru-cache's default (1 ms) caches the time
+    // and arms a 1 ms timer to forget it, so a poll arriving alone woke the process twice.
+    this.rows = ttlMs > 0 ? new LRUCache({ max: STATUS_CACHE_MAX_JOBS, ttl: ttlMs, ttlResolution: 0 }) : null;
   }
 
   get(jobId: string): Promise<Row | null> {

@@ -80,3 +80,15 @@ test('FLOW_STATUS_CACHE_TTL_MS: unset is the default, 0 turns it off, anything b
     expect(() => statusCacheTtlFromEnv({ FLOW_STATUS_CACHE_TTL_MS: bad })).toThrow(`FLOW_STATUS_CACHE_TTL_MS must be a whole number of milliseconds from 0 to 60000, not "${bad}"`);
   }
 });
+
+test('a lookup arms no timer (each one would wake the process again a moment after the answer)', async () => {
+  jest.useFakeTimers();
+  try {
+    const cache = new JobStatusCache(async () => ({ status: 'running' }), 250);
+    await cache.get('a');
+    await cache.get('a');
+    expect(jest.getTimerCount()).toBe(0);
+  } finally {
+    jest.useRealTimers();
+  }
+});
