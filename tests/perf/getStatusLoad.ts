@@ -23,6 +23,8 @@
  *    sends each connection's share of a second in one burst as the second starts;
  *  - closed loop (information): 50 connections each with one request out, giving throughput;
  *    its latency is 50 ÷ throughput (Little's law), the CPU share the API gets, not latency.
+ *  - the floor in the same conditions (information): tests/perf/httpFloor.ts's bare node:http
+ *    server at the same rate while the same jobs train, the API idle.
  * Latency is each request's send → complete response as autocannon times it.
  *
  * Standalone, the get_status stage alone on its own PostgreSQL database and Temporal dev server:
@@ -42,6 +44,7 @@ import { JobStatusResultSchema } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
 import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
+import { measureHttpFloor, type HttpFloor } from './httpFloor';
 import type { Figure } from './results';
 import { poissonArrivals, quantile } from './stats';
 
@@ -171,6 +174,8 @@ export interface GetStatusLoadResult {
   trajectoriesWritten: number;
   cancelled: number;
   profile: { window: LoadWindow; breakdown: ApiCpuBreakdown } | null;
+  /** A bare node:http server (tests/perf/httpFloor.ts) at the same rate while the same jobs train: the floor under the CPU figures in these conditions. */
+  floorBesideTraining: HttpFloor;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,6 +645,9 @@ export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promi
     );
     const measured = await loadWindow(acct, jobIds, tokens, options.seconds);
     log(`  closed loop, ${STATUS_CONNECTIONS} connections for ${options.seconds} s: ${Math.round(measured.requestsPerSecond)} req/s, p95 ${measured.p95Ms.toFixed(1)} ms; API ${measured.apiCpuMsPerRequest.toFixed(3)} ms CPU per call`);
+    // The floor in the same conditions: the bare server, the same generator and rate, the same jobs training.
+    const floorBesideTraining = await measureHttpFloor({ rate: STATUS_OPEN_LOOP_RATE, seconds: 10, connections: STATUS_OPEN_LOOP_CONNECTIONS });
+    log(`  a bare node:http server at the same rate beside the same jobs: ${floorBesideTraining.poisson.cpuMsPerCall.toFixed(3)} ms CPU per call with Poisson arrivals, ${floorBesideTraining.bursts.cpuMsPerCall.toFixed(3)} ms in bursts`);
     const after = await statuses(trainer, jobIds);
     const runningAfter = after.filter((s) => s.status === 'running').length;
     const iterationsFinished = after.reduce((sum, s) => sum + s.iteration, 0);
@@ -679,6 +687,7 @@ export async function measureGetStatusLoad(options: GetStatusLoadOptions): Promi
       trajectoriesWritten,
       cancelled: jobIds.length,
       profile,
+      floorBesideTraining,
     };
   } finally {
     await api?.stop().catch(() => undefined);
@@ -774,6 +783,12 @@ export function getStatusFigures(status: GetStatusLoadResult): Figure[] {
     { key: 'get_status_closed_loop_p95_ms', label: 'get_status latency, closed loop, p95 (information)', value: c.p95Ms, unit: 'ms' },
     { key: 'get_status_closed_loop_requests_per_s', label: 'get_status calls answered per second, closed loop (information)', value: c.requestsPerSecond, unit: 'req/s' },
     { key: 'get_status_closed_loop_cpu_ms_per_call', label: 'API process CPU per get_status call, closed loop (information)', value: c.apiCpuMsPerRequest, unit: 'ms' },
+    {
+      key: `get_status_floor_cpu_ms_per_call_at_${rate}rps`,
+      label: `A bare node:http server's CPU per request at ${rate} req/s arriving at Poisson times while the same ${STATUS_JOBS} jobs train (the floor under get_status_cpu_ms_per_call in its conditions)`,
+      value: status.floorBesideTraining.poisson.cpuMsPerCall,
+      unit: 'ms',
+    },
   ];
 }
 

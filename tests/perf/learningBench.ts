@@ -69,6 +69,14 @@
  *   policy_hygiene_tokens_ratio <= 0.7; policy_token_budget_violations = 0; refusals are counted,
  *   no bar. The gate stays off by default unless hygiene (with gate) beats hygiene_no_gate.
  *
+ *   ADDED AFTER THE RUNS (information, no bar; the analysis above is unchanged): how far removing
+ *   lessons alone could take the ratio. policy_hygiene_tokens_removal_floor = (sum over seeds of
+ *   the off arm's end policy rendered with only the lessons its environment needs: a family's
+ *   required first tool, verification where the family requires it, by SIMULATED_FAMILY_RULES) ÷
+ *   (the same sum with every lesson); policy_hygiene_lessons_off_mean and
+ *   policy_hygiene_lessons_needed_off_mean beside it. A hygiene that only drops or merges
+ *   identical advice cannot end below this floor without dropping advice the tasks need.
+ *
  * THE UPDATER'S EVIDENCE (issue 14 items 4, 5), DECLARED BEFORE ITS FIRST RUN (same rule: not
  * edited after; the arms live in tests/perf/learningUpdaterArms.ts):
  *
@@ -129,6 +137,7 @@
  *   then run once and reported whatever they show.
  */
 import path from 'node:path';
+import { mean } from 'simple-statistics';
 import ttest2 from '@stdlib/stats-ttest2';
 import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import type { Task } from '../../training/task';
@@ -138,7 +147,8 @@ import { taskFamily, type EvaluationEpisode } from '../../training/evaluation';
 import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { initialPolicy, type Policy } from '../../training/policy';
 import { outcomeReward } from '../../training/rewards';
-import { SIMULATED_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
+import { SIMULATED_FAMILIES, SIMULATED_FAMILY_RULES, simulatedTaskSet } from '../../training/simulation/environment';
+import { parseLesson } from '../../training/simulation/lessonForms';
 import { runSimulatedEpisode, runSimulatedTraining } from '../../training/simulation/simulatedTraining';
 import { hashString } from '../../training/statistics';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -175,6 +185,10 @@ export interface RunOutcome {
   significant: boolean;
   /** Tokens of the rendered policy the run ends with (o200k_base). */
   tokens: number;
+  /** Its lessons, and the tokens with only the lessons the environment needs (neededBySimulatedRule). */
+  lessons: number;
+  neededLessons: number;
+  neededTokens: number;
   hygiene?: HygieneTally;
 }
 
@@ -207,6 +221,16 @@ function testEpisodes(policy: Policy, tasks: readonly Task[], seed: number, salt
       };
     }),
   );
+}
+
+/** Whether a lesson's advice is what its family's rule needs: the required first tool, or verification where required. */
+export function neededBySimulatedRule(text: string): boolean {
+  const parsed = parseLesson(text);
+  const family = parsed?.scope.family;
+  if (!parsed || family == null || !Object.hasOwn(SIMULATED_FAMILY_RULES, family)) return false;
+  const rule = SIMULATED_FAMILY_RULES[family];
+  if (parsed.form.kind === 'first') return parsed.form.tool === rule.requiredTool;
+  return parsed.form.kind === 'verify' && rule.needsVerification;
 }
 
 export function runArm(arm: Arm, seed: number): RunOutcome {
@@ -244,11 +268,15 @@ export function runArm(arm: Arm, seed: number): RunOutcome {
   const baseline = testEpisodes(initial, test, seed, 'test');
   const current = testEpisodes(policy, test, seed, arm === 'no_update_fresh' ? 'fresh' : 'test');
   const evidence = runLevelEvidence(current, baseline, s.testSamples);
+  const needed = policy.lessons.filter((lesson) => neededBySimulatedRule(lesson.text));
   return {
     seed,
     delta: evidence.success_test.mean_difference,
     significant: evidence.significant_improvement,
     tokens: countTokens(renderSystemPrompt(policy)),
+    lessons: policy.lessons.length,
+    neededLessons: needed.length,
+    neededTokens: countTokens(renderSystemPrompt({ ...policy, lessons: needed })),
     ...(hygiene ? { hygiene } : {}),
   };
 }
@@ -293,6 +321,10 @@ export interface HygieneSummary {
   tokensOffMean: number;
   tokensOffMax: number;
   tokensRatio: number;
+  /** Post hoc: the off arm with only needed lessons ÷ the off arm (tokens), and its lessons. */
+  removalFloor: number;
+  lessonsOffMean: number;
+  neededLessonsOffMean: number;
   tally: HygieneTally;
 }
 
@@ -309,6 +341,9 @@ function summarizeHygiene(arms: Record<Arm, ArmSummary>): HygieneSummary {
     tokensOffMean: sum(arms.trained.runs) / arms.trained.runs.length,
     tokensOffMax: Math.max(...arms.trained.runs.map((run) => run.tokens)),
     tokensRatio: sum(arms.hygiene.runs) / sum(arms.trained.runs),
+    removalFloor: arms.trained.runs.reduce((total, run) => total + run.neededTokens, 0) / sum(arms.trained.runs),
+    lessonsOffMean: mean(arms.trained.runs.map((run) => run.lessons)),
+    neededLessonsOffMean: mean(arms.trained.runs.map((run) => run.neededLessons)),
     tally,
   };
 }
@@ -363,6 +398,9 @@ export function hygieneFigures(h: HygieneSummary): Record<string, number> {
     policy_hygiene_tokens_on_mean: round(h.tokensOnMean, 1),
     policy_hygiene_tokens_off_mean: round(h.tokensOffMean, 1),
     policy_hygiene_tokens_off_max: h.tokensOffMax,
+    policy_hygiene_tokens_removal_floor: round(h.removalFloor, 4),
+    policy_hygiene_lessons_off_mean: round(h.lessonsOffMean, 2),
+    policy_hygiene_lessons_needed_off_mean: round(h.neededLessonsOffMean, 2),
     policy_token_budget_violations: h.tally.budget_violations,
     policy_collapse_refusals: h.tally.collapse_refusals,
     policy_gate_refusals: h.tally.gate_refusals,
@@ -430,6 +468,7 @@ function hygieneMarkdown(r: LearningBenchResult): string[] {
     `| Test success, hygiene on − off [95% interval over seeds] (\`policy_hygiene_success_delta*\`) | ${interval(h.success)} | ≥ −0.02: ${bar(h.success.mean >= -0.02)} |`,
     `| Test success, hygiene without the gate − off (\`policy_hygiene_no_gate_success_delta*\`) | ${interval(h.successNoGate)} | |`,
     `| Rendered policy tokens at the end, on ÷ off (\`policy_hygiene_tokens_ratio\`) | ${h.tokensRatio.toFixed(3)} (${h.tokensOnMean.toFixed(0)} vs ${h.tokensOffMean.toFixed(0)} tokens on average; off at most ${h.tokensOffMax}) | ≤ 0.7: ${bar(h.tokensRatio <= 0.7)} |`,
+    `| Added after the runs (information): off with only the lessons its tasks need, ÷ off (\`policy_hygiene_tokens_removal_floor\`) | ${h.removalFloor.toFixed(3)} (off ends with ${h.lessonsOffMean.toFixed(1)} lessons on average, ${h.neededLessonsOffMean.toFixed(1)} of them needed) | |`,
     `| Updates over max_policy_tokens, all hygiene runs (\`policy_token_budget_violations\`) | ${h.tally.budget_violations} of ${h.tally.updates} | = 0: ${bar(h.tally.budget_violations === 0)} |`,
     `| Updates refused by the collapse guard (\`policy_collapse_refusals\`) | ${h.tally.collapse_refusals} | counted |`,
     `| Updates refused by the gate (\`policy_gate_refusals\`) | ${h.tally.gate_refusals} | counted |`,

@@ -11,7 +11,7 @@
  * noise alone, which an anti-conservative verdict would report. The seeds are fixed, so the
  * outcome is fixed; a verdict that over-claims would exceed the bound.
  */
-import { runArm } from '../perf/learningBench';
+import { neededBySimulatedRule, runArm } from '../perf/learningBench';
 
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 
@@ -27,4 +27,15 @@ test('no policy update, fresh episodes: at most 10% of 20 runs are called an imp
   expect(fresh.filter((run) => run.significant).length / SEEDS.length).toBeLessThanOrEqual(0.1);
   // Not the same episodes as the baseline: some runs differ from it at all.
   expect(fresh.some((run) => run.delta !== 0)).toBe(true);
+});
+
+test("the removal floor's judge: a lesson is needed only if it is its family's required first tool, or verification where the family requires it", () => {
+  // billing needs query_database then verification; geography needs web_search and no verification.
+  expect(neededBySimulatedRule('For billing tasks like "outstanding balance account", call query_database first.')).toBe(true);
+  expect(neededBySimulatedRule('For billing tasks like "outstanding balance account", call verify_answer before answering.')).toBe(true);
+  expect(neededBySimulatedRule('For billing tasks like "outstanding balance account", call web_search first.')).toBe(false);
+  expect(neededBySimulatedRule('For geography tasks like "population postal code", call verify_answer before answering.')).toBe(false);
+  expect(neededBySimulatedRule('For tasks like "population postal code", call web_search first.')).toBe(false);
+  expect(neededBySimulatedRule('For constructor tasks, call web_search first.')).toBe(false);
+  expect(neededBySimulatedRule('Always be careful.')).toBe(false);
 });
