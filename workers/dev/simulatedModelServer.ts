@@ -58,6 +58,8 @@ export interface SimulatedModelServer {
   /** Base URL for portkey-ai / OpenAI clients, ending in /v1. */
   url: string;
   calls(): number;
+  /** Calls received and not answered yet (a test that kills a worker mid-call waits for one). */
+  inFlight(): number;
   /** What the server billed: answered calls and their tokens, per model (as a provider's invoice would). */
   billed(): Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>;
   setLatency(ms: number): void;
@@ -69,6 +71,7 @@ const approxTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
 export async function startSimulatedModelServer(options: SimulatedModelServerOptions = {}): Promise<SimulatedModelServer> {
   let latencyMs = options.latencyMs ?? 0;
   let callCount = 0;
+  let inFlight = 0;
   const billed = new Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>();
   const hanging = new Set<http.ServerResponse>();
   const stored: { id: string; object: 'chat.completion'; model: string; created: number; usage: unknown; metadata: Record<string, string> }[] = [];
@@ -102,7 +105,9 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
         res.on('close', () => hanging.delete(res));
         return;
       }
+      inFlight++;
       setTimeout(() => {
+        inFlight--;
         if (scripted?.kind === 'http_error') {
           res.writeHead(scripted.status, { 'content-type': 'application/json' }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
           return;
@@ -124,6 +129,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
   return {
     url: `http://127.0.0.1:${port}/v1`,
     calls: () => callCount,
+    inFlight: () => inFlight,
     billed: () => new Map([...billed].map(([model, invoice]) => [model, { ...invoice }])),
     setLatency: (ms) => {
       latencyMs = ms;
