@@ -46,6 +46,22 @@ export class JobStatusCache<Row extends object> {
   }
 }
 
+/**
+ * `build`, computed once per row object: callers within the TTL share one row read, so they share
+ * what is built from it too. The stored metrics' schema checks and the answer's assembly were a
+ * third of the API's CPU per get_status call in the closed loop (0.18 ms → ~0.08 ms with this and
+ * a fast path measured together). A row read again is a new object, built again.
+ */
+export function oncePerRow<Row extends object, Built>(build: (row: Row) => Built): (row: Row) => Built {
+  const built = new WeakMap<Row, Built>();
+  return (row) => {
+    if (built.has(row)) return built.get(row)!;
+    const value = build(row);
+    built.set(row, value);
+    return value;
+  };
+}
+
 /** FLOW_STATUS_CACHE_TTL_MS: whole milliseconds ≥ 0 (0 turns the copies off); unset, the default. */
 export function statusCacheTtlFromEnv(env: NodeJS.ProcessEnv): number {
   const raw = env.FLOW_STATUS_CACHE_TTL_MS;

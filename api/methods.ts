@@ -62,7 +62,7 @@ import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
-import { JobStatusCache } from './jobStatusCache';
+import { JobStatusCache, oncePerRow } from './jobStatusCache';
 import { policyMethodHandlers, PolicyRegistry } from './policyRegistry';
 
 /** How long training.update_budget waits for the job's workflow to take the Update. */
@@ -93,6 +93,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
   let checkpointStore: CheckpointStore | undefined;
   const registry = deps.policyRegistry ?? new PolicyRegistry(repos, { blobs: deps.blobs });
   const statusRows = new JobStatusCache((jobId) => repos.jobs.getWithBestCheckpoint(jobId), deps.statusCacheTtlMs);
+  const statusOfRow = oncePerRow(jobStatus);
 
   async function visibleJob(jobId: string, caller: Principal): Promise<TrainingJobRow> {
     return requireVisible(await repos.jobs.get(jobId), jobId, caller);
@@ -140,18 +141,8 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
     },
 
     async 'training.get_status'(params: z.infer<typeof GetStatusParamsSchema>, caller: Principal): Promise<JobStatusResult> {
-      const row = requireVisible(await statusRows.get(params.job_id), params.job_id, caller);
-      const best = row.checkpoints[0];
-      // A row without metrics (before the first iteration) or evaluations is common: no parse, no ZodError to build.
-      const metrics = row.lastMetrics == null ? null : IterationMetricsSchema.safeParse(row.lastMetrics);
-      return {
-        ...jobSummary(row),
-        last_metrics: metrics?.success ? metrics.data : null,
-        best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
-        evaluation: storedEvaluation(row.evaluation),
-        test_evaluation: storedEvaluation(row.testEvaluation),
-        budget_alerts: budgetAlerts(row.budgetAlerts),
-      };
+      // Visibility is checked per caller; the answer is built once per row read (statusOfRow).
+      return statusOfRow(requireVisible(await statusRows.get(params.job_id), params.job_id, caller));
     },
 
     async 'training.list_jobs'(params: z.infer<typeof ListJobsParamsSchema>, caller: Principal): Promise<ListJobsResult> {
@@ -370,6 +361,24 @@ function requireOwnTenant(tenantId: string | undefined, caller: Principal, actio
   if (tenantId && tenantId !== caller.tenantId && !caller.admin) {
     throw new FlowRpcError('PERMISSION_DENIED', `only an admin token may ${action}`);
   }
+}
+
+/** A job row as get_status reads it (TrainingJobRepository.getWithBestCheckpoint). */
+type StatusRow = NonNullable<Awaited<ReturnType<Repositories['jobs']['getWithBestCheckpoint']>>>;
+
+/** What get_status answers for a row: its summary, the stored metrics, evaluations and alerts, checked against their schemas. */
+function jobStatus(row: StatusRow): JobStatusResult {
+  const best = row.checkpoints[0];
+  // A row without metrics (before the first iteration) or evaluations is common: no parse, no ZodError to build.
+  const metrics = row.lastMetrics == null ? null : IterationMetricsSchema.safeParse(row.lastMetrics);
+  return {
+    ...jobSummary(row),
+    last_metrics: metrics?.success ? metrics.data : null,
+    best_checkpoint: best ? { run: best.run, iteration: best.iteration, score: best.score, created_at: best.createdAt.toISOString() } : null,
+    evaluation: storedEvaluation(row.evaluation),
+    test_evaluation: storedEvaluation(row.testEvaluation),
+    budget_alerts: budgetAlerts(row.budgetAlerts),
+  };
 }
 
 /** A row as training.list_jobs shows it (JobSummarySchema); get_status adds the rest. */

@@ -1,4 +1,4 @@
-import { DEFAULT_STATUS_CACHE_TTL_MS, JobStatusCache, statusCacheTtlFromEnv } from '../../api/jobStatusCache';
+import { DEFAULT_STATUS_CACHE_TTL_MS, JobStatusCache, oncePerRow, statusCacheTtlFromEnv } from '../../api/jobStatusCache';
 
 /** A load that counts its reads and answers what `rows` holds at the time of the read. */
 function counted(rows: Map<string, { status: string } | Error | null>) {
@@ -91,4 +91,24 @@ test('a lookup arms no timer (each one would wake the process again a moment aft
   } finally {
     jest.useRealTimers();
   }
+});
+
+test('oncePerRow: callers sharing a row read share what is built from it; a row read again is built again', async () => {
+  const rows = new Map([['a', { status: 'running' }]]);
+  const { reads, load } = counted(rows);
+  const cache = new JobStatusCache(load, 30);
+  const built: string[] = [];
+  const answer = oncePerRow((row: { status: string }) => {
+    built.push(row.status);
+    return { answer: row.status };
+  });
+  const first = answer((await cache.get('a'))!);
+  const second = answer((await cache.get('a'))!);
+  expect(second).toBe(first);
+  expect(built).toEqual(['running']);
+  rows.set('a', { status: 'completed' });
+  await sleep(60);
+  expect(answer((await cache.get('a'))!)).toEqual({ answer: 'completed' });
+  expect(built).toEqual(['running', 'completed']);
+  expect(reads).toEqual(['a', 'a']);
 });
