@@ -7,7 +7,11 @@ import { startApiHarness, type ApiHarness, waitFor } from '../support/apiHarness
 
 let api: ApiHarness;
 beforeAll(async () => {
-  api = await startApiHarness();
+  // Every get_status reads the row: the first test watches for a moment of the job ("running",
+  // phase "collecting") that lasts a few hundred milliseconds on a fast machine, and the API's
+  // 250 ms copy of the row (api/jobStatusCache.ts) could show the moments before and after it only
+  // (seen on the Temporal cluster: the job completed in 1.7 s and the poll never saw it collecting).
+  api = await startApiHarness({ statusCacheTtlMs: 0 });
 });
 afterAll(async () => {
   await api?.close();
