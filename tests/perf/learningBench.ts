@@ -329,7 +329,7 @@ export interface HygieneSummary {
 }
 
 function summarizeHygiene(arms: Record<Arm, ArmSummary>): HygieneSummary {
-  const sum = (runs: RunOutcome[]) => runs.reduce((total, run) => total + run.tokens, 0);
+  const sum = (runs: RunOutcome[], of: (run: RunOutcome) => number = (run) => run.tokens) => runs.reduce((total, run) => total + of(run), 0);
   const tally = emptyTally();
   for (const run of [...arms.hygiene.runs, ...arms.hygiene_no_gate.runs]) {
     for (const key of Object.keys(tally) as (keyof HygieneTally)[]) tally[key] += run.hygiene![key];
@@ -341,7 +341,7 @@ function summarizeHygiene(arms: Record<Arm, ArmSummary>): HygieneSummary {
     tokensOffMean: sum(arms.trained.runs) / arms.trained.runs.length,
     tokensOffMax: Math.max(...arms.trained.runs.map((run) => run.tokens)),
     tokensRatio: sum(arms.hygiene.runs) / sum(arms.trained.runs),
-    removalFloor: arms.trained.runs.reduce((total, run) => total + run.neededTokens, 0) / sum(arms.trained.runs),
+    removalFloor: sum(arms.trained.runs, (run) => run.neededTokens) / sum(arms.trained.runs),
     lessonsOffMean: mean(arms.trained.runs.map((run) => run.lessons)),
     neededLessonsOffMean: mean(arms.trained.runs.map((run) => run.neededLessons)),
     tally,
