@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { FlowRpcError } from './errors';
+import { stringProblem } from './paramsGuard';
 import { PERMISSIONS, type Permission } from './schemas';
 
 export interface RoleSpec {
@@ -191,6 +192,8 @@ export class TokenVerifier {
     if (typeof tenant !== 'string' || tenant.length === 0) {
       throw new FlowRpcError('TOKEN_CLAIMS_INVALID', `the "${this.config.tenantClaim}" claim (the caller's tenant) is missing`);
     }
+    checkIdClaim(this.config.tenantClaim, tenant);
+    checkIdClaim('sub', payload.sub!);
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
     const permissions = new Set<Permission>();
     let admin = false;
@@ -202,6 +205,26 @@ export class TokenVerifier {
     }
     return { subject: payload.sub!, tenantId: tenant, roles, permissions, admin };
   }
+}
+
+/** The longest tenant or subject a token may carry: what the jobs' tenant_id and owner_id columns hold. */
+export const MAX_ID_CLAIM_CHARS = 200;
+
+/**
+ * A tenant or subject is stored with every job and written to logs: a signed token from an
+ * identity provider is still refused (not answered -32603 later) if it could not be stored as it is.
+ */
+function checkIdClaim(claim: string, value: string): void {
+  const problem = idClaimProblem(value);
+  if (problem) throw new FlowRpcError('TOKEN_CLAIMS_INVALID', `claim "${claim}" ${problem}`);
+}
+
+/** Why a tenant or subject cannot be a token's (the API refuses it), or null; `flow token` asks too. */
+export function idClaimProblem(value: string): string | null {
+  if (value.length === 0) return 'is empty';
+  if (value.length > MAX_ID_CLAIM_CHARS) return `is longer than ${MAX_ID_CLAIM_CHARS} characters`;
+  if (/[\u0000-\u001f\u007f]/.test(value)) return 'contains a control character';
+  return stringProblem(value);
 }
 
 function joseError(error: unknown): FlowRpcError {

@@ -49,7 +49,8 @@ export function findUnsafeValue(value: unknown): UnsafeValue | null {
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-function stringProblem(text: string): string | null {
+/** Why a string cannot be stored as it is (a NUL, a lone surrogate), or null. */
+export function stringProblem(text: string): string | null {
   const nul = text.indexOf('\u0000');
   if (nul >= 0) return `contains a NUL character (\\u0000) at index ${nul}, which cannot be stored`;
   if (LONE_SURROGATE.test(text)) return 'is not well-formed Unicode (a lone UTF-16 surrogate)';

@@ -38,6 +38,7 @@ import type {
   PromotePolicyParamsSchema,
   RollbackParamsSchema,
 } from './schemas';
+import { AGENT_ID_PATTERN, AGENT_ID_RULE } from './schemas';
 
 /** sha256 (hex) of a policy's content (base prompt and lessons, not its update counter). */
 export function policyContentHash(policy: Pick<Policy, 'base_prompt' | 'lessons'>): string {
@@ -399,8 +400,6 @@ export function policyMethodHandlers(registry: PolicyRegistry) {
   };
 }
 
-const AGENT_ID = /^[^\u0000-\u001f\u007f]{1,200}$/;
-
 const HTTP_STATUS: Partial<Record<RpcErrorName, number>> = { PERMISSION_DENIED: 403, POLICY_NOT_FOUND: 404, INVALID_PARAMS: 400, UNAVAILABLE: 503 };
 
 /** True when an If-None-Match header names this ETag (a list, weak tags and `*` included). */
@@ -431,7 +430,7 @@ export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry 
     if (caller instanceof FlowRpcError) return fail(caller.errorName, caller.message.replace(/^[^:]*: /, ''));
     if (!caller.permissions.has('policy:read')) return fail('PERMISSION_DENIED', `reading an agent's policy needs the "policy:read" permission, which roles [${caller.roles.join(', ')}] do not grant`);
     const agentId = request.params.agent_id;
-    if (!AGENT_ID.test(agentId)) return fail('INVALID_PARAMS', 'agent_id: 1-200 characters, no control characters');
+    if (!AGENT_ID_PATTERN.test(agentId)) return fail('INVALID_PARAMS', `agent_id: ${AGENT_ID_RULE}`);
     const named = request.query.tenant_id;
     if (named !== undefined && (typeof named !== 'string' || named.length === 0 || named.length > 200)) return fail('INVALID_PARAMS', 'tenant_id: one tenant id, 1-200 characters');
     if (named !== undefined && named !== caller.tenantId && !caller.admin) return fail('PERMISSION_DENIED', "only an admin token may read another tenant's agents");
@@ -479,7 +478,7 @@ export function policyFastPath({ verifier, registry, requestId }: { verifier: To
     } catch {
       return false;
     }
-    if (!AGENT_ID.test(agentId)) return false;
+    if (!AGENT_ID_PATTERN.test(agentId)) return false;
     const entry = registry.fresh(caller.tenantId, agentId);
     if (!entry) return false;
     const headers = { etag: entry.etag, 'cache-control': 'no-cache', 'x-request-id': requestId(request) };

@@ -28,11 +28,36 @@ const JobIdSchema = z.string().min(1).max(128).describe('The job id (also its Te
 export const INT4_MAX = 2 ** 31 - 1;
 const int4 = (min: number) => z.number().int().min(min).max(INT4_MAX);
 const Timestamp = z.string().describe('ISO 8601 timestamp');
+/**
+ * A date-time a client filters by: ISO 8601 with an offset, in years 1-9999 once in UTC (what
+ * PostgreSQL's timestamptz and the database client both take; year 0 or 10000 failed inside them).
+ */
+const FilterDateTime = z.iso
+  .datetime({ offset: true })
+  .refine((value) => {
+    const year = new Date(value).getUTCFullYear();
+    return year >= 1 && year <= 9999;
+  }, 'a date-time from 0001-01-01 to 9999-12-31 in UTC')
+  .describe('ISO 8601 date-time with an offset, from 0001-01-01 to 9999-12-31 in UTC');
+
+/**
+ * An agent id as every method and GET /agents/{agent_id}/policy take it: a path segment too, so no
+ * control characters (an HTTP client cannot send them in a URL).
+ */
+export const AGENT_ID_RULE = '1-200 characters, no control characters';
+/** The same rule as one test, for the policy route's fast path (no zod per poll). */
+export const AGENT_ID_PATTERN = /^[^\u0000-\u001f\u007f]{1,200}$/;
+export const AgentIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters')
+  .describe("The agent's id (the agent_id its jobs train): 1-200 characters, no control characters.");
 
 // ---- training.start_grpo
 export const StartGrpoParamsSchema = z
   .object({
-    agent_id: z.string().min(1).max(200),
+    agent_id: AgentIdSchema,
     training_queries: z.array(TaskSchema).min(1).max(2000).optional().describe('Inline training queries; or name a task_set.'),
     task_set: z.enum(TASK_SET_NAMES).optional().describe('A named built-in task set instead of inline queries.'),
     training_queries_jsonl: z
@@ -142,11 +167,11 @@ export const JobStatusResultSchema = z.object({
 // ---- training.list_jobs
 export const ListJobsParamsSchema = z
   .object({
-    agent_id: z.string().min(1).max(200).optional(),
+    agent_id: AgentIdSchema.optional(),
     status: JobStatusSchema.optional(),
     priority: PrioritySchema.optional(),
-    created_after: z.iso.datetime({ offset: true }).optional(),
-    created_before: z.iso.datetime({ offset: true }).optional(),
+    created_after: FilterDateTime.optional(),
+    created_before: FilterDateTime.optional(),
     tenant_id: z.string().min(1).max(200).optional().describe('Admin tokens only; others always see their own tenant.'),
     limit: z.number().int().min(1).max(500).default(50),
     cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page.'),
@@ -345,7 +370,6 @@ export const ServerInfoSchema = z.object({
 });
 
 // ---- training.get_policy and the policy registry (agents.*): issue 16
-const AgentIdSchema = z.string().min(1).max(200).describe("The agent's id (the agent_id its jobs train).");
 const RegistryTenantSchema = z.string().min(1).max(200).optional().describe("Admin tokens only: the agent of this tenant instead of the token's.");
 /** A lesson as stored: id, text, weight, and whatever provenance the checkpoint holds beside them. */
 export const PolicyBodySchema = z.object({

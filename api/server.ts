@@ -6,6 +6,8 @@
  * and tests/integration/apiProtocol.test.ts holds each correction in place.
  */
 import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { ServerResponse } from 'node:http';
 import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import rateLimit from '@fastify/rate-limit';
@@ -82,6 +84,15 @@ function bufferedLogging(config: boolean | Record<string, unknown>): { logger: b
   };
 }
 
+/** The longest path segment routed: an agent id of 200 characters, each percent-encoded as up to 3 bytes of UTF-8. */
+export const MAX_PATH_PARAM_CHARS = 200 * 9;
+
+/** An error answered on the raw response (the router's hooks run before fastify's reply exists). */
+function answerRaw(response: ServerResponse, status: number, error: ReturnType<typeof rpcErrorBody>): void {
+  const body = JSON.stringify({ error });
+  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
 /** A client's `x-request-id` is adopted only if it looks like an id (it ends up in logs and answers). */
 export const SAFE_REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
@@ -135,15 +146,27 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     requestIdHeader: false,
     genReqId: requestId,
     serverFactory: (handler, serverOptions) => serverWithFastPath(handler, serverOptions, fastPath),
+    routerOptions: {
+      // An agent id in GET /agents/{agent_id}/policy is up to 200 characters, so up to 1,800 once
+      // percent-encoded (fastify's default, 100, refused ids every method accepts).
+      maxParamLength: MAX_PATH_PARAM_CHARS,
+      onMaxParamLength: (_path, _request, response) => answerRaw(response, 414, rpcErrorBody('INVALID_PARAMS', `a path segment over ${MAX_PATH_PARAM_CHARS} characters`)),
+    },
+    // A path that is not valid percent-encoding gets the error shape every other answer has.
+    frameworkErrors: (error, request, reply) => {
+      const detail = error.code === 'FST_ERR_BAD_URL' ? 'the URL path is not valid percent-encoding' : error.message;
+      return (reply as FastifyReply).code(400).send({ error: rpcErrorBody('INVALID_PARAMS', detail, { request_id: request.id }) });
+    },
   });
   app.addHook('onClose', async () => logging.close());
   registerRequestTracing(app); // each request's span is the root of the job's trace
   const rpc = createRpcServer({ ...deps, policyRegistry: registry, statusCacheTtlMs: options.statusCacheTtlMs });
 
   // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
-  // other media type is refused (415).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  // other media type is refused (415). Bytes that are not UTF-8 are refused too (-32700): decoding
+  // them would store U+FFFD where the client sent something else.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, isUtf8(body as Buffer) ? (body as Buffer).toString('utf8') : NOT_UTF8));
 
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
@@ -323,12 +346,21 @@ function envelopeError(request: unknown): JSONRPCResponse | null {
 }
 
 async function respondOne(rpc: JSONRPCServer<CallContext>, request: unknown, context: CallContext): Promise<JSONRPCResponse | null> {
-  return envelopeError(request) ?? (await rpc.receive(request as never, context));
+  const invalid = envelopeError(request);
+  if (invalid) return invalid;
+  const { id, method } = request as { id?: string | number | null; method: string };
+  // The library's own -32601 has no data.reason; a notification (no id) is still not answered.
+  if (id !== undefined && !Object.hasOwn(METHODS, method)) {
+    return { jsonrpc: '2.0', id, error: rpcErrorBody('METHOD_NOT_FOUND', `no method "${method.slice(0, 100)}"; rpc.discover lists them`) };
+  }
+  return rpc.receive(request as never, context);
 }
 
-/** The body's JSON, or NOT_JSON. */
+/** The body's JSON, or NOT_JSON (NOT_UTF8 as it came from the content type parser). */
 const NOT_JSON = Symbol('not JSON');
+const NOT_UTF8 = Symbol('not UTF-8');
 function parseBody(body: unknown): unknown {
+  if (body === NOT_UTF8) return NOT_UTF8;
   try {
     return JSON.parse(typeof body === 'string' ? body : '');
   } catch {
@@ -367,6 +399,7 @@ export async function respond(
   context: CallContext,
 ): Promise<JSONRPCResponse | JSONRPCResponse[] | null> {
   if (payload === NOT_JSON) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('PARSE_ERROR', 'the body is not valid JSON') };
+  if (payload === NOT_UTF8) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('PARSE_ERROR', 'the body is not valid UTF-8') };
   if (!Array.isArray(payload)) return respondOne(rpc, payload, context);
   if (payload.length === 0) return { jsonrpc: '2.0', id: null, error: rpcErrorBody('INVALID_REQUEST', 'an empty batch') };
   if (payload.length > maxBatch) {

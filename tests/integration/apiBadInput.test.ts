@@ -186,6 +186,15 @@ const cases: Case[] = [
   { name: 'a checkpoint selector nested 5,000 deep', body: () => rawCall('training.resume', `{"job_id":"${victimJob}","checkpoint":{"run":${nested(5000)},"iteration":0}}`), code: -32602, message: /checkpoint\.run/ },
   { name: 'task_file outside the task directory: no disk path', body: () => start({ task_set: undefined, task_file: '../../../etc/passwd' }), code: -32602, message: /task_file.*outside the task directory/, notMessage: SERVER_DIR },
   { name: 'task_file that does not exist: no disk path', body: () => start({ task_set: undefined, task_file: 'missing.jsonl' }), code: -32602, message: /task_file/, notMessage: SERVER_DIR },
+  // Found by a hostile-client probe (stop 24): each was -32603 or accepted
+  { name: 'a control character in agent_id (start)', body: () => call('training.start_grpo', { agent_id: 'tab\tagent', task_set: 'simulated-small' }), code: -32602, message: /agent_id: no control characters/ },
+  { name: 'a control character in agent_id (list filter)', body: () => call('training.list_jobs', { agent_id: 'bell\u0007' }), code: -32602, message: /agent_id: no control characters/ },
+  { name: 'a control character in agent_id (registry)', body: () => call('agents.list_policy_versions', { agent_id: 'tab\tagent' }), code: -32602, message: /agent_id: no control characters/ },
+  { name: 'created_after in year 0', body: () => call('training.list_jobs', { created_after: '0000-01-01T00:00:00Z' }), code: -32602, message: /created_after: a date-time from 0001-01-01 to 9999-12-31/ },
+  { name: 'created_before in year 10000 once in UTC', body: () => call('training.list_jobs', { created_before: '9999-12-31T23:59:59-12:00' }), code: -32602, message: /created_before/ },
+  { name: 'a NUL in the tenant claim', body: () => start({}), auth: () => bearer(callerToken({ tenant: 'a\u0000b' })), code: -32006, message: /claim "tenant" contains a control character/ },
+  { name: 'a subject of 3,000 characters', body: () => start({}), auth: () => bearer(callerToken({ subject: 's'.repeat(3000) })), code: -32006, message: /claim "sub" is longer than 200 characters/ },
+  { name: 'a lone surrogate in the subject', body: () => start({}), auth: () => bearer(callerToken({ subject: 'x\ud800' })), code: -32006, message: /claim "sub" is not well-formed Unicode/ },
   { name: "another tenant's job id as a list cursor", body: () => call('training.list_jobs', { cursor: victimJob }), code: -32602, message: /cursor: not a cursor this server issued/ },
   // SSRF: an http agent whose URL is an address in a denied range is refused at the start
   { name: 'http agent on loopback', body: () => httpAgent('http://127.0.0.1:9/internal/admin'), code: -32602, message: /agent\.url.*127\.0\.0\.1.*loopback.*FLOW_HTTP_AGENT_ALLOW/ },
@@ -322,6 +331,44 @@ test('the dashboard sends a Content-Security-Policy and X-Frame-Options with eve
     expect(response.headers.get('x-frame-options')).toBe('DENY');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   }
+});
+
+test('a body that is not UTF-8 is a parse error, not text with U+FFFD in it', async () => {
+  const bytes = Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":1,"method":"training.start_grpo","params":{"task_set":"simulated-small","agent_id":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}')]);
+  const response = await fetch(`${api.url}/rpc`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: await bearer(callerToken()) }, body: bytes });
+  expect(response.status).toBe(200);
+  expect(((await response.json()) as any).error).toMatchObject({ code: -32700, message: 'Parse error: the body is not valid UTF-8' });
+});
+
+test('an unknown method is -32601 with a reason, like every other error; as a notification it is not answered', async () => {
+  const { body } = await post(call('training.no_such_method', {}, 7));
+  expect(body).toEqual({ jsonrpc: '2.0', id: 7, error: { code: -32601, message: 'Method not found: no method "training.no_such_method"; rpc.discover lists them', data: { reason: 'method_not_found' } } });
+  expect((await post(call('__proto__', {}, 8))).body.error).toMatchObject({ code: -32601, data: { reason: 'method_not_found' } });
+  const notification = await fetch(`${api.url}/rpc`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: await bearer(callerToken()) },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'training.no_such_method' }),
+  });
+  expect(notification.status).toBe(204);
+});
+
+test('GET /agents/{agent_id}/policy takes every agent id the methods take, and answers bad paths in its own error shape', async () => {
+  const agentToken = await api.token({ tenant, subject: 'poller', roles: ['agent'] });
+  const get = async (segment: string) => {
+    const response = await fetch(`${api.url}/agents/${segment}/policy`, { headers: { authorization: `Bearer ${agentToken}` } });
+    return { status: response.status, body: (await response.json()) as any };
+  };
+  // 150 and 200 characters (fastify's default refused more than 100), and 200 that are 1,800 once encoded.
+  for (const id of ['a'.repeat(150), 'b'.repeat(200), '\u20ac'.repeat(200)]) {
+    expect(await get(encodeURIComponent(id))).toMatchObject({ status: 404, body: { error: { code: -32026, data: { reason: 'policy_not_found' } } } });
+  }
+  expect(await get('c'.repeat(201))).toMatchObject({ status: 400, body: { error: { code: -32602, message: expect.stringContaining('agent_id: 1-200 characters') } } });
+  expect(await get('tab%09agent')).toMatchObject({ status: 400, body: { error: { code: -32602 } } });
+  expect(await get('%ZZ')).toMatchObject({ status: 400, body: { error: { code: -32602, message: expect.stringContaining('not valid percent-encoding'), data: { reason: 'invalid_params' } } } });
+  expect(await get('d'.repeat(1801))).toMatchObject({ status: 414, body: { error: { code: -32602, message: expect.stringContaining('over 1800 characters') } } });
+  // The JSON-RPC twin says the same of the same id.
+  const twin = await post(call('agents.get_active_policy', { agent_id: 'a'.repeat(150) }), { authorization: await bearer(agentToken) });
+  expect(twin.body.error).toMatchObject({ code: -32026 });
 });
 
 test('nothing was written or started by any bad request', async () => {

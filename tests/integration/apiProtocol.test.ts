@@ -146,9 +146,11 @@ test('rpc.discover returns an OpenRPC document that validates against the meta-s
   expect(document.info.description).toMatch(/without NUL .* nest at most 32 levels/);
   // Free-text strings say they hold no NUL; the validator refuses one, as the server does.
   const agentId = startMethod.params.find((p: { name: string }) => p.name === 'agent_id').schema;
-  expect(agentId.pattern).toBe('^[^\\u0000]*$');
+  // An agent id is a URL path segment too (GET /agents/{agent_id}/policy): no control characters at all.
+  expect(agentId.pattern).toBe('^[^\\u0000-\\u001f\\u007f]*$');
   expect(ajv.compile(agentId)('support-agent')).toBe(true);
   expect(ajv.compile(agentId)('a\u0000b')).toBe(false);
+  expect(ajv.compile(agentId)('a\tb')).toBe(false);
   const prompt = ajv.compile(startMethod.params.find((p: { name: string }) => p.name === 'training_queries').schema);
   expect(prompt([{ id: 'q', prompt: 'fine 😀' }])).toBe(true);
   expect(prompt([{ id: 'q', prompt: 'x\u0000' }])).toBe(false);
