@@ -5,16 +5,19 @@
 import { InvalidArgumentError } from 'commander';
 import type { CheckpointSelector } from '../schemas';
 
-export function positiveInt(name: string) {
+/** The largest run, iteration, offset or count the API takes (PostgreSQL integer columns). */
+const INT4_MAX = 2 ** 31 - 1;
+
+export function positiveInt(name: string, max = INT4_MAX) {
   return (value: string) => {
-    if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) throw new InvalidArgumentError(`${name} must be an integer from 1 to ${max}.`);
     return Number(value);
   };
 }
 
 export function nonNegativeInt(name: string) {
   return (value: string) => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be an integer >= 0.`);
+    if (!/^\d+$/.test(value) || Number(value) > INT4_MAX) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${INT4_MAX}.`);
     return Number(value);
   };
 }
@@ -33,7 +36,9 @@ export function positiveUsd(name: string) {
 export function checkpointSelector(value: string): CheckpointSelector {
   if (value === 'best' || value === 'latest') return value;
   const match = /^(\d+):(\d+)$/.exec(value.trim());
-  if (!match || Number(match[1]) < 1) throw new InvalidArgumentError('--checkpoint must be best, latest or <run>:<iteration> (e.g. 1:3).');
+  if (!match || Number(match[1]) < 1 || Number(match[1]) > INT4_MAX || Number(match[2]) > INT4_MAX) {
+    throw new InvalidArgumentError(`--checkpoint must be best, latest or <run>:<iteration> (e.g. 1:3), each at most ${INT4_MAX}.`);
+  }
   return { run: Number(match[1]), iteration: Number(match[2]) };
 }
 

@@ -3,6 +3,7 @@
  * the worker starter) and the input files it reads. Tests pass their own to `main()`.
  */
 import { readFileSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { parseTasksJsonl, TaskSetError } from '../taskSets';
 import { usage } from './errors';
 
@@ -77,4 +78,31 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Where `--out <path>` writes. A regular file (new, or existing, also through a symlink, which
+ * stays) is written beside its final place and renamed over it, so a failed export leaves what
+ * was there; a FIFO, device or socket is written through as it is (renaming over one would
+ * replace it with a file: `-o /dev/null` as root); a directory is a usage error.
+ */
+export async function outputTarget(path: string): Promise<{ path: string; atomic: boolean }> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { path, atomic: true };
+    throw usage(`cannot write ${path}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
+  }
+  if (info.isDirectory()) throw usage(`cannot write ${path}: it is a directory`);
+  if (!info.isFile()) return { path, atomic: false };
+  return { path: await realpath(path), atomic: true };
+}
+
+/** Writes a chunk and waits until the stream took it; the stream's error (EPIPE: the reader left) rejects. */
+export function writeChunk(stream: Output, chunk: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(chunk, (error?: Error | null) => (error ? reject(error) : resolve()));
+  });
 }

@@ -32,6 +32,14 @@ export interface FlowClientOptions {
 
 let nextId = 1;
 
+/** A JSON-RPC 2.0 response: `jsonrpc` "2.0" and either a result or an error object with a numeric code. */
+function isRpcResponse(body: unknown): body is { result?: unknown; error?: { code: number; message: string; data?: unknown } } {
+  if (body === null || typeof body !== 'object' || (body as { jsonrpc?: unknown }).jsonrpc !== '2.0') return false;
+  const { error } = body as { error?: unknown };
+  if (error === undefined) return 'result' in body;
+  return error !== null && typeof error === 'object' && typeof (error as { code?: unknown }).code === 'number' && typeof (error as { message?: unknown }).message === 'string';
+}
+
 export class FlowClient {
   private readonly fetch: typeof fetch;
 
@@ -48,11 +56,15 @@ export class FlowClient {
       signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
     });
     const text = await response.text();
-    let body: { result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       throw new FlowApiError(-32603, `the server answered HTTP ${response.status} with a body that is not JSON`);
+    }
+    if (!isRpcResponse(body)) {
+      // A wrong URL (another service, a path prefix) answers something else: say so, not "undefined".
+      throw new FlowApiError(-32603, `the server at ${this.options.url} answered HTTP ${response.status}, not a JSON-RPC response: is FLOW_API_URL the Flow API's base URL?`);
     }
     if (body.error) throw new FlowApiError(body.error.code, body.error.message, body.error.data);
     return body.result as MethodResult<M>;

@@ -4,12 +4,12 @@
  * of the errors a shell user meets. A last block calls `main()` in-process for what a spawned
  * process cannot show (the progress bar on a terminal, stdin, --all paging).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { mintToken } from '../../api/auth';
@@ -464,12 +464,62 @@ describe('main() in-process', () => {
     expect(await run(['start', '-'], { stdin: '"just a string"' })).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('must hold a JSON object') });
   });
 
+  test('export targets: a FIFO and a symlink are written through, a directory is a usage error, a reader that leaves ends it quietly', async () => {
+    const [job] = (await client().listJobs({ agent_id: 'cli-agent' })).jobs;
+    const fifo = path.join(tmp, 'export.fifo');
+    execFileSync('mkfifo', [fifo]);
+    let read = '';
+    const reader = new Promise<void>((resolve, reject) => createReadStream(fifo).on('data', (chunk) => (read += chunk.toString())).on('end', resolve).on('error', reject));
+    expect(await run(['export', job.job_id, '--out', fifo])).toMatchObject({ code: EXIT.OK, stdout: `wrote 32 trajectories to ${fifo}\n` });
+    await reader;
+    expect(read.trim().split('\n')).toHaveLength(32);
+    // Renaming a file over it would have replaced the FIFO (or, as root, /dev/null) with a regular file.
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+
+    const target = path.join(tmp, 'target.jsonl');
+    const link = path.join(tmp, 'link.jsonl');
+    writeFileSync(target, 'old\n');
+    symlinkSync(target, link);
+    expect(await run(['export', job.job_id, '--out', link])).toMatchObject({ code: EXIT.OK });
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readLines(target)).toHaveLength(32);
+
+    expect(await run(['export', job.job_id, '--out', tmp])).toEqual({ code: EXIT.USAGE, stdout: '', stderr: `flow: cannot write ${tmp}: it is a directory\n` });
+
+    // `flow export J -o - | head -1`: the pipe closes after the first line.
+    const stderr = capture();
+    let writes = 0;
+    const closedPipe = new Writable({
+      write(_chunk, _encoding, callback) {
+        writes += 1;
+        callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const code = await main(['export', job.job_id, '--out', '-'], { stdout: closedPipe, stderr, stdin: Readable.from([]), env: { FLOW_API_URL: api.url, FLOW_TOKEN: token } });
+    expect({ code, writes, stderr: stderr.text() }).toEqual({ code: EXIT.OK, writes: 1, stderr: '' });
+    expect(readdirSync(tmp).filter((f) => f.includes('.partial'))).toEqual([]);
+  });
+
+  test('a wrong API URL, and values the API would refuse, are one readable line', async () => {
+    const prefixed = `${api.url}/some/prefix`;
+    expect(await run(['list'], { env: { FLOW_API_URL: prefixed } })).toEqual({
+      code: EXIT.API_ERROR,
+      stdout: '',
+      stderr: `flow: the server at ${prefixed} answered HTTP 404, not a JSON-RPC response: is FLOW_API_URL the Flow API's base URL?\n`,
+    });
+    expect(await run(['token', '--tenant', ''], { env: { FLOW_JWT_SECRET: api.secret } })).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: --tenant "" is empty\n' });
+    expect(await run(['token', '--subject', 'a\tb'], { env: { FLOW_JWT_SECRET: api.secret } })).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('contains a control character') });
+    expect(await run(['policy', 'x', '--checkpoint', '99999999999999999999:1'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('each at most 2147483647') });
+    expect(await run(['list', '--limit', '1000'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--limit must be an integer from 1 to 500') });
+    expect(await run(['export', 'x', '--out', '-', '--run', '2147483648'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--run must be an integer from 1 to 2147483647') });
+  });
+
   test('help, version and argument errors', async () => {
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
     expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    expect(await run(['status', 'x', '--interval', 'soon'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--interval must be a positive integer') });
+    expect(await run(['status', 'x', '--interval', 'soon'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--interval must be an integer from 1 to') });
     expect(await run(['export', 'x'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining("required option '-o, --out <file>'") });
     expect(await run(['export', 'x', '--out', path.join(tmp, 'no-such-dir', 'x.jsonl')])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringMatching(/^flow: cannot write /) });
     expect(await run(['token', '--roles', 'boss'])).toMatchObject({ code: EXIT.USAGE });

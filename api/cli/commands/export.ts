@@ -1,12 +1,11 @@
 /** `flow export <job> --out <file>`: a job's trajectories, one JSON line each, to a file or stdout. */
-import { once } from 'node:events';
 import { open, rename, rm } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { FlowClient } from '../../client/flowClient';
 import { finiteNumber, nonNegativeInt, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { usage } from '../errors';
-import type { CliIo } from '../io';
+import { outputTarget, writeChunk, type CliIo } from '../io';
 
 interface ExportOptions {
   out: string;
@@ -31,7 +30,8 @@ export const registerExport: RegisterCommand = (program, { io, client }) => {
     .option('--iteration-to <n>', 'up to this iteration, inclusive', nonNegativeInt('--iteration-to'))
     .option('--run <n>', 'only this run', positiveInt('--run'))
     .action(async (jobId: string, options: ExportOptions) => {
-      const written = await exportTrajectories(client(), jobId, options, io);
+      const { written, readerLeft } = await exportTrajectories(client(), jobId, options, io);
+      if (readerLeft) return;
       const what = options.format === 'jsonl_chat' ? 'chat lines' : 'trajectories';
       (options.out === '-' ? io.stderr : io.stdout).write(`wrote ${written} ${what} to ${options.out === '-' ? 'stdout' : options.out}\n`);
     });
@@ -49,20 +49,28 @@ function exportParams(jobId: string, options: ExportOptions) {
   };
 }
 
-/** Pages through the export (1000 per call) into a `.partial` file, renamed into place at the end. */
-async function exportTrajectories(api: FlowClient, jobId: string, options: ExportOptions, io: CliIo): Promise<number> {
+/**
+ * Pages through the export (1000 per call) into the output (io.ts outputTarget: a regular file is
+ * written to a `.partial` file renamed into place at the end). To stdout, a reader that leaves
+ * early (`| head`) ends the export quietly, as it ends `flow list`.
+ */
+async function exportTrajectories(api: FlowClient, jobId: string, options: ExportOptions, io: CliIo): Promise<{ written: number; readerLeft: boolean }> {
   const toStdout = options.out === '-';
-  const partial = `${options.out}.partial-${process.pid}`;
+  const target = toStdout ? null : await outputTarget(options.out);
+  const partial = target?.atomic ? `${target.path}.partial-${process.pid}` : null;
   let file: Awaited<ReturnType<typeof open>> | undefined;
-  if (!toStdout) {
+  if (target) {
     try {
-      file = await open(partial, 'w');
+      file = await open(partial ?? target.path, 'w');
     } catch (error) {
       throw usage(`cannot write ${options.out}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
     }
   }
   let written = 0;
   let total: number | undefined;
+  // Without a listener a closed pipe's 'error' event would end the process before the write's callback says so.
+  const ignore = () => undefined;
+  if (toStdout) io.stdout.on('error', ignore);
   try {
     for await (const page of api.exportAll(exportParams(jobId, options), 1000)) {
       total ??= page.total;
@@ -70,21 +78,24 @@ async function exportTrajectories(api: FlowClient, jobId: string, options: Expor
       if (lines.length === 0) continue;
       const chunk = `${lines.join('\n')}\n`;
       if (file) await file.write(chunk);
-      else if (!io.stdout.write(chunk)) await once(io.stdout as NodeJS.EventEmitter, 'drain');
+      else await writeChunk(io.stdout, chunk);
       written += lines.length;
     }
     if (file) {
       await file.close();
       file = undefined;
-      await rename(partial, options.out);
+      if (partial) await rename(partial, target!.path);
     }
   } catch (error) {
     await file?.close().catch(() => undefined);
-    if (!toStdout) await rm(partial, { force: true });
+    if (partial) await rm(partial, { force: true });
+    if (toStdout && (error as NodeJS.ErrnoException).code === 'EPIPE') return { written, readerLeft: true };
     throw error;
+  } finally {
+    if (toStdout) io.stdout.off('error', ignore);
   }
   if (total !== undefined && written !== total) {
     io.stderr.write(`(the job had ${total} matching trajectories when the export began and ${written} were written; it is still running)\n`);
   }
-  return written;
+  return { written, readerLeft: false };
 }

@@ -23,7 +23,7 @@ export const registerList: RegisterCommand = (program, { io, client }) => {
     .option('--agent <agent_id>', 'only this agent')
     .addOption(new Option('--status <status>', 'only this status').choices(JOB_STATUSES))
     .addOption(new Option('--priority <priority>', 'only this priority').choices(PrioritySchema.options))
-    .option('--limit <n>', 'jobs per page, 1-500 (default 50; 500 with --all)', positiveInt('--limit'))
+    .option('--limit <n>', 'jobs per page, 1-500 (default 50; 500 with --all)', positiveInt('--limit', 500))
     .option('--all', 'follow next_cursor through every page')
     .option('--json', 'print {"jobs": [...], "next_cursor": ...} as JSON')
     .action(async (options: ListOptions) => {

@@ -1,6 +1,6 @@
 /** `flow token`: mints an HS256 development token; prints only the token. */
 import { existsSync, readFileSync } from 'node:fs';
-import { authConfigFromEnv, mintToken } from '../../auth';
+import { authConfigFromEnv, idClaimProblem, mintToken } from '../../auth';
 import type { RegisterCommand } from '../command';
 import { isErrorLike, usage } from '../errors';
 import { DEV_SECRET_FILE } from '../settings';
@@ -40,6 +40,11 @@ async function mintDevToken(options: TokenOptions, env: NodeJS.ProcessEnv): Prom
   const unknown = roles.filter((r) => !(r in config.roles));
   if (unknown.length) throw usage(`--roles: unknown role ${unknown.map((r) => `"${r}"`).join(', ')} (known: ${Object.keys(config.roles).join(', ')})`);
   const subject = options.subject ?? env.USER ?? env.USERNAME ?? 'developer';
+  // What the API would refuse is refused here, not minted into a token no call can use.
+  for (const [option, value] of [['--tenant', options.tenant], ['--subject', subject]] as const) {
+    const problem = idClaimProblem(value);
+    if (problem) throw usage(`${option} ${JSON.stringify(value)} ${problem}`);
+  }
   // A bare number is seconds from now (jose would read a number as an absolute time).
   const expiresIn = /^\d+$/.test(options.expiresIn.trim()) ? `${options.expiresIn.trim()}s` : options.expiresIn;
   try {
