@@ -208,7 +208,7 @@ export class TokenVerifier {
 }
 
 /** The longest tenant or subject a token may carry: what the jobs' tenant_id and owner_id columns hold. */
-export const MAX_ID_CLAIM_CHARS = 200;
+const MAX_ID_CLAIM_CHARS = 200;
 
 /**
  * A tenant or subject is stored with every job and written to logs: a signed token from an

@@ -163,9 +163,9 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const rpc = createRpcServer({ ...deps, policyRegistry: registry, statusCacheTtlMs: options.statusCacheTtlMs });
 
   // JSON-RPC must answer malformed JSON itself (-32700), so the body arrives as text; any
-  app.removeAllContentTypeParsers();
   // other media type is refused (415). Bytes that are not UTF-8 are refused too (-32700): decoding
   // them would store U+FFFD where the client sent something else.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, isUtf8(body as Buffer) ? (body as Buffer).toString('utf8') : NOT_UTF8));
 
   app.addHook('onSend', (request, reply, payload, done) => {

@@ -3,10 +3,7 @@
  * commander's InvalidArgumentError, which commander reports as a usage error naming the option.
  */
 import { InvalidArgumentError } from 'commander';
-import type { CheckpointSelector } from '../schemas';
-
-/** The largest run, iteration, offset or count the API takes (PostgreSQL integer columns). */
-const INT4_MAX = 2 ** 31 - 1;
+import { INT4_MAX, type CheckpointSelector } from '../schemas';
 
 export function positiveInt(name: string, max = INT4_MAX) {
   return (value: string) => {
