@@ -13,33 +13,22 @@
  * lessons scoped by query words (the prompts carry no tag).
  */
 import { EvaluationSummarySchema } from '../../training/evaluation';
-import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { LEDGER_ARGUMENT_FAMILIES, LEDGER_ARGUMENT_FAMILY_RULES } from '../../training/simulation/ledgerFamilies';
 import { parseLesson } from '../../training/simulation/lessonForms';
 import { parseShownArguments } from '../../training/toolArguments';
 import { trainingJob } from '../../workflows/trainingJob';
-import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
-import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { jobRequest, recordOptimizerRequests, startHarness, updaterEvidenceOf as evidenceOf, type Harness } from '../support/harness';
 
 let h: Harness;
-const optimizerRequests: ChatCompletionRequestBody[] = [];
+const optimizer = recordOptimizerRequests();
+const optimizerRequests = optimizer.requests;
 beforeAll(async () => {
-  h = await startHarness({
-    model: {
-      respond: (body) => {
-        if (!body.tools || body.tools.length === 0) optimizerRequests.push(body);
-        return undefined;
-      },
-    },
-  });
+  h = await startHarness({ model: optimizer.model });
 });
 afterAll(async () => {
   await h.close();
 });
-
-const evidenceOf = (body: ChatCompletionRequestBody): PolicyUpdateEvidence =>
-  parsePolicyUpdateEvidence(body.messages.find((m) => m.role === 'user')!.content!);
 
 test('the argument-rule families are learned end to end: argument lessons per family, and test-split success', async () => {
   const request = jobRequest({

@@ -8,24 +8,15 @@
  */
 import { groupAdvantages, stepActionKey, stepCredits } from '../../training/advantages';
 import { TrajectoryStepSchema } from '../../training/trajectory';
-import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { SIMULATED_MULTI_STEP_FAMILIES, simulatedTaskSet } from '../../training/simulation/environment';
 import { trainingJob } from '../../workflows/trainingJob';
-import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
-import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { jobRequest, recordOptimizerRequests, startHarness, updaterEvidenceOf as evidenceOf, type Harness } from '../support/harness';
 
 let h: Harness;
-const optimizerRequests: ChatCompletionRequestBody[] = [];
+const optimizer = recordOptimizerRequests();
+const optimizerRequests = optimizer.requests;
 beforeAll(async () => {
-  h = await startHarness({
-    model: {
-      // Records the policy updater's requests (the ones without tools); the simulated model answers all.
-      respond: (body) => {
-        if (!body.tools || body.tools.length === 0) optimizerRequests.push(body);
-        return undefined;
-      },
-    },
-  });
+  h = await startHarness({ model: optimizer.model });
 });
 afterAll(async () => {
   await h.close();
@@ -46,9 +37,6 @@ function groupsOf<T extends { iteration: number; queryIndex: number; sampleIndex
   for (const row of rows) groups.set(`${row.iteration}/${row.queryIndex}`, [...(groups.get(`${row.iteration}/${row.queryIndex}`) ?? []), row]);
   return [...groups.values()].map((group) => group.sort((a, b) => a.sampleIndex - b.sampleIndex));
 }
-
-const evidenceOf = (body: ChatCompletionRequestBody): PolicyUpdateEvidence =>
-  parsePolicyUpdateEvidence(body.messages.find((m) => m.role === 'user')!.content!);
 
 test('credit assignment: per-step credits are stored for every step and the optimizer sees them', async () => {
   const request = jobRequest({

@@ -12,6 +12,7 @@ import { runLevelEvidence } from '../../training/evaluationStatistics';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { TrainingJobInputSchema } from '../../training/jobInput';
 import { startHarness, type Harness } from '../support/harness';
+import { SIGNIFICANT_JOB } from '../support/significantJob';
 import { PassThrough, Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -48,10 +49,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-// 6 per family: the test split then has 7 queries, enough for a paired per-query test to see a
-// trained policy's gain (with 5, a 0.125 -> 0.55 gain under the contrastive default gave p = 0.096).
-const trainingQueries = simulatedTaskSet({ queriesPerFamily: 6, seed: 5 });
-const config = { iterations: 10, batch_size: 4, group_size: 8, eval_samples: 8, checkpoint_interval: 5, eval_interval: 5, seed: 21 };
+const { training_queries: trainingQueries, config } = SIGNIFICANT_JOB;
 
 async function runToEnd(agentId: string, control: 'none' | 'no_policy_update' | 'shuffled_advantages') {
   const client = await api.client();

@@ -6,44 +6,18 @@
  * updater shows the optimizer lessons' counters (not their provenance) and fits the budget too.
  */
 import { randomUUID } from 'node:crypto';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
-import { ChatClient } from '../../adapters/llm/chatClient';
 import { tokenCounterFor } from '../../adapters/llm/tokenCounter';
-import { createPolicyUpdateActivities, type UpdatePolicyInput } from '../../activities/policyUpdate';
+import type { UpdatePolicyInput } from '../../activities/policyUpdate';
 import { createPolicyConsolidationActivities, type ConsolidatePolicyInput } from '../../activities/policyConsolidation';
 import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, renderSystemPrompt, type Policy } from '../../training/policy';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
-import { jobRequest, requireEnv } from '../support/harness';
+import { jobRequest } from '../support/harness';
+import { scriptedContent as content, useScriptedUpdater } from '../support/scriptedUpdater';
 import { InvalidTrainingJobError, validateTrainingJob } from '../../api/trainingJobs';
 
-let prisma: PrismaClient;
-let repos: Repositories;
-let server: SimulatedModelServer;
-let answers: ScriptedResponse[] = [];
-const requests: ChatCompletionRequestBody[] = [];
-beforeAll(async () => {
-  prisma = createPrismaClient(requireEnv('DATABASE_URL'));
-  repos = createRepositories(prisma);
-  server = await startSimulatedModelServer({
-    respond: (body) => {
-      requests.push(body);
-      return answers.shift();
-    },
-  });
-});
-afterAll(async () => {
-  await server.close();
-  await prisma.$disconnect();
-});
-beforeEach(() => {
-  answers = [];
-  requests.length = 0;
-});
-
-const updater = () => createPolicyUpdateActivities({ chat: new ChatClient({ baseURL: server.url }), trajectories: repos.trajectories });
-const consolidation = () => createPolicyConsolidationActivities({ trajectories: repos.trajectories });
-const content = (value: unknown): ScriptedResponse => ({ kind: 'content', content: JSON.stringify(value) });
+const scripted = useScriptedUpdater();
+const updater = () => scripted.updater();
+const consolidation = () => createPolicyConsolidationActivities({ trajectories: scripted.repos.trajectories });
 const count = tokenCounterFor('gpt-4o').count;
 
 /** A group of trajectories on one query: trajectory i calls `tools[i]` and succeeds when its advantage is positive. */
@@ -60,7 +34,7 @@ async function group(jobId: string, queryIndex: number, advantages: number[], to
       final_answer: `answer ${i}`, success: advantage > 0, verified: false, error: null,
       usage: { prompt_tokens: 10, completion_tokens: 2 }, cost_usd: 0, log_prob: -2, started_at: now, ended_at: now,
     };
-    const { id } = await repos.trajectories.record(t);
+    const { id } = await scripted.repos.trajectories.record(t);
     candidates.push({ trajectory_id: id, advantage, query: `[billing] question ${queryIndex}` });
   }
   return candidates;
@@ -68,7 +42,7 @@ async function group(jobId: string, queryIndex: number, advantages: number[], to
 
 async function newJob(): Promise<string> {
   const jobId = `hy-${randomUUID()}`;
-  await repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd: 1 });
+  await scripted.repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd: 1 });
   return jobId;
 }
 
@@ -86,7 +60,7 @@ test('each group proposes against trajectory ids; one consolidation applies both
   const first = await group(jobId, 0, [1, -1], ['lookup_invoice', 'search']);
   const second = await group(jobId, 1, [1.5, -1.5], ['lookup_invoice', 'search']);
   const lesson = { op: 'add', text: 'For billing tasks, call lookup_invoice first.', evidence: ['T1'] };
-  answers = [content({ operations: [lesson] }), content({ operations: [lesson] })];
+  scripted.answers = [content({ operations: [lesson] }), content({ operations: [lesson] })];
   const a = await updater().proposeLessonOperations(updateInput(initialPolicy('base'), first));
   const b = await updater().proposeLessonOperations(updateInput(initialPolicy('base'), second));
   expect(a.operations).toEqual([{ ...lesson, evidence: [first[0].trajectory_id] }]);
@@ -159,13 +133,13 @@ test('the updater is shown counters, not provenance, and fits its result to max_
     ],
     version: 1,
   };
-  answers = [content({ operations: [{ op: 'add', text: 'For billing tasks, call lookup_invoice first.', evidence: ['T1'] }] })];
+  scripted.answers = [content({ operations: [{ op: 'add', text: 'For billing tasks, call lookup_invoice first.', evidence: ['T1'] }] })];
   const budget = count(renderSystemPrompt(policy));
   const result = await updater().updatePolicy(updateInput(policy, candidates, { max_policy_tokens: budget, model: 'gpt-4o' }));
-  const user = requests[0].messages.find((m) => m.role === 'user')!.content!;
+  const user = scripted.requests[0].messages.find((m) => m.role === 'user')!.content!;
   expect(user).toContain('"harmful": 7');
   expect(user).not.toContain('t-x');
-  expect(requests[0].messages[0].content).toContain('"harmful" how many failed');
+  expect(scripted.requests[0].messages[0].content).toContain('"harmful" how many failed');
   // The new lesson (0.2) and the old one (0.3) do not both fit: the weaker goes.
   expect(result.policy.lessons.map((l) => l.id)).toEqual(['L1-1']);
   expect(result.policy.version).toBe(2);
@@ -178,7 +152,7 @@ test('a group with nothing to learn from proposes nothing, without asking', asyn
   const candidates = await group(jobId, 0, [0, 0], ['search', 'search']);
   const proposal = await updater().proposeLessonOperations(updateInput(initialPolicy('base'), candidates));
   expect(proposal).toMatchObject({ operations: [], credits: {}, skipped_reason: 'no positive-advantage trajectories' });
-  expect(requests).toHaveLength(0);
+  expect(scripted.requests).toHaveLength(0);
 });
 
 test('a job whose base prompt alone is over max_policy_tokens is refused at start, naming the numbers', () => {

@@ -7,8 +7,8 @@
  * role reads its own tenant's policies only; and a job started from the active version.
  */
 import { renderSystemPrompt, type Policy } from '../../training/policy';
-import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startHarness, type Harness } from '../support/harness';
+import { SIGNIFICANT_JOB } from '../support/significantJob';
 import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
 import type { FlowClient } from '../../api/client/flowClient';
 
@@ -39,11 +39,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-// The evaluation test's configuration: on the simulated environment it improves test-split success significantly.
-// 6 per family: a 7-query test split, enough for the paired per-query test that promotion needs to
-// see a trained job's gain (with 5, +0.425 success per query gave p = 0.096 under the contrastive default).
-const trainingQueries = simulatedTaskSet({ queriesPerFamily: 6, seed: 5 });
-const config = { iterations: 10, batch_size: 4, group_size: 8, eval_samples: 8, checkpoint_interval: 5, eval_interval: 5, seed: 21 };
+const { training_queries: trainingQueries, config } = SIGNIFICANT_JOB;
 const AGENT = 'registry-agent';
 
 async function runToEnd(client: FlowClient, params: Parameters<FlowClient['startGrpo']>[0]) {

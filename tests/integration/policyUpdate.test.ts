@@ -4,43 +4,18 @@
  * advantage and clipped, malformed answers retried then skipped with the policy unchanged.
  */
 import { randomUUID } from 'node:crypto';
-import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
-import { ChatClient } from '../../adapters/llm/chatClient';
-import { createPolicyUpdateActivities, MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
+import { MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
 import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, type Policy } from '../../training/policy';
-import { startSimulatedModelServer, type ChatCompletionRequestBody, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
-import { requireEnv } from '../support/harness';
+import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
+import { scriptedContent as content, useScriptedUpdater } from '../support/scriptedUpdater';
 
-let prisma: PrismaClient;
-let repos: Repositories;
-let server: SimulatedModelServer;
-let answers: ScriptedResponse[] = [];
-const requests: ChatCompletionRequestBody[] = [];
-beforeAll(async () => {
-  prisma = createPrismaClient(requireEnv('DATABASE_URL'));
-  repos = createRepositories(prisma);
-  server = await startSimulatedModelServer({
-    respond: (body) => {
-      requests.push(body);
-      return answers.shift();
-    },
-  });
-});
-afterAll(async () => {
-  await server.close();
-  await prisma.$disconnect();
-});
-beforeEach(() => {
-  answers = [];
-  requests.length = 0;
-});
-
-const updater = () => createPolicyUpdateActivities({ chat: new ChatClient({ baseURL: server.url }), trajectories: repos.trajectories });
+const scripted = useScriptedUpdater();
+const updater = () => scripted.updater();
 
 async function groupWithAdvantages(advantages: number[]): Promise<UpdatePolicyInput['candidates']> {
   const jobId = `pu-${randomUUID()}`;
-  await repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd: 1 });
+  await scripted.repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd: 1 });
   const now = new Date().toISOString();
   const candidates = [];
   for (const [i, advantage] of advantages.entries()) {
@@ -53,7 +28,7 @@ async function groupWithAdvantages(advantages: number[]): Promise<UpdatePolicyIn
       final_answer: `answer ${i}`, success: advantage > 0, verified: false, error: null,
       usage: { prompt_tokens: 10, completion_tokens: 2 }, cost_usd: 0, log_prob: -2, started_at: now, ended_at: now,
     };
-    const { id } = await repos.trajectories.record(t);
+    const { id } = await scripted.repos.trajectories.record(t);
     candidates.push({ trajectory_id: id, advantage, query: '[billing] What is the balance?' });
   }
   return candidates;
@@ -62,7 +37,6 @@ async function groupWithAdvantages(advantages: number[]): Promise<UpdatePolicyIn
 const input = (policy: Policy, candidates: UpdatePolicyInput['candidates'], overrides: Partial<UpdatePolicyInput> = {}): UpdatePolicyInput => ({
   policy, candidates, learning_rate: 0.5, clip: 0.2, max_lessons: 10, optimizer_model: 'flow-sim-1', max_tokens: 256, seed: 1, ...overrides,
 });
-const content = (value: unknown): ScriptedResponse => ({ kind: 'content', content: typeof value === 'string' ? value : JSON.stringify(value) });
 const evidenceIn = (body: ChatCompletionRequestBody) => {
   const user = body.messages.find((m) => m.role === 'user')!.content!;
   return JSON.parse(/```json\n([\s\S]*?)\n```/.exec(user)![1]) as { trajectories: { ref: string; advantage: number; steps: { tool: string | null }[] }[] };
@@ -70,13 +44,13 @@ const evidenceIn = (body: ChatCompletionRequestBody) => {
 
 test('the optimizer sees only positive-advantage trajectories, and an edit citing anything else is rejected', async () => {
   const candidates = await groupWithAdvantages([1.2, -0.8, 0.4, -0.8]);
-  answers = [content({ operations: [
+  scripted.answers = [content({ operations: [
     { op: 'add', text: 'For billing tasks, call tool_0 first.', evidence: ['T1'] },
     { op: 'add', text: 'For billing tasks, call tool_1 first.', evidence: ['T3'] },
   ] })];
   const result = await updater().updatePolicy(input(initialPolicy('base'), candidates));
 
-  const shown = evidenceIn(requests[0]).trajectories;
+  const shown = evidenceIn(scripted.requests[0]).trajectories;
   expect(shown.map((t) => [t.ref, t.advantage, t.steps[0].tool])).toEqual([['T1', 1.2, 'tool_0'], ['T2', 0.4, 'tool_2']]);
   expect(result.applied).toBe(1);
   expect(result.rejected).toHaveLength(1);
@@ -89,7 +63,7 @@ test('the optimizer sees only positive-advantage trajectories, and an edit citin
 test('a larger advantage gives a larger weight change, never beyond the clip', async () => {
   const weightFor = async (advantage: number) => {
     const candidates = await groupWithAdvantages([advantage, -advantage]);
-    answers = [content({ operations: [{ op: 'add', text: 'Check the account first.', evidence: ['T1'] }] })];
+    scripted.answers = [content({ operations: [{ op: 'add', text: 'Check the account first.', evidence: ['T1'] }] })];
     const result = await updater().updatePolicy(input(initialPolicy('base'), candidates));
     return result.policy.lessons[0].weight;
   };
@@ -106,22 +80,22 @@ test('a malformed answer is asked again, then skipped: the policy stays byte-ide
   const candidates = await groupWithAdvantages([1, -1]);
   const policy: Policy = { base_prompt: 'base', version: 4, lessons: [{ id: 'L1-1', text: 'Be careful.', weight: 0.3 }] };
   const before = JSON.stringify(policy);
-  answers = [content('not json at all'), content({ operations: [{ op: 'teleport' }] }), content('```json\n{"operations": "nope"}\n```')];
+  scripted.answers = [content('not json at all'), content({ operations: [{ op: 'teleport' }] }), content('```json\n{"operations": "nope"}\n```')];
   const result = await updater().updatePolicy(input(policy, candidates));
 
-  expect(requests).toHaveLength(MAX_OPTIMIZER_ATTEMPTS);
+  expect(scripted.requests).toHaveLength(MAX_OPTIMIZER_ATTEMPTS);
   expect(JSON.stringify(result.policy)).toBe(before);
   expect(result.skipped_reason).toMatch(/^malformed optimizer answer after 3 attempts: .*operations/);
   expect(result.churn).toEqual({ added: 0, edited: 0, reweighted: 0, dropped: 0 });
   // The retry tells the model what was wrong.
-  expect(requests[1].messages.at(-1)?.content).toMatch(/not valid: not JSON/);
+  expect(scripted.requests[1].messages.at(-1)?.content).toMatch(/not valid: not JSON/);
 });
 
 test('a malformed answer followed by a valid one is applied', async () => {
   const candidates = await groupWithAdvantages([1, -1]);
-  answers = [content('{"operations": [{"op": "add"}]}'), content('```json\n{"operations": [{"op": "add", "text": "Verify before answering.", "evidence": ["T1"]}]}\n```')];
+  scripted.answers = [content('{"operations": [{"op": "add"}]}'), content('```json\n{"operations": [{"op": "add", "text": "Verify before answering.", "evidence": ["T1"]}]}\n```')];
   const result = await updater().updatePolicy(input(initialPolicy('base'), candidates));
-  expect(requests).toHaveLength(2);
+  expect(scripted.requests).toHaveLength(2);
   expect(result.policy.lessons.map((l) => l.text)).toEqual(['Verify before answering.']);
 });
 
@@ -129,7 +103,7 @@ test('with no positive advantage the LLM is not called and the policy is unchang
   const candidates = await groupWithAdvantages([0, 0, 0]);
   const policy = initialPolicy('base');
   const result = await updater().updatePolicy(input(policy, candidates));
-  expect(requests).toHaveLength(0);
+  expect(scripted.requests).toHaveLength(0);
   expect(result.policy).toBe(policy);
   expect(result.skipped_reason).toBe('no positive-advantage trajectories');
 });

@@ -11,8 +11,9 @@ import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createPrismaClient, createRepositories, type PrismaClient, type Repositories } from '../../adapters/db';
 import type { AgentRuntime } from '../../activities/agents/agentRuntime';
 import type { TrainingJobRequest } from '../../training/jobInput';
+import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../training/policyEvidence';
 import { simulatedTaskSet } from '../../training/simulation/environment';
-import { startSimulatedModelServer, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/dev/simulatedModelServer';
+import { startSimulatedModelServer, type ChatCompletionRequestBody, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/dev/simulatedModelServer';
 import { createTrainingWorker, type TrainingWorker as Worker } from '../../workers/trainingWorker';
 import { saveWorkflowCoverage } from './workflowCoverage';
 
@@ -85,6 +86,27 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
 }
 
 /** A small job on the simulated environment, unique per call. */
+/**
+ * Model options under which the simulated model answers every call and the policy updater's
+ * requests (the ones without tools) are kept in `requests`, for tests of what the updater is shown.
+ */
+export function recordOptimizerRequests(): { requests: ChatCompletionRequestBody[]; model: SimulatedModelServerOptions } {
+  const requests: ChatCompletionRequestBody[] = [];
+  return {
+    requests,
+    model: {
+      respond: (body) => {
+        if (!body.tools || body.tools.length === 0) requests.push(body);
+        return undefined;
+      },
+    },
+  };
+}
+
+/** The evidence the policy updater was shown in one of its requests. */
+export const updaterEvidenceOf = (body: ChatCompletionRequestBody): PolicyUpdateEvidence =>
+  parsePolicyUpdateEvidence(body.messages.find((m) => m.role === 'user')!.content!);
+
 export function jobRequest(overrides: Partial<TrainingJobRequest> & { config?: TrainingJobRequest['config'] } = {}): TrainingJobRequest {
   const { config, ...rest } = overrides;
   return {
