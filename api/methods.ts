@@ -5,7 +5,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EvaluationSummarySchema } from '../training/evaluation';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
 import type { Prisma } from '../generated/prisma/client';
@@ -225,11 +226,21 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         );
         return { job_id: row.id, budget_usd: result.budget_usd, status: 'applied' as const };
       } catch (error) {
-        // The workflow's validator refused the new budget: its message says why.
-        if (error instanceof WorkflowUpdateFailedError) throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
+        if (error instanceof WorkflowUpdateFailedError) {
+          // A cancel that landed while the handler recorded the raise cancels the handler's activity.
+          if (hasCancelledCause(error)) {
+            throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
+          }
+          // The workflow's validator refused the new budget: its message says why.
+          throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
+        }
         if (error instanceof WorkflowNotFoundError) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" has no running workflow`);
-        // Temporal has the update and delivers it when a worker runs the job: say so, truthfully.
-        if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
+        if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+          // The deadline passed either because no worker has taken the update (Temporal holds it and
+          // delivers it later: pending) or because Temporal never got it (unreachable): ask which.
+          if (await temporalHoldsUpdate(client, row.id, updateId)) return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
+          throw new FlowRpcError('UNAVAILABLE', 'Temporal did not take the raise, so it is not applied; retry later (a retry with the same budget_usd is safe)');
+        }
         throw error;
       }
     },
@@ -469,4 +480,35 @@ function chatMessages(row: TrajectoryRow) {
     step.tool_calls.forEach((call, i) => messages.push({ role: 'tool', tool_call_id: call.id, content: step.tool_calls.length === 1 ? step.result ?? '' : outputs[i] ?? '' }));
   }
   return messages;
+}
+
+/** How long training.update_budget waits to learn whether Temporal holds an update it timed out on. */
+const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
+
+/**
+ * Whether Temporal has admitted the update `updateId` of workflow `workflowId` (it is then
+ * delivered when a worker runs the job). False when Temporal does not know it or does not answer.
+ */
+async function temporalHoldsUpdate(client: Client, workflowId: string, updateId: string): Promise<boolean> {
+  try {
+    await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () =>
+      client.workflowService.pollWorkflowExecutionUpdate({
+        namespace: client.options.namespace,
+        updateRef: { workflowExecution: { workflowId }, updateId },
+        identity: client.options.identity,
+        // Answers as soon as the update is known, whatever its stage; NOT_FOUND when it is not.
+        waitPolicy: { lifecycleStage: temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED },
+      }),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasCancelledCause(error: Error): boolean {
+  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof CancelledFailure) return true;
+  }
+  return false;
 }

@@ -10,6 +10,7 @@
  * harness's client.
  */
 import { Client, Connection } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
 import { JobNotFoundError, resumeTrainingJob } from '../../api/trainingJobs';
 import { UPDATE_BUDGET_TIMEOUT_MS } from '../../api/methods';
 import { startHarness, type Harness } from '../support/harness';
@@ -61,14 +62,22 @@ describe('Temporal refuses or cannot be reached', () => {
   let wrongNamespace: ApiHarness;
   let unreachable: ApiHarness;
   let unreachableConnection: Connection;
+  let droppedOut: ApiHarness;
+  let droppedOutConnection: Connection;
   beforeAll(async () => {
     // The real server, a namespace it does not have: every call is answered NOT_FOUND.
     wrongNamespace = await apiWithClient(new Client({ connection: h.client.connection, namespace: 'flow-no-such-namespace' }));
     // Nothing listens on port 1; no retries, so calls fail at once.
     unreachableConnection = await Connection.lazy({ address: '127.0.0.1:1', interceptors: [] });
     unreachable = await apiWithClient(new Client({ connection: unreachableConnection }));
+    // The same address with the client's default retries, as the API runs: a Temporal that has
+    // dropped out, whose calls are retried until the caller's deadline passes.
+    droppedOutConnection = await Connection.lazy({ address: '127.0.0.1:1' });
+    droppedOut = await apiWithClient(new Client({ connection: droppedOutConnection }));
   });
   afterAll(async () => {
+    await droppedOut?.close();
+    await droppedOutConnection?.close();
     await wrongNamespace?.close();
     await unreachable?.close();
     await unreachableConnection?.close();
@@ -113,6 +122,22 @@ describe('Temporal refuses or cannot be reached', () => {
       await terminate(jobId);
     }
   });
+  test('update_budget past its deadline with Temporal gone is unavailable and not applied, not reported pending', async () => {
+    const jobId = await queuedJob('dropped-out-agent');
+    try {
+      const before = Date.now();
+      const error = await rpcError((await droppedOut.client()).updateBudget(jobId, 1000));
+      expect(Date.now() - before).toBeGreaterThanOrEqual(UPDATE_BUDGET_TIMEOUT_MS - 1000);
+      expect(error.code).toBe(-32050);
+      expect(error.message).toContain('Temporal did not take the raise, so it is not applied');
+      // Temporal never had it: no worker can apply it later.
+      expect((await h.repos.jobs.get(jobId))!.budgetUsd).not.toBe(1000);
+      const events = (await h.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateAdmittedEventAttributes)).toHaveLength(0);
+    } finally {
+      await terminate(jobId);
+    }
+  }, 60_000);
 });
 
 test('an idempotent retry after the job ended answers the same job, created false, and starts nothing', async () => {
@@ -151,6 +176,32 @@ test('update_budget that no worker takes in time is reported pending, and not ap
     await terminate(jobId);
   }
 }, 60_000);
+
+test('update_budget overtaken by a cancel answers that the job is being cancelled, not invalid params', async () => {
+  const jobId = (await (await api.client()).startGrpo(tinyJob('budget-cancel-race-agent', 50))).job_id;
+  const worker = await api.startWorker();
+  // The job's row held locked: the update's handler stays in its recordBudget activity until the cancel lands.
+  const lock = new PgClient({ connectionString: process.env.DATABASE_URL });
+  await lock.connect();
+  try {
+    await waitFor(() => h.repos.jobs.get(jobId), (row) => row?.status === 'running', 30_000, 20);
+    await lock.query('BEGIN');
+    await lock.query('SELECT 1 FROM training_jobs WHERE id = $1 FOR UPDATE', [jobId]);
+    const handle = h.client.workflow.getHandle(jobId);
+    const raise = rpcError((await api.client()).updateBudget(jobId, 1000));
+    await waitFor(() => handle.describe(), (d) => (d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'recordBudget'), 30_000, 20);
+    await handle.cancel();
+    const error = await raise;
+    expect(error.code).toBe(-32021);
+    expect(error.message).toBe(`Job already finished: job "${jobId}" is being cancelled: its budget was not changed`);
+    expect(error.data).toMatchObject({ status: 'cancelling' });
+  } finally {
+    await lock.query('ROLLBACK').catch(() => undefined);
+    await lock.end();
+    await waitFor(() => h.repos.jobs.get(jobId), (row) => row?.status === 'cancelled', 60_000, 50);
+    await worker.stop();
+  }
+}, 90_000);
 
 test('resumeTrainingJob refuses a job id with no row', async () => {
   await expect(resumeTrainingJob(h.client, h.repos, 'job-no-such-row')).rejects.toThrow(new JobNotFoundError('job-no-such-row'));
