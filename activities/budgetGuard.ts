@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { Context, type Info } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { callWorstCaseUsd, formatUsd } from '../training/budget';
-import type { ChatClient, ChatRequest, ChatResult } from '../adapters/llm/chatClient';
+import { ProviderUnavailableError, type ChatClient, type ChatRequest, type ChatResult } from '../adapters/llm/chatClient';
 import { costOf, type ModelPrice, type ModelPrices, resolveModelPrice } from '../adapters/llm/pricing';
 import type { StoredCallLookup } from '../adapters/llm/storedCalls';
 import type { BudgetRefusal, SpendLedgerRepository } from '../adapters/db/spendLedgerRepository';
@@ -213,9 +213,16 @@ export class GuardedChatClient implements ChatClient {
       this.started++;
       const override = this.priceOverride(request.model);
       const result = await this.inner.complete(request, signal, { ...(override ? { price: override } : {}), ...(scope ? { callKey } : {}) }).catch(async (error: unknown) => {
-        // A call the provider refused is not billed. One we stopped waiting for (cancellation, the
-        // trajectory's timeout) may be: it stays at its worst case, as a killed attempt's call does.
-        if (scope && !signal?.aborted) await ledgered(scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 }));
+        // A call the provider refused is not billed; one it answered with usage but no message is
+        // billed that usage. One we stopped waiting for (cancellation, the trajectory's timeout) or
+        // whose answer broke off may have been billed anything: it stays at its worst case, as a
+        // killed attempt's call does, until the provider's record settles it.
+        const billing = error instanceof ProviderUnavailableError ? error.billing : 'none';
+        if (scope && !signal?.aborted && billing !== 'unknown') {
+          const billed = billing === 'none' ? { promptTokens: 0, completionTokens: 0, costUsd: 0 } : { promptTokens: billing.usage.prompt_tokens, completionTokens: billing.usage.completion_tokens, costUsd: billing.costUsd };
+          await ledgered(scope.ledger.settle(callKey, billed));
+          this.spentThisAttempt += billed.costUsd;
+        }
         throw error;
       });
       this.spentThisAttempt += result.costUsd;

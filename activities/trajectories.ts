@@ -2,16 +2,16 @@
  * FLOW-003, the trajectory collector: one activity runs one agent trajectory, records every
  * step, persists it idempotently and returns only its id and what the workflow needs.
  * A run that throws, times out or reaches its budget allowance becomes a failed trajectory with
- * the reason, never a failed job.
+ * the reason, never a failed job; a provider that cannot answer is retried (runAgentEpisode).
  */
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { AgentSpec, Task } from '../training/task';
 import type { TokenUsage, Trajectory, TrajectoryStep } from '../training/trajectory';
 import type { AgentResumePoint, AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatFactory, LedgerUnavailableError } from './budgetGuard';
 import type { TrajectoryRepository } from '../adapters/db';
-import type { ChatClient } from '../adapters/llm/chatClient';
+import { ProviderUnavailableError, type ChatClient } from '../adapters/llm/chatClient';
 import type { ModelPrice } from '../adapters/llm/pricing';
 import { keepAlive } from './keepAlive';
 
@@ -156,8 +156,11 @@ export async function runAgentEpisode(
     return { outcome, allowanceExceeded: false };
   } catch (error) {
     if (context.cancellationSignal.aborted) throw new CancelledFailure(cancelledMessage);
-    // The infrastructure failed, not the agent: the activity is retried (workflows/activityOptions.ts).
+    // The infrastructure failed, not the agent: the activity is retried (workflows/activityOptions.ts),
+    // and goes on from the last heartbeated step. The model provider is infrastructure too: an
+    // outage must not become a group of failed trajectories, zero advantages and a "completed" job.
     if (error instanceof LedgerUnavailableError) throw error;
+    if (error instanceof ProviderUnavailableError) throw providerRetry(error);
     // The guard refused the next call: what was spent stays in the steps and is reported.
     const allowanceExceeded = !timeout.aborted && error instanceof BudgetAllowanceExceededError;
     const reason = timeout.aborted
@@ -167,6 +170,16 @@ export async function runAgentEpisode(
         : `agent error: ${error instanceof Error ? error.message : String(error)}`;
     return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded };
   }
+}
+
+/** A retryable failure that waits at least as long as the provider's Retry-After asked. */
+function providerRetry(error: ProviderUnavailableError): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'ProviderUnavailable',
+    message: error.message,
+    cause: error,
+    ...(error.retryAfterMs !== undefined ? { nextRetryDelay: error.retryAfterMs } : {}),
+  });
 }
 
 function stepsCostUsd(steps: TrajectoryStep[]): number {

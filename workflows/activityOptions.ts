@@ -1,7 +1,7 @@
 /**
  * Timeouts and retries shared by the workflows. An activity fails only for lack of its
- * infrastructure (the database or blob store unreachable, its worker lost): agent and model
- * errors are recorded outcomes. So activities are retried until the job's infrastructure window
+ * infrastructure (the database, blob store or model provider unreachable, its worker lost):
+ * agent errors, and requests the provider refuses, are recorded outcomes. So activities are retried until the job's infrastructure window
  * ends, not a fixed number of times, and a lost worker is noticed by a heartbeat timeout of
  * seconds instead of a start-to-close timeout of minutes.
  */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/trajectory';
 import { costOf, type ModelPrice, reportedCost, resolveModelPrice } from './pricing';
@@ -132,13 +133,15 @@ export class ChatClient {
     }
     const main =
       settings.baseURL || settings.apiKey
-        ? new Portkey({
-            baseURL: settings.baseURL,
-            apiKey: settings.apiKey ?? 'local',
-            provider: settings.provider ?? 'openai',
-            virtualKey: settings.virtualKey,
-            customHost: settings.customHost,
-          })
+        ? withCallSignal(
+            new Portkey({
+              baseURL: settings.baseURL,
+              apiKey: settings.apiKey ?? 'local',
+              provider: settings.provider ?? 'openai',
+              virtualKey: settings.virtualKey,
+              customHost: settings.customHost,
+            }),
+          )
         : null;
     let local: Promise<Portkey> | null = null;
     const resolveLocal = settings.local;
@@ -147,7 +150,7 @@ export class ChatClient {
       // The same portkey-ai client, pointed at the local llama.cpp server once it is up.
       local: resolveLocal
         ? () =>
-            (local ??= resolveLocal().then((baseURL) => new Portkey({ baseURL, apiKey: 'local', provider: 'openai' })).catch((error: unknown) => {
+            (local ??= resolveLocal().then((baseURL) => withCallSignal(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }))).catch((error: unknown) => {
               local = null;
               throw error;
             }))
@@ -170,10 +173,10 @@ export class ChatClient {
     if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
     // Stored under its ledger key, so a retry can ask what a call it never heard back from cost.
     const body = !local && endpoints.storeCalls && options.callKey ? { ...request, store: true, metadata: { [CALL_KEY_METADATA]: options.callKey } } : request;
-    const create = () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>);
+    const create = () =>
+      callSignal.run(signal, () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>));
     const call = local ? endpoints.slots.run(create, signal) : create();
-    // portkey-ai 3.1 does not hand the signal to fetch, so a hung provider would hold the
-    // trajectory forever: stop waiting as soon as the signal aborts.
+    // Stop waiting as soon as the signal aborts, whatever the SDK does with the aborted fetch.
     let raw: RawCompletion;
     try {
       raw = signal ? await untilAborted(call, signal) : await call;
@@ -181,11 +184,14 @@ export class ChatClient {
       throw signal?.aborted ? error : describeProviderError(request.model, error);
     }
     const choice = raw.choices?.[0];
-    if (!choice?.message) throw new Error(`the model ${request.model} returned no message`);
     const usage: TokenUsage = {
       prompt_tokens: raw.usage?.prompt_tokens ?? 0,
       completion_tokens: raw.usage?.completion_tokens ?? 0,
     };
+    if (!choice?.message) {
+      const costUsd = costOf(request.model, usage, { price: options.price, reportedCostUsd: reportedCost(raw.usage) });
+      throw new ProviderUnavailableError(`${request.model}: the answer has no message`, raw.usage ? { usage, costUsd } : 'unknown');
+    }
     const tokens = choice.logprobs?.content;
     return {
       message: choice.message,
@@ -219,9 +225,79 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** "flow-sim-1: HTTP 500: simulated provider error", whatever shape the SDK's error has. */
+/**
+ * The provider could not answer (down, overloaded, rate limiting, the connection or the answer
+ * broken off): not the agent's doing, so the activity is retried until the provider is back
+ * instead of the trajectory being recorded as failed. `retryAfterMs` is the provider's
+ * Retry-After, when it sent one.
+ */
+export class ProviderUnavailableError extends Error {
+  constructor(
+    message: string,
+    /**
+     * What the provider billed for the call: nothing (it refused it or never answered), what its
+     * usage says (an answer with usage and no message), or unknown (an answer broken off or not JSON).
+     */
+    readonly billing: 'none' | 'unknown' | { usage: TokenUsage; costUsd: number },
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'ProviderUnavailableError';
+  }
+}
+
+/** Statuses that say "not now" rather than "not this request": timeout, conflict, too early, rate limit, server errors. */
+const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
+
+/**
+ * "flow-sim-1: HTTP 500: simulated provider error", whatever shape the SDK's error has; a
+ * ProviderUnavailableError when the provider, not the request, is at fault: an answer with a
+ * status above, a 5xx, or none at all (refused or broken connection, a body that is cut off or
+ * not JSON).
+ */
 function describeProviderError(model: string, error: unknown): Error {
   const status = (error as { status?: unknown }).status;
   const message = error instanceof Error ? error.message : String(error);
-  return new Error(typeof status === 'number' ? `${model}: HTTP ${status}: ${message}` : `${model}: ${message}`);
+  if (typeof status !== 'number') {
+    // portkey-ai wraps a fetch that failed before any answer (refused, reset) as APIConnectionError
+    // (not exported), whose own message is advice about Portkey's hosted service: give the cause.
+    if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
+      const cause = (error as { cause?: unknown }).cause;
+      return new ProviderUnavailableError(`${model}: no answer: ${cause instanceof Error ? cause.message : 'the connection failed'}`, 'none');
+    }
+    return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
+  }
+  const described = `${model}: HTTP ${status}: ${message}`;
+  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, 'none', retryAfterMs((error as { headers?: unknown }).headers));
+  return new Error(described);
+}
+
+/** Retry-After in seconds or as an HTTP date, from the SDK's headers (a Headers or a plain object). */
+function retryAfterMs(headers: unknown): number | undefined {
+  const raw = headers instanceof Headers ? headers.get('retry-after') : (headers as Record<string, unknown> | undefined)?.['retry-after'];
+  if (typeof raw !== 'string' || raw.trim() === '') return undefined;
+  const seconds = Number(raw);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(raw) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : undefined;
+}
+
+/** A Retry-After beyond this is taken as this: the activity's own retry bound still applies. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
+ * The abort signal of the call being made. portkey-ai 3.1 drops the per-call signal before
+ * fetch, so a provider that never answers would hold its socket after the trajectory gave up
+ * (and keep a stopping worker alive): each client's fetch takes the signal from here instead.
+ */
+const callSignal = new AsyncLocalStorage<AbortSignal | undefined>();
+
+function withCallSignal(portkey: Portkey): Portkey {
+  // `fetch` is the SDK client's (private) instance field, set in its constructor; portkey-ai is pinned.
+  const client = portkey as unknown as { fetch: typeof fetch };
+  const inner = client.fetch;
+  client.fetch = (url, init) => {
+    const signal = callSignal.getStore();
+    return inner(url, signal ? { ...init, signal } : init);
+  };
+  return portkey;
 }

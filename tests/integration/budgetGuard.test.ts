@@ -210,6 +210,31 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     expect((await repos.ledger.totalForJob(jobId)).costUsd).toBeCloseTo(summary.billed_usd!, 12);
   });
 
+  test('a provider at fault fails the attempt retryably; the ledger keeps what it billed: its usage, nothing, or (broken off) the worst case', async () => {
+    const oneCall = (chat: ChatClient) => ({
+      async run(request: { model: string; signal: AbortSignal }) {
+        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
+        return { finalAnswer: 'done', success: true, verified: false, error: null };
+      },
+    });
+    const cases: [ScriptedResponse, (total: { unsettled: number; costUsd: number }) => void][] = [
+      [{ kind: 'raw', body: JSON.stringify({ choices: [], usage: { prompt_tokens: 100, completion_tokens: 40 } }) }, (t) => expect(t).toMatchObject({ unsettled: 0, costUsd: expect.closeTo(40 * 10 / 1e6, 12) })],
+      [{ kind: 'http_error', status: 503 }, (t) => expect(t).toMatchObject({ unsettled: 0, costUsd: 0 })],
+      [{ kind: 'raw', body: '{"choices": [' }, (t) => expect(t).toMatchObject({ unsettled: 1, costUsd: expect.any(Number) })],
+    ];
+    for (const [scripted, ledger] of cases) {
+      const jobId = await newJob();
+      script = () => scripted;
+      const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ApplicationFailure);
+      expect((error as ApplicationFailure).type).toBe('ProviderUnavailable');
+      expect((error as ApplicationFailure).nonRetryable).toBe(false);
+      const total = await repos.ledger.totalForJob(jobId);
+      ledger(total);
+      if (total.unsettled === 1) expect(total.costUsd).toBeGreaterThan(0); // held at its worst case
+    }
+  });
+
   test('a retry counts the calls an earlier attempt went on making after the retry started', async () => {
     const jobId = await newJob();
     const info = attemptOf(jobId, 2);

@@ -1,5 +1,5 @@
 /**
- * Failures and cancellation on the real dev server: a provider error and a hung model call
+ * Failures and cancellation on the real dev server: a request the provider refuses and a hung model call
  * become failed trajectories while the job goes on; a cancelled job ends cancelled in
  * Temporal and in the database, and writes nothing afterwards.
  */
@@ -19,7 +19,7 @@ beforeAll(async () => {
   h = await startHarness({
     model: {
       respond: (body) => {
-        if (userPrompt(body).includes('PROVIDER-ERROR')) return { kind: 'http_error', status: 500 };
+        if (userPrompt(body).includes('PROVIDER-ERROR')) return { kind: 'http_error', status: 400, body: '{"error":{"message":"bad request"}}' };
         if (userPrompt(body).includes('NEVER-ANSWERS')) return { kind: 'hang' };
         return undefined;
       },
@@ -49,7 +49,7 @@ test('an agent run that throws and one that times out become failed trajectories
   const byQuery = (id: string) => rows.filter((r) => r.queryId === id);
   for (const row of byQuery('throws')) {
     expect(row.success).toBe(false);
-    expect(row.error).toMatch(/^agent error: .*500/);
+    expect(row.error).toMatch(/^agent error: .*HTTP 400/);
     expect(row.reward).toBe(0);
     // A group that all failed has std 0: zero advantages, never NaN.
     expect(row.advantage).toBe(0);

@@ -38,12 +38,14 @@ export type ScriptedResponse =
   | { kind: 'content'; content: string; logprobs?: number[]; usage?: ScriptedUsage }
   /** A single function call (finish_reason `tool_calls`), e.g. to script an agent's turns. */
   | { kind: 'tool_call'; name: string; arguments: Record<string, unknown>; logprobs?: number[]; usage?: ScriptedUsage }
-  | { kind: 'http_error'; status: number; body?: string }
+  | { kind: 'http_error'; status: number; body?: string; headers?: Record<string, string> }
+  /** A 200 answer with this body as it is (not JSON, no choices…); `cut` closes the connection halfway through it. */
+  | { kind: 'raw'; body: string; cut?: boolean }
   | { kind: 'hang' }
   | undefined;
 
 /** A scripted response that is answered with a completion (or none: the simulated model answers). */
-type ScriptedAnswer = Exclude<ScriptedResponse, { kind: 'http_error' } | { kind: 'hang' }>;
+type ScriptedAnswer = Exclude<ScriptedResponse, { kind: 'http_error' } | { kind: 'raw' } | { kind: 'hang' }>;
 
 export interface SimulatedModelServerOptions {
   port?: number;
@@ -60,6 +62,8 @@ export interface SimulatedModelServer {
   calls(): number;
   /** Calls received and not answered yet (a test that kills a worker mid-call waits for one). */
   inFlight(): number;
+  /** Calls answered `hang` whose client has not closed the connection yet. */
+  hanging(): number;
   /** What the server billed: answered calls and their tokens, per model (as a provider's invoice would). */
   billed(): Map<string, { calls: number; prompt_tokens: number; completion_tokens: number }>;
   setLatency(ms: number): void;
@@ -109,7 +113,13 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
       setTimeout(() => {
         inFlight--;
         if (scripted?.kind === 'http_error') {
-          res.writeHead(scripted.status, { 'content-type': 'application/json' }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
+          res.writeHead(scripted.status, { 'content-type': 'application/json', ...scripted.headers }).end(scripted.body ?? JSON.stringify({ error: { message: 'simulated provider error' } }));
+          return;
+        }
+        if (scripted?.kind === 'raw') {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(scripted.body) });
+          if (!scripted.cut) return void res.end(scripted.body);
+          res.write(scripted.body.slice(0, Math.floor(scripted.body.length / 2)), () => res.destroy());
           return;
         }
         const completion = completionFor(body, scripted, options.usage);
@@ -130,6 +140,7 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
     url: `http://127.0.0.1:${port}/v1`,
     calls: () => callCount,
     inFlight: () => inFlight,
+    hanging: () => hanging.size,
     billed: () => new Map([...billed].map(([model, invoice]) => [model, { ...invoice }])),
     setLatency: (ms) => {
       latencyMs = ms;

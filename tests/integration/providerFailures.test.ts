@@ -1,0 +1,148 @@
+/**
+ * A model provider that cannot answer, against a real local OpenAI-compatible server: the chat
+ * client tells a provider at fault (5xx, 429 with its Retry-After, a refused connection, an
+ * answer broken off, not JSON or without a message) from a request the provider refuses (other
+ * 4xx), says what each was billed, and closes the connection of a call it stops waiting for. On
+ * Temporal, an outage is retried until the provider is back: the job completes with every
+ * trajectory run, instead of recording the outage as failed trajectories.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ChatClient, ProviderUnavailableError } from '../../adapters/llm/chatClient';
+import { costOf } from '../../adapters/llm/pricing';
+import { startTrainingJob } from '../../api/trainingJobs';
+import type { Task } from '../../training/task';
+import { simulatedTaskSet } from '../../training/simulation/environment';
+import { startSimulatedModelServer, type ScriptedResponse, type SimulatedModelServer } from '../../workers/dev/simulatedModelServer';
+import { jobRequest, startHarness, type Harness } from '../support/harness';
+import { waitFor } from '../support/apiHarness';
+
+const MODEL = 'flow-sim-1';
+const request = { model: MODEL, messages: [{ role: 'user' as const, content: 'What is the capital of France?' }], max_tokens: 32 };
+const NO_CHOICES_USAGE = { prompt_tokens: 10, completion_tokens: 1 };
+
+describe('the chat client against a provider at fault', () => {
+  let server: SimulatedModelServer;
+  let next: ScriptedResponse;
+  beforeAll(async () => {
+    server = await startSimulatedModelServer({ respond: () => next });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+  const failure = async (scripted: ScriptedResponse, signal?: AbortSignal) => {
+    next = scripted;
+    return new ChatClient({ baseURL: server.url }).complete(request, signal).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+  };
+
+  test.each([
+    [500, { kind: 'http_error', status: 500 }],
+    [503, { kind: 'http_error', status: 503 }],
+  ] as const)('HTTP %i: the provider is unavailable and billed nothing', async (status, scripted) => {
+    const error = await failure(scripted);
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect(error!.message).toMatch(new RegExp(`^${MODEL}: HTTP ${status}: `));
+    expect((error as ProviderUnavailableError).billing).toBe('none');
+  });
+
+  test('HTTP 429 carries the provider\'s Retry-After, in seconds or as a date', async () => {
+    const seconds = await failure({ kind: 'http_error', status: 429, headers: { 'retry-after': '3' } });
+    expect(seconds).toBeInstanceOf(ProviderUnavailableError);
+    expect((seconds as ProviderUnavailableError).retryAfterMs).toBe(3000);
+    const date = await failure({ kind: 'http_error', status: 429, headers: { 'retry-after': new Date(Date.now() + 20_000).toUTCString() } });
+    expect((date as ProviderUnavailableError).retryAfterMs).toBeGreaterThan(15_000);
+    expect((date as ProviderUnavailableError).retryAfterMs).toBeLessThanOrEqual(20_000);
+  });
+
+  test('HTTP 400 is a request the provider refuses: the agent\'s error, not an outage', async () => {
+    const error = await failure({ kind: 'http_error', status: 400, body: '{"error":{"message":"context too long"}}' });
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(ProviderUnavailableError);
+    expect(error!.message).toMatch(new RegExp(`^${MODEL}: HTTP 400: `));
+  });
+
+  test('an answer that is not JSON, or breaks off, is an outage whose billing is unknown', async () => {
+    for (const scripted of [{ kind: 'raw', body: '{"choices": [' }, { kind: 'raw', body: JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'Paris' } }] }), cut: true }] as const) {
+      const error = await failure(scripted);
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect((error as ProviderUnavailableError).billing).toBe('unknown');
+    }
+  });
+
+  test('an answer with usage and no message is an outage billed that usage', async () => {
+    const error = await failure({ kind: 'raw', body: JSON.stringify({ choices: [], usage: NO_CHOICES_USAGE }) });
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect(error!.message).toBe(`${MODEL}: the answer has no message`);
+    expect((error as ProviderUnavailableError).billing).toEqual({ usage: NO_CHOICES_USAGE, costUsd: costOf(MODEL, NO_CHOICES_USAGE) });
+  });
+
+  test('a provider nothing listens for is an outage that billed nothing, named by its cause', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const error = await new ChatClient({ baseURL: `http://127.0.0.1:${port}/v1` }).complete(request).catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect((error as ProviderUnavailableError).billing).toBe('none');
+    expect((error as Error).message).toMatch(new RegExp(`^${MODEL}: no answer: .*(ECONNREFUSED|fetch failed)`));
+  });
+
+  test('a call given up on (its signal aborted) closes its connection: a hung provider holds no socket', async () => {
+    const error = await failure({ kind: 'hang' }, AbortSignal.timeout(300));
+    expect(error?.name).toBe('TimeoutError');
+    // The server sees the client close the connection (before: it stayed open until the server closed).
+    await waitFor(async () => server.hanging(), (open) => open === 0, 5_000, 20);
+  });
+});
+
+describe('a training job during a provider outage', () => {
+  let h: Harness;
+  const calls = new Map<string, number>();
+  // The first calls of the outage query fail, each in its own way; the provider then recovers.
+  const OUTAGE: ScriptedResponse[] = [
+    { kind: 'http_error', status: 500 },
+    { kind: 'http_error', status: 429, headers: { 'retry-after': '1' } },
+    { kind: 'raw', body: '{"choices": [' },
+    { kind: 'raw', body: JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'x' } }] }), cut: true },
+    { kind: 'raw', body: JSON.stringify({ choices: [], usage: NO_CHOICES_USAGE }) },
+    { kind: 'http_error', status: 503 },
+  ];
+  beforeAll(async () => {
+    h = await startHarness({
+      model: {
+        respond: (body) => {
+          const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
+          if (!user.includes('PROVIDER-OUTAGE')) return undefined;
+          const n = calls.get('outage') ?? 0;
+          calls.set('outage', n + 1);
+          return OUTAGE[n];
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  test('is retried until the provider answers: the job completes and no trajectory records the outage', async () => {
+    const [normal] = simulatedTaskSet({ queriesPerFamily: 1, seed: 5 });
+    const outage: Task = { ...normal, id: 'outage', prompt: `${normal.prompt} PROVIDER-OUTAGE` };
+    const job = jobRequest({ training_queries: [outage], evaluation_queries: [normal], config: { iterations: 1, batch_size: 1, group_size: 4 } });
+    const { jobId } = await startTrainingJob(h.client, h.repos, job, { taskQueue: h.taskQueue });
+    const result = await h.run(h.client.workflow.getHandle(jobId).result());
+
+    expect(result.status).toBe('completed');
+    expect(calls.get('outage')).toBeGreaterThan(OUTAGE.length);
+    const rows = await h.repos.trajectories.listForJob(jobId);
+    expect(rows).toHaveLength(4);
+    for (const row of rows) expect(row.error).toBeNull();
+    // Temporal retried the trajectories, each retry starting after a provider failure.
+    const { events } = await h.client.workflow.getHandle(jobId).fetchHistory();
+    const retried = (events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+    expect(retried.length).toBeGreaterThan(0);
+    for (const event of retried) expect(event.activityTaskStartedEventAttributes!.lastFailure?.applicationFailureInfo?.type).toBe('ProviderUnavailable');
+  }, 120_000);
+});
