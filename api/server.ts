@@ -318,7 +318,8 @@ function toRpcError(error: unknown, context: CallContext): JSONRPCErrorException
   const messages: string[] = [];
   for (let cause: unknown = error; cause && messages.length < 5; cause = (cause as Error).cause) messages.push((cause as Error).message ?? String(cause));
   const message = messages.join(' | ');
-  if (/ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated/i.test(message)) {
+  // node-postgres's own timeouts (adapters/db/prismaClient.ts) say a PostgreSQL that hangs: unavailable too.
+  if (/ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated|Query read timeout|timeout exceeded when trying to connect/i.test(message)) {
     context.log.warn({ err: error }, 'dependency unavailable');
     return new FlowRpcError('UNAVAILABLE', 'Temporal or PostgreSQL did not answer; retry later', { request_id: context.requestId });
   }

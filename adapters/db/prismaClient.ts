@@ -7,13 +7,23 @@ export type { PrismaClient };
 /** The node-postgres pool under each client from `createPrismaClient`, for the repositories' raw hot paths. */
 const pools = new WeakMap<PrismaClient, Pool>();
 
+/** How long a query may wait for PostgreSQL's answer, and a new connection for its handshake. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * A Prisma client on the node-postgres driver adapter, with the query compiler: no native
  * engine is loaded. `poolSize` bounds this process's connections: the pool is created here and
- * shared by Prisma and `poolOf(client)`, and `$disconnect()` ends it.
+ * shared by Prisma and `poolOf(client)`, and `$disconnect()` ends it. A PostgreSQL that hangs
+ * (stopped, not down: connections stay open and nothing answers) fails queries after
+ * `queryTimeoutMs` and connection attempts after `connectTimeoutMs`, instead of holding every
+ * caller forever; a refused connection fails at once either way.
  */
-export function createPrismaClient(databaseUrl = requireDatabaseUrl(), { poolSize = 10 } = {}): PrismaClient {
-  const pool = new Pool({ connectionString: databaseUrl, max: poolSize });
+export function createPrismaClient(
+  databaseUrl = requireDatabaseUrl(),
+  { poolSize = 10, queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS } = {},
+): PrismaClient {
+  const pool = new Pool({ connectionString: databaseUrl, max: poolSize, query_timeout: queryTimeoutMs, connectionTimeoutMillis: connectTimeoutMs });
   // Listened to here rather than through the adapter's onPoolError, which attaches only once
   // Prisma connects: an idle client's error before that would otherwise crash the process.
   pool.on('error', (error) => console.error(`postgres pool error: ${error.message}`));

@@ -1,0 +1,105 @@
+/**
+ * A PostgreSQL that hangs (stopped with SIGSTOP, a network partition: connections stay open and
+ * nothing answers) rather than refusing connections. The API reaches the suite's real PostgreSQL
+ * through a TCP relay the test can freeze: while it is frozen, calls answer -32050 after the
+ * query timeout instead of hanging; once it thaws, they answer again by themselves.
+ */
+import net from 'node:net';
+import { createPrismaClient, createRepositories } from '../../adapters/db';
+import { startHarness, requireEnv, type Harness } from '../support/harness';
+import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarness';
+
+const TIMEOUT_MS = 1_500;
+
+/** Relays TCP to `target`; `freeze()` stops passing bytes both ways (and connecting) until `thaw()`. */
+async function freezableRelay(target: { host: string; port: number }) {
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const waiting: (() => void)[] = [];
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    const start = () => {
+      const upstream = net.connect(target);
+      sockets.add(upstream);
+      for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+        from.on('data', (chunk) => {
+          if (!frozen) return void to.write(chunk);
+          // Held, not dropped: a thawed relay delivers what came in meanwhile, as a resumed server would.
+          from.pause();
+          waiting.push(() => {
+            to.write(chunk);
+            from.resume();
+          });
+        });
+        from.on('close', () => to.destroy());
+        from.on('error', () => to.destroy());
+      }
+    };
+    if (frozen) waiting.push(start);
+    else start();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    freeze: () => {
+      frozen = true;
+    },
+    thaw: () => {
+      frozen = false;
+      for (const resume of waiting.splice(0)) resume();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+let h: Harness;
+let api: ApiHarness;
+let relay: Awaited<ReturnType<typeof freezableRelay>>;
+let prisma: ReturnType<typeof createPrismaClient>;
+
+beforeAll(async () => {
+  h = await startHarness();
+  const url = new URL(requireEnv('DATABASE_URL'));
+  relay = await freezableRelay({ host: url.hostname, port: Number(url.port || 5432) });
+  url.hostname = '127.0.0.1';
+  url.port = String(relay.port);
+  prisma = createPrismaClient(url.toString(), { poolSize: 2, queryTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS });
+  api = await startApiHarness({ harness: { ...h, prisma, repos: createRepositories(prisma) } });
+});
+afterAll(async () => {
+  relay?.thaw();
+  await api?.close();
+  await prisma?.$disconnect();
+  await relay?.close();
+  await h?.close();
+});
+
+test('calls answer -32050 within the query timeout while PostgreSQL hangs, and answer again once it is back', async () => {
+  const client = await api.client();
+  expect(await client.listJobs({ limit: 1 })).toMatchObject({ jobs: expect.any(Array) });
+
+  relay.freeze();
+  // More calls than pooled connections: those waiting for a connection are bounded too.
+  const calls = Array.from({ length: 4 }, async () => {
+    const started = Date.now();
+    const error = await rpcError(client.listJobs({ limit: 1 }));
+    return { error, ms: Date.now() - started };
+  });
+  for (const { error, ms } of await Promise.all(calls)) {
+    expect(error.code).toBe(-32050);
+    expect(ms).toBeLessThan(4 * TIMEOUT_MS);
+  }
+
+  relay.thaw();
+  // The pool drops the connections that timed out and makes new ones.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
+    if (!(answer instanceof Error)) break;
+    if (Date.now() > deadline) throw answer;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}, 60_000);
