@@ -6,6 +6,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../adapters/db';
+import { integerFromEnv, tcpPortFromEnv } from '../adapters/envIntegers';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { authConfigFromEnv } from './auth';
 import { statusCacheTtlFromEnv } from './jobStatusCache';
@@ -37,16 +38,19 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
   // Configuration errors first, before anything is opened.
   if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
   const auth = authConfigFromEnv(env);
+  const options = apiOptionsFromEnv(env, auth);
   const temporal = temporalConnectionFromEnv(env);
-  const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_API_DB_POOL_SIZE ?? 10) });
+  const poolSize = integerFromEnv(env, 'FLOW_API_DB_POOL_SIZE', 10, { min: 1, max: 1000, unit: 'connections' });
+  const port = tcpPortFromEnv(env, 'FLOW_API_PORT', 8080);
+  const prisma = createPrismaClient(env.DATABASE_URL, { poolSize });
   const connection = await Connection.connect(temporal.connectionOptions);
   const client = new Client({ connection, namespace: temporal.namespace, interceptors: { workflow: tracingClientInterceptors() } });
   const repos = createRepositories(prisma);
   const app = await buildApiServer(
     { client, prisma, repos, taskQueue: env.FLOW_TASK_QUEUE || undefined },
-    apiOptionsFromEnv(env, auth),
+    options,
   );
-  const url = await app.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
+  const url = await app.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port });
   const reconciler = startOrphanReconciler(client, repos, (message) => app.log.warn(message));
   return {
     url,

@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../adapters/db';
+import { integerFromEnv } from '../adapters/envIntegers';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
@@ -40,12 +41,13 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const pools = parsePoolSelection(env.FLOW_WORKER_POOL);
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
+  const poolSize = integerFromEnv(env, 'FLOW_DB_POOL_SIZE', 10, { min: 1, max: 1000, unit: 'connections' });
   const temporalSettings = temporalConnectionFromEnv(env);
   const nice = workerNiceFromEnv(env);
   lowerCpuPriority(nice);
   // The port first: a taken port fails before anything connects.
   let group: TrainingWorker | undefined;
-  const prisma = createPrismaClient(env.DATABASE_URL, { poolSize: Number(env.FLOW_DB_POOL_SIZE ?? 10) });
+  const prisma = createPrismaClient(env.DATABASE_URL, { poolSize });
   let connection: NativeConnection | undefined;
   const health = await startHealthServer({
     port: healthPort,

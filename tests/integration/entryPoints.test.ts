@@ -62,6 +62,32 @@ describe('the demo (`npm start`)', () => {
     expect(lines).toEqual([]);
   });
 
+  test('refuses, before starting anything, a number setting that is not one, naming the variable', async () => {
+    const refusals: Record<string, [string, string]> = {
+      FLOW_DEMO_ITERATIONS: ['-2', 'FLOW_DEMO_ITERATIONS must be an integer from 1 to 100000, got "-2"'],
+      FLOW_PG_PORT: ['abc', 'FLOW_PG_PORT must be an integer port 1-65535, got "abc"'],
+      FLOW_TEMPORAL_PORT: ['abc', 'FLOW_TEMPORAL_PORT must be an integer port 1-65535, got "abc"'],
+      FLOW_TEMPORAL_UI_PORT: ['70000', 'FLOW_TEMPORAL_UI_PORT must be an integer port 1-65535, got "70000"'],
+      FLOW_API_PORT: ['8080x', 'FLOW_API_PORT must be an integer port 1-65535, got "8080x"'],
+      FLOW_SIM_LATENCY_MS: ['1e3', 'FLOW_SIM_LATENCY_MS must be an integer from 0 to 60000 (milliseconds), got "1e3"'],
+      FLOW_RATE_LIMIT_PER_MINUTE: ['0', 'FLOW_RATE_LIMIT_PER_MINUTE must be a positive whole number, not "0"'],
+    };
+    // Free ports for the rest: a run that got past the check must not take the default ones.
+    const ports = { FLOW_PG_PORT: await freePort(), FLOW_TEMPORAL_PORT: await freePort(), FLOW_TEMPORAL_UI_PORT: await freePort(), FLOW_API_PORT: await freePort() };
+    for (const [variable, [value, message]] of Object.entries(refusals)) {
+      const lines: string[] = [];
+      // No DATABASE_URL or TEMPORAL_ADDRESS: a run that got past the check would start PostgreSQL and Temporal.
+      const env = baseEnv({ ...Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)])), [variable]: value });
+      delete env.DATABASE_URL;
+      delete env.TEMPORAL_ADDRESS;
+      const refused = await runDemo({ env, home, say: (line) => lines.push(line) }).then(
+        () => 'started',
+        (error: Error) => error.message,
+      );
+      expect({ variable, refused, lines }).toEqual({ variable, refused: message, lines: [] });
+    }
+  });
+
   test('with DATABASE_URL and TEMPORAL_ADDRESS given: prints the API and a working token, runs the job to completion with a line per iteration, and shuts down', async () => {
     const port = await freePort();
     const lines: string[] = [];
@@ -215,34 +241,46 @@ describe('the demo (`npm start`)', () => {
   }, 120_000);
 });
 
-describe('`npm start` as a process, on a machine with nothing running', () => {
-  /** Whether something accepts TCP connections on 127.0.0.1:port. */
-  const listening = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
 
-  /** Runs `npm start` in a process group of its own; `until` decides when to press Ctrl-C (SIGINT to the group). */
-  async function npmStart(env: NodeJS.ProcessEnv, until: RegExp | null, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-    const child = spawn('bash', ['-c', 'npm start'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
-    try {
-      if (until) {
-        await waitFor(async () => output, (text) => until.test(text) || child.exitCode !== null, timeoutMs, 100);
-        if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
-      }
-      return { code: await closed, output };
-    } finally {
-      clearTimeout(killer);
+/**
+ * Runs `command` (default `npm start`) in a process group of its own; `until` decides when to press
+ * Ctrl-C (SIGINT to the group). stderr is kept apart too, for what must be one line there.
+ */
+async function npmStart(env: NodeJS.ProcessEnv, until: RegExp | null, timeoutMs: number, command = 'npm start'): Promise<{ code: number | null; output: string; stderr: string }> {
+  const child = spawn('bash', ['-c', command], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => ((output += chunk), (stderr += chunk)));
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
+  try {
+    if (until) {
+      await waitFor(async () => output, (text) => until.test(text) || child.exitCode !== null, timeoutMs, 100);
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGINT');
     }
+    return { code: await closed, output, stderr };
+  } finally {
+    clearTimeout(killer);
   }
+}
 
+/** A spawned entry point's environment: the suite's servers, none of jest's or coverage's settings. */
+function processEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = baseEnv({ FLOW_SKIP_LOCAL_MODEL: '1', ...extra });
+  for (const key of ['NODE_OPTIONS', 'FLOW_API_LOG_FILE', 'FLOW_HTTP_AGENT_ALLOW']) delete env[key];
+  for (const key of Object.keys(env)) if (key.startsWith('JEST_')) delete env[key];
+  return env;
+}
+
+describe('`npm start` as a process, on a machine with nothing running', () => {
   test('Ctrl-C mid-job stops everything it started, PostgreSQL included, and says so; a second `npm start` works straight after', async () => {
     const home = mkdtempSync(path.join(os.tmpdir(), 'flow-start-'));
     chmodSync(home, 0o755); // PostgreSQL runs as the postgres user and must reach its data directory
@@ -294,7 +332,92 @@ describe('`npm start` as a process, on a machine with nothing running', () => {
   }, 600_000);
 });
 
+describe('`npm start` failing or interrupted while it comes up (workers/dev/demo.ts as a process)', () => {
+  /** The suite's PostgreSQL; a Temporal dev server of the demo's own, so there is something to stop. */
+  async function startupEnv(extra: Record<string, string> = {}) {
+    const stackHome = mkdtempSync(path.join(os.tmpdir(), 'flow-startup-'));
+    const [temporalPort, uiPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const env = processEnv({
+      FLOW_HOME: stackHome,
+      FLOW_TEMPORAL_PORT: String(temporalPort),
+      FLOW_TEMPORAL_UI_PORT: String(uiPort),
+      FLOW_API_PORT: String(apiPort),
+      FLOW_DEMO_EXIT: '1',
+      TEMPORAL_CLI_PATH: resolveTemporalCli(),
+      ...extra,
+    });
+    delete env.TEMPORAL_ADDRESS;
+    return { env, stackHome, temporalPort, uiPort, apiPort };
+  }
+  // What `npm start` runs after install-infra.sh. Not through the tsx CLI: its parent process
+  // SIGKILLs a child that has not taken Ctrl-C within 60 ms (one bundling the workflow code, or
+  // running the migration), and what that child started was left running.
+  const demo = (JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' && ').pop()!;
+
+  test('the API port taken: one line on stderr, no stack trace, exit 1, and the Temporal server it started is stopped', async () => {
+    const { env, stackHome, temporalPort, uiPort, apiPort } = await startupEnv();
+    const holder = net.createServer().listen(apiPort, '127.0.0.1');
+    await new Promise((resolve) => holder.once('listening', resolve));
+    try {
+      const run = await npmStart(env, null, 60_000, demo);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({
+        code: 1,
+        stderr: `flow: the API cannot listen on 127.0.0.1:${apiPort}: something else is using it (set FLOW_API_PORT to a free port)\n`,
+      });
+      for (const line of ['stopped the worker', 'stopped the simulated model server', 'stopped the Temporal dev server']) expect(run.output).toContain(`flow: ${line}\n`);
+      expect({ temporal: await listening(temporalPort), ui: await listening(uiPort) }).toEqual({ temporal: false, ui: false });
+    } finally {
+      holder.close();
+      rmSync(stackHome, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('Ctrl-C during the migration: says it was interrupted (not "Command failed"), exit 130', async () => {
+    const { env, stackHome, temporalPort } = await startupEnv();
+    try {
+      // The first line comes just before `prisma migrate deploy`, which takes a few seconds.
+      const run = await npmStart(env, /flow: HTTP agents allowed/, 60_000, demo);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 130, stderr: 'flow: interrupted (Ctrl-C or SIGTERM); everything this run started is stopped\n' });
+      expect(run.output).toContain('flow: interrupted (Ctrl-C or SIGTERM): stopping everything this run started\n');
+      expect(run.output).not.toMatch(/Command failed|Prisma/);
+      expect(await listening(temporalPort)).toBe(false);
+    } finally {
+      rmSync(stackHome, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('Ctrl-C once Temporal is up: what started is stopped, nothing more is started, exit 130', async () => {
+    const { env, stackHome, temporalPort, uiPort, apiPort } = await startupEnv();
+    try {
+      const run = await npmStart(env, /flow: Temporal at /, 60_000, demo);
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 130, stderr: 'flow: interrupted (Ctrl-C or SIGTERM); everything this run started is stopped\n' });
+      expect(run.output).toContain('flow: stopped the Temporal dev server\n');
+      expect(run.output).not.toContain('started training job');
+      expect({ temporal: await listening(temporalPort), ui: await listening(uiPort), api: await listening(apiPort) }).toEqual({ temporal: false, ui: false, api: false });
+    } finally {
+      rmSync(stackHome, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('the worker (`npm run worker`) and API (`npm run api`) processes', () => {
+  test('a number setting that is not one: one line naming the variable, exit 1, nothing left listening', async () => {
+    const apiPort = await freePort();
+    const api = await npmStart(processEnv({ FLOW_API_DB_POOL_SIZE: '-3', FLOW_API_PORT: String(apiPort), FLOW_JWT_SECRET: 'x'.repeat(32) }), null, 30_000, 'node_modules/.bin/tsx api/main.ts');
+    expect({ code: api.code, output: api.output }).toEqual({ code: 1, output: 'flow api: FLOW_API_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "-3"\n' });
+    expect(await listening(apiPort)).toBe(false);
+    const demo = await npmStart(processEnv({ FLOW_PG_PORT: 'abc' }), null, 30_000, 'node --import tsx workers/dev/demo.ts');
+    expect({ code: demo.code, output: demo.output }).toEqual({ code: 1, output: 'flow: FLOW_PG_PORT must be an integer port 1-65535, got "abc"\n' });
+  }, 60_000);
+
+  test('refuse, before connecting anything, a pool size or port that is not one, naming the variable', async () => {
+    const base = { DATABASE_URL: requireEnv('DATABASE_URL'), FLOW_JWT_SECRET: 'x'.repeat(32), FLOW_API_PORT: String(await freePort()), FLOW_WORKER_NICE: '0' };
+    await expect(startApi({ ...base, FLOW_API_DB_POOL_SIZE: '-3' })).rejects.toThrow('FLOW_API_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "-3"');
+    await expect(startApi({ ...base, FLOW_API_DB_POOL_SIZE: 'abc' })).rejects.toThrow('FLOW_API_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "abc"');
+    await expect(startApi({ ...base, FLOW_API_PORT: 'abc' })).rejects.toThrow('FLOW_API_PORT must be an integer port 1-65535, got "abc"');
+    await expect(startWorker({ ...base, FLOW_DB_POOL_SIZE: '-3' })).rejects.toThrow('FLOW_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "-3"');
+  });
+
   test('refuse to start without DATABASE_URL or a JWT key', async () => {
     await expect(startWorker({})).rejects.toThrow('DATABASE_URL is not set');
     await expect(startApi({})).rejects.toThrow('DATABASE_URL is not set');

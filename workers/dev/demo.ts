@@ -20,10 +20,11 @@ import { authConfigFromEnv, mintToken, type AuthConfig } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { buildApiServer } from '../../api/server';
 import { apiOptionsFromEnv } from '../../api/main';
+import type { ApiOptions } from '../../api/server';
 import { TRAINING_TASK_QUEUE } from '../../workflows/taskQueues';
 import { createTrainingWorker } from '../trainingWorker';
 import { demoJobRequest, followJob, reportJob } from './demoJob';
-import { demoDatabase, demoLlm, demoTemporal, onInterrupt, StartedServices, type DemoTemporal, type Say } from './demoStack';
+import { demoDatabase, demoLlm, demoSettingsFromEnv, demoTemporal, onInterrupt, StartedServices, type DemoTemporal, type Say } from './demoStack';
 import { PROJECT_ROOT, resolveTemporalCli } from './devStack';
 import { poolLogFunction } from './poolLogging';
 import { foreignPollers, SharedTaskQueueError } from './taskQueueOwnership';
@@ -52,51 +53,79 @@ export interface DemoOptions {
 let poolSay: (line: string) => void = (line) => console.log(`flow: ${line}`);
 let poolBaseQueue = TRAINING_TASK_QUEUE;
 
+/**
+ * Ctrl-C or SIGTERM while the stack was coming up: what had started is stopped, and the process exits 130
+ * (128 + SIGINT, as a shell reports an interrupted command) rather than 0, since nothing ran.
+ */
+export class DemoInterruptedError extends Error {
+  readonly exitCode = 130;
+
+  constructor() {
+    super('interrupted (Ctrl-C or SIGTERM); everything this run started is stopped');
+    this.name = 'DemoInterruptedError';
+  }
+}
+
 /** Brings the stack up, runs the demo job through the API, and resolves once the stack is down again. */
 export async function runDemo(options: DemoOptions = {}): Promise<void> {
   const env = options.env ?? process.env;
   const home = options.home ?? env.FLOW_HOME ?? path.join(PROJECT_ROOT, '.flow');
   const say = options.say ?? ((line: string) => console.log(`flow: ${line}`));
+  // Before anything starts: every number it is given, and the demo mints its own token, so it needs an HS256 key.
+  const settings = demoSettingsFromEnv(env);
   mkdirSync(home, { recursive: true });
-  // Before anything starts: the demo mints its own token, so it needs an HS256 key.
   const auth = authConfigFromEnv(env, developmentSecret(env, home));
   if (auth.key.algorithm !== 'HS256') {
     throw new Error('the demo mints its own token and needs FLOW_JWT_SECRET (HS256); unset FLOW_JWKS_URL/FLOW_JWKS_FILE');
   }
+  const apiLog = env.FLOW_API_LOG_FILE || path.join(home, 'logs', 'api.log');
+  const apiOptions = apiOptionsFromEnv({ ...env, FLOW_API_LOG_FILE: apiLog }, auth);
   installQuietRuntime(say);
-  // What this run started is stopped in reverse order on the way out or on Ctrl-C/SIGTERM,
-  // PostgreSQL included, each with a line. The SDK drains the worker itself.
+  // What this run started is stopped in reverse order on the way out, on Ctrl-C/SIGTERM and on a
+  // failure, PostgreSQL included, each with a line. The SDK drains the worker itself on a signal.
   const interrupt = onInterrupt(say);
   const stayUpUntil = options.stayUpUntil ?? (() => interrupt.signalled);
   const services = new StartedServices(say);
-  allowLocalAgents(env, say);
+  // A signal during start-up is seen between the steps (a step in progress finishes or fails first).
+  const unlessInterrupted = <T>(value: T): T => {
+    if (interrupt.interrupted) throw new DemoInterruptedError();
+    return value;
+  };
+  try {
+    allowLocalAgents(env, say);
+    const databaseUrl = unlessInterrupted(await demoDatabase(env, settings, services, say));
+    const temporal = unlessInterrupted(await demoTemporal(env, settings, home, services, say));
+    const { llm, model } = unlessInterrupted(await demoLlm(env, settings, services, say));
+    const worker = unlessInterrupted(await startDemoWorker(env, databaseUrl, temporal, llm, services, say));
+    const flow = unlessInterrupted(await startDemoApi(settings.apiPort, env, apiLog, apiOptions, { auth, secret: auth.key.secret }, worker, temporal, services, say));
 
-  const databaseUrl = await demoDatabase(env, services, say);
-  const temporal = await demoTemporal(env, home, services, say);
-  // FLOW_LLM=local: the real local model (issue 13), a smaller job.
-  const localModel = env.FLOW_LLM === 'local';
-  const iterations = Number(env.FLOW_DEMO_ITERATIONS ?? (localModel ? 3 : 8));
-  const { llm, model } = await demoLlm(env, iterations, services, say);
-  const worker = await startDemoWorker(env, databaseUrl, temporal, llm, services, say);
-  const flow = await startDemoApi(env, home, { auth, secret: auth.key.secret }, worker, temporal, services, say);
+    const { iterations, localModel } = settings;
+    const { uiUrl } = temporal;
+    const { job_id: jobId } = await flow.startGrpo(demoJobRequest(localModel, iterations, model));
+    say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/${temporal.namespace}/workflows/${jobId})` : ''}`);
+    const temporalCommand = `${temporalCliForHint()} workflow describe --address ${temporal.address}${temporal.namespace === 'default' ? '' : ` --namespace ${temporal.namespace}`}`;
+    say(`try: ${temporalCommand} --workflow-id ${jobId}`);
+    const job = { jobId, iterations, localModel, client: worker.client, connection: worker.connection, flow };
+    await followJob(job, interrupt, say);
+    await reportJob(job, interrupt, say);
 
-  const { uiUrl } = temporal;
-  const { job_id: jobId } = await flow.startGrpo(demoJobRequest(localModel, iterations, model));
-  say(`started training job ${jobId}${uiUrl ? ` (${uiUrl}/namespaces/${temporal.namespace}/workflows/${jobId})` : ''}`);
-  const temporalCommand = `${temporalCliForHint()} workflow describe --address ${temporal.address}${temporal.namespace === 'default' ? '' : ` --namespace ${temporal.namespace}`}`;
-  say(`try: ${temporalCommand} --workflow-id ${jobId}`);
-  const job = { jobId, iterations, localModel, client: worker.client, connection: worker.connection, flow };
-  await followJob(job, interrupt, say);
-  await reportJob(job, interrupt, say);
-
-  if (env.FLOW_DEMO_EXIT !== '1' && !interrupt.interrupted) {
-    say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
-    await stayUpUntil();
+    if (env.FLOW_DEMO_EXIT !== '1' && !interrupt.interrupted) {
+      say(`the stack stays up${uiUrl ? `: browse ${uiUrl}` : ''}; press Ctrl-C to stop`);
+      await stayUpUntil();
+    }
+    await services.stopAll();
+    if (interrupt.interrupted) say('everything this run started is stopped');
+  } catch (error) {
+    // A failed step (a command killed by the same Ctrl-C included) leaves nothing running either.
+    // A signal that arrived during a synchronous step (prisma migrate deploy) is handled only when
+    // the event loop next polls, which setImmediate does not wait for: a short timer does.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await services.stopAll().catch(() => undefined);
+    if (interrupt.interrupted) throw error instanceof DemoInterruptedError ? error : new DemoInterruptedError();
+    throw error;
+  } finally {
+    interrupt.dispose();
   }
-  await worker.stop();
-  await services.stopAll();
-  interrupt.dispose();
-  if (interrupt.interrupted) say('everything this run started is stopped');
 }
 
 /**
@@ -130,8 +159,6 @@ interface DemoWorker {
   connection: Connection;
   prisma: PrismaClient;
   taskQueue: string;
-  /** Drains the worker (Ctrl-C already reached the SDK, which drains it itself) and closes the connections. */
-  stop(): Promise<void>;
 }
 
 /**
@@ -152,7 +179,6 @@ async function startDemoWorker(env: NodeJS.ProcessEnv, databaseUrl: string, temp
     });
     if (strangers.length > 0) {
       await connection.close();
-      await services.stopAll();
       throw new SharedTaskQueueError(namespace, taskQueue, strangers);
     }
   }
@@ -162,21 +188,15 @@ async function startDemoWorker(env: NodeJS.ProcessEnv, databaseUrl: string, temp
   poolBaseQueue = taskQueue;
   const worker = await createTrainingWorker({ connection: nativeConnection, prisma, llm, namespace, taskQueue, identity: `${ownPrefix}${process.pid}` });
   const workerRun = worker.run();
+  services.add('the worker', async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun;
+    await connection.close();
+    await nativeConnection.close();
+    await prisma.$disconnect();
+  });
   say(`worker polling task queue ${taskQueue} in namespace ${namespace}`);
-  return {
-    client,
-    connection,
-    prisma,
-    taskQueue,
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await workerRun;
-      say('stopped the worker');
-      await connection.close();
-      await nativeConnection.close();
-      await prisma.$disconnect();
-    },
-  };
+  return { client, connection, prisma, taskQueue };
 }
 
 /**
@@ -184,8 +204,10 @@ async function startDemoWorker(env: NodeJS.ProcessEnv, databaseUrl: string, temp
  * over the progress lines), and an admin development token for it, with the commands to try.
  */
 async function startDemoApi(
+  port: number,
   env: NodeJS.ProcessEnv,
-  home: string,
+  apiLog: string,
+  apiOptions: ApiOptions,
   { auth, secret }: { auth: AuthConfig; secret: string },
   worker: DemoWorker,
   temporal: DemoTemporal,
@@ -193,13 +215,22 @@ async function startDemoApi(
   say: Say,
 ): Promise<FlowClient> {
   const { uiUrl } = temporal;
-  const apiLog = env.FLOW_API_LOG_FILE || path.join(home, 'logs', 'api.log');
   mkdirSync(path.dirname(apiLog), { recursive: true });
   const api = await buildApiServer(
     { client: worker.client, prisma: worker.prisma, repos: createRepositories(worker.prisma), taskQueue: worker.taskQueue, ...(uiUrl ? { temporalUiUrl: uiUrl } : {}) },
-    apiOptionsFromEnv({ ...env, FLOW_API_LOG_FILE: apiLog }, auth),
+    apiOptions,
   );
-  const apiUrl = await api.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port: Number(env.FLOW_API_PORT ?? 8080) });
+  const host = env.FLOW_API_HOST ?? '127.0.0.1';
+  let apiUrl: string;
+  try {
+    apiUrl = await api.listen({ host, port });
+  } catch (error) {
+    await api.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`the API cannot listen on ${host}:${port}: something else is using it (set FLOW_API_PORT to a free port)`);
+    }
+    throw error;
+  }
   services.add('the API', () => api.close());
   say(`API (JSON-RPC) at ${apiUrl}/rpc`);
   say(`API log (an error's request_id is there): ${apiLog}`);
@@ -230,8 +261,11 @@ function developmentSecret(env: NodeJS.ProcessEnv, home: string): string | undef
 }
 
 if (require.main === module) {
-  runDemo().catch((error) => {
+  runDemo().catch((error: unknown) => {
     console.error(`flow: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+    // runDemo stopped what it started, so the process ends by itself; process.exit() at once could
+    // run pino's exit flush before the API log file is open ("sonic boom is not ready yet").
+    process.exitCode = error instanceof DemoInterruptedError ? error.exitCode : 1;
+    setTimeout(() => process.exit(), 10_000).unref();
   });
 }

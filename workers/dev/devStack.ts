@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, chownSync, openSync, statSync } fro
 import net from 'node:net';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
+import { tcpPortFromEnv } from '../../adapters/envIntegers';
 import { FLOW_SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -47,7 +48,7 @@ export interface PostgresServer {
  * Starts (or reuses) the project-local PostgreSQL cluster on 127.0.0.1. Idempotent: an
  * already running cluster is reused, so `npm start`, tests and benchmarks can share it.
  */
-export async function ensurePostgres(port = Number(process.env.FLOW_PG_PORT ?? 54329)): Promise<PostgresServer> {
+export async function ensurePostgres(port = tcpPortFromEnv(process.env, 'FLOW_PG_PORT', 54329)): Promise<PostgresServer> {
   const adminUrl = `postgresql://postgres@127.0.0.1:${port}/postgres`;
   if (await canConnect(adminUrl)) return { adminUrl, port, started: false };
 
