@@ -198,7 +198,7 @@ describe('the Temporal CLI', () => {
     expect(execFileSync(cli, ['--version'], { encoding: 'utf8' })).toMatch(/^temporal version \d+\.\d+\.\d+/);
   });
 
-  test('the search order: TEMPORAL_CLI_PATH, PATH, then FLOW_HOME copies; a wrong TEMPORAL_CLI_PATH falls back (as install-infra.sh does); none is a clear error', async () => {
+  test('the search order: TEMPORAL_CLI_PATH, PATH, then FLOW_HOME copies; a wrong TEMPORAL_CLI_PATH falls back (as install-infra.sh does)', async () => {
     const dir = tempDir('flow-cli-');
     const script = '#!/bin/sh\nexit 0\n';
     const mine = executable(dir, 'my-temporal', script);
@@ -220,9 +220,14 @@ describe('the Temporal CLI', () => {
     expect(await resolveWith({ TEMPORAL_CLI_PATH: dir, PATH: empty, FLOW_HOME: home })).toBe(path.join(venvCopy, 'temporal'));
     rmSync(path.join(venvCopy, 'temporal'));
     expect(await resolveWith({ TEMPORAL_CLI_PATH: undefined, PATH: empty, FLOW_HOME: home })).toBe(path.join(goCopy, 'temporal'));
-    await expect(resolveWith({ TEMPORAL_CLI_PATH: path.join(dir, 'missing'), PATH: empty, FLOW_HOME: empty })).rejects.toThrow(
-      'the Temporal CLI was not found; run scripts/install-infra.sh or set TEMPORAL_CLI_PATH',
-    );
+  });
+
+  test('with FLOW_HOME elsewhere, the copy install-infra.sh put in the project is still found (it installs into .flow/tools whatever FLOW_HOME says)', async () => {
+    const elsewhere = tempDir('flow-home-');
+    const empty = tempDir('flow-no-cli-');
+    const projectTools = path.join(PROJECT_ROOT, '.flow', 'tools');
+    const found = await withEnv({ TEMPORAL_CLI_PATH: undefined, PATH: empty, FLOW_HOME: elsewhere }, () => resolveTemporalCli());
+    expect([path.join(projectTools, 'venv', 'bin', 'temporal'), path.join(projectTools, 'go', 'bin', 'temporal')]).toContain(found);
   });
 
   test('startTemporal reports a dev server that exits, pointing at its log; the CLI got Flow’s arguments', async () => {

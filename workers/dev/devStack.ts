@@ -137,13 +137,17 @@ export function migrateDatabase(databaseUrl: string): void {
   });
 }
 
-/** The Temporal CLI: $TEMPORAL_CLI_PATH, else PATH, else the copy install-infra.sh made. */
+/**
+ * The Temporal CLI: $TEMPORAL_CLI_PATH, else PATH, else the copy install-infra.sh made. That script
+ * installs into the project's .flow/tools whatever FLOW_HOME says (FLOW_HOME moves the stack's
+ * state, not its tools), so the project's copy is looked for as well as one under $FLOW_HOME/tools.
+ */
 export function resolveTemporalCli(): string {
+  const toolDirs = [...new Set([path.join(flowHome(), 'tools'), path.join(PROJECT_ROOT, '.flow', 'tools')])];
   const candidates = [
     process.env.TEMPORAL_CLI_PATH,
     ...(process.env.PATH ?? '').split(path.delimiter).map((dir) => path.join(dir, 'temporal')),
-    path.join(flowHome(), 'tools', 'venv', 'bin', 'temporal'),
-    path.join(flowHome(), 'tools', 'go', 'bin', 'temporal'),
+    ...toolDirs.flatMap((tools) => [path.join(tools, 'venv', 'bin', 'temporal'), path.join(tools, 'go', 'bin', 'temporal')]),
   ];
   for (const candidate of candidates) {
     if (candidate && existsSync(candidate) && statSync(candidate).isFile()) return candidate;
