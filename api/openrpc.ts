@@ -24,6 +24,13 @@ const AUTH_ERRORS: RpcErrorName[] = [
   'RATE_LIMITED',
 ];
 
+/**
+ * Methods that reach neither PostgreSQL nor Temporal. Every other method answers UNAVAILABLE when
+ * one of them is down, whatever its own error list says: server.ts (toRpcError) maps an outage
+ * in any method to it.
+ */
+const NEEDS_NEITHER_DATABASE_NOR_TEMPORAL = new Set<string>(['rpc.discover', 'training.get_server_info']);
+
 type JsonSchema = Record<string, unknown> & { properties?: Record<string, unknown>; required?: string[] };
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
@@ -83,7 +90,14 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
           schema,
         })),
         result: { name: `${name.split('.')[1]}_result`, schema: jsonSchema(spec.result, 'output') },
-        errors: [...(spec.errors as RpcErrorName[]), 'INVALID_PARAMS' as const, ...AUTH_ERRORS].map(errorObject),
+        errors: [
+          ...new Set<RpcErrorName>([
+            ...(spec.errors as RpcErrorName[]),
+            ...(NEEDS_NEITHER_DATABASE_NOR_TEMPORAL.has(name) ? [] : ['UNAVAILABLE' as const]),
+            'INVALID_PARAMS',
+            ...AUTH_ERRORS,
+          ]),
+        ].map(errorObject),
         'x-permission': spec.permission,
         ...(spec.adminOnly ? { 'x-admin-only': true } : {}),
       };

@@ -276,8 +276,27 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
     return 'ok';
   } catch (error) {
     if (error instanceof NamespaceNotReadyError) return `not ready: ${error.message}`;
-    return `unreachable: ${(error as Error).message.split('\n')[0]}`;
+    return `unreachable: ${failureReason(error)}`;
   }
+}
+
+/**
+ * An error's reason in one line. Prisma's messages start with a blank line and an "Invalid
+ * `prisma.$queryRaw()` invocation:" header, the reason last ("Can't reach database server at
+ * …"): the first line alone left /readyz saying "unreachable: ". A message-less error (an
+ * AggregateError: one ECONNREFUSED per address tried) gives its code, or its parts' or cause's.
+ */
+function failureReason(error: unknown, depth = 0): string {
+  const { message, code, errors, cause } = (error ?? {}) as { message?: unknown; code?: unknown; errors?: unknown; cause?: unknown };
+  const lines = typeof message === 'string' ? message.split('\n').map((line) => line.trim()).filter(Boolean) : [];
+  if (lines.length > 0) return /^Invalid `.*` invocation/.test(lines[0]) ? lines[lines.length - 1] : lines[0];
+  if (typeof code === 'string' && code) return code;
+  if (depth < 3 && Array.isArray(errors)) {
+    const parts = [...new Set(errors.map((part) => failureReason(part, depth + 1)).filter(Boolean))];
+    if (parts.length > 0) return parts.join(', ');
+  }
+  if (depth < 3 && cause !== undefined) return failureReason(cause, depth + 1);
+  return depth === 0 ? 'no reason given' : '';
 }
 
 function createRpcServer(deps: ApiDependencies & { policyRegistry: PolicyRegistry; statusCacheTtlMs?: number }): JSONRPCServer<CallContext> {

@@ -21,6 +21,7 @@ import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { METHODS } from '../../api/schemas';
 import { buildApiServer } from '../../api/server';
 import { createPrismaClient, createRepositories } from '../../adapters/db';
+import { freePort } from '../../workers/dev/devStack';
 import { startApiHarness, type ApiHarness } from '../support/apiHarness';
 
 let api: ApiHarness;
@@ -89,6 +90,38 @@ describe('batches and notifications', () => {
       await prisma.$disconnect();
     }
   });
+});
+
+test('PostgreSQL refusing connections: /readyz gives the reason (it was empty), and the methods that then answer -32050 list it in rpc.discover', async () => {
+  const port = await freePort();
+  const prisma = createPrismaClient(`postgresql://flow:flow@127.0.0.1:${port}/flow`, { poolSize: 1 });
+  const app = await buildApiServer({ client: api.h.client, prisma, repos: createRepositories(prisma) }, { auth: api.auth, logger: false });
+  try {
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'not_ready', temporal: 'ok', postgres: `unreachable: Raw query failed. Code: \`N/A\`. Message: \`Can't reach database server at 127.0.0.1:${port}\`` });
+
+    const calls = {
+      'training.get_status': { job_id: 'job-anything' },
+      'training.list_jobs': {},
+      'training.export_trajectories': { job_id: 'job-anything' },
+    };
+    const discovered = (await api.post({ jsonrpc: '2.0', id: 0, method: 'rpc.discover' })).body.result as { methods: { name: string; errors: { code: number }[] }[] };
+    for (const [method, params] of Object.entries(calls)) {
+      const response = await fetch(`${url}/rpc`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await api.token()}` },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+      const answered = ((await response.json()) as { error?: { code: number } }).error?.code;
+      const listed = discovered.methods.find((m) => m.name === method)!.errors.map((e) => e.code);
+      expect({ method, answered, listed: listed.includes(-32050) }).toEqual({ method, answered: -32050, listed: true });
+    }
+  } finally {
+    await app.close();
+    await prisma.$disconnect();
+  }
 });
 
 test('healthz and readyz', async () => {
