@@ -9,7 +9,8 @@
  *   0  success (for `status --watch`: the job ended `completed`)
  *   1  the API answered with an error, or cannot be reached
  *   2  usage: unknown command or option, missing or bad argument, no token, a config file
- *      that cannot be read or is not JSON, an output file that cannot be created
+ *      that cannot be read or is not JSON, an output file that cannot be created or written
+ *      (a full disk, a quota or an I/O error included)
  *   3  `status --watch`: the job ended failed, cancelled or budget_exceeded
  * Errors are one line on stderr, `flow: <message>`; no stack traces (FLOW_DEBUG=1 shows them).
  */
@@ -60,7 +61,8 @@ Environment:
 Exit codes:
   0  success; for \`status --watch\`, the job ended completed
   1  the API answered with an error, or cannot be reached
-  2  usage error: unknown command or option, bad argument, no token, unreadable or invalid config file
+  2  usage error: unknown command or option, bad argument, no token, unreadable or invalid config file,
+     an output file that cannot be written (a full disk included)
   3  \`status --watch\`: the job ended failed, cancelled or budget_exceeded
 `;
 

@@ -485,6 +485,8 @@ describe('main() in-process', () => {
     expect(readLines(target)).toHaveLength(32);
 
     expect(await run(['export', job.job_id, '--out', tmp])).toEqual({ code: EXIT.USAGE, stdout: '', stderr: `flow: cannot write ${tmp}: it is a directory\n` });
+    // A full disk (/dev/full answers every write with ENOSPC) is an output that cannot be written, as the others are.
+    expect(await run(['export', job.job_id, '--out', '/dev/full'])).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: cannot write /dev/full: no space left on device, write\n' });
 
     // `flow export J -o - | head -1`: the pipe closes after the first line.
     const stderr = capture();

@@ -59,11 +59,14 @@ async function exportTrajectories(api: FlowClient, jobId: string, options: Expor
   const target = toStdout ? null : await outputTarget(options.out);
   const partial = target?.atomic ? `${target.path}.partial-${process.pid}` : null;
   let file: Awaited<ReturnType<typeof open>> | undefined;
+  // The output failing (no such directory, a full disk, a quota, an I/O error) is the same
+  // readable line and exit code however far the export got; the API's errors stay what they are.
+  const cannotWrite = (error: unknown) => usage(`cannot write ${options.out}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
   if (target) {
     try {
       file = await open(partial ?? target.path, 'w');
     } catch (error) {
-      throw usage(`cannot write ${options.out}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
+      throw cannotWrite(error);
     }
   }
   let written = 0;
@@ -77,14 +80,15 @@ async function exportTrajectories(api: FlowClient, jobId: string, options: Expor
       const lines = options.format === 'jsonl_chat' ? page.lines ?? [] : (page.trajectories ?? []).map((t) => JSON.stringify(t));
       if (lines.length === 0) continue;
       const chunk = `${lines.join('\n')}\n`;
-      if (file) await file.write(chunk);
+      if (file) await file.write(chunk).catch((error: unknown) => Promise.reject(cannotWrite(error)));
       else await writeChunk(io.stdout, chunk);
       written += lines.length;
     }
     if (file) {
-      await file.close();
+      const closing = file;
       file = undefined;
-      if (partial) await rename(partial, target!.path);
+      await closing.close().catch((error: unknown) => Promise.reject(cannotWrite(error)));
+      if (partial) await rename(partial, target!.path).catch((error: unknown) => Promise.reject(cannotWrite(error)));
     }
   } catch (error) {
     await file?.close().catch(() => undefined);
