@@ -409,6 +409,7 @@ function jobSummary(row: JobStatusRow): JobSummary {
     spend_usd: row.spendUsd,
     budget_usd: row.budgetUsd,
     budget_used_ratio: row.budgetUsd > 0 ? row.spendUsd / row.budgetUsd : 0,
+    committed_usd: row.committedUsd,
     reason: row.reason,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),

@@ -149,6 +149,11 @@ export const JobStatusResultSchema = z.object({
   spend_usd: report.spend_usd,
   budget_usd: report.budget_usd,
   budget_used_ratio: z.number(),
+  committed_usd: z
+    .number()
+    .describe(
+      "What the job's model calls have cost or may still cost, from its spend ledger: each call as billed, and a call not settled (given up on, broken off, or killed mid-call) at its worst case until the provider's record settles it. The budget is held against this, so it can exceed spend_usd and stop a job before spend_usd reaches budget_usd; once every call is settled the two agree.",
+    ),
   best_checkpoint: CheckpointSummarySchema.nullable(),
   evaluation: report.evaluation.describe(
     "The latest evaluation on the validation split (it scores checkpoints), or an on-demand one: the trained policy against the untrained baseline, each metric with its 95% interval; the verdict is a paired test of per-query success rates with a bootstrap interval over queries; Welch's per-episode t-test of rewards beside it; success per family.",

@@ -38,7 +38,7 @@ const JOB_WITH_BEST_CHECKPOINT = {
   name: 'flow_job_with_best_checkpoint_and_evaluation',
   text: `SELECT j.id, j.agent_id AS "agentId", j.tenant_id AS "tenantId", j.owner_id AS "ownerId", j.status::text AS status,
       j.priority, j.config, j.current_run AS "currentRun", j.iteration, j.phase, j.last_metrics AS "lastMetrics",
-      j.spend_usd AS "spendUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.reason, j.created_at AS "createdAt",
+      j.spend_usd AS "spendUsd", j.committed_usd AS "committedUsd", j.budget_usd AS "budgetUsd", j.budget_alerts AS "budgetAlerts", j.reason, j.created_at AS "createdAt",
       j.updated_at AS "updatedAt", j.started_at AS "startedAt", j.finished_at AS "finishedAt",
       c.run AS "bestRun", c.iteration AS "bestIteration", c.score AS "bestScore", c.created_at AS "bestCreatedAt",
       e.summary AS "evaluation", t.summary AS "testEvaluation"

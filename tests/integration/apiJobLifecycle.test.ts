@@ -44,6 +44,9 @@ test('start → status while running → list → complete → export, through t
     expect(done.last_metrics).toMatchObject({ trajectories: 16 });
     expect(done.spend_usd).toBeGreaterThan(0);
     expect(done.budget_used_ratio).toBeCloseTo(done.spend_usd / done.budget_usd, 10);
+    // Every call settled: what the budget is held against is what was spent.
+    expect(done.committed_usd).toBeCloseTo(done.spend_usd, 9);
+    expect((await client.listJobs({ agent_id: 'api-agent', status: 'completed' })).jobs.find((j) => j.job_id === started.job_id)).toMatchObject({ committed_usd: done.committed_usd });
     expect(done.best_checkpoint).toMatchObject({ run: 1 });
     expect(done.finished_at).not.toBeNull();
   } finally {
