@@ -20,6 +20,7 @@ import { parsePoolSelection, poolSettingsFromEnv, DEFAULT_POOL_SETTINGS, WorkerG
 import { createTrainingWorker } from '../../workers/trainingWorker';
 import { poolTaskQueue, type WorkerPoolName } from '../../workflows/taskQueues';
 import { waitFor } from '../support/apiHarness';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { superviseWorker, type Supervisor } from '../support/supervisor';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
@@ -192,6 +193,24 @@ describe('pools in separate processes', () => {
 });
 
 describe('stopping and killing workers', () => {
+  test('SIGTERM while every model call hangs: the calls are given up, their connections closed, and the worker exits', async () => {
+    const hung = await startSimulatedModelServer({ respond: () => ({ kind: 'hang' }) });
+    try {
+      const taskQueue = `hung-${randomUUID()}`;
+      const child = await spawnTracked({ ...processOptions(taskQueue), llmBaseUrl: hung.url, env: IN_JEST });
+      const { jobId } = await startTrainingJob(h.client, h.repos, jobRequest({ config: { iterations: 1, batch_size: 1, group_size: 4 } }), { taskQueue });
+      await waitFor(async () => hung.hanging(), (open) => open >= 4, 60_000, 50);
+      const stopped = Date.now();
+      // Before: the worker stopped its pools and stayed alive, held by the hung calls' sockets.
+      await stopProcess(child, 'SIGTERM');
+      expect(Date.now() - stopped).toBeLessThan(40_000);
+      expect(hung.hanging()).toBe(0);
+      await h.client.workflow.getHandle(jobId).terminate('test over');
+    } finally {
+      await hung.close();
+    }
+  }, 120_000);
+
   test('SIGTERM under load: the worker stops taking work, finishes what is in flight, exits 0; another worker completes the jobs with every trajectory once and no retried activity', async () => {
     const taskQueue = `drain-${randomUUID()}`;
     const first = await spawnTracked(processOptions(taskQueue));
