@@ -7,6 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { createPrismaClient, createRepositories } from '../adapters/db';
 import { integerFromEnv, tcpPortFromEnv } from '../adapters/envIntegers';
+import { DEFAULT_POLICY_CACHE_TTL_MS } from './policyRegistry';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { authConfigFromEnv } from './auth';
 import { statusCacheTtlFromEnv } from './jobStatusCache';
@@ -25,6 +26,8 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth
   if (perMinute !== undefined && !(Number.isInteger(perMinute) && perMinute > 0)) {
     throw new Error(`FLOW_RATE_LIMIT_PER_MINUTE must be a positive whole number, not "${env.FLOW_RATE_LIMIT_PER_MINUTE}"`);
   }
+  // Read by the policy registry's cache (api/policyRegistry.ts), which would otherwise ignore a wrong value.
+  integerFromEnv(env, 'FLOW_POLICY_CACHE_TTL_MS', DEFAULT_POLICY_CACHE_TTL_MS, { min: 0, max: 3_600_000, unit: 'ms' });
   return {
     auth,
     logger: { level: env.FLOW_API_LOG_LEVEL || 'info', ...(env.FLOW_API_LOG_FILE ? { file: env.FLOW_API_LOG_FILE } : {}) },

@@ -42,6 +42,10 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
   const poolSize = integerFromEnv(env, 'FLOW_DB_POOL_SIZE', 10, { min: 1, max: 1000, unit: 'connections' });
+  // Read where the local model first starts (workers/localModelServer.ts, the chat client's slots):
+  // checked here so a wrong value stops the worker at once, not an hour later or never.
+  integerFromEnv(env, 'FLOW_LOCAL_MODEL_PARALLEL', 1, { min: 1, max: 64, unit: 'slots' });
+  integerFromEnv(env, 'FLOW_LOCAL_MODEL_THREADS', 2, { min: 1, max: 256, unit: 'threads' });
   const temporalSettings = temporalConnectionFromEnv(env);
   const nice = workerNiceFromEnv(env);
   lowerCpuPriority(nice);

@@ -416,6 +416,10 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     await expect(startApi({ ...base, FLOW_API_DB_POOL_SIZE: 'abc' })).rejects.toThrow('FLOW_API_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "abc"');
     await expect(startApi({ ...base, FLOW_API_PORT: 'abc' })).rejects.toThrow('FLOW_API_PORT must be an integer port 1-65535, got "abc"');
     await expect(startWorker({ ...base, FLOW_DB_POOL_SIZE: '-3' })).rejects.toThrow('FLOW_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "-3"');
+    // Settings read only later (the local model's first call, the policy cache) are refused at start too.
+    await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_PARALLEL: 'two' })).rejects.toThrow('FLOW_LOCAL_MODEL_PARALLEL must be an integer from 1 to 64 (slots), got "two"');
+    await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_THREADS: '0' })).rejects.toThrow('FLOW_LOCAL_MODEL_THREADS must be an integer from 1 to 256 (threads), got "0"');
+    await expect(startApi({ ...base, FLOW_POLICY_CACHE_TTL_MS: '-1' })).rejects.toThrow('FLOW_POLICY_CACHE_TTL_MS must be an integer from 0 to 3600000 (ms), got "-1"');
   });
 
   test('refuse to start without DATABASE_URL or a JWT key', async () => {
