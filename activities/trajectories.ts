@@ -172,7 +172,7 @@ export async function runAgentEpisode(
   }
 }
 
-/** A retryable failure that waits at least as long as the provider's Retry-After asked. */
+/** A retryable failure; the next attempt waits as long as the provider's Retry-After asked, when it sent one (at most 5 min). */
 function providerRetry(error: ProviderUnavailableError): ApplicationFailure {
   return ApplicationFailure.create({
     type: 'ProviderUnavailable',
