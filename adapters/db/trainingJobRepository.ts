@@ -253,8 +253,13 @@ export class TrainingJobRepository {
    * so a retried activity records it once.
    */
   async appendBudgetAlert(jobId: string, alert: { threshold: number; spend_usd: number; budget_usd: number; at: string }): Promise<void> {
+    // Kept in threshold order, the order spend crosses them: two groups that cross 75% and 90%
+    // close together record their alerts in activities that may run in either order.
     await this.prisma.$executeRaw`
-      UPDATE training_jobs SET budget_alerts = budget_alerts || ${JSON.stringify([alert])}::jsonb, updated_at = now()
+      UPDATE training_jobs SET budget_alerts = (
+        SELECT jsonb_agg(alert ORDER BY (alert->>'threshold')::float8)
+        FROM jsonb_array_elements(budget_alerts || ${JSON.stringify([alert])}::jsonb) AS alert
+      ), updated_at = now()
       WHERE id = ${jobId} AND NOT budget_alerts @> ${JSON.stringify([{ threshold: alert.threshold }])}::jsonb`;
   }
 

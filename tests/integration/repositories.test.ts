@@ -118,6 +118,17 @@ test("jobs: a run that takes the row over writes its budget; a retried start kee
   expect(await repos.jobs.startRun({ ...job, budgetUsd: 20 }, 3)).toMatchObject({ status: 'running', currentRun: 3, budgetUsd: 20 });
 });
 
+test('jobs: budget alerts are kept once each, in threshold order, whatever order they are recorded in', async () => {
+  const job = newJob({ budgetUsd: 10 });
+  await repos.jobs.create(job);
+  const alert = (threshold: number) => ({ threshold, spend_usd: threshold * 10, budget_usd: 10, at: new Date().toISOString() });
+  // Two groups crossed 75% and 90% together: the 90% alert's activity ran first.
+  await repos.jobs.appendBudgetAlert(job.id, alert(0.9));
+  await repos.jobs.appendBudgetAlert(job.id, alert(0.75));
+  await repos.jobs.appendBudgetAlert(job.id, alert(0.9)); // a retried activity
+  expect(((await repos.jobs.get(job.id))!.budgetAlerts as { threshold: number }[]).map((a) => a.threshold)).toEqual([0.75, 0.9]);
+});
+
 test('jobs: startRun creates the row of a job started outside the API', async () => {
   const job = newJob();
   const row = await repos.jobs.startRun(job, 2);
