@@ -8,6 +8,7 @@
  * made through this process (cancel, update_budget, resume) forgets the job's copy at once.
  */
 import { LRUCache } from 'lru-cache';
+import { integerFromEnv } from '../adapters/envIntegers';
 
 export const DEFAULT_STATUS_CACHE_TTL_MS = 250;
 /** Jobs kept at most: a copy is tiny, and a poller of more jobs than this only reads more often. */
@@ -64,11 +65,5 @@ export function oncePerRow<Row extends object, Built>(build: (row: Row) => Built
 
 /** FLOW_STATUS_CACHE_TTL_MS: whole milliseconds ≥ 0 (0 turns the copies off); unset, the default. */
 export function statusCacheTtlFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.FLOW_STATUS_CACHE_TTL_MS;
-  if (raw === undefined || raw === '') return DEFAULT_STATUS_CACHE_TTL_MS;
-  const value = Number(raw);
-  if (!(Number.isInteger(value) && value >= 0 && value <= 60_000)) {
-    throw new Error(`FLOW_STATUS_CACHE_TTL_MS must be a whole number of milliseconds from 0 to 60000, not "${raw}"`);
-  }
-  return value;
+  return integerFromEnv(env, 'FLOW_STATUS_CACHE_TTL_MS', DEFAULT_STATUS_CACHE_TTL_MS, { min: 0, max: 60_000, unit: 'ms; 0: no copies' });
 }

@@ -19,20 +19,18 @@ import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
  * The server options every API process is built with (`npm run api` and `npm start`'s demo):
  * the JWT key, FLOW_API_LOG_LEVEL (default info) with logs to stdout or to FLOW_API_LOG_FILE,
  * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute), FLOW_STATUS_CACHE_TTL_MS (how old a
- * job row get_status answers from may be; default 250).
+ * job row get_status answers from may be; default 250), FLOW_POLICY_CACHE_TTL_MS (how long an
+ * agent's active policy is served before its version is checked again; default 1000).
  */
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
-  const perMinute = env.FLOW_RATE_LIMIT_PER_MINUTE ? Number(env.FLOW_RATE_LIMIT_PER_MINUTE) : undefined;
-  if (perMinute !== undefined && !(Number.isInteger(perMinute) && perMinute > 0)) {
-    throw new Error(`FLOW_RATE_LIMIT_PER_MINUTE must be a positive whole number, not "${env.FLOW_RATE_LIMIT_PER_MINUTE}"`);
-  }
-  // Read by the policy registry's cache (api/policyRegistry.ts), which would otherwise ignore a wrong value.
-  integerFromEnv(env, 'FLOW_POLICY_CACHE_TTL_MS', DEFAULT_POLICY_CACHE_TTL_MS, { min: 0, max: 3_600_000, unit: 'ms' });
+  // Unset (0 here): the server's default limit.
+  const perMinute = integerFromEnv(env, 'FLOW_RATE_LIMIT_PER_MINUTE', 0, { min: 1, max: 100_000_000, unit: 'calls per token per minute' });
   return {
     auth,
     logger: { level: env.FLOW_API_LOG_LEVEL || 'info', ...(env.FLOW_API_LOG_FILE ? { file: env.FLOW_API_LOG_FILE } : {}) },
     rateLimit: perMinute ? { max: perMinute, timeWindowMs: 60_000 } : undefined,
     statusCacheTtlMs: statusCacheTtlFromEnv(env),
+    policyCacheTtlMs: integerFromEnv(env, 'FLOW_POLICY_CACHE_TTL_MS', DEFAULT_POLICY_CACHE_TTL_MS, { min: 0, max: 3_600_000, unit: 'ms' }),
   };
 }
 

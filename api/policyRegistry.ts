@@ -73,7 +73,7 @@ interface CacheSlot {
 }
 
 export interface PolicyRegistryOptions {
-  /** How long an entry is served before its version number is checked again; default FLOW_POLICY_CACHE_TTL_MS or 1 s. */
+  /** How long an entry is served before its version number is checked again; default 1 s (the API sets FLOW_POLICY_CACHE_TTL_MS). */
   cacheTtlMs?: number;
   blobs?: BlobStore;
   /** The cache's clock (tests set it). */
@@ -91,8 +91,7 @@ export class PolicyRegistry {
     private readonly repos: Repositories,
     private readonly options: PolicyRegistryOptions = {},
   ) {
-    const fromEnv = Number(process.env.FLOW_POLICY_CACHE_TTL_MS);
-    this.ttlMs = options.cacheTtlMs ?? (Number.isFinite(fromEnv) && fromEnv >= 0 && process.env.FLOW_POLICY_CACHE_TTL_MS ? fromEnv : DEFAULT_POLICY_CACHE_TTL_MS);
+    this.ttlMs = options.cacheTtlMs ?? DEFAULT_POLICY_CACHE_TTL_MS;
   }
 
   private now(): number {

@@ -51,6 +51,8 @@ export interface ApiOptions {
   logger?: boolean | Record<string, unknown>;
   /** How long get_status may answer from a job row read earlier (api/jobStatusCache.ts); 0 for never. */
   statusCacheTtlMs?: number;
+  /** How long an agent's active policy is served before its version is checked again (api/policyRegistry.ts). */
+  policyCacheTtlMs?: number;
 }
 
 export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
@@ -135,7 +137,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const maxBatch = options.maxBatch ?? API_DEFAULTS.maxBatch;
   const limits = options.rateLimit ?? API_DEFAULTS.rateLimit;
   const verifier = new TokenVerifier(options.auth);
-  const registry = new PolicyRegistry(deps.repos, { blobs: deps.blobs });
+  const registry = new PolicyRegistry(deps.repos, { blobs: deps.blobs, cacheTtlMs: options.policyCacheTtlMs });
   // Agents' policy polls answered from memory before fastify when they can (api/policyRegistry.ts).
   const fastPath = policyFastPath({ verifier, registry, requestId });
   const logging = bufferedLogging(options.logger ?? { level: process.env.FLOW_API_LOG_LEVEL ?? 'info' });

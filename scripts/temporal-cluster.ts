@@ -16,6 +16,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { registerSearchAttributes } from '../deploy/registerSearchAttributes';
+import { integerFromEnv } from '../adapters/envIntegers';
 import { createDatabase, ensurePostgres, listening, PROJECT_ROOT, sleep, type PostgresServer } from '../workers/dev/devStack';
 
 /** The server version the cluster, compose and the Helm docs use. */
@@ -297,6 +298,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
   const log = options.log ?? (() => undefined);
   const dir = clusterDir(options.name);
   const namespace = options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default';
+  // Checked before the build, which can take minutes; the block's highest port is the base plus the largest offset.
+  const highestOffset = Math.max(HTTP_OFFSET, ...Object.values(PORT_OFFSETS).flat());
+  const basePort = options.basePort ?? integerFromEnv(process.env, 'FLOW_TEMPORAL_CLUSTER_PORT', 7600, { min: 1, max: 65535 - highestOffset, unit: 'the first of a block of ports' });
   const previous = readState(dir);
   const binaries = ensureServerBinaries(log);
   if (previous && CLUSTER_SERVICES.every((s) => alive(previous.pids[s])) && !options.fresh) {
@@ -305,7 +309,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Tempor
     return clusterHandle(dir, binaries, { ...previous, namespace });
   }
   if (previous) await stopClusterIn(dir);
-  const basePort = options.basePort ?? Number(process.env.FLOW_TEMPORAL_CLUSTER_PORT ?? 7600);
   const database = options.database ?? 'temporal';
   for (const service of CLUSTER_SERVICES) {
     const ports = portsOf(basePort, service);

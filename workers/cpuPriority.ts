@@ -13,16 +13,13 @@
  */
 import { readdirSync } from 'node:fs';
 import os from 'node:os';
+import { integerFromEnv } from '../adapters/envIntegers';
 
 export const DEFAULT_WORKER_NICE = 10;
 
 /** FLOW_WORKER_NICE, checked: an integer 0–19 (0: the worker competes as an equal). */
 export function workerNiceFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.FLOW_WORKER_NICE;
-  if (raw === undefined || raw === '') return DEFAULT_WORKER_NICE;
-  const nice = Number(raw);
-  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new Error(`FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), not "${raw}"`);
-  return nice;
+  return integerFromEnv(env, 'FLOW_WORKER_NICE', DEFAULT_WORKER_NICE, { min: 0, max: 19, unit: 'a nice value' });
 }
 
 /** Lowers every thread of this process to `nice` (never raises one); returns how many it changed. */

@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { integerFromEnv } from '../adapters/envIntegers';
 
 export const DEFAULT_WORKER_HEALTH_PORT = 8081;
 
@@ -39,13 +40,7 @@ export interface HealthServerOptions {
 
 /** FLOW_WORKER_HEALTH_PORT: a port (0 = any free one); default 8081. */
 export function healthPortFromEnv(env: NodeJS.ProcessEnv): number {
-  const raw = env.FLOW_WORKER_HEALTH_PORT?.trim();
-  if (!raw) return DEFAULT_WORKER_HEALTH_PORT;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`FLOW_WORKER_HEALTH_PORT: expected a port number 0-65535 (0 = any free port), got ${JSON.stringify(env.FLOW_WORKER_HEALTH_PORT)}`);
-  }
-  return port;
+  return integerFromEnv(env, 'FLOW_WORKER_HEALTH_PORT', DEFAULT_WORKER_HEALTH_PORT, { min: 0, max: 65535, unit: 'a port; 0: any free port' });
 }
 
 export async function readiness(probe: ReadinessProbe, checkTimeoutMs = 2000): Promise<{ ready: boolean; body: Record<string, unknown> }> {

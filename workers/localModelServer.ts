@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { localModelParallelFromEnv, localModelThreadsFromEnv } from '../adapters/llm/localModelSettings';
 import { LOCAL_MODEL, localModelPath, localModelPython, localModelUnavailable, readGgufHeader } from './localModelFiles';
 
 export { localModelUnavailable, LOCAL_MODEL };
@@ -54,8 +55,8 @@ export async function startLocalModelServer(options: LocalModelServerOptions = {
     model,
     port: options.port ?? 0,
     ctx: options.ctx ?? 4096,
-    parallel: options.parallel ?? Number(env.FLOW_LOCAL_MODEL_PARALLEL ?? 1),
-    threads: options.threads ?? Number(env.FLOW_LOCAL_MODEL_THREADS ?? 2),
+    parallel: options.parallel ?? localModelParallelFromEnv(env),
+    threads: options.threads ?? localModelThreadsFromEnv(env),
     cache_prompt: options.cachePrompt ?? true,
     alias: LOCAL_MODEL.name,
   };

@@ -16,6 +16,7 @@ import { integerFromEnv } from '../adapters/envIntegers';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
+import { localModelParallelFromEnv, localModelThreadsFromEnv } from '../adapters/llm/localModelSettings';
 import { TRAINING_TASK_QUEUE, WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
 import { healthPortFromEnv, startHealthServer, type HealthServer } from './health';
 import { lowerCpuPriority, workerNiceFromEnv } from './cpuPriority';
@@ -44,8 +45,8 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const poolSize = integerFromEnv(env, 'FLOW_DB_POOL_SIZE', 10, { min: 1, max: 1000, unit: 'connections' });
   // Read where the local model first starts (workers/localModelServer.ts, the chat client's slots):
   // checked here so a wrong value stops the worker at once, not an hour later or never.
-  integerFromEnv(env, 'FLOW_LOCAL_MODEL_PARALLEL', 1, { min: 1, max: 64, unit: 'slots' });
-  integerFromEnv(env, 'FLOW_LOCAL_MODEL_THREADS', 2, { min: 1, max: 256, unit: 'threads' });
+  localModelParallelFromEnv(env);
+  localModelThreadsFromEnv(env);
   const temporalSettings = temporalConnectionFromEnv(env);
   const nice = workerNiceFromEnv(env);
   lowerCpuPriority(nice);

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { State, Worker, WorkerOptions } from '@temporalio/worker';
 import { WORKER_POOLS, type WorkerPoolName } from '../workflows/taskQueues';
+import { integerFromEnv } from '../adapters/envIntegers';
 
 export { WORKER_POOLS, type WorkerPoolName };
 
@@ -66,9 +67,9 @@ export function parsePoolSelection(value: string | undefined): WorkerPoolName[] 
   return WORKER_POOLS.filter((pool) => chosen.has(pool));
 }
 
-const CountSchema = z.coerce.number().int().min(1).max(100_000);
+const COUNT_RANGE = { min: 1, max: 100_000 };
 /** maxCachedWorkflows may be 0 (no sticky cache: every workflow task replays its history). */
-const CacheSchema = z.coerce.number().int().min(0).max(1_000_000);
+const CACHE_RANGE = { min: 0, max: 1_000_000, unit: '0: no sticky cache' };
 
 /** The per-pool settings, defaults overridden by the environment (see POOL_ENV). */
 export function poolSettingsFromEnv(env: NodeJS.ProcessEnv): Record<WorkerPoolName, PoolSettings> {
@@ -78,13 +79,12 @@ export function poolSettingsFromEnv(env: NodeJS.ProcessEnv): Record<WorkerPoolNa
     cpu: { ...DEFAULT_POOL_SETTINGS.cpu },
   };
   for (const [variable, [pool, option]] of Object.entries(POOL_ENV)) {
-    const raw = env[variable];
-    if (raw === undefined || raw.trim() === '') continue;
-    const parsed = (option === 'maxCachedWorkflows' ? CacheSchema : CountSchema).safeParse(raw.trim());
-    if (!parsed.success) {
-      throw new WorkerPoolConfigError(`${variable}: expected a whole number${option === 'maxCachedWorkflows' ? ' ≥ 0' : ' ≥ 1'}, got ${JSON.stringify(raw)}`);
+    const current = (settings[pool] as Record<string, number>)[option];
+    try {
+      (settings[pool] as Record<string, number>)[option] = integerFromEnv(env, variable, current, option === 'maxCachedWorkflows' ? CACHE_RANGE : COUNT_RANGE);
+    } catch (error) {
+      throw new WorkerPoolConfigError((error as Error).message);
     }
-    (settings[pool] as Record<string, number>)[option] = parsed.data;
   }
   return settings;
 }

@@ -3,6 +3,7 @@ import { Portkey } from 'portkey-ai';
 import type { TokenUsage } from '../../training/trajectory';
 import { costOf, type ModelPrice, reportedCost, resolveModelPrice } from './pricing';
 import { traceChatCall } from '../telemetry/tracing';
+import { localModelParallelFromEnv } from './localModelSettings';
 import { CALL_KEY_METADATA, storedCallsFromEnv, type StoredCallsSettings } from './storedCalls';
 
 /**
@@ -155,7 +156,7 @@ export class ChatClient {
               throw error;
             }))
         : null,
-      slots: new Slots(Math.max(1, settings.localSlots ?? Number(process.env.FLOW_LOCAL_MODEL_PARALLEL ?? 1))),
+      slots: new Slots(Math.max(1, settings.localSlots ?? localModelParallelFromEnv(process.env))),
       storeCalls: settings.storedCalls !== undefined,
     });
   }

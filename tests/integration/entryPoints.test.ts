@@ -16,7 +16,7 @@ import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, mintToken } from '../../api/auth';
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';
-import { startApi } from '../../api/main';
+import { apiOptionsFromEnv, startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/dev/demo';
 import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/dev/devStack';
@@ -70,7 +70,7 @@ describe('the demo (`npm start`)', () => {
       FLOW_TEMPORAL_UI_PORT: ['70000', 'FLOW_TEMPORAL_UI_PORT must be an integer port 1-65535, got "70000"'],
       FLOW_API_PORT: ['8080x', 'FLOW_API_PORT must be an integer port 1-65535, got "8080x"'],
       FLOW_SIM_LATENCY_MS: ['1e3', 'FLOW_SIM_LATENCY_MS must be an integer from 0 to 60000 (milliseconds), got "1e3"'],
-      FLOW_RATE_LIMIT_PER_MINUTE: ['0', 'FLOW_RATE_LIMIT_PER_MINUTE must be a positive whole number, not "0"'],
+      FLOW_RATE_LIMIT_PER_MINUTE: ['0', 'FLOW_RATE_LIMIT_PER_MINUTE must be an integer from 1 to 100000000 (calls per token per minute), got "0"'],
     };
     // Free ports for the rest: a run that got past the check must not take the default ones.
     const ports = { FLOW_PG_PORT: await freePort(), FLOW_TEMPORAL_PORT: await freePort(), FLOW_TEMPORAL_UI_PORT: await freePort(), FLOW_API_PORT: await freePort() };
@@ -408,6 +408,12 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     expect(await listening(apiPort)).toBe(false);
     const demo = await npmStart(processEnv({ FLOW_PG_PORT: 'abc' }), null, 30_000, 'node --import tsx workers/dev/demo.ts');
     expect({ code: demo.code, output: demo.output }).toEqual({ code: 1, output: 'flow: FLOW_PG_PORT must be an integer port 1-65535, got "abc"\n' });
+    // The production-mode cluster's base port: its block of 33 ports must fit, checked before the (minutes-long) build.
+    const cluster = await npmStart(processEnv({ FLOW_TEMPORAL_CLUSTER_PORT: '65530', FLOW_TEMPORAL_CLUSTER_NAME: `refused-${process.pid}` }), null, 30_000, 'node --import tsx scripts/temporal-cluster.ts start');
+    expect({ code: cluster.code, output: cluster.output }).toEqual({
+      code: 1,
+      output: 'temporal cluster: FLOW_TEMPORAL_CLUSTER_PORT must be an integer from 1 to 65503 (the first of a block of ports), got "65530"\n',
+    });
   }, 60_000);
 
   test('refuse, before connecting anything, a pool size or port that is not one, naming the variable', async () => {
@@ -420,6 +426,9 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_PARALLEL: 'two' })).rejects.toThrow('FLOW_LOCAL_MODEL_PARALLEL must be an integer from 1 to 64 (slots), got "two"');
     await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_THREADS: '0' })).rejects.toThrow('FLOW_LOCAL_MODEL_THREADS must be an integer from 1 to 256 (threads), got "0"');
     await expect(startApi({ ...base, FLOW_POLICY_CACHE_TTL_MS: '-1' })).rejects.toThrow('FLOW_POLICY_CACHE_TTL_MS must be an integer from 0 to 3600000 (ms), got "-1"');
+    // A value that passes is the one the server is built with (the registry no longer reads the environment itself).
+    expect(apiOptionsFromEnv({ ...base, FLOW_POLICY_CACHE_TTL_MS: '250', FLOW_RATE_LIMIT_PER_MINUTE: '90' })).toMatchObject({ policyCacheTtlMs: 250, rateLimit: { max: 90 } });
+    expect(apiOptionsFromEnv(base)).toMatchObject({ policyCacheTtlMs: 1_000, rateLimit: undefined });
   });
 
   test('refuse to start without DATABASE_URL or a JWT key', async () => {

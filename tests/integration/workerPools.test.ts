@@ -344,11 +344,11 @@ describe('health, readiness and settings', () => {
   test('bad pool settings are refused naming the variable, before anything connects', async () => {
     const env = { DATABASE_URL: requireEnv('DATABASE_URL'), TEMPORAL_ADDRESS: '127.0.0.1:1' };
     await expect(startWorker({ ...env, FLOW_WORKER_POOL: 'gpu' })).rejects.toThrow('FLOW_WORKER_POOL: unknown pool "gpu"; use all, workflow, trajectory, cpu or a comma-separated list of them');
-    await expect(startWorker({ ...env, FLOW_CPU_MAX_CONCURRENT_ACTIVITIES: '0' })).rejects.toThrow('FLOW_CPU_MAX_CONCURRENT_ACTIVITIES: expected a whole number ≥ 1, got "0"');
-    await expect(startWorker({ ...env, FLOW_WORKFLOW_MAX_CACHED: '-1' })).rejects.toThrow('FLOW_WORKFLOW_MAX_CACHED: expected a whole number ≥ 0, got "-1"');
-    await expect(startWorker({ ...env, FLOW_WORKER_HEALTH_PORT: '70000' })).rejects.toThrow('FLOW_WORKER_HEALTH_PORT: expected a port number 0-65535');
-    await expect(startWorker({ ...env, FLOW_WORKER_NICE: '20' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), not "20"');
-    await expect(startWorker({ ...env, FLOW_WORKER_NICE: 'low' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), not "low"');
+    await expect(startWorker({ ...env, FLOW_CPU_MAX_CONCURRENT_ACTIVITIES: '0' })).rejects.toThrow('FLOW_CPU_MAX_CONCURRENT_ACTIVITIES must be an integer from 1 to 100000, got "0"');
+    await expect(startWorker({ ...env, FLOW_WORKFLOW_MAX_CACHED: '-1' })).rejects.toThrow('FLOW_WORKFLOW_MAX_CACHED must be an integer from 0 to 1000000 (0: no sticky cache), got "-1"');
+    await expect(startWorker({ ...env, FLOW_WORKER_HEALTH_PORT: '70000' })).rejects.toThrow('FLOW_WORKER_HEALTH_PORT must be an integer from 0 to 65535 (a port; 0: any free port), got "70000"');
+    await expect(startWorker({ ...env, FLOW_WORKER_NICE: '20' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), got "20"');
+    await expect(startWorker({ ...env, FLOW_WORKER_NICE: 'low' })).rejects.toThrow('FLOW_WORKER_NICE must be an integer from 0 to 19 (a nice value), got "low"');
 
     expect(parsePoolSelection(undefined)).toEqual(['workflow', 'trajectory', 'cpu']);
     expect(parsePoolSelection(' cpu , workflow ')).toEqual(['workflow', 'cpu']);

@@ -77,7 +77,7 @@ test('FLOW_STATUS_CACHE_TTL_MS: unset is the default, 0 turns it off, anything b
   expect(statusCacheTtlFromEnv({ FLOW_STATUS_CACHE_TTL_MS: '0' })).toBe(0);
   expect(statusCacheTtlFromEnv({ FLOW_STATUS_CACHE_TTL_MS: '1000' })).toBe(1000);
   for (const bad of ['soon', '-1', '2.5', '60001']) {
-    expect(() => statusCacheTtlFromEnv({ FLOW_STATUS_CACHE_TTL_MS: bad })).toThrow(`FLOW_STATUS_CACHE_TTL_MS must be a whole number of milliseconds from 0 to 60000, not "${bad}"`);
+    expect(() => statusCacheTtlFromEnv({ FLOW_STATUS_CACHE_TTL_MS: bad })).toThrow(`FLOW_STATUS_CACHE_TTL_MS must be an integer from 0 to 60000 (ms; 0: no copies), got "${bad}"`);
   }
 });
 
