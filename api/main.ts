@@ -51,7 +51,21 @@ export async function startApi(env: NodeJS.ProcessEnv = process.env) {
     { client, prisma, repos, taskQueue: env.FLOW_TASK_QUEUE || undefined },
     options,
   );
-  const url = await app.listen({ host: env.FLOW_API_HOST ?? '127.0.0.1', port });
+  const host = env.FLOW_API_HOST ?? '127.0.0.1';
+  let url: string;
+  try {
+    url = await app.listen({ host, port });
+  } catch (error) {
+    // Nothing stays open, and the line names the setting to change (Node's own says only "EADDRINUSE").
+    await app.close().catch(() => undefined);
+    await connection.close().catch(() => undefined);
+    await prisma.$disconnect().catch(() => undefined);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new Error(`FLOW_API_PORT ${port} is in use on ${host} (another API?); set FLOW_API_PORT to a free port`);
+    if (code === 'EACCES') throw new Error(`FLOW_API_PORT ${port} on ${host} needs privileges this process does not have; use a port above 1023`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new Error(`FLOW_API_HOST ${host} is not an address of this machine`);
+    throw error;
+  }
   const reconciler = startOrphanReconciler(client, repos, (message) => app.log.warn(message));
   return {
     url,

@@ -431,6 +431,22 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     expect(apiOptionsFromEnv(base)).toMatchObject({ policyCacheTtlMs: 1_000, rateLimit: undefined });
   });
 
+  test('an API port already taken: one line naming FLOW_API_PORT, exit 1, and the process lets go of PostgreSQL and Temporal', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const api = await npmStart(processEnv({ FLOW_API_PORT: String(port), FLOW_JWT_SECRET: 'x'.repeat(32) }), null, 30_000, 'node --import tsx api/main.ts');
+      expect({ code: api.code, stderr: api.stderr }).toEqual({ code: 1, stderr: `flow api: FLOW_API_PORT ${port} is in use on 127.0.0.1 (another API?); set FLOW_API_PORT to a free port\n` });
+      // In process: the same refusal, and nothing left open (a connection left behind would keep jest's worker alive).
+      await expect(startApi({ DATABASE_URL: requireEnv('DATABASE_URL'), TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'), FLOW_JWT_SECRET: 'x'.repeat(32), FLOW_API_PORT: String(port) })).rejects.toThrow(
+        `FLOW_API_PORT ${port} is in use on 127.0.0.1 (another API?); set FLOW_API_PORT to a free port`,
+      );
+    } finally {
+      holder.close();
+    }
+  }, 60_000);
+
   test('refuse to start without DATABASE_URL or a JWT key', async () => {
     await expect(startWorker({})).rejects.toThrow('DATABASE_URL is not set');
     await expect(startApi({})).rejects.toThrow('DATABASE_URL is not set');
