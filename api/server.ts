@@ -337,10 +337,23 @@ function toRpcError(error: unknown, context: CallContext): JSONRPCErrorException
   // The Temporal client's own message is generic ("Failed to describe workflow"); the gRPC
   // status (14 UNAVAILABLE) is in its cause, so the whole chain is read.
   const messages: string[] = [];
-  for (let cause: unknown = error; cause && messages.length < 5; cause = (cause as Error).cause) messages.push((cause as Error).message ?? String(cause));
+  const codes: string[] = [];
+  for (let cause: unknown = error; cause && messages.length < 5; cause = (cause as Error).cause) {
+    messages.push((cause as Error).message ?? String(cause));
+    for (const key of ['code', 'originalCode'] as const) {
+      const code = (cause as Record<string, unknown>)[key];
+      if (typeof code === 'string') codes.push(code);
+    }
+  }
   const message = messages.join(' | ');
-  // node-postgres's own timeouts (adapters/db/prismaClient.ts) say a PostgreSQL that hangs: unavailable too.
-  if (/ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated|Query read timeout|timeout exceeded when trying to connect/i.test(message)) {
+  // node-postgres's own timeouts (adapters/db/prismaClient.ts) say a PostgreSQL that hangs: unavailable too;
+  // so do PostgreSQL's refusals while it starts, stops or recovers (SQLSTATE 57P01-57P03), is
+  // out of connection slots (53300), or has lost a connection (class 08).
+  if (
+    /ECONNREFUSED|UNAVAILABLE|Can't reach database|connect ETIMEDOUT|Connection terminated|Query read timeout|timeout exceeded when trying to connect/i.test(message) ||
+    /the database system is (starting up|shutting down|in recovery mode|not yet accepting connections)|terminating connection due to administrator command|too many clients already|remaining connection slots are reserved/i.test(message) ||
+    codes.some((code) => /^(57P0[123]|53300|08[0-9A-Z]{3})$/.test(code))
+  ) {
     context.log.warn({ err: error }, 'dependency unavailable');
     return new FlowRpcError('UNAVAILABLE', 'Temporal or PostgreSQL did not answer; retry later', { request_id: context.requestId });
   }

@@ -11,13 +11,33 @@ import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarnes
 
 const TIMEOUT_MS = 1_500;
 
-/** Relays TCP to `target`; `freeze()` stops passing bytes both ways (and connecting) until `thaw()`. */
+/** A PostgreSQL ErrorResponse (FATAL, with its SQLSTATE), as a server sends it to a new connection it will not serve. */
+function fatalError(sqlstate: string, message: string): Buffer {
+  const fields = Buffer.concat([...['SFATAL', 'VFATAL', `C${sqlstate}`, `M${message}`].map((field) => Buffer.from(`${field}\0`)), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([header, fields]);
+}
+
+/**
+ * Relays TCP to `target`; `freeze()` stops passing bytes both ways (and connecting) until `thaw()`.
+ * `restarting()` drops every connection and answers new ones as a PostgreSQL that is starting up
+ * does (FATAL 57P03), until `thaw()`.
+ */
 async function freezableRelay(target: { host: string; port: number }) {
   let frozen = false;
+  let refusal: Buffer | null = null;
   const sockets = new Set<net.Socket>();
   const waiting: (() => void)[] = [];
   const server = net.createServer((client) => {
     sockets.add(client);
+    if (refusal) {
+      const answer = refusal;
+      client.once('data', () => client.end(answer));
+      client.on('error', () => undefined);
+      return;
+    }
     const start = () => {
       const upstream = net.connect(target);
       sockets.add(upstream);
@@ -44,8 +64,14 @@ async function freezableRelay(target: { host: string; port: number }) {
     freeze: () => {
       frozen = true;
     },
+    restarting: () => {
+      refusal = fatalError('57P03', 'the database system is starting up');
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
     thaw: () => {
       frozen = false;
+      refusal = null;
       for (const resume of waiting.splice(0)) resume();
     },
     async close() {
@@ -95,6 +121,25 @@ test('calls answer -32050 within the query timeout while PostgreSQL hangs, and a
 
   relay.thaw();
   // The pool drops the connections that timed out and makes new ones.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
+    if (!(answer instanceof Error)) break;
+    if (Date.now() > deadline) throw answer;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}, 60_000);
+
+test('while PostgreSQL is starting up (FATAL 57P03 to every new connection), calls answer -32050, not an internal error', async () => {
+  const client = await api.client();
+  expect(await client.listJobs({ limit: 1 })).toMatchObject({ jobs: expect.any(Array) });
+
+  relay.restarting();
+  const errors = [];
+  for (let i = 0; i < 6; i += 1) errors.push(await rpcError(client.listJobs({ limit: 1 })));
+  expect(errors.map((error) => [error.code, error.message])).toEqual(errors.map(() => [-32050, 'Service unavailable: Temporal or PostgreSQL did not answer; retry later']));
+
+  relay.thaw();
   const deadline = Date.now() + 10_000;
   for (;;) {
     const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
