@@ -91,8 +91,8 @@ export function createJobRecordActivities(repos: Repositories, checkpoints: Chec
         return await checkpoints.load(input.job_id, input.which);
       } catch (error) {
         if (error instanceof CheckpointIntegrityError) {
-          const { jobId, run, iteration, blobKey, expectedHash, actualHash } = error;
-          throw ApplicationFailure.nonRetryable(error.message, 'CheckpointIntegrityError', { job_id: jobId, run, iteration, blob_key: blobKey, expected_sha256: expectedHash, actual_sha256: actualHash });
+          const { jobId, run, iteration, blobKey, expectedHash, actualHash, summary } = error;
+          throw ApplicationFailure.nonRetryable(error.message, 'CheckpointIntegrityError', { job_id: jobId, run, iteration, blob_key: blobKey, expected_sha256: expectedHash, actual_sha256: actualHash, summary });
         }
         if (error instanceof CheckpointNotFoundError) throw ApplicationFailure.nonRetryable(error.message, 'CheckpointNotFound');
         if (error instanceof InvalidCheckpointSelectorError) throw ApplicationFailure.nonRetryable(error.message, 'InvalidCheckpointSelector');

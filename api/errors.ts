@@ -38,6 +38,12 @@ export const RPC_ERRORS = {
     description:
       "The checkpoint's test-split evaluation does not show a significant improvement over the active version (or there is no such evaluation); the message says what is missing. An admin may force it with a reason.",
   },
+  CHECKPOINT_UNREADABLE: {
+    code: -32029,
+    message: 'Checkpoint unreadable',
+    description:
+      "The checkpoint's stored payload is missing or does not match the sha256 recorded with it, so it was not used; data names the run and iteration. Choose another checkpoint (training.list_checkpoints shows which load) or restore the blob from a backup.",
+  },
   POLICY_VERSION_CONFLICT: { code: -32028, message: 'Policy version conflict', description: "Another promotion or rollback of the agent landed meanwhile; read the versions and decide again." },
   EXPORT_LIMIT_EXCEEDED: { code: -32030, message: 'Export limit exceeded', description: 'More than 10,000 trajectories asked for in one call; page with limit/offset.' },
 
@@ -79,4 +85,12 @@ export function rpcErrorBody(errorName: RpcErrorName, detail?: string, data?: Re
     message: detail ? `${spec.message}: ${detail}` : spec.message,
     data: { reason: errorName.toLowerCase(), ...data },
   };
+}
+
+/** A checkpoint that failed its integrity check, told without where the blob store is. */
+export function checkpointUnreadable(error: { summary: string; run: number; iteration: number }): FlowRpcError {
+  return new FlowRpcError('CHECKPOINT_UNREADABLE', `${error.summary}: choose another checkpoint (training.list_checkpoints shows which load) or restore its blob from a backup`, {
+    run: error.run,
+    iteration: error.iteration,
+  });
 }

@@ -15,9 +15,9 @@ import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import type { Priority } from '../training/priority';
 import type { TrajectoryStep } from '../training/trajectory';
 import type { Principal } from './auth';
-import { FlowRpcError } from './errors';
+import { checkpointUnreadable, FlowRpcError } from './errors';
 import { buildOpenRpcDocument } from './openrpc';
-import { CheckpointStore } from '../adapters/checkpoints/checkpointStore';
+import { CheckpointIntegrityError, CheckpointStore } from '../adapters/checkpoints/checkpointStore';
 import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobStore';
 import { PolicySchema } from '../training/policy';
 import {
@@ -55,6 +55,7 @@ import {
   JobNotResumableError,
   JobStillRunningError,
   NoCheckpointError,
+  CheckpointUnreadableError,
   resumeTrainingJob,
   evaluateJobCheckpoint,
   startTrainingJob,
@@ -278,6 +279,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         return await evaluateJobCheckpoint(client, repos, row.id, { checkpoint: params.checkpoint, budgetUsd: params.budget_usd, taskQueue: deps.taskQueue });
       } catch (error) {
         if (error instanceof NoCheckpointError) throw new FlowRpcError('NO_CHECKPOINT', error.message);
+        if (error instanceof CheckpointUnreadableError) throw checkpointUnreadable(error);
         if (error instanceof JobNotResumableError) throw new FlowRpcError('JOB_NOT_RESUMABLE', error.message);
         if (error instanceof InvalidTrainingJobError) throw new FlowRpcError('INVALID_PARAMS', error.message);
         throw error;
@@ -316,7 +318,8 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           // Each payload is verified against its sha256; one that fails is reported, not hidden.
           const loaded = await store.load(row.id, { run: checkpoint.run, iteration: checkpoint.iteration }).then(
             (value) => ({ value, error: null }),
-            (error: Error) => ({ value: null, error: error.message }),
+            // Told without the blob store's location (a server path or bucket); the logs have it.
+            (error: Error) => ({ value: null, error: error instanceof CheckpointIntegrityError ? error.summary : error.message }),
           );
           const policy = loaded.value ? PolicySchema.safeParse(loaded.value.policy) : null;
           return {

@@ -18,15 +18,16 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import type { FastifyInstance } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
-import { CheckpointStore } from '../adapters/checkpoints/checkpointStore';
+import { CheckpointIntegrityError, CheckpointStore } from '../adapters/checkpoints/checkpointStore';
 import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobStore';
 import { PolicyVersionTakenError, type PolicyVersionRow, type Repositories } from '../adapters/db';
 import type { Prisma } from '../generated/prisma/client';
 import { EvaluationSummarySchema, type EvaluationSummary } from '../training/evaluation';
 import { PolicySchema, renderSystemPrompt, type Policy } from '../training/policy';
-import { promotionRefusal, type JobBase } from '../training/promotion';
+import { promotionRefusal, type JobBase, type PromotionCase } from '../training/promotion';
+import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import { REFRESH_AHEAD_SHARE, type Principal, type TokenVerifier } from './auth';
-import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
+import { checkpointUnreadable, FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import type {
   ActivePolicy,
   GetActivePolicyParamsSchema,
@@ -194,6 +195,7 @@ export class PolicyRegistry {
         const what = typeof which === 'string' ? `${which} checkpoint` : `checkpoint at run ${which.run}, iteration ${which.iteration}`;
         throw new FlowRpcError('NO_CHECKPOINT', `job "${jobId}" has no ${what}; ${has}`);
       }
+      if (error instanceof CheckpointIntegrityError) throw checkpointUnreadable(error);
       throw error;
     }
     const parsed = PolicySchema.safeParse(loaded.policy);
@@ -211,13 +213,14 @@ export class PolicyRegistry {
     if (job.agentId !== params.agent_id) throw new FlowRpcError('INVALID_PARAMS', `job "${job.id}" trains agent "${job.agentId}", not "${params.agent_id}"`);
     const { loaded, policy, lessons } = await this.loadCheckpointPolicy(job.id, params.checkpoint);
     const position = { run: loaded.run, iteration: loaded.iteration };
-    const [active, evaluation] = await Promise.all([this.repos.policyVersions.active(tenantId, params.agent_id), this.testEvaluation(job.id, position)]);
+    const [active, { evaluation, test_split }] = await Promise.all([this.repos.policyVersions.active(tenantId, params.agent_id), this.testEvidence(job, position)]);
     const refusal = promotionRefusal({
       job_id: job.id,
       checkpoint: position,
       evaluation,
       active: active ? { version: active.version, content_hash: active.contentHash } : null,
       job_base: jobBase(job.input),
+      test_split,
     });
     if (refusal && !params.force) throw new FlowRpcError('PROMOTION_REFUSED', refusal, { active_version: active?.version ?? null });
     const row = await this.write({
@@ -313,16 +316,30 @@ export class PolicyRegistry {
     }
   }
 
-  /** The checkpoint's latest test-split evaluation (at the end of training, or on demand), or null. */
-  private async testEvaluation(jobId: string, position: { run: number; iteration: number }): Promise<EvaluationSummary | null> {
-    const rows = await this.repos.progress.evaluations(jobId);
+  /**
+   * The checkpoint's latest test-split evaluation (at the end of training, or on demand), or null;
+   * and where the job's test split stands, so a refusal can say what would produce the evidence.
+   */
+  private async testEvidence(
+    job: { id: string; status: string; input: unknown },
+    position: { run: number; iteration: number },
+  ): Promise<{ evaluation: EvaluationSummary | null; test_split: NonNullable<PromotionCase['test_split']> }> {
+    const rows = await this.repos.progress.evaluations(job.id);
     let found: EvaluationSummary | null = null;
     for (const row of rows) {
       if (row.run !== position.run || row.iteration !== position.iteration) continue;
       const summary = EvaluationSummarySchema.safeParse(row.summary);
       if (summary.success && summary.data.split === 'test') found = summary.data; // oldest first: the last one wins
     }
-    return found;
+    const config = (job.input as { config?: { evaluate?: boolean; test_fraction?: number } } | null)?.config;
+    const state = rows.some((row) => row.kind === 'test')
+      ? 'evaluated'
+      : config && (config.evaluate === false || config.test_fraction === 0)
+        ? 'none'
+        : isTerminalJobStatus(job.status as JobStatus)
+          ? 'missed'
+          : 'pending';
+    return { evaluation: found, test_split: { state, job_status: job.status } };
   }
 }
 

@@ -551,7 +551,7 @@ export const METHODS = {
     params: EvaluateParamsSchema,
     result: EvaluateResultSchema,
     permission: 'training:start',
-    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'CHECKPOINT_UNREADABLE', 'JOB_NOT_RESUMABLE', 'UNAVAILABLE'],
   }),
   'training.get_history': method({
     summary: "A job's metrics per iteration (reward, success rate, loss, spend so far) with its budget and budget alerts: the dashboard's curves.",
@@ -579,7 +579,7 @@ export const METHODS = {
     params: GetPolicyParamsSchema,
     result: GetPolicyResultSchema,
     permission: 'training:view',
-    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT'],
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'CHECKPOINT_UNREADABLE'],
   }),
   'agents.promote_policy': method({
     summary:
@@ -587,7 +587,7 @@ export const METHODS = {
     params: PromotePolicyParamsSchema,
     result: PolicyVersionSchema,
     permission: 'policy:promote',
-    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'PROMOTION_REFUSED', 'POLICY_VERSION_CONFLICT'],
+    errors: ['JOB_NOT_FOUND', 'NO_CHECKPOINT', 'CHECKPOINT_UNREADABLE', 'PROMOTION_REFUSED', 'POLICY_VERSION_CONFLICT'],
   }),
   'agents.rollback': method({
     summary: "Make an earlier version's content active again, as a new version that records the rollback.",

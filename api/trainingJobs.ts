@@ -227,6 +227,18 @@ export class NoCheckpointError extends Error {
   }
 }
 
+/** The checkpoint failed its integrity check where the evaluation loaded it; `summary` names no server path. */
+export class CheckpointUnreadableError extends Error {
+  constructor(
+    readonly summary: string,
+    readonly run: number,
+    readonly iteration: number,
+  ) {
+    super(summary);
+    this.name = 'CheckpointUnreadableError';
+  }
+}
+
 export class JobNotResumableError extends Error {
   constructor(jobId: string, purpose = 'to start a new run from') {
     super(`job "${jobId}" has no stored input ${purpose} (it was started before inputs were stored, or outside the API); start a new job instead`);
@@ -367,9 +379,15 @@ export async function evaluateJobCheckpoint(client: Client, repos: Repositories,
       priority: taskPriority(job.config.priority, job.tenant_id),
     });
   } catch (error) {
-    const cause = error instanceof WorkflowFailedError ? error.cause : undefined;
+    // The workflow's own refusals are its failure's cause; an activity's (loadCheckpoint) is one level deeper, under an ActivityFailure.
+    let cause: Error | undefined = error instanceof WorkflowFailedError ? error.cause : undefined;
+    while (cause && !(cause instanceof ApplicationFailure)) cause = cause.cause instanceof Error ? cause.cause : undefined;
     if (cause instanceof ApplicationFailure && EVALUATION_REFUSALS.has(cause.type ?? '')) throw new InvalidTrainingJobError(cause.message);
     if (cause instanceof ApplicationFailure && cause.type === 'CheckpointNotFound') throw new NoCheckpointError(cause.message);
+    if (cause instanceof ApplicationFailure && cause.type === 'CheckpointIntegrityError') {
+      const details = (cause.details?.[0] ?? {}) as { summary?: string };
+      throw new CheckpointUnreadableError(details.summary ?? `checkpoint run ${checkpoint.run}, iteration ${checkpoint.iteration} of job ${jobId} failed its integrity check; it was not loaded`, checkpoint.run, checkpoint.iteration);
+    }
     throw error;
   }
 }

@@ -23,11 +23,28 @@ export interface PromotionCase {
   active: { version: number; content_hash: string } | null;
   /** What the job started from: a registry version, or null for its untrained base prompt. */
   job_base: JobBase | null;
+  /**
+   * The job's test split: `evaluated` (its test evaluation ran, so training.evaluate uses the test
+   * split), `pending` (the job has not ended; it runs after the last iteration), `missed` (the job
+   * ended before it ran: training.evaluate then uses the validation split, which chose the
+   * checkpoints and cannot justify a promotion), `none` (test_fraction 0). Absent: `evaluated`.
+   */
+  test_split?: { state: 'evaluated' | 'pending' | 'missed' | 'none'; job_status: string };
 }
 
 /** Why the checkpoint may not be promoted, or null when the evidence allows it. */
 export function promotionRefusal(c: PromotionCase): string | null {
   const where = `job "${c.job_id}" run ${c.checkpoint.run}, iteration ${c.checkpoint.iteration}`;
+  if (!c.evaluation && c.test_split && c.test_split.state !== 'evaluated') {
+    const { state, job_status: status } = c.test_split;
+    const force = 'an admin may force the promotion with a reason';
+    if (state === 'none') return `${where} has no test-split evaluation: the job held out no test split (test_fraction 0), so nothing can show an improvement; ${force}`;
+    if (state === 'pending') return `${where} has no test-split evaluation yet: job "${c.job_id}" is ${status}, and its test evaluation runs after its last iteration; promote once it has completed`;
+    return (
+      `${where} has no test-split evaluation: job "${c.job_id}" ended ${status} before its test evaluation (after the last iteration) ran, and training.evaluate evaluates such a job on its validation split, ` +
+      `which chose its checkpoints and so cannot justify a promotion; resume it to the end (training.resume), or ${force}`
+    );
+  }
   if (!c.evaluation) {
     return (
       `${where} has no test-split evaluation; run training.evaluate {job_id: "${c.job_id}", checkpoint: {run: ${c.checkpoint.run}, iteration: ${c.checkpoint.iteration}}} ` +

@@ -64,8 +64,13 @@ export class CheckpointIntegrityError extends Error {
   readonly expectedHash: string;
   /** The sha256 of the bytes found; null when there were none. */
   readonly actualHash: string | null;
+  /**
+   * What a client may be told: the message without where the blob store is (a path on the
+   * server or a bucket), which only operators need and the logs keep.
+   */
+  readonly summary: string;
 
-  constructor(details: { jobId: string; run: number; iteration: number; blobKey: string; expectedHash: string; actualHash: string | null; problem: string }) {
+  constructor(details: { jobId: string; run: number; iteration: number; blobKey: string; expectedHash: string; actualHash: string | null; problem: string; kind: 'missing' | 'altered' | 'not_a_payload' }) {
     super(
       `checkpoint run ${details.run}, iteration ${details.iteration} of job ${details.jobId} failed its integrity check: ${details.problem}; ` +
         `expected sha256 ${details.expectedHash}, found ${details.actualHash ?? 'no blob'}; it was not loaded`,
@@ -77,6 +82,8 @@ export class CheckpointIntegrityError extends Error {
     this.blobKey = details.blobKey;
     this.expectedHash = details.expectedHash;
     this.actualHash = details.actualHash;
+    const what = { missing: 'its stored payload is missing', altered: 'its stored payload does not match the sha256 its row records', not_a_payload: 'its stored payload is not a checkpoint' }[details.kind];
+    this.summary = `checkpoint run ${details.run}, iteration ${details.iteration} of job ${details.jobId} failed its integrity check: ${what}; it was not loaded`;
   }
 }
 
@@ -190,8 +197,8 @@ export class CheckpointStore {
     assertSelector(which);
     const row = await this.find(jobId, which);
     if (!row) throw new CheckpointNotFoundError(jobId, which);
-    const integrityError = (actualHash: string | null, problem: string) =>
-      new CheckpointIntegrityError({ jobId, run: row.run, iteration: row.iteration, blobKey: row.blobKey, expectedHash: row.contentHash, actualHash, problem });
+    const integrityError = (actualHash: string | null, kind: 'missing' | 'altered' | 'not_a_payload', problem: string) =>
+      new CheckpointIntegrityError({ jobId, run: row.run, iteration: row.iteration, blobKey: row.blobKey, expectedHash: row.contentHash, actualHash, kind, problem });
 
     let bytes: Buffer;
     try {
@@ -200,11 +207,11 @@ export class CheckpointStore {
       if (!(error instanceof BlobNotFoundError)) throw error;
       // A cleanup may have deleted the checkpoint (row, then blob) since it was read.
       if (!(await this.progress.checkpoint(jobId, row))) throw new CheckpointNotFoundError(jobId, which);
-      throw integrityError(null, `its blob "${row.blobKey}" is missing from ${this.blobs.location}`);
+      throw integrityError(null, 'missing', `its blob "${row.blobKey}" is missing from ${this.blobs.location}`);
     }
     const actualHash = sha256Hex(bytes);
     if (actualHash !== row.contentHash) {
-      throw integrityError(actualHash, `blob "${row.blobKey}" in ${this.blobs.location} (${bytes.byteLength} bytes, the row records ${row.sizeBytes}) does not match its recorded hash`);
+      throw integrityError(actualHash, 'altered', `blob "${row.blobKey}" in ${this.blobs.location} (${bytes.byteLength} bytes, the row records ${row.sizeBytes}) does not match its recorded hash`);
     }
     let payload: unknown;
     try {
@@ -213,7 +220,7 @@ export class CheckpointStore {
       payload = undefined;
     }
     if (!isObject(payload) || !isObject(payload.policy) || !isObject(payload.optimizer_state) || !isObject(payload.metrics)) {
-      throw integrityError(actualHash, `blob "${row.blobKey}" is not a checkpoint payload {policy, optimizer_state, metrics}`);
+      throw integrityError(actualHash, 'not_a_payload', `blob "${row.blobKey}" is not a checkpoint payload {policy, optimizer_state, metrics}`);
     }
     // The hash matched the bytes this store wrote from a CheckpointPayload, so the policy is one.
     const policy = payload.policy as Policy;

@@ -409,7 +409,7 @@ describe("the dashboard's read methods (same API, same token, same tenancy)", ()
     expect(withBadRow.iterations[2]).toMatchObject({ run: 9, iteration: 1, metrics: null });
   });
 
-  test('training.list_checkpoints: each kept checkpoint with its verified policy; a damaged blob is reported, not loaded', async () => {
+  test('training.list_checkpoints: each kept checkpoint with its verified policy; a damaged or missing blob is reported, not loaded, and is -32029 where a checkpoint is used', async () => {
     const flow = await api.client();
     const { checkpoints } = await flow.call('training.list_checkpoints', { job_id: jobId });
     expect(checkpoints.map((c) => [c.run, c.iteration])).toEqual([
@@ -424,13 +424,37 @@ describe("the dashboard's read methods (same API, same token, same tenancy)", ()
     const blobs = blobStoreFromEnv();
     const original = await blobs.get(row.blobKey);
     await blobs.put(row.blobKey, Buffer.from(original.toString('utf8').replace('"policy"', '"policy" ')));
-    try {
+    const admin = await api.client({ subject: 'root', roles: ['admin'] });
+    const checkpoint = { run: row.run, iteration: row.iteration };
+    // Each use of the checkpoint says which one and why, without where the blob store is (a server path).
+    const refusedEverywhere = async (what: string) => {
       const damaged = (await flow.call('training.list_checkpoints', { job_id: jobId })).checkpoints[0];
       expect(damaged.policy).toBeNull();
-      expect(damaged.policy_error).toMatch(/failed its integrity check/);
+      expect(damaged.policy_error).toBe(`checkpoint run 1, iteration 1 of job ${jobId} failed its integrity check: ${what}; it was not loaded`);
+      const uses = [
+        flow.getPolicy(jobId, { checkpoint }),
+        flow.getPolicy(jobId, { checkpoint, format: 'text' }),
+        admin.promotePolicy({ agent_id: 'reads-agent', job_id: jobId, checkpoint, force: true, reason: 'a damaged checkpoint must not be promoted' }),
+        flow.evaluate(jobId, checkpoint),
+      ];
+      for (const use of uses) {
+        const error = await rpcError(use);
+        expect({ code: error.code, data: error.data }).toEqual({ code: -32029, data: { reason: 'checkpoint_unreadable', run: 1, iteration: 1 } });
+        expect(error.message).toBe(
+          `Checkpoint unreadable: checkpoint run 1, iteration 1 of job ${jobId} failed its integrity check: ${what}; it was not loaded: choose another checkpoint (training.list_checkpoints shows which load) or restore its blob from a backup`,
+        );
+      }
+      expect((await flow.listPolicyVersions('reads-agent')).versions).toEqual([]);
+    };
+    try {
+      await refusedEverywhere('its stored payload does not match the sha256 its row records');
+      await blobs.delete(row.blobKey);
+      await refusedEverywhere('its stored payload is missing');
     } finally {
       await blobs.put(row.blobKey, original);
     }
+    // Restored, it loads again.
+    expect((await flow.getPolicy(jobId, { checkpoint })).checkpoint).toMatchObject(checkpoint);
   });
 
   test('another tenant sees no such job; a token without training:view is refused; an admin sees every tenant', async () => {

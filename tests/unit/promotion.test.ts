@@ -33,6 +33,24 @@ describe('promotionRefusal', () => {
 
   test('no test-split evaluation: refused, saying how to get one', () => {
     expect(promotionRefusal({ ...base, evaluation: null })).toMatch(/has no test-split evaluation; run training\.evaluate \{job_id: "job-1", checkpoint: \{run: 1, iteration: 10\}\}/);
+    // The job ran its test evaluation (so training.evaluate uses the test split), just not of this checkpoint.
+    expect(promotionRefusal({ ...base, evaluation: null, test_split: { state: 'evaluated', job_status: 'completed' } })).toMatch(/has no test-split evaluation; run training\.evaluate/);
+  });
+
+  test('no test-split evaluation that training.evaluate could produce: the refusal says why, not "run training.evaluate"', () => {
+    const refusal = (state: 'pending' | 'missed' | 'none', job_status: string) => promotionRefusal({ ...base, evaluation: null, test_split: { state, job_status } });
+    expect(refusal('pending', 'running')).toBe(
+      'job "job-1" run 1, iteration 10 has no test-split evaluation yet: job "job-1" is running, and its test evaluation runs after its last iteration; promote once it has completed',
+    );
+    for (const status of ['cancelled', 'budget_exceeded', 'failed']) {
+      const missed = refusal('missed', status);
+      expect(missed).toContain(`job "job-1" ended ${status} before its test evaluation (after the last iteration) ran, and training.evaluate evaluates such a job on its validation split`);
+      expect(missed).toContain('resume it to the end (training.resume), or an admin may force the promotion with a reason');
+      expect(missed).not.toContain('run training.evaluate');
+    }
+    expect(refusal('none', 'completed')).toContain('the job held out no test split (test_fraction 0)');
+    // Evidence, when there is some, decides whatever the split's state.
+    expect(promotionRefusal({ ...base, test_split: { state: 'missed', job_status: 'cancelled' } })).toBeNull();
   });
 
   test('not significant: refused with the numbers', () => {
