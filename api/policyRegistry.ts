@@ -207,7 +207,7 @@ export class PolicyRegistry {
   async promote(params: z.infer<typeof PromotePolicyParamsSchema>, caller: Principal): Promise<PolicyVersionResult> {
     const tenantId = registryTenant(params.tenant_id, caller);
     if (params.force && !caller.admin) throw new FlowRpcError('PERMISSION_DENIED', 'force: only an admin token may force a promotion');
-    if (params.force && !params.reason) throw new FlowRpcError('INVALID_PARAMS', 'reason: a forced promotion must say why (it is recorded with the version)');
+    if (params.force && !params.reason?.trim()) throw new FlowRpcError('INVALID_PARAMS', 'reason: a forced promotion must say why (it is recorded with the version), in more than blanks');
     const job = visibleJob(await this.repos.jobs.get(params.job_id), params.job_id, caller);
     if (job.tenantId !== tenantId) throw new FlowRpcError('INVALID_PARAMS', `job "${job.id}" belongs to tenant "${job.tenantId}", not to "${tenantId}" whose agent is promoted`);
     if (job.agentId !== params.agent_id) throw new FlowRpcError('INVALID_PARAMS', `job "${job.id}" trains agent "${job.agentId}", not "${params.agent_id}"`);
@@ -436,6 +436,19 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
  * and above only: an agent fleet polls it.
  */
 export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry }: { verifier: TokenVerifier; registry: PolicyRegistry }): void {
+  // The policy is read-only here (agents.promote_policy and agents.rollback change it): other
+  // methods are told which ones the path has, in the route's error shape.
+  app.route({
+    method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: '/agents/:agent_id/policy',
+    logLevel: 'warn',
+    handler: async (request, reply) => {
+      reply.header('allow', POLICY_ROUTE_METHODS);
+      if (request.method === 'OPTIONS') return reply.code(204).send();
+      const detail = `${request.method} is not allowed on /agents/{agent_id}/policy (allowed: ${POLICY_ROUTE_METHODS}); agents.promote_policy and agents.rollback change an agent's policy`;
+      return reply.code(405).send({ error: rpcErrorBody('INVALID_REQUEST', detail, { request_id: request.id }) });
+    },
+  });
   app.get<{ Params: { agent_id: string }; Querystring: { tenant_id?: string } }>('/agents/:agent_id/policy', { logLevel: 'warn' }, async (request, reply) => {
     const fail = (name: RpcErrorName, detail?: string) => {
       const status = HTTP_STATUS[name] ?? (RPC_TOKEN_ERRORS.has(name) ? 401 : 500);
@@ -458,11 +471,20 @@ export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry 
       return fail('UNAVAILABLE', 'PostgreSQL did not answer; retry later');
     }
     if (!entry) return fail('POLICY_NOT_FOUND', noActiveVersion(agentId));
-    reply.header('etag', entry.etag).header('cache-control', 'no-cache');
+    reply.header('etag', entry.etag).headers(POLICY_CACHING);
     if (etagMatches(request.headers['if-none-match'], entry.etag)) return reply.code(304).send();
     return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(entry.json);
   });
 }
+
+const POLICY_ROUTE_METHODS = 'GET, HEAD, OPTIONS';
+
+/**
+ * Revalidate every time (the ETag makes that a 304), and keep it out of shared caches: the answer
+ * depends on the token's tenant. RFC 9111 already forbids a shared cache to store a response to
+ * a request with Authorization unless told otherwise; this says it outright, for caches that guess.
+ */
+const POLICY_CACHING = { 'cache-control': 'private, no-cache', vary: 'Authorization' } as const;
 
 const RPC_TOKEN_ERRORS = new Set<RpcErrorName>(['TOKEN_MISSING', 'TOKEN_MALFORMED', 'TOKEN_EXPIRED', 'TOKEN_BAD_SIGNATURE', 'TOKEN_ALGORITHM_REJECTED', 'TOKEN_CLAIMS_INVALID']);
 
@@ -497,7 +519,7 @@ export function policyFastPath({ verifier, registry, requestId }: { verifier: To
     if (!AGENT_ID_PATTERN.test(agentId)) return false;
     const entry = registry.fresh(caller.tenantId, agentId);
     if (!entry) return false;
-    const headers = { etag: entry.etag, 'cache-control': 'no-cache', 'x-request-id': requestId(request) };
+    const headers = { etag: entry.etag, ...POLICY_CACHING, 'x-request-id': requestId(request) };
     if (etagMatches(request.headers['if-none-match'], entry.etag)) {
       response.writeHead(304, headers).end();
     } else {

@@ -42,17 +42,18 @@ const FilterDateTime = z.iso
 
 /**
  * An agent id as every method and GET /agents/{agent_id}/policy take it: a path segment too, so no
- * control characters (an HTTP client cannot send them in a URL).
+ * control characters (an HTTP client cannot send them in a URL), and not "." or ".." (URL
+ * parsers, fetch and browsers among them, resolve those segments away, even percent-encoded).
  */
-export const AGENT_ID_RULE = '1-200 characters, no control characters';
+export const AGENT_ID_RULE = '1-200 characters, no control characters, not "." or ".."';
 /** The same rule as one test, for the policy route's fast path (no zod per poll). */
-export const AGENT_ID_PATTERN = /^[^\u0000-\u001f\u007f]{1,200}$/;
+export const AGENT_ID_PATTERN = /^(?!\.\.?$)[^\u0000-\u001f\u007f]{1,200}$/;
 export const AgentIdSchema = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'no control characters')
-  .describe("The agent's id (the agent_id its jobs train): 1-200 characters, no control characters.");
+  .regex(/^(?!\.\.?$)[^\u0000-\u001f\u007f]*$/, 'no control characters, and not "." or ".." (a URL path cannot carry them)')
+  .describe(`The agent's id (the agent_id its jobs train): ${AGENT_ID_RULE}.`);
 
 // ---- training.start_grpo
 export const StartGrpoParamsSchema = z

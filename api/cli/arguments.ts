@@ -46,3 +46,9 @@ export function finiteNumber(name: string) {
     return number;
   };
 }
+
+/** A file to write; an empty name (`--out ""`, an unset shell variable) is refused rather than read as "no file". */
+export function outputFile(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('A file name is needed, not an empty string.');
+  return value;
+}

@@ -30,10 +30,20 @@ const when = (iso) => (iso ? new Date(iso).toLocaleString() : '–');
 const pValue = (p) => (typeof p !== 'number' ? '–' : p < 0.0001 ? '< 0.0001' : p.toFixed(4));
 
 // ---- token and routing
+/** A link's percent-encoded part, or null when it is not valid percent-encoding (a mangled link). */
+const decodePart = (part) => {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return null;
+  }
+};
+
 function takeTokenFromFragment() {
   const match = /^#token=([^&]+)/.exec(location.hash);
   if (!match) return;
-  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  const token = decodePart(match[1]);
+  if (token !== null) sessionStorage.setItem(TOKEN_KEY, token);
   // The token never stays in the address bar (or the history).
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
 }
@@ -50,12 +60,19 @@ function useRoute() {
   const job = /^#\/jobs\/(.+)$/.exec(hash);
   const agent = /^#\/agents\/(.+)$/.exec(hash);
   const trajectory = /^#\/jobs\/([^/]+)\/runs\/(\d+)\/iterations\/(\d+)\/trajectories\/(.+)$/.exec(hash);
-  if (agent) return { page: 'agent', agentId: decodeURIComponent(agent[1]) };
-  if (trajectory) {
-    const [, jobId, run, iteration, id] = trajectory;
-    return { page: 'trajectory', jobId: decodeURIComponent(jobId), run: Number(run), iteration: Number(iteration), trajectoryId: decodeURIComponent(id) };
+  // A mangled link (not valid percent-encoding) shows a message instead of a blank page.
+  const badLink = { page: 'bad-link' };
+  if (agent) {
+    const agentId = decodePart(agent[1]);
+    return agentId === null ? badLink : { page: 'agent', agentId };
   }
-  return job ? { page: 'job', jobId: decodeURIComponent(job[1]) } : { page: 'jobs' };
+  if (trajectory) {
+    const [, jobId, run, iteration, id] = trajectory.map(decodePart);
+    return jobId === null || id === null ? badLink : { page: 'trajectory', jobId, run: Number(run), iteration: Number(iteration), trajectoryId: id };
+  }
+  if (!job) return { page: 'jobs' };
+  const jobId = decodePart(job[1]);
+  return jobId === null ? badLink : { page: 'job', jobId };
 }
 
 /** Calls `load` now and every REFRESH_MS while `live` holds; keeps the last good data on errors. */
@@ -574,7 +591,9 @@ function App() {
       ? html`<${JobPage} token=${token} jobId=${route.jobId} serverInfo=${serverInfo} />`
       : route.page === 'agent'
         ? html`<${RegistryPage} token=${token} agentId=${route.agentId} />`
-        : html`<${JobsPage} token=${token} taskSets=${taskSets} />`}
+        : route.page === 'bad-link'
+          ? html`<p class="error" data-testid="bad-link">This link is not valid (its address is not correctly percent-encoded). <a href="#/">All jobs</a></p>`
+          : html`<${JobsPage} token=${token} taskSets=${taskSets} />`}
   </div>`;
 }
 

@@ -88,7 +88,7 @@ export function RegistryPage({ token, agentId }) {
     ${error ? html`<p class="error" data-testid="rollback-error">${error.message}</p>` : null}
     ${data && data.versions.length === 0 ? html`<p class="muted" data-testid="registry-empty">No version yet: promote a checkpoint from a job's page.</p>` : null}
     ${data && data.versions.length
-      ? html`<p class="small">Agents read the active version at <code>GET /agents/${agentId}/policy</code> (ETag ${data.versions[0].etag}).</p>
+      ? html`<p class="small">Agents read the active version at <code>GET /agents/${encodeURIComponent(agentId)}/policy</code> (ETag ${data.versions[0].etag}).</p>
           <table data-testid="versions">
             <thead><tr><th>version</th><th></th><th>kind</th><th>from</th><th>evidence</th><th>why</th><th>by</th><th>when</th><th></th></tr></thead>
             <tbody>

@@ -190,6 +190,9 @@ const cases: Case[] = [
   { name: 'a control character in agent_id (start)', body: () => call('training.start_grpo', { agent_id: 'tab\tagent', task_set: 'simulated-small' }), code: -32602, message: /agent_id: no control characters/ },
   { name: 'a control character in agent_id (list filter)', body: () => call('training.list_jobs', { agent_id: 'bell\u0007' }), code: -32602, message: /agent_id: no control characters/ },
   { name: 'a control character in agent_id (registry)', body: () => call('agents.list_policy_versions', { agent_id: 'tab\tagent' }), code: -32602, message: /agent_id: no control characters/ },
+  // fetch and browsers resolve "/agents/./policy" to "/agents/policy": such an agent could never read its policy.
+  { name: 'agent_id "." (start)', body: () => call('training.start_grpo', { agent_id: '.', task_set: 'simulated-small' }), code: -32602, message: /agent_id: no control characters, and not "\." or "\.\."/ },
+  { name: 'agent_id ".." (registry)', body: () => call('agents.get_active_policy', { agent_id: '..' }), code: -32602, message: /agent_id: no control characters, and not "\." or "\.\."/ },
   { name: 'created_after in year 0', body: () => call('training.list_jobs', { created_after: '0000-01-01T00:00:00Z' }), code: -32602, message: /created_after: a date-time from 0001-01-01 to 9999-12-31/ },
   { name: 'created_before in year 10000 once in UTC', body: () => call('training.list_jobs', { created_before: '9999-12-31T23:59:59-12:00' }), code: -32602, message: /created_before/ },
   { name: 'a NUL in the tenant claim', body: () => start({}), auth: () => bearer(callerToken({ tenant: 'a\u0000b' })), code: -32006, message: /claim "tenant" contains a control character/ },
@@ -369,6 +372,45 @@ test('GET /agents/{agent_id}/policy takes every agent id the methods take, and a
   // The JSON-RPC twin says the same of the same id.
   const twin = await post(call('agents.get_active_policy', { agent_id: 'a'.repeat(150) }), { authorization: await bearer(agentToken) });
   expect(twin.body.error).toMatchObject({ code: -32026 });
+  // The path is read-only: other methods are 405 with Allow, in the same error shape (fastify's own 404 before).
+  for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+    const response = await fetch(`${api.url}/agents/some-agent/policy`, { method, headers: { authorization: `Bearer ${agentToken}` } });
+    expect({ method, status: response.status, allow: response.headers.get('allow'), body: await response.json() }).toMatchObject({
+      method,
+      status: 405,
+      allow: 'GET, HEAD, OPTIONS',
+      body: { error: { code: -32600, message: expect.stringContaining(`${method} is not allowed on /agents/{agent_id}/policy`) } },
+    });
+  }
+  const options = await fetch(`${api.url}/agents/some-agent/policy`, { method: 'OPTIONS' });
+  expect({ status: options.status, allow: options.headers.get('allow') }).toEqual({ status: 204, allow: 'GET, HEAD, OPTIONS' });
+  // An answer depends on the token's tenant: private, and varying with Authorization (the fastify route's headers; the fast path's are in a unit test).
+  const readable = `headers-agent-${process.pid}`;
+  await api.h.repos.policyVersions.create({
+    tenantId: tenant,
+    agentId: readable,
+    version: 1,
+    kind: 'force',
+    policy: { version: 1, base_prompt: 'Be brief.', lessons: [] },
+    contentHash: 'c'.repeat(64),
+    sourceJobId: 'no-such-job',
+    sourceRun: 1,
+    sourceIteration: 1,
+    evaluation: null,
+    rollbackOf: null,
+    reason: 'a version to read',
+    refusal: null,
+    createdBy: 'test',
+  });
+  // A token read for the first time goes through the fastify route (the fast path only knows tokens verified before).
+  const reader = await api.token({ tenant, subject: `first-read-${process.pid}`, roles: ['agent'] });
+  const read = await fetch(`${api.url}/agents/${readable}/policy`, { headers: { authorization: `Bearer ${reader}` } });
+  expect({ status: read.status, cache: read.headers.get('cache-control'), vary: read.headers.get('vary'), etag: read.headers.get('etag') }).toEqual({
+    status: 200,
+    cache: 'private, no-cache',
+    vary: 'Authorization',
+    etag: expect.stringMatching(/^"/),
+  });
 });
 
 test('nothing was written or started by any bad request', async () => {

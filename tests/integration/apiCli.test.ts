@@ -514,6 +514,10 @@ describe('main() in-process', () => {
     expect(await run(['policy', 'x', '--checkpoint', '99999999999999999999:1'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('each at most 2147483647') });
     expect(await run(['list', '--limit', '1000'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--limit must be an integer from 1 to 500') });
     expect(await run(['export', 'x', '--out', '-', '--run', '2147483648'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--run must be an integer from 1 to 2147483647') });
+    // An empty file name (an unset shell variable) is refused, not read as "stdout".
+    for (const command of [['policy', 'x', '--out', ''], ['export', 'x', '--out', '']]) {
+      expect(await run(command)).toEqual({ code: EXIT.USAGE, stdout: '', stderr: expect.stringContaining("flow: option '-o, --out <file>' argument '' is invalid. A file name is needed, not an empty string.\n") });
+    }
   });
 
   test('help, version and argument errors', async () => {

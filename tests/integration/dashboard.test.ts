@@ -118,6 +118,21 @@ test('the dashboard asks for a token, and a token the server refuses sends the u
   await page.getByText('The server refused the token').waitFor();
 });
 
+test('a mangled link (not valid percent-encoding) shows a message, not a blank page, and the page still works', async () => {
+  pageErrors.length = 0;
+  await page.goto('about:blank');
+  await page.goto(`${api.url}/#token=${await api.token()}`);
+  await page.getByRole('button', { name: 'sign out' }).waitFor();
+  for (const link of ['#/agents/%E0%A4%A', '#/jobs/%E0%A4%A', '#/jobs/job-1/runs/1/iterations/1/trajectories/%ZZ']) {
+    await page.goto(`${api.url}/${link}`);
+    await page.locator('[data-testid="bad-link"]').waitFor();
+    expect(await page.locator('[data-testid="bad-link"]').textContent()).toContain('This link is not valid');
+  }
+  await page.getByRole('link', { name: 'All jobs' }).click();
+  await page.locator('[data-testid="bad-link"]').waitFor({ state: 'detached' });
+  expect(pageErrors).toEqual([]);
+});
+
 test('start a job from the page, watch its curves grow, cancel it, see it cancelled, resume it from a checkpoint, then find it in the Temporal Web UI', async () => {
   // Slow enough to watch a few iterations arrive, fast enough for a test.
   harness.model.setLatency(40);

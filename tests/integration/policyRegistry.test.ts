@@ -179,6 +179,7 @@ test('get_policy, promotion on evidence, forced promotion, rollback, the ETag re
   // Forcing takes an admin token and a reason; both are recorded with the refusal it overrode.
   expect(await rpcError(trainer.promotePolicy({ agent_id: AGENT, job_id: unchanged.job_id, checkpoint: 'latest', force: true, reason: 'x' }))).toMatchObject({ code: -32010 });
   expect(await rpcError(admin.promotePolicy({ agent_id: AGENT, job_id: unchanged.job_id, checkpoint: 'latest', force: true, tenant_id: 'tenant-a' }))).toMatchObject({ code: -32602 });
+  expect(await rpcError(admin.promotePolicy({ agent_id: AGENT, job_id: unchanged.job_id, checkpoint: 'latest', force: true, tenant_id: 'tenant-a', reason: ' \t ' }))).toMatchObject({ code: -32602, message: expect.stringContaining('reason: a forced promotion must say why') });
   const v2 = await admin.promotePolicy({ agent_id: AGENT, job_id: unchanged.job_id, checkpoint: 'latest', force: true, tenant_id: 'tenant-a', reason: 'incident 42: back to the base prompt' });
   expect(v2).toMatchObject({ version: 2, kind: 'force', reason: 'incident 42: back to the base prompt', created_by: 'root', evaluation: { significant_improvement: false } });
   expect(v2.refusal).toContain('not against the active v1');

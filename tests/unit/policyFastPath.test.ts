@@ -67,9 +67,10 @@ test('a remembered agent token and a fresh entry: 200 with the cached body, then
   const before = fallbacks;
   const full = await get(path, { authorization: `Bearer ${agent}` });
   expect(full.status).toBe(200);
-  expect(Object.fromEntries(['etag', 'cache-control', 'content-type', 'x-request-id'].map((h) => [h, full.headers.get(h)]))).toEqual({
+  expect(Object.fromEntries(['etag', 'cache-control', 'vary', 'content-type', 'x-request-id'].map((h) => [h, full.headers.get(h)]))).toEqual({
     etag: entry!.etag,
-    'cache-control': 'no-cache',
+    'cache-control': 'private, no-cache',
+    vary: 'Authorization',
     'content-type': 'application/json; charset=utf-8',
     'x-request-id': 'req-1',
   });

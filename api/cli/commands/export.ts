@@ -2,7 +2,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { FlowClient } from '../../client/flowClient';
-import { finiteNumber, nonNegativeInt, positiveInt } from '../arguments';
+import { finiteNumber, nonNegativeInt, outputFile, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { usage } from '../errors';
 import { outputTarget, writeChunk, type CliIo } from '../io';
@@ -22,7 +22,7 @@ export const registerExport: RegisterCommand = (program, { io, client }) => {
     .command('export')
     .description("write a job's trajectories to a file, one JSON line each")
     .argument('<job>', 'the job id')
-    .requiredOption('-o, --out <file>', 'the output file ("-" for stdout)')
+    .requiredOption('-o, --out <file>', 'the output file ("-" for stdout)', outputFile)
     .addOption(new Option('--format <format>', 'json: the trajectories; jsonl_chat: chat fine-tuning lines of the successful ones').choices(['json', 'jsonl_chat']).default('json'))
     .option('--success-only', 'only successful trajectories')
     .option('--min-reward <x>', 'only trajectories with reward >= x (0-1)', finiteNumber('--min-reward'))

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { CheckpointSelector } from '../../schemas';
-import { checkpointSelector } from '../arguments';
+import { checkpointSelector, outputFile } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { usage } from '../errors';
 
@@ -19,7 +19,7 @@ export const registerPolicy: RegisterCommand = (program, { io, client }) => {
     .argument('<job>', 'the job id')
     .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default best)', checkpointSelector)
     .addOption(new Option('--format <format>', 'text: the rendered system prompt; json: the policy and where it came from').choices(['text', 'json']).default('text'))
-    .option('-o, --out <file>', 'write it to this file instead of stdout')
+    .option('-o, --out <file>', 'write it to this file instead of stdout', outputFile)
     .action(async (jobId: string, options: PolicyOptions) => {
       const result = await client().getPolicy(jobId, { format: options.format, ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}) });
       // The text is the prompt itself, byte for byte; the JSON is the whole answer (checkpoint, content hash, policy).
