@@ -7,9 +7,13 @@ export type { PrismaClient };
 /** The node-postgres pool under each client from `createPrismaClient`, for the repositories' raw hot paths. */
 const pools = new WeakMap<PrismaClient, Pool>();
 
-/** How long a query may wait for PostgreSQL's answer, and a new connection for its handshake. */
+/**
+ * How long a query may wait for PostgreSQL's answer; how long a caller may wait for a connection
+ * (a free one from the pool, or a new one's handshake: node-postgres bounds both with one
+ * setting, so it is as long as a query may take, not a handshake's few seconds).
+ */
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 /**
  * A Prisma client on the node-postgres driver adapter, with the query compiler: no native
@@ -18,12 +22,31 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * (stopped, not down: connections stay open and nothing answers) fails queries after
  * `queryTimeoutMs` and connection attempts after `connectTimeoutMs`, instead of holding every
  * caller forever; a refused connection fails at once either way.
+ *
+ * The query timeout is the client's own timer: the server does not know of it. So PostgreSQL is
+ * told the same limit (statement_timeout), and to end a session left idle inside a transaction
+ * (idle_in_transaction_session_timeout, twice the query timeout): when a stall outlasts a
+ * transaction's COMMIT or ROLLBACK, Prisma's runtime never hands that connection back, and without
+ * this its transaction would stay open on the server once PostgreSQL resumed, holding its row locks
+ * (a job row's, stopping every later update of that job) until the worker restarted.
  */
 export function createPrismaClient(
   databaseUrl = requireDatabaseUrl(),
-  { poolSize = 10, queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS } = {},
+  {
+    poolSize = 10,
+    queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
+    connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+    idleInTransactionTimeoutMs = 2 * queryTimeoutMs,
+  }: { poolSize?: number; queryTimeoutMs?: number; connectTimeoutMs?: number; idleInTransactionTimeoutMs?: number } = {},
 ): PrismaClient {
-  const pool = new Pool({ connectionString: databaseUrl, max: poolSize, query_timeout: queryTimeoutMs, connectionTimeoutMillis: connectTimeoutMs });
+  const pool = new Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    query_timeout: queryTimeoutMs,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: queryTimeoutMs,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+  });
   // Listened to here rather than through the adapter's onPoolError, which attaches only once
   // Prisma connects: an idle client's error before that would otherwise crash the process.
   pool.on('error', (error) => console.error(`postgres pool error: ${error.message}`));

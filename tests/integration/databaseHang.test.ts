@@ -85,6 +85,8 @@ let h: Harness;
 let api: ApiHarness;
 let relay: Awaited<ReturnType<typeof freezableRelay>>;
 let prisma: ReturnType<typeof createPrismaClient>;
+/** A client with the defaults every process uses. */
+let createdWithDefaults: ReturnType<typeof createPrismaClient>;
 
 beforeAll(async () => {
   h = await startHarness();
@@ -94,11 +96,13 @@ beforeAll(async () => {
   url.port = String(relay.port);
   prisma = createPrismaClient(url.toString(), { poolSize: 2, queryTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS });
   api = await startApiHarness({ harness: { ...h, prisma, repos: createRepositories(prisma) } });
+  createdWithDefaults = createPrismaClient(requireEnv('DATABASE_URL'), { poolSize: 1 });
 });
 afterAll(async () => {
   relay?.thaw();
   await api?.close();
   await prisma?.$disconnect();
+  await createdWithDefaults?.$disconnect();
   await relay?.close();
   await h?.close();
 });
@@ -148,3 +152,31 @@ test('while PostgreSQL is starting up (FATAL 57P03 to every new connection), cal
     await new Promise((r) => setTimeout(r, 200));
   }
 }, 60_000);
+
+test('PostgreSQL is told the limits too (statement_timeout, idle_in_transaction_session_timeout): a transaction left idle is ended, freeing its locks', async () => {
+  const { poolOf } = await import('../../adapters/db/prismaClient');
+  const url = requireEnv('DATABASE_URL');
+  const limited = createPrismaClient(url, { poolSize: 2, queryTimeoutMs: 60_000, idleInTransactionTimeoutMs: 1_000 });
+  const other = createPrismaClient(url, { poolSize: 1 });
+  try {
+    const settings = await poolOf(createdWithDefaults).query("SELECT current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle");
+    expect(settings.rows[0]).toEqual({ statement: '30s', idle: '1min' });
+
+    // A transaction that takes a row lock and is then abandoned (its COMMIT never sent, as after a stall).
+    await poolOf(other).query('CREATE TABLE IF NOT EXISTS idle_tx_probe (id int PRIMARY KEY)');
+    await poolOf(other).query('INSERT INTO idle_tx_probe VALUES (1) ON CONFLICT DO NOTHING');
+    const abandoned = await poolOf(limited).connect();
+    abandoned.on('error', () => undefined); // the server ends the session: expected
+    await abandoned.query('BEGIN');
+    await abandoned.query('SELECT id FROM idle_tx_probe WHERE id = 1 FOR UPDATE');
+    // Another session can take the lock once the server has ended the idle transaction (1 s), well before a test timeout.
+    const started = Date.now();
+    await poolOf(other).query("SET lock_timeout = '10s'");
+    await poolOf(other).query('SELECT id FROM idle_tx_probe WHERE id = 1 FOR UPDATE');
+    expect(Date.now() - started).toBeLessThan(8_000);
+    abandoned.release(true);
+  } finally {
+    await limited.$disconnect();
+    await other.$disconnect();
+  }
+}, 30_000);
