@@ -5,6 +5,7 @@
  * process entry points only, never on import: tests run several APIs and workers in one process.
  */
 import os from 'node:os';
+import { integerFromEnv } from '../envIntegers';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource } from '@opentelemetry/resources';
@@ -34,11 +35,8 @@ export interface ProcessTelemetry {
 
 /** A port from the environment: an integer 0..65535 (0 = off), or `fallback` when unset. */
 export function portFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${name} must be a port number 0..65535 (0 = off), got "${raw}"`);
-  return port;
+  // Blank is unset (the default), not 0: Number(" ") is 0, which turned the metrics off unasked.
+  return integerFromEnv(env, name, fallback, { min: 0, max: 65535, unit: 'a port; 0: off' });
 }
 
 /** The OTLP/HTTP traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces; null = no export. */

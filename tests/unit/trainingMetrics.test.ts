@@ -112,8 +112,9 @@ test('ports and endpoints from the environment; bad values name the variable', (
   expect(portFromEnv({ FLOW_METRICS_PORT: '' }, 'FLOW_METRICS_PORT', 9464)).toBe(9464);
   expect(portFromEnv({ FLOW_METRICS_PORT: '0' }, 'FLOW_METRICS_PORT', 9464)).toBe(0);
   expect(portFromEnv({ FLOW_METRICS_PORT: '9100' }, 'FLOW_METRICS_PORT', 9464)).toBe(9100);
-  for (const bad of ['-1', '65536', '12.5', 'nine']) {
-    expect(() => portFromEnv({ FLOW_TEMPORAL_METRICS_PORT: bad }, 'FLOW_TEMPORAL_METRICS_PORT', 9465)).toThrow(`FLOW_TEMPORAL_METRICS_PORT must be a port number 0..65535 (0 = off), got "${bad}"`);
+  expect(portFromEnv({ FLOW_METRICS_PORT: ' ' }, 'FLOW_METRICS_PORT', 9464)).toBe(9464);
+  for (const bad of ['-1', '65536', '12.5', 'nine', '1e3', '0x1F90']) {
+    expect(() => portFromEnv({ FLOW_TEMPORAL_METRICS_PORT: bad }, 'FLOW_TEMPORAL_METRICS_PORT', 9465)).toThrow(`FLOW_TEMPORAL_METRICS_PORT must be an integer from 0 to 65535 (a port; 0: off), got "${bad}"`);
   }
   expect(tracesUrlFromEnv({})).toBeNull();
   expect(tracesUrlFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe('http://collector:4318/v1/traces');
