@@ -27,7 +27,8 @@ import { creditsByTrajectory, evidenceSources, type IdentifiedCandidate, withTra
 import { fitToTokenBudget } from '../training/tokenBudget';
 import { tokenCounterFor } from '../adapters/llm/tokenCounter';
 import { allowanceOf, BudgetAllowanceExceededError, type GuardedChatClient, type GuardedChatFactory, guardedChats } from './budgetGuard';
-import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel } from '../adapters/llm/chatClient';
+import { type ChatClient, type ChatMessage, type ChatRequest, isLocalModel, ProviderUnavailableError } from '../adapters/llm/chatClient';
+import { activityCancellationSignal, providerRetry } from './providerRetry';
 import { parseAnswerJson, parseUpdaterAnswer, structuredAnswerJsonSchema } from './policyUpdateAnswer';
 import type { ModelPrice } from '../adapters/llm/pricing';
 import { loadInOrder } from './trajectoryRows';
@@ -153,16 +154,15 @@ async function askOptimizer(chat: GuardedChatClient, trajectories: TrajectoryRep
   for (let attempt = 1; attempt <= MAX_OPTIMIZER_ATTEMPTS; attempt++) {
     let reply;
     try {
-      reply = await chat.complete({
-        model: input.optimizer_model,
-        messages,
-        max_tokens: input.max_tokens,
-        seed: input.seed + attempt,
-        response_format: responseFormat,
-      });
+      reply = await chat.complete(
+        { model: input.optimizer_model, messages, max_tokens: input.max_tokens, seed: input.seed + attempt, response_format: responseFormat },
+        activityCancellationSignal(),
+      );
     } catch (error) {
       // The guard refused the call: the policy stays as it is, and what was spent is reported.
       if (error instanceof BudgetAllowanceExceededError) return { skipped: error.message, allowanceExceeded: true };
+      // The provider could not answer: the activity is retried after its Retry-After (activities/providerRetry.ts).
+      if (error instanceof ProviderUnavailableError) throw providerRetry(error);
       throw error;
     }
     spend.usage.prompt_tokens += reply.usage.prompt_tokens;

@@ -26,6 +26,8 @@ import type { TrajectoryRepository, TrajectoryRow } from '../adapters/db';
 import { LlmJudge } from './llm/judge';
 import type { ModelPrices } from '../adapters/llm/pricing';
 import { loadInOrder } from './trajectoryRows';
+import { ProviderUnavailableError } from '../adapters/llm/chatClient';
+import { activityCancellationSignal, providerRetry } from './providerRetry';
 
 export interface RewardGroupInput {
   trajectory_ids: string[];
@@ -91,7 +93,7 @@ export function createRewardActivities(deps: { rewards: RewardRegistry; trajecto
       const chat = deps.chats && input.judge ? deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices }) : null;
       const context: RewardContext = { runCode: runCodeTests };
       if (chat && input.judge) {
-        context.judge = new LlmJudge(chat, { model: input.judge.model, rubric: input.judge.rubric, max_tokens: input.max_tokens ?? 512, seed: input.seed });
+        context.judge = new LlmJudge(chat, { model: input.judge.model, rubric: input.judge.rubric, max_tokens: input.max_tokens ?? 512, seed: input.seed, signal: activityCancellationSignal() });
       }
       let outcomes;
       try {
@@ -100,6 +102,8 @@ export function createRewardActivities(deps: { rewards: RewardRegistry; trajecto
         if (error instanceof RewardContractError || error instanceof UnknownRewardError) {
           throw ApplicationFailure.nonRetryable(error.message, error.name);
         }
+        // The judge's provider could not answer: retried as the agent's calls are, after its Retry-After.
+        if (error instanceof ProviderUnavailableError) throw providerRetry(error);
         throw error;
       }
       const rewardErrors = outcomes.map((outcome) => outcome.error);

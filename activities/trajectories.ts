@@ -5,7 +5,7 @@
  * the reason, never a failed job; a provider that cannot answer is retried (runAgentEpisode).
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { CancelledFailure } from '@temporalio/common';
 import type { AgentSpec, Task } from '../training/task';
 import type { TokenUsage, Trajectory, TrajectoryStep } from '../training/trajectory';
 import type { AgentResumePoint, AgentRunRequest, AgentRuntime } from './agents/agentRuntime';
@@ -14,6 +14,7 @@ import type { TrajectoryRepository } from '../adapters/db';
 import { ProviderUnavailableError, type ChatClient } from '../adapters/llm/chatClient';
 import type { ModelPrice } from '../adapters/llm/pricing';
 import { keepAlive } from './keepAlive';
+import { providerRetry } from './providerRetry';
 
 export interface RunTrajectoryInput {
   job_id: string;
@@ -170,16 +171,6 @@ export async function runAgentEpisode(
         : `agent error: ${error instanceof Error ? error.message : String(error)}`;
     return { outcome: { finalAnswer: null, success: false, verified: false, error: reason }, allowanceExceeded };
   }
-}
-
-/** A retryable failure; the next attempt waits as long as the provider's Retry-After asked, when it sent one (at most 5 min). */
-function providerRetry(error: ProviderUnavailableError): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: 'ProviderUnavailable',
-    message: error.message,
-    cause: error,
-    ...(error.retryAfterMs !== undefined ? { nextRetryDelay: error.retryAfterMs } : {}),
-  });
 }
 
 function stepsCostUsd(steps: TrajectoryStep[]): number {

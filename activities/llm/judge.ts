@@ -36,6 +36,8 @@ export interface JudgeSettings {
   rubric?: string;
   max_tokens: number;
   seed?: number;
+  /** Stops a call the activity no longer waits for (its cancellation, a worker shutting down). */
+  signal?: AbortSignal;
 }
 
 /** How much of a step's tool arguments and results the judge sees (prompts stay bounded). */
@@ -113,13 +115,16 @@ export class LlmJudge implements RewardJudge {
     ];
     let last: Parsed<T> = { ok: false, problem: 'no answer' };
     for (let attempt = 1; attempt <= JUDGE_MAX_ATTEMPTS; attempt++) {
-      const result = await this.chat.complete({
-        model: this.settings.model,
-        messages,
-        max_tokens: this.settings.max_tokens,
-        seed: this.settings.seed,
-        response_format: { type: 'json_object' },
-      });
+      const result = await this.chat.complete(
+        {
+          model: this.settings.model,
+          messages,
+          max_tokens: this.settings.max_tokens,
+          seed: this.settings.seed,
+          response_format: { type: 'json_object' },
+        },
+        this.settings.signal,
+      );
       last = accept(result.message.content);
       if (last.ok) return last;
       messages.push(

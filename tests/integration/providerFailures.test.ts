@@ -9,6 +9,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ChatClient, ProviderUnavailableError } from '../../adapters/llm/chatClient';
+import { JUDGE_MARKER } from '../../activities/llm/judge';
 import { costOf } from '../../adapters/llm/pricing';
 import { startTrainingJob } from '../../api/trainingJobs';
 import type { Task } from '../../training/task';
@@ -101,6 +102,7 @@ describe('the chat client against a provider at fault', () => {
 describe('a training job during a provider outage', () => {
   let h: Harness;
   const calls = new Map<string, number>();
+  let judgedOutage = false;
   // The first calls of the outage query fail, each in its own way; the provider then recovers.
   const OUTAGE: ScriptedResponse[] = [
     { kind: 'http_error', status: 500 },
@@ -114,7 +116,19 @@ describe('a training job during a provider outage', () => {
     h = await startHarness({
       model: {
         respond: (body) => {
+          const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
           const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
+          // The judge's and the optimizer's first calls of that job fail: the judge's first four with 503
+          // (two trajectories, each call sent once more by portkey-ai itself on a 5xx: the whole first
+          // attempt), the optimizer's first with 429.
+          if (judgedOutage && !body.tools?.length) {
+            const role = system.startsWith(JUDGE_MARKER) ? 'judge' : 'optimizer';
+            const n = calls.get(role) ?? 0;
+            calls.set(role, n + 1);
+            if (role === 'judge' && n < 4) return { kind: 'http_error', status: 503 };
+            if (role === 'optimizer' && n === 0) return { kind: 'http_error', status: 429, headers: { 'retry-after': '1' } };
+            return undefined;
+          }
           if (!user.includes('PROVIDER-OUTAGE')) return undefined;
           const n = calls.get('outage') ?? 0;
           calls.set('outage', n + 1);
@@ -144,5 +158,33 @@ describe('a training job during a provider outage', () => {
     const retried = (events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
     expect(retried.length).toBeGreaterThan(0);
     for (const event of retried) expect(event.activityTaskStartedEventAttributes!.lastFailure?.applicationFailureInfo?.type).toBe('ProviderUnavailable');
+  }, 120_000);
+
+  test("the judge's and the optimizer's calls are retried the same way, after the provider's Retry-After", async () => {
+    judgedOutage = true;
+    try {
+      const [normal] = simulatedTaskSet({ queriesPerFamily: 1, seed: 6 });
+      const job = jobRequest({
+        training_queries: [normal],
+        evaluation_queries: [normal],
+        config: { iterations: 1, batch_size: 1, group_size: 2, reward_strategy: 'llm_judge', judge: { model: MODEL } },
+      });
+      const { jobId } = await startTrainingJob(h.client, h.repos, job, { taskQueue: h.taskQueue });
+      const result = await h.run(h.client.workflow.getHandle(jobId).result());
+      expect(result.status).toBe('completed');
+      expect({ judge: calls.get('judge')! > 4, optimizer: calls.get('optimizer')! > 1 }).toEqual({ judge: true, optimizer: true });
+      // The reward step and the policy update each ran a second attempt after a ProviderUnavailable failure.
+      const { events } = await h.client.workflow.getHandle(jobId).fetchHistory();
+      const scheduled = new Map((events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name!]));
+      const retried = (events ?? [])
+        .filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)
+        .map((e) => [scheduled.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)), e.activityTaskStartedEventAttributes!.lastFailure?.applicationFailureInfo?.type]);
+      expect(retried).toEqual(expect.arrayContaining([
+        ['rewardGroup', 'ProviderUnavailable'],
+        ['updatePolicy', 'ProviderUnavailable'],
+      ]));
+    } finally {
+      judgedOutage = false;
+    }
   }, 120_000);
 });
