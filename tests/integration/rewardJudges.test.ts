@@ -236,8 +236,9 @@ describe('the rewardGroup activity', () => {
     const ids = await recordedGroup(['Paris']);
     scripted = (body) => (isJudgeCall(body) ? { kind: 'http_error', status: 500 } : undefined);
     const error = await activities().rewardGroup({ trajectory_ids: ids, reward_strategy: 'llm_judge', task, judge: judge(), max_tokens: 256 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect(error).not.toBeInstanceOf(ApplicationFailure);
+    // A provider outage, as for the agent's calls: retryable, typed, after the provider's Retry-After when it sends one.
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect({ type: (error as ApplicationFailure).type, nonRetryable: (error as ApplicationFailure).nonRetryable }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false });
     expect((error as Error).message).toMatch(/^flow-sim-1: HTTP 500/);
     expect((await h.repos.trajectories.findByIds(ids))[0].rewardError).toBeNull();
   });
