@@ -239,8 +239,18 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
           // The deadline passed either because no worker has taken the update (Temporal holds it and
           // delivers it later: pending) or because Temporal never got it (unreachable): ask which.
-          if (await temporalHoldsUpdate(client, row.id, updateId)) return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
-          throw new FlowRpcError('UNAVAILABLE', 'Temporal did not take the raise, so it is not applied; retry later (a retry with the same budget_usd is safe)');
+          // Known to Temporal, the update may also have finished meanwhile: its outcome is the answer.
+          const held = await heldUpdate(client, row.id, updateId);
+          if (held === 'pending') return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
+          if (held === 'applied') return { job_id: row.id, budget_usd: params.budget_usd, status: 'applied' as const };
+          if (held !== 'unknown') {
+            if (held.cancelled) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
+            throw new FlowRpcError('INVALID_PARAMS', held.message);
+          }
+          throw new FlowRpcError(
+            'UNAVAILABLE',
+            'Temporal did not confirm that it took the raise, so it may not be applied; retry later (a retry with the same budget_usd is safe: it joins the same raise, or finds it applied)',
+          );
         }
         throw error;
       }
@@ -490,12 +500,14 @@ function chatMessages(row: TrajectoryRow) {
 const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
 
 /**
- * Whether Temporal has admitted the update `updateId` of workflow `workflowId` (it is then
- * delivered when a worker runs the job). False when Temporal does not know it or does not answer.
+ * What Temporal knows of the update `updateId` of workflow `workflowId`: admitted and not yet
+ * finished (`pending`: delivered when a worker runs the job), finished (`applied`, or the failure
+ * that ended it), or `unknown` when Temporal does not know it or does not answer.
  */
-async function temporalHoldsUpdate(client: Client, workflowId: string, updateId: string): Promise<boolean> {
+export async function heldUpdate(client: Client, workflowId: string, updateId: string): Promise<'pending' | 'applied' | 'unknown' | { message: string; cancelled: boolean }> {
+  let answer: temporal.api.workflowservice.v1.IPollWorkflowExecutionUpdateResponse;
   try {
-    await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () =>
+    answer = await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () =>
       client.workflowService.pollWorkflowExecutionUpdate({
         namespace: client.options.namespace,
         updateRef: { workflowExecution: { workflowId }, updateId },
@@ -504,10 +516,20 @@ async function temporalHoldsUpdate(client: Client, workflowId: string, updateId:
         waitPolicy: { lifecycleStage: temporal.api.enums.v1.UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED },
       }),
     );
-    return true;
   } catch {
-    return false;
+    return 'unknown';
   }
+  const outcome = answer.outcome;
+  if (!outcome) return 'pending';
+  if (!outcome.failure) return 'applied';
+  let cancelled = false;
+  for (let failure: temporal.api.failure.v1.IFailure | null | undefined = outcome.failure; failure; failure = failure.cause) {
+    if (failure.canceledFailureInfo) cancelled = true;
+  }
+  // The innermost message is the validator's own sentence (what the synchronous path answers too).
+  let innermost = outcome.failure;
+  while (innermost.cause) innermost = innermost.cause;
+  return { message: innermost.message || outcome.failure.message || 'the raise was refused', cancelled };
 }
 
 function hasCancelledCause(error: Error): boolean {

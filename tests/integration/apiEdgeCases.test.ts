@@ -129,7 +129,7 @@ describe('Temporal refuses or cannot be reached', () => {
       const error = await rpcError((await droppedOut.client()).updateBudget(jobId, 1000));
       expect(Date.now() - before).toBeGreaterThanOrEqual(UPDATE_BUDGET_TIMEOUT_MS - 1000);
       expect(error.code).toBe(-32050);
-      expect(error.message).toContain('Temporal did not take the raise, so it is not applied');
+      expect(error.message).toContain('Temporal did not confirm that it took the raise, so it may not be applied');
       // Temporal never had it: no worker can apply it later.
       expect((await h.repos.jobs.get(jobId))!.budgetUsd).not.toBe(1000);
       const events = (await h.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
