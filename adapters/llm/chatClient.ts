@@ -134,7 +134,7 @@ export class ChatClient {
     }
     const main =
       settings.baseURL || settings.apiKey
-        ? withCallSignal(
+        ? withCallContext(
             new Portkey({
               baseURL: settings.baseURL,
               apiKey: settings.apiKey ?? 'local',
@@ -151,7 +151,7 @@ export class ChatClient {
       // The same portkey-ai client, pointed at the local llama.cpp server once it is up.
       local: resolveLocal
         ? () =>
-            (local ??= resolveLocal().then((baseURL) => withCallSignal(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }))).catch((error: unknown) => {
+            (local ??= resolveLocal().then((baseURL) => withCallContext(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }))).catch((error: unknown) => {
               local = null;
               throw error;
             }))
@@ -174,15 +174,16 @@ export class ChatClient {
     if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
     // Stored under its ledger key, so a retry can ask what a call it never heard back from cost.
     const body = !local && endpoints.storeCalls && options.callKey ? { ...request, store: true, metadata: { [CALL_KEY_METADATA]: options.callKey } } : request;
+    const context: CallContext = { signal };
     const create = () =>
-      callSignal.run(signal, () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>));
+      callContext.run(context, () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>));
     const call = local ? endpoints.slots.run(create, signal) : create();
     // Stop waiting as soon as the signal aborts, whatever the SDK does with the aborted fetch.
     let raw: RawCompletion;
     try {
       raw = signal ? await untilAborted(call, signal) : await call;
     } catch (error) {
-      throw signal?.aborted ? error : describeProviderError(request.model, error);
+      throw signal?.aborted ? error : describeProviderError(request.model, error, context.retryAfter);
     }
     const choice = raw.choices?.[0];
     const usage: TokenUsage = {
@@ -256,7 +257,7 @@ const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
  * status above, a 5xx, or none at all (refused or broken connection, a body that is cut off or
  * not JSON).
  */
-function describeProviderError(model: string, error: unknown): Error {
+function describeProviderError(model: string, error: unknown, retryAfter: string | null | undefined): Error {
   const status = (error as { status?: unknown }).status;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof status !== 'number') {
@@ -269,13 +270,12 @@ function describeProviderError(model: string, error: unknown): Error {
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
   }
   const described = `${model}: HTTP ${status}: ${message}`;
-  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, 'none', retryAfterMs((error as { headers?: unknown }).headers));
+  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, 'none', retryAfterMs(retryAfter));
   return new Error(described);
 }
 
-/** Retry-After in seconds or as an HTTP date, from the SDK's headers (a Headers or a plain object). */
-function retryAfterMs(headers: unknown): number | undefined {
-  const raw = headers instanceof Headers ? headers.get('retry-after') : (headers as Record<string, unknown> | undefined)?.['retry-after'];
+/** Retry-After in seconds or as an HTTP date. */
+function retryAfterMs(raw: string | null | undefined): number | undefined {
   if (typeof raw !== 'string' || raw.trim() === '') return undefined;
   const seconds = Number(raw);
   const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(raw) - Date.now();
@@ -286,19 +286,28 @@ function retryAfterMs(headers: unknown): number | undefined {
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
- * The abort signal of the call being made. portkey-ai 3.1 drops the per-call signal before
- * fetch, so a provider that never answers would hold its socket after the trajectory gave up
- * (and keep a stopping worker alive): each client's fetch takes the signal from here instead.
+ * What the SDK client's fetch needs from, and tells, the call being made. portkey-ai 3.1 drops the
+ * per-call signal before fetch, so a provider that never answers would hold its socket after the
+ * trajectory gave up (and keep a stopping worker alive): fetch takes the signal from here. And it
+ * keeps a failed answer's headers on the client object shared by every concurrent call, reading
+ * them only after the body has arrived, by when another call's answer may have replaced them: the
+ * Retry-After is taken here, per call, from the last answer (the SDK sends a 5xx request twice).
  */
-const callSignal = new AsyncLocalStorage<AbortSignal | undefined>();
+interface CallContext {
+  signal?: AbortSignal;
+  retryAfter?: string | null;
+}
+const callContext = new AsyncLocalStorage<CallContext>();
 
-function withCallSignal(portkey: Portkey): Portkey {
+function withCallContext(portkey: Portkey): Portkey {
   // `fetch` is the SDK client's (private) instance field, set in its constructor; portkey-ai is pinned.
   const client = portkey as unknown as { fetch: typeof fetch };
   const inner = client.fetch;
-  client.fetch = (url, init) => {
-    const signal = callSignal.getStore();
-    return inner(url, signal ? { ...init, signal } : init);
+  client.fetch = async (url, init) => {
+    const context = callContext.getStore();
+    const response = await inner(url, context?.signal ? { ...init, signal: context.signal } : init);
+    if (context) context.retryAfter = response.headers.get('retry-after');
+    return response;
   };
   return portkey;
 }

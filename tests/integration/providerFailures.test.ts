@@ -58,6 +58,42 @@ describe('the chat client against a provider at fault', () => {
     expect((date as ProviderUnavailableError).retryAfterMs).toBeLessThanOrEqual(20_000);
   });
 
+  test("a 429's Retry-After is its own, even when another call's answer arrives while its body is read", async () => {
+    // A provider that answers the first request 429 at once but sends its body 300 ms later, and
+    // the second request 200 with no Retry-After in between (portkey-ai keeps one set of
+    // response headers per client object, shared by concurrent calls).
+    let requests = 0;
+    const provider = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        requests += 1;
+        if (requests === 1) {
+          res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '7' });
+          res.flushHeaders();
+          setTimeout(() => res.end(JSON.stringify({ error: { message: 'slow down' } })), 300);
+          return;
+        }
+        const completion = { id: 'c', object: 'chat.completion', created: 0, model: MODEL, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion));
+      });
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new ChatClient({ baseURL: `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1` });
+      const limited = client.complete(request).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await client.complete(request)).message.content).toBe('ok');
+      const error = await limited;
+      expect(error).toBeInstanceOf(ProviderUnavailableError);
+      expect((error as ProviderUnavailableError).retryAfterMs).toBe(7000);
+    } finally {
+      await new Promise((resolve) => provider.close(resolve));
+    }
+  });
+
   test('HTTP 400 is a request the provider refuses: the agent\'s error, not an outage', async () => {
     const error = await failure({ kind: 'http_error', status: 400, body: '{"error":{"message":"context too long"}}' });
     expect(error).toBeInstanceOf(Error);
