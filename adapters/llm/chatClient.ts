@@ -183,7 +183,7 @@ export class ChatClient {
     try {
       raw = signal ? await untilAborted(call, signal) : await call;
     } catch (error) {
-      throw signal?.aborted ? error : describeProviderError(request.model, error, context.retryAfter);
+      throw signal?.aborted ? error : describeProviderError(request.model, error, context);
     }
     const choice = raw.choices?.[0];
     const usage: TokenUsage = {
@@ -237,8 +237,9 @@ export class ProviderUnavailableError extends Error {
   constructor(
     message: string,
     /**
-     * What the provider billed for the call: nothing (it refused it or never answered), what its
-     * usage says (an answer with usage and no message), or unknown (an answer broken off or not JSON).
+     * What the provider billed for the call: nothing (it refused it, or the request never reached
+     * it), what its usage says (an answer with usage and no message), or unknown (an answer broken
+     * off or not JSON, a connection lost after the request went out, a gateway that gave up waiting).
      */
     readonly billing: 'none' | 'unknown' | { usage: TokenUsage; costUsd: number },
     readonly retryAfterMs?: number,
@@ -250,6 +251,29 @@ export class ProviderUnavailableError extends Error {
 
 /** Statuses that say "not now" rather than "not this request": timeout, conflict, too early, rate limit, server errors. */
 const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
+/**
+ * Of those, the answers of something that gave up waiting, a proxy or a gateway (bad gateway,
+ * gateway timeout, Cloudflare's "a timeout occurred") or the server itself (request timeout),
+ * while the provider behind it may have gone on generating, and billing: what the call cost is
+ * unknown, so the ledger holds its worst case until the provider's record of it settles it.
+ */
+const GAVE_UP_STATUSES = new Set([408, 502, 504, 524]);
+/** Connection errors before the request was sent (refused, no such host, unreachable, connect timeout): nothing can have been billed. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * The first error code (`ECONNRESET`, …) in an error's cause chain, and the message that carries
+ * it. Duck-typed: undici's errors may come from another realm than this module's `Error`.
+ */
+function errorCode(error: unknown): { code?: string; message?: string } {
+  let first: string | undefined;
+  for (let cause = error, depth = 0; typeof cause === 'object' && cause !== null && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
+    const { code, message } = cause as { code?: unknown; message?: unknown };
+    first ??= typeof message === 'string' ? message : undefined;
+    if (typeof code === 'string') return { code, message: typeof message === 'string' ? message : first };
+  }
+  return { message: first };
+}
 
 /**
  * "flow-sim-1: HTTP 500: simulated provider error", whatever shape the SDK's error has; a
@@ -257,20 +281,22 @@ const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
  * status above, a 5xx, or none at all (refused or broken connection, a body that is cut off or
  * not JSON).
  */
-function describeProviderError(model: string, error: unknown, retryAfter: string | null | undefined): Error {
+function describeProviderError(model: string, error: unknown, call: CallContext): Error {
   const status = (error as { status?: unknown }).status;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof status !== 'number') {
     // portkey-ai wraps a fetch that failed before any answer (refused, reset) as APIConnectionError
     // (not exported), whose own message is advice about Portkey's hosted service: give the cause.
+    // A connection that failed before the request went out billed nothing; one reset or timed out
+    // after it went out may have been billed.
     if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
-      const cause = (error as { cause?: unknown }).cause;
-      return new ProviderUnavailableError(`${model}: no answer: ${cause instanceof Error ? cause.message : 'the connection failed'}`, 'none');
+      const { code, message: said = 'the connection failed' } = call.connectionError ?? errorCode((error as { cause?: unknown }).cause);
+      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown');
     }
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
   }
   const described = `${model}: HTTP ${status}: ${message}`;
-  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, 'none', retryAfterMs(retryAfter));
+  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfterMs(call.retryAfter));
   return new Error(described);
 }
 
@@ -296,6 +322,12 @@ const MAX_RETRY_AFTER_MS = 5 * 60_000;
 interface CallContext {
   signal?: AbortSignal;
   retryAfter?: string | null;
+  /**
+   * Why the last fetch failed without an answer, read from the error fetch threw: portkey-ai
+   * rebuilds an error it does not recognise as one (another realm's, as under jest) from its text,
+   * dropping the cause that says whether the request went out.
+   */
+  connectionError?: { code?: string; message?: string };
 }
 const callContext = new AsyncLocalStorage<CallContext>();
 
@@ -305,8 +337,17 @@ function withCallContext(portkey: Portkey): Portkey {
   const inner = client.fetch;
   client.fetch = async (url, init) => {
     const context = callContext.getStore();
-    const response = await inner(url, context?.signal ? { ...init, signal: context.signal } : init);
-    if (context) context.retryAfter = response.headers.get('retry-after');
+    let response: Response;
+    try {
+      response = await inner(url, context?.signal ? { ...init, signal: context.signal } : init);
+    } catch (error) {
+      if (context) context.connectionError = errorCode(error);
+      throw error;
+    }
+    if (context) {
+      context.retryAfter = response.headers.get('retry-after');
+      context.connectionError = undefined;
+    }
     return response;
   };
   return portkey;
