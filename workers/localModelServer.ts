@@ -40,6 +40,10 @@ export interface LocalModelServer {
   baseURL: string;
   /** The GGUF's own name (from its header). */
   modelName: string | null;
+  /** The server process. */
+  pid: number;
+  /** Resolves when the server process has exited, stopped or not (a crash, the OOM killer). */
+  exited: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,10 +89,13 @@ export async function startLocalModelServer(options: LocalModelServerOptions = {
     });
     child.once('exit', (code, signal) => fail(new Error(`the local model server exited (${code ?? signal}) while loading: ${stderr.slice(-3).join(' | ')}`)));
   });
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
   await waitHealthy(address, child);
   return {
     baseURL: `${address}/v1`,
     modelName: header.name,
+    pid: child.pid!,
+    exited,
     stop: () => stopChild(child),
   };
 }
@@ -126,7 +133,11 @@ export function wantsLocalModel(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 export interface LazyLocalModel {
-  /** The server's `/v1` URL, starting it on the first call (a failed start is retried on the next). */
+  /**
+   * The server's `/v1` URL, starting it on the first call (a failed start is retried on the next),
+   * and again on the first call after it exited: calls in flight when it died fail as a provider
+   * outage, which Temporal retries, and the retry finds a new server.
+   */
   baseURL(): Promise<string>;
   /** Stops the server if it was started. */
   stop(): Promise<void>;
@@ -137,10 +148,21 @@ export function lazyLocalModel(options: LocalModelServerOptions = {}, env: NodeJ
   let server: Promise<LocalModelServer> | null = null;
   return {
     baseURL() {
-      server ??= startLocalModelServer(options, env).catch((error: unknown) => {
-        server = null;
-        throw error;
-      });
+      if (!server) {
+        const starting: Promise<LocalModelServer> = startLocalModelServer(options, env).then(
+          (started) => {
+            void started.exited.then(() => {
+              if (server === starting) server = null;
+            });
+            return started;
+          },
+          (error: unknown) => {
+            server = null;
+            throw error;
+          },
+        );
+        server = starting;
+      }
       return server.then((s) => s.baseURL);
     },
     async stop() {

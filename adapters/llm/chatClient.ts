@@ -144,18 +144,22 @@ export class ChatClient {
             }),
           )
         : null;
-    let local: Promise<Portkey> | null = null;
     const resolveLocal = settings.local;
+    // The same portkey-ai client, pointed at the local llama.cpp server; asked for its URL on every
+    // call, since a server that died is started again, on another port.
+    const localClients = new Map<string, Portkey>();
+    const localClient = (baseURL: string) => {
+      let client = localClients.get(baseURL);
+      if (!client) {
+        client = withCallContext(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }));
+        localClients.clear();
+        localClients.set(baseURL, client);
+      }
+      return client;
+    };
     connections.set(this, {
       main,
-      // The same portkey-ai client, pointed at the local llama.cpp server once it is up.
-      local: resolveLocal
-        ? () =>
-            (local ??= resolveLocal().then((baseURL) => withCallContext(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }))).catch((error: unknown) => {
-              local = null;
-              throw error;
-            }))
-        : null,
+      local: resolveLocal ? () => resolveLocal().then(localClient) : null,
       slots: new Slots(Math.max(1, settings.localSlots ?? localModelParallelFromEnv(process.env))),
       storeCalls: settings.storedCalls !== undefined,
     });

@@ -14,6 +14,9 @@ import { freePort } from '../../workers/dev/devStack';
 import { startWorker } from '../../workers/main';
 import { requireEnv } from '../support/harness';
 import { fakeLocalModel } from '../support/fakeLocalModel';
+import { execFileSync } from 'node:child_process';
+import { ChatClient, ProviderUnavailableError } from '../../adapters/llm/chatClient';
+import { lazyLocalModel } from '../../workers/localModelServer';
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'flow-local-wiring-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -51,4 +54,32 @@ test('FLOW_LLM=local npm run worker: starts the local model server before pollin
   expect((await fetch(`${url}/health`)).ok).toBe(true);
   await worker.stop();
   await expect(fetch(`${url}/health`)).rejects.toThrow();
+}, 60_000);
+
+test('a local model server that dies (a crash, the OOM killer) is started again by the next call; the calls it dropped fail as a provider outage, which Temporal retries', async () => {
+  const lazy = lazyLocalModel({}, env({}));
+  const chat = new ChatClient({ local: () => lazy.baseURL(), localSlots: 2 });
+  const request = { model: 'local:qwen2.5-coder-1.5b', messages: [{ role: 'user' as const, content: 'hello' }], max_tokens: 8 };
+  try {
+    expect((await chat.complete(request)).message.content).toContain('model local:qwen2.5-coder-1.5b');
+    const first = await lazy.baseURL();
+    const serverScript = path.join(home, 'model', 'server.js');
+    const pid = Number(execFileSync('pgrep', ['-n', '-f', serverScript], { encoding: 'utf8' }).trim());
+    process.kill(pid, 'SIGKILL');
+    await expect(fetch(`${first.replace(/\/v1$/, '')}/health`)).rejects.toThrow();
+    // The next call starts a new server (another port) and is served; at most the ones already on their way fail, as an outage.
+    const deadline = Date.now() + 20_000;
+    let answer;
+    for (;;) {
+      answer = await chat.complete(request).catch((error: unknown) => error);
+      if (!(answer instanceof Error)) break;
+      expect(answer).toBeInstanceOf(ProviderUnavailableError);
+      if (Date.now() > deadline) throw answer;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect((answer as { message: { content: string } }).message.content).toContain("model local:qwen2.5-coder-1.5b");
+    expect(await lazy.baseURL()).not.toBe(first);
+  } finally {
+    await lazy.stop();
+  }
 }, 60_000);
