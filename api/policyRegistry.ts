@@ -274,13 +274,19 @@ export class PolicyRegistry {
 
   async list(params: z.infer<typeof ListPolicyVersionsParamsSchema>, caller: Principal): Promise<ListPolicyVersionsResult> {
     const tenantId = registryTenant(params.tenant_id, caller);
-    const rows = await this.repos.policyVersions.list(tenantId, params.agent_id);
-    const activeVersion = rows[0]?.version ?? null;
+    // The cursor is the oldest version a page showed: the next page lists those below it.
+    const beforeVersion = params.cursor === undefined ? undefined : /^[1-9]\d{0,9}$/.test(params.cursor) ? Number(params.cursor) : NaN;
+    if (Number.isNaN(beforeVersion)) throw new FlowRpcError('INVALID_PARAMS', 'cursor: not a cursor this server issued (use next_cursor of the previous page)');
+    const limit = params.limit ?? 50;
+    const rows = await this.repos.policyVersions.list(tenantId, params.agent_id, { limit: limit + 1, beforeVersion });
+    const page = rows.slice(0, limit);
+    const activeVersion = beforeVersion === undefined ? (rows[0]?.version ?? null) : (await this.repos.policyVersions.activeVersion(tenantId, params.agent_id)) || null;
     return {
       agent_id: params.agent_id,
       tenant_id: tenantId,
       active_version: activeVersion,
-      versions: rows.map((row) => versionResult(row, activeVersion)),
+      versions: page.map((row) => versionResult(row, activeVersion)),
+      next_cursor: rows.length > limit ? String(page[page.length - 1].version) : null,
       can_promote: caller.permissions.has('policy:promote'),
       can_force: caller.permissions.has('policy:promote') && caller.admin,
     };

@@ -436,12 +436,20 @@ export const PromotePolicyParamsSchema = z
 export const RollbackParamsSchema = z
   .object({ agent_id: AgentIdSchema, to_version: int4(1), reason: z.string().min(1).max(1000).optional(), tenant_id: RegistryTenantSchema })
   .strict();
-export const ListPolicyVersionsParamsSchema = z.object({ agent_id: AgentIdSchema, tenant_id: RegistryTenantSchema }).strict();
+export const ListPolicyVersionsParamsSchema = z
+  .object({
+    agent_id: AgentIdSchema,
+    tenant_id: RegistryTenantSchema,
+    limit: z.number().int().min(1).max(500).default(50).describe('Versions per page (each carries its policy).'),
+    cursor: z.string().min(1).max(200).optional().describe('`next_cursor` of the previous page: the versions older than it.'),
+  })
+  .strict();
 export const ListPolicyVersionsResultSchema = z.object({
   agent_id: z.string(),
   tenant_id: z.string(),
   active_version: z.number().int().nullable(),
-  versions: z.array(PolicyVersionSchema).describe('Newest first.'),
+  versions: z.array(PolicyVersionSchema).describe('Newest first, at most `limit`.'),
+  next_cursor: z.string().nullable().describe('Pass it as `cursor` for the older versions; null on the last page.'),
   can_promote: z.boolean().describe('The caller may promote and roll back (policy:promote).'),
   can_force: z.boolean().describe('The caller may force a promotion (an admin token).'),
 });

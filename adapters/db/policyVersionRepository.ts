@@ -47,9 +47,13 @@ export class PolicyVersionRepository {
     return this.prisma.policyVersion.findUnique({ where: { tenantId_agentId_version: { tenantId, agentId, version } } });
   }
 
-  /** Every version of the agent, newest first. */
-  list(tenantId: string, agentId: string): Promise<PolicyVersionRow[]> {
-    return this.prisma.policyVersion.findMany({ where: { tenantId, agentId }, orderBy: { version: 'desc' } });
+  /** The agent's versions, newest first: all of them, or `limit` of those below `beforeVersion`. */
+  list(tenantId: string, agentId: string, page: { limit?: number; beforeVersion?: number } = {}): Promise<PolicyVersionRow[]> {
+    return this.prisma.policyVersion.findMany({
+      where: { tenantId, agentId, ...(page.beforeVersion !== undefined ? { version: { lt: page.beforeVersion } } : {}) },
+      orderBy: { version: 'desc' },
+      ...(page.limit !== undefined ? { take: page.limit } : {}),
+    });
   }
 
   /**

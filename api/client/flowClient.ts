@@ -146,8 +146,8 @@ export class FlowClient {
     return this.call('agents.rollback', { agent_id: agentId, to_version: toVersion, ...(reason ? { reason } : {}) });
   }
 
-  listPolicyVersions(agentId: string) {
-    return this.call('agents.list_policy_versions', { agent_id: agentId });
+  listPolicyVersions(agentId: string, page: { limit?: number; cursor?: string } = {}) {
+    return this.call('agents.list_policy_versions', { agent_id: agentId, ...page });
   }
 
   getActivePolicy(agentId: string) {

@@ -70,7 +70,19 @@ export function PromoteButton({ token, agentId, jobId, checkpoint, registry, onP
 export function RegistryPage({ token, agentId }) {
   const [nonce, setNonce] = useState(0);
   const [error, setError] = useState(null);
+  // Older pages, loaded on demand (an agent may have thousands of versions, each with its policy).
+  const [older, setOlder] = useState({ versions: [], cursor: undefined });
   const registry = useRegistry(token, agentId, nonce);
+  useEffect(() => setOlder({ versions: [], cursor: undefined }), [token, agentId, nonce]);
+  const loadOlder = async () => {
+    setError(null);
+    try {
+      const page = await rpc(token, 'agents.list_policy_versions', { agent_id: agentId, cursor: older.cursor ?? registry.data.next_cursor });
+      setOlder({ versions: [...older.versions, ...page.versions], cursor: page.next_cursor });
+    } catch (failure) {
+      setError(failure);
+    }
+  };
   const rollback = async (version) => {
     setError(null);
     try {
@@ -81,6 +93,8 @@ export function RegistryPage({ token, agentId }) {
     }
   };
   const data = registry.data;
+  const versions = data ? [...data.versions, ...older.versions] : [];
+  const moreCursor = older.cursor === undefined ? data?.next_cursor : older.cursor;
   return html`<main data-testid="registry-page">
     <p><a href="#/">← all jobs</a></p>
     <h2>Policy registry: <span data-testid="registry-agent">${agentId}</span></h2>
@@ -92,7 +106,7 @@ export function RegistryPage({ token, agentId }) {
           <table data-testid="versions">
             <thead><tr><th>version</th><th></th><th>kind</th><th>from</th><th>evidence</th><th>why</th><th>by</th><th>when</th><th></th></tr></thead>
             <tbody>
-              ${data.versions.map(
+              ${versions.map(
                 (v) => html`<tr data-testid="version-row" data-version=${v.version} class=${v.active ? 'selected' : ''}>
                   <td>v${v.version}</td>
                   <td>${v.active ? html`<span class="badge status-completed" data-testid="active">active</span>` : null}</td>
@@ -106,7 +120,8 @@ export function RegistryPage({ token, agentId }) {
                 </tr>`,
               )}
             </tbody>
-          </table>`
+          </table>
+          ${moreCursor ? html`<p><button data-testid="older-versions" onClick=${loadOlder}>Older versions</button></p>` : null}`
       : null}
   </main>`;
 }

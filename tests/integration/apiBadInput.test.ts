@@ -11,7 +11,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, type TokenClaims } from '../../api/auth';
 import { buildApiServer } from '../../api/server';
-import { startApiHarness, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, writeVersions, type ApiHarness } from '../support/apiHarness';
 
 let api: ApiHarness;
 const tenant = `bad-input-${randomUUID().slice(0, 8)}`;
@@ -386,22 +386,7 @@ test('GET /agents/{agent_id}/policy takes every agent id the methods take, and a
   expect({ status: options.status, allow: options.headers.get('allow') }).toEqual({ status: 204, allow: 'GET, HEAD, OPTIONS' });
   // An answer depends on the token's tenant: private, and varying with Authorization (the fastify route's headers; the fast path's are in a unit test).
   const readable = `headers-agent-${process.pid}`;
-  await api.h.repos.policyVersions.create({
-    tenantId: tenant,
-    agentId: readable,
-    version: 1,
-    kind: 'force',
-    policy: { version: 1, base_prompt: 'Be brief.', lessons: [] },
-    contentHash: 'c'.repeat(64),
-    sourceJobId: 'no-such-job',
-    sourceRun: 1,
-    sourceIteration: 1,
-    evaluation: null,
-    rollbackOf: null,
-    reason: 'a version to read',
-    refusal: null,
-    createdBy: 'test',
-  });
+  await writeVersions(api.h.repos, tenant, readable, 1);
   // A token read for the first time goes through the fastify route (the fast path only knows tokens verified before).
   const reader = await api.token({ tenant, subject: `first-read-${process.pid}`, roles: ['agent'] });
   const read = await fetch(`${api.url}/agents/${readable}/policy`, { headers: { authorization: `Bearer ${reader}` } });
@@ -421,4 +406,20 @@ test('nothing was written or started by any bad request', async () => {
   expect(victim.status).toBe('queued');
   expect(victim.updatedAt).toEqual(victimUpdatedAt);
   expect((await api.h.client.workflow.getHandle(victimJob).describe()).status.name).toBe('RUNNING');
+});
+
+test('agents.list_policy_versions pages: newest first, limit (default 50, at most 500) and next_cursor; a cursor it did not issue is -32602', async () => {
+  const agentId = `paged-agent-${process.pid}`;
+  await writeVersions(api.h.repos, tenant, agentId, 120);
+  const client = await api.client({ tenant });
+  const first = await client.listPolicyVersions(agentId);
+  expect({ n: first.versions.length, newest: first.versions[0].version, oldest: first.versions.at(-1)!.version, active: first.active_version, next: first.next_cursor }).toEqual({ n: 50, newest: 120, oldest: 71, active: 120, next: '71' });
+  const second = await client.listPolicyVersions(agentId, { cursor: first.next_cursor!, limit: 60 });
+  expect({ n: second.versions.length, newest: second.versions[0].version, active: second.active_version, activeFlags: second.versions.filter((v) => v.active).length, next: second.next_cursor }).toEqual({ n: 60, newest: 70, active: 120, activeFlags: 0, next: '11' });
+  const last = await client.listPolicyVersions(agentId, { cursor: second.next_cursor! });
+  expect({ versions: last.versions.map((v) => v.version), next: last.next_cursor }).toEqual({ versions: [10, 9, 8, 7, 6, 5, 4, 3, 2, 1], next: null });
+  for (const cursor of ['abc', '0', '-5', '1.5']) {
+    expect(await rpcError(client.listPolicyVersions(agentId, { cursor }))).toMatchObject({ code: -32602, message: expect.stringContaining('cursor: not a cursor this server issued') });
+  }
+  expect(await rpcError(client.listPolicyVersions(agentId, { limit: 501 }))).toMatchObject({ code: -32602 });
 });

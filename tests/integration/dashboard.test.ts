@@ -13,7 +13,7 @@ import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { startHarness, type Harness } from '../support/harness';
-import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, withKillSwitchLock, writeVersions, type ApiHarness } from '../support/apiHarness';
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -130,6 +130,24 @@ test('a mangled link (not valid percent-encoding) shows a message, not a blank p
   }
   await page.getByRole('link', { name: 'All jobs' }).click();
   await page.locator('[data-testid="bad-link"]').waitFor({ state: 'detached' });
+  expect(pageErrors).toEqual([]);
+});
+
+test('the registry page shows the newest 50 versions and loads older ones on demand', async () => {
+  pageErrors.length = 0;
+  const agentId = `many-versions-${process.pid}`;
+  await writeVersions(api.h.repos, 'tenant-a', agentId, 55);
+  await page.goto('about:blank');
+  await page.goto(`${api.url}/#token=${await api.token()}`);
+  await page.getByRole('button', { name: 'sign out' }).waitFor();
+  await page.goto(`${api.url}/#/agents/${encodeURIComponent(agentId)}`);
+  await page.locator('[data-testid="version-row"]').first().waitFor();
+  expect(await page.locator('[data-testid="version-row"]').count()).toBe(50);
+  await page.locator('[data-testid="older-versions"]').click();
+  await page.locator('[data-testid="version-row"][data-version="1"]').waitFor();
+  expect(await page.locator('[data-testid="version-row"]').count()).toBe(55);
+  expect(await page.locator('[data-testid="older-versions"]').count()).toBe(0);
+  expect(await page.locator('[data-testid="version-row"][data-version="55"] [data-testid="active"]').count()).toBe(1);
   expect(pageErrors).toEqual([]);
 });
 

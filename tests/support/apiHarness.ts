@@ -12,6 +12,7 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthCo
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { buildApiServer, type ApiOptions } from '../../api/server';
 import { requireEnv, startHarness, type Harness } from './harness';
+import type { Repositories } from '../../adapters/db';
 
 export interface ApiHarness {
   h: Harness;
@@ -128,3 +129,25 @@ export const tinyJob = (agent: string, iterations = 4) => ({
   task_set: 'simulated-small' as const,
   config: { iterations, checkpoint_interval: 1, batch_size: 1, group_size: 4, seed: 7 },
 });
+
+/** `count` registry versions of `agentId`, written directly (as promotions would), v1 oldest. */
+export async function writeVersions(repos: Repositories, tenantId: string, agentId: string, count: number) {
+  for (let version = 1; version <= count; version += 1) {
+    await repos.policyVersions.create({
+      tenantId,
+      agentId,
+      version,
+      kind: 'force',
+      policy: { version, base_prompt: `prompt ${version}`, lessons: [] },
+      contentHash: String(version).padStart(64, '0'),
+      sourceJobId: 'no-such-job',
+      sourceRun: 1,
+      sourceIteration: version,
+      evaluation: null,
+      rollbackOf: null,
+      reason: `version ${version}`,
+      refusal: null,
+      createdBy: 'test',
+    });
+  }
+}
