@@ -241,10 +241,12 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
         reply.header('x-ratelimit-limit', limit.max).header('x-ratelimit-remaining', limit.remaining).header('x-ratelimit-reset', limit.ttlInSeconds);
         if (limit.isExceeded) {
           const detail = `more than ${limit.max} calls in ${limits.timeWindowMs / 1000} s for this token (each call of a batch counts); retry in ${limit.ttlInSeconds} s`;
+          // A single call is answered under its own id; a batch, refused whole, under null.
+          const single = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? (payload as { id?: unknown }).id : undefined;
           return reply
             .code(429)
             .header('retry-after', limit.ttlInSeconds)
-            .send({ jsonrpc: '2.0', id: null, error: rpcErrorBody('RATE_LIMITED', detail, { request_id: request.id }) });
+            .send({ jsonrpc: '2.0', id: isId(single) ? single : null, error: rpcErrorBody('RATE_LIMITED', detail, { request_id: request.id }) });
         }
       }
       const response = await respond(rpc, payload, maxBatch, context);

@@ -65,12 +65,15 @@ export function validateTrainingJob(request: unknown): TrainingJobInput {
   const counter = tokenCounterFor(config.model);
   const measured = `${counter.encoding}${counter.exact ? '' : ', approximate'}`;
   const baseTokens = counter.count(parsed.data.base_prompt);
+  const initial = parsed.data.initial_policy;
   if (baseTokens > config.max_policy_tokens) {
+    // From the registry (base: "active"), the base prompt is the active version's, not the caller's.
     throw new InvalidTrainingJobError(
-      `base_prompt: ${baseTokens} tokens (${measured}) alone exceed config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens or shorten the base prompt`,
+      initial
+        ? `base: the active policy version ${initial.version}'s base prompt alone is ${baseTokens} tokens (${measured}), over config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens`
+        : `base_prompt: ${baseTokens} tokens (${measured}) alone exceed config.max_policy_tokens ${config.max_policy_tokens}; raise max_policy_tokens or shorten the base prompt`,
     );
   }
-  const initial = parsed.data.initial_policy;
   const startTokens = initial ? renderedPolicyTokens(startingPolicy(parsed.data), counter.count) : baseTokens;
   if (initial && startTokens > config.max_policy_tokens) {
     throw new InvalidTrainingJobError(

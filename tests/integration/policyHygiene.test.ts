@@ -167,4 +167,9 @@ test('a job whose base prompt alone is over max_policy_tokens is refused at star
     /^base: the active policy version 2 renders to \d+ tokens \(o200k_base, approximate\), over config.max_policy_tokens 16; raise max_policy_tokens$/,
   );
   expect(validateTrainingJob({ ...jobRequest({ base_prompt: 'Be brief.' }), initial_policy: active }).initial_policy?.version).toBe(2);
+  // Its base prompt alone over the limit names the version, not a base_prompt the caller never gave.
+  const long = { ...active, policy: { ...active.policy, base_prompt: 'word '.repeat(40).trim() } };
+  expect(() => validateTrainingJob({ ...jobRequest({ base_prompt: long.policy.base_prompt, config: { max_policy_tokens: 16 } }), initial_policy: long })).toThrow(
+    "base: the active policy version 2's base prompt alone is 44 tokens (o200k_base, approximate), over config.max_policy_tokens 16; raise max_policy_tokens",
+  );
 });
