@@ -5,6 +5,7 @@
  * pure (training/evaluationStatistics.ts): the verdict is on task success with queries as the
  * unit (paired t-test and bootstrap over queries); Welch's per-episode t-test is kept beside it.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Task } from '../training/task';
 import type { TrajectoryStep } from '../training/trajectory';
@@ -89,9 +90,13 @@ export interface RecordEvaluationInput {
 export function createEvaluationActivities(deps: EvaluationActivityDependencies) {
   return {
     async runEvaluationEpisodes(input: RunEvaluationEpisodesInput): Promise<EvaluationEpisodesResult> {
+      const context = Context.current();
       const chat = deps.chats.open({ allowanceUsd: allowanceOf(input), prices: input.prices, jobId: input.job_id });
-      const episodes: EvaluationEpisode[] = [];
+      // The episodes an earlier attempt finished (it was retried after a provider outage or a
+      // worker crash) are kept, not run and paid for again: the heartbeat carries them.
+      const episodes: EvaluationEpisode[] = finishedEpisodes(context.info.heartbeatDetails, input);
       for (const [sampleIndex, seed] of input.seeds.entries()) {
+        if (sampleIndex < episodes.length) continue;
         const agent = deps.agentFor(chat, {
           environment: input.environment,
           agent: input.agent,
@@ -112,8 +117,10 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
           timeoutSeconds: input.timeout_seconds,
           steps,
           cancelledMessage: 'evaluation cancelled with its job',
+          progressAlso: () => ({ episodes }),
         });
         episodes.push(toEpisode(input, steps, outcome, deps.rewardOf));
+        context.heartbeat({ steps: 0, episodes });
       }
       // Every call billed, killed attempts' included (the spend ledger).
       return { episodes, cost_usd: await chat.billedUsd() };
@@ -163,6 +170,16 @@ export function createEvaluationActivities(deps: EvaluationActivityDependencies)
       return summary;
     },
   };
+}
+
+/** The finished episodes an earlier attempt heartbeated, if they are this activity's (same query, at most one per seed). */
+function finishedEpisodes(details: unknown, input: RunEvaluationEpisodesInput): EvaluationEpisode[] {
+  const episodes = (details as { episodes?: unknown } | undefined)?.episodes;
+  if (!Array.isArray(episodes) || episodes.length > input.seeds.length) return [];
+  const valid = episodes.every(
+    (e: Partial<EvaluationEpisode> | null) => e !== null && typeof e === 'object' && typeof e.reward === 'number' && typeof e.success === 'boolean' && e.query_index === input.query_index,
+  );
+  return valid ? (episodes as EvaluationEpisode[]) : [];
 }
 
 function toEpisode(

@@ -127,15 +127,17 @@ export async function runAgentEpisode(
     steps: TrajectoryStep[];
     cancelledMessage: string;
     resumable?: boolean;
+    /** More for the heartbeat to carry (an evaluation's finished episodes). */
+    progressAlso?: () => Record<string, unknown>;
   },
 ): Promise<{ outcome: AgentOutcome; allowanceExceeded: boolean }> {
   const context = Context.current();
-  const { timeoutSeconds, steps, cancelledMessage, resumable = false, ...run } = request;
+  const { timeoutSeconds, steps, cancelledMessage, resumable = false, progressAlso, ...run } = request;
   const timeout = AbortSignal.timeout(timeoutSeconds * 1000);
   const resume = resumable ? resumePointOf(context.info.heartbeatDetails) : undefined;
   if (resume) steps.push(...resume.steps);
   let state: unknown = resume?.state;
-  const progress = (): EpisodeProgress => ({ steps: steps.length, ...(resumable && state !== undefined ? { resume: { steps, state } } : {}) });
+  const progress = (): EpisodeProgress => ({ ...progressAlso?.(), steps: steps.length, ...(resumable && state !== undefined ? { resume: { steps, state } } : {}) });
   const heartbeat = () => context.heartbeat(progress());
   try {
     // Heartbeats every second as well as every step: one step of a slow model can outlast the heartbeat timeout.

@@ -17,6 +17,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
 import type { EvaluationEpisodesResult } from '../../activities/evaluation';
 import { initialPolicy, renderSystemPrompt } from '../../training/policy';
 import { DEFAULT_BASE_PROMPT } from '../../training/jobInput';
@@ -334,6 +335,38 @@ describe('evaluation episodes that go wrong', () => {
     const broke = (await new MockActivityEnvironment().run(acts().runEvaluationEpisodes, { ...base, task, allowance_usd: 1e-9 })) as EvaluationEpisodesResult;
     for (const episode of broke.episodes) expect(episode.error).toMatch(/allowance/);
     expect(broke.cost_usd).toBe(0);
+  });
+
+  it('a retried attempt (after a provider outage) keeps the episodes the failed one finished: it runs only the rest, and the result equals an undisturbed run', async () => {
+    // A provider whose calls for the third seed fail (twice: portkey-ai sends a 5xx request once more) while `outage` holds.
+    const calls: number[] = [];
+    let outage = true;
+    const provider = await startSimulatedModelServer({
+      respond: (body) => {
+        calls.push(body.seed as number);
+        if (outage && body.seed === 3) return { kind: 'http_error', status: 503 };
+        return undefined;
+      },
+    });
+    try {
+      const activities = createActivities({ prisma: h.prisma, llm: { baseURL: provider.url } });
+      const input = { ...base, task, seeds: [1, 2, 3] };
+      let details: unknown;
+      const first = new MockActivityEnvironment({ attempt: 1 });
+      first.on('heartbeat', (d: unknown) => (details = d));
+      const failed = await first.run(activities.runEvaluationEpisodes, input).catch((error: unknown) => error);
+      expect(failed).toMatchObject({ type: 'ProviderUnavailable' });
+      expect((details as { episodes: unknown[] }).episodes).toHaveLength(2);
+
+      outage = false;
+      calls.length = 0;
+      const retried = (await new MockActivityEnvironment({ attempt: 2, heartbeatDetails: details }).run(activities.runEvaluationEpisodes, input)) as EvaluationEpisodesResult;
+      expect(new Set(calls)).toEqual(new Set([3]));
+      const undisturbed = (await new MockActivityEnvironment().run(activities.runEvaluationEpisodes, input)) as EvaluationEpisodesResult;
+      expect(retried.episodes).toEqual(undisturbed.episodes);
+    } finally {
+      await provider.close();
+    }
   });
 
   it('a cancelled evaluation stops and records nothing', async () => {
