@@ -107,6 +107,17 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** Waits until calls answer again (at most 10 s): the pool drops the connections that failed and makes new ones. */
+async function answersAgain(client: Awaited<ReturnType<ApiHarness['client']>>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
+    if (!(answer instanceof Error)) return;
+    if (Date.now() > deadline) throw answer;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 test('calls answer -32050 within the query timeout while PostgreSQL hangs, and answer again once it is back', async () => {
   const client = await api.client();
   expect(await client.listJobs({ limit: 1 })).toMatchObject({ jobs: expect.any(Array) });
@@ -124,14 +135,7 @@ test('calls answer -32050 within the query timeout while PostgreSQL hangs, and a
   }
 
   relay.thaw();
-  // The pool drops the connections that timed out and makes new ones.
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
-    if (!(answer instanceof Error)) break;
-    if (Date.now() > deadline) throw answer;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await answersAgain(client);
 }, 60_000);
 
 test('while PostgreSQL is starting up (FATAL 57P03 to every new connection), calls answer -32050, not an internal error', async () => {
@@ -144,13 +148,7 @@ test('while PostgreSQL is starting up (FATAL 57P03 to every new connection), cal
   expect(errors.map((error) => [error.code, error.message])).toEqual(errors.map(() => [-32050, 'Service unavailable: Temporal or PostgreSQL did not answer; retry later']));
 
   relay.thaw();
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const answer = await client.listJobs({ limit: 1 }).catch((e: unknown) => e);
-    if (!(answer instanceof Error)) break;
-    if (Date.now() > deadline) throw answer;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await answersAgain(client);
 }, 60_000);
 
 test('PostgreSQL is told the limits too (statement_timeout, idle_in_transaction_session_timeout): a transaction left idle is ended, freeing its locks', async () => {
