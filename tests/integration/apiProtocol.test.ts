@@ -179,11 +179,13 @@ test('rpc.discover returns an OpenRPC document that validates against the meta-s
   expect(document.info.description).toMatch(/without NUL .* nest at most 32 levels/);
   // Free-text strings say they hold no NUL; the validator refuses one, as the server does.
   const agentId = startMethod.params.find((p: { name: string }) => p.name === 'agent_id').schema;
-  // An agent id is a URL path segment too (GET /agents/{agent_id}/policy): no control characters at all.
-  expect(agentId.pattern).toBe('^[^\\u0000-\\u001f\\u007f]*$');
+  // An agent id is a URL path segment too (GET /agents/{agent_id}/policy): no control characters
+  // at all, and not "." or ".." (URL parsers resolve those segments away).
+  expect(agentId.pattern).toBe('^(?!\\.\\.?$)[^\\u0000-\\u001f\\u007f]*$');
   expect(ajv.compile(agentId)('support-agent')).toBe(true);
   expect(ajv.compile(agentId)('a\u0000b')).toBe(false);
   expect(ajv.compile(agentId)('a\tb')).toBe(false);
+  expect([ajv.compile(agentId)('.'), ajv.compile(agentId)('..'), ajv.compile(agentId)('...'), ajv.compile(agentId)('.hidden')]).toEqual([false, false, true, true]);
   const prompt = ajv.compile(startMethod.params.find((p: { name: string }) => p.name === 'training_queries').schema);
   expect(prompt([{ id: 'q', prompt: 'fine 😀' }])).toBe(true);
   expect(prompt([{ id: 'q', prompt: 'x\u0000' }])).toBe(false);

@@ -289,7 +289,16 @@ describe.each(stores)('checkpoint store on PostgreSQL with the %s blob store', (
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure).toMatchObject({ type: 'CheckpointIntegrityError', nonRetryable: true, message });
     expect((failure as ApplicationFailure).details).toEqual([
-      { job_id: jobId, run: 1, iteration: 2, blob_key: saved.blob_key, expected_sha256: saved.content_hash, actual_sha256: actual },
+      {
+        job_id: jobId,
+        run: 1,
+        iteration: 2,
+        blob_key: saved.blob_key,
+        expected_sha256: saved.content_hash,
+        actual_sha256: actual,
+        // What the API may tell a client: no blob store location.
+        summary: `checkpoint run 1, iteration 2 of job ${jobId} failed its integrity check: its stored payload does not match the sha256 its row records; it was not loaded`,
+      },
     ]);
 
     // Bytes with the right hash but not a payload (a bad writer) are refused too.
