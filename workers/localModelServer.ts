@@ -90,7 +90,13 @@ export async function startLocalModelServer(options: LocalModelServerOptions = {
     child.once('exit', (code, signal) => fail(new Error(`the local model server exited (${code ?? signal}) while loading: ${stderr.slice(-3).join(' | ')}`)));
   });
   const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-  await waitHealthy(address, child);
+  try {
+    await waitHealthy(address, child);
+  } catch (error) {
+    // A server that never became healthy is not left holding the model's memory.
+    child.kill('SIGKILL');
+    throw error;
+  }
   return {
     baseURL: `${address}/v1`,
     modelName: header.name,

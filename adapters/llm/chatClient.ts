@@ -174,20 +174,24 @@ export class ChatClient {
     if (!options.price) resolveModelPrice(request.model);
     const endpoints = connections.get(this)!;
     const local = isLocalModel(request.model) && endpoints.local !== null;
-    const portkey = local ? await endpoints.local!() : endpoints.main;
-    if (!portkey) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
+    const main = endpoints.main;
+    if (!local && !main) throw new Error(`no endpoint for ${request.model}: only local:* models are served here (set FLOW_LLM_BASE_URL or PORTKEY_API_KEY)`);
     // Stored under its ledger key, so a retry can ask what a call it never heard back from cost.
     const body = !local && endpoints.storeCalls && options.callKey ? { ...request, store: true, metadata: { [CALL_KEY_METADATA]: options.callKey } } : request;
     const context: CallContext = { signal };
-    const create = () =>
-      callContext.run(context, () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>));
+    // The local server's client is taken once the call has its slot: a server that died while the
+    // call waited has been started again, on another port.
+    const create = async () => {
+      const portkey = local ? await localClientFor(endpoints.local!, request.model) : main!;
+      return callContext.run(context, () => traceChatCall(request.model, () => portkey.chat.completions.create(body as never, undefined, { signal } as never) as unknown as Promise<RawCompletion>));
+    };
     const call = local ? endpoints.slots.run(create, signal) : create();
-    // Stop waiting as soon as the signal aborts, whatever the SDK does with the aborted fetch.
+    // Stop waiting as soon as the signal aborts, whatever the SDK does with the aborted fetch (or a model still loading).
     let raw: RawCompletion;
     try {
       raw = signal ? await untilAborted(call, signal) : await call;
     } catch (error) {
-      throw signal?.aborted ? error : describeProviderError(request.model, error, context);
+      throw signal?.aborted || error instanceof ProviderUnavailableError ? error : describeProviderError(request.model, error, context);
     }
     const choice = raw.choices?.[0];
     const usage: TokenUsage = {
@@ -256,12 +260,14 @@ export class ProviderUnavailableError extends Error {
 /** Statuses that say "not now" rather than "not this request": timeout, conflict, too early, rate limit, server errors. */
 const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
 /**
- * Of those, the answers of something that gave up waiting, a proxy or a gateway (bad gateway,
- * gateway timeout, Cloudflare's "a timeout occurred") or the server itself (request timeout),
- * while the provider behind it may have gone on generating, and billing: what the call cost is
- * unknown, so the ledger holds its worst case until the provider's record of it settles it.
+ * Of those, the answers of something that gave up waiting, a gateway (gateway timeout,
+ * Cloudflare's "a timeout occurred") or the server itself (request timeout), while the provider
+ * behind it may have gone on generating, and billing: what the call cost is unknown, so the ledger
+ * holds its worst case until the provider's record of it settles it. Not 502: a bad gateway is
+ * mostly one that could not reach the provider, and a gateway down for an hour would otherwise
+ * hold every retried call's worst case and end jobs over a budget nothing was spent from.
  */
-const GAVE_UP_STATUSES = new Set([408, 502, 504, 524]);
+const GAVE_UP_STATUSES = new Set([408, 504, 524]);
 /** Connection errors before the request was sent (refused, no such host, unreachable, connect timeout): nothing can have been billed. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -316,6 +322,18 @@ function retryAfterMs(raw: string | null | undefined): number | undefined {
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
+ * The local model server's client. A server that cannot be started (again) is the provider being
+ * unavailable: the call's activity is retried, rather than its trajectory recorded as an agent error.
+ */
+async function localClientFor(local: () => Promise<Portkey>, model: string): Promise<Portkey> {
+  try {
+    return await local();
+  } catch (error) {
+    throw new ProviderUnavailableError(`${model}: the local model server is not available: ${error instanceof Error ? error.message : String(error)}`, 'none');
+  }
+}
+
+/**
  * What the SDK client's fetch needs from, and tells, the call being made. portkey-ai 3.1 drops the
  * per-call signal before fetch, so a provider that never answers would hold its socket after the
  * trajectory gave up (and keep a stopping worker alive): fetch takes the signal from here. And it
@@ -336,8 +354,13 @@ interface CallContext {
 const callContext = new AsyncLocalStorage<CallContext>();
 
 function withCallContext(portkey: Portkey): Portkey {
-  // `fetch` is the SDK client's (private) instance field, set in its constructor; portkey-ai is pinned.
-  const client = portkey as unknown as { fetch: typeof fetch };
+  // `fetch` and `maxRetries` are the SDK client's (private) instance fields, set in its
+  // constructor; portkey-ai is pinned. Its own retry (once, on a connection error or a 5xx) is
+  // off: each call is one request, which the spend ledger records and bills, and Temporal retries
+  // the activity (from its last heartbeat) when the provider is unavailable. The SDK's second
+  // request was invisible to the ledger, and could be billed.
+  const client = portkey as unknown as { fetch: typeof fetch; maxRetries: number };
+  client.maxRetries = 0;
   const inner = client.fetch;
   client.fetch = async (url, init) => {
     const context = callContext.getStore();

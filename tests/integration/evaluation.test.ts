@@ -338,7 +338,7 @@ describe('evaluation episodes that go wrong', () => {
   });
 
   it('a retried attempt (after a provider outage) keeps the episodes the failed one finished: it runs only the rest, and the result equals an undisturbed run', async () => {
-    // A provider whose calls for the third seed fail (twice: portkey-ai sends a 5xx request once more) while `outage` holds.
+    // A provider whose calls for the third seed fail while `outage` holds.
     const calls: number[] = [];
     let outage = true;
     const provider = await startSimulatedModelServer({

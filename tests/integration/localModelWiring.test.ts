@@ -83,3 +83,15 @@ test('a local model server that dies (a crash, the OOM killer) is started again 
     await lazy.stop();
   }
 }, 60_000);
+
+test('a local model server that cannot start is the provider being unavailable (retried), not an agent error', async () => {
+  const broken = lazyLocalModel({}, { ...env({}), ...fakeLocalModel(path.join(home, 'broken'), 'exit') });
+  const chat = new ChatClient({ local: () => broken.baseURL(), localSlots: 1 });
+  const error = await chat.complete({ model: 'local:qwen2.5-coder-1.5b', messages: [{ role: 'user', content: 'hello' }], max_tokens: 8 }).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(ProviderUnavailableError);
+  expect({ billing: (error as ProviderUnavailableError).billing, message: (error as Error).message }).toEqual({
+    billing: 'none',
+    message: expect.stringMatching(/^local:qwen2\.5-coder-1\.5b: the local model server is not available: the local model server exited \(3\) while loading/),
+  });
+  await broken.stop();
+}, 30_000);

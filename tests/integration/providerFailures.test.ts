@@ -25,8 +25,14 @@ const NO_CHOICES_USAGE = { prompt_tokens: 10, completion_tokens: 1 };
 describe('the chat client against a provider at fault', () => {
   let server: SimulatedModelServer;
   let next: ScriptedResponse;
+  let requests = 0;
   beforeAll(async () => {
-    server = await startSimulatedModelServer({ respond: () => next });
+    server = await startSimulatedModelServer({
+      respond: () => {
+        requests += 1;
+        return next;
+      },
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -39,16 +45,20 @@ describe('the chat client against a provider at fault', () => {
     );
   };
 
-  // 5xx refusals billed nothing; a gateway or server that gave up waiting (502, 504, 408) while the
-  // provider behind it may have gone on generating leaves the billing unknown.
+  // 5xx refusals billed nothing (a bad gateway mostly never reached the provider); a gateway or
+  // server that gave up waiting (504, 408) while the provider behind it may have gone on
+  // generating leaves the billing unknown.
   test.each([
     [500, 'none'],
     [503, 'none'],
-    [502, 'unknown'],
+    [502, 'none'],
     [504, 'unknown'],
     [408, 'unknown'],
   ] as const)('HTTP %i: the provider is unavailable; billed: %s', async (status, billing) => {
+    requests = 0;
     const error = await failure({ kind: 'http_error', status });
+    // Sent once: portkey-ai's own retry would send a second request the spend ledger never sees.
+    expect(requests).toBe(1);
     expect(error).toBeInstanceOf(ProviderUnavailableError);
     expect(error!.message).toMatch(new RegExp(`^${MODEL}: HTTP ${status}: `));
     expect((error as ProviderUnavailableError).billing).toBe(billing);
@@ -172,9 +182,8 @@ describe('a training job during a provider outage', () => {
         respond: (body) => {
           const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
           const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
-          // The judge's and the optimizer's first calls of that job fail: the judge's first four with 503
-          // (two trajectories, each call sent once more by portkey-ai itself on a 5xx: the whole first
-          // attempt), the optimizer's first with 429.
+          // The judge's and the optimizer's first calls of that job fail: the judge's first four with
+          // 503 (two trajectories: the first two attempts), the optimizer's first with 429.
           if (judgedOutage && !body.tools?.length) {
             const role = system.startsWith(JUDGE_MARKER) ? 'judge' : 'optimizer';
             const n = calls.get(role) ?? 0;
