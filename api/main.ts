@@ -24,7 +24,7 @@ import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
  */
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
   // Unset (0 here): the server's default limit.
-  const perMinute = integerFromEnv(env, 'FLOW_RATE_LIMIT_PER_MINUTE', 0, { min: 1, max: 100_000_000, unit: 'calls per token per minute' });
+  const perMinute = integerFromEnv(env, 'FLOW_RATE_LIMIT_PER_MINUTE', 0, { min: 1, max: 1_000_000_000_000, unit: 'calls per token per minute' });
   return {
     auth,
     logger: { level: env.FLOW_API_LOG_LEVEL || 'info', ...(env.FLOW_API_LOG_FILE ? { file: env.FLOW_API_LOG_FILE } : {}) },

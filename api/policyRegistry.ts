@@ -22,7 +22,7 @@ import { CheckpointIntegrityError, CheckpointStore } from '../adapters/checkpoin
 import { blobStoreFromEnv, type BlobStore } from '../adapters/checkpoints/blobStore';
 import { PolicyVersionTakenError, type PolicyVersionRow, type Repositories } from '../adapters/db';
 import type { Prisma } from '../generated/prisma/client';
-import { EvaluationSummarySchema, type EvaluationSummary } from '../training/evaluation';
+import { evaluationSplit, EvaluationSummarySchema, type EvaluationSplitInput, type EvaluationSummary } from '../training/evaluation';
 import { PolicySchema, renderSystemPrompt, type Policy } from '../training/policy';
 import { promotionRefusal, type JobBase, type PromotionCase } from '../training/promotion';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
@@ -39,7 +39,7 @@ import type {
   PromotePolicyParamsSchema,
   RollbackParamsSchema,
 } from './schemas';
-import { AGENT_ID_PATTERN, AGENT_ID_RULE } from './schemas';
+import { AGENT_ID_PATTERN, AGENT_ID_RULE, INT4_MAX } from './schemas';
 
 /** sha256 (hex) of a policy's content (base prompt and lessons, not its update counter). */
 export function policyContentHash(policy: Pick<Policy, 'base_prompt' | 'lessons'>): string {
@@ -275,7 +275,7 @@ export class PolicyRegistry {
   async list(params: z.infer<typeof ListPolicyVersionsParamsSchema>, caller: Principal): Promise<ListPolicyVersionsResult> {
     const tenantId = registryTenant(params.tenant_id, caller);
     // The cursor is the oldest version a page showed: the next page lists those below it.
-    const beforeVersion = params.cursor === undefined ? undefined : /^[1-9]\d{0,9}$/.test(params.cursor) ? Number(params.cursor) : NaN;
+    const beforeVersion = params.cursor === undefined ? undefined : /^[1-9]\d{0,9}$/.test(params.cursor) && Number(params.cursor) <= INT4_MAX ? Number(params.cursor) : NaN;
     if (Number.isNaN(beforeVersion)) throw new FlowRpcError('INVALID_PARAMS', 'cursor: not a cursor this server issued (use next_cursor of the previous page)');
     const limit = params.limit ?? 50;
     const rows = await this.repos.policyVersions.list(tenantId, params.agent_id, { limit: limit + 1, beforeVersion });
@@ -337,15 +337,29 @@ export class PolicyRegistry {
       const summary = EvaluationSummarySchema.safeParse(row.summary);
       if (summary.success && summary.data.split === 'test') found = summary.data; // oldest first: the last one wins
     }
-    const config = (job.input as { config?: { evaluate?: boolean; test_fraction?: number } } | null)?.config;
     const state = rows.some((row) => row.kind === 'test')
       ? 'evaluated'
-      : config && (config.evaluate === false || config.test_fraction === 0)
+      : holdsNoTestSplit(job.input)
         ? 'none'
         : isTerminalJobStatus(job.status as JobStatus)
           ? 'missed'
           : 'pending';
     return { evaluation: found, test_split: { state, job_status: job.status } };
+  }
+}
+
+/**
+ * A job whose input holds out no test query: evaluation off, test_fraction 0, or too few queries
+ * for one (two training queries, fewer than two evaluation_queries). Unknown input: false.
+ */
+export function holdsNoTestSplit(input: unknown): boolean {
+  const job = input as (EvaluationSplitInput & { config: { evaluate?: boolean } }) | null;
+  if (!job?.config || !Array.isArray(job.training_queries)) return false;
+  if (job.config.evaluate === false) return true;
+  try {
+    return evaluationSplit({ ...job, evaluation_queries: job.evaluation_queries ?? [] }).test.length === 0;
+  } catch {
+    return false;
   }
 }
 

@@ -2,7 +2,7 @@
 // each, when, why, on what evaluation) at #/agents/<agent_id>, and the promote and rollback
 // buttons, shown only to callers the API says may use them (list_policy_versions' can_promote
 // and can_force). Everything goes through POST /rpc like the rest of the page.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
 import { rpc } from './rpc.js';
 
@@ -72,12 +72,17 @@ export function RegistryPage({ token, agentId }) {
   const [error, setError] = useState(null);
   // Older pages, loaded on demand (an agent may have thousands of versions, each with its policy).
   const [older, setOlder] = useState({ versions: [], cursor: undefined });
+  const nonceRef = useRef(nonce);
+  nonceRef.current = nonce;
   const registry = useRegistry(token, agentId, nonce);
   useEffect(() => setOlder({ versions: [], cursor: undefined }), [token, agentId, nonce]);
   const loadOlder = async () => {
     setError(null);
+    const loadedFor = nonce;
     try {
       const page = await rpc(token, 'agents.list_policy_versions', { agent_id: agentId, cursor: older.cursor ?? registry.data.next_cursor });
+      // A rollback meanwhile reloaded the first page: this page belongs to the list before it.
+      if (loadedFor !== nonceRef.current) return;
       setOlder({ versions: [...older.versions, ...page.versions], cursor: page.next_cursor });
     } catch (failure) {
       setError(failure);

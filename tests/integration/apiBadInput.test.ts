@@ -418,7 +418,7 @@ test('agents.list_policy_versions pages: newest first, limit (default 50, at mos
   expect({ n: second.versions.length, newest: second.versions[0].version, active: second.active_version, activeFlags: second.versions.filter((v) => v.active).length, next: second.next_cursor }).toEqual({ n: 60, newest: 70, active: 120, activeFlags: 0, next: '11' });
   const last = await client.listPolicyVersions(agentId, { cursor: second.next_cursor! });
   expect({ versions: last.versions.map((v) => v.version), next: last.next_cursor }).toEqual({ versions: [10, 9, 8, 7, 6, 5, 4, 3, 2, 1], next: null });
-  for (const cursor of ['abc', '0', '-5', '1.5']) {
+  for (const cursor of ['abc', '0', '-5', '1.5', '9999999999', '2147483648']) {
     expect(await rpcError(client.listPolicyVersions(agentId, { cursor }))).toMatchObject({ code: -32602, message: expect.stringContaining('cursor: not a cursor this server issued') });
   }
   expect(await rpcError(client.listPolicyVersions(agentId, { limit: 501 }))).toMatchObject({ code: -32602 });

@@ -70,7 +70,7 @@ describe('the demo (`npm start`)', () => {
       FLOW_TEMPORAL_UI_PORT: ['70000', 'FLOW_TEMPORAL_UI_PORT must be an integer port 1-65535, got "70000"'],
       FLOW_API_PORT: ['8080x', 'FLOW_API_PORT must be an integer port 1-65535, got "8080x"'],
       FLOW_SIM_LATENCY_MS: ['1e3', 'FLOW_SIM_LATENCY_MS must be an integer from 0 to 60000 (milliseconds), got "1e3"'],
-      FLOW_RATE_LIMIT_PER_MINUTE: ['0', 'FLOW_RATE_LIMIT_PER_MINUTE must be an integer from 1 to 100000000 (calls per token per minute), got "0"'],
+      FLOW_RATE_LIMIT_PER_MINUTE: ['0', 'FLOW_RATE_LIMIT_PER_MINUTE must be an integer from 1 to 1000000000000 (calls per token per minute), got "0"'],
     };
     // Free ports for the rest: a run that got past the check must not take the default ones.
     const ports = { FLOW_PG_PORT: await freePort(), FLOW_TEMPORAL_PORT: await freePort(), FLOW_TEMPORAL_UI_PORT: await freePort(), FLOW_API_PORT: await freePort() };

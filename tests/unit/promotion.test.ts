@@ -1,7 +1,7 @@
 import { promotionRefusal, type PromotionCase } from '../../training/promotion';
 import { initialPolicy } from '../../training/policy';
 import { startingPolicy } from '../../training/startingPolicy';
-import { etagMatches, policyContentHash, policyEtag, PolicyRegistry } from '../../api/policyRegistry';
+import { etagMatches, holdsNoTestSplit, policyContentHash, policyEtag, PolicyRegistry } from '../../api/policyRegistry';
 import type { Repositories } from '../../adapters/db';
 import type { EvaluationSummary } from '../../training/evaluation';
 
@@ -183,5 +183,26 @@ describe('PolicyRegistry read cache', () => {
     expect(await registry.active('t', 'a')).toBeNull();
     expect(await registry.active('t', 'a')).toBeNull();
     expect(state.rowReads).toBe(1);
+  });
+});
+
+describe('holdsNoTestSplit: when training.evaluate can never produce a test-split evaluation', () => {
+  const queries = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `q${i}`, prompt: `question ${i}` }));
+  const job = (training: number, config: Record<string, unknown> = {}, evaluation = 0) => ({
+    training_queries: queries(training),
+    evaluation_queries: queries(evaluation),
+    config: { eval_fraction: 0.2, test_fraction: 0.2, seed: 1, ...config },
+  });
+  test('evaluation off, test_fraction 0, or too few queries for a test query: no test split', () => {
+    expect(holdsNoTestSplit(job(20, { evaluate: false }))).toBe(true);
+    expect(holdsNoTestSplit(job(20, { test_fraction: 0 }))).toBe(true);
+    expect(holdsNoTestSplit(job(2))).toBe(true);
+    expect(holdsNoTestSplit(job(4, {}, 1))).toBe(true);
+  });
+  test('a job that held test queries out, or input it cannot read: not this case', () => {
+    expect(holdsNoTestSplit(job(20))).toBe(false);
+    expect(holdsNoTestSplit(job(4, {}, 10))).toBe(false);
+    expect(holdsNoTestSplit(null)).toBe(false);
+    expect(holdsNoTestSplit({ config: {} })).toBe(false);
   });
 });
