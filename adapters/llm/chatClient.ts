@@ -354,13 +354,11 @@ interface CallContext {
 const callContext = new AsyncLocalStorage<CallContext>();
 
 function withCallContext(portkey: Portkey): Portkey {
-  // `fetch` and `maxRetries` are the SDK client's (private) instance fields, set in its
-  // constructor; portkey-ai is pinned. Its own retry (once, on a connection error or a 5xx) is
-  // off: each call is one request, which the spend ledger records and bills, and Temporal retries
-  // the activity (from its last heartbeat) when the provider is unavailable. The SDK's second
-  // request was invisible to the ledger, and could be billed.
-  const client = portkey as unknown as { fetch: typeof fetch; maxRetries: number };
-  client.maxRetries = 0;
+  // `fetch` is the SDK client's (private) instance field, set in its constructor; portkey-ai is
+  // pinned. Its own retry (once, on a connection error or a 5xx) stays on: turned off, a clean-clone
+  // CI saw a trajectory retried under load (a stale keep-alive connection, most likely), which it
+  // hides; the ledger then records the call as its last request answered.
+  const client = portkey as unknown as { fetch: typeof fetch };
   const inner = client.fetch;
   client.fetch = async (url, init) => {
     const context = callContext.getStore();
