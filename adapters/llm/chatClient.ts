@@ -147,15 +147,10 @@ export class ChatClient {
     const resolveLocal = settings.local;
     // The same portkey-ai client, pointed at the local llama.cpp server; asked for its URL on every
     // call, since a server that died is started again, on another port.
-    const localClients = new Map<string, Portkey>();
+    let cached: { baseURL: string; client: Portkey } | null = null;
     const localClient = (baseURL: string) => {
-      let client = localClients.get(baseURL);
-      if (!client) {
-        client = withCallContext(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' }));
-        localClients.clear();
-        localClients.set(baseURL, client);
-      }
-      return client;
+      if (cached?.baseURL !== baseURL) cached = { baseURL, client: withCallContext(new Portkey({ baseURL, apiKey: 'local', provider: 'openai' })) };
+      return cached.client;
     };
     connections.set(this, {
       main,
