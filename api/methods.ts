@@ -230,7 +230,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         if (error instanceof WorkflowUpdateFailedError) {
           // A cancel that landed while the handler recorded the raise cancels the handler's activity.
           if (hasCancelledCause(error)) {
-            throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
+            throw raiseOvertakenByCancel(row.id);
           }
           // The workflow's validator refused the new budget: its message says why.
           throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
@@ -244,7 +244,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           if (held === 'pending') return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
           if (held === 'applied') return { job_id: row.id, budget_usd: params.budget_usd, status: 'applied' as const };
           if (held !== 'unknown') {
-            if (held.cancelled) throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
+            if (held.cancelled) throw raiseOvertakenByCancel(row.id);
             throw new FlowRpcError('INVALID_PARAMS', held.message);
           }
           throw new FlowRpcError(
@@ -494,6 +494,11 @@ function chatMessages(row: TrajectoryRow) {
     step.tool_calls.forEach((call, i) => messages.push({ role: 'tool', tool_call_id: call.id, content: step.tool_calls.length === 1 ? step.result ?? '' : outputs[i] ?? '' }));
   }
   return messages;
+}
+
+/** A budget raise ended by a cancel that landed while its handler recorded it, learnt at once or after the deadline. */
+function raiseOvertakenByCancel(jobId: string): FlowRpcError {
+  return new FlowRpcError('JOB_ALREADY_FINISHED', `job "${jobId}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
 }
 
 /** How long training.update_budget waits to learn whether Temporal holds an update it timed out on. */
