@@ -195,7 +195,23 @@ export class GuardedChatClient implements ChatClient {
     return this.started;
   }
 
+  /**
+   * One chat completion. A provider that failed in a way worth trying again at once (no answer,
+   * or its own 5xx: ProviderUnavailableError.sendAgain) is sent the request once more, as a call
+   * of its own: admitted against the budget and written to the ledger like the first, so what the
+   * first request may have been billed is counted too. Further retries are the activity's.
+   */
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+    try {
+      return await this.completeOnce(request, signal);
+    } catch (error) {
+      if (!(error instanceof ProviderUnavailableError && error.sendAgain) || signal?.aborted) throw error;
+      return this.completeOnce(request, signal);
+    }
+  }
+
+  /** One request to the provider, admitted and ledgered as one call. */
+  private async completeOnce(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
     const scope = this.scope;
     await this.earlierAttemptsUsd();
     const price: ModelPrice = resolveModelPrice(request.model, this.options.prices);

@@ -246,6 +246,13 @@ export class ProviderUnavailableError extends Error {
      */
     readonly billing: 'none' | 'unknown' | { usage: TokenUsage; costUsd: number },
     readonly retryAfterMs?: number,
+    /**
+     * Worth sending once more straight away (the budget guard does, as a call of its own): no
+     * answer at all (a keep-alive connection the server had just closed, most often), or a 5xx
+     * from the provider itself. Not a status that asks for patience (429, 408, …), nor one from a
+     * Portkey gateway, which has retried already.
+     */
+    readonly sendAgain = false,
   ) {
     super(message);
     this.name = 'ProviderUnavailableError';
@@ -296,12 +303,14 @@ function describeProviderError(model: string, error: unknown, call: CallContext)
     // after it went out may have been billed.
     if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
       const { code, message: said = 'the connection failed' } = call.connectionError ?? errorCode((error as { cause?: unknown }).cause);
-      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown');
+      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown', undefined, true);
     }
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
   }
   const described = `${model}: HTTP ${status}: ${message}`;
-  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfterMs(call.retryAfter));
+  if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) {
+    return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfterMs(call.retryAfter), status >= 500 && !call.fromGateway);
+  }
   return new Error(described);
 }
 
@@ -334,7 +343,7 @@ async function localClientFor(local: () => Promise<Portkey>, model: string): Pro
  * trajectory gave up (and keep a stopping worker alive): fetch takes the signal from here. And it
  * keeps a failed answer's headers on the client object shared by every concurrent call, reading
  * them only after the body has arrived, by when another call's answer may have replaced them: the
- * Retry-After is taken here, per call, from the last answer (the SDK sends a 5xx request twice).
+ * Retry-After is taken here, per call, from the last answer.
  */
 interface CallContext {
   signal?: AbortSignal;
@@ -345,15 +354,22 @@ interface CallContext {
    * dropping the cause that says whether the request went out.
    */
   connectionError?: { code?: string; message?: string };
+  /** The last answer came from a Portkey gateway (its request or trace id, or its exception header): it has retried already. */
+  fromGateway?: boolean;
 }
 const callContext = new AsyncLocalStorage<CallContext>();
 
+/** Headers only a Portkey gateway's answers carry (the ones portkey-ai's own retry looks for). */
+const GATEWAY_HEADERS = ['x-portkey-request-id', 'x-portkey-trace-id', 'x-portkey-gateway-exception'];
+
 function withCallContext(portkey: Portkey): Portkey {
-  // `fetch` is the SDK client's (private) instance field, set in its constructor; portkey-ai is
-  // pinned. Its own retry (once, on a connection error or a 5xx) stays on: turned off, a clean-clone
-  // CI saw a trajectory retried under load (a stale keep-alive connection, most likely), which it
-  // hides; the ledger then records the call as its last request answered.
-  const client = portkey as unknown as { fetch: typeof fetch };
+  // `fetch` and `maxRetries` are the SDK client's (private) instance fields, set in its
+  // constructor; portkey-ai is pinned. Its own retry (once, at once, on a connection error or a
+  // 5xx) is off: its second request was invisible to the spend ledger, which then recorded a call
+  // whose first request may have been billed (a 504) as only its second. The budget guard sends
+  // such a call once more itself, as a call of its own (ProviderUnavailableError.sendAgain).
+  const client = portkey as unknown as { fetch: typeof fetch; maxRetries: number };
+  client.maxRetries = 0;
   const inner = client.fetch;
   client.fetch = async (url, init) => {
     const context = callContext.getStore();
@@ -367,6 +383,7 @@ function withCallContext(portkey: Portkey): Portkey {
     if (context) {
       context.retryAfter = response.headers.get('retry-after');
       context.connectionError = undefined;
+      context.fromGateway = GATEWAY_HEADERS.some((name) => response.headers.has(name));
     }
     return response;
   };

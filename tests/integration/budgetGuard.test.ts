@@ -235,6 +235,38 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     }
   });
 
+  test('a provider 5xx or a lost answer is sent once more at once, as a call of its own in the ledger; a gateway\u2019s 5xx is not', async () => {
+    const oneCall = (chat: ChatClient) => ({
+      async run(request: { model: string; signal: AbortSignal }) {
+        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
+        return { finalAnswer: 'done', success: true, verified: false, error: null };
+      },
+    });
+    const answer: ScriptedResponse = { kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } };
+    const answerUsd = 30 * 10 / 1e6;
+    // The first request's billing decides what its ledger row holds: nothing (a 503), or its worst
+    // case until the provider's record settles it (a 504: the gateway gave up, the provider may not have).
+    for (const [first, held] of [[{ kind: 'http_error', status: 503 }, 'nothing'], [{ kind: 'http_error', status: 504 }, 'worst case']] as const) {
+      const jobId = await newJob();
+      let requests = 0;
+      script = () => (requests++ === 0 ? first : answer);
+      const summary = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices }));
+      expect({ requests, error: summary.error }).toEqual({ requests: 2, error: null });
+      const total = await repos.ledger.totalForJob(jobId);
+      if (held === 'nothing') expect(total).toMatchObject({ calls: 2, unsettled: 0, costUsd: expect.closeTo(answerUsd, 12) });
+      else expect(total).toMatchObject({ calls: 2, unsettled: 1, costUsd: expect.any(Number) });
+      if (held === 'worst case') expect(total.costUsd).toBeGreaterThan(answerUsd + 50 * 10 / 1e6 - 1e-12); // the 504's worst case: max_tokens at $10/Mtok
+    }
+    // A Portkey gateway's 5xx comes after its own retries: sent once, and the attempt fails retryably.
+    const jobId = await newJob();
+    let requests = 0;
+    script = () => (requests++, { kind: 'http_error', status: 503, headers: { 'x-portkey-request-id': 'gw-1' } });
+    const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices })).catch((e: unknown) => e);
+    expect((error as ApplicationFailure).type).toBe('ProviderUnavailable');
+    expect(requests).toBe(1);
+    expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 0, costUsd: 0 });
+  });
+
   test('a retry counts the calls an earlier attempt went on making after the retry started', async () => {
     const jobId = await newJob();
     const info = attemptOf(jobId, 2);

@@ -57,11 +57,13 @@ describe('the chat client against a provider at fault', () => {
   ] as const)('HTTP %i: the provider is unavailable; billed: %s', async (status, billing) => {
     requests = 0;
     const error = await failure({ kind: 'http_error', status });
-    // portkey-ai sends a 5xx request once more itself (a 4xx once).
-    expect(requests).toBe(status >= 500 ? 2 : 1);
+    // Sent once: portkey-ai's own retry is off (its second request was invisible to the spend
+    // ledger); the budget guard sends a 5xx call again itself, as a call of its own.
+    expect(requests).toBe(1);
     expect(error).toBeInstanceOf(ProviderUnavailableError);
     expect(error!.message).toMatch(new RegExp(`^${MODEL}: HTTP ${status}: `));
     expect((error as ProviderUnavailableError).billing).toBe(billing);
+    expect((error as ProviderUnavailableError).sendAgain).toBe(status >= 500);
   });
 
   test('a connection reset after the request went out: unavailable, billing unknown', async () => {
@@ -71,6 +73,7 @@ describe('the chat client against a provider at fault', () => {
       const error = await new ChatClient({ baseURL: `http://127.0.0.1:${(resetting.address() as AddressInfo).port}/v1` }).complete(request).catch((e: unknown) => e as Error);
       expect(error).toBeInstanceOf(ProviderUnavailableError);
       expect((error as ProviderUnavailableError).billing).toBe('unknown');
+      expect((error as ProviderUnavailableError).sendAgain).toBe(true);
       expect((error as Error).message).toMatch(new RegExp(`^${MODEL}: no answer: `));
     } finally {
       await new Promise((resolve) => resetting.close(resolve));
@@ -183,7 +186,7 @@ describe('a training job during a provider outage', () => {
           const system = body.messages.find((m) => m.role === 'system')?.content ?? '';
           const user = body.messages.find((m) => m.role === 'user')?.content ?? '';
           // The judge's and the optimizer's first calls of that job fail: the judge's first four with
-          // 503 (two trajectories, each call sent once more by portkey-ai itself on a 5xx: the whole
+          // 503 (two trajectories, each call sent once more by the budget guard on a 5xx: the whole
           // first attempt), the optimizer's first with 429.
           if (judgedOutage && !body.tools?.length) {
             const role = system.startsWith(JUDGE_MARKER) ? 'judge' : 'optimizer';
