@@ -82,6 +82,8 @@ interface ActivityRecord {
   startedAt: number;
   closedAt: number | null;
   outcome: 'completed' | 'failed' | 'timed_out' | 'canceled' | null;
+  /** Why the attempt before this one failed (a retried activity's), so a failing assertion shows it. */
+  lastFailure: string | null;
 }
 
 const toMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
@@ -103,6 +105,7 @@ async function activityRecords(jobId: string): Promise<ActivityRecord[]> {
         startedAt: toMs(e.eventTime),
         closedAt: null,
         outcome: null,
+        lastFailure: a.lastFailure ? `${a.lastFailure.applicationFailureInfo?.type ?? a.lastFailure.timeoutFailureInfo?.timeoutType ?? ''}: ${a.lastFailure.message ?? ''}` : null,
       });
     }
     const close = (scheduledEventId: unknown, outcome: ActivityRecord['outcome']) => {
