@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { z } from 'zod';
 import { CheckpointIntegrityError, CheckpointStore } from '../adapters/checkpoints/checkpointStore';
@@ -457,17 +457,20 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
  */
 export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry }: { verifier: TokenVerifier; registry: PolicyRegistry }): void {
   // The policy is read-only here (agents.promote_policy and agents.rollback change it): other
-  // methods are told which ones the path has, in the route's error shape.
+  // methods are told which ones the path has, in the route's error shape. Answered on arrival,
+  // before any body is parsed: whatever it is (not JSON, too large), the method is the answer.
+  const notAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('allow', POLICY_ROUTE_METHODS);
+    if (request.method === 'OPTIONS') return reply.code(204).send();
+    const detail = `${request.method} is not allowed on /agents/{agent_id}/policy (allowed: ${POLICY_ROUTE_METHODS}); agents.promote_policy and agents.rollback change an agent's policy`;
+    return reply.code(405).send({ error: rpcErrorBody('INVALID_REQUEST', detail, { request_id: request.id }) });
+  };
   app.route({
     method: ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '/agents/:agent_id/policy',
     logLevel: 'warn',
-    handler: async (request, reply) => {
-      reply.header('allow', POLICY_ROUTE_METHODS);
-      if (request.method === 'OPTIONS') return reply.code(204).send();
-      const detail = `${request.method} is not allowed on /agents/{agent_id}/policy (allowed: ${POLICY_ROUTE_METHODS}); agents.promote_policy and agents.rollback change an agent's policy`;
-      return reply.code(405).send({ error: rpcErrorBody('INVALID_REQUEST', detail, { request_id: request.id }) });
-    },
+    onRequest: notAllowed,
+    handler: notAllowed,
   });
   app.get<{ Params: { agent_id: string }; Querystring: { tenant_id?: string } }>('/agents/:agent_id/policy', { logLevel: 'warn' }, async (request, reply) => {
     const fail = (name: RpcErrorName, detail?: string) => {

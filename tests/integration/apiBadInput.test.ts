@@ -382,6 +382,11 @@ test('GET /agents/{agent_id}/policy takes every agent id the methods take, and a
       body: { error: { code: -32600, message: expect.stringContaining(`${method} is not allowed on /agents/{agent_id}/policy`) } },
     });
   }
+  // Whatever the body: the method is the answer, not the media type (415) or the size (413).
+  for (const [contentType, body] of [['text/plain', 'promote me'], ['application/json', 'x'.repeat(2 * 1024 * 1024)]]) {
+    const response = await fetch(`${api.url}/agents/some-agent/policy`, { method: 'POST', headers: { authorization: `Bearer ${agentToken}`, 'content-type': contentType }, body });
+    expect({ contentType, status: response.status, allow: response.headers.get('allow') }).toEqual({ contentType, status: 405, allow: 'GET, HEAD, OPTIONS' });
+  }
   const options = await fetch(`${api.url}/agents/some-agent/policy`, { method: 'OPTIONS' });
   expect({ status: options.status, allow: options.headers.get('allow') }).toEqual({ status: 204, allow: 'GET, HEAD, OPTIONS' });
   // An answer depends on the token's tenant: private, and varying with Authorization (the fastify route's headers; the fast path's are in a unit test).
