@@ -145,15 +145,17 @@ export interface LazyLocalModel {
    * outage, which Temporal retries, and the retry finds a new server.
    */
   baseURL(): Promise<string>;
-  /** Stops the server if it was started. */
+  /** Stops the server if it was started; later calls are refused (a stopped worker's calls must not start another). */
   stop(): Promise<void>;
 }
 
 /** A local model server started on first use: what a worker hands its ChatClient (LlmSettings.local). */
 export function lazyLocalModel(options: LocalModelServerOptions = {}, env: NodeJS.ProcessEnv = process.env): LazyLocalModel {
   let server: Promise<LocalModelServer> | null = null;
+  let stopping: Promise<void> | null = null;
   return {
     baseURL() {
+      if (stopping) return Promise.reject(new Error('the local model server was stopped (the worker is shutting down)'));
       if (!server) {
         const starting: Promise<LocalModelServer> = startLocalModelServer(options, env).then(
           (started) => {
@@ -171,10 +173,14 @@ export function lazyLocalModel(options: LocalModelServerOptions = {}, env: NodeJ
       }
       return server.then((s) => s.baseURL);
     },
-    async stop() {
-      const running = await server?.catch(() => null);
-      server = null;
-      await running?.stop();
+    stop() {
+      // A call that arrives while the server stops (or starts, to be stopped at once) is refused,
+      // not given a new server the worker would leave running.
+      return (stopping ??= (async () => {
+        const running = await server?.catch(() => null);
+        server = null;
+        await running?.stop();
+      })());
     },
   };
 }

@@ -37,8 +37,13 @@ describe('the local model server launcher', () => {
     expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     // Only local:* models are served when no other endpoint is configured.
     await expect(chat.complete({ model: 'flow-sim-1', messages: [], max_tokens: 5 })).rejects.toThrow('no endpoint for flow-sim-1: only local:* models are served here');
+    // A call made while the server stops is refused, not given a new server left running.
+    const stopping = local.stop();
+    const during = local.baseURL().catch((e: unknown) => e as Error);
+    await stopping;
     await local.stop();
-    await local.stop();
+    expect(((await during) as Error).message).toBe('the local model server was stopped (the worker is shutting down)');
+    await expect(local.baseURL()).rejects.toThrow('was stopped');
     await expect(fetch(`${first.replace(/\/v1$/, '')}/health`)).rejects.toThrow();
     const server = await startLocalModelServer({ model: env.FLOW_LOCAL_MODEL }, env);
     expect(server.modelName).toBe('Fake Qwen');
