@@ -4,11 +4,14 @@
  * advantage and clipped, malformed answers retried then skipped with the policy unchanged.
  */
 import { randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { CancelledFailure } from '@temporalio/common';
 import { MAX_OPTIMIZER_ATTEMPTS, type UpdatePolicyInput } from '../../activities/policyUpdate';
 import type { Trajectory } from '../../training/trajectory';
 import { initialPolicy, type Policy } from '../../training/policy';
 import type { ChatCompletionRequestBody } from '../../workers/dev/simulatedModelServer';
 import { scriptedContent as content, useScriptedUpdater } from '../support/scriptedUpdater';
+import { waitFor } from '../support/apiHarness';
 
 const scripted = useScriptedUpdater();
 const updater = () => scripted.updater();
@@ -106,4 +109,17 @@ test('with no positive advantage the LLM is not called and the policy is unchang
   expect(scripted.requests).toHaveLength(0);
   expect(result.policy).toBe(policy);
   expect(result.skipped_reason).toBe('no positive-advantage trajectories');
+});
+
+test('a cancelled update stops waiting for the optimizer: its call is given up and the connection closed', async () => {
+  const candidates = await groupWithAdvantages([1, -1]);
+  scripted.answers = [{ kind: 'hang' }];
+  const env = new MockActivityEnvironment();
+  const running = env.run(updater().updatePolicy, input(initialPolicy('base'), candidates)).catch((error: unknown) => error);
+  await waitFor(async () => scripted.hanging(), (open) => open === 1, 10_000, 20);
+  const cancelledAt = Date.now();
+  env.cancel();
+  expect(await running).toBeInstanceOf(CancelledFailure);
+  expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+  await waitFor(async () => scripted.hanging(), (open) => open === 0, 5_000, 20);
 });

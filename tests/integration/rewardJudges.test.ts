@@ -7,7 +7,8 @@
  * judge's calls). The API refuses an unknown strategy at the start (-32602).
  */
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { GuardedChatFactory } from '../../activities/budgetGuard';
 import { ChatClient } from '../../adapters/llm/chatClient';
@@ -23,7 +24,7 @@ import { RewardFailure, createDefaultRewardRegistry, type JudgeVerdict, type Rew
 import type { ChatCompletionRequestBody, ScriptedResponse, ScriptedUsage } from '../../workers/dev/simulatedModelServer';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { createTrainingWorker } from '../../workers/trainingWorker';
-import { rpcError, startApiHarness, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, type ApiHarness } from '../support/apiHarness';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { saveWorkflowCoverage } from '../support/workflowCoverage';
 
@@ -240,6 +241,20 @@ describe('the rewardGroup activity', () => {
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect({ type: (error as ApplicationFailure).type, nonRetryable: (error as ApplicationFailure).nonRetryable }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false });
     expect((error as Error).message).toMatch(/^flow-sim-1: HTTP 500/);
+    expect((await h.repos.trajectories.findByIds(ids))[0].rewardError).toBeNull();
+  });
+
+  test("a cancelled reward activity stops waiting for the judge: its call is given up and the connection closed", async () => {
+    const ids = await recordedGroup(['Paris']);
+    scripted = (body) => (isJudgeCall(body) ? { kind: 'hang' } : undefined);
+    const env = new MockActivityEnvironment();
+    const running = env.run(activities().rewardGroup, { trajectory_ids: ids, reward_strategy: 'llm_judge', task, judge: judge(), max_tokens: 256 }).catch((error: unknown) => error);
+    await waitFor(async () => h.model.hanging(), (open) => open === 1, 10_000, 20);
+    const cancelledAt = Date.now();
+    env.cancel();
+    expect(await running).toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+    await waitFor(async () => h.model.hanging(), (open) => open === 0, 5_000, 20);
     expect((await h.repos.trajectories.findByIds(ids))[0].rewardError).toBeNull();
   });
 

@@ -18,6 +18,8 @@ export interface ScriptedUpdater {
   readonly repos: Repositories;
   /** Fresh updater activities on the scripted server and the real trajectory store. */
   updater(): ReturnType<typeof createPolicyUpdateActivities>;
+  /** Requests the server is holding unanswered (scripted `hang`) whose connection is still open. */
+  hanging(): number;
 }
 
 /** An answer whose message content is `value`: a string as it is, anything else as JSON. */
@@ -38,6 +40,7 @@ export function useScriptedUpdater(): ScriptedUpdater {
       if (!server) throw new Error('useScriptedUpdater: the model server is ready only inside tests');
       return createPolicyUpdateActivities({ chat: new ChatClient({ baseURL: server.url }), trajectories: fixture.repos.trajectories });
     },
+    hanging: () => server?.hanging() ?? 0,
   };
   beforeAll(async () => {
     prisma = createPrismaClient(requireEnv('DATABASE_URL'));
