@@ -203,15 +203,22 @@ export class GuardedChatClient implements ChatClient {
    */
   async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
     try {
-      return await this.completeOnce(request, signal);
+      return await this.completeOnce(request, signal, ADMISSION_WAIT_MS);
     } catch (error) {
       if (!(error instanceof ProviderUnavailableError && error.sendAgain) || signal?.aborted) throw error;
-      return this.completeOnce(request, signal);
+      // Sent again only if it fits now: near the end of the budget the first request's worst case
+      // (held until the provider's record settles it) may be what leaves no room, and waiting
+      // would not free it. Refused, the provider's failure is the answer (the activity is retried).
+      return this.completeOnce(request, signal, 0).catch((again: unknown) => {
+        throw again instanceof BudgetAllowanceExceededError ? error : again;
+      });
     }
   }
 
-  /** One request to the provider, admitted and ledgered as one call. */
-  private async completeOnce(request: ChatRequest, signal?: AbortSignal): Promise<ChatResult> {
+  /** One request to the provider, admitted (waiting up to `admissionWaitMs` for room) and ledgered as one call. */
+  private async completeOnce(request: ChatRequest, signal: AbortSignal | undefined, admissionWaitMs: number): Promise<ChatResult> {
+    // Nothing is opened in the ledger for a call that would not be sent.
+    signal?.throwIfAborted();
     const scope = this.scope;
     await this.earlierAttemptsUsd();
     const price: ModelPrice = resolveModelPrice(request.model, this.options.prices);
@@ -225,7 +232,7 @@ export class GuardedChatClient implements ChatClient {
     const callKey = randomUUID();
     try {
       // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
-      if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal);
+      if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal, admissionWaitMs);
       this.started++;
       const override = this.priceOverride(request.model);
       const result = await this.inner.complete(request, signal, { ...(override ? { price: override } : {}), ...(scope ? { callKey } : {}) }).catch(async (error: unknown) => {
@@ -239,6 +246,9 @@ export class GuardedChatClient implements ChatClient {
           await ledgered(scope.ledger.settle(callKey, billed));
           this.spentThisAttempt += billed.costUsd;
         }
+        // Counted as spent at the worst case the ledger holds it at: a call sent again after it
+        // must fit the allowance beside it, and the activity reports it as billed.
+        if (!signal?.aborted && billing === 'unknown') this.spentThisAttempt += worstCase;
         throw error;
       });
       this.spentThisAttempt += result.costUsd;
@@ -316,8 +326,8 @@ const ADMISSION_POLL_MS = 100;
  * settle at what they cost), it waits for them, up to ADMISSION_WAIT_MS: so a job spends its
  * budget nearly to the end instead of stopping when the in-flight worst cases first touch it.
  */
-async function admit(scope: LedgerScope, entry: Parameters<SpendLedger['open']>[0], signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + ADMISSION_WAIT_MS;
+async function admit(scope: LedgerScope, entry: Parameters<SpendLedger['open']>[0], signal: AbortSignal | undefined, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const refusal = await ledgered(scope.ledger.open(entry, { budgeted: scope.budgeted }));
     if (!refusal) return;

@@ -256,6 +256,18 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
       if (held === 'nothing') expect(total).toMatchObject({ calls: 2, unsettled: 0, costUsd: expect.closeTo(answerUsd, 12) });
       else expect(total).toMatchObject({ calls: 2, unsettled: 1, costUsd: expect.any(Number) });
       if (held === 'worst case') expect(total.costUsd).toBeGreaterThan(answerUsd + 50 * 10 / 1e6 - 1e-12); // the 504's worst case: max_tokens at $10/Mtok
+      // What the trajectory reports as billed is what the ledger holds, the 504's worst case included.
+      expect(summary.billed_usd).toBeCloseTo(total.costUsd, 12);
+    }
+    // An allowance with room for one worst case ($0.0005) but not two: the 504's is held, so the
+    // call is not sent again, and the provider's failure is the answer (retryable), not a budget refusal.
+    {
+      const jobId = await newJob();
+      let requests = 0;
+      script = () => (requests++ === 0 ? { kind: 'http_error', status: 504 } : answer);
+      const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, allowance_usd: 0.0008 })).catch((e: unknown) => e);
+      expect({ type: (error as ApplicationFailure).type, nonRetryable: (error as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
+      expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 1 });
     }
     // A Portkey gateway's 5xx comes after its own retries: sent once, and the attempt fails retryably.
     const jobId = await newJob();
