@@ -247,9 +247,10 @@ export class ProviderUnavailableError extends Error {
     readonly billing: 'none' | 'unknown' | { usage: TokenUsage; costUsd: number },
     readonly retryAfterMs?: number,
     /**
-     * Worth sending once more straight away (the budget guard does, as a call of its own): no
-     * answer at all (a keep-alive connection the server had just closed, most often), or a 5xx
-     * from the provider itself. Not a status that asks for patience (429, 408, …), nor one from a
+     * Worth sending once more straight away (the budget guard does, as a call of its own): the
+     * connection refused or closed under the request (a keep-alive connection the server had just
+     * closed, most often), or a 5xx from the provider itself. Not a timeout waiting for the
+     * answer, not a status that asks for patience (429, 408, a Retry-After), nor one from a
      * Portkey gateway, which has retried already.
      */
     readonly sendAgain = false,
@@ -272,6 +273,13 @@ const UNAVAILABLE_STATUSES = new Set([408, 409, 425, 429]);
 const GAVE_UP_STATUSES = new Set([408, 504, 524]);
 /** Connection errors before the request was sent (refused, no such host, unreachable, connect timeout): nothing can have been billed. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+/**
+ * The connection closed under the request (reset, broken pipe, "other side closed"): most often a
+ * keep-alive connection the server closed as the request went out, worth sending again at once.
+ * Not a timeout waiting for the answer (UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT): by then
+ * the provider has likely generated, and billed, the whole answer, and would again.
+ */
+const CLOSED_UNDER_IT_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
 /**
  * The first error code (`ECONNRESET`, …) in an error's cause chain, and the message that carries
@@ -303,13 +311,15 @@ function describeProviderError(model: string, error: unknown, call: CallContext)
     // after it went out may have been billed.
     if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
       const { code, message: said = 'the connection failed' } = call.connectionError ?? errorCode((error as { cause?: unknown }).cause);
-      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown', undefined, true);
+      const sendAgain = code !== undefined && (NOT_SENT_CODES.has(code) || CLOSED_UNDER_IT_CODES.has(code));
+      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown', undefined, sendAgain);
     }
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
   }
   const described = `${model}: HTTP ${status}: ${message}`;
   if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) {
-    return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfterMs(call.retryAfter), status >= 500 && !call.fromGateway);
+    const retryAfter = retryAfterMs(call.retryAfter);
+    return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfter, status >= 500 && !call.fromGateway && retryAfter === undefined);
   }
   return new Error(described);
 }

@@ -66,6 +66,12 @@ describe('the chat client against a provider at fault', () => {
     expect((error as ProviderUnavailableError).sendAgain).toBe(status >= 500);
   });
 
+  test('a 5xx with Retry-After asks for patience: not sent again at once, the wait passed on', async () => {
+    const error = await failure({ kind: 'http_error', status: 503, headers: { 'retry-after': '2' } });
+    expect(error).toBeInstanceOf(ProviderUnavailableError);
+    expect({ sendAgain: (error as ProviderUnavailableError).sendAgain, retryAfterMs: (error as ProviderUnavailableError).retryAfterMs }).toEqual({ sendAgain: false, retryAfterMs: 2000 });
+  });
+
   test('a connection reset after the request went out: unavailable, billing unknown', async () => {
     const resetting = http.createServer((req) => req.on('data', () => undefined).on('end', () => req.socket.destroy()));
     await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
