@@ -27,6 +27,7 @@ import { PolicySchema, renderSystemPrompt, type Policy } from '../training/polic
 import { promotionRefusal, type JobBase, type PromotionCase } from '../training/promotion';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import { REFRESH_AHEAD_SHARE, type Principal, type TokenVerifier } from './auth';
+import { drain } from './drainBody';
 import { checkpointUnreadable, FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import type {
   ActivePolicy,
@@ -457,9 +458,11 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
  */
 export function registerPolicyRoutes(app: FastifyInstance, { verifier, registry }: { verifier: TokenVerifier; registry: PolicyRegistry }): void {
   // The policy is read-only here (agents.promote_policy and agents.rollback change it): other
-  // methods are told which ones the path has, in the route's error shape. Answered on arrival,
-  // before any body is parsed: whatever it is (not JSON, too large), the method is the answer.
+  // methods are told which ones the path has, in the route's error shape. Answered before any
+  // body is parsed (whatever it is, not JSON or too large, the method is the answer), after
+  // what is left of it has been read, within bounds (api/drainBody.ts).
   const notAllowed = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!(await drain(request.raw))) reply.header('connection', 'close');
     reply.header('allow', POLICY_ROUTE_METHODS);
     if (request.method === 'OPTIONS') return reply.code(204).send();
     const detail = `${request.method} is not allowed on /agents/{agent_id}/policy (allowed: ${POLICY_ROUTE_METHODS}); agents.promote_policy and agents.rollback change an agent's policy`;

@@ -23,6 +23,7 @@ import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
 import { PolicyRegistry, policyFastPath, registerPolicyRoutes, serverWithFastPath } from './policyRegistry';
+import { drain } from './drainBody';
 import { findUnsafeValue } from './paramsGuard';
 import { METHODS, type MethodName } from './schemas';
 import { registerRequestTracing } from './telemetry';
@@ -103,13 +104,6 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
   return typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
 }
 
-/**
- * How much of a body over the limit is read and thrown away before the 413 is sent: a client
- * still sending when the connection closes sees a reset, not the answer. Past this the socket is
- * closed anyway (a client may send without end).
- */
-const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
-const DRAIN_TIMEOUT_MS = 10_000;
 
 interface CallContext {
   caller: Principal | FlowRpcError;
@@ -184,7 +178,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     const match = (error.code && known[error.code]) || (error.statusCode === 429 ? ([429, 'RATE_LIMITED'] as const) : null);
     if (match) {
       const [status, name] = match;
-      if (name === 'REQUEST_TOO_LARGE') await drain(request.raw);
+      if (name === 'REQUEST_TOO_LARGE' && !(await drain(request.raw))) reply.header('connection', 'close');
       const detail = name === 'REQUEST_TOO_LARGE' ? `the limit is ${app.initialConfig.bodyLimit} bytes` : name === 'RATE_LIMITED' ? error.message : undefined;
       return reply.code(status).send({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail, { request_id: request.id }) });
     }
@@ -405,28 +399,6 @@ function parseBody(body: unknown): unknown {
   }
 }
 
-/** Reads and discards what is left of a request body, within bounds, so an early answer is not a reset. */
-async function drain(raw: NodeJS.ReadableStream & { destroy?: () => void; readableEnded?: boolean }): Promise<void> {
-  if (raw.readableEnded) return;
-  await new Promise<void>((resolve) => {
-    let read = 0;
-    const done = () => {
-      clearTimeout(timer);
-      raw.removeListener('data', onData);
-      resolve();
-    };
-    const onData = (chunk: Buffer) => {
-      read += chunk.length;
-      if (read > DRAIN_LIMIT_BYTES) done();
-    };
-    const timer = setTimeout(done, DRAIN_TIMEOUT_MS);
-    raw.on('data', onData);
-    raw.once('end', done);
-    raw.once('error', done);
-    raw.once('close', done);
-    raw.resume();
-  });
-}
 
 /** The whole HTTP answer: a response, an array of them, or null for no body (notifications only). */
 export async function respond(
