@@ -300,6 +300,45 @@ test('a 12 MB upload is answered 413 with the JSON-RPC error, not reset mid-body
   expect(fetched.body.error).toMatchObject({ code: -32040 });
 });
 
+test('a body sent without end to an early answer (405 on the policy path, 413 on /rpc): the server closes the connection after a bounded read', async () => {
+  const { port } = new URL(api.url);
+  const token = await callerToken();
+  const chunk = Buffer.alloc(256 * 1024, 'x');
+  const endless = (target: string) =>
+    new Promise<{ answer: string; sentMb: number }>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      let received = '';
+      let sent = 0;
+      let closed = false;
+      socket.on('data', (data) => (received += data.toString()));
+      socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? undefined : reject(error)));
+      socket.on('close', () => {
+        closed = true;
+        resolve({ answer: received, sentMb: sent / 2 ** 20 });
+      });
+      socket.write(`POST ${target} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer ${token}\r\ntransfer-encoding: chunked\r\n\r\n`);
+      // Chunks for as long as the server keeps the connection (at most 200 MB here).
+      const pump = () => {
+        while (!closed && sent < 200 * 2 ** 20) {
+          sent += chunk.length;
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+          if (!socket.write('\r\n')) return void socket.once('drain', pump);
+        }
+      };
+      pump();
+    });
+  for (const [target, status] of [['/agents/some-agent/policy', 405], ['/rpc', 413]] as const) {
+    const { answer, sentMb } = await endless(target);
+    // The answer, when the client's kernel kept it: a close with the client's bytes still unread
+    // is a reset, which may discard it (finite bodies get it: the 12 MB upload above, the policy path's 405 test below).
+    if (answer !== '') expect({ target, status: answer.slice(0, 12) }).toEqual({ target, status: `HTTP/1.1 ${status}` });
+    // The server closed the connection (the promise settles on close) after at most the 64 MB it
+    // reads before answering, not after everything the client would send.
+    expect(sentMb).toBeLessThan(200);
+  }
+}, 60_000);
+
 test('the rate limit counts calls, not HTTP requests: batches use it up as fast as single calls would', async () => {
   const limited = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, rateLimit: { max: 120, timeWindowMs: 60_000 } });
   const url = await limited.listen({ host: '127.0.0.1', port: 0 });
