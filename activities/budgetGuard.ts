@@ -206,9 +206,11 @@ export class GuardedChatClient implements ChatClient {
       return await this.completeOnce(request, signal, ADMISSION_WAIT_MS);
     } catch (error) {
       if (!(error instanceof ProviderUnavailableError && error.sendAgain) || signal?.aborted) throw error;
-      // Sent again only if it fits now: near the end of the budget the first request's worst case
-      // (held until the provider's record settles it) may be what leaves no room, and waiting
-      // would not free it. Refused, the provider's failure is the answer (the activity is retried).
+      if (error.billing !== 'unknown') return this.completeOnce(request, signal, ADMISSION_WAIT_MS);
+      // The first request is held at its worst case until a later attempt settles it from the
+      // provider's record: near the end of the budget it may be what leaves no room, and waiting
+      // would not free it. So the call is sent again only if it fits now; refused, the provider's
+      // failure is the answer (the activity is retried, and its retry settles the first request).
       return this.completeOnce(request, signal, 0).catch((again: unknown) => {
         throw again instanceof BudgetAllowanceExceededError ? error : again;
       });
@@ -232,7 +234,14 @@ export class GuardedChatClient implements ChatClient {
     const callKey = randomUUID();
     try {
       // In the ledger before it is made: a kill mid-call leaves the call counted at its worst case.
-      if (scope) await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal, admissionWaitMs);
+      if (scope) {
+        await admit(scope, { callKey, jobId: scope.jobId, activity: scope.activity, attempt: scope.attempt, model: request.model, costUsd: worstCase }, signal, admissionWaitMs);
+        // Cancelled while it was admitted: never sent, so billed nothing.
+        if (signal?.aborted) {
+          await ledgered(scope.ledger.settle(callKey, { promptTokens: 0, completionTokens: 0, costUsd: 0 }));
+          signal.throwIfAborted();
+        }
+      }
       this.started++;
       const override = this.priceOverride(request.model);
       const result = await this.inner.complete(request, signal, { ...(override ? { price: override } : {}), ...(scope ? { callKey } : {}) }).catch(async (error: unknown) => {
@@ -246,9 +255,10 @@ export class GuardedChatClient implements ChatClient {
           await ledgered(scope.ledger.settle(callKey, billed));
           this.spentThisAttempt += billed.costUsd;
         }
-        // Counted as spent at the worst case the ledger holds it at: a call sent again after it
-        // must fit the allowance beside it, and the activity reports it as billed.
-        if (!signal?.aborted && billing === 'unknown') this.spentThisAttempt += worstCase;
+        // A call left open (what it cost is unknown, or we stopped waiting for it) counts as spent
+        // at the worst case the ledger holds it at: a call sent after it must fit the allowance
+        // beside it, and the activity (a trajectory cut off by its timeout) reports it as billed.
+        if (signal?.aborted || billing === 'unknown') this.spentThisAttempt += worstCase;
         throw error;
       });
       this.spentThisAttempt += result.costUsd;

@@ -248,10 +248,10 @@ export class ProviderUnavailableError extends Error {
     readonly retryAfterMs?: number,
     /**
      * Worth sending once more straight away (the budget guard does, as a call of its own): the
-     * connection refused or closed under the request (a keep-alive connection the server had just
-     * closed, most often), or a 5xx from the provider itself. Not a timeout waiting for the
-     * answer, not a status that asks for patience (429, 408, a Retry-After), nor one from a
-     * Portkey gateway, which has retried already.
+     * connection refused, or closed under the request at once (a keep-alive connection the server
+     * had just closed, most often), or a 5xx from the provider itself. Not a timeout waiting for
+     * the answer (nor a 504), not a status that asks for patience (429, 408, a Retry-After), nor
+     * one from a Portkey gateway, which has retried already.
      */
     readonly sendAgain = false,
   ) {
@@ -274,12 +274,15 @@ const GAVE_UP_STATUSES = new Set([408, 504, 524]);
 /** Connection errors before the request was sent (refused, no such host, unreachable, connect timeout): nothing can have been billed. */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 /**
- * The connection closed under the request (reset, broken pipe, "other side closed"): most often a
- * keep-alive connection the server closed as the request went out, worth sending again at once.
- * Not a timeout waiting for the answer (UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT): by then
- * the provider has likely generated, and billed, the whole answer, and would again.
+ * The connection closed under the request (reset, broken pipe, "other side closed") within
+ * SEND_AGAIN_WITHIN_MS of sending: most often a keep-alive connection the server closed as the
+ * request went out, worth sending again at once. Not later (a proxy's idle timeout cutting a long
+ * generation looks the same), nor a timeout waiting for the answer (UND_ERR_HEADERS_TIMEOUT,
+ * UND_ERR_BODY_TIMEOUT, a 504): by then the provider has likely generated, and billed, the whole
+ * answer, and would again.
  */
 const CLOSED_UNDER_IT_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const SEND_AGAIN_WITHIN_MS = 2_000;
 
 /**
  * The first error code (`ECONNRESET`, …) in an error's cause chain, and the message that carries
@@ -311,7 +314,8 @@ function describeProviderError(model: string, error: unknown, call: CallContext)
     // after it went out may have been billed.
     if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
       const { code, message: said = 'the connection failed' } = call.connectionError ?? errorCode((error as { cause?: unknown }).cause);
-      const sendAgain = code !== undefined && (NOT_SENT_CODES.has(code) || CLOSED_UNDER_IT_CODES.has(code));
+      const closedAtOnce = CLOSED_UNDER_IT_CODES.has(code ?? '') && (call.connectionError?.afterMs ?? Infinity) < SEND_AGAIN_WITHIN_MS;
+      const sendAgain = code !== undefined && (NOT_SENT_CODES.has(code) || closedAtOnce);
       return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown', undefined, sendAgain);
     }
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
@@ -319,7 +323,8 @@ function describeProviderError(model: string, error: unknown, call: CallContext)
   const described = `${model}: HTTP ${status}: ${message}`;
   if (status >= 500 || UNAVAILABLE_STATUSES.has(status)) {
     const retryAfter = retryAfterMs(call.retryAfter);
-    return new ProviderUnavailableError(described, GAVE_UP_STATUSES.has(status) ? 'unknown' : 'none', retryAfter, status >= 500 && !call.fromGateway && retryAfter === undefined);
+    const gaveUp = GAVE_UP_STATUSES.has(status);
+    return new ProviderUnavailableError(described, gaveUp ? 'unknown' : 'none', retryAfter, status >= 500 && !gaveUp && !call.fromGateway && retryAfter === undefined);
   }
   return new Error(described);
 }
@@ -363,7 +368,7 @@ interface CallContext {
    * rebuilds an error it does not recognise as one (another realm's, as under jest) from its text,
    * dropping the cause that says whether the request went out.
    */
-  connectionError?: { code?: string; message?: string };
+  connectionError?: { code?: string; message?: string; afterMs?: number };
   /** The last answer came from a Portkey gateway (its request or trace id, or its exception header): it has retried already. */
   fromGateway?: boolean;
 }
@@ -384,10 +389,11 @@ function withCallContext(portkey: Portkey): Portkey {
   client.fetch = async (url, init) => {
     const context = callContext.getStore();
     let response: Response;
+    const sentAt = Date.now();
     try {
       response = await inner(url, context?.signal ? { ...init, signal: context.signal } : init);
     } catch (error) {
-      if (context) context.connectionError = errorCode(error);
+      if (context) context.connectionError = { ...errorCode(error), afterMs: Date.now() - sentAt };
       throw error;
     }
     if (context) {

@@ -235,7 +235,7 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     }
   });
 
-  test('a provider 5xx or a lost answer is sent once more at once, as a call of its own in the ledger; a gateway\u2019s 5xx is not', async () => {
+  test('a provider 5xx or a connection closed at once is sent once more, as a call of its own in the ledger; a 504, a late close or a gateway\u2019s 5xx is not', async () => {
     const oneCall = (chat: ChatClient) => ({
       async run(request: { model: string; signal: AbortSignal }) {
         await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
@@ -245,8 +245,9 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     const answer: ScriptedResponse = { kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } };
     const answerUsd = 30 * 10 / 1e6;
     // The first request's billing decides what its ledger row holds: nothing (a 503), or its worst
-    // case until the provider's record settles it (a 504: the gateway gave up, the provider may not have).
-    for (const [first, held] of [[{ kind: 'http_error', status: 503 }, 'nothing'], [{ kind: 'http_error', status: 504 }, 'worst case']] as const) {
+    // case until the provider's record settles it (a connection closed under it: it may have been
+    // received and generated).
+    for (const [first, held] of [[{ kind: 'http_error', status: 503 }, 'nothing'], [{ kind: 'reset' }, 'worst case']] as const) {
       const jobId = await newJob();
       let requests = 0;
       script = () => (requests++ === 0 ? first : answer);
@@ -255,16 +256,27 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
       const total = await repos.ledger.totalForJob(jobId);
       if (held === 'nothing') expect(total).toMatchObject({ calls: 2, unsettled: 0, costUsd: expect.closeTo(answerUsd, 12) });
       else expect(total).toMatchObject({ calls: 2, unsettled: 1, costUsd: expect.any(Number) });
-      if (held === 'worst case') expect(total.costUsd).toBeGreaterThan(answerUsd + 50 * 10 / 1e6 - 1e-12); // the 504's worst case: max_tokens at $10/Mtok
-      // What the trajectory reports as billed is what the ledger holds, the 504's worst case included.
+      if (held === 'worst case') expect(total.costUsd).toBeGreaterThan(answerUsd + 50 * 10 / 1e6 - 1e-12); // the first's worst case: max_tokens at $10/Mtok
+      // What the trajectory reports as billed is what the ledger holds, the first's worst case included.
       expect(summary.billed_usd).toBeCloseTo(total.costUsd, 12);
     }
-    // An allowance with room for one worst case ($0.0005) but not two: the 504's is held, so the
-    // call is not sent again, and the provider's failure is the answer (retryable), not a budget refusal.
+    // Not sent again: a 504 (whatever timed out waiting, the provider may have generated and billed
+    // the answer), and a connection closed long after the request went out (a proxy's idle timeout
+    // cutting a long generation looks like that). Each stays one row at its worst case.
+    for (const first of [{ kind: 'http_error', status: 504 }, { kind: 'reset', afterMs: 2_500 }] as const) {
+      const jobId = await newJob();
+      let requests = 0;
+      script = () => (requests++ === 0 ? first : answer);
+      const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices })).catch((e: unknown) => e);
+      expect({ first: first.kind, type: (error as ApplicationFailure).type, requests }).toEqual({ first: first.kind, type: 'ProviderUnavailable', requests: 1 });
+      expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 1 });
+    }
+    // An allowance with room for one worst case ($0.0005) but not two: the first request's is held,
+    // so the call is not sent again, and the provider's failure is the answer (retryable), not a budget refusal.
     {
       const jobId = await newJob();
       let requests = 0;
-      script = () => (requests++ === 0 ? { kind: 'http_error', status: 504 } : answer);
+      script = () => (requests++ === 0 ? { kind: 'reset' } : answer);
       const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, allowance_usd: 0.0008 })).catch((e: unknown) => e);
       expect({ type: (error as ApplicationFailure).type, nonRetryable: (error as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
       expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 1 });

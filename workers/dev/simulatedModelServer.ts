@@ -42,10 +42,12 @@ export type ScriptedResponse =
   /** A 200 answer with this body as it is (not JSON, no choices…); `cut` closes the connection halfway through it. */
   | { kind: 'raw'; body: string; cut?: boolean }
   | { kind: 'hang' }
+  /** The connection closed under the request, with no answer, `afterMs` after it arrived (at once by default). */
+  | { kind: 'reset'; afterMs?: number }
   | undefined;
 
 /** A scripted response that is answered with a completion (or none: the simulated model answers). */
-type ScriptedAnswer = Exclude<ScriptedResponse, { kind: 'http_error' } | { kind: 'raw' } | { kind: 'hang' }>;
+type ScriptedAnswer = Exclude<ScriptedResponse, { kind: 'http_error' } | { kind: 'raw' } | { kind: 'hang' } | { kind: 'reset' }>;
 
 export interface SimulatedModelServerOptions {
   port?: number;
@@ -104,6 +106,11 @@ export async function startSimulatedModelServer(options: SimulatedModelServerOpt
         return;
       }
       const scripted = options.respond?.(body, callIndex);
+      if (scripted?.kind === 'reset') {
+        const timer = setTimeout(() => req.socket.destroy(), scripted.afterMs ?? 0);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
       if (scripted?.kind === 'hang') {
         hanging.add(res);
         res.on('close', () => hanging.delete(res));
