@@ -14,16 +14,19 @@ const DRAIN_TIMEOUT_MS = 10_000;
  * answer must then close the connection (`connection: close`), or the rest would be read forever.
  */
 export async function drain(
-  raw: NodeJS.ReadableStream & { readableEnded?: boolean },
+  raw: NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean },
   { limitBytes = DRAIN_LIMIT_BYTES, timeoutMs = DRAIN_TIMEOUT_MS }: { limitBytes?: number; timeoutMs?: number } = {},
 ): Promise<boolean> {
   if (raw.readableEnded) return true;
+  if (raw.destroyed) return false;
   return new Promise<boolean>((resolve) => {
     let read = 0;
     const done = (ended: boolean) => {
       clearTimeout(timer);
       raw.removeListener('data', onData);
       raw.removeListener('end', onEnd);
+      raw.removeListener('error', onError);
+      raw.removeListener('close', onClose);
       resolve(ended);
     };
     const onData = (chunk: Buffer) => {
@@ -31,11 +34,13 @@ export async function drain(
       if (read > limitBytes) done(false);
     };
     const onEnd = () => done(true);
+    const onError = () => done(false);
+    const onClose = () => done(raw.readableEnded === true);
     const timer = setTimeout(() => done(false), timeoutMs);
     raw.on('data', onData);
     raw.once('end', onEnd);
-    raw.once('error', () => done(false));
-    raw.once('close', () => done(raw.readableEnded === true));
+    raw.once('error', onError);
+    raw.once('close', onClose);
     raw.resume();
   });
 }

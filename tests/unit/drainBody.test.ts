@@ -31,5 +31,10 @@ describe('drain', () => {
     const drained = drain(failing);
     failing.destroy(new Error('reset'));
     expect(await drained).toBe(false);
+    expect(['data', 'end', 'close'].map((event) => failing.listenerCount(event))).toEqual([0, 0, 0]);
+    // Already destroyed: no wait for the time bound.
+    const startedAt = Date.now();
+    expect(await drain(failing, { timeoutMs: 5_000 })).toBe(false);
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
   });
 });
