@@ -104,7 +104,6 @@ function requestId(request: { headers: Record<string, string | string[] | undefi
   return typeof offered === 'string' && SAFE_REQUEST_ID.test(offered) ? offered : randomUUID();
 }
 
-
 interface CallContext {
   caller: Principal | FlowRpcError;
   requestId: string;
@@ -398,7 +397,6 @@ function parseBody(body: unknown): unknown {
     return NOT_JSON;
   }
 }
-
 
 /** The whole HTTP answer: a response, an array of them, or null for no body (notifications only). */
 export async function respond(

@@ -314,9 +314,9 @@ function describeProviderError(model: string, error: unknown, call: CallContext)
     // after it went out may have been billed.
     if (error instanceof Error && error.constructor.name.startsWith('APIConnection')) {
       const { code, message: said = 'the connection failed' } = call.connectionError ?? errorCode((error as { cause?: unknown }).cause);
-      const closedAtOnce = CLOSED_UNDER_IT_CODES.has(code ?? '') && (call.connectionError?.afterMs ?? Infinity) < SEND_AGAIN_WITHIN_MS;
-      const sendAgain = code !== undefined && (NOT_SENT_CODES.has(code) || closedAtOnce);
-      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, code && NOT_SENT_CODES.has(code) ? 'none' : 'unknown', undefined, sendAgain);
+      const notSent = code !== undefined && NOT_SENT_CODES.has(code);
+      const closedAtOnce = code !== undefined && CLOSED_UNDER_IT_CODES.has(code) && (call.connectionError?.afterMs ?? Infinity) < SEND_AGAIN_WITHIN_MS;
+      return new ProviderUnavailableError(`${model}: no answer: ${said}${code && !said.includes(code) ? ` (${code})` : ''}`, notSent ? 'none' : 'unknown', undefined, notSent || closedAtOnce);
     }
     return new ProviderUnavailableError(`${model}: ${message}`, 'unknown');
   }

@@ -20,7 +20,7 @@ import { createPrismaClient, createRepositories, type PrismaClient, type Reposit
 import { ChatClient } from '../../adapters/llm/chatClient';
 import { StoredCallLookup, storedCallsFromEnv } from '../../adapters/llm/storedCalls';
 import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
-import { createTrajectoryActivities, type RunTrajectoryInput } from '../../activities/trajectories';
+import { createTrajectoryActivities, type RunTrajectoryInput, type TrajectorySummary } from '../../activities/trajectories';
 import { callWorstCaseUsd } from '../../training/budget';
 import { initialPolicy } from '../../training/policy';
 import { SimulatedEnvironment, simulatedTaskSet } from '../../training/simulation/environment';
@@ -193,6 +193,14 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
   const ledgered = (agentFor: Parameters<typeof createTrajectoryActivities>[0]['agentFor']) =>
     createTrajectoryActivities({ chats: new GuardedChatFactory(new ChatClient({ baseURL: server.url }), repos.ledger), agentFor, trajectories: repos.trajectories });
 
+  /** An agent that makes one model call (max_tokens 50) and answers. */
+  const oneCall = (chat: ChatClient) => ({
+    async run(request: { model: string; signal: AbortSignal }) {
+      await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
+      return { finalAnswer: 'done', success: true, verified: false, error: null };
+    },
+  });
+
   test('a step cut short after its call (the tool crashed) still bills the call', async () => {
     const jobId = await newJob();
     script = () => ({ kind: 'tool_call', name: 'lookup_docs', arguments: { query: 'refunds' }, usage: { prompt_tokens: 100, completion_tokens: 40 } });
@@ -211,12 +219,6 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
   });
 
   test('a provider at fault fails the attempt retryably; the ledger keeps what it billed: its usage, nothing, or (broken off) the worst case', async () => {
-    const oneCall = (chat: ChatClient) => ({
-      async run(request: { model: string; signal: AbortSignal }) {
-        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
-        return { finalAnswer: 'done', success: true, verified: false, error: null };
-      },
-    });
     const cases: [ScriptedResponse, (total: { unsettled: number; costUsd: number }) => void][] = [
       [{ kind: 'raw', body: JSON.stringify({ choices: [], usage: { prompt_tokens: 100, completion_tokens: 40 } }) }, (t) => expect(t).toMatchObject({ unsettled: 0, costUsd: expect.closeTo(40 * 10 / 1e6, 12) })],
       [{ kind: 'http_error', status: 503 }, (t) => expect(t).toMatchObject({ unsettled: 0, costUsd: 0 })],
@@ -236,24 +238,23 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
   });
 
   test('a provider 5xx or a connection closed at once is sent once more, as a call of its own in the ledger; a 504, a late close or a gateway\u2019s 5xx is not', async () => {
-    const oneCall = (chat: ChatClient) => ({
-      async run(request: { model: string; signal: AbortSignal }) {
-        await chat.complete({ model: request.model, messages: [{ role: 'user', content: 'refunds?' }], max_tokens: 50, seed: 1 }, request.signal);
-        return { finalAnswer: 'done', success: true, verified: false, error: null };
-      },
-    });
     const answer: ScriptedResponse = { kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } };
     const answerUsd = 30 * 10 / 1e6;
+    /** One trajectory whose first request gets `first` and any later one the answer: the requests made, the outcome, the job's ledger. */
+    const afterFirst = async (first: ScriptedResponse, overrides: Partial<RunTrajectoryInput> = {}) => {
+      const jobId = await newJob();
+      let requests = 0;
+      script = () => (requests++ === 0 ? first : answer);
+      const outcome = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, ...overrides })).catch((e: unknown) => e);
+      return { requests, outcome, total: await repos.ledger.totalForJob(jobId) };
+    };
     // The first request's billing decides what its ledger row holds: nothing (a 503), or its worst
     // case until the provider's record settles it (a connection closed under it: it may have been
     // received and generated).
     for (const [first, held] of [[{ kind: 'http_error', status: 503 }, 'nothing'], [{ kind: 'reset' }, 'worst case']] as const) {
-      const jobId = await newJob();
-      let requests = 0;
-      script = () => (requests++ === 0 ? first : answer);
-      const summary = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices }));
+      const { requests, outcome, total } = await afterFirst(first);
+      const summary = outcome as TrajectorySummary;
       expect({ requests, error: summary.error }).toEqual({ requests: 2, error: null });
-      const total = await repos.ledger.totalForJob(jobId);
       if (held === 'nothing') expect(total).toMatchObject({ calls: 2, unsettled: 0, costUsd: expect.closeTo(answerUsd, 12) });
       else expect(total).toMatchObject({ calls: 2, unsettled: 1, costUsd: expect.any(Number) });
       if (held === 'worst case') expect(total.costUsd).toBeGreaterThan(answerUsd + 50 * 10 / 1e6 - 1e-12); // the first's worst case: max_tokens at $10/Mtok
@@ -264,31 +265,21 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     // the answer), and a connection closed long after the request went out (a proxy's idle timeout
     // cutting a long generation looks like that). Each stays one row at its worst case.
     for (const first of [{ kind: 'http_error', status: 504 }, { kind: 'reset', afterMs: 2_500 }] as const) {
-      const jobId = await newJob();
-      let requests = 0;
-      script = () => (requests++ === 0 ? first : answer);
-      const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices })).catch((e: unknown) => e);
-      expect({ first: first.kind, type: (error as ApplicationFailure).type, requests }).toEqual({ first: first.kind, type: 'ProviderUnavailable', requests: 1 });
-      expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 1 });
+      const { requests, outcome, total } = await afterFirst(first);
+      expect({ first: first.kind, type: (outcome as ApplicationFailure).type, requests }).toEqual({ first: first.kind, type: 'ProviderUnavailable', requests: 1 });
+      expect(total).toMatchObject({ calls: 1, unsettled: 1 });
     }
     // An allowance with room for one worst case ($0.0005) but not two: the first request's is held,
     // so the call is not sent again, and the provider's failure is the answer (retryable), not a budget refusal.
     {
-      const jobId = await newJob();
-      let requests = 0;
-      script = () => (requests++ === 0 ? { kind: 'reset' } : answer);
-      const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, allowance_usd: 0.0008 })).catch((e: unknown) => e);
-      expect({ type: (error as ApplicationFailure).type, nonRetryable: (error as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
-      expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 1 });
+      const { requests, outcome, total } = await afterFirst({ kind: 'reset' }, { allowance_usd: 0.0008 });
+      expect({ type: (outcome as ApplicationFailure).type, nonRetryable: (outcome as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
+      expect(total).toMatchObject({ calls: 1, unsettled: 1 });
     }
     // A Portkey gateway's 5xx comes after its own retries: sent once, and the attempt fails retryably.
-    const jobId = await newJob();
-    let requests = 0;
-    script = () => (requests++, { kind: 'http_error', status: 503, headers: { 'x-portkey-request-id': 'gw-1' } });
-    const error = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices })).catch((e: unknown) => e);
-    expect((error as ApplicationFailure).type).toBe('ProviderUnavailable');
-    expect(requests).toBe(1);
-    expect(await repos.ledger.totalForJob(jobId)).toMatchObject({ calls: 1, unsettled: 0, costUsd: 0 });
+    const { requests, outcome, total } = await afterFirst({ kind: 'http_error', status: 503, headers: { 'x-portkey-request-id': 'gw-1' } });
+    expect({ type: (outcome as ApplicationFailure).type, requests }).toEqual({ type: 'ProviderUnavailable', requests: 1 });
+    expect(total).toMatchObject({ calls: 1, unsettled: 0, costUsd: 0 });
   });
 
   test('a retry counts the calls an earlier attempt went on making after the retry started', async () => {
