@@ -244,6 +244,7 @@ describe('the Temporal CLI', () => {
     expect(args).toContain(`fake temporal: server start-dev --ip 127.0.0.1 --port ${port} --log-level warn --headless`);
     for (const attribute of ['FlowAgentId', 'FlowJobStatus', 'FlowPriority']) expect(args).toContain(`--search-attribute ${attribute}=Keyword`);
     expect(args).toContain('--dynamic-config-value matching.enableFairness=true');
+    expect(args).toContain('--dynamic-config-value frontend.enableCancelWorkerPollsOnShutdown=true');
     expect(args).toContain('--dynamic-config-value limit.maxIDLength=255');
     expect(args).not.toContain('--db-filename');
   });

@@ -186,6 +186,9 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
     // Priority and fairness dispatch (used by job priorities) are off by default on the dev server.
     'matching.useNewMatcher': true,
     'matching.enableFairness': true,
+    // A draining worker's polls are answered empty, so no task is sent to it after it stops
+    // taking work (deploy/temporal/dynamicconfig.yaml says why).
+    'frontend.enableCancelWorkerPollsOnShutdown': true,
     ...options.dynamicConfig,
   };
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
