@@ -7,6 +7,9 @@
  * - traces through Temporal's OpenTelemetry interceptors: workflow spans (from the sandbox, via a
  *   sink) and activity spans join the trace the API's request started.
  * FLOW_METRICS_HOST is the interface both endpoints bind to (default 0.0.0.0).
+ * FLOW_WORKER_LOG_LEVEL (TRACE, DEBUG, INFO, WARN, ERROR) sets the Temporal SDK's log level and
+ * writes its lines as JSON to stderr (DEBUG shows each activity attempt started and completed);
+ * unset, the SDK's own logger (INFO, human-readable) is kept.
  */
 import type { Context } from '@temporalio/activity';
 import {
@@ -14,7 +17,7 @@ import {
   OpenTelemetryActivityInboundInterceptor,
   OpenTelemetryActivityOutboundInterceptor,
 } from '@temporalio/interceptors-opentelemetry';
-import { Runtime, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogEntry, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Resource } from '@opentelemetry/resources';
 import { activityMetricsInterceptor } from './activityMetrics';
@@ -44,8 +47,9 @@ export async function startWorkerTelemetry(env: NodeJS.ProcessEnv = process.env,
   const host = env.FLOW_METRICS_HOST || '0.0.0.0';
   const temporalPort = portFromEnv(env, 'FLOW_TEMPORAL_METRICS_PORT', DEFAULT_TEMPORAL_METRICS_PORT);
   const metricsPort = portFromEnv(env, 'FLOW_METRICS_PORT', DEFAULT_WORKER_METRICS_PORT);
-  const temporalMetrics = temporalPort > 0 && installRuntimeWithMetrics(`${host}:${temporalPort}`, warn);
-  if (!temporalMetrics) Runtime.install({});
+  const logger = sdkLoggerFromEnv(env);
+  const temporalMetrics = temporalPort > 0 && installRuntimeWithMetrics(`${host}:${temporalPort}`, warn, logger);
+  if (!temporalMetrics) Runtime.install({ ...logger });
   processTelemetry = await startProcessTelemetry({ serviceName: env.OTEL_SERVICE_NAME || 'flow-worker', metricsPort, metricsHost: host, env, warn });
   const telemetry = processTelemetry;
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host;
@@ -60,14 +64,27 @@ export async function startWorkerTelemetry(env: NodeJS.ProcessEnv = process.env,
 }
 
 /** Temporal's metrics endpoint; false (and a warning) when its address is taken, e.g. by a second worker on the host. */
-function installRuntimeWithMetrics(bindAddress: string, warn: (line: string) => void): boolean {
+function installRuntimeWithMetrics(bindAddress: string, warn: (line: string) => void, logger: { logger?: DefaultLogger }): boolean {
   try {
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } });
+    Runtime.install({ ...logger, telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true } } } });
     return true;
   } catch (error) {
     warn(`Temporal metrics endpoint on ${bindAddress}: ${(error as Error).message}; none (set FLOW_TEMPORAL_METRICS_PORT to a free port, or 0)`);
     return false;
   }
+}
+
+const SDK_LOG_LEVELS: readonly LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
+
+/** FLOW_WORKER_LOG_LEVEL's logger (one JSON object per line on stderr), or none when it is unset. */
+export function sdkLoggerFromEnv(env: NodeJS.ProcessEnv, write: (line: string) => void = (line) => process.stderr.write(line)): { logger?: DefaultLogger } {
+  const raw = env.FLOW_WORKER_LOG_LEVEL;
+  if (raw === undefined || raw === '') return {};
+  const level = raw.toUpperCase() as LogLevel;
+  if (!SDK_LOG_LEVELS.includes(level)) throw new Error(`FLOW_WORKER_LOG_LEVEL must be one of ${SDK_LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
+  const asJson = ({ level, message, meta, timestampNanos }: LogEntry) =>
+    write(`${JSON.stringify({ time: new Date(Number(timestampNanos / 1_000_000n)).toISOString(), level, message, ...meta }, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))}\n`);
+  return { logger: new DefaultLogger(level, asJson) };
 }
 
 /**
