@@ -1,8 +1,8 @@
 /**
  * One Temporal namespace, two Flow installs (two databases): with distinct task queues
  * (FLOW_TASK_QUEUE) each demo's job runs on its own workers only and both complete, every
- * trajectory in its own database. A third install pointed at a queue another install's workers
- * poll is refused before it starts anything, naming the queue and the settings that fix it.
+ * trajectory in its own database. A third install pointed at a queue a running worker of another
+ * install polls is refused before it starts anything, naming the queue and the settings that fix it.
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,7 @@ import { runDemo } from '../../workers/dev/demo';
 import { createDatabase, dropDatabase, freePort, migrateDatabase } from '../../workers/dev/devStack';
 import { waitFor } from '../support/apiHarness';
 import { requireEnv } from '../support/harness';
+import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 
 jest.setTimeout(300_000);
 
@@ -103,12 +104,25 @@ test('two installs on one namespace with distinct task queues both complete thei
     }
   }
 
-  // A third install (its own database) on install a's queue: a's workers polled it moments ago.
+  // A third install (its own database) on install a's queue while a worker of install a polls it.
+  // (A worker that stopped cleanly is forgotten by the server at once: frontend.enableCancelWorkerPollsOnShutdown.)
   const third = await installDatabase(`flow_install_c_${process.pid}_${suffix.slice(0, 6)}`);
   const lines: string[] = [];
-  const refused = await runDemo({ env: demoEnv(third, installs[0].taskQueue, await freePort()), home: mkdtempSync(path.join(os.tmpdir(), 'flow-install-c-')), say: (line) => lines.push(line) }).catch(
-    (error: unknown) => error as Error,
-  );
+  const worker = await spawnWorkerProcess({
+    taskQueue: installs[0].taskQueue,
+    temporalAddress: requireEnv('TEMPORAL_ADDRESS'),
+    databaseUrl: installs[0].databaseUrl,
+    llmBaseUrl: 'http://127.0.0.1:9/v1', // no job runs on it
+    env: { TEMPORAL_NAMESPACE: namespace },
+  });
+  let refused: unknown;
+  try {
+    refused = await runDemo({ env: demoEnv(third, installs[0].taskQueue, await freePort()), home: mkdtempSync(path.join(os.tmpdir(), 'flow-install-c-')), say: (line) => lines.push(line) }).catch(
+      (error: unknown) => error as Error,
+    );
+  } finally {
+    expect(await stopProcess(worker, 'SIGTERM')).toBe(0);
+  }
   expect(refused).toBeInstanceOf(Error);
   expect((refused as Error).message).toContain(`task queue ${installs[0].taskQueue} in namespace ${namespace} is polled by workers this demo did not start`);
   expect((refused as Error).message).toContain('Set FLOW_TASK_QUEUE to a queue of its own');

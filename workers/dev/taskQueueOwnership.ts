@@ -2,7 +2,8 @@
  * One Flow install per task queue: a worker polling a queue takes any job started on it, so two
  * installs (two databases) on one queue split a job's trajectories between them and fail it.
  * Before the demo polls, it asks Temporal who else polls its queues (pollers seen in the last
- * few minutes) and refuses to share them unless told to.
+ * few minutes; a worker that shut down cleanly is forgotten at once where the server has
+ * frontend.enableCancelWorkerPollsOnShutdown, as Flow's do) and refuses to share them unless told to.
  */
 import { temporal } from '@temporalio/proto';
 import type { Connection } from '@temporalio/client';
