@@ -11,8 +11,9 @@ export function createJobControlActivities(repos: Repositories) {
       await repos.jobs.setStatus(input.job_id, input.status);
     },
 
-    async recordBudget(input: { job_id: string; budget_usd: number }): Promise<void> {
-      await repos.jobs.setBudget(input.job_id, input.budget_usd);
+    /** `run` is absent in records scheduled by workflow code older than it. */
+    async recordBudget(input: { job_id: string; budget_usd: number; run?: number }): Promise<void> {
+      await repos.jobs.setBudget(input.job_id, input.budget_usd, input.run);
     },
 
     async recordBudgetAlert(input: BudgetAlertInput): Promise<void> {

@@ -4,8 +4,9 @@
  * these functions enforce tenancy and talk to Temporal and the repositories.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { formatUsd } from '../training/budget';
 import { EvaluationSummarySchema } from '../training/evaluation';
-import { CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { ActivityFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
@@ -219,8 +220,15 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       if (row.budgetUsd === params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
       const handle = client.workflow.getHandle(row.id);
       // One update id per raise from the budget in force: a retry while the raise is still pending
-      // (no worker has taken it) joins that same update instead of sending a second one.
-      const updateId = `update_budget:${row.budgetUsd}:${params.budget_usd}`;
+      // (no worker has taken it) joins that same update instead of sending a second one. A raise
+      // that could not be recorded was not applied, and Temporal keeps that outcome under its id:
+      // a retry sends it again under the next id (concurrent retries find and join the same one).
+      const firstId = `update_budget:${row.budgetUsd}:${params.budget_usd}`;
+      let updateId = firstId;
+      for (let resend = 1; (await heldUpdate(client, row.id, updateId)) === 'not_recorded'; resend++) {
+        if (resend > MAX_BUDGET_RESENDS) throw raiseNotRecorded(row.id, params.budget_usd, `${MAX_BUDGET_RESENDS + 1} tries`);
+        updateId = `${firstId}:resend-${resend}`;
+      }
       try {
         const result = await client.withDeadline(Date.now() + UPDATE_BUDGET_TIMEOUT_MS, () =>
           handle.executeUpdate(updateBudgetUpdate, { args: [params.budget_usd], updateId }),
@@ -232,6 +240,10 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           if (hasCancelledCause(error)) {
             throw raiseOvertakenByCancel(row.id);
           }
+          // The handler's record of the raise failed for good (the database out for longer than
+          // the job's infrastructure_retry_minutes): the workflow did not take it either.
+          const recordFailure = causeOf(error, (cause) => cause instanceof ActivityFailure);
+          if (recordFailure) throw raiseNotRecorded(row.id, params.budget_usd, innermostMessage(recordFailure));
           // The workflow's validator refused the new budget: its message says why.
           throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
         }
@@ -243,6 +255,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           const held = await heldUpdate(client, row.id, updateId);
           if (held === 'pending') return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
           if (held === 'applied') return { job_id: row.id, budget_usd: params.budget_usd, status: 'applied' as const };
+          if (held === 'not_recorded') throw raiseNotRecorded(row.id, params.budget_usd, 'its record failed');
           if (held !== 'unknown') {
             if (held.cancelled) throw raiseOvertakenByCancel(row.id);
             throw new FlowRpcError('INVALID_PARAMS', held.message);
@@ -497,8 +510,18 @@ function chatMessages(row: TrajectoryRow) {
 }
 
 /** A budget raise ended by a cancel that landed while its handler recorded it, learnt at once or after the deadline. */
+/** How many times training.update_budget sends again a raise whose record failed, before it says so. */
+const MAX_BUDGET_RESENDS = 20;
+
+function raiseNotRecorded(jobId: string, budgetUsd: number, why: string): FlowRpcError {
+  return new FlowRpcError(
+    'UNAVAILABLE',
+    `job "${jobId}" could not record the raise to ${formatUsd(budgetUsd)} in PostgreSQL (${why}), so it was not applied; retry later (a retry sends it again)`,
+  );
+}
+
 function raiseOvertakenByCancel(jobId: string): FlowRpcError {
-  return new FlowRpcError('JOB_ALREADY_FINISHED', `job "${jobId}" is being cancelled: its budget was not changed`, { status: 'cancelling' });
+  return new FlowRpcError('JOB_ALREADY_FINISHED', `job "${jobId}" is being cancelled: the raise was not applied`, { status: 'cancelling' });
 }
 
 /** How long training.update_budget waits to learn whether Temporal holds an update it timed out on. */
@@ -506,10 +529,10 @@ const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
 
 /**
  * What Temporal knows of the update `updateId` of workflow `workflowId`: admitted and not yet
- * finished (`pending`: delivered when a worker runs the job), finished (`applied`, or the failure
+ * finished (`pending`: delivered when a worker runs the job), finished (`applied`, `not_recorded`, or the failure
  * that ended it), or `unknown` when Temporal does not know it or does not answer.
  */
-export async function heldUpdate(client: Client, workflowId: string, updateId: string): Promise<'pending' | 'applied' | 'unknown' | { message: string; cancelled: boolean }> {
+export async function heldUpdate(client: Client, workflowId: string, updateId: string): Promise<'pending' | 'applied' | 'not_recorded' | 'unknown' | { message: string; cancelled: boolean }> {
   let answer: temporal.api.workflowservice.v1.IPollWorkflowExecutionUpdateResponse;
   try {
     answer = await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () =>
@@ -528,18 +551,30 @@ export async function heldUpdate(client: Client, workflowId: string, updateId: s
   if (!outcome) return 'pending';
   if (!outcome.failure) return 'applied';
   let cancelled = false;
+  let activityFailed = false;
   for (let failure: temporal.api.failure.v1.IFailure | null | undefined = outcome.failure; failure; failure = failure.cause) {
     if (failure.canceledFailureInfo) cancelled = true;
+    if (failure.activityFailureInfo) activityFailed = true;
   }
+  // The handler's record of the raise failed (not cancelled): not applied (workflows/trainingJob.ts).
+  if (activityFailed && !cancelled) return 'not_recorded';
   // The innermost message is the validator's own sentence (what the synchronous path answers too).
   let innermost = outcome.failure;
   while (innermost.cause) innermost = innermost.cause;
   return { message: innermost.message || outcome.failure.message || 'the raise was refused', cancelled };
 }
 
-function hasCancelledCause(error: Error): boolean {
+function causeOf(error: Error, is: (cause: Error) => boolean): Error | undefined {
   for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
-    if (cause instanceof CancelledFailure) return true;
+    if (is(cause)) return cause;
   }
-  return false;
+  return undefined;
+}
+
+const hasCancelledCause = (error: Error) => causeOf(error, (cause) => cause instanceof CancelledFailure) !== undefined;
+
+function innermostMessage(error: Error): string {
+  let innermost = error;
+  while (innermost.cause instanceof Error) innermost = innermost.cause;
+  return innermost.message;
 }

@@ -525,7 +525,8 @@ export const METHODS = {
     errors: ['JOB_NOT_FOUND', 'EXPORT_LIMIT_EXCEEDED'],
   }),
   'training.update_budget': method({
-    summary: "Raise a running job's budget (never lower it); the job's workflow validates and records the new limit.",
+    summary:
+      "Raise a running job's budget (never lower it); the job's workflow validates and records the new limit, and takes it once it is recorded. UNAVAILABLE when Temporal did not confirm the raise, or when it could not be recorded (not applied): a retry with the same budget_usd is safe.",
     params: UpdateBudgetParamsSchema,
     result: UpdateBudgetResultSchema,
     permission: 'training:budget',

@@ -65,12 +65,21 @@ const TEST_SPLIT_PATCH = 'test-split-v1';
  * its pre-flight go; an iteration is started when what the costliest one so far cost still fits.
  */
 const CALL_ADMISSION_PATCH = 'budget-call-admission-v1';
+/**
+ * Guards the order of a budget raise: recorded in the row first, then in force in the workflow.
+ * The spend ledger admits each call against the row, so a raise in force before its record (the
+ * order before) let the workflow plan on a budget the ledger did not know, and a record that
+ * failed for good left the two apart.
+ */
+const BUDGET_RECORDED_FIRST_PATCH = 'budget-raise-recorded-first-v1';
 
 export async function trainingJob(request: TrainingJobRequest): Promise<TrainingJobResult> {
   const input = validInput(request);
   const job: Job = { input, state: new TrainingJobState(input), acts: activitiesFor(input), limit: new ConcurrencyLimit(input.config.max_parallel) };
   const { state, acts } = job;
-  const cancellation = handleMessages(job);
+  // Whether this run's row is written (startJobRun): a raise is recorded after it, not overwritten by it.
+  const run = { recorded: input.carry_over !== undefined };
+  const cancellation = handleMessages(job, run);
   try {
     if (input.carry_over === undefined) {
       upsertSearchAttributes([
@@ -79,6 +88,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
         { key: FLOW_JOB_STATUS, value: 'running' },
       ]);
       await acts.records.startJobRun(jobRunRecord(job));
+      run.recorded = true;
       if (input.resume_from) {
         const checkpoint = await acts.records.loadCheckpoint({ job_id: input.job_id, which: input.resume_from });
         state.restoreCheckpoint(checkpoint);
@@ -147,7 +157,7 @@ function jobRunRecord({ input, state }: Job) {
  * Registers every message handler, before the first await: status, the cancellation's reason, the
  * kill switch and budget raises. Returns where the cancellation reason is kept.
  */
-function handleMessages({ input, state, acts }: Job): { reason: string } {
+function handleMessages({ input, state, acts }: Job, run: { recorded: boolean }): { reason: string } {
   const cancellation = { reason: 'cancelled by request' };
   setHandler(statusQuery, () => state.snapshot());
   setHandler(cancelReasonSignal, (reason) => {
@@ -159,8 +169,14 @@ function handleMessages({ input, state, acts }: Job): { reason: string } {
   setHandler(
     updateBudgetUpdate,
     async (budgetUsd) => {
-      state.budgetUsd = budgetUsd;
-      await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd });
+      const recordedFirst = patched(BUDGET_RECORDED_FIRST_PATCH);
+      if (!recordedFirst) state.budgetUsd = budgetUsd;
+      // A raise taken before the run's start is recorded (an update held while no worker ran)
+      // waits for it: the start writes the run's budget over a queued row.
+      else await condition(() => run.recorded);
+      await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd, run: input.run });
+      // Two raises in flight may finish in either order: the higher stays (as in the row).
+      if (recordedFirst) state.budgetUsd = Math.max(state.budgetUsd, budgetUsd);
       return { budget_usd: budgetUsd };
     },
     {

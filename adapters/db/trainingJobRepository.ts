@@ -244,8 +244,15 @@ export class TrainingJobRepository {
     return this.prisma.trainingJob.update({ where: { id: jobId }, data: { status, ...(status === 'paused' ? { phase: 'paused' } : {}) } });
   }
 
-  setBudget(jobId: string, budgetUsd: number): Promise<TrainingJobRow> {
-    return this.prisma.trainingJob.update({ where: { id: jobId }, data: { budgetUsd } });
+  /**
+   * A raise of run `run`'s budget (absent: whichever run holds the row). Never lowers it, so the
+   * records of two raises landing in either order leave the higher; and a late record of an
+   * earlier run does not touch the run that took the row over (training.resume may lower the budget).
+   */
+  async setBudget(jobId: string, budgetUsd: number, run?: number): Promise<void> {
+    const found = await this.prisma.trainingJob.count({ where: { id: jobId } });
+    if (found === 0) throw new Error(`setBudget: no training_jobs row with id ${JSON.stringify(jobId)}`);
+    await this.prisma.trainingJob.updateMany({ where: { id: jobId, budgetUsd: { lt: budgetUsd }, ...(run === undefined ? {} : { currentRun: run }) }, data: { budgetUsd } });
   }
 
   /**

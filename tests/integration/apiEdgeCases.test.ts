@@ -193,7 +193,7 @@ test('update_budget overtaken by a cancel answers that the job is being cancelle
     await handle.cancel();
     const error = await raise;
     expect(error.code).toBe(-32021);
-    expect(error.message).toBe(`Job already finished: job "${jobId}" is being cancelled: its budget was not changed`);
+    expect(error.message).toBe(`Job already finished: job "${jobId}" is being cancelled: the raise was not applied`);
     expect(error.data).toMatchObject({ status: 'cancelling' });
   } finally {
     await lock.query('ROLLBACK').catch(() => undefined);

@@ -10,6 +10,7 @@
  */
 import type { FlowClient } from '../../api/client/flowClient';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
+import { statusQuery } from '../../workflows/trainingJob';
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
 
@@ -98,6 +99,46 @@ test('update_budget with no worker running is reported pending, a retry joins it
     await client.cancel(jobId, 'pending budget test over');
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
   } finally {
+    await worker.stop();
+  }
+}, 120_000);
+
+test('update_budget whose record in PostgreSQL fails for good is not applied and says so; a retry sends it again and applies it', async () => {
+  const client = await api.client();
+  // Infrastructure retries for 6 s, so the record gives up within the update's deadline.
+  const { job_id: jobId } = await client.startGrpo({ ...job('steer-budget-unrecorded', 200), config: { ...job('x', 200).config, infrastructure_retry_minutes: 0.1 } });
+  const worker = await api.startWorker();
+  const handle = h.client.workflow.getHandle(jobId);
+  const trigger = `refuse_budget_${jobId.replace(/[^a-z0-9]/gi, '_')}`;
+  try {
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
+    const before = (await h.repos.jobs.get(jobId))!.budgetUsd;
+    // PostgreSQL refuses any change of this job's budget (and only that).
+    await h.prisma.$executeRawUnsafe(`CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'budget record refused by the test'; END $$`);
+    await h.prisma.$executeRawUnsafe(
+      `CREATE TRIGGER ${trigger} BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION ${trigger}()`,
+    );
+    const refused = await rpcError(client.updateBudget(jobId, 30));
+    expect(refused.code).toBe(-32050);
+    expect(refused.message).toMatch(new RegExp(`job "${jobId}" could not record the raise to \\$30\\.00 in PostgreSQL \\(.+\\), so it was not applied; retry later`));
+    // Not applied anywhere: neither the row nor the workflow (whose plans must match what the
+    // spend ledger admits against the row); the job goes on.
+    expect((await h.repos.jobs.get(jobId))!.budgetUsd).toBe(before);
+    expect((await handle.query(statusQuery)).budget_usd).toBe(before);
+    expect((await client.getStatus(jobId)).status).toBe('running');
+
+    await h.prisma.$executeRawUnsafe(`DROP TRIGGER ${trigger} ON training_jobs`);
+    // The same request again is sent again (Temporal's memory of the failed one does not answer it).
+    expect(await client.updateBudget(jobId, 30)).toEqual({ job_id: jobId, budget_usd: 30, status: 'applied' });
+    expect((await h.repos.jobs.get(jobId))!.budgetUsd).toBe(30);
+    expect((await handle.query(statusQuery)).budget_usd).toBe(30);
+    const completed = ((await handle.fetchHistory()).events ?? []).flatMap((e) => (e.workflowExecutionUpdateCompletedEventAttributes ? [e.workflowExecutionUpdateCompletedEventAttributes] : []));
+    expect(completed.map((c) => (c.outcome?.failure ? 'failed' : 'succeeded'))).toEqual(['failed', 'succeeded']);
+    await client.cancel(jobId, 'unrecorded budget test over');
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
+  } finally {
+    await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS ${trigger} ON training_jobs`);
+    await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS ${trigger}()`);
     await worker.stop();
   }
 }, 120_000);

@@ -102,6 +102,25 @@ test('jobs: the API moves a row only between runs, by conditional updates', asyn
   expect(await repos.jobs.get(queued.id)).toMatchObject({ status: 'failed', reason: 'could not start the workflow: test' });
 });
 
+test("jobs: a budget record never lowers the row, and one of an earlier run leaves the run that took the row over alone", async () => {
+  const job = newJob({ budgetUsd: 5 });
+  await repos.jobs.create(job);
+  await repos.jobs.startRun(job, 1);
+  // Two raises (to 9, then 12) whose records land in the other order: the higher stays.
+  await repos.jobs.setBudget(job.id, 12, 1);
+  await repos.jobs.setBudget(job.id, 9, 1);
+  expect((await repos.jobs.get(job.id))!.budgetUsd).toBe(12);
+  await repos.jobs.finish(job.id, 'cancelled', 'stopped');
+  await repos.jobs.markResumed(job.id, 2, 1);
+  // Resumed with a lower budget; a record of run 1 landing late does not raise run 2's.
+  await repos.jobs.startRun({ ...job, budgetUsd: 4 }, 2);
+  await repos.jobs.setBudget(job.id, 15, 1);
+  expect((await repos.jobs.get(job.id))!.budgetUsd).toBe(4);
+  await repos.jobs.setBudget(job.id, 6, 2);
+  expect((await repos.jobs.get(job.id))!.budgetUsd).toBe(6);
+  await expect(repos.jobs.setBudget(`repo-missing-${randomUUID()}`, 7)).rejects.toThrow(/no training_jobs row/);
+});
+
 test("jobs: a run that takes the row over writes its budget; a retried start keeps a raise", async () => {
   const job = newJob({ budgetUsd: 5 });
   await repos.jobs.create(job);

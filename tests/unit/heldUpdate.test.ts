@@ -40,6 +40,11 @@ test('ended by a cancel that overtook it: cancelled', async () => {
   expect(await heldUpdate(clientAnswering({ outcome: { failure } }), 'job', 'u')).toEqual({ message: 'Activity cancelled', cancelled: true });
 });
 
+test("ended by its record's activity failing, not by a cancel: not recorded (and not applied)", async () => {
+  const failure = { message: 'Activity task failed', activityFailureInfo: {}, cause: { message: 'activity ScheduleToClose timeout', timeoutFailureInfo: {} } };
+  expect(await heldUpdate(clientAnswering({ outcome: { failure } }), 'job', 'u')).toBe('not_recorded');
+});
+
 test('not known to Temporal, or no answer: unknown', async () => {
   expect(await heldUpdate(clientAnswering(new Error('5 NOT_FOUND: update not found')), 'job', 'u')).toBe('unknown');
 });
