@@ -64,9 +64,9 @@ const trajectoryActivities = () =>
   createTrajectoryActivities({ chats: chats(), agentFor: (chat) => new LlmAgent(chat, environment), trajectories: repos.trajectories });
 const [task] = simulatedTaskSet({ queriesPerFamily: 1, seed: 7 });
 
-async function newJob(): Promise<string> {
+async function newJob(budgetUsd = 1): Promise<string> {
   const jobId = `budget-${randomUUID()}`;
-  await repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd: 1 });
+  await repos.jobs.create({ id: jobId, agentId: 'a', tenantId: 't', ownerId: 'o', priority: 'P1', config: {}, budgetUsd });
   return jobId;
 }
 
@@ -241,11 +241,13 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
     const answer: ScriptedResponse = { kind: 'content', content: 'done', usage: { prompt_tokens: 100, completion_tokens: 30 } };
     const answerUsd = 30 * 10 / 1e6;
     /** One trajectory whose first request gets `first` and any later one the answer: the requests made, the outcome, the job's ledger. */
-    const afterFirst = async (first: ScriptedResponse, overrides: Partial<RunTrajectoryInput> = {}) => {
-      const jobId = await newJob();
+    const afterFirst = async (first: ScriptedResponse, overrides: Partial<RunTrajectoryInput> = {}, job: { budgetUsd?: number } = {}) => {
+      const jobId = await newJob(job.budgetUsd);
       let requests = 0;
       script = () => (requests++ === 0 ? first : answer);
-      const outcome = await inAttempt(attemptOf(jobId, 1), ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, ...overrides })).catch((e: unknown) => e);
+      // A training job's activity: its calls are admitted against the job's budget in the ledger.
+      const info = { ...attemptOf(jobId, 1), workflowType: 'trainingJob' };
+      const outcome = await inAttempt(info, ledgered(oneCall as never).runTrajectory, trajectoryInput(jobId, { prices, ...overrides })).catch((e: unknown) => e);
       return { requests, outcome, total: await repos.ledger.totalForJob(jobId) };
     };
     // The first request's billing decides what its ledger row holds: nothing (a 503), or its worst
@@ -275,6 +277,19 @@ describe('what a trajectory reports as billed is what the spend ledger holds for
       const { requests, outcome, total } = await afterFirst({ kind: 'reset' }, { allowance_usd: 0.0008 });
       expect({ type: (outcome as ApplicationFailure).type, nonRetryable: (outcome as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
       expect(total).toMatchObject({ calls: 1, unsettled: 1 });
+    }
+    // The same with the job's budget as the limit (the ledger's admission): sent again only if it
+    // fits at once beside the first's held worst case; here it does not, and the failure is the provider's.
+    {
+      const { requests, outcome, total } = await afterFirst({ kind: 'reset' }, {}, { budgetUsd: 0.0008 });
+      expect({ type: (outcome as ApplicationFailure).type, nonRetryable: (outcome as ApplicationFailure).nonRetryable, requests }).toEqual({ type: 'ProviderUnavailable', nonRetryable: false, requests: 1 });
+      expect(total).toMatchObject({ calls: 1, unsettled: 1 });
+    }
+    // A first request that held nothing (a 503) leaves the job's budget whole: sent again within it.
+    {
+      const { requests, outcome, total } = await afterFirst({ kind: 'http_error', status: 503 }, {}, { budgetUsd: 0.0008 });
+      expect({ requests, error: (outcome as TrajectorySummary).error }).toEqual({ requests: 2, error: null });
+      expect(total).toMatchObject({ calls: 2, unsettled: 0, costUsd: expect.closeTo(answerUsd, 12) });
     }
     // A Portkey gateway's 5xx comes after its own retries: sent once, and the attempt fails retryably.
     const { requests, outcome, total } = await afterFirst({ kind: 'http_error', status: 503, headers: { 'x-portkey-request-id': 'gw-1' } });
