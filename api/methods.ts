@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { formatUsd } from '../training/budget';
 import { EvaluationSummarySchema } from '../training/evaluation';
-import { ActivityFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
@@ -226,7 +226,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       const firstId = `update_budget:${row.budgetUsd}:${params.budget_usd}`;
       let updateId = firstId;
       for (let resend = 1; (await heldUpdate(client, row.id, updateId)) === 'not_recorded'; resend++) {
-        if (resend > MAX_BUDGET_RESENDS) throw raiseNotRecorded(row.id, params.budget_usd, `${MAX_BUDGET_RESENDS + 1} tries`);
+        if (resend > MAX_BUDGET_RESENDS) throw raiseNotRecorded(row.id, params.budget_usd, `${MAX_BUDGET_RESENDS + 1} tries`, true);
         updateId = `${firstId}:resend-${resend}`;
       }
       try {
@@ -244,6 +244,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           // the job's infrastructure_retry_minutes): the workflow did not take it either.
           const recordFailure = causeOf(error, (cause) => cause instanceof ActivityFailure);
           if (recordFailure) throw raiseNotRecorded(row.id, params.budget_usd, innermostMessage(recordFailure));
+          if (causeOf(error, (cause) => cause instanceof ApplicationFailure && cause.type === JOB_ENDED_UNDER_UPDATE)) throw raiseOvertakenByJobEnd(row.id);
           // The workflow's validator refused the new budget: its message says why.
           throw new FlowRpcError('INVALID_PARAMS', error.cause?.message ?? error.message);
         }
@@ -256,6 +257,7 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
           if (held === 'pending') return { job_id: row.id, budget_usd: params.budget_usd, status: 'pending' as const };
           if (held === 'applied') return { job_id: row.id, budget_usd: params.budget_usd, status: 'applied' as const };
           if (held === 'not_recorded') throw raiseNotRecorded(row.id, params.budget_usd, 'its record failed');
+          if (held === 'job_ended') throw raiseOvertakenByJobEnd(row.id);
           if (held !== 'unknown') {
             if (held.cancelled) throw raiseOvertakenByCancel(row.id);
             throw new FlowRpcError('INVALID_PARAMS', held.message);
@@ -509,17 +511,24 @@ function chatMessages(row: TrajectoryRow) {
   return messages;
 }
 
-/** A budget raise ended by a cancel that landed while its handler recorded it, learnt at once or after the deadline. */
+/** The failure type Temporal ends an accepted update with when its workflow closes first. */
+const JOB_ENDED_UNDER_UPDATE = 'AcceptedUpdateCompletedWorkflow';
+
 /** How many times training.update_budget sends again a raise whose record failed, before it says so. */
 const MAX_BUDGET_RESENDS = 20;
 
-function raiseNotRecorded(jobId: string, budgetUsd: number, why: string): FlowRpcError {
-  return new FlowRpcError(
-    'UNAVAILABLE',
-    `job "${jobId}" could not record the raise to ${formatUsd(budgetUsd)} in PostgreSQL (${why}), so it was not applied; retry later (a retry sends it again)`,
-  );
+/** A raise whose record failed for good: not applied. `gaveUp` once it has been sent MAX_BUDGET_RESENDS times more. */
+function raiseNotRecorded(jobId: string, budgetUsd: number, why: string, gaveUp = false): FlowRpcError {
+  const next = gaveUp ? 'this raise is not sent again in this run (ask for another amount, or check PostgreSQL and training.resume the job)' : 'retry later (a retry sends it again)';
+  return new FlowRpcError('UNAVAILABLE', `job "${jobId}" could not record the raise to ${formatUsd(budgetUsd)} in PostgreSQL (${why}), so it was not applied; ${next}`);
 }
 
+/** A budget raise the job ended under before recording it (Temporal's AcceptedUpdateCompletedWorkflow). */
+function raiseOvertakenByJobEnd(jobId: string): FlowRpcError {
+  return new FlowRpcError('JOB_ALREADY_FINISHED', `job "${jobId}" ended before the raise was recorded: the raise was not applied`);
+}
+
+/** A budget raise ended by a cancel that landed while its handler recorded it, learnt at once or after the deadline. */
 function raiseOvertakenByCancel(jobId: string): FlowRpcError {
   return new FlowRpcError('JOB_ALREADY_FINISHED', `job "${jobId}" is being cancelled: the raise was not applied`, { status: 'cancelling' });
 }
@@ -529,10 +538,10 @@ const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
 
 /**
  * What Temporal knows of the update `updateId` of workflow `workflowId`: admitted and not yet
- * finished (`pending`: delivered when a worker runs the job), finished (`applied`, `not_recorded`, or the failure
+ * finished (`pending`: delivered when a worker runs the job), finished (`applied`, `not_recorded`, `job_ended`, or the failure
  * that ended it), or `unknown` when Temporal does not know it or does not answer.
  */
-export async function heldUpdate(client: Client, workflowId: string, updateId: string): Promise<'pending' | 'applied' | 'not_recorded' | 'unknown' | { message: string; cancelled: boolean }> {
+export async function heldUpdate(client: Client, workflowId: string, updateId: string): Promise<'pending' | 'applied' | 'not_recorded' | 'job_ended' | 'unknown' | { message: string; cancelled: boolean }> {
   let answer: temporal.api.workflowservice.v1.IPollWorkflowExecutionUpdateResponse;
   try {
     answer = await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () =>
@@ -555,6 +564,7 @@ export async function heldUpdate(client: Client, workflowId: string, updateId: s
   for (let failure: temporal.api.failure.v1.IFailure | null | undefined = outcome.failure; failure; failure = failure.cause) {
     if (failure.canceledFailureInfo) cancelled = true;
     if (failure.activityFailureInfo) activityFailed = true;
+    if (failure.applicationFailureInfo?.type === JOB_ENDED_UNDER_UPDATE) return 'job_ended';
   }
   // The handler's record of the raise failed (not cancelled): not applied (workflows/trainingJob.ts).
   if (activityFailed && !cancelled) return 'not_recorded';

@@ -267,8 +267,9 @@ export const UpdateBudgetResultSchema = z.object({
   /** `applied`: the limit now in force, recorded on the job. `pending`: the limit asked for. */
   budget_usd: z.number(),
   /**
-   * `pending`: Temporal holds the update but no worker has taken it yet (none is running); it
-   * applies when one does, and calling again with the same budget waits for that same update.
+   * `pending`: Temporal holds the update and the job has not applied it yet (no worker has taken
+   * it, or its record in PostgreSQL is still being retried); it applies when it is recorded, and
+   * calling again with the same budget waits for that same update.
    */
   status: z.enum(['applied', 'pending']),
 });

@@ -77,9 +77,8 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
   const input = validInput(request);
   const job: Job = { input, state: new TrainingJobState(input), acts: activitiesFor(input), limit: new ConcurrencyLimit(input.config.max_parallel) };
   const { state, acts } = job;
-  // Whether this run's row is written (startJobRun): a raise is recorded after it, not overwritten by it.
-  const run = { recorded: input.carry_over !== undefined };
-  const cancellation = handleMessages(job, run);
+  const raises: Raises = { runRecorded: input.carry_over !== undefined, inFlight: 0, highestInFlight: 0 };
+  const cancellation = handleMessages(job, raises);
   try {
     if (input.carry_over === undefined) {
       upsertSearchAttributes([
@@ -88,7 +87,7 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
         { key: FLOW_JOB_STATUS, value: 'running' },
       ]);
       await acts.records.startJobRun(jobRunRecord(job));
-      run.recorded = true;
+      raises.runRecorded = true;
       if (input.resume_from) {
         const checkpoint = await acts.records.loadCheckpoint({ job_id: input.job_id, which: input.resume_from });
         state.restoreCheckpoint(checkpoint);
@@ -106,6 +105,13 @@ export async function trainingJob(request: TrainingJobRequest): Promise<Training
       // The test split is evaluated once, after the last iteration; it only reports.
       const tests = split !== null && split.test.length > 0 && iteration === input.config.iterations;
       const { budget, refusal } = iterationBudget(job, iteration, split, { evaluates, tests }, guards);
+      if (refusal && raises.inFlight > 0) {
+        // A raise accepted and still being recorded may make room: decide once it is in force.
+        // (Only raises recorded first count here, so histories from before that replay as they ran.)
+        await condition(() => raises.inFlight === 0);
+        iteration--;
+        continue;
+      }
       if (refusal) {
         await finish(job, 'budget_exceeded', refusal);
         return state.result();
@@ -157,7 +163,16 @@ function jobRunRecord({ input, state }: Job) {
  * Registers every message handler, before the first await: status, the cancellation's reason, the
  * kill switch and budget raises. Returns where the cancellation reason is kept.
  */
-function handleMessages({ input, state, acts }: Job, run: { recorded: boolean }): { reason: string } {
+/** Budget raises as the handler sees them: whether the run's row is written, and the raises being recorded. */
+interface Raises {
+  /** startJobRun has written this run's row (a raise recorded before it would be overwritten). */
+  runRecorded: boolean;
+  /** Raises accepted and not yet recorded, and the highest of them. */
+  inFlight: number;
+  highestInFlight: number;
+}
+
+function handleMessages({ input, state, acts }: Job, raises: Raises): { reason: string } {
   const cancellation = { reason: 'cancelled by request' };
   setHandler(statusQuery, () => state.snapshot());
   setHandler(cancelReasonSignal, (reason) => {
@@ -169,19 +184,29 @@ function handleMessages({ input, state, acts }: Job, run: { recorded: boolean })
   setHandler(
     updateBudgetUpdate,
     async (budgetUsd) => {
-      const recordedFirst = patched(BUDGET_RECORDED_FIRST_PATCH);
-      if (!recordedFirst) state.budgetUsd = budgetUsd;
-      // A raise taken before the run's start is recorded (an update held while no worker ran)
-      // waits for it: the start writes the run's budget over a queued row.
-      else await condition(() => run.recorded);
-      await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd, run: input.run });
-      // Two raises in flight may finish in either order: the higher stays (as in the row).
-      if (recordedFirst) state.budgetUsd = Math.max(state.budgetUsd, budgetUsd);
-      return { budget_usd: budgetUsd };
+      if (!patched(BUDGET_RECORDED_FIRST_PATCH)) {
+        state.budgetUsd = budgetUsd;
+        await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd });
+        return { budget_usd: budgetUsd };
+      }
+      raises.inFlight++;
+      raises.highestInFlight = Math.max(raises.highestInFlight, budgetUsd);
+      try {
+        // A raise taken before the run's start is recorded (an update held while no worker ran)
+        // waits for it: the start writes the run's budget over a queued row.
+        await condition(() => raises.runRecorded);
+        await acts.records.recordBudget({ job_id: input.job_id, budget_usd: budgetUsd, run: input.run });
+        // Two raises in flight may finish in either order: the higher stays (as in the row).
+        state.budgetUsd = Math.max(state.budgetUsd, budgetUsd);
+      } finally {
+        if (--raises.inFlight === 0) raises.highestInFlight = 0;
+      }
+      return { budget_usd: state.budgetUsd };
     },
     {
       validator: (budgetUsd) => {
-        const problem = validateBudgetRaise(state.budgetUsd, budgetUsd);
+        // Above any raise still being recorded too (validators do not run on replay).
+        const problem = validateBudgetRaise(Math.max(state.budgetUsd, raises.highestInFlight), budgetUsd);
         if (problem) throw new Error(problem);
       },
     },

@@ -103,21 +103,36 @@ test('update_budget with no worker running is reported pending, a retry joins it
   }
 }, 120_000);
 
+/**
+ * A trigger on `jobId`'s row that runs `body` (PL/pgSQL) in every statement changing its budget
+ * (recordBudget's) and no other; `drop()` removes it.
+ */
+async function onBudgetChange(jobId: string, body: string) {
+  const name = `budget_${jobId.replace(/[^a-z0-9]/gi, '_')}`;
+  await h.prisma.$executeRawUnsafe(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} END $$`);
+  await h.prisma.$executeRawUnsafe(
+    `CREATE TRIGGER ${name} BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION ${name}()`,
+  );
+  return {
+    async drop() {
+      await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS ${name} ON training_jobs`);
+      await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS ${name}()`);
+    },
+  };
+}
+
 test('update_budget whose record in PostgreSQL fails for good is not applied and says so; a retry sends it again and applies it', async () => {
   const client = await api.client();
   // Infrastructure retries for 6 s, so the record gives up within the update's deadline.
   const { job_id: jobId } = await client.startGrpo({ ...job('steer-budget-unrecorded', 200), config: { ...job('x', 200).config, infrastructure_retry_minutes: 0.1 } });
   const worker = await api.startWorker();
   const handle = h.client.workflow.getHandle(jobId);
-  const trigger = `refuse_budget_${jobId.replace(/[^a-z0-9]/gi, '_')}`;
+  let refusing: { drop(): Promise<void> } | undefined;
   try {
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
     const before = (await h.repos.jobs.get(jobId))!.budgetUsd;
     // PostgreSQL refuses any change of this job's budget (and only that).
-    await h.prisma.$executeRawUnsafe(`CREATE FUNCTION ${trigger}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'budget record refused by the test'; END $$`);
-    await h.prisma.$executeRawUnsafe(
-      `CREATE TRIGGER ${trigger} BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION ${trigger}()`,
-    );
+    refusing = await onBudgetChange(jobId, "RAISE EXCEPTION 'budget record refused by the test';");
     const refused = await rpcError(client.updateBudget(jobId, 30));
     expect(refused.code).toBe(-32050);
     expect(refused.message).toMatch(new RegExp(`job "${jobId}" could not record the raise to \\$30\\.00 in PostgreSQL \\(.+\\), so it was not applied; retry later`));
@@ -127,7 +142,7 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
     expect((await handle.query(statusQuery)).budget_usd).toBe(before);
     expect((await client.getStatus(jobId)).status).toBe('running');
 
-    await h.prisma.$executeRawUnsafe(`DROP TRIGGER ${trigger} ON training_jobs`);
+    await refusing.drop();
     // The same request again is sent again (Temporal's memory of the failed one does not answer it).
     expect(await client.updateBudget(jobId, 30)).toEqual({ job_id: jobId, budget_usd: 30, status: 'applied' });
     expect((await h.repos.jobs.get(jobId))!.budgetUsd).toBe(30);
@@ -137,11 +152,28 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
     await client.cancel(jobId, 'unrecorded budget test over');
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
   } finally {
-    await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS ${trigger} ON training_jobs`);
-    await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS ${trigger}()`);
+    await refusing?.drop();
     await worker.stop();
   }
 }, 120_000);
+
+test('a job out of budget at an iteration boundary while a raise is being recorded waits for the raise and goes on', async () => {
+  const client = await api.client();
+  // Too little for one model call: without the raise, iteration 1 is refused at once.
+  const { job_id: jobId } = await client.startGrpo({ ...job('steer-budget-in-flight', 3), config: { ...job('x', 3).config, budget_usd: 0.000001 } });
+  // No worker yet: the raise is held by Temporal and reaches the workflow with its start.
+  expect(await client.updateBudget(jobId, 5)).toEqual({ job_id: jobId, budget_usd: 5, status: 'pending' });
+  // Recording the raise takes 3 s, so the workflow reaches iteration 1's budget check first.
+  const slow = await onBudgetChange(jobId, 'PERFORM pg_sleep(3); RETURN NEW;');
+  const worker = await api.startWorker();
+  try {
+    const done = await waitFor(() => client.getStatus(jobId), (s) => ['completed', 'budget_exceeded', 'failed'].includes(s.status), 90_000);
+    expect({ status: done.status, reason: done.reason ?? null, budget_usd: done.budget_usd }).toEqual({ status: 'completed', reason: null, budget_usd: 5 });
+  } finally {
+    await slow.drop();
+    await worker.stop();
+  }
+}, 150_000);
 
 test('the kill switch needs an admin token and training:budget; anyone who may view can read it', async () => {
   // The refused callers use subjects no other test file uses: the switch is global, and another

@@ -45,6 +45,11 @@ test("ended by its record's activity failing, not by a cancel: not recorded (and
   expect(await heldUpdate(clientAnswering({ outcome: { failure } }), 'job', 'u')).toBe('not_recorded');
 });
 
+test('ended by the job ending first: job_ended', async () => {
+  const failure = { message: 'Workflow Update failed because the Workflow completed before the Update completed.', applicationFailureInfo: { type: 'AcceptedUpdateCompletedWorkflow' } };
+  expect(await heldUpdate(clientAnswering({ outcome: { failure } }), 'job', 'u')).toBe('job_ended');
+});
+
 test('not known to Temporal, or no answer: unknown', async () => {
   expect(await heldUpdate(clientAnswering(new Error('5 NOT_FOUND: update not found')), 'job', 'u')).toBe('unknown');
 });
