@@ -77,7 +77,7 @@ async function expectEveryTrajectoryOnce(jobId: string, expected: number) {
 
 interface ActivityRecord {
   type: string;
-  workflowId: string;
+  runId: string;
   activityId: string;
   identity: string;
   attempt: number;
@@ -86,13 +86,16 @@ interface ActivityRecord {
   outcome: 'completed' | 'failed' | 'timed_out' | 'canceled' | null;
   /** Why the attempt before this one failed (a retried activity's), so a failing assertion shows it. */
   lastFailure: string | null;
+  /** That failure was a timeout (heartbeat, start-to-close...). */
+  lastFailureTimedOut: boolean;
 }
 
 const toMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
 
 /** Each activity of the job's history: who ran its last attempt, which attempt, how it ended. */
 async function activityRecords(jobId: string): Promise<ActivityRecord[]> {
-  const events = (await h.client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
+  const { runId } = await h.client.workflow.getHandle(jobId).describe();
+  const events = (await h.client.workflow.getHandle(jobId, runId).fetchHistory()).events ?? [];
   const scheduled = new Map<number, Pick<ActivityRecord, 'type' | 'activityId'>>();
   const records = new Map<number, ActivityRecord>();
   for (const e of events) {
@@ -105,13 +108,14 @@ async function activityRecords(jobId: string): Promise<ActivityRecord[]> {
       const a = e.activityTaskStartedEventAttributes!;
       records.set(Number(a.scheduledEventId), {
         ...scheduled.get(Number(a.scheduledEventId))!,
-        workflowId: jobId,
+        runId,
         identity: a.identity ?? '',
         attempt: a.attempt ?? 0,
         startedAt: toMs(e.eventTime),
         closedAt: null,
         outcome: null,
         lastFailure: a.lastFailure ? `${a.lastFailure.applicationFailureInfo?.type ?? a.lastFailure.timeoutFailureInfo?.timeoutType ?? ''}: ${a.lastFailure.message ?? ''}` : null,
+        lastFailureTimedOut: Boolean(a.lastFailure?.timeoutFailureInfo),
       });
     }
     const close = (scheduledEventId: unknown, outcome: ActivityRecord['outcome']) => {
@@ -261,16 +265,16 @@ describe('stopping and killing workers', () => {
     // started (FLOW_WORKER_LOG_LEVEL=DEBUG): a retried activity's earlier attempt is not among them.
     const startedOnFirst = new Set(
       first
-        .output()
+        .stderr()
         .split('\n')
         .filter((line) => line.startsWith('{') && line.includes('"Activity started"'))
-        .map((line) => JSON.parse(line) as { workflowId: string; activityId: string; attempt: number })
-        .map((started) => `${started.workflowId}/${started.activityId}/${started.attempt}`),
+        .map((line) => JSON.parse(line) as { workflowRunId: string; activityId: string; attempt: number })
+        .map((started) => `${started.workflowRunId}/${started.activityId}/${started.attempt}`),
     );
     expect(startedOnFirst.size).toBeGreaterThan(0);
     const retried = records.filter((r) => r.attempt !== 1);
-    const ranBefore = retried.filter((r) => Array.from({ length: r.attempt - 1 }, (_, i) => `${r.workflowId}/${r.activityId}/${i + 1}`).some((key) => startedOnFirst.has(key)));
-    expect({ ranBefore, retried: retried.filter((r) => r.attempt !== 2 || !/timeout/i.test(r.lastFailure ?? '')) }).toEqual({ ranBefore: [], retried: [] });
+    const ranBefore = retried.filter((r) => Array.from({ length: r.attempt - 1 }, (_, i) => `${r.runId}/${r.activityId}/${i + 1}`).some((key) => startedOnFirst.has(key)));
+    expect({ ranBefore, retried: retried.filter((r) => r.attempt !== 2 || !r.lastFailureTimedOut) }).toEqual({ ranBefore: [], retried: [] });
     // ...including those in flight at SIGTERM, which the first worker finished while draining.
     const inFlight = records.filter((r) => r.identity.startsWith(`flow-worker-${first.pid}-`) && r.startedAt < sigtermAt && r.closedAt! > sigtermAt);
     expect(inFlight.length).toBeGreaterThan(0);

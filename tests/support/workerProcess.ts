@@ -21,7 +21,7 @@ export interface WorkerProcessOptions {
   env?: Record<string, string>;
 }
 
-export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise<ChildProcess & { output(): string }> {
+export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise<ChildProcess & { output(): string; stderr(): string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
     cwd: ROOT,
     env: {
@@ -38,8 +38,12 @@ export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
+  });
   await new Promise<void>((resolve, reject) => {
     const check = () => {
       if (output.includes('polling task queue')) {
@@ -52,7 +56,8 @@ export async function spawnWorkerProcess(options: WorkerProcessOptions): Promise
     child.stdout!.on('data', check);
     child.once('exit', onExit);
   });
-  return Object.assign(child, { output: () => output });
+  // stderr alone too: lines written there (the SDK's JSON log) are whole in it, never cut by stdout's chunks.
+  return Object.assign(child, { output: () => output, stderr: () => stderr });
 }
 
 /** Sends `signal` and waits for the process to be gone. */
