@@ -159,10 +159,6 @@ function jobRunRecord({ input, state }: Job) {
   return { job_id, agent_id, tenant_id, owner_id, priority: input.config.priority, config: input.config, budget_usd: state.budgetUsd, run };
 }
 
-/**
- * Registers every message handler, before the first await: status, the cancellation's reason, the
- * kill switch and budget raises. Returns where the cancellation reason is kept.
- */
 /** Budget raises as the handler sees them: whether the run's row is written, and the raises being recorded. */
 interface Raises {
   /** startJobRun has written this run's row (a raise recorded before it would be overwritten). */
@@ -172,6 +168,10 @@ interface Raises {
   highestInFlight: number;
 }
 
+/**
+ * Registers every message handler, before the first await: status, the cancellation's reason, the
+ * kill switch and budget raises. Returns where the cancellation reason is kept.
+ */
 function handleMessages({ input, state, acts }: Job, raises: Raises): { reason: string } {
   const cancellation = { reason: 'cancelled by request' };
   setHandler(statusQuery, () => state.snapshot());
