@@ -6,8 +6,10 @@
  * mid-iteration (alerts, refused calls), the kill switch with a budget raise while paused, the
  * no_policy_update control, a cancel mid-iteration. Run with
  * `npx tsx tests/replay/recordPatchedHistories.ts` (it starts its own PostgreSQL database and
- * Temporal dev server, as recordHistories.ts does). Add histories; never re-record to make an
- * incompatible change pass.
+ * Temporal dev server, as recordHistories.ts does); name histories after it to record only those
+ * (`… recordPatchedHistories.ts budget-raised`), so a history added later does not re-record, and
+ * lose, the older branches the others took. Add histories; never re-record to make an incompatible
+ * change pass.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +26,12 @@ const OUT = PATCHED_HISTORIES_DIR;
 const noop = () => undefined;
 const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
 
+/** The histories named on the command line; none named, all. */
+const only = process.argv.slice(2);
+const wanted = (...names: string[]) => only.length === 0 || names.some((name) => only.includes(name));
+
 async function save(client: Client, jobId: string, name: string) {
+  if (!wanted(name)) return;
   const history = await client.workflow.getHandle(jobId).fetchHistory();
   const json = historyToJSON(history);
   writeFileSync(path.join(OUT, `${name}.json`), `${json}\n`);
@@ -64,6 +71,7 @@ async function main() {
     const tq = { taskQueue: h.taskQueue };
 
     // 1. evaluation (validation every iteration + test split), checkpoints, admission.
+    if (wanted('eval-completed', 'eval-resumed')) {
     const evalReq = jobRequest({ job_id: 'scratch-eval', config: { iterations: 3, batch_size: 2, group_size: 4, checkpoint_interval: 1, eval_interval: 1, eval_samples: 2, seed: 3, credit_assignment: true } as any });
     await startTrainingJob(h.client, h.repos, evalReq, tq);
     const r1 = await h.run(h.client.workflow.getHandle('scratch-eval').result());
@@ -77,8 +85,10 @@ async function main() {
       console.log('resumed', r.status);
     });
     await save(h.client, 'scratch-eval', 'eval-resumed');
+    }
 
     // 3. budget: probe, then 1.3x budget -> alerts and budget_exceeded mid-iteration.
+    if (wanted('budget-exceeded', 'budget-eval')) {
     const base = { iterations: 4, batch_size: 4, group_size: 8, max_parallel: 8, seed: 23, evaluate: false };
     await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-probe', config: { ...base, iterations: 1, budget_usd: 1000 } }), tq);
     const probe = await h.run(h.client.workflow.getHandle('scratch-probe').result());
@@ -91,9 +101,10 @@ async function main() {
     const r3b = await h.run(h.client.workflow.getHandle('scratch-budget-eval').result());
     console.log('budget-eval', r3b.status, (await h.repos.jobs.get('scratch-budget-eval'))?.reason);
     await save(h.client, 'scratch-budget-eval', 'budget-eval');
+    }
 
     // 4. paused by the kill switch, budget raised, then resumed.
-    await h.run(async () => {
+    if (wanted('paused')) await h.run(async () => {
       await startTrainingJob(H.client, H.repos, jobRequest({ job_id: 'scratch-paused', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 5, evaluate: false } }), tq);
       const handle = H.client.workflow.getHandle('scratch-paused');
       await handle.signal(killSwitchSignal, { on: true, reason: 'scratch' });
@@ -104,14 +115,36 @@ async function main() {
     });
     await save(h.client, 'scratch-paused', 'paused');
 
+    // 4b. budget-raise-recorded-first-v1 (added after 4, which took the old order): a raise sent as
+    // the job starts, a raise while paused, a lower one refused by the validator (which leaves no
+    // event), then two raises in flight together (the lower may be refused, depending on order).
+    if (wanted('budget-raised')) await h.run(async () => {
+      await startTrainingJob(H.client, H.repos, jobRequest({ job_id: 'scratch-raised', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 11, evaluate: false, budget_usd: 40 } }), tq);
+      const handle = H.client.workflow.getHandle('scratch-raised');
+      await handle.executeUpdate(updateBudgetUpdate, { args: [50] });
+      await handle.signal(killSwitchSignal, { on: true, reason: 'scratch' });
+      await waitFor(H.client, 'scratch-raised', (s) => s.status === 'paused');
+      await handle.executeUpdate(updateBudgetUpdate, { args: [60] });
+      await handle.executeUpdate(updateBudgetUpdate, { args: [55] }).then(
+        () => { throw new Error('a lower raise was accepted'); },
+        (e: Error) => { if (!/greater than the current budget/.test(String(e.cause instanceof Error ? e.cause.message : e))) throw e; },
+      );
+      const both = await Promise.allSettled([70, 65].map((usd) => handle.executeUpdate(updateBudgetUpdate, { args: [usd] })));
+      console.log('raised', both.map((r) => (r.status === 'fulfilled' ? r.value : r.reason.cause?.message)));
+      await handle.signal(killSwitchSignal, { on: false });
+      const result = await handle.result();
+      console.log('raised', result.status, (await H.repos.jobs.get('scratch-raised'))?.budgetUsd);
+    });
+    await save(h.client, 'scratch-raised', 'budget-raised');
+
     // 5. no_policy_update control.
-    await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-control', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 9, evaluate: false, control: 'no_policy_update' } }), tq);
-    console.log('control', (await h.run(h.client.workflow.getHandle('scratch-control').result())).status);
+    if (wanted('control')) await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-control', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 9, evaluate: false, control: 'no_policy_update' } }), tq);
+    if (wanted('control')) console.log('control', (await h.run(h.client.workflow.getHandle('scratch-control').result())).status);
     await save(h.client, 'scratch-control', 'control');
 
     // 6. cancelled mid-iteration with evaluation on.
     h.model.setLatency(100);
-    await h.run(async () => {
+    if (wanted('cancelled')) await h.run(async () => {
       await startTrainingJob(H.client, H.repos, jobRequest({ job_id: 'scratch-cancel', config: { iterations: 3, batch_size: 2, group_size: 4, seed: 5, eval_interval: 1 } }), tq);
       await waitFor(H.client, 'scratch-cancel', (s) => s.iteration >= 1 && s.phase === 'collecting');
       await cancelTrainingJob(H.client, 'scratch-cancel', 'scratch');

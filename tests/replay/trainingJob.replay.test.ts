@@ -108,14 +108,24 @@ const patchIds = (json: HistoryJSON) =>
  * Histories recorded at 0e215a2 (tests/replay/recordPatchedHistories.ts) that took every patch of
  * today's workflow, on the paths the two histories above (older than every patch) never reach:
  * evaluation with a test split, a resumed run, a budget that runs out mid-iteration, the kill
- * switch with a budget raise, the no_policy_update control, a cancel.
+ * switch with a budget raise, the no_policy_update control, a cancel. budget-raised.json, recorded
+ * at fd6d724, takes the later budget-raise-recorded-first-v1 (raises recorded before they apply).
  */
 describe('histories that took every patch replay', () => {
   const files = readdirSync(PATCHED_HISTORIES_DIR).filter((file) => file.endsWith('.json')).sort();
 
-  test('there are seven, each with the call-admission patch', () => {
-    expect(files).toHaveLength(7);
+  test('there are eight, each with the call-admission patch', () => {
+    expect(files).toHaveLength(8);
     for (const file of files) expect(patchIds(loadJSON(path.join(PATCHED_HISTORIES_DIR, file)))).toEqual(expect.arrayContaining(['budget-preflight-v1', 'heldout-evaluation-v1', 'budget-call-admission-v1']));
+  });
+
+  test('budget-raised took budget-raise-recorded-first-v1 with three raises recorded (paused.json took the old order)', () => {
+    const raised = loadJSON(path.join(PATCHED_HISTORIES_DIR, 'budget-raised.json'));
+    expect(patchIds(raised)).toContain('budget-raise-recorded-first-v1');
+    expect(patchIds(loadJSON(path.join(PATCHED_HISTORIES_DIR, 'paused.json')))).not.toContain('budget-raise-recorded-first-v1');
+    const events = raised.events as { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
+    expect(events.filter((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED')).toHaveLength(3);
+    expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'recordBudget')).toHaveLength(3);
   });
 
   test.each(files)('%s', async (file) => {
