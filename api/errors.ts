@@ -51,6 +51,11 @@ export const RPC_ERRORS = {
   BATCH_TOO_LARGE: { code: -32041, message: 'Batch too large', description: 'The batch holds more requests than the configured limit.' },
   RATE_LIMITED: { code: -32042, message: 'Rate limit exceeded', description: 'Too many requests for this token; retry after the indicated time.' },
   UNSUPPORTED_MEDIA_TYPE: { code: -32043, message: 'Unsupported media type', description: 'The body must be sent as application/json.' },
+  REQUEST_TIMEOUT: {
+    code: -32044,
+    message: 'Request timeout',
+    description: 'The request (its headers within 10 s, all of it within FLOW_API_REQUEST_TIMEOUT_MS, default 30 s) did not arrive in time; the connection is closed (HTTP 408).',
+  },
   UNAVAILABLE: { code: -32050, message: 'Service unavailable', description: 'Temporal or PostgreSQL cannot be reached; retry later.' },
   NAMESPACE_NOT_READY: {
     code: -32051,

@@ -12,6 +12,7 @@ import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { authConfigFromEnv } from './auth';
 import { statusCacheTtlFromEnv } from './jobStatusCache';
 import { startOrphanReconciler } from './orphanedJobs';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './clientErrors';
 import { buildApiServer, type ApiOptions } from './server';
 import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
 
@@ -20,7 +21,8 @@ import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
  * the JWT key, FLOW_API_LOG_LEVEL (default info) with logs to stdout or to FLOW_API_LOG_FILE,
  * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute), FLOW_STATUS_CACHE_TTL_MS (how old a
  * job row get_status answers from may be; default 250), FLOW_POLICY_CACHE_TTL_MS (how long an
- * agent's active policy is served before its version is checked again; default 1000).
+ * agent's active policy is served before its version is checked again; default 1000),
+ * FLOW_API_REQUEST_TIMEOUT_MS (how long a client has to send a whole request; default 30000).
  */
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
   // Unset (0 here): the server's default limit.
@@ -31,6 +33,7 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth
     rateLimit: perMinute ? { max: perMinute, timeWindowMs: 60_000 } : undefined,
     statusCacheTtlMs: statusCacheTtlFromEnv(env),
     policyCacheTtlMs: integerFromEnv(env, 'FLOW_POLICY_CACHE_TTL_MS', DEFAULT_POLICY_CACHE_TTL_MS, { min: 0, max: 3_600_000, unit: 'ms' }),
+    requestTimeoutMs: integerFromEnv(env, 'FLOW_API_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, { min: 1_000, max: 3_600_000, unit: 'ms' }),
   };
 }
 

@@ -27,6 +27,7 @@ import { PolicySchema, renderSystemPrompt, type Policy } from '../training/polic
 import { promotionRefusal, type JobBase, type PromotionCase } from '../training/promotion';
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import { REFRESH_AHEAD_SHARE, type Principal, type TokenVerifier } from './auth';
+import { httpTimeouts } from './clientErrors';
 import { drain } from './drainBody';
 import { checkpointUnreadable, FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import type {
@@ -564,11 +565,12 @@ export function serverWithFastPath(
   options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number },
   fastPath: FastPath,
 ): Server {
-  const server = createServer((request, response) => {
+  // The request and headers timeouts, and how often Node checks them, are fixed at creation.
+  const timeouts = options.requestTimeout ? httpTimeouts(options.requestTimeout) : { requestTimeout: 0 };
+  const server = createServer(timeouts, (request, response) => {
     if (!fastPath(request, response)) handler(request, response);
   });
   if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
-  if (options.requestTimeout !== undefined) server.requestTimeout = options.requestTimeout;
   server.setTimeout(options.connectionTimeout ?? 0);
   return server;
 }

@@ -19,6 +19,7 @@ import type { BlobStore } from '../adapters/checkpoints/blobStore';
 import { describeZodError } from '../training/zodErrors';
 import { checkFlowNamespace, NamespaceNotReadyError } from '../deploy/registerSearchAttributes';
 import { requirePermission, TokenVerifier, type AuthConfig, type Principal } from './auth';
+import { answerClientError, DEFAULT_REQUEST_TIMEOUT_MS } from './clientErrors';
 import { FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import { dashboardRoutes } from './dashboard/routes';
 import { createMethodHandlers } from './methods';
@@ -54,6 +55,8 @@ export interface ApiOptions {
   statusCacheTtlMs?: number;
   /** How long an agent's active policy is served before its version is checked again (api/policyRegistry.ts). */
   policyCacheTtlMs?: number;
+  /** How long a client has to send a whole request, headers and body (api/clientErrors.ts); default 30 s. */
+  requestTimeoutMs?: number;
 }
 
 export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
@@ -137,6 +140,10 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
   const app = fastify({
     logger: logging.logger,
     bodyLimit: options.bodyLimitBytes ?? API_DEFAULTS.bodyLimitBytes,
+    // A client that sends its request slowly, or never finishes it, is answered 408 and closed
+    // (fastify's default, 0, let a slow body hold a connection for ever).
+    requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    clientErrorHandler: answerClientError,
     logController: new OneLinePerRequest(),
     requestIdHeader: false,
     genReqId: requestId,

@@ -339,6 +339,77 @@ test('a body sent without end to an early answer (405 on the policy path, 413 on
   }
 }, 60_000);
 
+/** What a raw connection receives until the server closes it (or `untilMs` passes: then `closed` is false). */
+function rawExchange(url: string, send: (socket: net.Socket) => void, untilMs: number) {
+  return new Promise<{ answer: string; closed: boolean; afterMs: number }>((resolve, reject) => {
+    const started = Date.now();
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+    let answer = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ answer, closed: false, afterMs: Date.now() - started });
+    }, untilMs);
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ answer, closed: true, afterMs: Date.now() - started });
+    });
+    socket.on('connect', () => send(socket));
+  });
+}
+
+test('a client too slow to send its request (headers or body) is answered 408 in the API error shape and closed; a slow client between requests is not', async () => {
+  const timed = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, requestTimeoutMs: 1_500 });
+  const url = await timed.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const token = await callerToken();
+    const body = JSON.stringify(call('training.get_kill_switch', {}));
+    const head = `POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer ${token}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    const refusedInTime = (exchange: { answer: string; closed: boolean; afterMs: number }) => {
+      expect(exchange.closed).toBe(true);
+      expect(exchange.afterMs).toBeLessThan(5_000);
+      expect(exchange.answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(JSON.parse(exchange.answer.slice(exchange.answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ id: null, error: { code: -32044, data: { reason: 'request_timeout' } } });
+    };
+    // Headers never finished (a slowloris): before, Node's own 60 s, answered in fastify's shape.
+    refusedInTime(await rawExchange(url, (socket) => socket.write(head.slice(0, 40)), 20_000));
+    // Headers sent, the body never finished: before, the connection was held for as long as the client liked.
+    refusedInTime(await rawExchange(url, (socket) => socket.write(head + body.slice(0, 10)), 20_000));
+    // A body trickled a byte at a time, each well within the limit, still has to arrive whole in time.
+    refusedInTime(
+      await rawExchange(url, (socket) => {
+        socket.write(head);
+        let sent = 0;
+        const trickle = setInterval(() => (sent < body.length - 1 && !socket.destroyed ? socket.write(body[sent++]) : clearInterval(trickle)), 200);
+        socket.on('close', () => clearInterval(trickle));
+      }, 20_000),
+    );
+    // A keep-alive connection idle for longer than the limit between two requests is still served.
+    const keptAlive = await rawExchange(url, (socket) => {
+      socket.write(head + body);
+      setTimeout(() => socket.write(head + body), 2_500);
+    }, 4_000);
+    expect(keptAlive.closed).toBe(false);
+    expect(keptAlive.answer.match(/HTTP\/1\.1 200 /g)).toHaveLength(2);
+    // Headers over Node's 16 KB: 431 in the same shape (fastify's own shape before).
+    const oversized = await rawExchange(url, (socket) => socket.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${'p'.repeat(20_000)}\r\n\r\n`), 10_000);
+    expect(oversized.answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(JSON.parse(oversized.answer.slice(oversized.answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: -32040 });
+  } finally {
+    await timed.close();
+  }
+}, 90_000);
+
+test('the API is built with the request timeouts it promises (30 s, 10 s for the headers)', async () => {
+  const built = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false });
+  try {
+    expect({ requestTimeout: built.server.requestTimeout, headersTimeout: built.server.headersTimeout }).toEqual({ requestTimeout: 30_000, headersTimeout: 10_000 });
+  } finally {
+    await built.close();
+  }
+});
+
 test('the rate limit counts calls, not HTTP requests: batches use it up as fast as single calls would', async () => {
   const limited = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, rateLimit: { max: 120, timeWindowMs: 60_000 } });
   const url = await limited.listen({ host: '127.0.0.1', port: 0 });

@@ -429,6 +429,9 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     // A value that passes is the one the server is built with (the registry no longer reads the environment itself).
     expect(apiOptionsFromEnv({ ...base, FLOW_POLICY_CACHE_TTL_MS: '250', FLOW_RATE_LIMIT_PER_MINUTE: '90' })).toMatchObject({ policyCacheTtlMs: 250, rateLimit: { max: 90 } });
     expect(apiOptionsFromEnv(base)).toMatchObject({ policyCacheTtlMs: 1_000, rateLimit: undefined });
+    await expect(startApi({ ...base, FLOW_API_REQUEST_TIMEOUT_MS: '500' })).rejects.toThrow('FLOW_API_REQUEST_TIMEOUT_MS must be an integer from 1000 to 3600000 (ms), got "500"');
+    expect(apiOptionsFromEnv({ ...base, FLOW_API_REQUEST_TIMEOUT_MS: '5000' })).toMatchObject({ requestTimeoutMs: 5_000 });
+    expect(apiOptionsFromEnv(base)).toMatchObject({ requestTimeoutMs: 30_000 });
   });
 
   test('an API port already taken: one line naming FLOW_API_PORT, exit 1, and the process lets go of PostgreSQL and Temporal', async () => {
