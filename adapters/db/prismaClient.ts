@@ -1,5 +1,5 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { PrismaClient } from '../../generated/prisma/client';
 
 export type { PrismaClient };
@@ -28,7 +28,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
  * (idle_in_transaction_session_timeout, twice the query timeout): when a stall outlasts a
  * transaction's COMMIT or ROLLBACK, Prisma's runtime never hands that connection back, and without
  * this its transaction would stay open on the server once PostgreSQL resumed, holding its row locks
- * (a job row's, stopping every later update of that job) until the worker restarted.
+ * (a job row's, stopping every later update of that job) until the worker restarted. That
+ * connection is now closed at once, and its pool slot freed (`releasingFailedCloses`).
  */
 export function createPrismaClient(
   databaseUrl = requireDatabaseUrl(),
@@ -50,9 +51,44 @@ export function createPrismaClient(
   // Listened to here rather than through the adapter's onPoolError, which attaches only once
   // Prisma connects: an idle client's error before that would otherwise crash the process.
   pool.on('error', (error) => console.error(`postgres pool error: ${error.message}`));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  const adapter = new PrismaPg(pool, { disposeExternalPool: true });
+  const connect = adapter.connect.bind(adapter);
+  adapter.connect = async () => releasingFailedCloses(await connect());
+  const prisma = new PrismaClient({ adapter });
   pools.set(prisma, pool);
   return prisma;
+}
+
+type PgDriverAdapter = Awaited<ReturnType<PrismaPg['connect']>>;
+
+/**
+ * Prisma's runtime ends a transaction by sending COMMIT (or ROLLBACK) and only then hands its
+ * connection back to the pool; when that statement fails (a PostgreSQL stall outlasting the query
+ * timeout), it never does, and the pool lost the slot until the process restarted (two stalls
+ * with the API's pool of 10 would leave 8). Here a failed COMMIT or ROLLBACK releases the
+ * connection with its error, which makes the pool close it and open a new one when needed: its
+ * transaction state is unknown, so it must not be reused.
+ */
+function releasingFailedCloses(driver: PgDriverAdapter): PgDriverAdapter {
+  const startTransaction = driver.startTransaction.bind(driver);
+  driver.startTransaction = async (isolationLevel) => {
+    const transaction = await startTransaction(isolationLevel);
+    const executeRaw = transaction.executeRaw.bind(transaction);
+    transaction.executeRaw = async (query) => {
+      try {
+        return await executeRaw(query);
+      } catch (error) {
+        if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') {
+          // The adapter's transaction keeps its pool client as `client` (protected in its types).
+          const { client } = transaction as unknown as { client: PoolClient };
+          client.release(error instanceof Error ? error : new Error(String(error)));
+        }
+        throw error;
+      }
+    };
+    return transaction;
+  };
+  return driver;
 }
 
 /** The pool under a client made by `createPrismaClient`. */

@@ -151,6 +151,34 @@ test('while PostgreSQL is starting up (FATAL 57P03 to every new connection), cal
   await answersAgain(client);
 }, 60_000);
 
+test("a stall that outlasts a transaction's COMMIT or ROLLBACK does not cost the pool its connection: a pool of one answers again once PostgreSQL does", async () => {
+  const url = new URL(requireEnv('DATABASE_URL'));
+  url.hostname = '127.0.0.1';
+  url.port = String(relay.port);
+  const single = createPrismaClient(url.toString(), { poolSize: 1, queryTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS });
+  try {
+    await single.$queryRaw`SELECT 1`;
+    const stalls = {
+      // The transaction's work is done; PostgreSQL stalls before its COMMIT is answered.
+      commit: () => single.$transaction(async (tx) => { await tx.$queryRaw`SELECT 1`; relay.freeze(); }, { timeout: 20_000 }),
+      // A statement inside it times out; the ROLLBACK that follows times out too.
+      rollback: () => single.$transaction(async (tx) => { relay.freeze(); await tx.$queryRaw`SELECT 1`; }, { timeout: 20_000 }),
+    };
+    for (const [close, stall] of Object.entries(stalls)) {
+      await expect(stall()).rejects.toThrow();
+      relay.thaw();
+      // Before, the pool's only connection was never handed back: every later query waited for one
+      // and failed ("timeout exceeded when trying to connect") until the process restarted.
+      const started = Date.now();
+      await expect(single.$queryRaw`SELECT 1 AS answered`).resolves.toEqual([{ answered: 1 }]);
+      expect({ close, answeredInTime: Date.now() - started < TIMEOUT_MS }).toEqual({ close, answeredInTime: true });
+    }
+  } finally {
+    relay.thaw();
+    await single.$disconnect();
+  }
+}, 60_000);
+
 test('PostgreSQL is told the limits too (statement_timeout, idle_in_transaction_session_timeout): a transaction left idle is ended, freeing its locks', async () => {
   const { poolOf } = await import('../../adapters/db/prismaClient');
   const url = requireEnv('DATABASE_URL');
