@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { formatUsd } from '../training/budget';
 import { EvaluationSummarySchema } from '../training/evaluation';
-import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
@@ -61,7 +61,7 @@ import {
   evaluateJobCheckpoint,
   startTrainingJob,
 } from './trainingJobs';
-import { updateBudgetUpdate } from '../workflows/trainingJob';
+import { statusQuery, updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
@@ -215,10 +215,15 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
       if (isTerminalJobStatus(row.status as JobStatus)) {
         throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
       }
-      // The row holds the budget in force (the update's handler records it). A retry of a raise that
-      // has since been applied finds it in force: the same answer, not a refusal.
-      if (row.budgetUsd === params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
       const handle = client.workflow.getHandle(row.id);
+      // The row holds the budget in force (the update's handler records it). A retry of a raise that
+      // has since been applied finds it in force: the same answer, not a refusal. Unless the
+      // workflow plans on less: a record can commit and still be reported failed (its worker died
+      // after the write), leaving the raise in the row only; it is sent again then.
+      if (row.budgetUsd === params.budget_usd) {
+        const planned = await workflowBudget(client, handle);
+        if (planned === null || planned >= params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
+      }
       // One update id per raise from the budget in force: a retry while the raise is still pending
       // (no worker has taken it) joins that same update instead of sending a second one. A raise
       // that could not be recorded was not applied, and Temporal keeps that outcome under its id:
@@ -535,6 +540,15 @@ function raiseOvertakenByCancel(jobId: string): FlowRpcError {
 
 /** How long training.update_budget waits to learn whether Temporal holds an update it timed out on. */
 const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
+
+/** The budget a job's workflow plans on, or null when no worker answers within UPDATE_LOOKUP_TIMEOUT_MS. */
+async function workflowBudget(client: Client, handle: WorkflowHandle): Promise<number | null> {
+  try {
+    return (await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () => handle.query(statusQuery))).budget_usd;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * What Temporal knows of the update `updateId` of workflow `workflowId`: admitted and not yet

@@ -157,6 +157,31 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
   }
 }, 120_000);
 
+test('update_budget sends a raise again when the row holds it but the workflow does not (a record that committed and was reported failed)', async () => {
+  const client = await api.client();
+  const { job_id: jobId } = await client.startGrpo(job('steer-budget-row-ahead', 200));
+  const worker = await api.startWorker();
+  const handle = h.client.workflow.getHandle(jobId);
+  try {
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
+    const before = (await handle.query(statusQuery)).budget_usd;
+    // The row has the raise, the workflow never took it: what a record attempt that committed,
+    // then lost its worker (so the update failed and said "not applied"), leaves behind.
+    await h.prisma.$executeRawUnsafe(`UPDATE training_jobs SET budget_usd = $1 WHERE id = $2`, before + 20, jobId);
+    // Before, this answered "applied" from the row alone and the workflow kept planning on the old budget.
+    expect(await client.updateBudget(jobId, before + 20)).toEqual({ job_id: jobId, budget_usd: before + 20, status: 'applied' });
+    expect((await handle.query(statusQuery)).budget_usd).toBe(before + 20);
+    // Now both hold it: a further retry is answered without another update.
+    expect(await client.updateBudget(jobId, before + 20)).toEqual({ job_id: jobId, budget_usd: before + 20, status: 'applied' });
+    const updates = ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateCompletedEventAttributes);
+    expect(updates).toHaveLength(1);
+    await client.cancel(jobId, 'row-ahead test over');
+    await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
+  } finally {
+    await worker.stop();
+  }
+}, 120_000);
+
 test('a job out of budget at an iteration boundary while a raise is being recorded waits for the raise and goes on', async () => {
   const client = await api.client();
   // Too little for one model call: without the raise, iteration 1 is refused at once.
