@@ -216,19 +216,25 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
       }
       const handle = client.workflow.getHandle(row.id);
-      // The row holds the budget in force (the update's handler records it). A retry of a raise that
-      // has since been applied finds it in force: the same answer, not a refusal. Unless the
-      // workflow plans on less: a record can commit and still be reported failed (its worker died
-      // after the write), leaving the raise in the row only; it is sent again then.
+      // The budget the raise is from: the row's, which holds the budget in force (the update's
+      // handler records it before the workflow takes it).
+      let from = row.budgetUsd;
       if (row.budgetUsd === params.budget_usd) {
+        // A retry of a raise that has since been applied finds it in force: the same answer, not a
+        // refusal. Unless the workflow plans on less: the raise is being recorded (the row is
+        // written first), or its record committed and was still reported failed (its worker died
+        // after the write), leaving it in the row only. The raise was then sent from the budget the
+        // workflow still plans on, and this request is its retry: it joins or resends that one.
         const planned = await workflowBudget(client, handle);
         if (planned === null || planned >= params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
+        from = planned;
       }
       // One update id per raise from the budget in force: a retry while the raise is still pending
-      // (no worker has taken it) joins that same update instead of sending a second one. A raise
-      // that could not be recorded was not applied, and Temporal keeps that outcome under its id:
-      // a retry sends it again under the next id (concurrent retries find and join the same one).
-      const firstId = `update_budget:${row.budgetUsd}:${params.budget_usd}`;
+      // (no worker has taken it, or its record is under way) joins that same update instead of
+      // sending a second one. A raise that could not be recorded was not applied, and Temporal keeps
+      // that outcome under its id: a retry sends it again under the next id (concurrent retries find
+      // and join the same one).
+      const firstId = `update_budget:${from}:${params.budget_usd}`;
       let updateId = firstId;
       for (let resend = 1; (await heldUpdate(client, row.id, updateId)) === 'not_recorded'; resend++) {
         if (resend > MAX_BUDGET_RESENDS) throw raiseNotRecorded(row.id, params.budget_usd, `${MAX_BUDGET_RESENDS + 1} tries`, true);

@@ -157,27 +157,39 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
   }
 }, 120_000);
 
-test('update_budget sends a raise again when the row holds it but the workflow does not (a record that committed and was reported failed)', async () => {
+test('update_budget sends a raise again when the row holds it but the workflow does not (a record that committed and was reported failed), under the first raise\'s ids', async () => {
   const client = await api.client();
-  const { job_id: jobId } = await client.startGrpo(job('steer-budget-row-ahead', 200));
+  // Infrastructure retries for 6 s, so the record gives up within the update's deadline.
+  const { job_id: jobId } = await client.startGrpo({ ...job('steer-budget-row-ahead', 200), config: { ...job('x', 200).config, infrastructure_retry_minutes: 0.1 } });
   const worker = await api.startWorker();
   const handle = h.client.workflow.getHandle(jobId);
+  let refusing: { drop(): Promise<void> } | undefined;
   try {
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
     const before = (await handle.query(statusQuery)).budget_usd;
+    const raised = before + 20;
+    refusing = await onBudgetChange(jobId, "RAISE EXCEPTION 'budget record refused by the test';");
+    expect((await rpcError(client.updateBudget(jobId, raised))).code).toBe(-32050);
+    await refusing.drop();
     // The row has the raise, the workflow never took it: what a record attempt that committed,
     // then lost its worker (so the update failed and said "not applied"), leaves behind.
-    await h.prisma.$executeRawUnsafe(`UPDATE training_jobs SET budget_usd = $1 WHERE id = $2`, before + 20, jobId);
-    // Before, this answered "applied" from the row alone and the workflow kept planning on the old budget.
-    expect(await client.updateBudget(jobId, before + 20)).toEqual({ job_id: jobId, budget_usd: before + 20, status: 'applied' });
-    expect((await handle.query(statusQuery)).budget_usd).toBe(before + 20);
+    await h.prisma.$executeRawUnsafe(`UPDATE training_jobs SET budget_usd = $1 WHERE id = $2`, raised, jobId);
+    // Before, the retry answered "applied" from the row alone and the workflow kept planning on the old budget.
+    expect(await client.updateBudget(jobId, raised)).toEqual({ job_id: jobId, budget_usd: raised, status: 'applied' });
+    expect((await handle.query(statusQuery)).budget_usd).toBe(raised);
     // Now both hold it: a further retry is answered without another update.
-    expect(await client.updateBudget(jobId, before + 20)).toEqual({ job_id: jobId, budget_usd: before + 20, status: 'applied' });
-    const updates = ((await handle.fetchHistory()).events ?? []).filter((e) => e.workflowExecutionUpdateCompletedEventAttributes);
-    expect(updates).toHaveLength(1);
+    expect(await client.updateBudget(jobId, raised)).toEqual({ job_id: jobId, budget_usd: raised, status: 'applied' });
+    // The retry is the first raise's, sent again under its next id: one still in flight (its row
+    // written, the workflow not yet told) is joined under the same ids, not refused as a second raise.
+    const accepted = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId;
+      return update ? [update] : [];
+    });
+    expect(accepted).toEqual([`update_budget:${before}:${raised}`, `update_budget:${before}:${raised}:resend-1`]);
     await client.cancel(jobId, 'row-ahead test over');
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
   } finally {
+    await refusing?.drop();
     await worker.stop();
   }
 }, 120_000);
