@@ -25,14 +25,17 @@ export function httpTimeouts(requestTimeoutMs: number) {
 const ANSWERS: Record<string, [number, RpcErrorName, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'REQUEST_TIMEOUT', 'the request was not received in time'],
   HPE_HEADER_OVERFLOW: [431, 'REQUEST_TOO_LARGE', 'the request headers exceed 16 KB'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'REQUEST_TOO_LARGE', 'the chunk extensions exceed 16 KB'],
 };
 
 /** fastify's `clientErrorHandler`: the answer, then the connection closed (as Node and fastify do). */
-export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+export function answerClientError(error: Error & { code?: string }, socket: Socket & { _httpMessage?: { headersSent?: boolean } | null }): void {
   // A reset connection has nobody to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, name, detail] = ANSWERS[error.code ?? ''] ?? [400, 'INVALID_REQUEST', 'the bytes received are not a valid HTTP/1.1 request'];
-  if (socket.writable) {
+  // Not into the middle of an answer already being written (a pipelined request's error while
+  // the one before it is answered): Node's own handler holds back the same way.
+  if (socket.writable && !socket._httpMessage?.headersSent) {
     const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail) });
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

@@ -80,8 +80,13 @@ function releasingFailedCloses(driver: PgDriverAdapter): PgDriverAdapter {
       } catch (error) {
         if (query.sql === 'COMMIT' || query.sql === 'ROLLBACK') {
           // The adapter's transaction keeps its pool client as `client` (protected in its types).
-          const { client } = transaction as unknown as { client: PoolClient };
-          client.release(error instanceof Error ? error : new Error(String(error)));
+          // A failure to release (already released) must not hide the statement's own error.
+          const { client } = transaction as unknown as { client?: PoolClient };
+          try {
+            client?.release(error instanceof Error ? error : new Error(String(error)));
+          } catch {
+            // the pool has it back already
+          }
         }
         throw error;
       }
