@@ -117,7 +117,8 @@ async function main() {
 
     // 4b. budget-raise-recorded-first-v1 (added after 4, which took the old order): a raise sent as
     // the job starts, a raise while paused, a lower one refused by the validator (which leaves no
-    // event), then two raises in flight together (the lower may be refused, depending on order).
+    // event), then two raises sent together (in the recording the higher was admitted first and the
+    // lower refused, so they were never in flight together: 4c records that).
     if (wanted('budget-raised')) await h.run(async () => {
       await startTrainingJob(H.client, H.repos, jobRequest({ job_id: 'scratch-raised', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 11, evaluate: false, budget_usd: 40 } }), tq);
       const handle = H.client.workflow.getHandle('scratch-raised');
@@ -136,6 +137,35 @@ async function main() {
       console.log('raised', result.status, (await H.repos.jobs.get('scratch-raised'))?.budgetUsd);
     });
     await save(h.client, 'scratch-raised', 'budget-raised');
+
+    // 4c. Two raises in flight together, the lower sent first, each record held 2 s by a trigger,
+    // while the job, with too little budget for one call, waits at iteration 1's check for them
+    // (the boundary wait of budget-raise-recorded-first-v1) and then goes on.
+    if (wanted('budget-raised-in-flight')) {
+      const jobId = 'scratch-raised-in-flight';
+      await startTrainingJob(h.client, h.repos, jobRequest({ job_id: jobId, config: { iterations: 2, batch_size: 2, group_size: 4, seed: 13, evaluate: false, budget_usd: 0.000001 } }), tq);
+      await h.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION scratch_slow_budget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$`);
+      await h.prisma.$executeRawUnsafe(
+        `CREATE TRIGGER scratch_slow_budget BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION scratch_slow_budget()`,
+      );
+      try {
+        const handle = h.client.workflow.getHandle(jobId);
+        // Sent before any worker runs, a moment apart so Temporal admits them in this order; the
+        // first workflow task takes both.
+        const lower = handle.executeUpdate(updateBudgetUpdate, { args: [4] });
+        await sleep(500);
+        const higher = handle.executeUpdate(updateBudgetUpdate, { args: [5] });
+        await sleep(500);
+        await h.run(async () => {
+          console.log('in flight', await Promise.all([lower, higher]));
+          console.log('in flight', (await handle.result()).status);
+        });
+      } finally {
+        await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS scratch_slow_budget ON training_jobs`);
+        await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS scratch_slow_budget()`);
+      }
+      await save(h.client, jobId, 'budget-raised-in-flight');
+    }
 
     // 5. no_policy_update control.
     if (wanted('control')) await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-control', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 9, evaluate: false, control: 'no_policy_update' } }), tq);

@@ -109,13 +109,14 @@ const patchIds = (json: HistoryJSON) =>
  * today's workflow, on the paths the two histories above (older than every patch) never reach:
  * evaluation with a test split, a resumed run, a budget that runs out mid-iteration, the kill
  * switch with a budget raise, the no_policy_update control, a cancel. budget-raised.json, recorded
- * at fd6d724, takes the later budget-raise-recorded-first-v1 (raises recorded before they apply).
+ * at fd6d724, and budget-raised-in-flight.json take the later budget-raise-recorded-first-v1 (raises
+ * recorded before they apply; two in flight while a budget check waits for them).
  */
 describe('histories that took every patch replay', () => {
   const files = readdirSync(PATCHED_HISTORIES_DIR).filter((file) => file.endsWith('.json')).sort();
 
-  test('there are eight, each with the call-admission patch', () => {
-    expect(files).toHaveLength(8);
+  test('there are nine, each with the call-admission patch', () => {
+    expect(files).toHaveLength(9);
     for (const file of files) expect(patchIds(loadJSON(path.join(PATCHED_HISTORIES_DIR, file)))).toEqual(expect.arrayContaining(['budget-preflight-v1', 'heldout-evaluation-v1', 'budget-call-admission-v1']));
   });
 
@@ -126,6 +127,19 @@ describe('histories that took every patch replay', () => {
     const events = raised.events as { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
     expect(events.filter((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED')).toHaveLength(3);
     expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'recordBudget')).toHaveLength(3);
+  });
+
+  test('budget-raised-in-flight had two raises in flight at once and waited for them at a budget check', () => {
+    const json = loadJSON(path.join(PATCHED_HISTORIES_DIR, 'budget-raised-in-flight.json'));
+    expect(patchIds(json)).toContain('budget-raise-recorded-first-v1');
+    const events = json.events as { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
+    const types = events.map((e) => e.eventType);
+    const firstCompleted = types.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED');
+    expect(types.slice(0, firstCompleted).filter((t) => t === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED')).toHaveLength(2);
+    // No trajectory ran before both raises were in force: iteration 1's check waited for them.
+    const firstTrajectory = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'runTrajectory');
+    expect(firstTrajectory).toBeGreaterThan(types.lastIndexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
+    expect(types.at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
   });
 
   test.each(files)('%s', async (file) => {
