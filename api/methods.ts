@@ -4,9 +4,9 @@
  * these functions enforce tenancy and talk to Temporal and the repositories.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { formatUsd } from '../training/budget';
+import { formatUsd, validateBudgetRaise } from '../training/budget';
 import { EvaluationSummarySchema } from '../training/evaluation';
-import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { z } from 'zod';
 import type { JobStatusRow, Repositories, TrainingJobRow, TrajectoryRow } from '../adapters/db';
@@ -61,7 +61,7 @@ import {
   evaluateJobCheckpoint,
   startTrainingJob,
 } from './trainingJobs';
-import { statusQuery, updateBudgetUpdate } from '../workflows/trainingJob';
+import { updateBudgetUpdate } from '../workflows/trainingJob';
 import { endOrphanedJob } from './orphanedJobs';
 import { requireFlowNamespace } from './namespaceGate';
 import { agentAllowListFromEnv, agentUrlRefusal } from '../adapters/net/agentUrlPolicy';
@@ -216,30 +216,33 @@ export function createMethodHandlers(deps: MethodDependencies): Record<MethodNam
         throw new FlowRpcError('JOB_ALREADY_FINISHED', `job "${row.id}" ended ${row.status}`, { status: row.status });
       }
       const handle = client.workflow.getHandle(row.id);
-      // The budget the raise is from: the row's, which holds the budget in force (the update's
-      // handler records it before the workflow takes it).
-      let from = row.budgetUsd;
-      if (row.budgetUsd === params.budget_usd) {
-        // A retry of a raise that has since been applied finds it in force: the same answer, not a
-        // refusal. Unless the workflow plans on less: the raise is being recorded (the row is
-        // written first), or its record committed and was still reported failed (its worker died
-        // after the write), leaving it in the row only. The raise was then sent from the budget the
-        // workflow still plans on, and this request is its retry: it joins or resends that one.
-        const planned = await workflowBudget(client, handle);
-        if (planned === null || planned >= params.budget_usd) return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
-        from = planned;
-      }
-      // One update id per raise from the budget in force: a retry while the raise is still pending
-      // (no worker has taken it, or its record is under way) joins that same update instead of
-      // sending a second one. A raise that could not be recorded was not applied, and Temporal keeps
-      // that outcome under its id: a retry sends it again under the next id (concurrent retries find
-      // and join the same one).
-      const firstId = `update_budget:${from}:${params.budget_usd}`;
+      // One update id per amount: the budget only rises within a run (and Temporal keeps update ids
+      // per run), so each amount is raised at most once. A retry while its raise is pending (no
+      // worker has taken it, or its record is under way) joins that same update instead of sending
+      // a second one, whatever else was raised meanwhile. A raise that could not be recorded was not
+      // applied, and Temporal keeps that outcome under its id: a retry sends it again under the next
+      // id (concurrent retries find and join the same one).
+      const firstId = `update_budget:${params.budget_usd}`;
       let updateId = firstId;
-      for (let resend = 1; (await heldUpdate(client, row.id, updateId)) === 'not_recorded'; resend++) {
+      let held = await heldUpdate(client, row.id, updateId);
+      for (let resend = 1; held === 'not_recorded'; resend++) {
         if (resend > MAX_BUDGET_RESENDS) throw raiseNotRecorded(row.id, params.budget_usd, `${MAX_BUDGET_RESENDS + 1} tries`, true);
         updateId = `${firstId}:resend-${resend}`;
+        held = await heldUpdate(client, row.id, updateId);
       }
+      // The row holds the budget in force (the update's handler records it before the workflow
+      // takes it). A retry of a raise that has since been applied finds it in force: the same
+      // answer, not a refusal. Not so when the raise is still being recorded (pending: joined
+      // below), or when its record committed and was still reported failed (its worker died after
+      // the write): the row holds it, the workflow does not, and its failed outcome sends it again
+      // (the next id, unknown to Temporal, is then not "applied": it has not been sent).
+      if (row.budgetUsd === params.budget_usd && (held === 'applied' || (held === 'unknown' && updateId === firstId))) {
+        return { job_id: row.id, budget_usd: row.budgetUsd, status: 'applied' as const };
+      }
+      // Raised to this amount earlier in the run and past it since: Temporal would answer the old
+      // raise's result; the budget in force says what a lower amount is.
+      const below = held === 'applied' ? validateBudgetRaise(row.budgetUsd, params.budget_usd) : null;
+      if (below) throw new FlowRpcError('INVALID_PARAMS', below);
       try {
         const result = await client.withDeadline(Date.now() + UPDATE_BUDGET_TIMEOUT_MS, () =>
           handle.executeUpdate(updateBudgetUpdate, { args: [params.budget_usd], updateId }),
@@ -546,15 +549,6 @@ function raiseOvertakenByCancel(jobId: string): FlowRpcError {
 
 /** How long training.update_budget waits to learn whether Temporal holds an update it timed out on. */
 const UPDATE_LOOKUP_TIMEOUT_MS = 2_000;
-
-/** The budget a job's workflow plans on, or null when no worker answers within UPDATE_LOOKUP_TIMEOUT_MS. */
-async function workflowBudget(client: Client, handle: WorkflowHandle): Promise<number | null> {
-  try {
-    return (await client.withDeadline(Date.now() + UPDATE_LOOKUP_TIMEOUT_MS, () => handle.query(statusQuery))).budget_usd;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * What Temporal knows of the update `updateId` of workflow `workflowId`: admitted and not yet

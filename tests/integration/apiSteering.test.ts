@@ -157,7 +157,7 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
   }
 }, 120_000);
 
-test('update_budget sends a raise again when the row holds it but the workflow does not (a record that committed and was reported failed), under the first raise\'s ids', async () => {
+test('update_budget sends a raise again when the row holds it but the workflow does not (a record that committed and was reported failed), under the first raise\'s ids; a lower amount is refused', async () => {
   const client = await api.client();
   // Infrastructure retries for 6 s, so the record gives up within the update's deadline.
   const { job_id: jobId } = await client.startGrpo({ ...job('steer-budget-row-ahead', 200), config: { ...job('x', 200).config, infrastructure_retry_minutes: 0.1 } });
@@ -185,7 +185,12 @@ test('update_budget sends a raise again when the row holds it but the workflow d
       const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId;
       return update ? [update] : [];
     });
-    expect(accepted).toEqual([`update_budget:${before}:${raised}`, `update_budget:${before}:${raised}:resend-1`]);
+    expect(accepted).toEqual([`update_budget:${raised}`, `update_budget:${raised}:resend-1`]);
+    // A higher raise, then the earlier amount again: refused against the budget in force (not the
+    // earlier raise's stored answer).
+    expect(await client.updateBudget(jobId, raised + 10)).toEqual({ job_id: jobId, budget_usd: raised + 10, status: 'applied' });
+    const lower = await rpcError(client.updateBudget(jobId, raised));
+    expect({ code: lower.code, message: lower.message }).toEqual({ code: -32602, message: expect.stringContaining(`greater than the current budget of $${(raised + 10).toFixed(2)}`) });
     await client.cancel(jobId, 'row-ahead test over');
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'cancelled');
   } finally {
