@@ -34,7 +34,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, name, detail] = ANSWERS[error.code ?? ''] ?? [400, 'INVALID_REQUEST', 'the bytes received are not a valid HTTP/1.1 request'];
   // Not into the middle of an answer already being written (a pipelined request's error while
-  // the one before it is answered): Node's own handler holds back the same way.
+  // the one before it is answered). Node's own handler holds back once the header bytes are
+  // written; this, once the header is composed: a little sooner, never later.
   if (socket.writable && !socket._httpMessage?.headersSent) {
     const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail) });
     socket.write(

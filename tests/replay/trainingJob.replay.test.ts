@@ -136,7 +136,11 @@ describe('histories that took every patch replay', () => {
     const types = events.map((e) => e.eventType);
     const firstCompleted = types.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED');
     expect(types.slice(0, firstCompleted).filter((t) => t === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED')).toHaveLength(2);
-    // No trajectory ran before both raises were in force: iteration 1's check waited for them.
+    // The job reached its budget checks (the call-admission patch marker comes before the loop)
+    // before either raise was in force, and no trajectory ran until both were: it waited for them.
+    const admission = events.findIndex((e) => (e as { markerRecordedEventAttributes?: unknown }).markerRecordedEventAttributes && patchIds({ events: [e] } as HistoryJSON).includes('budget-call-admission-v1'));
+    expect(admission).toBeGreaterThan(-1);
+    expect(admission).toBeLessThan(firstCompleted);
     const firstTrajectory = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'runTrajectory');
     expect(firstTrajectory).toBeGreaterThan(types.lastIndexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED'));
     expect(types.at(-1)).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
