@@ -16,8 +16,10 @@ const HEADERS_TIMEOUT_MS = 10_000;
 /**
  * The node:http timeouts for a request timeout. Node checks them every `connectionsCheckingInterval`
  * (30 s by default, which would let a 30 s limit run to a minute): a tenth of the headers' limit here.
+ * No request timeout (0, fastify's default) keeps Node's 60 s for the headers (Node would take 0 from it).
  */
 export function httpTimeouts(requestTimeoutMs: number) {
+  if (requestTimeoutMs <= 0) return { requestTimeout: 0, headersTimeout: 60_000 };
   const headersTimeout = Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs);
   return { requestTimeout: requestTimeoutMs, headersTimeout, connectionsCheckingInterval: Math.max(50, Math.floor(headersTimeout / 10)) };
 }

@@ -566,9 +566,7 @@ export function serverWithFastPath(
   fastPath: FastPath,
 ): Server {
   // The request and headers timeouts, and how often Node checks them, are fixed at creation.
-  // No request timeout (fastify's 0) keeps Node's 60 s for the headers (Node would take 0 from it).
-  const timeouts = options.requestTimeout ? httpTimeouts(options.requestTimeout) : { requestTimeout: 0, headersTimeout: 60_000 };
-  const server = createServer(timeouts, (request, response) => {
+  const server = createServer(httpTimeouts(options.requestTimeout ?? 0), (request, response) => {
     if (!fastPath(request, response)) handler(request, response);
   });
   if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
