@@ -277,6 +277,9 @@ test("a list cursor answers the same for another tenant's job id as for one that
   expect(own.body.result.jobs.map((job: { job_id: string }) => job.job_id)).not.toContain(victimJob);
 });
 
+/** The JSON body of a raw HTTP/1.1 answer (after its headers). */
+const jsonBodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+
 test('a 12 MB upload is answered 413 with the JSON-RPC error, not reset mid-body', async () => {
   // A client that sends its whole body before it reads (as Python's http.client does): closed
   // early, it failed with EPIPE/ECONNRESET and never saw the answer.
@@ -293,7 +296,7 @@ test('a 12 MB upload is answered 413 with the JSON-RPC error, not reset mid-body
     socket.end(body);
   });
   expect(answer).toMatch(/^HTTP\/1\.1 413 /);
-  expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: -32040 });
+  expect(jsonBodyOf(answer).error).toMatchObject({ code: -32040 });
   // fetch, which reads while it sends, gets the same answer.
   const fetched = await post(body);
   expect(fetched.status).toBe(413);
@@ -379,7 +382,7 @@ test('a client too slow to send its request (headers or body) is answered 408 in
       expect(exchange.closed).toBe(true);
       expect(exchange.afterMs).toBeLessThan(5_000);
       expect(exchange.answer).toMatch(/^HTTP\/1\.1 408 /);
-      expect(JSON.parse(exchange.answer.slice(exchange.answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ id: null, error: { code: -32044, data: { reason: 'request_timeout' } } });
+      expect(jsonBodyOf(exchange.answer)).toMatchObject({ id: null, error: { code: -32044, data: { reason: 'request_timeout' } } });
     };
     // Headers never finished (a slowloris): before, Node's own 60 s, answered in fastify's shape.
     refusedInTime(await rawExchange(url, (socket) => socket.write(head.slice(0, 40)), 20_000));
@@ -405,7 +408,7 @@ test('a client too slow to send its request (headers or body) is answered 408 in
     // Headers over Node's 16 KB: 431 in the same shape (fastify's own shape before).
     const oversized = await rawExchange(url, (socket) => socket.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${'p'.repeat(20_000)}\r\n\r\n`), 10_000);
     expect(oversized.answer).toMatch(/^HTTP\/1\.1 431 /);
-    expect(JSON.parse(oversized.answer.slice(oversized.answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: -32040 });
+    expect(jsonBodyOf(oversized.answer).error).toMatchObject({ code: -32040 });
   } finally {
     await timed.close();
   }

@@ -13,6 +13,7 @@ import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { statusQuery } from '../../workflows/trainingJob';
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { onBudgetChange } from '../support/budgetTrigger';
 
 let h: Harness;
 let api: ApiHarness;
@@ -103,24 +104,6 @@ test('update_budget with no worker running is reported pending, a retry joins it
   }
 }, 120_000);
 
-/**
- * A trigger on `jobId`'s row that runs `body` (PL/pgSQL) in every statement changing its budget
- * (recordBudget's) and no other; `drop()` removes it.
- */
-async function onBudgetChange(jobId: string, body: string) {
-  const name = `budget_${jobId.replace(/[^a-z0-9]/gi, '_')}`;
-  await h.prisma.$executeRawUnsafe(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN ${body} END $$`);
-  await h.prisma.$executeRawUnsafe(
-    `CREATE TRIGGER ${name} BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION ${name}()`,
-  );
-  return {
-    async drop() {
-      await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS ${name} ON training_jobs`);
-      await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS ${name}()`);
-    },
-  };
-}
-
 test('update_budget whose record in PostgreSQL fails for good is not applied and says so; a retry sends it again and applies it', async () => {
   const client = await api.client();
   // Infrastructure retries for 6 s, so the record gives up within the update's deadline.
@@ -132,7 +115,7 @@ test('update_budget whose record in PostgreSQL fails for good is not applied and
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
     const before = (await h.repos.jobs.get(jobId))!.budgetUsd;
     // PostgreSQL refuses any change of this job's budget (and only that).
-    refusing = await onBudgetChange(jobId, "RAISE EXCEPTION 'budget record refused by the test';");
+    refusing = await onBudgetChange(h.prisma, jobId, "RAISE EXCEPTION 'budget record refused by the test';");
     const refused = await rpcError(client.updateBudget(jobId, 30));
     expect(refused.code).toBe(-32050);
     expect(refused.message).toMatch(new RegExp(`job "${jobId}" could not record the raise to \\$30\\.00 in PostgreSQL \\(.+\\), so it was not applied; retry later`));
@@ -168,7 +151,7 @@ test('update_budget sends a raise again when the row holds it but the workflow d
     await waitFor(() => client.getStatus(jobId), (s) => s.status === 'running');
     const before = (await handle.query(statusQuery)).budget_usd;
     const raised = before + 20;
-    refusing = await onBudgetChange(jobId, "RAISE EXCEPTION 'budget record refused by the test';");
+    refusing = await onBudgetChange(h.prisma, jobId, "RAISE EXCEPTION 'budget record refused by the test';");
     expect((await rpcError(client.updateBudget(jobId, raised))).code).toBe(-32050);
     await refusing.drop();
     // The row has the raise, the workflow never took it: what a record attempt that committed,
@@ -206,7 +189,7 @@ test('a job out of budget at an iteration boundary while a raise is being record
   // No worker yet: the raise is held by Temporal and reaches the workflow with its start.
   expect(await client.updateBudget(jobId, 5)).toEqual({ job_id: jobId, budget_usd: 5, status: 'pending' });
   // Recording the raise takes 3 s, so the workflow reaches iteration 1's budget check first.
-  const slow = await onBudgetChange(jobId, 'PERFORM pg_sleep(3); RETURN NEW;');
+  const slow = await onBudgetChange(h.prisma, jobId, 'PERFORM pg_sleep(3); RETURN NEW;');
   const worker = await api.startWorker();
   try {
     const done = await waitFor(() => client.getStatus(jobId), (s) => ['completed', 'budget_exceeded', 'failed'].includes(s.status), 90_000);

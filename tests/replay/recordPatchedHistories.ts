@@ -20,6 +20,7 @@ import { cancelTrainingJob, resumeTrainingJob, startTrainingJob } from '../../ap
 import { killSwitchSignal, statusQuery, updateBudgetUpdate } from '../../workflows/trainingJob';
 import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, sleep, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { PATCHED_HISTORIES_DIR } from './recordedHistories';
+import { onBudgetChange } from '../support/budgetTrigger';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 
 const OUT = PATCHED_HISTORIES_DIR;
@@ -144,10 +145,7 @@ async function main() {
     if (wanted('budget-raised-in-flight')) {
       const jobId = 'scratch-raised-in-flight';
       await startTrainingJob(h.client, h.repos, jobRequest({ job_id: jobId, config: { iterations: 2, batch_size: 2, group_size: 4, seed: 13, evaluate: false, budget_usd: 0.000001 } }), tq);
-      await h.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION scratch_slow_budget() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$`);
-      await h.prisma.$executeRawUnsafe(
-        `CREATE TRIGGER scratch_slow_budget BEFORE UPDATE ON training_jobs FOR EACH ROW WHEN (NEW.id = '${jobId}' AND NEW.budget_usd IS DISTINCT FROM OLD.budget_usd) EXECUTE FUNCTION scratch_slow_budget()`,
-      );
+      const slow = await onBudgetChange(h.prisma, jobId, 'PERFORM pg_sleep(2); RETURN NEW;');
       try {
         const handle = h.client.workflow.getHandle(jobId);
         // Sent before any worker runs, a moment apart so Temporal admits them in this order; the
@@ -161,16 +159,17 @@ async function main() {
           console.log('in flight', (await handle.result()).status);
         });
       } finally {
-        await h.prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS scratch_slow_budget ON training_jobs`);
-        await h.prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS scratch_slow_budget()`);
+        await slow.drop();
       }
       await save(h.client, jobId, 'budget-raised-in-flight');
     }
 
     // 5. no_policy_update control.
-    if (wanted('control')) await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-control', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 9, evaluate: false, control: 'no_policy_update' } }), tq);
-    if (wanted('control')) console.log('control', (await h.run(h.client.workflow.getHandle('scratch-control').result())).status);
-    await save(h.client, 'scratch-control', 'control');
+    if (wanted('control')) {
+      await startTrainingJob(h.client, h.repos, jobRequest({ job_id: 'scratch-control', config: { iterations: 2, batch_size: 2, group_size: 4, seed: 9, evaluate: false, control: 'no_policy_update' } }), tq);
+      console.log('control', (await h.run(h.client.workflow.getHandle('scratch-control').result())).status);
+      await save(h.client, 'scratch-control', 'control');
+    }
 
     // 6. cancelled mid-iteration with evaluation on.
     h.model.setLatency(100);

@@ -124,21 +124,20 @@ describe('histories that took every patch replay', () => {
     const raised = loadJSON(path.join(PATCHED_HISTORIES_DIR, 'budget-raised.json'));
     expect(patchIds(raised)).toContain('budget-raise-recorded-first-v1');
     expect(patchIds(loadJSON(path.join(PATCHED_HISTORIES_DIR, 'paused.json')))).not.toContain('budget-raise-recorded-first-v1');
-    const events = raised.events as { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
-    expect(events.filter((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED')).toHaveLength(3);
-    expect(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'recordBudget')).toHaveLength(3);
+    expect(eventTypes(raised).filter((type) => type === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED')).toHaveLength(3);
+    expect(scheduledActivities(raised).filter((name) => name === 'recordBudget')).toHaveLength(3);
   });
 
   test('budget-raised-in-flight had two raises in flight at once and waited for them at a budget check', () => {
     const json = loadJSON(path.join(PATCHED_HISTORIES_DIR, 'budget-raised-in-flight.json'));
     expect(patchIds(json)).toContain('budget-raise-recorded-first-v1');
-    const events = json.events as { eventType: string; activityTaskScheduledEventAttributes?: { activityType: { name: string } } }[];
-    const types = events.map((e) => e.eventType);
+    const { events } = json;
+    const types = eventTypes(json);
     const firstCompleted = types.indexOf('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED');
     expect(types.slice(0, firstCompleted).filter((t) => t === 'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED')).toHaveLength(2);
     // The job reached its budget checks (the call-admission patch marker comes before the loop)
     // before either raise was in force, and no trajectory ran until both were: it waited for them.
-    const admission = events.findIndex((e) => (e as { markerRecordedEventAttributes?: unknown }).markerRecordedEventAttributes && patchIds({ events: [e] } as HistoryJSON).includes('budget-call-admission-v1'));
+    const admission = events.findIndex((e) => patchIds({ events: [e] }).includes('budget-call-admission-v1'));
     expect(admission).toBeGreaterThan(-1);
     expect(admission).toBeLessThan(firstCompleted);
     const firstTrajectory = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType.name === 'runTrajectory');
