@@ -56,6 +56,12 @@ export const RPC_ERRORS = {
     message: 'Request timeout',
     description: 'The request (its headers within 10 s, all of it within FLOW_API_REQUEST_TIMEOUT_MS, default 30 s) did not arrive in time; the connection is closed (HTTP 408).',
   },
+  TOO_MANY_CONNECTIONS: {
+    code: -32045,
+    message: 'Too many connections',
+    description:
+      'The API holds FLOW_API_MAX_CONNECTIONS connections (default 4096) and every one has a request in progress (idle keep-alive connections are closed first to make room); the new connection is answered 503 and closed. Retry later.',
+  },
   UNAVAILABLE: { code: -32050, message: 'Service unavailable', description: 'Temporal or PostgreSQL cannot be reached; retry later.' },
   NAMESPACE_NOT_READY: {
     code: -32051,

@@ -13,6 +13,7 @@ import { authConfigFromEnv } from './auth';
 import { statusCacheTtlFromEnv } from './jobStatusCache';
 import { startOrphanReconciler } from './orphanedJobs';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './clientErrors';
+import { DEFAULT_MAX_CONNECTIONS } from './connectionLimit';
 import { buildApiServer, type ApiOptions } from './server';
 import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
 
@@ -22,7 +23,8 @@ import { startApiTelemetry, tracingClientInterceptors } from './telemetry';
  * FLOW_RATE_LIMIT_PER_MINUTE (calls per token per minute), FLOW_STATUS_CACHE_TTL_MS (how old a
  * job row get_status answers from may be; default 250), FLOW_POLICY_CACHE_TTL_MS (how long an
  * agent's active policy is served before its version is checked again; default 1000),
- * FLOW_API_REQUEST_TIMEOUT_MS (how long a client has to send a whole request; default 30000).
+ * FLOW_API_REQUEST_TIMEOUT_MS (how long a client has to send a whole request; default 30000),
+ * FLOW_API_MAX_CONNECTIONS (connections held open at once; default 4096).
  */
 export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth'] = authConfigFromEnv(env)): ApiOptions {
   // Unset (0 here): the server's default limit.
@@ -34,6 +36,7 @@ export function apiOptionsFromEnv(env: NodeJS.ProcessEnv, auth: ApiOptions['auth
     statusCacheTtlMs: statusCacheTtlFromEnv(env),
     policyCacheTtlMs: integerFromEnv(env, 'FLOW_POLICY_CACHE_TTL_MS', DEFAULT_POLICY_CACHE_TTL_MS, { min: 0, max: 3_600_000, unit: 'ms' }),
     requestTimeoutMs: integerFromEnv(env, 'FLOW_API_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, { min: 1_000, max: 3_600_000, unit: 'ms' }),
+    maxConnections: integerFromEnv(env, 'FLOW_API_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, { min: 1, max: 1_000_000, unit: 'connections' }),
   };
 }
 

@@ -28,6 +28,7 @@ import { promotionRefusal, type JobBase, type PromotionCase } from '../training/
 import { isTerminalJobStatus, type JobStatus } from '../training/jobStatus';
 import { REFRESH_AHEAD_SHARE, type Principal, type TokenVerifier } from './auth';
 import { httpTimeouts } from './clientErrors';
+import { DEFAULT_MAX_CONNECTIONS, limitConnections } from './connectionLimit';
 import { drain } from './drainBody';
 import { checkpointUnreadable, FlowRpcError, rpcErrorBody, type RpcErrorName } from './errors';
 import type {
@@ -562,13 +563,15 @@ export function policyFastPath({ verifier, registry, requestId }: { verifier: To
  */
 export function serverWithFastPath(
   handler: RequestListener,
-  options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number },
+  options: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxConnections?: number },
   fastPath: FastPath,
 ): Server {
   // The request and headers timeouts, and how often Node checks them, are fixed at creation.
   const server = createServer(httpTimeouts(options.requestTimeout ?? 0), (request, response) => {
+    if (!admitted(request.socket)) return;
     if (!fastPath(request, response)) handler(request, response);
   });
+  const admitted = limitConnections(server, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   if (options.keepAliveTimeout !== undefined) server.keepAliveTimeout = options.keepAliveTimeout;
   server.setTimeout(options.connectionTimeout ?? 0);
   return server;

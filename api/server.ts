@@ -57,6 +57,8 @@ export interface ApiOptions {
   policyCacheTtlMs?: number;
   /** How long a client has to send a whole request, headers and body (api/clientErrors.ts); default 30 s. */
   requestTimeoutMs?: number;
+  /** How many connections are held open at once (api/connectionLimit.ts); default 4096. */
+  maxConnections?: number;
 }
 
 export const API_DEFAULTS = { bodyLimitBytes: 1024 * 1024, maxBatch: 50, rateLimit: { max: 1200, timeWindowMs: 60_000 } };
@@ -147,7 +149,7 @@ export async function buildApiServer(deps: ApiDependencies, options: ApiOptions)
     logController: new OneLinePerRequest(),
     requestIdHeader: false,
     genReqId: requestId,
-    serverFactory: (handler, serverOptions) => serverWithFastPath(handler, serverOptions, fastPath),
+    serverFactory: (handler, serverOptions) => serverWithFastPath(handler, { ...serverOptions, maxConnections: options.maxConnections }, fastPath),
     routerOptions: {
       // An agent id in GET /agents/{agent_id}/policy is up to 200 characters, so up to 1,800 once
       // percent-encoded (fastify's default, 100, refused ids every method accepts).

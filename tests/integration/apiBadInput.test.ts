@@ -423,6 +423,83 @@ test('the API is built with the request timeouts it promises (30 s, 10 s for the
   }
 });
 
+/** A raw keep-alive connection: what it has received, whether the server closed it, and a wait for either. */
+function heldConnection(url: string) {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  const held = { socket, received: '', closed: false, opened: new Promise((resolve) => socket.once('connect', resolve)) };
+  const waiters: Array<() => void> = [];
+  const wake = () => waiters.splice(0).forEach((waiter) => waiter());
+  socket.on('data', (chunk) => ((held.received += chunk.toString()), wake()));
+  socket.on('error', () => undefined); // a reset is seen as the close
+  socket.on('close', () => ((held.closed = true), wake()));
+  const until = (done: () => boolean, ms = 10_000) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(done()), ms);
+      const check = () => (done() ? (clearTimeout(timer), resolve(true)) : waiters.push(check));
+      check();
+    });
+  const answers = (status: number) => (held.received.match(new RegExp(`HTTP/1\\.1 ${status} `, 'g')) ?? []).length;
+  return Object.assign(held, { until, answers });
+}
+
+test('connections over FLOW_API_MAX_CONNECTIONS take the place of the one idle the longest; when every one has a request in progress, a new one is answered 503 (-32045) and closed, its request not served', async () => {
+  const capped = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, maxConnections: 3 });
+  const url = await capped.listen({ host: '127.0.0.1', port: 0 });
+  const connections: Array<ReturnType<typeof heldConnection>> = [];
+  const open = async () => {
+    const connection = heldConnection(url);
+    connections.push(connection);
+    await connection.opened;
+    return connection;
+  };
+  const health = 'GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n';
+  const served = async (connection: ReturnType<typeof heldConnection>, count: number) => {
+    expect(await connection.until(() => connection.answers(200) >= count)).toBe(true);
+  };
+  try {
+    // Three keep-alive connections, each served once and then idle: a, the longest.
+    const [a, b, c] = [await open(), await open(), await open()];
+    for (const connection of [a, b, c]) {
+      connection.socket.write(health);
+      await served(connection, 1);
+    }
+    // A fourth is served, and a is closed to make room; b and c stay, and still serve.
+    const d = await open();
+    d.socket.write(health);
+    await served(d, 1);
+    expect(await a.until(() => a.closed)).toBe(true);
+    b.socket.write(health);
+    await served(b, 2);
+    expect(b.closed || c.closed || d.closed).toBe(false);
+
+    // Now b, c and d each have a request in progress (headers sent, the body unfinished).
+    const unfinished = 'POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"jsonrpc":';
+    for (const connection of [b, c, d]) connection.socket.write(unfinished);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const e = await open();
+    e.socket.write(health);
+    expect(await e.until(() => e.closed, 5_000)).toBe(true);
+    expect(e.received).toMatch(/^HTTP\/1\.1 503 /);
+    expect(e.received).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(jsonBodyOf(e.received)).toMatchObject({ id: null, error: { code: -32045, data: { reason: 'too_many_connections' } } });
+    expect(e.answers(200)).toBe(0); // its request was not served
+    expect(b.closed || c.closed || d.closed).toBe(false);
+
+    // b's request completes (and is answered: it is no JSON-RPC call), so b is idle again, and the next connection takes its place.
+    b.socket.write('"2.0"}   ');
+    expect(await b.until(() => (b.received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === 3)).toBe(true);
+    expect(b.received).toMatch(/"error"/);
+    const f = await open();
+    f.socket.write(health);
+    await served(f, 1);
+    expect(await b.until(() => b.closed)).toBe(true);
+    expect(c.closed || d.closed).toBe(false);
+  } finally {
+    connections.forEach((connection) => connection.socket.destroy());
+    await capped.close();
+  }
+}, 60_000);
+
 test('the rate limit counts calls, not HTTP requests: batches use it up as fast as single calls would', async () => {
   const limited = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, rateLimit: { max: 120, timeWindowMs: 60_000 } });
   const url = await limited.listen({ host: '127.0.0.1', port: 0 });

@@ -431,6 +431,9 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     expect(apiOptionsFromEnv(base)).toMatchObject({ policyCacheTtlMs: 1_000, rateLimit: undefined });
     await expect(startApi({ ...base, FLOW_API_REQUEST_TIMEOUT_MS: '500' })).rejects.toThrow('FLOW_API_REQUEST_TIMEOUT_MS must be an integer from 1000 to 3600000 (ms), got "500"');
     expect(apiOptionsFromEnv({ ...base, FLOW_API_REQUEST_TIMEOUT_MS: '5000' })).toMatchObject({ requestTimeoutMs: 5_000 });
+    await expect(startApi({ ...base, FLOW_API_MAX_CONNECTIONS: '0' })).rejects.toThrow('FLOW_API_MAX_CONNECTIONS must be an integer from 1 to 1000000 (connections), got "0"');
+    expect(apiOptionsFromEnv({ ...base, FLOW_API_MAX_CONNECTIONS: '64' })).toMatchObject({ maxConnections: 64 });
+    expect(apiOptionsFromEnv(base)).toMatchObject({ maxConnections: 4096 });
     expect(apiOptionsFromEnv(base)).toMatchObject({ requestTimeoutMs: 30_000 });
   });
 

@@ -1,0 +1,72 @@
+/**
+ * A cap on the API's open connections. Idle keep-alive connections are held for fastify's 72 s
+ * (longer than a load balancer's 60 s, so the balancer closes first), and a client could open them
+ * without limit until the process ran out of file descriptors, and PostgreSQL's and Temporal's
+ * connections with it. At the cap, a new connection takes the place of the connection idle the
+ * longest (as nginx reuses its idle keep-alive connections); only when every connection has a
+ * request in progress is it answered 503 and closed.
+ */
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { rpcErrorBody } from './errors';
+
+/** How many connections the API holds open at once (FLOW_API_MAX_CONNECTIONS). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/**
+ * Caps `server` at `maxConnections`; what it returns says whether a request's connection was
+ * admitted (a refused one is still read until it closes, and its requests must not be served).
+ */
+export function limitConnections(server: Server, maxConnections: number): (socket: Socket) => boolean {
+  const refused = new WeakSet<Socket>();
+  // Connections without a request in progress, the one idle the longest first (a Map keeps
+  // insertion order: a connection becoming idle again moves to the end).
+  const idle = new Map<Socket, true>();
+  const inProgress = new Map<Socket, number>();
+  let open = 0;
+
+  server.on('connection', (socket: Socket) => {
+    open++;
+    idle.set(socket, true);
+    socket.once('close', () => {
+      open--;
+      idle.delete(socket);
+      inProgress.delete(socket);
+    });
+    if (open <= maxConnections) return;
+    const longestIdle = idle.keys().next().value;
+    if (longestIdle !== undefined && longestIdle !== socket) {
+      idle.delete(longestIdle);
+      longestIdle.destroy();
+      return;
+    }
+    idle.delete(socket);
+    refused.add(socket);
+    refuse(socket, maxConnections);
+  });
+
+  server.on('request', (request, response) => {
+    const socket = request.socket;
+    if (refused.has(socket)) return;
+    idle.delete(socket);
+    inProgress.set(socket, (inProgress.get(socket) ?? 0) + 1);
+    response.once('close', () => {
+      const left = (inProgress.get(socket) ?? 1) - 1;
+      if (left > 0) return void inProgress.set(socket, left);
+      inProgress.delete(socket);
+      if (!socket.destroyed) idle.set(socket, true);
+    });
+  });
+  return (socket) => !refused.has(socket);
+}
+
+/** How long a refused connection may stay to read its answer before it is closed. */
+const REFUSED_LINGER_MS = 2_000;
+
+function refuse(socket: Socket, maxConnections: number): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody('TOO_MANY_CONNECTIONS', `all ${maxConnections} connections have a request in progress; retry later`) });
+  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`);
+  // Not destroyed at once: closing with the client's request unread would reset the connection,
+  // and the client could lose the answer with it.
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+}
