@@ -191,7 +191,7 @@ describe('helm/flow', () => {
 
   test('passes helm lint --strict and renders for the default, small and large values', () => {
     expectPass(helmRun);
-    for (const variant of ['default', 'small', 'large', 'options']) expect(helmRun.output).toContain(`values '${variant}'`);
+    for (const variant of ['default', 'small', 'large', 'options', 'no-migrations']) expect(helmRun.output).toContain(`values '${variant}'`);
   });
 
   test('the rendered manifests are valid against the Kubernetes schemas (1.25 and 1.37) and the KEDA schema', () => {
@@ -301,5 +301,26 @@ describe('helm/flow', () => {
       image: 'flow:0.1.0',
       command: ['node', '--import', 'tsx', 'deploy/registerSearchAttributes.ts'],
     });
+  });
+
+  test("the hook Jobs run before the chart's ServiceAccount exists, so they name none; the search-attribute Job gets Temporal's credentials from the Secret and `config`", () => {
+    expectPass(helmRun);
+    for (const variant of ['default', 'options']) {
+      const manifests = rendered(variant);
+      for (const name of ['flow-migrate', 'flow-search-attributes']) {
+        const pod = find(manifests, 'Job', name).spec.template.spec;
+        expect(pod.serviceAccountName).toBeUndefined();
+        expect(pod.automountServiceAccountToken).toBe(false);
+      }
+    }
+    const manifests = rendered('no-migrations');
+    expect(manifests.filter((m) => m.kind === 'Job').map((m) => m.metadata.name)).toEqual(['flow-search-attributes']);
+    const register = find(manifests, 'Job', 'flow-search-attributes').spec.template.spec.containers[0];
+    expect(register.envFrom).toEqual([{ secretRef: { name: 'flow-secrets' } }]);
+    // The ConfigMap does not exist yet at pre-install: `config` is written into the Job itself.
+    expect(envOf(register)).toMatchObject({ TEMPORAL_TLS: 'true', FLOW_BLOB_STORE: 's3' });
+    // The Secret it reads is a hook too, made before it (weight -10 < -5).
+    const secret = find(manifests, 'Secret', 'flow-secrets');
+    expect(secret.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-weight': '-10' });
   });
 });
