@@ -9,6 +9,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { parse as parsePostgresArray } from 'postgres-array';
 import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import { defineConfig } from 'prisma/config';
 
 // 1. adapter-pg rejects PostgreSQL's internal catalog types that the schema engine reads
@@ -51,17 +52,18 @@ class CatalogTolerantClient extends pg.Client {
 }
 
 // 2. Separate connection fields, not a connection string: the adapter derives the shadow
-//    database by overriding `database`, which a connection string would silently win over.
-function connectionFields(): pg.PoolConfig {
-  const raw = process.env.DATABASE_URL;
+//    database by overriding `database`, which a connection string would silently win over. The
+//    fields are what pg itself reads from the string (TLS from sslmode/sslrootcert, `options`,
+//    application_name...), so migrations connect as the running service does.
+export function connectionFields(raw = process.env.DATABASE_URL): pg.PoolConfig {
   if (!raw) throw new Error('DATABASE_URL is not set (Prisma does not read .env when prisma.config.ts exists); export it first');
-  const url = new URL(raw);
+  const fields = parseIntoClientConfig(raw);
   return {
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    user: decodeURIComponent(url.username || 'postgres'),
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    database: decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres',
+    ...fields,
+    user: fields.user || 'postgres',
+    // None in the string: pg's own fallbacks (PGPASSWORD, ~/.pgpass), not an empty one.
+    password: fields.password || undefined,
+    database: fields.database || 'postgres',
     Client: CatalogTolerantClient,
   } as pg.PoolConfig;
 }
