@@ -46,11 +46,33 @@ export function tracesUrlFromEnv(env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
+/**
+ * OTEL_RESOURCE_ATTRIBUTES as the specification has it: `key=value` pairs separated by commas,
+ * values percent-encoded. A pair without a key or `=` is skipped.
+ */
+export function resourceAttributesFromEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const attributes: Record<string, string> = {};
+  for (const pair of (env.OTEL_RESOURCE_ATTRIBUTES ?? '').split(',')) {
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(at, 0)).trim();
+    if (at < 1 || !key) continue;
+    const raw = pair.slice(at + 1).trim();
+    try {
+      attributes[key] = decodeURIComponent(raw);
+    } catch {
+      attributes[key] = raw;
+    }
+  }
+  return attributes;
+}
+
 export async function startProcessTelemetry(options: ProcessTelemetryOptions): Promise<ProcessTelemetry> {
   const env = options.env ?? process.env;
-  const resource = Resource.default().merge(
-    new Resource({ 'service.name': options.serviceName, 'service.instance.id': `${os.hostname()}-${process.pid}`, 'process.pid': process.pid }),
-  );
+  // Resource detection is off (it would probe cloud metadata), so OTEL_RESOURCE_ATTRIBUTES is read
+  // here: the chart and compose name the deployment's namespace and environment with it.
+  const resource = Resource.default()
+    .merge(new Resource(resourceAttributesFromEnv(env)))
+    .merge(new Resource({ 'service.name': options.serviceName, 'service.instance.id': `${os.hostname()}-${process.pid}`, 'process.pid': process.pid }));
   const host = options.metricsHost ?? '0.0.0.0';
   // A port in use costs the endpoint, not the process: two workers on one host with the default
   // port still both work, and the second says why it has no /metrics.

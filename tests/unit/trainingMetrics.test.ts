@@ -37,12 +37,19 @@ let port: number;
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
   port = await freePort();
-  telemetry = await startProcessTelemetry({ serviceName: 'flow-unit', metricsPort: port, metricsHost: '127.0.0.1', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/` } });
+  telemetry = await startProcessTelemetry({ serviceName: 'flow-unit', metricsPort: port, metricsHost: '127.0.0.1', env: { OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`, OTEL_RESOURCE_ATTRIBUTES: 'service.namespace=flow,deployment.environment=prod%2Deu,broken,=x' } });
 });
 
 afterAll(async () => {
   await telemetry.shutdown();
   await receiver.close();
+});
+
+test("OTEL_RESOURCE_ATTRIBUTES names the process's resource (the chart and compose set the namespace and environment with it); the service name stays Flow's", async () => {
+  expect(telemetry.resource.attributes).toMatchObject({ 'service.namespace': 'flow', 'deployment.environment': 'prod-eu', 'service.name': 'flow-unit' });
+  expect(Object.keys(telemetry.resource.attributes)).not.toContain('broken');
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(text).toMatch(/^target_info\{[^}]*service_namespace="flow"[^}]*deployment_environment="prod-eu"/m);
 });
 
 test('every Flow metric with its labels, seconds buckets and values', async () => {
