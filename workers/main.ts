@@ -23,7 +23,7 @@ import { lowerCpuPriority, workerNiceFromEnv } from './cpuPriority';
 import { lazyLocalModel, wantsLocalModel } from './localModelServer';
 import { parsePoolSelection, poolSettingsFromEnv } from './pools';
 import { startWorkerTelemetry } from './telemetry';
-import { createTrainingWorker, type TrainingWorker } from './trainingWorker';
+import { createTrainingWorker, DEFAULT_SHUTDOWN_GRACE_S, type TrainingWorker } from './trainingWorker';
 
 export interface WorkerProcess {
   worker: TrainingWorker;
@@ -43,6 +43,9 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
   const poolSettings = poolSettingsFromEnv(env);
   const healthPort = healthPortFromEnv(env);
   const poolSize = integerFromEnv(env, 'FLOW_DB_POOL_SIZE', 10, { min: 1, max: 1000, unit: 'connections' });
+  // Set it below the supervisor's own grace (Kubernetes' terminationGracePeriodSeconds, compose's
+  // stop_grace_period), or the process is killed before it hands its tasks back.
+  const shutdownGraceS = integerFromEnv(env, 'FLOW_WORKER_SHUTDOWN_GRACE_S', DEFAULT_SHUTDOWN_GRACE_S, { min: 0, max: 86_400, unit: 's' });
   // Read where the local model first starts (workers/localModelServer.ts, the chat client's slots):
   // checked here so a wrong value stops the worker at once, not an hour later or never.
   localModelParallelFromEnv(env);
@@ -96,6 +99,7 @@ export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (li
       prisma,
       llm: { ...llmSettingsFromEnv(env), local: () => localModel.baseURL() },
       identity: `flow-worker-${process.pid}`,
+      shutdownGraceMs: shutdownGraceS * 1000,
     });
   } catch (error) {
     await localModel.stop();

@@ -27,7 +27,11 @@ export interface TrainingWorkerOptions extends ActivityDependencies {
   workerOptionsHook?: (options: WorkerOptions) => WorkerOptions;
   /** Identity shown in the Temporal Web UI, e.g. `worker-<pid>`; the pool name is appended. */
   identity?: string;
+  /** How long in-flight tasks get to finish on shutdown (SIGTERM) before they are handed back; default 20 s. */
+  shutdownGraceMs?: number;
 }
+
+export const DEFAULT_SHUTDOWN_GRACE_S = 20;
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -54,7 +58,7 @@ export async function createTrainingWorker(options: TrainingWorkerOptions): Prom
       taskQueue: poolTaskQueue(pool, baseQueue),
       ...(options.identity ? { identity: `${options.identity}-${pool}` } : {}),
       // In-flight tasks get this long to finish on shutdown (SIGTERM) before they are handed back.
-      shutdownGraceTime: '20s',
+      shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_S * 1000,
       // Tracing interceptors, the workflow-span sink and Flow's activity duration metrics.
       ...workerTelemetryOptions(pool === 'workflow' && !options.workflowBundle),
       ...DEFAULT_POOL_SETTINGS[pool],

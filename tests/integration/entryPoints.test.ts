@@ -422,6 +422,7 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     await expect(startApi({ ...base, FLOW_API_DB_POOL_SIZE: 'abc' })).rejects.toThrow('FLOW_API_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "abc"');
     await expect(startApi({ ...base, FLOW_API_PORT: 'abc' })).rejects.toThrow('FLOW_API_PORT must be an integer port 1-65535, got "abc"');
     await expect(startWorker({ ...base, FLOW_DB_POOL_SIZE: '-3' })).rejects.toThrow('FLOW_DB_POOL_SIZE must be an integer from 1 to 1000 (connections), got "-3"');
+    await expect(startWorker({ ...base, FLOW_WORKER_SHUTDOWN_GRACE_S: '2m' })).rejects.toThrow('FLOW_WORKER_SHUTDOWN_GRACE_S must be an integer from 0 to 86400 (s), got "2m"');
     // Settings read only later (the local model's first call, the policy cache) are refused at start too.
     await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_PARALLEL: 'two' })).rejects.toThrow('FLOW_LOCAL_MODEL_PARALLEL must be an integer from 1 to 64 (slots), got "two"');
     await expect(startWorker({ ...base, FLOW_LOCAL_MODEL_THREADS: '0' })).rejects.toThrow('FLOW_LOCAL_MODEL_THREADS must be an integer from 1 to 256 (threads), got "0"');
@@ -471,6 +472,7 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
       FLOW_DB_POOL_SIZE: '4',
       // In this (jest's) process: 0 leaves its priority as it is.
       FLOW_WORKER_NICE: '0',
+      FLOW_WORKER_SHUTDOWN_GRACE_S: '45',
     });
     const logged: string[] = [];
     const worker = await startWorker(env, (line) => logged.push(line));
@@ -478,6 +480,8 @@ describe('the worker (`npm run worker`) and API (`npm run api`) processes', () =
     try {
       expect(logged).toEqual([`flow worker ${process.pid} polling task queue ${env.FLOW_TASK_QUEUE} at nice ${os.getPriority()}`]);
       expect(worker.worker.getState()).toBe('RUNNING');
+      // FLOW_WORKER_SHUTDOWN_GRACE_S reached every pool's Worker (it was fixed at 20 s).
+      expect(worker.worker.members.map((member) => member.worker.options.shutdownGraceTimeMs)).toEqual([45_000, 45_000, 45_000]);
       expect(api.url).toBe(`http://127.0.0.1:${env.FLOW_API_PORT}`);
 
       const health = await fetch(`${api.url}/healthz`);

@@ -114,6 +114,8 @@ describe('docker-compose.yml', () => {
       const worker = services[`worker-${pool}`];
       expect(worker.environment.FLOW_WORKER_POOL).toBe(pool);
       expect(worker.environment.FLOW_WORKER_HEALTH_PORT).toBe('8081');
+      // In-flight work is handed back before compose's stop_grace_period (2m) ends in a kill.
+      expect([worker.stop_grace_period, worker.environment.FLOW_WORKER_SHUTDOWN_GRACE_S]).toEqual(['2m', '110']);
       expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
       expect(worker.environment.DATABASE_URL).toMatch(/^postgresql:\/\/flow:.*@postgres:5432\/flow$/);
       expect(worker.environment.TEMPORAL_ADDRESS).toBe('temporal:7233');
@@ -250,6 +252,8 @@ describe('helm/flow', () => {
       expect(worker.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
       expect(worker.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
       expect(worker.envFrom).toEqual([{ configMapRef: { name: 'flow-config' } }, { secretRef: { name: 'flow-secrets' } }]);
+      // The worker hands its tasks back before the pod's grace period ends (the code's own default was a fixed 20 s).
+      expect(Number(envOf(worker).FLOW_WORKER_SHUTDOWN_GRACE_S)).toBe(deployment.spec.template.spec.terminationGracePeriodSeconds - 10);
       expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
       // Replicas belong to the HPA when one scales the pool.
       expect(deployment.spec).not.toHaveProperty('replicas');
