@@ -12,7 +12,7 @@
 import os from 'node:os';
 import { NativeConnection } from '@temporalio/worker';
 import { createPrismaClient } from '../adapters/db';
-import { integerFromEnv } from '../adapters/envIntegers';
+import { integerFromEnv, SettingError } from '../adapters/envIntegers';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { checkFlowNamespace } from '../deploy/registerSearchAttributes';
 import { llmSettingsFromEnv } from '../adapters/llm/chatClient';
@@ -37,7 +37,7 @@ export interface WorkerProcess {
 
 /** Connects and starts polling; the process entry waits on `finished`. */
 export async function startWorker(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = console.log): Promise<WorkerProcess> {
-  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
+  if (!env.DATABASE_URL) throw new SettingError('DATABASE_URL is not set; start the stack with `npm start` or export a PostgreSQL URL');
   // Bad settings are refused before anything connects.
   const pools = parsePoolSelection(env.FLOW_WORKER_POOL);
   const poolSettings = poolSettingsFromEnv(env);

@@ -24,7 +24,8 @@ export function positiveUsd(name: string) {
   return (value: string) => {
     const text = value.trim().replace(/^\$/, '');
     const number = Number(text);
-    if (text === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
+    // Decimal only: Number() also reads "0x10" as 16 and "0b11" as 3.
+    if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
     return number;
   };
 }
@@ -43,6 +44,31 @@ export function finiteNumber(name: string) {
   return (value: string) => {
     const number = Number(value);
     if (value.trim() === '' || !Number.isFinite(number)) throw new InvalidArgumentError(`${name} must be a number.`);
+    return number;
+  };
+}
+
+/** A TCP port to listen on, 0 for any free one. */
+export function listenPort(name: string) {
+  return (value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError(`${name} must be a port from 0 to 65535 (0: any free port).`);
+    return Number(value);
+  };
+}
+
+/** Text that must say something: an empty value (an unset shell variable) is refused rather than dropped. */
+export function nonEmptyText(name: string) {
+  return (value: string) => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} is empty; leave the option out instead.`);
+    return value;
+  };
+}
+
+/** A reward threshold, 0 to 1. */
+export function rewardThreshold(name: string) {
+  return (value: string) => {
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError(`${name} must be a number from 0 to 1.`);
     return number;
   };
 }

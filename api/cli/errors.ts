@@ -54,6 +54,7 @@ export const isErrorLike = (error: unknown): error is Error =>
 
 /** Worth another poll while watching: the network or the API's dependencies hiccuped. */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof FlowApiError) return error.code === -32050 || error.code === -32042;
+  // A proxy in front of the API answering 502/503/504 while it restarts is a hiccup too.
+  if (error instanceof FlowApiError) return error.code === -32050 || error.code === -32042 || [502, 503, 504].includes((error.data as { http_status?: number } | undefined)?.http_status ?? 0);
   return networkErrorCode(error) !== undefined || (isErrorLike(error) && error.name === 'TimeoutError');
 }

@@ -66,6 +66,8 @@ Exit codes:
   3  \`status --watch\`: the job ended failed, cancelled or budget_exceeded
 `;
 
+const oneLine = (text: string) => text.trim().replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ');
+
 /** Runs the command line; resolves to the exit code (it never calls process.exit). */
 export async function main(argv: string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   const io: CliIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, ...ioOverrides };
@@ -80,7 +82,8 @@ export async function main(argv: string[], ioOverrides: Partial<CliIo> = {}): Pr
       return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const failure = describeFailure(error, () => resolvedUrl(program, io));
-    io.stderr.write(`flow: ${failure.message}\n`);
+    // One line, whatever the message carries (an API message with line breaks, a quoted file).
+    io.stderr.write(`flow: ${oneLine(failure.message)}\n`);
     if (io.env.FLOW_DEBUG && isErrorLike(error) && !(error instanceof CliError)) io.stderr.write(`${error.stack}\n`);
     return failure.exitCode;
   }
@@ -97,9 +100,9 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
-      outputError: (text, write) => write(text.replace(/^error: /, 'flow: ')),
+      // The hint on the error's own line: a usage error is one line too.
+      outputError: (text, write) => write(`${oneLine(text.replace(/^error: /, 'flow: '))} (run \`flow --help\` for usage)\n`),
     })
-    .showHelpAfterError('(run `flow --help` for usage)')
     .addHelpText('after', HELP_AFTER);
   const context: CliContext = {
     io,

@@ -2,10 +2,10 @@
  * What the `flow` command line gets from the process that runs it (streams, environment, fetch,
  * the worker starter) and the input files it reads. Tests pass their own to `main()`.
  */
-import { readFileSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { access, chmod, constants, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { parseTasksJsonl, TaskSetError } from '../taskSets';
-import { usage } from './errors';
+import { CliError, usage } from './errors';
 
 export type Output = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
@@ -34,12 +34,35 @@ export interface CliIo {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Bytes as UTF-8 text, or a usage error naming the file: Node's lossy decoding would send U+FFFD
+ * where the file has something else (a Latin-1 "café" arrived as "caf\uFFFD").
+ */
+function utf8Text(bytes: Buffer, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw usage(`${what} is not UTF-8 text (byte ${firstInvalidByte(bytes)} is not valid UTF-8); save it as UTF-8`);
+  }
+}
+
+/** Where the first byte sequence that is not UTF-8 starts (U+FFFD in the lossy decoding, unless the file spells it). */
+function firstInvalidByte(bytes: Buffer): number {
+  const text = bytes.toString('utf8');
+  for (let at = text.indexOf('\uFFFD'); at !== -1; at = text.indexOf('\uFFFD', at + 1)) {
+    const offset = Buffer.byteLength(text.slice(0, at));
+    if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
+  }
+  return 0;
+}
+
 /** The JSON object of a `flow start` config file ("-" reads stdin); a usage error otherwise. */
 export async function readConfig(file: string, io: CliIo): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = file === '-' ? await readAll(io.stdin) : readFileSync(file, 'utf8');
+    text = utf8Text(file === '-' ? await readAll(io.stdin) : readFileSync(file), `config file ${file}`);
   } catch (error) {
+    if (error instanceof CliError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
     throw usage(`cannot read config file ${file}: ${why}`);
@@ -48,7 +71,8 @@ export async function readConfig(file: string, io: CliIo): Promise<Record<string
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw usage(`config file ${file} is not valid JSON: ${(error as Error).message}`);
+    // V8 quotes the text around the fault, line breaks and all: one line here.
+    throw usage(`config file ${file} is not valid JSON: ${(error as Error).message.replace(/\s+/g, ' ')}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw usage(`config file ${file} must hold a JSON object (the training.start_grpo params: agent_id, training_queries or task_set, config, ...)`);
@@ -60,8 +84,9 @@ export async function readConfig(file: string, io: CliIo): Promise<Record<string
 export function readTasksFile(file: string): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = utf8Text(readFileSync(file), `task file ${file}`);
   } catch (error) {
+    if (error instanceof CliError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw usage(`cannot read task file ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message}`);
   }
@@ -74,30 +99,89 @@ export function readTasksFile(file: string): string {
   return text;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+/** An output file being written: `commit` puts it in place, `abort` leaves what was there. */
+export interface OutputFile {
+  write(chunk: string): Promise<void>;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 /**
- * Where `--out <path>` writes. A regular file (new, or existing, also through a symlink, which
- * stays) is written beside its final place and renamed over it, so a failed export leaves what
- * was there; a FIFO, device or socket is written through as it is (renaming over one would
- * replace it with a file: `-o /dev/null` as root); a directory is a usage error.
+ * Opens `--out <path>` for writing. A regular file (new, or existing, also through a symlink, which
+ * stays) is written beside its final place and renamed over it, so a failed or interrupted write
+ * (a full disk, Ctrl-C) leaves what was there; an existing file keeps its permissions, and one
+ * this user may not write is refused as the shell would. A FIFO, device or socket is written
+ * through as it is (renaming over one would replace it with a file: `-o /dev/null` as root); a
+ * directory is a usage error. Every failure is a usage error naming `path`.
  */
-export async function outputTarget(path: string): Promise<{ path: string; atomic: boolean }> {
+export async function openOutput(path: string): Promise<OutputFile> {
+  const cannotWrite = (error: unknown, partial?: string) => {
+    const message = (error as Error).message.replace(/^[A-Z]+: /, '');
+    return usage(`cannot write ${path}: ${partial ? message.split(partial).join(path) : message}`);
+  };
   let info;
   try {
     info = await stat(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { path, atomic: true };
-    throw usage(`cannot write ${path}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotWrite(error);
   }
-  if (info.isDirectory()) throw usage(`cannot write ${path}: it is a directory`);
-  if (!info.isFile()) return { path, atomic: false };
-  return { path: await realpath(path), atomic: true };
+  if (info?.isDirectory()) throw usage(`cannot write ${path}: it is a directory`);
+  const atomic = !info || info.isFile();
+  const target = info?.isFile() ? await realpath(path) : path;
+  if (info?.isFile()) await access(target, constants.W_OK).catch((error: unknown) => Promise.reject(cannotWrite(error)));
+  const partial = atomic ? `${target}.partial-${process.pid}` : undefined;
+  let file: Awaited<ReturnType<typeof open>>;
+  try {
+    file = await open(partial ?? target, 'w');
+    if (partial && info) await chmod(partial, info.mode & 0o7777);
+  } catch (error) {
+    if (partial) await rm(partial, { force: true });
+    throw cannotWrite(error, partial);
+  }
+  // Interrupted (Ctrl-C, a SIGTERM): the partial file goes, then the process ends as it would have.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (partial) rmSync(partial, { force: true });
+    process.kill(process.pid, signal);
+  };
+  if (partial) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  const release = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await file.close();
+  };
+  const abort = async () => {
+    await close().catch(() => undefined);
+    if (partial) await rm(partial, { force: true });
+    release();
+  };
+  return {
+    write: (chunk) => file.write(chunk).then(() => undefined, (error: unknown) => Promise.reject(cannotWrite(error, partial))),
+    async commit() {
+      try {
+        await close();
+        if (partial) await rename(partial, target);
+        release();
+      } catch (error) {
+        await abort();
+        throw cannotWrite(error, partial);
+      }
+    },
+    abort,
+  };
 }
 
 /** Writes a chunk and waits until the stream took it; the stream's error (EPIPE: the reader left) rejects. */

@@ -60,11 +60,13 @@ export class FlowClient {
     try {
       body = JSON.parse(text);
     } catch {
-      throw new FlowApiError(-32603, `the server answered HTTP ${response.status} with a body that is not JSON`);
+      throw new FlowApiError(-32603, `the server answered HTTP ${response.status} with a body that is not JSON`, { http_status: response.status });
     }
     if (!isRpcResponse(body)) {
       // A wrong URL (another service, a path prefix) answers something else: say so, not "undefined".
-      throw new FlowApiError(-32603, `the server at ${this.options.url} answered HTTP ${response.status}, not a JSON-RPC response: is FLOW_API_URL the Flow API's base URL?`);
+      throw new FlowApiError(-32603, `the server at ${this.options.url} answered HTTP ${response.status}, not a JSON-RPC response: is FLOW_API_URL the Flow API's base URL?`, {
+        http_status: response.status,
+      });
     }
     if (body.error) throw new FlowApiError(body.error.code, body.error.message, body.error.data);
     return body.result as MethodResult<M>;

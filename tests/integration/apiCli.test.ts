@@ -5,7 +5,8 @@
  * process cannot show (the progress bar on a terminal, stdin, --all paging).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,9 @@ import { decodeJwt } from 'jose';
 import { mintToken } from '../../api/auth';
 import { FlowClient } from '../../api/client/flowClient';
 import { EXIT, main } from '../../api/cli/flow';
+import { isTransient } from '../../api/cli/errors';
+import { FlowApiError } from '../../api/client/flowClient';
+import { startWorker } from '../../workers/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { renderSystemPrompt, type Policy } from '../../training/policy';
 import { startApiHarness, withKillSwitchLock, type ApiHarness, waitFor } from '../support/apiHarness';
@@ -50,7 +54,7 @@ interface Run {
 }
 
 /** Spawns `scripts/flow args...` with only the environment a user would have set. */
-function spawnFlow(args: string[], env: Record<string, string | undefined> = {}): { result: Promise<Run>; firstOutput: Promise<void> } {
+function spawnFlow(args: string[], env: Record<string, string | undefined> = {}): { result: Promise<Run>; firstOutput: Promise<void>; kill: (signal: NodeJS.Signals) => void } {
   const base = { PATH: process.env.PATH, HOME: process.env.HOME, FLOW_API_URL: api.url, FLOW_TOKEN: token };
   const child = spawn(FLOW, args, { cwd: tmp, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const timer = setTimeout(() => child.kill(), 100_000);
@@ -66,7 +70,7 @@ function spawnFlow(args: string[], env: Record<string, string | undefined> = {})
       resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr });
     });
   });
-  return { result, firstOutput };
+  return { result, firstOutput, kill: (signal) => child.kill(signal) };
 }
 
 /** The same as spawnFlow, but in-process through `main()`, so coverage sees the CLI's code. */
@@ -250,7 +254,7 @@ test('errors: one readable line on stderr and the exit code a shell expects', as
   ]);
 
   expect(unknownCommand).toMatchObject({ code: EXIT.USAGE, stdout: '' });
-  expect(unknownCommand.stderr).toBe("flow: unknown command 'frobnicate'\n(run `flow --help` for usage)\n");
+  expect(unknownCommand.stderr).toBe("flow: unknown command 'frobnicate' (run `flow --help` for usage)\n");
   expect(missingFile).toEqual({ code: EXIT.USAGE, stdout: '', stderr: `flow: cannot read config file ${missing}: no such file\n` });
   expect(invalidJson).toMatchObject({ code: EXIT.USAGE, stdout: '' });
   expect(invalidJson.stderr).toMatch(new RegExp(`^flow: config file ${invalid} is not valid JSON: .+\\n$`));
@@ -338,6 +342,15 @@ test('policy: the system prompt the agent is sent, or the policy as JSON to a fi
   const written = await flow(['policy', jobId, '--checkpoint', 'latest', '--format', 'json', '--out', out]);
   expect(written).toEqual({ code: EXIT.OK, stdout: '', stderr: `wrote the policy of job ${jobId}, run 1 iteration 2, to ${out}\n` });
   expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(json);
+  // Over an existing file: its permissions stay (a 600 file is not left readable by everyone), nothing is left beside it.
+  writeFileSync(out, 'old\n');
+  chmodSync(out, 0o600);
+  expect((await flow(['policy', jobId, '--checkpoint', 'latest', '--format', 'json', '--out', out])).code).toBe(EXIT.OK);
+  expect([JSON.parse(readFileSync(out, 'utf8')), statSync(out).mode & 0o777]).toEqual([json, 0o600]);
+  expect(readdirSync(tmp).filter((f) => f.includes('.partial'))).toEqual([]);
+  // `-o -` is stdout, as for export (it wrote a file named "-").
+  expect(await flow(['policy', jobId, '--checkpoint', 'latest', '-o', '-'])).toEqual({ code: EXIT.OK, stdout: text.stdout, stderr: '' });
+  expect(readdirSync(tmp)).not.toContain('-');
   const missing = await flow(['policy', jobId, '--checkpoint', '1:99']);
   expect(missing).toMatchObject({ code: EXIT.API_ERROR, stdout: '' });
   expect(missing.stderr).toMatch(new RegExp(`^flow: No such checkpoint: job "${jobId}" has no checkpoint at run 1, iteration 99; it has `));
@@ -516,7 +529,11 @@ describe('main() in-process', () => {
     expect(await run(['export', 'x', '--out', '-', '--run', '2147483648'])).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining('--run must be an integer from 1 to 2147483647') });
     // An empty file name (an unset shell variable) is refused, not read as "stdout".
     for (const command of [['policy', 'x', '--out', ''], ['export', 'x', '--out', '']]) {
-      expect(await run(command)).toEqual({ code: EXIT.USAGE, stdout: '', stderr: expect.stringContaining("flow: option '-o, --out <file>' argument '' is invalid. A file name is needed, not an empty string.\n") });
+      expect(await run(command)).toEqual({
+        code: EXIT.USAGE,
+        stdout: '',
+        stderr: "flow: option '-o, --out <file>' argument '' is invalid. A file name is needed, not an empty string. (run `flow --help` for usage)\n",
+      });
     }
   });
 
@@ -531,4 +548,93 @@ describe('main() in-process', () => {
     expect(await run(['token', '--roles', 'boss'])).toMatchObject({ code: EXIT.USAGE });
     expect(await run(['status', 'x', '--url', 'localhost:8080'])).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: --url "localhost:8080" must be http:// or https://\n' });
   });
+
+  test('every error is one line, and what the shell or the API would take wrongly is refused with exit 2', async () => {
+    const refused = async (argv: string[], stderr: string | RegExp, env: Record<string, string> = {}) => {
+      const result = await run(argv, { env });
+      expect(result).toMatchObject({ code: EXIT.USAGE, stdout: '' });
+      expect(result.stderr.split('\n')).toHaveLength(2); // one line, then the final newline
+      expect(result.stderr).toMatch(stderr);
+    };
+    // A config or task file that is not UTF-8 (Latin-1 "café"): it was decoded to U+FFFD and sent.
+    const latin1 = path.join(tmp, 'latin1.json');
+    writeFileSync(latin1, Buffer.concat([Buffer.from('{"agent_id":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    await refused(['start', latin1], `flow: config file ${latin1} is not UTF-8 text (byte 16 is not valid UTF-8); save it as UTF-8\n`);
+    const tasks = path.join(tmp, 'latin1.jsonl');
+    writeFileSync(tasks, Buffer.from([0x7b, 0xff, 0x7d, 0x0a]));
+    await refused(['start', writeConfig('tasks-config.json', { agent_id: 'a' }), '--tasks', tasks], /^flow: task file .* is not UTF-8 text \(byte 1 is not valid UTF-8\)/);
+    // JSON that V8 quotes with its line breaks.
+    const commented = path.join(tmp, 'commented.json');
+    writeFileSync(commented, '// a comment\n{\n"agent_id": "a"\n}\n');
+    await refused(['start', commented], /^flow: config file .* is not valid JSON: /);
+    // commander's errors carry the hint on their own line.
+    await refused(['status'], "flow: missing required argument 'job' (run `flow --help` for usage)\n");
+    // Values that were dropped, read as hexadecimal, or left for the server to refuse.
+    await refused(['list', '--agent', ''], /--agent is empty; leave the option out instead/);
+    await refused(['cancel', 'x', '--reason', ' '], /--reason is empty/);
+    await refused(['kill-switch', 'on', '--reason', ''], /--reason is empty/);
+    await refused(['budget', 'x', '0x10'], /<usd> must be a positive amount in USD/);
+    await refused(['export', 'x', '-o', '-', '--min-reward', '7'], /--min-reward must be a number from 0 to 1/);
+    await refused(['export', 'x', '-o', '-', '--iteration-from', '5', '--iteration-to', '2'], 'flow: --iteration-from 5 is after --iteration-to 2\n');
+    // Tokens: none already expired, no characters a header cannot carry (not echoed), the secret file unreadable.
+    for (const span of ['0', '0s', '-1h']) await refused(['token', '--expires-in', span], /give a span in the future/, { FLOW_JWT_SECRET: api.secret });
+    await refused(['status', 'x'], 'flow: the token has characters a bearer token cannot have (a space, a line break or a non-ASCII character): check FLOW_TOKEN or --token\n', { FLOW_TOKEN: `${token}\nx` });
+    // The URL: named as it was given, and a password in it neither used nor echoed.
+    await refused(['status', 'x'], 'flow: FLOW_API_URL "bogus" is not a URL (e.g. http://127.0.0.1:8080)\n', { FLOW_API_URL: 'bogus' });
+    await refused(['status', 'x', '--url', 'http://u:hunter2@127.0.0.1:8080'], 'flow: --url must not carry a user name or password (the API takes a bearer token: FLOW_TOKEN)\n');
+    // The worker: a port out of range is refused by the parser, a missing setting is a usage error (it was exit 1).
+    await refused(['worker', '--health-port', '70000'], /--health-port must be a port from 0 to 65535/);
+    const worker = await main(['worker', '--health-port', '0'], { stdout: capture(), stderr: capture(), stdin: Readable.from([]), env: {}, startWorker });
+    expect(worker).toBe(EXIT.USAGE);
+
+    // An API message with a line break in it (a job id is quoted as given) is one line too.
+    const answers = await fakeApi(() => ({ status: 200, body: { jsonrpc: '2.0', id: 1, error: { code: -32602, message: 'Invalid params:\n  job_id: required', data: { reason: 'invalid_params' } } } }));
+    try {
+      expect(await run(['status', 'x'], { env: { FLOW_API_URL: answers.url } })).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Invalid params: job_id: required\n' });
+    } finally {
+      await answers.close();
+    }
+    // A proxy's 502 while the API restarts is retried by --watch, as the API's own -32050 is.
+    expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 502 with a body that is not JSON', { http_status: 502 }))).toBe(true);
+    expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 404 with a body that is not JSON', { http_status: 404 }))).toBe(false);
+  });
 });
+
+/** A stand-in for the API answering every POST with `answer()`, for answers the real one does not give. */
+async function fakeApi(answer: () => { status: number; body?: unknown; hang?: boolean }) {
+  const server: Server = createHttpServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      const { status, body, hang } = answer();
+      if (hang) return;
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+
+test('Ctrl-C during an export to a file removes the partial file and leaves the old one', async () => {
+  // The first page is answered, the second never: the export is interrupted part-way.
+  let calls = 0;
+  const trajectories = Array.from({ length: 1000 }, (_, i) => ({ trajectory_id: `t-${i}` }));
+  const answers = await fakeApi(() => (++calls === 1 ? { status: 200, body: { jsonrpc: '2.0', id: 1, result: { trajectories, count: 1000, total: 5000 } } } : { status: 200, hang: true }));
+  const out = path.join(tmp, 'interrupted.jsonl');
+  writeFileSync(out, 'old\n');
+  try {
+    const child = spawnFlow(['export', 'job-x', '-o', out], { FLOW_API_URL: answers.url });
+    const partial = () => readdirSync(tmp).filter((f) => f.startsWith('interrupted.jsonl.partial-'));
+    await waitFor(async () => partial().length, (n) => n === 1 && calls === 2, 30_000);
+    child.kill('SIGINT');
+    const result = await child.result;
+    expect(result).toMatchObject({ code: -1, stdout: '', stderr: '' }); // ended by the signal, as the shell expects (130)
+    expect(partial()).toEqual([]);
+    expect(readFileSync(out, 'utf8')).toBe('old\n');
+  } finally {
+    await answers.close();
+  }
+}, 60_000);

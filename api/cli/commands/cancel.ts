@@ -1,6 +1,6 @@
 /** `flow cancel <job>`: cancels a job; with --wait, returns once it has ended. */
 import { isTerminalJobStatus } from '../../../training/jobStatus';
-import { positiveInt } from '../arguments';
+import { nonEmptyText, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { sleep } from '../io';
 
@@ -9,7 +9,7 @@ export const registerCancel: RegisterCommand = (program, { io, client }) => {
     .command('cancel')
     .description('cancel a running job; it ends cancelled with the reason recorded')
     .argument('<job>', 'the job id')
-    .option('--reason <text>', 'recorded as the reason (default "cancelled by <you>")')
+    .option('--reason <text>', 'recorded as the reason (default "cancelled by <you>")', nonEmptyText('--reason'))
     .option('--wait', 'return once the job has ended (in-flight trajectories stop first), e.g. before `flow resume`')
     .option('--interval <ms>', 'poll interval with --wait', positiveInt('--interval'), 500)
     .action(async (jobId: string, options: { reason?: string; wait?: boolean; interval: number }) => {

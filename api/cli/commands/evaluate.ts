@@ -7,7 +7,7 @@ import { describeEvaluation } from '../format';
 export const registerEvaluate: RegisterCommand = (program, { io, client }) => {
   program
     .command('evaluate')
-    .description("evaluate a job's checkpoint against the untrained baseline on its held-out queries (Welch's t-test)")
+    .description("evaluate a job's checkpoint against the untrained baseline on its held-out queries (verdict: per-query task success, paired t-test and bootstrap)")
     .argument('<job>', 'the job id')
     .option('--checkpoint <which>', 'best, latest or <run>:<iteration> (default best)', checkpointSelector)
     .option('--budget <usd>', "the most the evaluation may spend in USD (default what is left of the job's budget)", positiveUsd('--budget'))

@@ -1,11 +1,10 @@
 /** `flow export <job> --out <file>`: a job's trajectories, one JSON line each, to a file or stdout. */
-import { open, rename, rm } from 'node:fs/promises';
 import { Option } from 'commander';
 import type { FlowClient } from '../../client/flowClient';
-import { finiteNumber, nonNegativeInt, outputFile, positiveInt } from '../arguments';
-import type { RegisterCommand } from '../command';
+import { nonNegativeInt, outputFile, positiveInt, rewardThreshold } from '../arguments';
 import { usage } from '../errors';
-import { outputTarget, writeChunk, type CliIo } from '../io';
+import type { RegisterCommand } from '../command';
+import { openOutput, writeChunk, type CliIo } from '../io';
 
 interface ExportOptions {
   out: string;
@@ -25,11 +24,14 @@ export const registerExport: RegisterCommand = (program, { io, client }) => {
     .requiredOption('-o, --out <file>', 'the output file ("-" for stdout)', outputFile)
     .addOption(new Option('--format <format>', 'json: the trajectories; jsonl_chat: chat fine-tuning lines of the successful ones').choices(['json', 'jsonl_chat']).default('json'))
     .option('--success-only', 'only successful trajectories')
-    .option('--min-reward <x>', 'only trajectories with reward >= x (0-1)', finiteNumber('--min-reward'))
+    .option('--min-reward <x>', 'only trajectories with reward >= x (0-1)', rewardThreshold('--min-reward'))
     .option('--iteration-from <n>', 'from this iteration (0-based)', nonNegativeInt('--iteration-from'))
     .option('--iteration-to <n>', 'up to this iteration, inclusive', nonNegativeInt('--iteration-to'))
     .option('--run <n>', 'only this run', positiveInt('--run'))
     .action(async (jobId: string, options: ExportOptions) => {
+      if (options.iterationFrom !== undefined && options.iterationTo !== undefined && options.iterationFrom > options.iterationTo) {
+        throw usage(`--iteration-from ${options.iterationFrom} is after --iteration-to ${options.iterationTo}`);
+      }
       const { written, readerLeft } = await exportTrajectories(client(), jobId, options, io);
       if (readerLeft) return;
       const what = options.format === 'jsonl_chat' ? 'chat lines' : 'trajectories';
@@ -50,25 +52,13 @@ function exportParams(jobId: string, options: ExportOptions) {
 }
 
 /**
- * Pages through the export (1000 per call) into the output (io.ts outputTarget: a regular file is
- * written to a `.partial` file renamed into place at the end). To stdout, a reader that leaves
+ * Pages through the export (1000 per call) into the output (io.ts openOutput: a regular file is
+ * written beside its place and renamed into it at the end). To stdout, a reader that leaves
  * early (`| head`) ends the export quietly, as it ends `flow list`.
  */
 async function exportTrajectories(api: FlowClient, jobId: string, options: ExportOptions, io: CliIo): Promise<{ written: number; readerLeft: boolean }> {
   const toStdout = options.out === '-';
-  const target = toStdout ? null : await outputTarget(options.out);
-  const partial = target?.atomic ? `${target.path}.partial-${process.pid}` : null;
-  let file: Awaited<ReturnType<typeof open>> | undefined;
-  // The output failing (no such directory, a full disk, a quota, an I/O error) is the same
-  // readable line and exit code however far the export got; the API's errors stay what they are.
-  const cannotWrite = (error: unknown) => usage(`cannot write ${options.out}: ${(error as Error).message.replace(/^[A-Z]+: /, '')}`);
-  if (target) {
-    try {
-      file = await open(partial ?? target.path, 'w');
-    } catch (error) {
-      throw cannotWrite(error);
-    }
-  }
+  const file = toStdout ? undefined : await openOutput(options.out);
   let written = 0;
   let total: number | undefined;
   // Without a listener a closed pipe's 'error' event would end the process before the write's callback says so.
@@ -80,19 +70,13 @@ async function exportTrajectories(api: FlowClient, jobId: string, options: Expor
       const lines = options.format === 'jsonl_chat' ? page.lines ?? [] : (page.trajectories ?? []).map((t) => JSON.stringify(t));
       if (lines.length === 0) continue;
       const chunk = `${lines.join('\n')}\n`;
-      if (file) await file.write(chunk).catch((error: unknown) => Promise.reject(cannotWrite(error)));
+      if (file) await file.write(chunk);
       else await writeChunk(io.stdout, chunk);
       written += lines.length;
     }
-    if (file) {
-      const closing = file;
-      file = undefined;
-      await closing.close().catch((error: unknown) => Promise.reject(cannotWrite(error)));
-      if (partial) await rename(partial, target!.path).catch((error: unknown) => Promise.reject(cannotWrite(error)));
-    }
+    await file?.commit();
   } catch (error) {
-    await file?.close().catch(() => undefined);
-    if (partial) await rm(partial, { force: true });
+    await file?.abort();
     if (toStdout && (error as NodeJS.ErrnoException).code === 'EPIPE') return { written, readerLeft: true };
     throw error;
   } finally {

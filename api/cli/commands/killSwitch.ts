@@ -1,6 +1,7 @@
 /** `flow kill-switch [on|off]`: shows the global kill switch, or (admin tokens) sets it. */
 import { Argument } from 'commander';
 import type { KillSwitchState } from '../../schemas';
+import { nonEmptyText } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { usage } from '../errors';
 
@@ -9,7 +10,7 @@ export const registerKillSwitch: RegisterCommand = (program, { io, client }) => 
     .command('kill-switch')
     .description('show the global kill switch, or (admin tokens) turn it on (running jobs pause, new jobs start paused) or off')
     .addArgument(new Argument('[state]', 'on or off; omit it to show the state').choices(['on', 'off']))
-    .option('--reason <text>', 'recorded with the switch (with on or off)')
+    .option('--reason <text>', 'recorded with the switch (with on or off)', nonEmptyText('--reason'))
     .action(async (state: 'on' | 'off' | undefined, options: { reason?: string }) => {
       if (state === undefined && options.reason !== undefined) throw usage('--reason goes with `flow kill-switch on` or `flow kill-switch off`');
       const api = client();

@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import { PrioritySchema } from '../../../training/priority';
 import { JOB_STATUSES } from '../../../training/jobStatus';
 import type { ListJobsResult, MethodParams } from '../../schemas';
-import { positiveInt } from '../arguments';
+import { nonEmptyText, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
 import { usd } from '../format';
 
@@ -20,7 +20,7 @@ export const registerList: RegisterCommand = (program, { io, client }) => {
   program
     .command('list')
     .description('jobs of your tenant, newest first')
-    .option('--agent <agent_id>', 'only this agent')
+    .option('--agent <agent_id>', 'only this agent', nonEmptyText('--agent'))
     .addOption(new Option('--status <status>', 'only this status').choices(JOB_STATUSES))
     .addOption(new Option('--priority <priority>', 'only this priority').choices(PrioritySchema.options))
     .option('--limit <n>', 'jobs per page, 1-500 (default 50; 500 with --all)', positiveInt('--limit', 500))

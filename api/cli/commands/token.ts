@@ -27,7 +27,13 @@ export const registerToken: RegisterCommand = (program, { io }) => {
 
 async function mintDevToken(options: TokenOptions, env: NodeJS.ProcessEnv): Promise<string> {
   let secret = env.FLOW_JWT_SECRET;
-  if (!secret && existsSync(DEV_SECRET_FILE)) secret = readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+  if (!secret && existsSync(DEV_SECRET_FILE)) {
+    try {
+      secret = readFileSync(DEV_SECRET_FILE, 'utf8').trim();
+    } catch (error) {
+      throw usage(`cannot read ${DEV_SECRET_FILE}: ${(error as Error).message.replace(/^[A-Z]+: /, '').split(',')[0]} (set FLOW_JWT_SECRET instead)`);
+    }
+  }
   if (!secret) throw usage(`no signing secret: set FLOW_JWT_SECRET (the API's HS256 secret) or start the dev stack, which writes ${DEV_SECRET_FILE}`);
   let config;
   try {
@@ -47,6 +53,10 @@ async function mintDevToken(options: TokenOptions, env: NodeJS.ProcessEnv): Prom
   }
   // A bare number is seconds from now (jose would read a number as an absolute time).
   const expiresIn = /^\d+$/.test(options.expiresIn.trim()) ? `${options.expiresIn.trim()}s` : options.expiresIn;
+  // A span of nothing, or one in the past ("-1h"), would mint a token every call refuses as expired.
+  if (/^\s*(-|0+\s*[a-z]*\s*$)/i.test(options.expiresIn) || /\bago\b/i.test(options.expiresIn)) {
+    throw usage(`--expires-in ${JSON.stringify(options.expiresIn)}: give a span in the future, such as 30m, 12h or 7d`);
+  }
   try {
     return await mintToken({ ...config, secret }, { subject, tenant: options.tenant, roles, expiresIn });
   } catch (error) {
