@@ -11,6 +11,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { integerFromEnv } from '../adapters/envIntegers';
 import { temporalConnectionFromEnv } from '../adapters/temporalConnection';
 import { FLOW_SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
@@ -116,7 +117,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env, log: (line: str
     return 1;
   }
   const { namespace, connectionOptions } = settings;
-  const deadline = Date.now() + Number(env.FLOW_SETUP_TIMEOUT_MS ?? 120_000);
+  let timeoutMs: number;
+  try {
+    // Number() of a typo was NaN, and a NaN deadline is never passed: the Job retried for ever.
+    timeoutMs = integerFromEnv(env, 'FLOW_SETUP_TIMEOUT_MS', 120_000, { min: 0, max: 86_400_000, unit: 'ms' });
+  } catch (error) {
+    log(`register-search-attributes: ${(error as Error).message}`);
+    return 1;
+  }
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     let connection: Connection | undefined;
     try {

@@ -93,4 +93,10 @@ describe('deploy/registerSearchAttributes.ts', () => {
     await expect(main({}, (line) => lines.push(line))).resolves.toBe(1);
     expect(lines).toEqual(['register-search-attributes: TEMPORAL_ADDRESS is not set (host:port of the Temporal frontend)']);
   });
+
+  test('a FLOW_SETUP_TIMEOUT_MS that is not a number is refused at once (NaN was a deadline never passed: retries for ever)', async () => {
+    const lines: string[] = [];
+    await expect(main({ TEMPORAL_ADDRESS: '127.0.0.1:1', FLOW_SETUP_TIMEOUT_MS: '2m' }, (line) => lines.push(line))).resolves.toBe(1);
+    expect(lines).toEqual(['register-search-attributes: FLOW_SETUP_TIMEOUT_MS must be an integer from 0 to 86400000 (ms), got "2m"']);
+  });
 });
