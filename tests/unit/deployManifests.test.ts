@@ -317,6 +317,11 @@ describe('helm/flow', () => {
         expect(pod.automountServiceAccountToken).toBe(false);
       }
     }
+    // A chart-made Secret that changes restarts every pod that reads it.
+    for (const name of ['flow-api', ...POOLS.map((pool) => `flow-worker-${pool}`)]) {
+      expect(find(rendered('options'), 'Deployment', name).spec.template.metadata.annotations['checksum/secret']).toMatch(/^[0-9a-f]{64}$/);
+      expect(find(rendered('default'), 'Deployment', name).spec.template.metadata.annotations['checksum/secret']).toBeUndefined();
+    }
     const manifests = rendered('no-migrations');
     expect(manifests.filter((m) => m.kind === 'Job').map((m) => m.metadata.name)).toEqual(['flow-search-attributes']);
     const register = find(manifests, 'Job', 'flow-search-attributes').spec.template.spec.containers[0];
