@@ -29,7 +29,7 @@ import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
 import { registerToken } from './commands/token';
 import { registerWorker } from './commands/worker';
-import { CliError, describeFailure, EXIT, isErrorLike } from './errors';
+import { CliError, describeFailure, EXIT, isErrorLike, usage } from './errors';
 import type { CliIo } from './io';
 import { DEFAULT_API_URL, packageVersion, resolvedToken, resolvedUrl } from './settings';
 
@@ -74,6 +74,10 @@ export async function main(argv: string[], ioOverrides: Partial<CliIo> = {}): Pr
   let exitCode: number = EXIT.OK;
   const program = buildProgram(io, (code) => (exitCode = code));
   try {
+    // commander answers `flow help <unknown>` with the whole help on stderr: say what is wrong instead.
+    if (argv[0] === 'help' && argv[1] !== undefined && !program.commands.some((command) => command.name() === argv[1])) {
+      throw usage(`unknown command '${argv[1]}' (run \`flow --help\` for the commands)`);
+    }
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {

@@ -569,6 +569,7 @@ describe('main() in-process', () => {
     await refused(['start', commented], /^flow: config file .* is not valid JSON: /);
     // commander's errors carry the hint on their own line.
     await refused(['status'], "flow: missing required argument 'job' (run `flow --help` for usage)\n");
+    await refused(['help', 'bogus'], "flow: unknown command 'bogus' (run `flow --help` for the commands)\n");
     // Values that were dropped, read as hexadecimal, or left for the server to refuse.
     await refused(['list', '--agent', ''], /--agent is empty; leave the option out instead/);
     await refused(['cancel', 'x', '--reason', ' '], /--reason is empty/);
@@ -594,20 +595,38 @@ describe('main() in-process', () => {
     } finally {
       await answers.close();
     }
-    // A proxy's 502 while the API restarts is retried by --watch, as the API's own -32050 is.
+    // A proxy's 502 while the API restarts is waited out by --watch and cancel --wait, as the API's own -32050 is.
     expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 502 with a body that is not JSON', { http_status: 502 }))).toBe(true);
     expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 404 with a body that is not JSON', { http_status: 404 }))).toBe(false);
+    const statuses = [
+      { status: 502, body: '<html>Bad Gateway</html>' },
+      { status: 200, body: { jsonrpc: '2.0', id: 1, error: { code: -32050, message: 'Service unavailable', data: { reason: 'unavailable' } } } },
+      { status: 200, body: { jsonrpc: '2.0', id: 1, result: { job_id: 'x', status: 'cancelled' } } },
+    ];
+    const restarting = await fakeApi(({ method }) =>
+      method === 'training.cancel' ? { status: 200, body: { jsonrpc: '2.0', id: 1, result: { job_id: 'x', status: 'cancelling' } } } : statuses.length > 1 ? statuses.shift()! : statuses[0],
+    );
+    try {
+      expect(await run(['cancel', 'x', '--wait', '--interval', '10'], { env: { FLOW_API_URL: restarting.url } })).toEqual({
+        code: EXIT.OK,
+        stdout: 'x: cancelling (the job ends "cancelled" once its workflow stops)\nx: cancelled\n',
+        stderr: '',
+      });
+    } finally {
+      await restarting.close();
+    }
   });
 });
 
 /** A stand-in for the API answering every POST with `answer()`, for answers the real one does not give. */
-async function fakeApi(answer: () => { status: number; body?: unknown; hang?: boolean }) {
+async function fakeApi(answer: (call: { method: string }) => { status: number; body?: unknown; hang?: boolean }) {
   const server: Server = createHttpServer((request, response) => {
-    request.resume();
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
     request.on('end', () => {
-      const { status, body, hang } = answer();
+      const { status, body, hang } = answer(JSON.parse(text));
       if (hang) return;
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      response.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/html' : 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -2,6 +2,7 @@
 import { isTerminalJobStatus } from '../../../training/jobStatus';
 import { nonEmptyText, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
+import { isTransient } from '../errors';
 import { sleep } from '../io';
 
 export const registerCancel: RegisterCommand = (program, { io, client }) => {
@@ -21,11 +22,20 @@ export const registerCancel: RegisterCommand = (program, { io, client }) => {
       }
       io.stdout.write(`${result.job_id}: cancelling (the job ends "cancelled" once its workflow stops)\n`);
       if (!options.wait) return;
-      let status = await api.getStatus(jobId);
-      while (!isTerminalJobStatus(status.status)) {
+      // The cancel is sent: a hiccup while waiting for it to land is waited out, as `status --watch` does.
+      let failures = 0;
+      for (;;) {
+        try {
+          const { status } = await api.getStatus(jobId);
+          failures = 0;
+          if (isTerminalJobStatus(status)) {
+            io.stdout.write(`${result.job_id}: ${status}\n`);
+            return;
+          }
+        } catch (error) {
+          if (!isTransient(error) || ++failures > 5) throw error;
+        }
         await sleep(options.interval);
-        status = await api.getStatus(jobId);
       }
-      io.stdout.write(`${result.job_id}: ${status.status}\n`);
     });
 };
