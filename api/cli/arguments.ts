@@ -19,13 +19,16 @@ export function nonNegativeInt(name: string) {
   };
 }
 
+/** A decimal number as people write one (12, 12.5, .5, 1e2, +3); not hexadecimal or binary, which Number() reads too. */
+const DECIMAL = /^[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** A positive amount of US dollars, with or without a leading `$`. */
 export function positiveUsd(name: string) {
   return (value: string) => {
-    const text = value.trim().replace(/^\$/, '');
+    const text = value.trim().replace(/^\$\s*/, '');
     const number = Number(text);
     // Decimal only: Number() also reads "0x10" as 16 and "0b11" as 3.
-    if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
+    if (!DECIMAL.test(text) || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError(`${name} must be a positive amount in USD, e.g. 25 or 12.50.`);
     return number;
   };
 }
@@ -68,7 +71,7 @@ export function nonEmptyText(name: string) {
 export function rewardThreshold(name: string) {
   return (value: string) => {
     const number = Number(value);
-    if (value.trim() === '' || !Number.isFinite(number) || number < 0 || number > 1) throw new InvalidArgumentError(`${name} must be a number from 0 to 1.`);
+    if (!DECIMAL.test(value.trim()) || number < 0 || number > 1) throw new InvalidArgumentError(`${name} must be a number from 0 to 1.`);
     return number;
   };
 }

@@ -4,7 +4,7 @@
  */
 import { FlowApiError } from '../client/flowClient';
 
-export const EXIT = { OK: 0, API_ERROR: 1, USAGE: 2, JOB_NOT_COMPLETED: 3 } as const;
+export const EXIT = { OK: 0, API_ERROR: 1, USAGE: 2, JOB_NOT_COMPLETED: 3, INTERRUPTED: 130 } as const;
 
 /** An error with the exit code and the one line the user sees. */
 export class CliError extends Error {
@@ -55,6 +55,7 @@ export const isErrorLike = (error: unknown): error is Error =>
 /** Worth another poll while watching: the network or the API's dependencies hiccuped. */
 export function isTransient(error: unknown): boolean {
   // A proxy in front of the API answering 502/503/504 while it restarts is a hiccup too.
-  if (error instanceof FlowApiError) return error.code === -32050 || error.code === -32042 || [502, 503, 504].includes((error.data as { http_status?: number } | undefined)?.http_status ?? 0);
+  // -32045: the API's connections were all busy (it says "retry later").
+  if (error instanceof FlowApiError) return error.code === -32050 || error.code === -32042 || error.code === -32045 || [502, 503, 504].includes((error.data as { http_status?: number } | undefined)?.http_status ?? 0);
   return networkErrorCode(error) !== undefined || (isErrorLike(error) && error.name === 'TimeoutError');
 }

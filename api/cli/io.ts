@@ -5,7 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { access, chmod, constants, open, realpath, rename, rm, stat } from 'node:fs/promises';
 import { parseTasksJsonl, TaskSetError } from '../taskSets';
-import { CliError, usage } from './errors';
+import { CliError, EXIT, usage } from './errors';
 
 export type Output = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
@@ -136,27 +136,32 @@ export async function openOutput(path: string): Promise<OutputFile> {
   const target = info?.isFile() ? await realpath(path) : path;
   if (info?.isFile()) await access(target, constants.W_OK).catch((error: unknown) => Promise.reject(cannotWrite(error)));
   const partial = atomic ? `${target}.partial-${process.pid}` : undefined;
-  let file: Awaited<ReturnType<typeof open>>;
-  try {
-    file = await open(partial ?? target, 'w');
-    if (partial && info) await chmod(partial, info.mode & 0o7777);
-  } catch (error) {
-    if (partial) await rm(partial, { force: true });
-    throw cannotWrite(error, partial);
-  }
-  // Interrupted (Ctrl-C, a SIGTERM): the partial file goes, then the process ends as it would have.
+  // Interrupted (Ctrl-C, a SIGTERM): the partial file goes, and the process ends as it would have
+  // (the signal again, once nothing else listens); where something else handles it, commit refuses.
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
     if (partial) rmSync(partial, { force: true });
-    process.kill(process.pid, signal);
+    release();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const release = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   };
   if (partial) {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
-  const release = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
+  let file: Awaited<ReturnType<typeof open>>;
+  try {
+    file = await open(partial ?? target, 'w');
+    if (partial && info) await chmod(partial, info.mode & 0o7777);
+  } catch (error) {
+    release();
+    if (partial) await rm(partial, { force: true });
+    throw cannotWrite(error, partial);
+  }
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -171,6 +176,10 @@ export async function openOutput(path: string): Promise<OutputFile> {
   return {
     write: (chunk) => file.write(chunk).then(() => undefined, (error: unknown) => Promise.reject(cannotWrite(error, partial))),
     async commit() {
+      if (interrupted) {
+        await abort();
+        throw new CliError(`interrupted: ${path} was left as it was`, EXIT.INTERRUPTED);
+      }
       try {
         await close();
         if (partial) await rename(partial, target);

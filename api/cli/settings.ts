@@ -33,7 +33,8 @@ export function resolvedUrl(program: Command, io: CliIo): string {
 }
 
 export function resolvedToken(program: Command, io: CliIo): string {
-  const token = (program.opts().token as string | undefined) ?? io.env.FLOW_TOKEN;
+  // Trimmed: a token read from a file (a Kubernetes Secret made --from-file) ends in a newline.
+  const token = ((program.opts().token as string | undefined) ?? io.env.FLOW_TOKEN)?.trim();
   if (!token) throw usage('no token: set FLOW_TOKEN or pass --token (a development token: export FLOW_TOKEN=$(flow token))');
   // What an HTTP header can carry (a JWT is base64url and dots): not echoed, it is a credential.
   if (!/^[\x21-\x7e]+$/.test(token)) throw usage('the token has characters a bearer token cannot have (a space, a line break or a non-ASCII character): check FLOW_TOKEN or --token');

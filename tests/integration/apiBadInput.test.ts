@@ -11,7 +11,7 @@ import path from 'node:path';
 import { SignJWT } from 'jose';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, type TokenClaims } from '../../api/auth';
 import { buildApiServer } from '../../api/server';
-import { rpcError, startApiHarness, writeVersions, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, writeVersions, type ApiHarness } from '../support/apiHarness';
 
 let api: ApiHarness;
 const tenant = `bad-input-${randomUUID().slice(0, 8)}`;
@@ -424,8 +424,8 @@ test('the API is built with the request timeouts it promises (30 s, 10 s for the
 });
 
 /** A raw keep-alive connection: what it has received, whether the server closed it, and a wait for either. */
-function heldConnection(url: string) {
-  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+function heldConnection(url: string, { allowHalfOpen = false } = {}) {
+  const socket = net.connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen });
   const held = { socket, received: '', closed: false, opened: new Promise((resolve) => socket.once('connect', resolve)) };
   const waiters: Array<() => void> = [];
   const wake = () => waiters.splice(0).forEach((waiter) => waiter());
@@ -442,12 +442,14 @@ function heldConnection(url: string) {
   return Object.assign(held, { until, answers });
 }
 
-test('connections over FLOW_API_MAX_CONNECTIONS take the place of the one idle the longest; when every one has a request in progress, a new one is answered 503 (-32045) and closed, its request not served', async () => {
+test('connections over FLOW_API_MAX_CONNECTIONS take the place of the keep-alive connection idle the longest; with none idle, a new one is answered 503 (-32045) and closed, its request not served', async () => {
   const capped = await buildApiServer({ client: api.h.client, prisma: api.h.prisma, repos: api.h.repos }, { auth: api.auth, logger: false, maxConnections: 3 });
   const url = await capped.listen({ host: '127.0.0.1', port: 0 });
+  let requestsSeen = 0;
+  capped.server.on('request', () => requestsSeen++);
   const connections: Array<ReturnType<typeof heldConnection>> = [];
-  const open = async () => {
-    const connection = heldConnection(url);
+  const open = async (options: { allowHalfOpen?: boolean } = {}) => {
+    const connection = heldConnection(url, options);
     connections.push(connection);
     await connection.opened;
     return connection;
@@ -456,6 +458,13 @@ test('connections over FLOW_API_MAX_CONNECTIONS take the place of the one idle t
   const served = async (connection: ReturnType<typeof heldConnection>, count: number) => {
     expect(await connection.until(() => connection.answers(200) >= count)).toBe(true);
   };
+  const refused = async (connection: ReturnType<typeof heldConnection>) => {
+    expect(await connection.until(() => /\}$/.test(connection.received), 5_000)).toBe(true);
+    expect(connection.received).toMatch(/^HTTP\/1\.1 503 /);
+    expect(connection.received).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(jsonBodyOf(connection.received)).toMatchObject({ id: null, error: { code: -32045, data: { reason: 'too_many_connections' } } });
+  };
+  const serverConnections = () => new Promise<number>((resolve, reject) => capped.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
   try {
     // Three keep-alive connections, each served once and then idle: a, the longest.
     const [a, b, c] = [await open(), await open(), await open()];
@@ -472,28 +481,46 @@ test('connections over FLOW_API_MAX_CONNECTIONS take the place of the one idle t
     await served(b, 2);
     expect(b.closed || c.closed || d.closed).toBe(false);
 
-    // Now b, c and d each have a request in progress (headers sent, the body unfinished).
+    // Now b, c and d each have a request in progress (headers sent, the body unfinished), seen by the server.
     const unfinished = 'POST /rpc HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n{"jsonrpc":';
+    const before = requestsSeen;
     for (const connection of [b, c, d]) connection.socket.write(unfinished);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const e = await open();
+    await waitFor(async () => requestsSeen - before, (seen) => seen === 3);
+    // e keeps its side open after the answer, as a slow client would.
+    const e = await open({ allowHalfOpen: true });
     e.socket.write(health);
-    expect(await e.until(() => e.closed, 5_000)).toBe(true);
-    expect(e.received).toMatch(/^HTTP\/1\.1 503 /);
-    expect(e.received).toMatch(/\r\nretry-after: 1\r\n/i);
-    expect(jsonBodyOf(e.received)).toMatchObject({ id: null, error: { code: -32045, data: { reason: 'too_many_connections' } } });
+    await refused(e);
     expect(e.answers(200)).toBe(0); // its request was not served
     expect(b.closed || c.closed || d.closed).toBe(false);
-
-    // b's request completes (and is answered: it is no JSON-RPC call), so b is idle again, and the next connection takes its place.
-    b.socket.write('"2.0"}   ');
-    expect(await b.until(() => (b.received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === 3)).toBe(true);
-    expect(b.received).toMatch(/"error"/);
+    // A refused connection still lingering does not count: c's client leaves, and the next one is served.
+    c.socket.destroy();
+    await waitFor(serverConnections, (count) => count === 3); // b, d and e (lingering)
     const f = await open();
     f.socket.write(health);
     await served(f, 1);
+    // The server lets e go after its linger (2 s): b, d and f are left.
+    await waitFor(serverConnections, (count) => count === 3, 5_000);
+
+    // b's request completes (and is answered: it is no JSON-RPC call), so b is idle, and the next connection takes its place.
+    b.socket.write('"2.0"}   ');
+    expect(await b.until(() => (b.received.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === 3)).toBe(true);
+    expect(b.received).toMatch(/"error"/);
+    // f (idle since its answer) is idle longer than b: a connection that sends nothing yet takes f's place.
+    const g = await open();
+    expect(await f.until(() => f.closed)).toBe(true);
+    const h = await open();
+    h.socket.write(health);
+    await served(h, 1);
     expect(await b.until(() => b.closed)).toBe(true);
-    expect(c.closed || d.closed).toBe(false);
+    // Now d is busy, g has not sent its first request, h is idle: h goes for the next one.
+    const i = await open();
+    expect(await h.until(() => h.closed)).toBe(true);
+    // d busy, g and i with no first request yet: neither is closed to make room, so j is refused.
+    const j = await open();
+    await refused(j);
+    expect(d.closed || g.closed || i.closed).toBe(false);
+    g.socket.write(health);
+    await served(g, 1);
   } finally {
     connections.forEach((connection) => connection.socket.destroy());
     await capped.close();

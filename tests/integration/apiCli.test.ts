@@ -575,10 +575,15 @@ describe('main() in-process', () => {
     await refused(['cancel', 'x', '--reason', ' '], /--reason is empty/);
     await refused(['kill-switch', 'on', '--reason', ''], /--reason is empty/);
     await refused(['budget', 'x', '0x10'], /<usd> must be a positive amount in USD/);
+    // Decimal amounts as people write them pass the parser (the API then answers for job x).
+    for (const amount of ['+5', '$ 5', '$.5', '1e2', '12.']) expect((await run(['budget', 'x', amount])).code).toBe(EXIT.API_ERROR);
+    await refused(['export', 'x', '-o', '-', '--min-reward', '0x1'], /--min-reward must be a number from 0 to 1/);
     await refused(['export', 'x', '-o', '-', '--min-reward', '7'], /--min-reward must be a number from 0 to 1/);
     await refused(['export', 'x', '-o', '-', '--iteration-from', '5', '--iteration-to', '2'], 'flow: --iteration-from 5 is after --iteration-to 2\n');
     // Tokens: none already expired, no characters a header cannot carry (not echoed), the secret file unreadable.
-    for (const span of ['0', '0s', '-1h']) await refused(['token', '--expires-in', span], /give a span in the future/, { FLOW_JWT_SECRET: api.secret });
+    for (const span of ['0', '0s', '-1h', '0.4s', '1h ago']) await refused(['token', '--expires-in', span], /give a span in the future/, { FLOW_JWT_SECRET: api.secret });
+    // A token read from a file ends in a newline: that is trimmed, not refused.
+    expect(await run(['list', '--limit', '1'], { env: { FLOW_TOKEN: `${token}\n` } })).toMatchObject({ code: EXIT.OK });
     await refused(['status', 'x'], 'flow: the token has characters a bearer token cannot have (a space, a line break or a non-ASCII character): check FLOW_TOKEN or --token\n', { FLOW_TOKEN: `${token}\nx` });
     // The URL: named as it was given, and a password in it neither used nor echoed.
     await refused(['status', 'x'], 'flow: FLOW_API_URL "bogus" is not a URL (e.g. http://127.0.0.1:8080)\n', { FLOW_API_URL: 'bogus' });
@@ -598,6 +603,8 @@ describe('main() in-process', () => {
     // A proxy's 502 while the API restarts is waited out by --watch and cancel --wait, as the API's own -32050 is.
     expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 502 with a body that is not JSON', { http_status: 502 }))).toBe(true);
     expect(isTransient(new FlowApiError(-32603, 'the server answered HTTP 404 with a body that is not JSON', { http_status: 404 }))).toBe(false);
+    // The API's own "too many connections" (503, -32045) says retry later: it is retried too.
+    expect(isTransient(new FlowApiError(-32045, 'Too many connections'))).toBe(true);
     const statuses = [
       { status: 502, body: '<html>Bad Gateway</html>' },
       { status: 200, body: { jsonrpc: '2.0', id: 1, error: { code: -32050, message: 'Service unavailable', data: { reason: 'unavailable' } } } },

@@ -328,8 +328,12 @@ describe('helm/flow', () => {
     expect(register.envFrom).toEqual([{ secretRef: { name: 'flow-secrets' } }]);
     // The ConfigMap does not exist yet at pre-install: `config` is written into the Job itself.
     expect(envOf(register)).toMatchObject({ TEMPORAL_TLS: 'true', FLOW_BLOB_STORE: 's3' });
+    // temporal.namespace wins over a TEMPORAL_NAMESPACE in `config`, as in the Deployments (whose env beats the ConfigMap).
+    expect(register.env.filter((e: { name: string }) => e.name === 'TEMPORAL_NAMESPACE')).toEqual([{ name: 'TEMPORAL_NAMESPACE', value: 'default' }]);
     // The Secret it reads is a hook too, made before it (weight -10 < -5).
     const secret = find(manifests, 'Secret', 'flow-secrets');
     expect(secret.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-weight': '-10' });
+    // An upgrade that turns a regular Secret into this hook would otherwise delete it as gone from the release.
+    expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
   });
 });
