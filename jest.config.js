@@ -7,6 +7,10 @@ const common = { transform, testEnvironment: 'node', transformIgnorePatterns: ['
 module.exports = {
   // A project-level testTimeout is ignored by jest; integration tests need minutes at most.
   testTimeout: 120_000,
+  // One file at a time, on every machine: integration files share one Temporal server, one
+  // database and the global kill switch, which a file turns on while another may start jobs (jest
+  // would run files side by side wherever it sees 3 or more CPUs; on CI's 2 it already runs one).
+  maxWorkers: 1,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
     {

@@ -146,7 +146,6 @@ test(`${CASES} mutated requests (seed ${SEED}): no 5xx, no -32603, nothing writt
   const started = new Set<string>();
   const failures: string[] = [];
   const codes = new Map<number | string, number>();
-  const started_at = Date.now();
   const texts = Array.from({ length: CASES }, (_, i) => body(r, i + 1));
   // Eight clients at a time: the server sees concurrency, the run stays well under a minute.
   for (let next = 0; next < texts.length; ) {
@@ -168,9 +167,7 @@ test(`${CASES} mutated requests (seed ${SEED}): no 5xx, no -32603, nothing writt
       }),
     );
   }
-  const seconds = (Date.now() - started_at) / 1000;
   expect(failures.slice(0, 10)).toEqual([]);
-  expect(seconds).toBeLessThan(50);
   // Most cases are refused; the codes show what was exercised.
   expect((codes.get(-32602) ?? 0) + (codes.get(-32600) ?? 0) + (codes.get(-32700) ?? 0)).toBeGreaterThan(CASES / 2);
   // Only the calls that answered "created" wrote a job, and each started one workflow.

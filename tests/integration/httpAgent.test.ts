@@ -99,7 +99,7 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
     const request = jobRequest({
       training_queries: tasks,
       evaluation_queries: simulatedTaskSet({ queriesPerFamily: 1, seed: 98, families: ['shipping'] }),
-      agent: { type: 'http', url: service.url, timeout_seconds: 0.5, max_attempts: 2, expose_expected: true },
+      agent: { type: 'http', url: service.url, timeout_seconds: 5, max_attempts: 2, expose_expected: true },
       config: { iterations: 1, batch_size: tasks.length, group_size: 4, checkpoint_interval: 10, eval_interval: 100, eval_samples: 2 },
     });
     const { jobId } = await startTrainingJob(h.client, h.repos, request, { taskQueue: h.taskQueue });
@@ -119,7 +119,7 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
       else expect(row.error).toBeNull();
     }
     for (const row of byTask(3)) {
-      if (row.sampleIndex % 2 === 1) expect(row.error).toMatch(/gave up after 2 attempts: attempt 1: no complete answer within timeout_seconds=0.5; attempt 2: no complete answer/);
+      if (row.sampleIndex % 2 === 1) expect(row.error).toMatch(/gave up after 2 attempts: attempt 1: no complete answer within timeout_seconds=5; attempt 2: no complete answer/);
       else expect(row.error).toBeNull();
     }
     for (const error of [...errors(4), ...errors(5)]) expect(error).toBeNull();

@@ -161,6 +161,8 @@ test('jobs: list filters by tenant, agent, status, priority and time, newest fir
     const job = newJob({ agentId, priority });
     ids.push(job.id);
     await repos.jobs.create(job);
+    // created_at is kept to the millisecond and ties go by id (random): one per millisecond keeps insertion order.
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const all = (await repos.jobs.list({ agentId }, { limit: 10 }))!;
   expect(all.map((j) => j.id)).toEqual([...ids].reverse());

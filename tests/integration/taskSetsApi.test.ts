@@ -53,9 +53,11 @@ test.each([
   [{ task_set: 'simulated-small', training_queries_jsonl: line(q1) }, /give exactly one of training_queries, task_set, training_queries_jsonl, task_file/],
 ])('%j is refused with INVALID_PARAMS naming the line; no job is stored', async (params, message) => {
   const client = await api.client();
-  const before = await api.h.prisma.trainingJob.count();
+  // This agent's rows only: another file running beside this one may store jobs meanwhile.
+  const count = () => api.h.prisma.trainingJob.count({ where: { agentId: 'tasks-agent' } });
+  const before = await count();
   const error = await rpcError(client.startGrpo({ agent_id: 'tasks-agent', config: { iterations: 1 }, ...params } as never));
   expect(error.code).toBe(-32602);
   expect(error.message).toMatch(message);
-  expect(await api.h.prisma.trainingJob.count()).toBe(before);
+  expect(await count()).toBe(before);
 });

@@ -64,8 +64,15 @@ test('a trajectory retried after a worker SIGKILL resumes from its heartbeat and
   }
   expect(target).toBeDefined();
   await stopProcess(first, 'SIGKILL');
-  // What the server holds after the kill is what the retry gets: nothing more can arrive.
-  const atKill = ((await handle.describe()).raw.pendingActivities ?? []).find((a) => a.activityId === target!.activityId)!;
+  // What the server holds after the kill is what the retry gets: nothing more can arrive. The
+  // trajectory seen may have finished between describe and the kill (its last heartbeat came with
+  // its last step): then another one with a resume point is the one retried.
+  const pending = (await handle.describe()).raw.pendingActivities ?? [];
+  const hasResumePoint = (activity: (typeof pending)[number]) =>
+    activity.activityType?.name === 'runTrajectory' && ((decodeJson(activity.heartbeatDetails?.payloads) as { resume?: { steps: unknown[] } } | undefined)?.resume?.steps.length ?? 0) >= 1;
+  const atKill = pending.find((a) => a.activityId === target!.activityId) ?? pending.find(hasResumePoint);
+  if (!atKill) throw new Error('every trajectory had finished when the worker was killed: nothing was left to resume');
+  target = { activityId: atKill.activityId!, resumed: 0 };
   const resumePoint = decodeJson(atKill.heartbeatDetails?.payloads) as { resume: { steps: TrajectoryStep[] } };
   const resumedSteps = resumePoint.resume.steps.length;
   expect(resumedSteps).toBeGreaterThanOrEqual(1);
