@@ -30,6 +30,15 @@ const ANSWERS: Record<string, [number, RpcErrorName, string]> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'REQUEST_TOO_LARGE', 'the chunk extensions exceed 16 KB'],
 };
 
+/**
+ * An answer written straight to a socket, for clients Node's HTTP server never hands to fastify:
+ * the status, the API's error shape, `Connection: close`, and any `extraHeaders` lines.
+ */
+export function rawErrorAnswer(status: number, name: RpcErrorName, detail: string, extraHeaders = ''): string {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail) });
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}Connection: close\r\n\r\n${body}`;
+}
+
 /** fastify's `clientErrorHandler`: the answer, then the connection closed (as Node and fastify do). */
 export function answerClientError(error: Error & { code?: string }, socket: Socket & { _httpMessage?: { headersSent?: boolean } | null }): void {
   // A reset connection has nobody to answer.
@@ -38,11 +47,6 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   // Not into the middle of an answer already being written (a pipelined request's error while
   // the one before it is answered). Node's own handler holds back once the header bytes are
   // written; this, once the header is composed: a little sooner, never later.
-  if (socket.writable && !socket._httpMessage?.headersSent) {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody(name, detail) });
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
+  if (socket.writable && !socket._httpMessage?.headersSent) socket.write(rawErrorAnswer(status, name, detail));
   socket.destroy(error);
 }

@@ -9,7 +9,7 @@
  */
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { rpcErrorBody } from './errors';
+import { rawErrorAnswer } from './clientErrors';
 
 /** How many connections the API holds open at once (FLOW_API_MAX_CONNECTIONS). */
 export const DEFAULT_MAX_CONNECTIONS = 4096;
@@ -78,8 +78,7 @@ function longestIdleOf(server: Server, idle: Map<Socket, true>): Socket | undefi
 }
 
 function refuse(socket: Socket, maxConnections: number): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: rpcErrorBody('TOO_MANY_CONNECTIONS', `all ${maxConnections} connections have a request in progress; retry later`) });
-  socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(rawErrorAnswer(503, 'TOO_MANY_CONNECTIONS', `all ${maxConnections} connections have a request in progress; retry later`, 'Retry-After: 1\r\n'));
   // Not destroyed at once: closing with the client's request unread would reset the connection,
   // and the client could lose the answer with it.
   setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();

@@ -43,14 +43,6 @@ export function checkpointSelector(value: string): CheckpointSelector {
   return { run: Number(match[1]), iteration: Number(match[2]) };
 }
 
-export function finiteNumber(name: string) {
-  return (value: string) => {
-    const number = Number(value);
-    if (value.trim() === '' || !Number.isFinite(number)) throw new InvalidArgumentError(`${name} must be a number.`);
-    return number;
-  };
-}
-
 /** A TCP port to listen on, 0 for any free one. */
 export function listenPort(name: string) {
   return (value: string) => {
