@@ -91,7 +91,8 @@ test('a 3-iteration job trains an agent behind an HTTP service (own process): st
 });
 
 test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer fail their trajectories with the reason; a flaky one recovers on retry; the job completes', async () => {
-  const service = await spawnAgentService({ FLOW_AGENT_SLOW_MS: '5000' });
+  // The slow answer comes well after the agent's 5 s timeout: at 5 s, the two raced on a loaded machine.
+  const service = await spawnAgentService({ FLOW_AGENT_SLOW_MS: '15000' });
   try {
     const base = simulatedTaskSet({ queriesPerFamily: 1, seed: 21 });
     const faults = ['{fault:500}', '{fault:invalid_json}', '{fault:wrong_schema:odd}', '{fault:slow:odd}', '{fault:flaky}', ''];

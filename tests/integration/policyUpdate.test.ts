@@ -120,6 +120,6 @@ test('a cancelled update stops waiting for the optimizer: its call is given up a
   const cancelledAt = Date.now();
   env.cancel();
   expect(await running).toBeInstanceOf(CancelledFailure);
-  expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+  expect(Date.now() - cancelledAt).toBeLessThan(5_000); // the call hangs for ever unless given up
   await waitFor(async () => scripted.hanging(), (open) => open === 0, 5_000, 20);
 });

@@ -253,7 +253,7 @@ describe('the rewardGroup activity', () => {
     const cancelledAt = Date.now();
     env.cancel();
     expect(await running).toBeInstanceOf(CancelledFailure);
-    expect(Date.now() - cancelledAt).toBeLessThan(2_000);
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000); // the call hangs for ever unless given up
     await waitFor(async () => h.model.hanging(), (open) => open === 0, 5_000, 20);
     expect((await h.repos.trajectories.findByIds(ids))[0].rewardError).toBeNull();
   });
