@@ -7,16 +7,20 @@ const common = { transform, testEnvironment: 'node', transformIgnorePatterns: ['
 module.exports = {
   // A project-level testTimeout is ignored by jest; integration tests need minutes at most.
   testTimeout: 120_000,
-  // One file at a time, on every machine: integration files share one Temporal server, one
-  // database and the global kill switch, which a file turns on while another may start jobs (jest
-  // would run files side by side wherever it sees 3 or more CPUs; on CI's 2 it already runs one).
-  maxWorkers: 1,
+  // Two files at a time, on every machine: integration files mostly wait (on Temporal, timers and
+  // the processes they start; one at a time kept the 2 cores under half busy). They share one
+  // Temporal server and one database; a file that turns the global kill switch on, or would
+  // otherwise disturb another, runs alone (the suite lock, tests/support/suiteEnvironment.ts).
+  maxWorkers: 2,
+  // The exclusive files back to back, first (tests/support/suiteLock.js).
+  testSequencer: '<rootDir>/tests/support/suiteLock.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      testEnvironment: '<rootDir>/tests/support/suiteEnvironment.ts',
       globalSetup: '<rootDir>/tests/support/globalSetup.ts',
       setupFiles: ['<rootDir>/tests/support/processCoverageEnv.ts'],
       globalTeardown: '<rootDir>/tests/support/globalTeardown.ts',

@@ -39,7 +39,9 @@ FILES=(
 )
 started=$(date +%s)
 set +e
-FLOW_TEST_TEMPORAL=cluster npx jest "${FILES[@]}" --selectProjects integration "$@"
+# One file at a time here: the cluster's four services and its PostgreSQL already share the 2 cores
+# with the tests (the dev-server run takes two files at a time, jest.config.js).
+FLOW_TEST_TEMPORAL=cluster npx jest "${FILES[@]}" --selectProjects integration --maxWorkers=1 "$@"
 status=$?
 set -e
 echo "cluster subset: ${#FILES[@]} files in $(( $(date +%s) - started )) s (exit $status)"

@@ -3,6 +3,8 @@
  * real API server (apiHarness), checking stdout, stderr and the exit code of every command and
  * of the errors a shell user meets. A last block calls `main()` in-process for what a spawned
  * process cannot show (the progress bar on a terminal, stdin, --all paging).
+ *
+ * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, createReadStream, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';

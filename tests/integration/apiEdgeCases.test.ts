@@ -8,6 +8,8 @@
  * Failures are made with real clients: one on a namespace the server does not have (Temporal
  * answers NOT_FOUND), one on an address nothing listens on, and workflows terminated with the
  * harness's client.
+ *
+ * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
  */
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';

@@ -7,6 +7,8 @@
  * The kill switch reaches every running training job on the suite's Temporal server and lives
  * in the shared database, so it is on only inside `withKillSwitchLock`, as briefly as possible,
  * and always turned off again.
+ *
+ * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
  */
 import type { FlowClient } from '../../api/client/flowClient';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
@@ -201,8 +203,8 @@ test('a job out of budget at an iteration boundary while a raise is being record
 }, 150_000);
 
 test('the kill switch needs an admin token and training:budget; anyone who may view can read it', async () => {
-  // The refused callers use subjects no other test file uses: the switch is global, and another
-  // file may turn it on as the default subject at the same moment, so "by" could be that subject.
+  // The refused callers use subjects no other test file uses: the switch is global, and were this
+  // file run beside another without the suite lock, that one could turn it on as the default subject.
   const trainer = await rpcError((await api.client({ subject: 'ks-refused-trainer' })).killSwitch(true, 'not mine to pull'));
   expect(trainer).toMatchObject({ code: -32010 });
   expect(trainer.message).toMatch(/admin/);
@@ -250,7 +252,7 @@ test('kill switch on pauses a running job and starts a new one paused; off lets 
         const off = await admin.killSwitch(false);
         expect(off).toMatchObject({ on: false, reason: null });
       }
-      // Read under the lock: once it is released another file may pull the switch.
+      // Read under the lock: once it is released another kill-switch file may pull the switch.
       expect(await client.getKillSwitch()).toMatchObject({ on: false, by: 'root' });
     });
     const [a, b] = await Promise.all([

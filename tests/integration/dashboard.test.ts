@@ -7,6 +7,8 @@
  * where the same workflow shows Flow's search attributes; and an agent's policy registry, with its
  * buttons only for those allowed. Screenshots go to .flow/test/;
  * FLOW_UPDATE_SCREENSHOTS=1 also replaces docs/images/dashboard.png (the README's picture).
+ *
+ * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';

@@ -6,6 +6,8 @@
  * SKIPS, each with its reason; a skip that matches no command fails the test, so the list stays
  * true. Blocks of one file share exported variables (`export JOB=...` in one block is `$JOB` in
  * the next), as in one terminal session.
+ *
+ * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';

@@ -19,7 +19,7 @@ import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { apiOptionsFromEnv, startApi } from '../../api/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { runDemo } from '../../workers/dev/demo';
-import { databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/dev/devStack';
+import { createDatabase, databaseUrl, dropDatabase, freePort, PROJECT_ROOT, resolveTemporalCli } from '../../workers/dev/devStack';
 import { createPrismaClient } from '../../adapters/db';
 import { startWorker } from '../../workers/main';
 import { startSimulatedModelServer } from '../../workers/dev/simulatedModelServer';
@@ -52,6 +52,8 @@ const answers = (url: string) =>
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'flow-demo-'));
 afterAll(() => rmSync(home, { recursive: true, force: true }));
+const GIVEN_DATABASE = `flow_demo_given_${process.pid}`;
+afterAll(() => dropDatabase(requireEnv('FLOW_TEST_ADMIN_URL'), GIVEN_DATABASE));
 
 describe('the demo (`npm start`)', () => {
   test('refuses, before starting anything, a JWT setup it cannot mint a token with', async () => {
@@ -92,8 +94,11 @@ describe('the demo (`npm start`)', () => {
     const port = await freePort();
     const lines: string[] = [];
     let whileUp: { jobId: string; status: unknown; refused: unknown; rateLimit: string | null; requestId: string | null; hints: { command: string; code: number | null; output: string }[] } | undefined;
+    // A database of its own (the demo migrates it): its `flow list` hint lists every tenant's jobs,
+    // 50 to a page, and a file running beside this one can start more than that meanwhile.
+    const given = await createDatabase(requireEnv('FLOW_TEST_ADMIN_URL'), GIVEN_DATABASE, { fresh: true });
     // Built like `npm run api`: the rate limit it is given, and a log (to a file) with each request id.
-    const env = baseEnv({ FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5', FLOW_RATE_LIMIT_PER_MINUTE: '900' });
+    const env = baseEnv({ DATABASE_URL: given, FLOW_DEMO_ITERATIONS: '2', FLOW_API_PORT: String(port), FLOW_SIM_LATENCY_MS: '5', FLOW_RATE_LIMIT_PER_MINUTE: '900' });
 
     await runDemo({
       env,

@@ -20,7 +20,6 @@ import { callWorstCaseUsd, DEFAULT_PROMPT_TOKEN_BOUND } from '../../training/bud
 import { EvaluationSummarySchema } from '../../training/evaluation';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { killSwitchSignal, updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
-import { withKillSwitchLock } from '../support/apiHarness';
 import { jobRequest, startHarness, type Harness } from '../support/harness';
 
 const OPTIMIZER = 'flow-sim-optimizer';
@@ -197,8 +196,9 @@ test('alerts fire once each at 75% and 90%; raising the budget through the Updat
 test('the kill switch pauses a running job at the next batch boundary and resumes it', async () => {
   const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(10, 3), { taskQueue: h.taskQueue });
   const handle = h.client.workflow.getHandle(jobId);
-  // Other files flip the global kill switch (which signals every running job) under this lock.
-  const result: TrainingJobResult = await withKillSwitchLock(() => h.run(async () => {
+  // Files that flip the global kill switch (which signals every running job) run alone
+  // (@suiteLock exclusive, tests/support/suiteEnvironment.ts), so none does while this one runs.
+  const result: TrainingJobResult = await h.run(async () => {
     while (((await h.repos.jobs.get(jobId))!.iteration ?? 0) < 1) await new Promise((r) => setTimeout(r, 10));
     await handle.signal(killSwitchSignal, { on: true, reason: 'provider outage' });
     while ((await h.repos.jobs.get(jobId))!.status !== 'paused') await new Promise((r) => setTimeout(r, 10));
@@ -209,7 +209,7 @@ test('the kill switch pauses a running job at the next batch boundary and resume
     expect((await handle.describe()).typedSearchAttributes.get(FLOW_JOB_STATUS)).toBe('paused');
     await handle.signal(killSwitchSignal, { on: false });
     return handle.result();
-  }));
+  });
   expect(result.status).toBe('completed');
   expect(result.iterations).toBe(3);
   expect((await h.repos.jobs.get(jobId))!.status).toBe('completed');

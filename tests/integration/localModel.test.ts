@@ -7,6 +7,8 @@
  *
  * Skipped, saying so, only when the model is not set up (`npm run setup:local-model`, which
  * scripts/install-infra.sh runs, so CI has it).
+ *
+ * @suiteLock exclusive (the real model keeps both cores busy for a minute, which would stretch another file's time limits; tests/support/suiteEnvironment.ts)
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';

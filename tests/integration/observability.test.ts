@@ -7,6 +7,8 @@
  *   metrics) carry every training metric with sensible values, pass `promtool check metrics`,
  *   and hold every metric the Grafana dashboard queries (Temporal server metrics come from the
  *   dev server's own /metrics endpoint).
+ *
+ * @suiteLock exclusive (it asks every port listening on the machine for /metrics, other files' servers included; tests/support/suiteEnvironment.ts)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';

@@ -96,9 +96,10 @@ const KILL_SWITCH_TEST_LOCK = 0x466c6f774b53;
 
 /**
  * The kill switch is global: every running trainingJob workflow on the suite's Temporal server
- * gets it, and the setting lives in the shared database. Test files that turn it on do so inside
- * this lock (a session-level advisory lock on the test database), so two of them never overlap,
- * and `fn` must turn it off again before returning (use try/finally).
+ * gets it, and the setting lives in the shared database. Test files that turn it on run alone
+ * (`@suiteLock exclusive`, tests/support/suiteEnvironment.ts) and do so inside this lock (a
+ * session-level advisory lock on the test database), so two kill-switch files never overlap even
+ * when run without the suite lock; `fn` must turn it off again before returning (use try/finally).
  */
 export async function withKillSwitchLock<T>(fn: () => Promise<T>): Promise<T> {
   const pg = new PgClient({ connectionString: requireEnv('DATABASE_URL') });

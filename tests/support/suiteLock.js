@@ -1,0 +1,45 @@
+// The suite lock's two halves share this plain CommonJS module: tests/support/suiteEnvironment.ts
+// takes the lock each integration file asks for in its docblock (`@suiteLock exclusive (why)`),
+// and SuiteSequencer below orders the files so the exclusive ones run back to back. The sequencer
+// is plain JavaScript because jest loads it without its transform.
+const { readFileSync } = require('node:fs');
+const TestSequencer = require('@jest/test-sequencer').default;
+const { extract, parse } = require('jest-docblock');
+
+/** A PostgreSQL advisory lock key: "FlowSu" in ASCII. */
+const SUITE_LOCK_KEY = 0x466c6f775375;
+
+/** What a file's docblock pragmas ask for: "shared" without one; any word but the two is refused. */
+function suiteLockMode(pragmas, testPath) {
+  const raw = pragmas.suiteLock;
+  if (raw === undefined) return 'shared';
+  const word = typeof raw === 'string' ? raw.trim().split(/\s+/)[0] : undefined;
+  if (word === 'exclusive' || word === 'shared') return word;
+  throw new Error(`${testPath}: @suiteLock must be "exclusive" or "shared" (then why), got ${JSON.stringify(raw)}`);
+}
+
+function fileLockMode(testPath) {
+  return suiteLockMode(parse(extract(readFileSync(testPath, 'utf8'))), testPath);
+}
+
+/**
+ * jest's order (failed first, then longest first), except that the exclusive files go first: one
+ * of them, then the files that take no lock (unit, replay), which the second worker runs while
+ * the first exclusive file has the suite to itself, then the other exclusive files. Spread among
+ * the shared files, each exclusive file would wait for whatever the other worker had started.
+ */
+class SuiteSequencer extends TestSequencer {
+  async sort(tests) {
+    const sorted = await super.sort(tests);
+    const isIntegration = (test) => test.context.config.displayName?.name === 'integration';
+    const exclusive = sorted.filter((test) => isIntegration(test) && fileLockMode(test.path) === 'exclusive');
+    const unlocked = sorted.filter((test) => !isIntegration(test));
+    const shared = sorted.filter((test) => isIntegration(test) && !exclusive.includes(test));
+    return [...exclusive.slice(0, 1), ...unlocked, ...exclusive.slice(1), ...shared];
+  }
+}
+
+module.exports = SuiteSequencer;
+module.exports.SUITE_LOCK_KEY = SUITE_LOCK_KEY;
+module.exports.suiteLockMode = suiteLockMode;
+module.exports.fileLockMode = fileLockMode;
