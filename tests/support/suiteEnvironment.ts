@@ -5,10 +5,11 @@
  * `@suiteLock exclusive (why)` runs alone: it turns the kill switch on (every running job on the
  * suite's Temporal pauses, and a job started meanwhile starts paused), probes every port on the
  * machine, or keeps both cores busy. Every other file shares the lock, and with it the Temporal
- * server, the database and the machine: such a file counts only its own jobs and rows. PostgreSQL queues a new shared request behind a waiting exclusive one, so an exclusive
- * file waits at most for the files already running. The lock is a session-level advisory lock:
- * a jest worker that dies drops it with its connection. The sequencer in tests/support/suiteLock.js
- * runs the exclusive files back to back.
+ * server, the database and the machine: such a file counts only its own jobs and rows.
+ * PostgreSQL queues a new shared request behind a waiting exclusive one, so an exclusive file
+ * waits at most for the files already running. The lock is a session-level advisory lock: a jest
+ * worker that dies drops it with its connection. The sequencer in tests/support/suiteLock.js runs
+ * the exclusive files back to back.
  */
 import { TestEnvironment } from 'jest-environment-node';
 import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
@@ -21,8 +22,9 @@ export type SuiteLockMode = 'shared' | 'exclusive';
 const suiteLock = require('./suiteLock') as {
   SUITE_LOCK_KEY: number;
   suiteLockMode(pragmas: Record<string, string | string[]>, testPath: string): SuiteLockMode;
+  fileLockMode(testPath: string): SuiteLockMode;
 };
-export const { SUITE_LOCK_KEY, suiteLockMode } = suiteLock;
+export const { SUITE_LOCK_KEY, suiteLockMode, fileLockMode } = suiteLock;
 
 export default class SuiteEnvironment extends TestEnvironment {
   private readonly mode: SuiteLockMode;

@@ -4,8 +4,7 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { extract, parse } from 'jest-docblock';
-import { suiteLockMode } from '../support/suiteEnvironment';
+import { fileLockMode, suiteLockMode } from '../support/suiteEnvironment';
 
 test('no pragma shares the lock; "exclusive" or "shared" then a reason is read; any other word is refused', () => {
   expect(suiteLockMode({}, 'a.test.ts')).toBe('shared');
@@ -28,7 +27,7 @@ test('every integration file that turns the kill switch on runs alone', () => {
     const source = readFileSync(path.join(dir, file), 'utf8');
     if (!turnsItOn.test(source)) continue;
     found.push(file);
-    const mode = suiteLockMode(parse(extract(source)), file);
+    const mode = fileLockMode(path.join(dir, file));
     if (!REFUSED_KILL_SWITCH_ONLY.includes(file)) expect({ file, mode }).toEqual({ file, mode: 'exclusive' });
   }
   // The pattern still finds what it was written for (a rename would otherwise pass every file).
