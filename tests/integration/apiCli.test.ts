@@ -4,7 +4,7 @@
  * of the errors a shell user meets. A last block calls `main()` in-process for what a spawned
  * process cannot show (the progress bar on a terminal, stdin, --all paging).
  *
- * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
+ * @suiteLock isolated (it turns the kill switch on, which reaches every job of an install; tests/support/suiteEnvironment.ts)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, createReadStream, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { FlowApiError } from '../../api/client/flowClient';
 import { startWorker } from '../../workers/main';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { renderSystemPrompt, type Policy } from '../../training/policy';
-import { startApiHarness, withKillSwitchLock, type ApiHarness, waitFor } from '../support/apiHarness';
+import { startApiHarness, withOwnKillSwitch, type ApiHarness, waitFor } from '../support/apiHarness';
 
 const FLOW = path.resolve(__dirname, '../../scripts/flow');
 
@@ -373,7 +373,7 @@ test('kill-switch: shows the state, refuses a non-admin (exit 1) and bad argumen
   expect(reasonAlone).toEqual({ code: EXIT.USAGE, stdout: '', stderr: 'flow: --reason goes with `flow kill-switch on` or `flow kill-switch off`\n' });
   expect(notAdmin).toEqual({ code: EXIT.API_ERROR, stdout: '', stderr: 'flow: Permission denied: training.kill_switch needs an admin token\n' });
 
-  await withKillSwitchLock(async () => {
+  await withOwnKillSwitch(async () => {
     try {
       const off = await flow(['kill-switch']);
       expect(off).toMatchObject({ code: EXIT.OK, stderr: '' });

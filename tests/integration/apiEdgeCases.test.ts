@@ -9,14 +9,14 @@
  * answers NOT_FOUND), one on an address nothing listens on, and workflows terminated with the
  * harness's client.
  *
- * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
+ * @suiteLock isolated (it turns the kill switch on, which reaches every job of an install; tests/support/suiteEnvironment.ts)
  */
 import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { JobNotFoundError, resumeTrainingJob } from '../../api/trainingJobs';
 import { UPDATE_BUDGET_TIMEOUT_MS } from '../../api/methods';
 import { startHarness, type Harness } from '../support/harness';
-import { rpcError, startApiHarness, tinyJob, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, tinyJob, waitFor, withOwnKillSwitch, type ApiHarness } from '../support/apiHarness';
 
 let h: Harness;
 let api: ApiHarness;
@@ -245,13 +245,14 @@ describe('a resume whose row says ended while the workflow is still open', () =>
 
 test('the kill switch: a start it catches in flight starts paused-by-signal, and rows whose workflow is gone are skipped', async () => {
   const admin = await api.client({ subject: 'edge-admin', roles: ['admin'] });
-  await withKillSwitchLock(async () => {
+  await withOwnKillSwitch(async () => {
     try {
       // The switch is turned on while the start is on its way to Temporal: the start read it off,
       // and the broadcast ran before the workflow existed.
       let flipped = false;
       const flipDuringStart = new Client({
         connection: h.client.connection,
+        namespace: h.client.options.namespace,
         interceptors: {
           workflow: [
             {
@@ -290,6 +291,7 @@ test('the kill switch: a start it catches in flight starts paused-by-signal, and
       let terminated = '';
       const gone = new Client({
         connection: h.client.connection,
+        namespace: h.client.options.namespace,
         interceptors: {
           workflow: [
             {

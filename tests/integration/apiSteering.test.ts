@@ -4,17 +4,17 @@
  * the global kill switch (admin only) pauses running jobs at their next batch boundary, starts
  * new jobs paused, and lets both go on when it is turned off.
  *
- * The kill switch reaches every running training job on the suite's Temporal server and lives
- * in the shared database, so it is on only inside `withKillSwitchLock`, as briefly as possible,
- * and always turned off again.
+ * The kill switch reaches every running training job of an install (its namespace and its
+ * database), so this file has an install of its own; the switch is on only inside
+ * `withOwnKillSwitch`, and always turned off again, because the file's other tests share it.
  *
- * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
+ * @suiteLock isolated (it turns the kill switch on, which reaches every job of an install; tests/support/suiteEnvironment.ts)
  */
 import type { FlowClient } from '../../api/client/flowClient';
 import { FLOW_JOB_STATUS } from '../../workflows/searchAttributes';
 import { statusQuery } from '../../workflows/trainingJob';
 import { startHarness, type Harness } from '../support/harness';
-import { rpcError, startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, withOwnKillSwitch, type ApiHarness } from '../support/apiHarness';
 import { onBudgetChange } from '../support/budgetTrigger';
 
 let h: Harness;
@@ -223,7 +223,7 @@ test('kill switch on pauses a running job and starts a new one paused; off lets 
   const worker = await api.startWorker();
   let paused: string | undefined;
   try {
-    await withKillSwitchLock(async () => {
+    await withOwnKillSwitch(async () => {
       expect((await admin.getKillSwitch()).on).toBe(false);
       await waitFor(() => client.getStatus(running), (s) => s.status === 'running' && s.iteration >= 1 && s.iteration < 5, 60_000, 20);
       try {

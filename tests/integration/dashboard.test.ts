@@ -8,14 +8,14 @@
  * buttons only for those allowed. Screenshots go to .flow/test/;
  * FLOW_UPDATE_SCREENSHOTS=1 also replaces docs/images/dashboard.png (the README's picture).
  *
- * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
+ * @suiteLock isolated (it turns the kill switch on, which reaches every job of an install; tests/support/suiteEnvironment.ts)
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { startHarness, type Harness } from '../support/harness';
-import { rpcError, startApiHarness, waitFor, withKillSwitchLock, writeVersions, type ApiHarness } from '../support/apiHarness';
+import { rpcError, startApiHarness, waitFor, withOwnKillSwitch, writeVersions, type ApiHarness } from '../support/apiHarness';
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -29,17 +29,20 @@ let worker: Awaited<ReturnType<ApiHarness['startWorker']>>;
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
-const savedEnv = { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, FLOW_TEMPORAL_UI_URL: process.env.FLOW_TEMPORAL_UI_URL };
+const savedEnv = { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE, FLOW_TEMPORAL_UI_URL: process.env.FLOW_TEMPORAL_UI_URL };
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   temporal = await startTemporal({ uiPort: await freePort(), logFile: path.join(SHOTS, 'dashboard-temporal.log') });
-  // The harness connects to TEMPORAL_ADDRESS once, at start: point it at this file's server.
+  // The harness connects to TEMPORAL_ADDRESS once, at start: point it at this file's server and
+  // its default namespace (the file's own database comes from its isolated install).
   process.env.TEMPORAL_ADDRESS = temporal.address;
+  process.env.TEMPORAL_NAMESPACE = 'default';
   try {
     harness = await startHarness();
   } finally {
     process.env.TEMPORAL_ADDRESS = savedEnv.TEMPORAL_ADDRESS;
+    process.env.TEMPORAL_NAMESPACE = savedEnv.TEMPORAL_NAMESPACE;
   }
   // The API reads FLOW_TEMPORAL_UI_URL when the dashboard asks where the Web UI is.
   process.env.FLOW_TEMPORAL_UI_URL = `${temporal.uiUrl}/`;
@@ -404,7 +407,7 @@ test('a banner says when the global kill switch is on, with its reason, and goes
   await page.locator('[data-testid="start-form"]').waitFor();
   expect(await page.locator('[data-testid="kill-switch"]').count()).toBe(0);
   const admin = await api.client({ roles: ['admin'] });
-  await withKillSwitchLock(async () => {
+  await withOwnKillSwitch(async () => {
     try {
       await admin.call('training.kill_switch', { on: true, reason: 'provider incident' });
       await page.locator('[data-testid="kill-switch"]').waitFor();

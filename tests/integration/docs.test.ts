@@ -7,7 +7,7 @@
  * true. Blocks of one file share exported variables (`export JOB=...` in one block is `$JOB` in
  * the next), as in one terminal session.
  *
- * @suiteLock exclusive (it turns the kill switch on; tests/support/suiteEnvironment.ts)
+ * @suiteLock isolated (it turns the kill switch on, which reaches every job of an install; tests/support/suiteEnvironment.ts)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, PROJECT_ROOT } from '../../workers/dev/devStack';
 import { requireEnv } from '../support/harness';
-import { startApiHarness, waitFor, withKillSwitchLock, type ApiHarness } from '../support/apiHarness';
+import { startApiHarness, waitFor, withOwnKillSwitch, type ApiHarness } from '../support/apiHarness';
 
 interface Skip {
   /** Matches the start of a command (a logical line, continuation lines joined). */
@@ -266,8 +266,8 @@ describe.each(DOCUMENTS.filter((file) => blocks.some((block) => block.file === f
     ].join('\n');
     const global = /\bkill-switch\b/.test(script);
     const result = global
-      ? // The kill switch is global: run under the suite's lock and always leave it off.
-        await withKillSwitchLock(async () => {
+      ? // The kill switch is global to this file's install: always leave it off for the tests after.
+        await withOwnKillSwitch(async () => {
           try {
             return await bash(wrapped, shellEnv());
           } finally {

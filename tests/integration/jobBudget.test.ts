@@ -196,8 +196,9 @@ test('alerts fire once each at 75% and 90%; raising the budget through the Updat
 test('the kill switch pauses a running job at the next batch boundary and resumes it', async () => {
   const { jobId } = await startTrainingJob(h.client, h.repos, budgetJob(10, 3), { taskQueue: h.taskQueue });
   const handle = h.client.workflow.getHandle(jobId);
-  // Files that flip the global kill switch (which signals every running job) run alone
-  // (@suiteLock exclusive, tests/support/suiteEnvironment.ts), so none does while this one runs.
+  // Only this job is signalled. Files that flip the global kill switch (which signals every
+  // running job of an install) have installs of their own (@suiteLock isolated,
+  // tests/support/suiteEnvironment.ts), so none reaches this one.
   const result: TrainingJobResult = await h.run(async () => {
     while (((await h.repos.jobs.get(jobId))!.iteration ?? 0) < 1) await new Promise((r) => setTimeout(r, 10));
     await handle.signal(killSwitchSignal, { on: true, reason: 'provider outage' });

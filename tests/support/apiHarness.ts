@@ -7,12 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { TrainingWorker as Worker } from '../../workers/trainingWorker';
-import { Client as PgClient } from 'pg';
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_ROLES, mintToken, type AuthConfig, type TokenClaims } from '../../api/auth';
 import { FlowApiError, FlowClient } from '../../api/client/flowClient';
 import { buildApiServer, type ApiOptions } from '../../api/server';
-import { requireEnv, startHarness, type Harness } from './harness';
+import { startHarness, type Harness } from './harness';
 import type { Repositories } from '../../adapters/db';
+import { ISOLATED_INSTALL_ENV } from './isolatedInstall';
 
 export interface ApiHarness {
   h: Harness;
@@ -91,27 +91,16 @@ export async function waitFor<T>(fn: () => Promise<T>, done: (value: T) => boole
   }
 }
 
-/** A PostgreSQL advisory lock key: "FlowKS" in ASCII. */
-const KILL_SWITCH_TEST_LOCK = 0x466c6f774b53;
-
 /**
- * The kill switch is global: every running trainingJob workflow on the suite's Temporal server
- * gets it, and the setting lives in the shared database. Test files that turn it on run alone
- * (`@suiteLock exclusive`, tests/support/suiteEnvironment.ts) and do so inside this lock (a
- * session-level advisory lock on the test database), so two kill-switch files never overlap even
- * when run without the suite lock; `fn` must turn it off again before returning (use try/finally).
+ * Runs `fn`, which turns the kill switch on, in a file with a Flow install of its own
+ * (`@suiteLock isolated`, tests/support/suiteEnvironment.ts): the switch is global to an install,
+ * so in the suite's shared one it would pause every other file's jobs. Refused anywhere else.
+ * `fn` must turn it off again before returning (use try/finally): the file's own later tests
+ * share the install.
  */
-export async function withKillSwitchLock<T>(fn: () => Promise<T>): Promise<T> {
-  const pg = new PgClient({ connectionString: requireEnv('DATABASE_URL') });
-  pg.on('error', () => undefined);
-  await pg.connect();
-  try {
-    await pg.query('SELECT pg_advisory_lock($1)', [KILL_SWITCH_TEST_LOCK]);
-    return await fn();
-  } finally {
-    await pg.query('SELECT pg_advisory_unlock($1)', [KILL_SWITCH_TEST_LOCK]).catch(() => undefined);
-    await pg.end().catch(() => undefined);
-  }
+export async function withOwnKillSwitch<T>(fn: () => Promise<T>): Promise<T> {
+  if (process.env[ISOLATED_INSTALL_ENV] !== '1') throw new Error('the kill switch is turned on only in a file with an install of its own: give the file "@suiteLock isolated (it turns the kill switch on)"');
+  return fn();
 }
 
 /** The FlowApiError a call was refused with (fails the test if it was not refused). */

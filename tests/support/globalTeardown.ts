@@ -2,6 +2,7 @@ import path from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import libCoverage from 'istanbul-lib-coverage';
 import type { Config } from '@jest/types';
+import { Client as PgClient } from 'pg';
 import { dropDatabase } from '../../workers/dev/devStack';
 import { checkCoverage } from './coverageReport';
 
@@ -9,6 +10,8 @@ export default async function globalTeardown(globalConfig: Config.GlobalConfig):
   await globalThis.__flowTemporal?.stop();
   if (process.env.FLOW_TEST_ADMIN_URL && process.env.FLOW_TEST_DATABASE_NAME) {
     await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME);
+    // And what an isolated file (tests/support/suiteEnvironment.ts) left if its worker died.
+    for (const name of await ownDatabasesOf(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME)) await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, name);
   }
   // jest's reporters (its coverage report included) have finished by now; a shortfall fails the run.
   const jestCoverage = path.join(globalConfig.coverageDirectory, 'coverage-final.json');
@@ -18,4 +21,15 @@ export default async function globalTeardown(globalConfig: Config.GlobalConfig):
     workflows: process.env.FLOW_WORKFLOW_COVERAGE_DIR,
   });
   if (shortfalls.length > 0) throw new Error(`coverage below its floor: ${shortfalls.join(', ')}`);
+}
+
+async function ownDatabasesOf(adminUrl: string, suiteDatabase: string): Promise<string[]> {
+  const pg = new PgClient({ connectionString: adminUrl });
+  await pg.connect();
+  try {
+    const { rows } = await pg.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${suiteDatabase}_iso_`]);
+    return rows.map((row) => row.datname);
+  } finally {
+    await pg.end();
+  }
 }

@@ -43,13 +43,16 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
   const prisma = createPrismaClient(requireEnv('DATABASE_URL'), { poolSize: 10 });
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  // TEMPORAL_NAMESPACE is set for a file with an install of its own (tests/support/suiteEnvironment.ts).
+  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  const client = new Client({ connection, namespace });
   const taskQueue = `test-${randomUUID()}`;
   const workers: Worker[] = [];
   const coverage = new WorkflowCoverage();
   const newWorker = async () => {
     const worker = await createTrainingWorker({
       connection: nativeConnection,
+      namespace,
       taskQueue,
       prisma,
       llm: { baseURL: model.url },

@@ -1,7 +1,7 @@
 // The suite lock's two halves share this plain CommonJS module: tests/support/suiteEnvironment.ts
-// takes the lock each integration file asks for in its docblock (`@suiteLock exclusive (why)`),
-// and SuiteSequencer below orders the files so the exclusive ones run back to back. The sequencer
-// is plain JavaScript because jest loads it without its transform.
+// takes the lock each integration file asks for in its docblock (`@suiteLock exclusive (why)` or
+// `@suiteLock isolated (why)`), and SuiteSequencer below orders the files so the exclusive ones
+// run back to back. The sequencer is plain JavaScript because jest loads it without its transform.
 const { readFileSync } = require('node:fs');
 const TestSequencer = require('@jest/test-sequencer').default;
 const { extract, parse } = require('jest-docblock');
@@ -9,13 +9,15 @@ const { extract, parse } = require('jest-docblock');
 /** A PostgreSQL advisory lock key: "FlowSu" in ASCII. */
 const SUITE_LOCK_KEY = 0x466c6f775375;
 
-/** What a file's docblock pragmas ask for: "shared" without one; any word but the two is refused. */
+const LOCK_MODES = ['shared', 'exclusive', 'isolated'];
+
+/** What a file's docblock pragmas ask for: "shared" without one; any word but the three is refused. */
 function suiteLockMode(pragmas, testPath) {
   const raw = pragmas.suiteLock;
   if (raw === undefined) return 'shared';
   const word = typeof raw === 'string' ? raw.trim().split(/\s+/)[0] : undefined;
-  if (word === 'exclusive' || word === 'shared') return word;
-  throw new Error(`${testPath}: @suiteLock must be "exclusive" or "shared" (then why), got ${JSON.stringify(raw)}`);
+  if (LOCK_MODES.includes(word)) return word;
+  throw new Error(`${testPath}: @suiteLock must be "exclusive", "isolated" or "shared" (then why), got ${JSON.stringify(raw)}`);
 }
 
 function fileLockMode(testPath) {
@@ -34,6 +36,7 @@ class SuiteSequencer extends TestSequencer {
     const isIntegration = (test) => test.context.config.displayName?.name === 'integration';
     const exclusive = sorted.filter((test) => isIntegration(test) && fileLockMode(test.path) === 'exclusive');
     const unlocked = sorted.filter((test) => !isIntegration(test));
+    // Isolated files share the lock, so they go with the shared ones.
     const shared = sorted.filter((test) => isIntegration(test) && !exclusive.includes(test));
     return [...exclusive.slice(0, 1), ...unlocked, ...exclusive.slice(1), ...shared];
   }
