@@ -9,8 +9,9 @@ module.exports = {
   testTimeout: 120_000,
   // Two files at a time, on every machine: integration files mostly wait (on Temporal, timers and
   // the processes they start; one at a time kept the 2 cores under half busy). They share one
-  // Temporal server and one database; a file that turns the global kill switch on, or would
-  // otherwise disturb another, runs alone (the suite lock, tests/support/suiteEnvironment.ts).
+  // Temporal server and one database; a file that turns the global kill switch on gets a
+  // namespace and a database of its own, and one that would disturb the whole machine runs alone
+  // (the suite lock, tests/support/suiteEnvironment.ts).
   maxWorkers: 2,
   // The exclusive files back to back, first (tests/support/suiteLock.js).
   testSequencer: '<rootDir>/tests/support/suiteLock.js',

@@ -41,6 +41,7 @@ beforeAll(async () => {
   try {
     harness = await startHarness();
   } finally {
+    // Both are set: the suite's globalSetup and the file's isolated install set them.
     process.env.TEMPORAL_ADDRESS = savedEnv.TEMPORAL_ADDRESS;
     process.env.TEMPORAL_NAMESPACE = savedEnv.TEMPORAL_NAMESPACE;
   }

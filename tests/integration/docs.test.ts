@@ -1,7 +1,8 @@
 /**
  * The docs are run, so they cannot rot: every ```bash / ```sh block of the README, the guides
  * (docs/guides/*.md), the training runbook and the deployment guide runs here, in order, against a real stack — the
- * API (with a training worker) on this suite's Temporal server and PostgreSQL — and must exit 0.
+ * API (with a training worker) on this suite's Temporal server, in this file's own namespace and
+ * database (it turns the kill switch on) — and must exit 0.
  * `npm start` runs for real until its demo job completes. What cannot run on these machines is in
  * SKIPS, each with its reason; a skip that matches no command fails the test, so the list stays
  * true. Blocks of one file share exported variables (`export JOB=...` in one block is `$JOB` in
@@ -157,7 +158,7 @@ describe('npm start (README)', () => {
     const port = await freePort();
     const env: NodeJS.ProcessEnv = {
       ...shellEnv(),
-      // The suite's PostgreSQL database and Temporal server; a short demo job.
+      // The file's own database and namespace on the suite's Temporal server; a short demo job.
       DATABASE_URL: requireEnv('DATABASE_URL'),
       FLOW_API_PORT: String(port),
       FLOW_DEMO_ITERATIONS: '2',

@@ -63,6 +63,9 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.FLOW_TEST_DATABASE_NAME = databaseName;
   process.env.FLOW_TEST_ADMIN_URL = postgres.adminUrl;
   process.env.TEMPORAL_ADDRESS = temporal.address;
+  // The suite's namespace, whatever a developer's shell names (a file with an install of its own
+  // gets another, tests/support/suiteEnvironment.ts).
+  process.env.TEMPORAL_NAMESPACE = 'default';
   process.env.FLOW_TEST_WORKFLOW_BUNDLE = bundlePath;
   // Worker and API processes tests spawn expose no metrics endpoints unless a test asks (observability.test.ts).
   process.env.FLOW_METRICS_PORT = process.env.FLOW_TEMPORAL_METRICS_PORT = '0';

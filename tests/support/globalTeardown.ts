@@ -8,10 +8,11 @@ import { checkCoverage } from './coverageReport';
 
 export default async function globalTeardown(globalConfig: Config.GlobalConfig): Promise<void> {
   await globalThis.__flowTemporal?.stop();
-  if (process.env.FLOW_TEST_ADMIN_URL && process.env.FLOW_TEST_DATABASE_NAME) {
-    await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME);
-    // And what an isolated file (tests/support/suiteEnvironment.ts) left if its worker died.
-    for (const name of await ownDatabasesOf(process.env.FLOW_TEST_ADMIN_URL, process.env.FLOW_TEST_DATABASE_NAME)) await dropDatabase(process.env.FLOW_TEST_ADMIN_URL, name);
+  const { FLOW_TEST_ADMIN_URL: adminUrl, FLOW_TEST_DATABASE_NAME: suiteDatabase } = process.env;
+  if (adminUrl && suiteDatabase) {
+    // With what an isolated file (tests/support/suiteEnvironment.ts) left if its worker died.
+    const names = [suiteDatabase, ...(await ownDatabasesOf(adminUrl, suiteDatabase))];
+    await Promise.all(names.map((name) => dropDatabase(adminUrl, name)));
   }
   // jest's reporters (its coverage report included) have finished by now; a shortfall fails the run.
   const jestCoverage = path.join(globalConfig.coverageDirectory, 'coverage-final.json');

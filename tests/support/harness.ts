@@ -1,7 +1,8 @@
 /**
  * One test's Flow: a simulated model server (real HTTP), a Prisma client on the run's test
- * database, a Temporal client, and a training worker on a task queue of its own, built from
- * the suite's single workflow bundle.
+ * database (or the file's own, tests/support/suiteEnvironment.ts), a Temporal client on the
+ * suite's namespace (or the file's own), and a training worker on a task queue of its own, built
+ * from the suite's single workflow bundle.
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -43,8 +44,8 @@ export async function startHarness(options: { model?: SimulatedModelServerOption
   const prisma = createPrismaClient(requireEnv('DATABASE_URL'), { poolSize: 10 });
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
-  // TEMPORAL_NAMESPACE is set for a file with an install of its own (tests/support/suiteEnvironment.ts).
-  const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  // The suite's namespace (globalSetup), or the file's own (tests/support/suiteEnvironment.ts).
+  const namespace = requireEnv('TEMPORAL_NAMESPACE');
   const client = new Client({ connection, namespace });
   const taskQueue = `test-${randomUUID()}`;
   const workers: Worker[] = [];

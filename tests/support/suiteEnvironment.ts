@@ -14,8 +14,8 @@
  * named in its DATABASE_URL and TEMPORAL_NAMESPACE. That is for the files that turn the kill
  * switch on: the switch is global to an install (its setting lives in the database, and it is
  * sent to every running job on the namespace), so in an install of their own it reaches only
- * their jobs. The database is dropped after the file; the namespace stays until the suite's
- * in-memory server stops.
+ * their jobs. The database is dropped after the file; the namespace stays, and goes with the
+ * suite's Temporal server (in memory, or the cluster's databases, which are dropped).
  */
 import { TestEnvironment } from 'jest-environment-node';
 import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
@@ -23,9 +23,11 @@ import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { checkFlowNamespace, registerSearchAttributes } from '../../deploy/registerSearchAttributes';
+import { checkFlowNamespace, NamespaceNotReadyError, registerSearchAttributes } from '../../deploy/registerSearchAttributes';
 import { createDatabase, dropDatabase, migrateDatabase } from '../../workers/dev/devStack';
 import { ISOLATED_INSTALL_ENV } from './isolatedInstall';
+
+const GRPC_NOT_FOUND = 5;
 
 export type SuiteLockMode = 'shared' | 'exclusive' | 'isolated';
 
@@ -83,7 +85,9 @@ export default class SuiteEnvironment extends TestEnvironment {
           await checkFlowNamespace(connection, namespace);
           break;
         } catch (error) {
-          if (Date.now() > deadline) throw new Error(`namespace ${namespace} was not ready after 60 s: ${(error as Error).message}`);
+          // Waited for: NOT_FOUND from the cache, or attributes not listed yet. Anything else is not.
+          const waitable = (error as { code?: number }).code === GRPC_NOT_FOUND || error instanceof NamespaceNotReadyError;
+          if (!waitable || Date.now() > deadline) throw new Error(`namespace ${namespace} is not ready${waitable ? ' after 60 s' : ''}: ${(error as Error).message}`);
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
       }
