@@ -39,9 +39,10 @@ FILES=(
 )
 started=$(date +%s)
 set +e
-# One file at a time here: the cluster's four services and its PostgreSQL already share the 2 cores
-# with the tests (the dev-server run takes two files at a time, jest.config.js).
-FLOW_TEST_TEMPORAL=cluster npx jest "${FILES[@]}" --selectProjects integration --maxWorkers=1 "$@"
+# Two files at a time, as in the dev-server run (jest.config.js): the files mostly wait, even with
+# the cluster's four services and its PostgreSQL on the same 2 cores. Measured here: 430 s (1.37
+# cores busy) against 675 s one at a time.
+FLOW_TEST_TEMPORAL=cluster npx jest "${FILES[@]}" --selectProjects integration --maxWorkers=2 "$@"
 status=$?
 set -e
 echo "cluster subset: ${#FILES[@]} files in $(( $(date +%s) - started )) s (exit $status)"
