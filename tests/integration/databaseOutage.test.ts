@@ -15,8 +15,9 @@ import path from 'node:path';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { createPrismaClient, createRepositories, type PrismaClient } from '../../adapters/db';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
-import { createDatabase, ensurePostgres, freePort, migrateDatabase, PROJECT_ROOT, stopPostgres } from '../../workers/dev/devStack';
+import { createDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, stopPostgres } from '../../workers/dev/devStack';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+import { freeRestartPort } from '../support/restartPort';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 
 const OUTAGE_SECONDS = 60;
@@ -29,7 +30,8 @@ let worker: ChildProcess | undefined;
 beforeAll(async () => {
   // Calls slow enough that the outage starts in the middle of a group.
   h = await startHarness({ model: { latencyMs: 100 } });
-  port = await freePort();
+  // Restarted on the same port after the outage.
+  port = await freeRestartPort();
 }, 120_000);
 afterAll(async () => {
   if (worker) await stopProcess(worker, 'SIGKILL');

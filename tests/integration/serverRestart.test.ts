@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { startTrainingJob } from '../../api/trainingJobs';
-import { freePort, startTemporal, type TemporalServer } from '../../workers/dev/devStack';
+import { startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import type { TrainingJobResult } from '../../workflows/trainingJobState';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
+import { freeRestartPort } from '../support/restartPort';
 import { spawnWorkerProcess, stopProcess } from '../support/workerProcess';
 
 let h: Harness;
@@ -30,7 +31,8 @@ afterAll(async () => {
 
 test('a job survives a restart of the Temporal server', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'flow-restart-'));
-  const port = await freePort();
+  // Restarted on the same port.
+  const port = await freeRestartPort();
   const serverOptions = { port, headless: true, dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal.log') };
   server = await startTemporal(serverOptions);
   const taskQueue = `restart-${randomUUID()}`;
