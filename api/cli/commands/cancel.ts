@@ -1,9 +1,7 @@
 /** `flow cancel <job>`: cancels a job; with --wait, returns once it has ended. */
-import { isTerminalJobStatus } from '../../../training/jobStatus';
 import { nonEmptyText, positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
-import { isTransient } from '../errors';
-import { sleep } from '../io';
+import { pollUntilEnded } from '../jobPolling';
 
 export const registerCancel: RegisterCommand = (program, { io, client }) => {
   program
@@ -22,20 +20,7 @@ export const registerCancel: RegisterCommand = (program, { io, client }) => {
       }
       io.stdout.write(`${result.job_id}: cancelling (the job ends "cancelled" once its workflow stops)\n`);
       if (!options.wait) return;
-      // The cancel is sent: a hiccup while waiting for it to land is waited out, as `status --watch` does.
-      let failures = 0;
-      for (;;) {
-        try {
-          const { status } = await api.getStatus(jobId);
-          failures = 0;
-          if (isTerminalJobStatus(status)) {
-            io.stdout.write(`${result.job_id}: ${status}\n`);
-            return;
-          }
-        } catch (error) {
-          if (!isTransient(error) || ++failures > 5) throw error;
-        }
-        await sleep(options.interval);
-      }
+      const { status } = await pollUntilEnded(api, jobId, options.interval);
+      io.stdout.write(`${result.job_id}: ${status}\n`);
     });
 };

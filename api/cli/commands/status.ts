@@ -8,9 +8,10 @@ import type { FlowClient } from '../../client/flowClient';
 import type { JobStatusResult } from '../../schemas';
 import { positiveInt } from '../arguments';
 import type { RegisterCommand } from '../command';
-import { EXIT, isTransient } from '../errors';
+import { EXIT } from '../errors';
 import { checkpointOf, describeEvaluation, percent, spendOf, usd } from '../format';
-import { sleep, type CliIo } from '../io';
+import type { CliIo } from '../io';
+import { pollUntilEnded } from '../jobPolling';
 
 export const registerStatus: RegisterCommand = (program, { io, client, setExitCode }) => {
   program
@@ -152,19 +153,8 @@ async function watch(api: FlowClient, jobId: string, intervalMs: number, json: b
   const view = json ? jsonLinesView(io.stdout) : io.stdout.isTTY ? progressBarView(io.stdout) : plainLinesView(io.stdout);
   let shown = shownOf(status);
   view.start(status);
-  let failures = 0;
   try {
-    while (!isTerminalJobStatus(status.status)) {
-      await sleep(intervalMs);
-      try {
-        status = await api.getStatus(jobId);
-        failures = 0;
-      } catch (error) {
-        if (!isTransient(error) || ++failures > 5) throw error;
-        continue;
-      }
-      shown = view.update(status, shown);
-    }
+    status = await pollUntilEnded(api, jobId, intervalMs, (next) => (shown = view.update(next, shown)), status);
   } finally {
     view.stop();
   }
