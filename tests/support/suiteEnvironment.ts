@@ -22,12 +22,10 @@ import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environmen
 import { randomBytes } from 'node:crypto';
 import { Client as PgClient } from 'pg';
 import { Connection } from '@temporalio/client';
-import { msToTs } from '@temporalio/common/lib/time';
-import { checkFlowNamespace, NamespaceNotReadyError, registerSearchAttributes } from '../../deploy/registerSearchAttributes';
+import { checkFlowNamespace } from '../../deploy/registerSearchAttributes';
+import { ensureNamespace } from '../../scripts/temporal-cluster';
 import { createDatabase, dropDatabase, migrateDatabase } from '../../workers/dev/devStack';
 import { ISOLATED_INSTALL_ENV } from './isolatedInstall';
-
-const GRPC_NOT_FOUND = 5;
 
 export type SuiteLockMode = 'shared' | 'exclusive' | 'isolated';
 
@@ -73,24 +71,13 @@ export default class SuiteEnvironment extends TestEnvironment {
     const databaseUrl = await createDatabase(adminUrl, this.ownDatabase, { fresh: true });
     migrateDatabase(databaseUrl);
     const namespace = `flow-isolated-${suffix}`;
-    const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    const address = requiredEnv('TEMPORAL_ADDRESS');
+    // Created with Flow's search attributes, retried while the frontend's namespace cache catches
+    // up; then ready by what the API checks before a start.
+    await ensureNamespace(address, namespace, 1, () => undefined);
+    const connection = await Connection.connect({ address });
     try {
-      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
-      // The frontend's namespace cache learns of a new namespace within seconds; until then
-      // both calls answer NOT_FOUND. Ready means what the API checks before a start.
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        try {
-          await registerSearchAttributes(connection, namespace);
-          await checkFlowNamespace(connection, namespace);
-          break;
-        } catch (error) {
-          // Waited for: NOT_FOUND from the cache, or attributes not listed yet. Anything else is not.
-          const waitable = (error as { code?: number }).code === GRPC_NOT_FOUND || error instanceof NamespaceNotReadyError;
-          if (!waitable || Date.now() > deadline) throw new Error(`namespace ${namespace} is not ready${waitable ? ' after 60 s' : ''}: ${(error as Error).message}`);
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-      }
+      await checkFlowNamespace(connection, namespace);
     } finally {
       await connection.close();
     }
