@@ -5,10 +5,8 @@
  *   LLM calls inside them, from both processes, every span linked to its parent.
  * - The Prometheus endpoints (the API's and the worker's Flow metrics, the worker's Temporal SDK
  *   metrics) carry every training metric with sensible values, pass `promtool check metrics`,
- *   and hold every metric the Grafana dashboard queries (Temporal server metrics come from the
- *   dev server's own /metrics endpoint).
- *
- * @suiteLock exclusive (it asks every port listening on the machine for /metrics, other files' servers included; tests/support/suiteEnvironment.ts)
+ *   and hold every metric the Grafana dashboard queries, with the labels its panels group by
+ *   (Temporal server metrics come from the suite's server's own /metrics endpoint).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -73,42 +71,25 @@ function promtool(exposition: string): { status: number | null; output: string }
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
-/** Listening TCP ports on this host (IPv4 and IPv6), from /proc. */
-function listeningPorts(): number[] {
-  const ports = new Set<number>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[3] === '0A') ports.add(parseInt(fields[1].split(':').pop()!, 16));
-    }
-  }
-  return [...ports];
+/**
+ * The suite's Temporal server's own /metrics (tests/support/globalSetup.ts starts it with a known
+ * metrics port and backlog gauges every second), once it carries this test's task queue's backlog
+ * gauge. The server names a queue in a `taskqueue` label, with what Prometheus does not allow in a
+ * value it exports replaced by `_`.
+ */
+async function temporalServerMetrics(taskQueue: string): Promise<string> {
+  const queue = taskQueue.replace(/[^a-zA-Z0-9_]/g, '_');
+  return waitFor(
+    () => scrape(requireEnv('FLOW_TEST_TEMPORAL_SERVER_METRICS_URL')),
+    (text) => samples(text, 'approximate_backlog_count').some((sample) => sample.labels.taskqueue === queue),
+    30_000,
+    250,
+  );
 }
 
-/**
- * The Temporal dev server's own /metrics: `temporal server start-dev` serves it on a random free
- * port (its --metrics-port default) that tests/support/globalSetup.ts does not fix, so it is
- * found as the endpoint whose series name this test's task queue.
- */
-async function findTemporalServerMetrics(taskQueue: string): Promise<string | null> {
-  const bodies = await Promise.all(
-    listeningPorts().map(async (port) => {
-      try {
-        const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
-        const text = response.ok ? await response.text() : '';
-        return text.includes(`task_queue="${taskQueue}`) ? text : null;
-      } catch {
-        return null;
-      }
-    }),
-  );
-  return bodies.find((body) => body !== null) ?? null;
+/** The labels a PromQL expression groups by (`by (a, b)`), but `le` (histogram_quantile's buckets). */
+function groupingLabels(expr: string): string[] {
+  return [...expr.matchAll(/\bby\s*\(([^)]*)\)/g)].flatMap((m) => m[1].split(',').map((label) => label.trim())).filter((label) => label !== '' && label !== 'le');
 }
 
 /** Every metric name a PromQL expression reads (identifiers not followed by `(`, minus keywords and label names). */
@@ -132,7 +113,6 @@ function ancestry(span: ReceivedSpan, byId: Map<string, ReceivedSpan>, rootParen
   return chain;
 }
 
-const TEMPORAL_SERVER_METRICS = new Set(['approximate_backlog_count', 'approximate_backlog_age_seconds']);
 
 describe('observability: metrics and one trace across the API and a worker process', () => {
   let receiver: OtlpReceiver;
@@ -275,17 +255,26 @@ describe('observability: metrics and one trace across the API and a worker proce
       if (result.status !== 0) throw new Error(`promtool check metrics failed on the ${name} scrape:\n${result.output}`);
     }
 
-    // --- Every metric the dashboard queries exists in a scrape (server-side ones in the dev server's).
-    const serverScrape = await findTemporalServerMetrics(taskQueue);
-    const available = new Set([...metricNames(apiScrape), ...metricNames(workerScrape), ...metricNames(temporalScrape), ...(serverScrape ? metricNames(serverScrape) : [])]);
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
-    const queried = dashboard.panels.flatMap((panel) => (panel.targets ?? []).flatMap((target) => metricsInExpr(target.expr).map((metric) => ({ panel: panel.title, metric }))));
+    // --- Every metric the dashboard queries exists in a scrape (server-side ones in the Temporal
+    // server's), with every label the panel groups by and names in its legend.
+    const serverScrape = await temporalServerMetrics(taskQueue);
+    const scrapes = [apiScrape, workerScrape, temporalScrape, serverScrape];
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets?: { expr: string; legendFormat?: string }[] }[] };
+    const targets = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, ...target })));
+    const queried = targets.flatMap(({ panel, expr }) => metricsInExpr(expr).map((metric) => ({ panel, metric })));
     expect(queried.length).toBeGreaterThan(10);
-    expect(serverScrape).not.toBeNull();
-    // Server-side backlog metrics appear only once the matching service has emitted them for a
-    // queue with a backlog (every matching.backlogMetricsEmitInterval); the rest must all be there.
-    const missing = queried.filter(({ metric }) => !available.has(metric) && !TEMPORAL_SERVER_METRICS.has(metric));
-    expect(missing).toEqual([]);
+    const available = new Set(scrapes.flatMap((text) => [...metricNames(text)]));
+    expect(queried.filter(({ metric }) => !available.has(metric))).toEqual([]);
+    const unlabelled = targets.flatMap(({ panel, expr, legendFormat }) => {
+      const grouped = groupingLabels(expr);
+      const legend = [...(legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]);
+      const carried = new Set(metricsInExpr(expr).flatMap((metric) => scrapes.flatMap((text) => samples(text, metric).flatMap((sample) => Object.keys(sample.labels)))));
+      return [
+        ...grouped.filter((label) => !carried.has(label)).map((label) => ({ panel, problem: `groups by "${label}", which no series it reads carries` })),
+        ...legend.filter((label) => grouped.length > 0 && !grouped.includes(label)).map((label) => ({ panel, problem: `legend names "${label}", which it does not group by` })),
+      ];
+    });
+    expect(unlabelled).toEqual([]);
 
     // --- One trace: request → StartWorkflow → RunWorkflow → StartActivity → RunActivity → llm.chat.
     const trace = await waitFor(

@@ -11,30 +11,46 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import type { Config } from '@jest/types';
 import { prepareCoverageDir } from './workflowCoverage';
-import { createDatabase, dropDatabase, ensurePostgres, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/dev/devStack';
+import { createDatabase, dropDatabase, ensurePostgres, freePort, migrateDatabase, PROJECT_ROOT, startTemporal } from '../../workers/dev/devStack';
 import { freeBasePort, startCluster } from '../../scripts/temporal-cluster';
 
 declare global {
   // eslint-disable-next-line no-var
-  var __flowTemporal: { address: string; stop(): Promise<void> } | undefined;
+  var __flowTemporal: SuiteTemporal | undefined;
 }
 
 // One partition per task queue, so priority order across a whole queue is observable
 // (tests/integration/priority.test.ts); with several, each partition orders only its own.
 const ONE_PARTITION = { 'matching.numTaskqueueReadPartitions': 1, 'matching.numTaskqueueWritePartitions': 1 };
+// Task-queue backlog gauges every second instead of every minute, so a test sees its own queue's
+// (tests/integration/observability.test.ts: the dashboard's backlog panel reads them).
+const BACKLOG_METRICS_EVERY_SECOND = { 'matching.backlogMetricsEmitInterval': '1s' };
+
+/** The suite's Temporal server: its frontend, and the /metrics that carries its task-queue series. */
+interface SuiteTemporal {
+  address: string;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
 
 /** The suite's Temporal: the dev server, or with FLOW_TEST_TEMPORAL=cluster a cluster of its own (fresh databases, dropped after). */
-async function startSuiteTemporal(workDir: string, adminUrl: string): Promise<{ address: string; stop(): Promise<void> }> {
+async function startSuiteTemporal(workDir: string, adminUrl: string): Promise<SuiteTemporal> {
   const mode = process.env.FLOW_TEST_TEMPORAL ?? 'dev';
-  if (mode === 'dev') return startTemporal({ headless: true, logFile: path.join(workDir, 'temporal.log'), dynamicConfig: ONE_PARTITION });
+  if (mode === 'dev') {
+    // A known metrics port, so a test reads the server's series without probing the machine's ports.
+    const server = await startTemporal({ headless: true, logFile: path.join(workDir, 'temporal.log'), dynamicConfig: { ...ONE_PARTITION, ...BACKLOG_METRICS_EVERY_SECOND }, metricsPort: await freePort() });
+    return { address: server.address, metricsUrl: server.metricsUrl!, stop: () => server.stop() };
+  }
   if (mode !== 'cluster') throw new Error(`FLOW_TEST_TEMPORAL must be "dev" (the default) or "cluster", got ${JSON.stringify(mode)}`);
   const name = `test-${process.pid}`;
   const database = `temporal_test_${process.pid}`;
   const started = Date.now();
-  const cluster = await startCluster({ name, database, fresh: true, basePort: await freeBasePort(), namespace: 'default', dynamicConfig: ONE_PARTITION });
+  const cluster = await startCluster({ name, database, fresh: true, basePort: await freeBasePort(), namespace: 'default', dynamicConfig: { ...ONE_PARTITION, ...BACKLOG_METRICS_EVERY_SECOND } });
   console.log(`\nintegration tests against the Temporal cluster at ${cluster.address} (4 services, PostgreSQL; up in ${Math.round((Date.now() - started) / 1000)} s; logs in ${cluster.dir})`);
   return {
     address: cluster.address,
+    // Task-queue series (backlogs) come from the matching service.
+    metricsUrl: cluster.metricsUrls.matching,
     async stop() {
       await cluster.stop();
       await dropDatabase(adminUrl, database);
@@ -63,6 +79,7 @@ export default async function globalSetup(globalConfig: Config.GlobalConfig): Pr
   process.env.FLOW_TEST_DATABASE_NAME = databaseName;
   process.env.FLOW_TEST_ADMIN_URL = postgres.adminUrl;
   process.env.TEMPORAL_ADDRESS = temporal.address;
+  process.env.FLOW_TEST_TEMPORAL_SERVER_METRICS_URL = temporal.metricsUrl;
   // The suite's namespace, whatever a developer's shell names (a file with an install of its own
   // gets another, tests/support/suiteEnvironment.ts).
   process.env.TEMPORAL_NAMESPACE = 'default';

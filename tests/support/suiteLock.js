@@ -26,12 +26,12 @@ function fileLockMode(testPath) {
 
 /**
  * jest's order (failed first, then longest first; largest first without timings), except that
- * the exclusive files go first, reversed (the shortest first once jest has timings), then the
- * files that take no lock (unit, replay), then the shared ones. The second worker waits only
- * while the first exclusive file runs, then runs the next while the first worker takes the
- * unlocked files. Spread among the shared files, or queued behind the unlocked ones, an exclusive
- * file waits for whatever shared file the other worker has started (one run lost ~200 s that
- * way: localModel waited out entryPoints).
+ * the exclusive files go first, then the files that take no lock (unit, replay), then the shared
+ * ones. The other worker runs the unlocked files while an exclusive file holds the lock. Queued
+ * behind the unlocked files, an exclusive file would wait for whatever shared file the other
+ * worker had started (one run lost ~200 s that way). With two exclusive files jest starts both at
+ * once and one waits for the other, whichever wins the lock: keep them few (today one,
+ * localModel).
  */
 class SuiteSequencer extends TestSequencer {
   async sort(tests) {
@@ -41,7 +41,7 @@ class SuiteSequencer extends TestSequencer {
     const unlocked = sorted.filter((test) => !isIntegration(test));
     // Isolated files share the lock, so they go with the shared ones.
     const shared = sorted.filter((test) => isIntegration(test) && !exclusive.includes(test));
-    return [...exclusive.reverse(), ...unlocked, ...shared];
+    return [...exclusive, ...unlocked, ...shared];
   }
 }
 

@@ -158,6 +158,8 @@ export function resolveTemporalCli(): string {
 export interface TemporalServer {
   address: string;
   uiUrl: string | null;
+  /** The server's own Prometheus endpoint, when `metricsPort` chose its port (else the CLI picks a random one). */
+  metricsUrl: string | null;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -171,6 +173,8 @@ export interface TemporalServerOptions {
   logFile?: string;
   /** Extra `--dynamic-config-value` pairs, e.g. for tests that need one task-queue partition. */
   dynamicConfig?: Record<string, unknown>;
+  /** The port of the server's /metrics (`--metrics-port`); without it the CLI picks a random free one. */
+  metricsPort?: number;
   /**
    * Run the server in a process group of its own, so Ctrl-C in a terminal (SIGINT to the caller's
    * group) does not stop it before the caller's workers have drained; `stop()` ends it (`npm start`).
@@ -195,6 +199,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   if (uiPort === null) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.dbFile) args.push('--db-filename', options.dbFile);
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
   for (const key of FLOW_SEARCH_ATTRIBUTES) args.push('--search-attribute', `${key.name}=Keyword`);
   for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
@@ -215,6 +220,7 @@ export async function startTemporal(options: TemporalServerOptions = {}): Promis
   return {
     address,
     uiUrl: uiPort === null ? null : `http://127.0.0.1:${uiPort}`,
+    metricsUrl: options.metricsPort === undefined ? null : `http://127.0.0.1:${options.metricsPort}/metrics`,
     process: child,
     async stop() {
       if (child.exitCode !== null) return;
