@@ -16,7 +16,10 @@ import { parsePolicyUpdateEvidence, type PolicyUpdateEvidence } from '../../trai
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { startSimulatedModelServer, type ChatCompletionRequestBody, type SimulatedModelServer, type SimulatedModelServerOptions } from '../../workers/dev/simulatedModelServer';
 import { createTrainingWorker, type TrainingWorker as Worker } from '../../workers/trainingWorker';
+import { requireEnv } from './requireEnv';
 import { saveWorkflowCoverage } from './workflowCoverage';
+
+export { requireEnv };
 
 let runtimeInstalled = false;
 function quietRuntime() {
@@ -124,9 +127,4 @@ export function jobRequest(overrides: Partial<TrainingJobRequest> & { config?: T
   };
 }
 
-export function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: integration tests run under tests/support/globalSetup.ts`);
-  return value;
-}
 

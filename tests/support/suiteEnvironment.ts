@@ -2,8 +2,8 @@
  * The integration files' jest environment: node's, plus a readers-writer lock on the suite's
  * database held for the whole file (its hooks included), so that two files run side by side on
  * jest's workers except where one would disturb the other. A file whose docblock says
- * `@suiteLock exclusive (why)` runs alone: it probes every port on the machine, or keeps both
- * cores busy. Every other file shares the lock, and with it the Temporal server, the database and
+ * `@suiteLock exclusive (why)` runs alone: it disturbs the whole machine, as the real model does
+ * by keeping both cores busy. Every other file shares the lock, and with it the Temporal server, the database and
  * the machine: such a file counts only its own jobs and rows. PostgreSQL queues a new shared
  * request behind a waiting exclusive one, so an exclusive file waits at most for the files already
  * running. The lock is a session-level advisory lock: a jest worker that dies drops it with its
@@ -26,6 +26,7 @@ import { checkFlowNamespace } from '../../deploy/registerSearchAttributes';
 import { ensureNamespace } from '../../scripts/temporal-cluster';
 import { createDatabase, dropDatabase, migrateDatabase } from '../../workers/dev/devStack';
 import { ISOLATED_INSTALL_ENV } from './isolatedInstall';
+import { requireEnv } from './requireEnv';
 
 export type SuiteLockMode = 'shared' | 'exclusive' | 'isolated';
 
@@ -52,7 +53,7 @@ export default class SuiteEnvironment extends TestEnvironment {
   override async setup(): Promise<void> {
     await super.setup();
     // DATABASE_URL is the suite's database, set by globalSetup before any worker starts.
-    const url = requiredEnv('DATABASE_URL');
+    const url = requireEnv('DATABASE_URL');
     const lock = new PgClient({ connectionString: url, application_name: `jest suite lock (${this.mode})` });
     // A session lost mid-file is a lost lock: the file fails at teardown rather than pass unguarded.
     lock.on('error', (error) => (this.lost ??= error));
@@ -64,14 +65,14 @@ export default class SuiteEnvironment extends TestEnvironment {
 
   /** A database and a namespace for this file alone, named in the file's (not the worker's) environment. */
   private async installOwnFlow(): Promise<void> {
-    const adminUrl = requiredEnv('FLOW_TEST_ADMIN_URL');
+    const adminUrl = requireEnv('FLOW_TEST_ADMIN_URL');
     const suffix = randomBytes(4).toString('hex');
     // Named after the suite's database, so globalTeardown drops whatever a crashed file left.
-    this.ownDatabase = `${requiredEnv('FLOW_TEST_DATABASE_NAME')}_iso_${suffix}`;
+    this.ownDatabase = `${requireEnv('FLOW_TEST_DATABASE_NAME')}_iso_${suffix}`;
     const databaseUrl = await createDatabase(adminUrl, this.ownDatabase, { fresh: true });
     migrateDatabase(databaseUrl);
     const namespace = `flow-isolated-${suffix}`;
-    const address = requiredEnv('TEMPORAL_ADDRESS');
+    const address = requireEnv('TEMPORAL_ADDRESS');
     // Created with Flow's search attributes, retried while the frontend's namespace cache catches
     // up; then ready by what the API checks before a start.
     await ensureNamespace(address, namespace, 1, () => undefined);
@@ -89,7 +90,7 @@ export default class SuiteEnvironment extends TestEnvironment {
     this.lock = null;
     // Dropped WITH (FORCE), so a connection the file left open does not keep it; a failure to drop
     // is reported after the lock is released (globalTeardown drops it again by its name).
-    const dropError = this.ownDatabase ? await dropDatabase(requiredEnv('FLOW_TEST_ADMIN_URL'), this.ownDatabase).then(() => undefined, (error: Error) => error) : undefined;
+    const dropError = this.ownDatabase ? await dropDatabase(requireEnv('FLOW_TEST_ADMIN_URL'), this.ownDatabase).then(() => undefined, (error: Error) => error) : undefined;
     // Closing the session releases its advisory locks (and a connection that failed to lock is closed too).
     await lock?.end().catch(() => undefined);
     await super.teardown();
@@ -98,8 +99,3 @@ export default class SuiteEnvironment extends TestEnvironment {
   }
 }
 
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: the integration project runs tests/support/globalSetup.ts first`);
-  return value;
-}
