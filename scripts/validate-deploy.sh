@@ -64,7 +64,7 @@ VARIANTS=(
   # Everything optional switched on: a chart-made Secret, KEDA with a TriggerAuthentication.
   "options|-f $CHART/values-large.yaml --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set workers.pools.trajectory.keda.authenticationRef=temporal-cloud-api-key --set api.podDisruptionBudget.maxUnavailable=1"
   # Migrations run elsewhere: the chart-made Secret must still exist before the search-attribute hook.
-  "no-migrations|--set migrations.enabled=false --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set config.TEMPORAL_TLS=true --set config.TEMPORAL_NAMESPACE=other"
+  "no-migrations|--set migrations.enabled=false --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set config.TEMPORAL_TLS=true --set temporal.namespace=other"
 )
 
 check_helm() {

@@ -328,12 +328,27 @@ describe('helm/flow', () => {
     expect(register.envFrom).toEqual([{ secretRef: { name: 'flow-secrets' } }]);
     // The ConfigMap does not exist yet at pre-install: `config` is written into the Job itself.
     expect(envOf(register)).toMatchObject({ TEMPORAL_TLS: 'true', FLOW_BLOB_STORE: 's3' });
-    // temporal.namespace wins over a TEMPORAL_NAMESPACE in `config`, as in the Deployments (whose env beats the ConfigMap).
-    expect(register.env.filter((e: { name: string }) => e.name === 'TEMPORAL_NAMESPACE')).toEqual([{ name: 'TEMPORAL_NAMESPACE', value: 'default' }]);
+    // The namespace comes from temporal.namespace, once (a TEMPORAL_NAMESPACE in `config` is refused: see below).
+    expect(register.env.filter((e: { name: string }) => e.name === 'TEMPORAL_NAMESPACE')).toEqual([{ name: 'TEMPORAL_NAMESPACE', value: 'other' }]);
     // The Secret it reads is a hook too, made before it (weight -10 < -5).
     const secret = find(manifests, 'Secret', 'flow-secrets');
     expect(secret.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'pre-install,pre-upgrade', 'helm.sh/hook-weight': '-10' });
     // An upgrade that turns a regular Secret into this hook would otherwise delete it as gone from the release.
     expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+  });
+
+  test('a setting the chart derives from another value is refused in `config`, naming the value to set (the pods\' env would override it)', () => {
+    const helm = (...args: string[]) => spawnSync(path.join(ROOT, '.flow/tools/go/bin/helm'), ['template', 'flow', path.join(ROOT, 'helm/flow'), '--kube-version', '1.30.0', ...args], { encoding: 'utf8' });
+    for (const [key, value, instead] of [
+      ['TEMPORAL_NAMESPACE', 'other', 'temporal.namespace'],
+      ['FLOW_TASK_QUEUE', 'q', 'temporal.taskQueue'],
+      ['FLOW_METRICS_PORT', '9999', 'metrics.otelPort'],
+    ]) {
+      const run = helm('--set', `config.${key}=${value}`);
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`config.${key} is set by the chart from ${instead}`);
+    }
+    // Settings the chart leaves to `config` still render.
+    expect(helm('--set', 'config.TEMPORAL_TLS=true').status).toBe(0);
   });
 });

@@ -78,6 +78,32 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   value: {{ ternary .Values.metrics.otelPort 0 .Values.metrics.enabled | quote }}
 {{- end }}
 
+{{/*
+Keys of `config` that the chart sets itself in the pods' env, which wins over the ConfigMap: a
+user's value would be silently ignored, so it is refused, naming the value that sets it.
+*/}}
+{{- define "flow.refuseChartManagedConfig" -}}
+{{- $managed := dict
+  "TEMPORAL_ADDRESS" "temporal.address"
+  "TEMPORAL_NAMESPACE" "temporal.namespace"
+  "FLOW_TASK_QUEUE" "temporal.taskQueue"
+  "FLOW_METRICS_PORT" "metrics.otelPort (metrics.enabled=false for none)"
+  "FLOW_TEMPORAL_METRICS_PORT" "metrics.temporalSdkPort (metrics.enabled=false for none)"
+  "FLOW_API_PORT" "api.port"
+  "FLOW_API_HOST" "nothing (the API listens on every address of its pod)"
+  "FLOW_WORKER_POOL" "workers.pools (one Deployment per pool)"
+  "FLOW_WORKER_HEALTH_PORT" "workers.healthPort"
+  "FLOW_WORKER_SHUTDOWN_GRACE_S" "the pool's terminationGracePeriodSeconds (the grace is 10 s less)"
+  "OTEL_SERVICE_NAME" "nothing (each Deployment names its own service)"
+  "OTEL_RESOURCE_ATTRIBUTES" "nothing (the chart sets it from the release namespace)"
+}}
+{{- range $key, $_ := .Values.config }}
+{{- if hasKey $managed $key }}
+{{- fail (printf "config.%s is set by the chart from %s, and the pods' own env would override it: set that instead" $key (get $managed $key)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "flow.envFrom" -}}
 - configMapRef:
     name: {{ include "flow.fullname" . }}-config
