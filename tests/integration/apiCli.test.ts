@@ -437,6 +437,7 @@ describe('main() in-process', () => {
 
     const chat = await run(['export', jobId, '--out', '-', '--format', 'jsonl_chat', '--min-reward', '0']);
     const lines = chat.stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
     expect(chat.stderr).toBe(`wrote ${lines.length} chat lines to stdout\n`);
     expect(lines.every((l) => Array.isArray(JSON.parse(l).messages))).toBe(true);
   }, 120_000);

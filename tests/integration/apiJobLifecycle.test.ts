@@ -61,6 +61,7 @@ test('start → status while running → list → complete → export, through t
   expect(first.steps.length).toBeGreaterThan(0);
   expect(first).toMatchObject({ reward: expect.any(Number), advantage: expect.any(Number), prompt_tokens: expect.any(Number), cost_usd: expect.any(Number) });
   const successes = all.trajectories!.filter((t) => t.success).length;
+  expect(successes).toBeGreaterThan(0); // else the success-only and chat exports below would check nothing
   const onlySuccess = await client.exportTrajectories({ job_id: started.job_id, success_only: true, limit: 100 });
   expect(onlySuccess.total).toBe(successes);
   const secondIteration = await client.exportTrajectories({ job_id: started.job_id, iteration_from: 1, iteration_to: 1 });
@@ -71,6 +72,9 @@ test('start → status while running → list → complete → export, through t
   const minReward = Math.max(...all.trajectories!.map((t) => t.reward!));
   const best = await client.exportTrajectories({ job_id: started.job_id, min_reward: minReward });
   expect(best.trajectories!.every((t) => t.reward! >= minReward)).toBe(true);
+  // Exactly the trajectories that reach it: the best ones are not dropped at the boundary.
+  expect(best.total).toBe(all.trajectories!.filter((t) => t.reward! >= minReward).length);
+  expect(best.total).toBeGreaterThan(0);
 
   const chat = await client.exportTrajectories({ job_id: started.job_id, format: 'jsonl_chat', limit: 100 });
   expect(chat.count).toBe(successes);

@@ -38,7 +38,9 @@ afterAll(async () => {
 
 test('a job cancelled after its first checkpoint resumes from it as run 2 and completes', async () => {
   const client = await api.client();
-  const started = await client.startGrpo(tinyJob('resume-agent'));
+  // Seed 1 learns at iteration 1 (seed 7, tinyJob's, does not): the checkpoint's prompt is not the base prompt.
+  const job = tinyJob('resume-agent');
+  const started = await client.startGrpo({ ...job, config: { ...job.config, seed: 1 } });
   const jobId = started.job_id;
   const stored = (await h.repos.jobs.get(jobId))!.input;
   // The validated input is stored, without continue-as-new state.
@@ -67,6 +69,8 @@ test('a job cancelled after its first checkpoint resumes from it as run 2 and co
     // The policy the checkpoint holds, read back through the checkpoint store.
     const payload = await new CheckpointStore(h.repos.progress, blobStoreFromEnv()).load(jobId, checkpoint);
     const checkpointPrompt = renderSystemPrompt(payload.policy as unknown as Policy);
+    // The checkpoint learned something, so a resume that started from the base policy would show.
+    expect((payload.policy as unknown as Policy).lessons.length).toBeGreaterThan(0);
 
     const unknown = await rpcError(client.resume(jobId, { run: 1, iteration: 99 }));
     expect(unknown).toMatchObject({ code: -32024, reason: 'no_checkpoint' });

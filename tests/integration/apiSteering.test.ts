@@ -244,10 +244,15 @@ test('kill switch on pauses a running job and starts a new one paused; off lets 
         const attribute = async (id: string) => (await h.client.workflow.getHandle(id).describe()).typedSearchAttributes.get(FLOW_JOB_STATUS);
         expect(await attribute(running)).toBe('paused');
         expect(await attribute(paused)).toBe('paused');
-        // Nothing is spent while paused.
-        const before = await h.repos.trajectories.countForJob(running);
-        await new Promise((r) => setTimeout(r, 300));
-        expect(await h.repos.trajectories.countForJob(running)).toBe(before);
+        // Nothing is spent (or written) while paused: the ledger, the status and the trajectories stand still.
+        const spent = async () => ({
+          ledger: (await h.repos.ledger.totalForJob(running)).costUsd,
+          status: (await client.getStatus(running)).spend_usd,
+          trajectories: await h.repos.trajectories.countForJob(running),
+        });
+        const before = await spent();
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(await spent()).toEqual(before);
       } finally {
         const off = await admin.killSwitch(false);
         expect(off).toMatchObject({ on: false, reason: null });

@@ -10,7 +10,7 @@ import { WorkflowCoverage } from '@temporalio/nyc-test-coverage';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { startTemporal, type TemporalServer } from '../../workers/dev/devStack';
 import { createTrainingWorker } from '../../workers/trainingWorker';
-import { updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
+import { statusQuery, updateBudgetUpdate, type TrainingJobResult } from '../../workflows/trainingJob';
 import { jobRequest, requireEnv, startHarness, type Harness } from '../support/harness';
 import { saveWorkflowCoverage } from '../support/workflowCoverage';
 
@@ -50,12 +50,23 @@ test('a job that continues as new several times finishes with correct totals, an
       // One raise per finished iteration, whichever run of the workflow is current then.
       for (let iteration = 1; iteration < config.iterations; iteration++) {
         while (((await h.repos.jobs.get(jobId))!.iteration ?? 0) < iteration) await new Promise((r) => setTimeout(r, 5));
+        // The raise before is in force in whichever run is current now (carried across continue-as-new).
+        if (sent.length > 0) expect((await handle.query(statusQuery)).budget_usd).toBe(sent[sent.length - 1]);
         const budget = 10 + iteration;
         const answer = await handle.executeUpdate(updateBudgetUpdate, { args: [budget] }).catch((e: Error) => e);
-        if (answer instanceof Error) break; // the job finished first
+        if (answer instanceof Error) {
+          // Only a finished job may turn a raise away; any other refusal is a lost Update.
+          expect({ status: (await handle.describe()).status.name, error: answer.message }).toEqual({ status: 'COMPLETED', error: expect.any(String) });
+          break;
+        }
+        expect(answer.budget_usd).toBe(budget);
         sent.push(answer.budget_usd);
       }
-      return { result: (await handle.result()) as TrainingJobResult, budgets: sent };
+      const result = (await handle.result()) as TrainingJobResult;
+      // In force in the workflow's own state at the end, not only in the row the Update's handler
+      // writes (queried while the worker runs: a closed workflow's query is answered by a worker).
+      if (sent.length > 0) expect((await handle.query(statusQuery)).budget_usd).toBe(sent[sent.length - 1]);
+      return { result, budgets: sent };
     });
 
     expect(result.status).toBe('completed');

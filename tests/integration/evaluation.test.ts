@@ -154,6 +154,8 @@ test('a 10-iteration job improves task success per query on its validation and t
   // whose per-query test is not significant; that overstatement is why the verdict is per query.)
   for (const control of [noUpdate, shuffled]) {
     expect(control.status.status).toBe('completed');
+    // Each control was evaluated as the trained job was (else the loop below asserts nothing).
+    expect(control.stored.map(({ summary }) => [summary.iteration, summary.split])).toEqual(trained.stored.map(({ summary }) => [summary.iteration, summary.split]));
     for (const { summary } of control.stored) {
       expect({ significant: summary.significant_improvement, why: describeEvaluation(summary) }).toEqual({ significant: false, why: describeEvaluation(summary) });
     }
@@ -333,6 +335,7 @@ describe('evaluation episodes that go wrong', () => {
     expect(slow.episodes[0].error).toBe('timed out after 1s');
 
     const broke = (await new MockActivityEnvironment().run(acts().runEvaluationEpisodes, { ...base, task, allowance_usd: 1e-9 })) as EvaluationEpisodesResult;
+    expect(broke.episodes).toHaveLength(base.seeds.length);
     for (const episode of broke.episodes) expect(episode.error).toMatch(/allowance/);
     expect(broke.cost_usd).toBe(0);
   });

@@ -112,6 +112,8 @@ test('a misbehaving service: 500s, invalid JSON, wrong schema and a slow answer 
     expect(rows).toHaveLength(tasks.length * 4);
     const byTask = (i: number) => rows.filter((row) => row.queryId === tasks[i].id);
     const errors = (i: number) => byTask(i).map((row) => row.error);
+    // A group of 4 per task (else the loops below could check nothing).
+    expect(tasks.map((_, i) => byTask(i).length)).toEqual(tasks.map(() => 4));
 
     for (const error of errors(0)) expect(error).toMatch(/^agent error: http agent .* gave up after 2 attempts: attempt 1: HTTP 500: .*injected.*; attempt 2: HTTP 500/);
     for (const error of errors(1)) expect(error).toMatch(/not retried: attempt 1: the response is not valid JSON/);

@@ -47,6 +47,8 @@ test('an agent run that throws and one that times out become failed trajectories
   const rows = await h.repos.trajectories.listForJob(jobId);
   expect(rows).toHaveLength(12);
   const byQuery = (id: string) => rows.filter((r) => r.queryId === id);
+  // A group of 4 per query (else the loops below could check nothing).
+  for (const id of ['throws', 'hangs', normal.id]) expect({ id, rows: byQuery(id).length }).toEqual({ id, rows: 4 });
   for (const row of byQuery('throws')) {
     expect(row.success).toBe(false);
     expect(row.error).toMatch(/^agent error: .*HTTP 400/);

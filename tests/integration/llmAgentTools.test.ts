@@ -221,7 +221,8 @@ test('a training job in the tools environment runs the LLM agent with the real t
     expect(result.status).toBe('completed');
     const rows = (await h.repos.trajectories.listForJob(jobId)).filter((row) => row.iteration === 1);
     const byQuery = (id: string) => rows.filter((row) => row.queryId === id);
-    expect(byQuery('calc').length).toBeGreaterThanOrEqual(2);
+    // A group of 2 per query (else the loops below could check nothing).
+    for (const id of ['calc', 'fetch', 'off', 'calc-2', 'calc-3']) expect({ id, rows: byQuery(id).length }).toEqual({ id, rows: 2 });
     for (const row of [...byQuery('calc'), ...byQuery('fetch'), ...byQuery('calc-2'), ...byQuery('calc-3')]) {
       expect(row).toMatchObject({ success: true, error: null });
       expect(row.costUsd).toBeGreaterThan(0);

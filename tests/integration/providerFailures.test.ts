@@ -177,6 +177,8 @@ describe('a training job during a provider outage', () => {
   let h: Harness;
   const calls = new Map<string, number>();
   let judgedOutage = false;
+  /** When each of the optimizer's calls arrived while judgedOutage held. */
+  const optimizerCallsAt: number[] = [];
   // The first calls of the outage query fail, each in its own way; the provider then recovers.
   const OUTAGE: ScriptedResponse[] = [
     { kind: 'http_error', status: 500 },
@@ -199,6 +201,7 @@ describe('a training job during a provider outage', () => {
             const role = system.startsWith(JUDGE_MARKER) ? 'judge' : 'optimizer';
             const n = calls.get(role) ?? 0;
             calls.set(role, n + 1);
+            if (role === 'optimizer') optimizerCallsAt.push(Date.now());
             if (role === 'judge' && n < 4) return { kind: 'http_error', status: 503 };
             if (role === 'optimizer' && n === 0) return { kind: 'http_error', status: 429, headers: { 'retry-after': '1' } };
             return undefined;
@@ -257,6 +260,9 @@ describe('a training job during a provider outage', () => {
         ['rewardGroup', 'ProviderUnavailable'],
         ['updatePolicy', 'ProviderUnavailable'],
       ]));
+      // The optimizer's second call waited out the first answer's Retry-After (1 s).
+      expect(optimizerCallsAt.length).toBeGreaterThanOrEqual(2);
+      expect(optimizerCallsAt[1] - optimizerCallsAt[0]).toBeGreaterThanOrEqual(1000);
     } finally {
       judgedOutage = false;
     }

@@ -60,6 +60,7 @@ test('start_job.py, watch_job.py and export_data.py: a job started, followed to 
   expect(exported).toMatchObject({ code: 0, stderr: '' });
   const rows = readFileSync(out, 'utf8').trim().split('\n').filter(Boolean);
   const successes = (await (await api.client()).exportTrajectories({ job_id: jobId, success_only: true, limit: 1000 })).total;
+  expect(successes).toBeGreaterThan(0);
   expect(rows).toHaveLength(successes);
   expect(exported.stdout.trim()).toBe(`${successes} successful trajectories written to ${out}`);
   for (const row of rows) {
