@@ -17,6 +17,7 @@ import { freePort, PROJECT_ROOT, startTemporal, type TemporalServer } from '../.
 import { startHarness, type Harness } from '../support/harness';
 import { rpcError, startApiHarness, waitFor, withOwnKillSwitch, writeVersions, type ApiHarness } from '../support/apiHarness';
 import { blobStoreFromEnv } from '../../adapters/checkpoints/blobStore';
+import { JOB_STATUSES } from '../../training/jobStatus';
 
 const CHROMIUM = process.env.FLOW_CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.join(PROJECT_ROOT, '.flow', 'test');
@@ -240,7 +241,9 @@ test('start a job from the page, watch its curves grow, cancel it, see it cancel
   await page.getByText(jobId).first().waitFor({ timeout: 60_000 });
   // The search attributes Flow sets, as the Web UI shows them for this workflow.
   const attributes = await findSearchAttributes(page, agent);
-  expect(attributes).toEqual(expect.arrayContaining(['FlowAgentId', 'FlowJobStatus', 'FlowPriority']));
+  // With their values: the agent's id (which the workflow input also holds, so the name alone proved little), a status and a priority.
+  expect(attributes).toMatchObject({ FlowAgentId: agent, FlowPriority: expect.stringMatching(/^P[012]$/) });
+  expect(JOB_STATUSES).toContain(attributes.FlowJobStatus);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-temporal-ui.png'), fullPage: true });
 }, 240_000);
 
@@ -316,10 +319,10 @@ test('a job with policy hygiene: each lesson shows its provenance, linking to th
   await waitFor(() => page.locator('[data-testid="checkpoint-row"]').count(), (n) => n === kept.length, 30_000, 100);
   const shown = page.locator('[data-testid="lesson-diff"] [data-testid="lesson-provenance"]');
   await shown.first().waitFor();
+  // Five iterations of hygiene count the earlier lessons (else the counters would go unchecked).
   const counted = lessons.find((lesson) => lesson.counters !== undefined);
-  if (counted) {
-    expect(await page.locator('[data-testid="lesson-counters"]').allTextContents()).toContain(`helpful ${counted.counters!.helpful} · harmful ${counted.counters!.harmful}`);
-  }
+  expect(counted).toBeDefined();
+  expect(await page.locator('[data-testid="lesson-counters"]').allTextContents()).toContain(`helpful ${counted!.counters!.helpful} · harmful ${counted!.counters!.harmful}`);
   const origin = withOrigin[0].provenance![0];
   const link = page.locator(`[data-testid="provenance-link"][title="${origin.trajectory_ids[0]}"]`).first();
   expect(await link.getAttribute('href')).toBe(`#/jobs/${encodeURIComponent(jobId)}/runs/${origin.run}/iterations/${origin.iteration}/trajectories/${encodeURIComponent(origin.trajectory_ids[0])}`);
@@ -522,14 +525,15 @@ describe("the dashboard's read methods (same API, same token, same tenancy)", ()
   });
 });
 
-/** Opens what the Web UI shows of the workflow's search attributes; returns the Flow ones seen with the agent's value. */
-async function findSearchAttributes(ui: Page, agent: string): Promise<string[]> {
+/** Opens what the Web UI shows of the workflow's search attributes (a JSON block) and returns them, parsed. */
+async function findSearchAttributes(ui: Page, agent: string): Promise<Record<string, unknown>> {
   const body = () => ui.locator('body').innerText();
   await waitFor(body, (text) => text.includes('FlowAgentId') || text.toLowerCase().includes('search attributes'), 30_000, 250).catch(() => undefined);
   if (!(await body()).includes('FlowAgentId')) {
     const toggle = ui.getByText(/search attributes/i).first();
     if (await toggle.count()) await toggle.click();
   }
-  const text = await waitFor(body, (value) => value.includes('FlowAgentId') && value.includes(agent), 30_000, 250);
-  return ['FlowAgentId', 'FlowJobStatus', 'FlowPriority'].filter((name) => text.includes(name));
+  const text = await waitFor(body, (value) => value.includes('"FlowAgentId"') && value.includes(agent), 30_000, 250);
+  const start = text.lastIndexOf('{', text.indexOf('"FlowAgentId"'));
+  return JSON.parse(text.slice(start, text.indexOf('\n}', start) + 2)) as Record<string, unknown>;
 }
