@@ -1,8 +1,9 @@
 """Validates rendered Kubernetes manifests offline; used by scripts/validate-deploy.sh.
 
 Built-in kinds are checked by kubernetes-validate (the Kubernetes OpenAPI schemas it ships,
-strict: unknown fields are errors) for every Kubernetes version given; KEDA's ScaledObject,
-which those schemas do not cover, against deploy/schemas/keda-scaledobject-v1alpha1.schema.json.
+strict: unknown fields are errors) for every Kubernetes version given; custom resources, which
+those schemas do not cover, against deploy/schemas/ (KEDA's ScaledObject, the Prometheus
+Operator's PodMonitor).
 A resource with no schema at all is an error, so nothing passes by being skipped.
 
 usage: python validate_manifests.py --kube-version 1.25.0 [--kube-version 1.37.0] FILE...
@@ -19,6 +20,8 @@ import yaml
 
 CUSTOM_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): pathlib.Path(__file__).parent / "schemas" / "keda-scaledobject-v1alpha1.schema.json",
+    # deploy/crd_schema.py from the Prometheus Operator's CRD.
+    ("monitoring.coreos.com/v1", "PodMonitor"): pathlib.Path(__file__).parent / "schemas" / "podmonitor-v1.schema.json",
 }
 
 

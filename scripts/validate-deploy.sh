@@ -61,8 +61,8 @@ VARIANTS=(
   "default|"
   "small|-f $CHART/values-small.yaml"
   "large|-f $CHART/values-large.yaml"
-  # Everything optional switched on: a chart-made Secret, KEDA with a TriggerAuthentication.
-  "options|-f $CHART/values-large.yaml --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set workers.pools.trajectory.keda.authenticationRef=temporal-cloud-api-key --set api.podDisruptionBudget.maxUnavailable=1"
+  # Everything optional switched on: a chart-made Secret, KEDA with a TriggerAuthentication, a PodMonitor.
+  "options|-f $CHART/values-large.yaml --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set workers.pools.trajectory.keda.authenticationRef=temporal-cloud-api-key --set api.podDisruptionBudget.maxUnavailable=1 --set metrics.podMonitor.enabled=true --set metrics.podMonitor.labels.release=kube-prometheus-stack"
   # Migrations run elsewhere: the chart-made Secret must still exist before the search-attribute hook.
   "no-migrations|--set migrations.enabled=false --set secret.create=true --set secret.values.DATABASE_URL=postgresql://flow@db/flow --set secret.values.FLOW_JWT_SECRET=0123456789abcdef0123456789abcdef --set config.TEMPORAL_TLS=true --set temporal.namespace=other"
 )

@@ -218,6 +218,36 @@ describe('helm/flow', () => {
     expect(run.output).toContain("spec.triggers.0.metadata.targetQueueSize: 20 is not of type 'string'");
   });
 
+  test('a broken PodMonitor fails its schema (generated from the Prometheus Operator CRD): a misspelt field, a port that is not a name', () => {
+    const run = validateDeploy('k8s', path.join(FIXTURES, 'broken-podmonitor.yaml'));
+    expect(run.status).toBe(1);
+    expect(run.output).toContain("spec.podMetricsEndpoints.0: Additional properties are not allowed ('intervall' was unexpected)");
+    expect(run.output).toContain("spec.podMetricsEndpoints.0.port: 9464 is not of type 'string'");
+  });
+
+  test('with metrics.podMonitor: one PodMonitor scrapes every Flow pod on `metrics` and the workers on `sdk-metrics`, ports their containers name', () => {
+    expectPass(helmRun);
+    expect(rendered('default').filter((m) => m.kind === 'PodMonitor')).toEqual([]);
+    const manifests = rendered('options');
+    const monitor = find(manifests, 'PodMonitor', 'flow');
+    expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
+    expect(monitor.spec.podMetricsEndpoints.map((e: Manifest) => [e.port, e.path])).toEqual([
+      ['metrics', '/metrics'],
+      ['sdk-metrics', '/metrics'],
+    ]);
+    const selects = (labels: Record<string, string>) => Object.entries(monitor.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v);
+    const portNames = (deployment: Manifest) => deployment.spec.template.spec.containers[0].ports.map((p: Manifest) => p.name);
+    const api = find(manifests, 'Deployment', 'flow-api');
+    expect(selects(api.spec.template.metadata.labels)).toBe(true);
+    expect(portNames(api)).toContain('metrics');
+    for (const pool of POOLS) {
+      const worker = find(manifests, 'Deployment', `flow-worker-${pool}`);
+      expect(selects(worker.spec.template.metadata.labels)).toBe(true);
+      expect(portNames(worker)).toEqual(expect.arrayContaining(['metrics', 'sdk-metrics']));
+      expect(envOf(worker.spec.template.spec.containers[0])).toMatchObject({ FLOW_TEMPORAL_METRICS_PORT: '9465' });
+    }
+  });
+
   test('default values: the API and one Deployment per pool, with probes, resources, PDBs and CPU HPAs', () => {
     expectPass(helmRun);
     const manifests = rendered('default');
