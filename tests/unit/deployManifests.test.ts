@@ -228,6 +228,11 @@ describe('helm/flow', () => {
   test('with metrics.podMonitor: one PodMonitor scrapes every Flow pod on `metrics` and the workers on `sdk-metrics`, ports their containers name', () => {
     expectPass(helmRun);
     expect(rendered('default').filter((m) => m.kind === 'PodMonitor')).toEqual([]);
+    // Scraped through the PodMonitor, the pods carry no prometheus.io annotations (9464 would be scraped twice); without it they do.
+    for (const name of ['flow-api', ...POOLS.map((pool) => `flow-worker-${pool}`)]) {
+      expect(find(rendered('options'), 'Deployment', name).spec.template.metadata.annotations).not.toHaveProperty(['prometheus.io/scrape']);
+      expect(find(rendered('default'), 'Deployment', name).spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464' });
+    }
     const manifests = rendered('options');
     const monitor = find(manifests, 'PodMonitor', 'flow');
     expect(monitor.metadata.labels).toMatchObject({ release: 'kube-prometheus-stack' });
@@ -367,18 +372,23 @@ describe('helm/flow', () => {
     expect(secret.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
   });
 
-  test('a setting the chart derives from another value is refused in `config`, naming the value to set (the pods\' env would override it)', () => {
+  test('a setting the chart derives from another value is refused in `config`, `api.env` or a pool\'s `env`, naming the value to set (one of the two would be ignored)', () => {
     const helm = (...args: string[]) => spawnSync(path.join(ROOT, '.flow/tools/go/bin/helm'), ['template', 'flow', path.join(ROOT, 'helm/flow'), '--kube-version', '1.30.0', ...args], { encoding: 'utf8' });
-    for (const [key, value, instead] of [
-      ['TEMPORAL_NAMESPACE', 'other', 'temporal.namespace'],
-      ['FLOW_TASK_QUEUE', 'q', 'temporal.taskQueue'],
-      ['FLOW_METRICS_PORT', '9999', 'metrics.otelPort'],
+    for (const [place, value, instead] of [
+      ['config.TEMPORAL_NAMESPACE', 'other', 'temporal.namespace'],
+      ['config.FLOW_TASK_QUEUE', 'q', 'temporal.taskQueue'],
+      ['config.FLOW_METRICS_PORT', '9999', 'metrics.otelPort'],
+      ['api.env.FLOW_API_PORT', '9000', 'api.port'],
+      ['workers.pools.cpu.env.FLOW_WORKER_POOL', 'trajectory', 'workers.pools'],
     ]) {
-      const run = helm('--set', `config.${key}=${value}`);
+      const run = helm('--set', `${place}=${value}`);
       expect(run.status).not.toBe(0);
-      expect(run.stderr).toContain(`config.${key} is set by the chart from ${instead}`);
+      expect(run.stderr).toContain(`${place} is set by the chart from ${instead}`);
     }
-    // Settings the chart leaves to `config` still render.
-    expect(helm('--set', 'config.TEMPORAL_TLS=true').status).toBe(0);
+    // The Web UI's address is the chart's only when temporal.uiUrl names it.
+    expect(helm('--set', 'temporal.uiUrl=http://ui', '--set', 'config.FLOW_TEMPORAL_UI_URL=http://other').stderr).toContain('config.FLOW_TEMPORAL_UI_URL is set by the chart from temporal.uiUrl');
+    expect(helm('--set', 'config.FLOW_TEMPORAL_UI_URL=http://ui').status).toBe(0);
+    // Settings the chart leaves to `config` and the pools' env still render.
+    expect(helm('--set', 'config.TEMPORAL_TLS=true', '--set', 'workers.pools.cpu.env.FLOW_CPU_MAX_CONCURRENT_ACTIVITIES=4').status).toBe(0);
   });
 });

@@ -79,10 +79,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Keys of `config` that the chart sets itself in the pods' env, which wins over the ConfigMap: a
-user's value would be silently ignored, so it is refused, naming the value that sets it.
+Settings the chart sets itself in the pods' env. In `config` the pods' env would win over the
+ConfigMap; in `api.env` or a pool's `env` they would win over the chart's own value. Either way one
+of them would be silently ignored, so such a key is refused, naming the value that sets it.
 */}}
-{{- define "flow.refuseChartManagedConfig" -}}
+{{- define "flow.refuseChartManagedEnv" -}}
 {{- $managed := dict
   "TEMPORAL_ADDRESS" "temporal.address"
   "TEMPORAL_NAMESPACE" "temporal.namespace"
@@ -97,9 +98,18 @@ user's value would be silently ignored, so it is refused, naming the value that 
   "OTEL_SERVICE_NAME" "nothing (each Deployment names its own service)"
   "OTEL_RESOURCE_ATTRIBUTES" "nothing (the chart sets it from the release namespace)"
 }}
-{{- range $key, $_ := .Values.config }}
+{{- if .Values.temporal.uiUrl }}
+{{- $_ := set $managed "FLOW_TEMPORAL_UI_URL" "temporal.uiUrl (set one of the two)" }}
+{{- end }}
+{{- $places := dict "config" .Values.config "api.env" (.Values.api.env | default dict) }}
+{{- range $pool, $cfg := .Values.workers.pools }}
+{{- $_ := set $places (printf "workers.pools.%s.env" $pool) ($cfg.env | default dict) }}
+{{- end }}
+{{- range $place, $values := $places }}
+{{- range $key, $_ := $values }}
 {{- if hasKey $managed $key }}
-{{- fail (printf "config.%s is set by the chart from %s, and the pods' own env would override it: set that instead" $key (get $managed $key)) }}
+{{- fail (printf "%s.%s is set by the chart from %s, and one of the two would be silently ignored: set that instead" $place $key (get $managed $key)) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
