@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { surrogateLoss } from './advantages';
-import type { LessonChurn } from './lessonOperations';
+import { totalChurn, type LessonChurn } from './lessonOperations';
 
 /**
  * What a real model can get wrong (issue 13), each a recorded outcome rather than a crash: prose
@@ -114,7 +114,7 @@ export function iterationMetrics(groups: GroupOutcome[], churn: LessonChurn, upd
     success_rate: average(successes.map((success) => (success ? 1 : 0))),
     loss: surrogateLoss(lossItems),
     advantage_spread: average(spreads),
-    lesson_churn: churn.added + churn.edited + churn.reweighted + churn.dropped,
+    lesson_churn: totalChurn(churn),
     ...invalid,
   };
 }

@@ -56,6 +56,11 @@ export interface LessonChurn {
   dropped: number;
 }
 
+/** Lessons touched by an update, all kinds together (the iteration's lesson_churn). */
+export function totalChurn(churn: LessonChurn): number {
+  return churn.added + churn.edited + churn.reweighted + churn.dropped;
+}
+
 export interface LessonUpdateResult {
   policy: Policy;
   applied: LessonOperation[];

@@ -20,6 +20,7 @@ import { createPolicyUpdateActivities } from '../../activities/policyUpdate';
 import { startTrainingJob } from '../../api/trainingJobs';
 import { TrajectoryStepSchema } from '../../training/trajectory';
 import { initialPolicy } from '../../training/policy';
+import { totalChurn } from '../../training/lessonOperations';
 import { simulatedTaskSet } from '../../training/simulation/environment';
 import { LOCAL_MODEL, localModelUnavailable } from '../../workers/localModelFiles';
 import { lazyLocalModel, type LazyLocalModel } from '../../workers/localModelServer';
@@ -150,7 +151,7 @@ realModelTest(
       // A valid answer came within the attempts, and the lessons changed exactly when the churn
       // says so (an applied {"op": "none"} counts as applied and changes nothing).
       expect(update.invalid_outputs).toBeLessThan(3);
-      const churn = update.churn.added + update.churn.edited + update.churn.reweighted + update.churn.dropped;
+      const churn = totalChurn(update.churn);
       expect({ changed: JSON.stringify(update.policy.lessons) !== JSON.stringify(policy.lessons), churn }).toEqual({ changed: churn > 0, churn });
       for (const lesson of update.policy.lessons) expect(lesson.text).toMatch(/^For .+, use \w+/);
     }

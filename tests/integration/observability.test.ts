@@ -113,7 +113,6 @@ function ancestry(span: ReceivedSpan, byId: Map<string, ReceivedSpan>, rootParen
   return chain;
 }
 
-
 describe('observability: metrics and one trace across the API and a worker process', () => {
   let receiver: OtlpReceiver;
   let model: SimulatedModelServer;

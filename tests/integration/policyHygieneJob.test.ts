@@ -21,9 +21,11 @@ afterAll(async () => {
 
 test('a job with policy hygiene and the gate: provenance, counters, recorded hygiene, the budget held', async () => {
   const maxPolicyTokens = 120;
+  // Enough that lessons from earlier iterations are in later prompts, and so counted.
+  const iterations = 5;
   const request = jobRequest({
     config: {
-      iterations: 5,
+      iterations,
       batch_size: 2,
       group_size: 4,
       checkpoint_interval: 10,
@@ -47,9 +49,9 @@ test('a job with policy hygiene and the gate: provenance, counters, recorded hyg
     for (const id of origin.trajectory_ids) expect(trajectoryIds.has(id)).toBe(true);
   }
 
-  const iterations = await h.repos.progress.iterations(jobId);
-  expect(iterations).toHaveLength(5);
-  for (const it of iterations) {
+  const recorded = await h.repos.progress.iterations(jobId);
+  expect(recorded).toHaveLength(iterations);
+  for (const it of recorded) {
     const metrics = IterationMetricsSchema.parse(it.metrics);
     expect(metrics.policy_hygiene).toBeDefined();
     expect(metrics.policy_hygiene!.policy_tokens).toBeLessThanOrEqual(maxPolicyTokens);
@@ -73,7 +75,7 @@ test('a job with policy hygiene and the gate: provenance, counters, recorded hyg
   expect([...originIterations].filter((iteration) => !gateIterations.has(iteration))).toEqual([]);
   await Worker.runReplayHistory({ workflowBundle: { codePath: requireEnv('FLOW_TEST_WORKFLOW_BUNDLE') } }, history, jobId);
   // Lessons that were in a later iteration's prompt have been counted.
-  const earlier = result.policy.lessons.filter((lesson: Lesson) => lesson.provenance![0].iteration < 5);
+  const earlier = result.policy.lessons.filter((lesson: Lesson) => lesson.provenance![0].iteration < iterations);
   expect(earlier.length).toBeGreaterThan(0); // else nothing below is checked
   expect(earlier.some((lesson: Lesson) => lesson.counters !== undefined && lesson.counters.helpful + lesson.counters.harmful > 0)).toBe(true);
 });

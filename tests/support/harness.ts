@@ -126,5 +126,3 @@ export function jobRequest(overrides: Partial<TrainingJobRequest> & { config?: T
     config: { iterations: 2, batch_size: 2, group_size: 8, seed: 3, ...config },
   };
 }
-
-
